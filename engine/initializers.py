@@ -1,0 +1,261 @@
+"""Weight initializers with Keras 3's names, defaults and fan computations."""
+import math
+
+import numpy as np
+
+from engine import random as engine_random
+
+
+def compute_fans(shape):
+    """(fan_in, fan_out) as Keras computes them: conv kernels multiply by the receptive field."""
+    shape = tuple(shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    def __call__(self, shape, dtype=None):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return np.full(shape, self.value, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class Zeros(Constant):
+    def __init__(self):
+        super().__init__(0.0)
+
+    def get_config(self):
+        return {}
+
+
+class Ones(Constant):
+    def __init__(self):
+        super().__init__(1.0)
+
+    def get_config(self):
+        return {}
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def _rng(self):
+        return engine_random.make_generator(self.seed)
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype=None):
+        return self._rng().uniform(self.minval, self.maxval, size=shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class RandomNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        return self._rng().normal(self.mean, self.stddev, size=shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+def _truncated_normal(rng, shape, stddev):
+    """Normal samples redrawn until within two standard deviations (as TF's truncated_normal)."""
+    out = rng.normal(0.0, 1.0, size=shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.normal(0.0, 1.0, size=int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return out * stddev
+
+
+class TruncatedNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        return (self.mean + _truncated_normal(self._rng(), shape, self.stddev)).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class VarianceScaling(_Seeded):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"VarianceScaling: mode must be fan_in, fan_out or fan_avg, got {mode!r}")
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError(f"VarianceScaling: unknown distribution {distribution!r}")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = compute_fans(shape)
+        denom = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        scale = self.scale / max(1.0, denom)
+        rng = self._rng()
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * scale)
+            out = rng.uniform(-limit, limit, size=shape)
+        elif self.distribution == "untruncated_normal":
+            out = rng.normal(0.0, math.sqrt(scale), size=shape)
+        else:
+            # 0.8796... is the stddev of a unit normal truncated at two standard deviations.
+            out = _truncated_normal(rng, shape, math.sqrt(scale) / 0.87962566103423978)
+        return out.astype(dtype or "float32")
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+
+
+class GlorotUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class GlorotNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class HeUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class HeNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class Orthogonal(_Seeded):
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: needs a shape of rank >= 2, got {tuple(shape)}")
+        rows = int(np.prod(shape[:-1]))
+        cols = shape[-1]
+        a = self._rng().normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # makes the decomposition unique, so the draw is uniform
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError(f"Identity: needs a 2-D shape, got {tuple(shape)}")
+        return (self.gain * np.eye(*shape)).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant,
+    "random_uniform": RandomUniform, "uniform": RandomUniform,
+    "random_normal": RandomNormal, "normal": RandomNormal,
+    "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform, "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal, "identity": Identity,
+}
+
+
+def get(identifier):
+    """An initializer from a name, a config dict, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, Initializer) or callable(identifier) and not isinstance(identifier, type):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if isinstance(identifier, dict):
+        cls = _ALIASES.get(identifier.get("class_name", "").lower()) or globals().get(identifier.get("class_name"))
+        if cls is None:
+            raise ValueError(f"Unknown initializer {identifier.get('class_name')!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in _ALIASES:
+            return _ALIASES[key]()
+        cls = globals().get(identifier)
+        if isinstance(cls, type) and issubclass(cls, Initializer):
+            return cls()
+    raise ValueError(f"Unknown initializer {identifier!r}. Known: {', '.join(sorted(_ALIASES))}")
+
+
+def serialize(initializer):
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}

@@ -1,0 +1,355 @@
+"""The Layer base class: weights, building from input shapes, symbolic and eager calls."""
+import inspect
+import re
+import threading
+
+import numpy as np
+
+from engine import config, initializers
+from engine.variables import Variable
+from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
+
+_uids = {}
+_context = threading.local()
+
+
+def unique_name(prefix):
+    """Keras's automatic names: 'dense', then 'dense_1', 'dense_2', ..."""
+    n = _uids.get(prefix, 0)
+    _uids[prefix] = n + 1
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def in_training_call():
+    """The `training` flag of the innermost model call in progress (False outside one)."""
+    return getattr(_context, "training", False)
+
+
+class _TrainingScope:
+    def __init__(self, training):
+        self.training = training
+
+    def __enter__(self):
+        self.previous = getattr(_context, "training", None)
+        _context.training = self.training
+
+    def __exit__(self, *exc):
+        _context.training = self.previous
+        return False
+
+
+def _shape_of(x):
+    if isinstance(x, KerasTensor):
+        return x.shape
+    if isinstance(x, Variable):
+        return x.shape
+    return np.shape(x)
+
+
+def _shapes(structure):
+    if isinstance(structure, (list, tuple)):
+        return [_shapes(s) for s in structure]
+    if isinstance(structure, dict):
+        return {k: _shapes(v) for k, v in structure.items()}
+    return tuple(_shape_of(structure))
+
+
+class Layer:
+    """Base class of every layer (and of Model).
+
+    Subclasses implement `build(input_shape)` to create weights with `add_weight`,
+    `call(inputs, ...)` with engine.ops, and `compute_output_shape(input_shape)`.
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
+                 input_dim=None, batch_size=None, **kwargs):
+        for key in ("input_length", "autocast", "activity_regularizer"):
+            kwargs.pop(key, None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        object.__setattr__(self, "_layers", [])
+        self._trainable_weights_list = []
+        self._non_trainable_weights_list = []
+        self._inbound_nodes = []
+        self._losses = []
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self._trainable = trainable
+        self.dtype = np.dtype(dtype).name if dtype is not None and not isinstance(dtype, dict) else config.floatx()
+        self.built = False
+        self.supports_masking = False
+        # Sequential reads these to create its Input (Keras 2 style `input_shape=`).
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size,) + tuple(input_shape)
+        else:
+            self._batch_input_shape = None
+        sig = inspect.signature(self.call).parameters
+        self._call_has_training = "training" in sig
+        self._call_has_mask = "mask" in sig
+
+    # -- tracking of sublayers ---------------------------------------------------------
+    def __setattr__(self, name, value):
+        if isinstance(value, Layer) and name not in ("_outer",):
+            if value not in self.__dict__.get("_layers", []) and value is not self:
+                self.__dict__.setdefault("_layers", []).append(value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
+            for v in value:
+                if v not in self.__dict__.setdefault("_layers", []):
+                    self._layers.append(v)
+        object.__setattr__(self, name, value)
+
+    # -- weights ---------------------------------------------------------------------------
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None,
+                   constraint=None, name=None, **kwargs):
+        shape = tuple(int(d) for d in (shape or ()))
+        if initializer is None:
+            initializer = "glorot_uniform" if np.issubdtype(np.dtype(dtype or self.dtype), np.floating) else "zeros"
+        init = initializers.get(initializer)
+        var = Variable(init, shape=shape, dtype=dtype or self.dtype, trainable=trainable,
+                       name=name or f"variable_{len(self._trainable_weights_list) + len(self._non_trainable_weights_list)}")
+        var.path = f"{self.name}/{var.name}"
+        var.regularizer = regularizer
+        var.constraint = constraint
+        (self._trainable_weights_list if trainable else self._non_trainable_weights_list).append(var)
+        return var
+
+    def _unique(self, variables):
+        seen, out = set(), []
+        for v in variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def weights(self):
+        """Own trainable, own non-trainable, then each sublayer's weights (Keras 3's order)."""
+        ws = list(self._trainable_weights_list) + list(self._non_trainable_weights_list)
+        for layer in self._layers:
+            ws.extend(layer.weights)
+        return self._unique(ws)
+
+    variables = weights
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        ws = list(self._trainable_weights_list)
+        for layer in self._layers:
+            ws.extend(layer.trainable_weights)
+        return self._unique(ws)
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        ws = list(self._non_trainable_weights_list)
+        for layer in self._layers:
+            ws.extend(layer.non_trainable_weights)
+        return self._unique(ws)
+
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"Layer {self.name!r}: set_weights got {len(weights)} arrays but the layer has "
+                             f"{len(own)} weights ({', '.join(str(w.shape) for w in own)})")
+        for var, value in zip(own, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(f"Layer {self.name!r}: weight {var.path!r} has shape {var.shape}, "
+                                 f"got an array of shape {value.shape}")
+        for var, value in zip(own, weights):
+            var.assign(value)
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"Layer {self.name!r} is not built yet, so it has no weights to count. "
+                             "Call it on an input (or build it) first.")
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    @property
+    def losses(self):
+        """Regularization losses of this layer and its sublayers, computed from the current weights."""
+        from engine import regularizers
+        out = list(self._losses)
+        for w in self._unique(list(self._trainable_weights_list) + list(self._non_trainable_weights_list)):
+            if getattr(w, "regularizer", None) is not None:
+                out.append(regularizers.get(w.regularizer)(w))
+        for layer in self._layers:
+            out.extend(layer.losses)
+        return out
+
+    def add_loss(self, loss):
+        self._losses.append(loss)
+
+    # -- building and shapes ---------------------------------------------------------------
+    def build(self, input_shape):
+        self.built = True
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+
+    def compute_output_shape(self, input_shape):
+        raise NotImplementedError
+
+    def compute_output_spec(self, *args, **kwargs):
+        inputs = args[0] if args else None
+        input_shape = _shapes(inputs)
+        try:
+            out_shape = self.compute_output_shape(input_shape)
+        except NotImplementedError:
+            return self._output_spec_by_running(*args, **kwargs)
+        return self._tensors_for_shapes(out_shape, self._output_dtype(inputs))
+
+    def _output_dtype(self, inputs):
+        return self.dtype
+
+    def _tensors_for_shapes(self, shapes, dtype):
+        if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (tuple, list))):
+            return [KerasTensor(s, dtype) for s in shapes]
+        if isinstance(shapes, dict):
+            return {k: KerasTensor(s, dtype) for k, s in shapes.items()}
+        return KerasTensor(shapes, dtype)
+
+    def _output_spec_by_running(self, *args, **kwargs):
+        """Infer output shapes of a layer without compute_output_shape by running it on zeros."""
+        def dummy(t):
+            if isinstance(t, KerasTensor):
+                return np.zeros(tuple(1 if d is None else d for d in t.shape), dtype=t.dtype)
+            return t
+        outs = self.call(*map_structure(dummy, list(args)), **map_structure(dummy, kwargs))
+
+        def spec(o):
+            o = np.asarray(o)
+            return KerasTensor((None,) + o.shape[1:], o.dtype)
+        return map_structure(spec, outs)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return previous_mask if self.supports_masking else None
+
+    # -- calling ---------------------------------------------------------------------------
+    def call(self, inputs, *args, **kwargs):
+        return inputs
+
+    def __call__(self, *args, **kwargs):
+        if is_symbolic((args, kwargs)):
+            return self._call_symbolic(args, kwargs)
+        return self._call_eager(args, kwargs)
+
+    def _check_input(self, inputs):
+        """Hook for layers to validate input shapes, raising ValueError that names the layer."""
+
+    def _call_symbolic(self, args, kwargs):
+        inputs = args[0] if args else next(iter(kwargs.values()))
+        self._check_input(map_structure(_shape_of, inputs))
+        self._maybe_build(_shapes(inputs))
+        outputs = self.compute_output_spec(*args, **kwargs)
+        Node(self, args, kwargs, outputs)
+        return outputs
+
+    def _convert(self, x):
+        """Arrays fed to a layer: floats in the layer's dtype, integers left as they are."""
+        if isinstance(x, Variable):
+            return x.value
+        if isinstance(x, np.ndarray):
+            if x.dtype.kind == "f" and x.dtype != self.dtype:
+                return x.astype(self.dtype)
+            return x
+        if isinstance(x, (list, tuple)):
+            return type(x)(self._convert(v) for v in x)
+        if isinstance(x, dict):
+            return {k: self._convert(v) for k, v in x.items()}
+        if x is None or isinstance(x, (bool, str)):
+            return x
+        arr = np.asarray(x)
+        if arr.dtype.kind == "f":
+            arr = arr.astype(self.dtype)
+        return arr
+
+    def _call_eager(self, args, kwargs, mask=None):
+        args = list(args)
+        if args:
+            args[0] = self._convert(args[0])
+            inputs = args[0]
+        else:
+            inputs = None
+        if not self.built:
+            self._check_input(map_structure(_shape_of, inputs))
+            self._maybe_build(_shapes(inputs))
+        if self._call_has_training and kwargs.get("training") is None:
+            kwargs["training"] = in_training_call()
+        if self._call_has_mask and mask is not None and kwargs.get("mask") is None:
+            kwargs["mask"] = mask
+        return self.call(*args, **kwargs)
+
+    # -- introspection -----------------------------------------------------------------------
+    def _single_node_attr(self, attr):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called, so it has no {attr}.")
+        node = self._inbound_nodes[0]
+        tensors = node.input_tensors if attr == "input" else node.output_tensors
+        return tensors[0] if len(tensors) == 1 else tensors
+
+    @property
+    def input(self):
+        return self._single_node_attr("input")
+
+    @property
+    def output(self):
+        return self._single_node_attr("output")
+
+    @property
+    def input_shape(self):
+        inp = self.input
+        return inp.shape if isinstance(inp, KerasTensor) else [t.shape for t in inp]
+
+    @property
+    def output_shape(self):
+        out = self.output
+        return out.shape if isinstance(out, KerasTensor) else [t.shape for t in out]
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = self._batch_input_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def training_scope(training):
+    """Context manager that sets the `training` flag seen by layers called inside it."""
+    return _TrainingScope(training)

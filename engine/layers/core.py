@@ -1,0 +1,224 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Lambda and friends."""
+import numpy as np
+
+from engine import activations, constraints, initializers, ops, regularizers
+from engine.layers.base import Layer
+from engine import random as engine_random
+
+
+def _incompatible(layer, expected, shape):
+    return ValueError(f"Input 0 of layer \"{layer.name}\" ({type(layer).__name__}) is incompatible with the "
+                      f"layer: expected the last axis of the input to have size {expected}, but received "
+                      f"an input of shape {tuple(shape)}")
+
+
+class Dense(Layer):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.supports_masking = True
+        # Activations whose gradient needs only the output run in place inside the dense op.
+        self._fused_activation = activations.fusable_name(self.activation)
+
+    def _check_input(self, shape):
+        if not isinstance(shape, tuple) or len(shape) < 1:
+            raise ValueError(f"Layer \"{self.name}\" (Dense) expects one input of rank >= 1, got {shape}")
+        if self.built and shape[-1] != self.kernel.shape[0]:
+            raise _incompatible(self, self.kernel.shape[0], shape)
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError(f"Layer \"{self.name}\" (Dense): the last axis of its input must be known, "
+                             f"got input shape {tuple(input_shape)}")
+        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+                                      name="kernel")
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                                        name="bias")
+        self.built = True
+
+    def call(self, inputs):
+        if inputs.shape[-1] != self.kernel.shape[0]:
+            raise _incompatible(self, self.kernel.shape[0], inputs.shape)
+        y = ops.nn.dense(inputs, self.kernel, self.bias, activation=self._fused_activation)
+        if self._fused_activation is None and self.activation is not activations.linear:
+            y = self.activation(y)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units, "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        })
+        return config
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = activations.serialize(self.activation)
+        return config
+
+
+class Dropout(Layer):
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.noise_shape = noise_shape
+        self.seed = seed
+        self._rng = engine_random.make_generator(seed) if seed is not None else None
+        self.supports_masking = True
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        return ops.dropout(inputs, self.rate, noise_shape=self.noise_shape,
+                           rng=self._rng or engine_random.generator())
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed})
+        return config
+
+
+class Flatten(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else int(np.prod(rest))
+        return (input_shape[0], size)
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def _resolve(self, input_shape):
+        known = [d for d in input_shape[1:]]
+        if any(d is None for d in known):
+            return tuple(None if d == -1 else d for d in self.target_shape)
+        total = int(np.prod(known))
+        target = list(self.target_shape)
+        if -1 in target:
+            rest = int(np.prod([d for d in target if d != -1]))
+            if rest == 0 or total % rest:
+                raise self._error(input_shape)
+            target[target.index(-1)] = total // rest
+        if int(np.prod(target)) != total:
+            raise self._error(input_shape)
+        return tuple(target)
+
+    def _error(self, input_shape):
+        return ValueError(f"Layer \"{self.name}\" (Reshape): cannot reshape an input of shape "
+                          f"{tuple(input_shape)} to target shape {self.target_shape}: the sizes differ")
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.shape[0],) + self._resolve(inputs.shape))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._resolve(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
+        return config
+
+
+class Permute(Layer):
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(dims)
+
+    def call(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+
+class RepeatVector(Layer):
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        self.n = int(n)
+
+    def call(self, inputs):
+        return ops.concatenate([ops.expand_dims(inputs, 1)] * self.n, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+
+class Identity(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class Lambda(Layer):
+    """Wraps an arbitrary function of engine ops as a layer."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        self.function = function
+        self._output_shape = output_shape
+        self.arguments = arguments or {}
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            raise NotImplementedError
+        if callable(self._output_shape):
+            return self._output_shape(input_shape)
+        return (input_shape[0] if isinstance(input_shape, tuple) else None,) + tuple(self._output_shape)

@@ -1,0 +1,133 @@
+"""Symbolic tensors and the nodes that connect layers into a graph.
+
+A KerasTensor stands for a batch of values that does not exist yet: it has a
+shape (batch dimension None) and a dtype, and remembers which layer call
+produced it.  A Node records one call of a layer on symbolic tensors.
+"""
+import numpy as np
+
+
+def _standard_dtype(dtype):
+    if dtype is None:
+        from engine import config
+        return config.floatx()
+    return np.dtype(dtype).name
+
+
+class KerasTensor:
+    def __init__(self, shape, dtype=None, name=None, producer=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = _standard_dtype(dtype)
+        self.name = name
+        # (layer, node index in layer._inbound_nodes, tensor index in that node's outputs)
+        self._keras_history = producer
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __len__(self):
+        raise TypeError("A symbolic tensor has no length: its batch size is only known when data "
+                        "flows through the model.")
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"{self!r} is symbolic: it has no value until a model runs. Build a Model from "
+                        "it and call model.predict(...) or model(data).")
+
+    # Arithmetic on symbolic tensors becomes merge layers, as in Keras.
+    def __add__(self, other):
+        from engine.layers.merging import _symbolic_binary
+        return _symbolic_binary("add", self, other)
+
+    def __radd__(self, other):
+        from engine.layers.merging import _symbolic_binary
+        return _symbolic_binary("add", other, self)
+
+    def __sub__(self, other):
+        from engine.layers.merging import _symbolic_binary
+        return _symbolic_binary("subtract", self, other)
+
+    def __rsub__(self, other):
+        from engine.layers.merging import _symbolic_binary
+        return _symbolic_binary("subtract", other, self)
+
+    def __mul__(self, other):
+        from engine.layers.merging import _symbolic_binary
+        return _symbolic_binary("multiply", self, other)
+
+    def __rmul__(self, other):
+        from engine.layers.merging import _symbolic_binary
+        return _symbolic_binary("multiply", other, self)
+
+
+def flatten(structure):
+    """The leaves of a nested list/tuple/dict, in a stable order."""
+    if isinstance(structure, (list, tuple)):
+        out = []
+        for s in structure:
+            out.extend(flatten(s))
+        return out
+    if isinstance(structure, dict):
+        out = []
+        for k in sorted(structure):
+            out.extend(flatten(structure[k]))
+        return out
+    return [structure]
+
+
+def pack_like(structure, flat_iter):
+    """Rebuild `structure` taking its leaves from `flat_iter` (inverse of flatten)."""
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(pack_like(s, flat_iter) for s in structure)
+    if isinstance(structure, dict):
+        return {k: pack_like(structure[k], flat_iter) for k in sorted(structure)}
+    return next(flat_iter)
+
+
+def map_structure(fn, structure):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(map_structure(fn, s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: map_structure(fn, v) for k, v in structure.items()}
+    return fn(structure)
+
+
+def is_symbolic(structure):
+    return any(isinstance(t, KerasTensor) for t in flatten(structure))
+
+
+class Node:
+    """One call of `layer` on symbolic inputs.
+
+    `args`/`kwargs` keep the call's arguments with each KerasTensor in place, so
+    the call can be replayed with arrays substituted for the tensors.
+    """
+
+    def __init__(self, layer, args, kwargs, outputs):
+        self.layer = layer
+        self.args = args
+        self.kwargs = kwargs
+        self.input_tensors = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+        self.outputs = outputs
+        self.output_tensors = flatten(outputs)
+        self.index = len(layer._inbound_nodes)
+        layer._inbound_nodes.append(self)
+        for i, t in enumerate(self.output_tensors):
+            t._keras_history = (layer, self.index, i)
+
+    @property
+    def parent_nodes(self):
+        nodes = []
+        for t in self.input_tensors:
+            layer, node_index, _ = t._keras_history
+            nodes.append(layer._inbound_nodes[node_index])
+        return nodes
+
+    def substitute(self, value_of):
+        """The call's args and kwargs with each symbolic tensor replaced by value_of(tensor)."""
+        def sub(x):
+            return value_of(x) if isinstance(x, KerasTensor) else x
+        return map_structure(sub, self.args), map_structure(sub, self.kwargs)

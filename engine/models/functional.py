@@ -1,0 +1,182 @@
+"""Functional models: a fixed graph of layer calls from Input tensors to outputs."""
+import numpy as np
+
+from engine.layers.base import Layer, unique_name, training_scope
+from engine.layers.input_layer import InputLayer
+from engine.layers.keras_tensor import KerasTensor, flatten, pack_like
+from engine.models import data as data_utils
+from engine.models.model import Model
+
+
+def _producer_node(tensor):
+    if not isinstance(tensor, KerasTensor) or tensor._keras_history is None:
+        raise ValueError(f"Model outputs must be tensors produced by layers called on Input tensors; "
+                         f"got {tensor!r}")
+    layer, node_index, _ = tensor._keras_history
+    return layer._inbound_nodes[node_index]
+
+
+def map_graph(inputs, outputs):
+    """Walk back from the outputs: the nodes in execution order and the layers in Keras's order.
+
+    Fails, naming the missing input and the layer that needs it, when an output
+    depends on an Input that is not among `inputs`.
+    """
+    input_ids = {id(t) for t in inputs}
+    order = []          # nodes, parents before children
+    state = {}          # node id -> 1 visiting, 2 done
+    stack = [(_producer_node(t), None) for t in reversed(outputs)]
+    while stack:
+        node, consumer = stack.pop()
+        key = id(node)
+        if state.get(key) == 2:
+            continue
+        if isinstance(node.layer, InputLayer):
+            tensor = node.output_tensors[0]
+            if id(tensor) not in input_ids:
+                needed_by = f"layer \"{consumer.layer.name}\" ({type(consumer.layer).__name__})" if consumer \
+                    else "the model's outputs"
+                given = ", ".join(f"\"{t.name}\" {t.shape}" for t in inputs) or "none"
+                raise ValueError(
+                    f"Graph disconnected: cannot reach input \"{tensor.name}\" (shape {tensor.shape}), which "
+                    f"{needed_by} needs, from the model's inputs ({given}). Add it to Model(inputs=...) "
+                    f"or build the outputs from the inputs you pass.")
+            state[key] = 2
+            order.append(node)
+            continue
+        if state.get(key) == 1:
+            state[key] = 2
+            order.append(node)
+            continue
+        state[key] = 1
+        stack.append((node, consumer))
+        for parent in reversed(node.parent_nodes):
+            if state.get(id(parent)) != 2:
+                if state.get(id(parent)) == 1:
+                    raise ValueError(f"The graph has a cycle through layer \"{parent.layer.name}\"")
+                stack.append((parent, node))
+    # Keras orders layers by depth from the outputs, deepest (closest to the inputs) first.
+    depth = {id(n): 0 for n in order}
+    for node in reversed(order):
+        for parent in node.parent_nodes:
+            depth[id(parent)] = max(depth[id(parent)], depth[id(node)] + 1)
+    layers, seen = [], set()
+    for t in inputs:
+        layer = t._keras_history[0]
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            layers.append(layer)
+    ranked = sorted(range(len(order)), key=lambda i: (-depth[id(order[i])], i))
+    for i in ranked:
+        layer = order[i].layer
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            layers.append(layer)
+    return order, layers
+
+
+class Functional(Model):
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
+        self._init_trainer()
+        self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs, outputs):
+        self._input_structure = inputs
+        self._output_structure = outputs
+        self.inputs = flatten(inputs)
+        self.outputs = flatten(outputs)
+        for t in self.inputs:
+            if not isinstance(t, KerasTensor) or not isinstance(t._keras_history[0], InputLayer):
+                raise ValueError(f"Model inputs must be tensors returned by Input(...); got {t!r}")
+        nodes, layers = map_graph(self.inputs, self.outputs)
+        self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
+        object.__setattr__(self, "_layers", layers)
+        self.built = True
+        self.output_names = self._unique_output_names()
+        self.input_names = [t.name for t in self.inputs]
+
+    def _unique_output_names(self):
+        names = []
+        for t in self.outputs:
+            layer, node_index, tensor_index = t._keras_history
+            name = layer.name
+            if name in names or len(layer._inbound_nodes[node_index].output_tensors) > 1:
+                name = f"{name}_{tensor_index}" if name in names else name
+            names.append(name)
+        return names
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    # -- running the graph -------------------------------------------------------------------
+    def _run_graph(self, input_arrays):
+        """Run every node in order on arrays; returns the flat list of output arrays."""
+        values = {id(t): a for t, a in zip(self.inputs, input_arrays)}
+        masks = {}
+        for node in self._nodes:
+            layer = node.layer
+            args, kwargs = node.substitute(lambda t: values[id(t)])
+            in_masks = [masks.get(id(t)) for t in node.input_tensors] if masks else None
+            mask = None
+            if in_masks and any(m is not None for m in in_masks):
+                mask = in_masks[0] if len(in_masks) == 1 else in_masks
+            outputs = layer._call_eager(args, kwargs, mask=mask)
+            out_flat = flatten(outputs)
+            for t, v in zip(node.output_tensors, out_flat):
+                values[id(t)] = v
+            if mask is not None or getattr(layer, "_produces_mask", False):
+                new_mask = layer.compute_mask(args[0] if args else None, mask)
+                if new_mask is not None:
+                    for t in node.output_tensors:
+                        masks[id(t)] = new_mask
+        return [values[id(t)] for t in self.outputs]
+
+    def _input_names_for_errors(self):
+        return [t.name for t in self.inputs]
+
+    def _prepare_x(self, x):
+        return data_utils.standardize_inputs(self, x)
+
+    def _forward(self, xs):
+        return self._run_graph(xs)
+
+    def _pack_outputs(self, outs):
+        return pack_like(self._output_structure, iter(outs))
+
+    def call(self, inputs, training=None, mask=None):
+        arrays = data_utils.standardize_inputs(self, inputs) if not _already_flat(self, inputs) else inputs
+        with training_scope(bool(training)):
+            outs = self._run_graph(arrays)
+        return pack_like(self._output_structure, iter(outs))
+
+    def compute_output_spec(self, *args, **kwargs):
+        return pack_like(self._output_structure,
+                         iter(KerasTensor(t.shape, t.dtype) for t in self.outputs))
+
+    def _check_input(self, shapes):
+        flat = flatten(shapes) if isinstance(shapes, dict) else shapes
+        if len(self.inputs) > 1:
+            if not isinstance(flat, (list, tuple)) or len(flat) != len(self.inputs):
+                raise ValueError(f"Model \"{self.name}\" expects {len(self.inputs)} inputs "
+                                 f"({', '.join(t.name for t in self.inputs)}), got {shapes}")
+            pairs = zip(self.inputs, flat)
+        else:
+            pairs = [(self.inputs[0], flat[0] if isinstance(flat, list) else flat)]
+        for t, s in pairs:
+            if len(s) != len(t.shape) or any(a is not None and b is not None and a != b
+                                             for a, b in zip(t.shape[1:], s[1:])):
+                raise ValueError(f"Input \"{t.name}\" of model \"{self.name}\" is incompatible: expected "
+                                 f"shape {t.shape}, got {tuple(s)}")
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "layers": [{"class_name": type(l).__name__, "name": l.name} for l in self.layers]}
+
+
+def _already_flat(model, inputs):
+    """True when `inputs` is already a list of arrays in model.inputs order with the right dtypes."""
+    if not isinstance(inputs, list) or len(inputs) != len(model.inputs):
+        return False
+    return all(isinstance(a, np.ndarray) and a.dtype == np.dtype(t.dtype) for a, t in zip(inputs, model.inputs))

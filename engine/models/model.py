@@ -1,0 +1,82 @@
+"""Model: a Layer that can be trained. `Model(inputs, outputs)` builds a functional model;
+subclassing Model and defining `call` gives a subclassed one."""
+import numpy as np
+
+from engine.layers.base import Layer, unique_name, training_scope
+from engine.layers.keras_tensor import flatten, pack_like
+from engine.models.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+            from engine.models.functional import Functional
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        name = kwargs.pop("name", None)
+        Layer.__init__(self, name=name or unique_name(_snake(type(self).__name__)), **kwargs)
+        self._init_trainer()
+
+    # -- the pieces the trainer needs; Functional overrides them ------------------------------
+    @property
+    def output_names(self):
+        names = self.__dict__.get("_output_names_cache")
+        return names if names is not None else ["output"]
+
+    @output_names.setter
+    def output_names(self, value):
+        self.__dict__["_output_names_cache"] = list(value)
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    # A subclassed model knows its inputs only from the data; Functional overrides these four.
+    def _input_names_for_errors(self):
+        return ["x"]
+
+    def _prepare_x(self, x):
+        def convert(a):
+            a = np.asarray(a)
+            return a.astype(self.dtype) if a.dtype.kind == "f" else a
+        return [convert(a) for a in x] if isinstance(x, (list, tuple)) else [convert(x)]
+
+    def _forward(self, xs):
+        """Run the model on prepared arrays; returns the flat list of outputs."""
+        inputs = xs[0] if len(xs) == 1 else xs
+        out = self._call_eager((inputs,), {})
+        outs = flatten(out)
+        if "_output_names_cache" not in self.__dict__:
+            self.output_names = ["output"] if len(outs) == 1 else [f"output_{i + 1}" for i in range(len(outs))]
+        return outs
+
+    def _pack_outputs(self, outs):
+        return outs[0] if len(outs) == 1 else outs
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            if not 0 <= index < len(self.layers):
+                raise ValueError(f"get_layer: index {index} is out of range; the model has {len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. Existing layers are: {[l.name for l in self.layers]}")
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        from engine.models.summary import print_summary
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+    def compute_output_shape(self, input_shape):
+        if hasattr(self, "outputs"):
+            shapes = [t.shape for t in self.outputs]
+            return shapes[0] if len(shapes) == 1 else shapes
+        raise NotImplementedError
+
+
+def _snake(name):
+    from engine.layers.base import snake_case
+    return snake_case(name)

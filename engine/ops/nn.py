@@ -1,0 +1,266 @@
+"""Neural-network ops: activations, the fused dense op, dropout and per-sample losses.
+
+The arithmetic runs in the fused elementwise kernels (engine._kernels.elementwise);
+this module defines each op once with its gradient.
+"""
+import numpy as np
+
+from engine.autodiff import differentiable, is_recording
+from engine.ops._util import contiguous, float_dtype_of, to_array
+from engine.ops.math import _gemm_2d
+from engine._kernels import elementwise as K
+
+
+# name -> (forward kernel, gradient kernel, whether the gradient is computed from the output)
+_ACTIVATIONS = {
+    "relu": (K.relu, K.relu_grad, True),
+    "sigmoid": (K.sigmoid, K.sigmoid_grad, True),
+    "tanh": (K.tanh, K.tanh_grad, True),
+    "elu": (K.elu, K.elu_grad, True),
+    "selu": (K.selu, K.selu_grad, True),
+    "softmax": (K.softmax, K.softmax_grad, True),
+    "log_softmax": (K.log_softmax, K.log_softmax_grad, True),
+    "softplus": (K.softplus, K.softplus_grad, False),
+    "gelu": (K.gelu, K.gelu_grad, False),
+    "gelu_tanh": (K.gelu_tanh, K.gelu_tanh_grad, False),
+    "silu": (K.silu, K.silu_grad, False),
+    "leaky_relu": (K.leaky_relu, K.leaky_relu_grad, False),
+}
+
+#: Activations whose gradient needs only their output, so they can run in place
+#: on a freshly computed buffer (Dense fuses them into its own output).
+OUTPUT_DERIVED = frozenset(n for n, (_, _, from_y) in _ACTIVATIONS.items() if from_y)
+
+
+def _apply_activation(name, x, out, params):
+    forward = _ACTIVATIONS[name][0]
+    return forward(x, out, **params) if params else forward(x, out)
+
+
+def _activation_grad(name, x, y, g, params):
+    _, grad_kernel, from_y = _ACTIVATIONS[name]
+    g = contiguous(g, y.dtype)
+    out = np.empty_like(y)
+    a = y if from_y else x
+    return grad_kernel(a, g, out, **params) if params else grad_kernel(a, g, out)
+
+
+def _along_axis(name, x, axis):
+    """Run a last-axis kernel (softmax) along any axis by moving that axis last."""
+    ndim = np.ndim(to_array(x))
+    axis = axis % max(ndim, 1)
+    if ndim <= 1 or axis == ndim - 1:
+        return _activation(x, name=name)
+    from engine.ops.math import transpose
+    perm = list(range(ndim))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    return transpose(_activation(transpose(x, perm), name=name), perm)
+
+
+@differentiable
+def _activation(x, name=None, params=None):
+    params = params or {}
+    xc = contiguous(x, float_dtype_of(x))
+    y = _apply_activation(name, xc, np.empty_like(xc), params)
+
+    def vjp(g, needs):
+        return (_activation_grad(name, xc, y, g, params).astype(x.dtype, copy=False),)
+    return y, vjp
+
+
+def relu(x):
+    return _activation(x, name="relu")
+
+
+def sigmoid(x):
+    return _activation(x, name="sigmoid")
+
+
+def tanh(x):
+    return _activation(x, name="tanh")
+
+
+def elu(x, alpha=1.0):
+    return _activation(x, name="elu", params={"alpha": float(alpha)})
+
+
+def selu(x):
+    return _activation(x, name="selu")
+
+
+def softplus(x):
+    return _activation(x, name="softplus")
+
+
+def gelu(x, approximate=True):
+    return _activation(x, name="gelu_tanh" if approximate else "gelu")
+
+
+def silu(x):
+    return _activation(x, name="silu")
+
+
+swish = silu
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return _activation(x, name="leaky_relu", params={"negative_slope": float(negative_slope)})
+
+
+def softmax(x, axis=-1):
+    return _along_axis("softmax", x, axis)
+
+
+def log_softmax(x, axis=-1):
+    return _along_axis("log_softmax", x, axis)
+
+
+# -- dense: matmul + bias + (output-derived) activation in one op ------------------------
+@differentiable
+def _dense(x, kernel, bias, activation=None):
+    units = kernel.shape[1]
+    x2 = x.reshape(-1, x.shape[-1])
+    y = _gemm_2d(x2, kernel)
+    if bias is not None:
+        K.bias_add(y, bias, y)
+    if activation is not None:
+        _apply_activation(activation, y, y, {})
+    y = y.reshape(x.shape[:-1] + (units,))
+
+    def vjp(g, needs):
+        g2 = contiguous(g.reshape(-1, units), y.dtype)
+        if activation is not None:
+            g2 = _activation_grad(activation, None, y.reshape(-1, units), g2, {})
+        dx = _gemm_2d(g2, kernel, trans_b=True).reshape(x.shape) if needs[0] else None
+        dw = _gemm_2d(x2, g2, trans_a=True) if needs[1] else None
+        db = K.bias_grad(g2, np.empty_like(bias)) if needs[2] else None
+        return dx, dw, db
+    return y, vjp
+
+
+def dense(x, kernel, bias=None, activation=None):
+    """x @ kernel + bias, then an activation from OUTPUT_DERIVED (or None), as one op."""
+    if activation is not None and activation not in OUTPUT_DERIVED:
+        raise ValueError(f"dense: activation {activation!r} cannot be fused; apply it separately")
+    return _dense(x, kernel, bias, activation=activation)
+
+
+@differentiable
+def _bias_add(x, bias):
+    xc = contiguous(x, bias.dtype)
+    y = K.bias_add(xc, bias, np.empty_like(xc))
+
+    def vjp(g, needs):
+        g = contiguous(g, bias.dtype)
+        db = K.bias_grad(g, np.empty_like(bias)) if needs[1] else None
+        return (g if needs[0] else None), db
+    return y, vjp
+
+
+def bias_add(x, bias):
+    return _bias_add(x, bias)
+
+
+# -- dropout -----------------------------------------------------------------------------
+@differentiable
+def _dropout(x, keep=None, scale=1.0):
+    xc = contiguous(x, float_dtype_of(x))
+    y = K.dropout_apply(xc, keep, scale, np.empty_like(xc))
+
+    def vjp(g, needs):
+        g = contiguous(g, xc.dtype)
+        return (K.dropout_apply(g, keep, scale, np.empty_like(g)),)
+    return y, vjp
+
+
+def dropout(x, rate, noise_shape=None, seed=None, rng=None):
+    """Zero each element with probability `rate` and scale the rest by 1 / (1 - rate)."""
+    x_arr = to_array(x)
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout: rate must be in [0, 1), got {rate}")
+    rng = rng or np.random.default_rng(seed)
+    shape = x_arr.shape if noise_shape is None else tuple(
+        d if n is None else n for d, n in zip(x_arr.shape, noise_shape))
+    keep = rng.random(shape, dtype=np.float32) >= rate
+    if keep.shape != x_arr.shape:
+        keep = np.broadcast_to(keep, x_arr.shape)
+    keep = np.ascontiguousarray(keep).view(np.uint8)
+    return _dropout(x, keep=keep, scale=1.0 / (1.0 - rate))
+
+
+# -- losses: one value per sample, computed with their gradient by fused kernels ----------
+_LOSS_KERNELS = {
+    "mse": K.mse,
+    "mae": K.mae,
+    "binary_crossentropy": K.binary_crossentropy,
+    "binary_crossentropy_logits": K.binary_crossentropy_logits,
+    "categorical_crossentropy": K.categorical_crossentropy,
+    "categorical_crossentropy_logits": K.categorical_crossentropy_logits,
+    "sparse_categorical_crossentropy": K.sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy_logits": K.sparse_categorical_crossentropy_logits,
+}
+
+
+@differentiable
+def _per_sample_loss(y_true, y_pred, kind=None):
+    dtype = float_dtype_of(y_pred)
+    classes = y_pred.shape[-1]
+    p2 = contiguous(y_pred.reshape(-1, classes), dtype)
+    if kind.startswith("sparse"):
+        t2 = np.ascontiguousarray(y_true.reshape(-1), dtype=np.int64)
+    else:
+        t2 = contiguous(y_true.reshape(-1, classes), dtype)
+    loss = np.empty(p2.shape[0], dtype=dtype)
+    # The gradient comes out of the same pass; compute it only when training.
+    grad = np.empty_like(p2) if is_recording() else None
+    _LOSS_KERNELS[kind](t2, p2, loss, grad)
+
+    def vjp(g, needs):
+        gp = grad
+        if gp is None:
+            gp = np.empty_like(p2)
+            _LOSS_KERNELS[kind](t2, p2, np.empty_like(loss), gp)
+        gy = (gp * contiguous(g, dtype).reshape(-1, 1)).reshape(y_pred.shape)
+        return None, gy.astype(y_pred.dtype, copy=False)
+    return loss.reshape(y_pred.shape[:-1]), vjp
+
+
+def per_sample_loss(kind, y_true, y_pred):
+    """Keras's per-sample loss (reduced over the last axis) by kernel name, e.g. 'mse'."""
+    y_pred_arr = to_array(y_pred)
+    y_true = to_array(y_true)
+    if kind.startswith("sparse"):
+        if y_true.ndim == y_pred_arr.ndim and y_true.shape[-1] == 1:
+            y_true = y_true.reshape(y_true.shape[:-1])
+        if y_true.shape != y_pred_arr.shape[:-1]:
+            raise ValueError(f"{kind}: labels of shape {y_true.shape} do not match predictions of "
+                             f"shape {y_pred_arr.shape} (expected labels of shape {y_pred_arr.shape[:-1]})")
+        if not np.issubdtype(y_true.dtype, np.integer):
+            y_true = y_true.astype(np.int64)
+    elif y_true.shape != y_pred_arr.shape:
+        try:
+            y_true = np.broadcast_to(y_true, y_pred_arr.shape)
+        except ValueError:
+            raise ValueError(f"{kind}: targets of shape {y_true.shape} do not match predictions of "
+                             f"shape {y_pred_arr.shape}") from None
+    return _per_sample_loss(y_true, y_pred, kind=kind)
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    kind = "categorical_crossentropy" + ("_logits" if from_logits else "")
+    return per_sample_loss(kind, target, output)
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    kind = "sparse_categorical_crossentropy" + ("_logits" if from_logits else "")
+    return per_sample_loss(kind, target, output)
+
+
+def binary_crossentropy(target, output, from_logits=False):
+    """Elementwise binary crossentropy (Keras's ops-level function does not reduce)."""
+    from engine.ops.math import reshape
+    out_arr = to_array(output)
+    kind = "binary_crossentropy" + ("_logits" if from_logits else "")
+    target = np.broadcast_to(to_array(target), out_arr.shape)
+    per = per_sample_loss(kind, target.reshape(out_arr.shape + (1,)), reshape(output, out_arr.shape + (1,)))
+    return per

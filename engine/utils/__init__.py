@@ -1,0 +1,31 @@
+"""engine.utils: helpers Keras users reach for (to_categorical, set_random_seed, Progbar)."""
+import numpy as np
+
+from engine.utils.progbar import Progbar
+from engine.random import set_seed as set_random_seed
+
+
+def to_categorical(x, num_classes=None):
+    """One-hot encode integer class labels (the last axis of size 1 is dropped, as in Keras)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+            raise ValueError("to_categorical: labels must be whole numbers")
+    x = x.astype(np.int64)
+    if x.ndim > 1 and x.shape[-1] == 1:
+        x = x.reshape(x.shape[:-1])
+    if x.size and x.min() < 0:
+        raise ValueError(f"to_categorical: labels must be non-negative, got {int(x.min())}")
+    if num_classes is None:
+        num_classes = int(x.max()) + 1 if x.size else 0
+    elif x.size and x.max() >= num_classes:
+        raise ValueError(f"to_categorical: label {int(x.max())} is out of range for num_classes={num_classes}")
+    out = np.zeros(x.shape + (num_classes,), dtype=np.float32)
+    np.put_along_axis(out, x[..., None], 1.0, axis=-1)
+    return out
+
+
+def normalize(x, axis=-1, order=2):
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
