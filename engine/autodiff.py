@@ -200,7 +200,9 @@ def differentiable(fn):
             if needs is not None:
                 recorders.append((tape, needs))
         out, vjp = fn(*arrays, **attrs)
-        if not isinstance(out, tuple) and any(out is a for a in arrays):
+        if not isinstance(out, (np.ndarray, tuple)):
+            out = np.asarray(out)  # numpy returns scalars from 0-d arithmetic; the tape needs arrays
+        elif not isinstance(out, tuple) and any(out is a for a in arrays):
             out = out.view()  # identity is how the tape tells values apart
         for tape, needs in recorders:
             tape._record(arrays, out, needs, vjp, name)

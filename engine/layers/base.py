@@ -281,7 +281,8 @@ class Layer:
             return x.value
         if isinstance(x, np.ndarray):
             if x.dtype.kind == "f" and x.dtype != self.dtype:
-                return x.astype(self.dtype)
+                from engine import ops
+                return ops.cast(x, self.dtype)  # recorded, so gradients flow through the cast
             return x
         if isinstance(x, (list, tuple)):
             return type(x)(self._convert(v) for v in x)

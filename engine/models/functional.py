@@ -110,6 +110,25 @@ class Functional(Model):
     def layers(self):
         return list(self._layers)
 
+    # A model's own inputs and outputs, whether or not it was ever called as a layer.
+    @property
+    def input(self):
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self):
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
     # -- running the graph -------------------------------------------------------------------
     def _run_graph(self, input_arrays):
         """Run every node in order on arrays; returns the flat list of output arrays."""
