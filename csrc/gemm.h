@@ -8,40 +8,286 @@
  *   op(B) = B (stored k x n, row stride ldb) or B^T (B stored n x k) when trans_b
  * beta == 0 overwrites C without reading it (NaN in C does not leak through).
  *
- * This first version is correct and simple; the fast packed version replaces
- * the bodies and keeps these signatures.
+ *   static void engine_sgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+ *                            float alpha, const float *A, ptrdiff_t lda,
+ *                            const float *B, ptrdiff_t ldb, float beta, float *C, ptrdiff_t ldc);
+ *   static void engine_dgemm(... the same with double ...);
+ *
+ * Callable without the GIL from any thread.  Uses omp_get_max_threads() threads
+ * for products big enough to be worth it; called from inside an active OpenMP
+ * parallel region it runs on the calling thread only.  k is never split between
+ * threads, so results do not depend on the thread count.
+ *
+ * Instruction set: AVX-512F, else AVX2+FMA, else portable C, chosen at run time
+ * (engine_gemm_set_simd() can force a lower level, for tests and benchmarks).
+ * Each including module has its own copy of that setting and of the scratch
+ * buffers.
+ *
+ * Files: gemm_kernel_tmpl.h (register-tile micro-kernels, one source for every
+ * ISA), gemm_driver_tmpl.h (blocking, packing, threading), this file (glue).
  */
 #ifndef ENGINE_GEMM_H
 #define ENGINE_GEMM_H
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <stdio.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "cpu_features.h"
 
-#define ENGINE_DEFINE_REFERENCE_GEMM(NAME, T)                                          \
-static void NAME(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,     \
-                 T alpha, const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,       \
-                 T beta, T *C, ptrdiff_t ldc)                                         \
-{                                                                                     \
-    ptrdiff_t i;                                                                      \
-    int big = (double)m * (double)n * (double)k > 65536.0;                            \
-    (void)big;                                                                        \
-    _Pragma("omp parallel for schedule(static) if(big)")                              \
-    for (i = 0; i < m; i++) {                                                         \
-        T *c = C + i * ldc;                                                           \
-        ptrdiff_t j, p;                                                               \
-        if (beta == (T)0) { for (j = 0; j < n; j++) c[j] = (T)0; }                    \
-        else if (beta != (T)1) { for (j = 0; j < n; j++) c[j] *= beta; }              \
-        for (p = 0; p < k; p++) {                                                     \
-            T a = alpha * (trans_a ? A[p * lda + i] : A[i * lda + p]);                \
-            if (trans_b) { for (j = 0; j < n; j++) c[j] += a * B[j * ldb + p]; }      \
-            else { const T *b = B + p * ldb; for (j = 0; j < n; j++) c[j] += a * b[j]; } \
-        }                                                                             \
-    }                                                                                 \
+/* ---- tuning knobs (see bench/gemm.py) ---------------------------------- */
+/* Small (unpacked) path while k <= this and op(B) is at most this many bytes. */
+#define ENGINE_GEMM_SMALL_MAX_K 512
+#define ENGINE_GEMM_SMALL_MAX_B_BYTES (512.0 * 1024.0)
+/* Multiply-adds one extra thread must get before it is worth waking it. */
+#define ENGINE_GEMM_MIN_FMAS_PER_THREAD (1 << 18)
+
+/* ---- per-thread scratch -------------------------------------------------- */
+/* Packing buffers are thread-local and only ever grow, so the steady state of a
+ * training loop does no allocation.  They live as long as the thread (OpenMP
+ * worker threads live as long as the process). */
+static __thread void *engine_gemm_tls_buf[2];
+static __thread size_t engine_gemm_tls_cap[2];
+
+static void *engine_gemm_scratch(int slot, size_t bytes)
+{
+    if (bytes > engine_gemm_tls_cap[slot]) {
+        void *p = NULL;
+        size_t cap = (bytes + 4095) & ~(size_t)4095;
+        free(engine_gemm_tls_buf[slot]);
+        engine_gemm_tls_buf[slot] = NULL;
+        engine_gemm_tls_cap[slot] = 0;
+        if (posix_memalign(&p, 4096, cap) != 0 || p == NULL) {
+            /* The C API has no error channel and the sizes are bounded by the
+             * cache blocking (a few MiB), so this is genuinely out of memory. */
+            fprintf(stderr, "engine gemm: cannot allocate %zu bytes of scratch\n", cap);
+            abort();
+        }
+        engine_gemm_tls_buf[slot] = p;
+        engine_gemm_tls_cap[slot] = cap;
+    }
+    return engine_gemm_tls_buf[slot];
 }
 
-ENGINE_DEFINE_REFERENCE_GEMM(engine_sgemm, float)
-ENGINE_DEFINE_REFERENCE_GEMM(engine_dgemm, double)
+/* ---- threading helpers --------------------------------------------------- */
+static int engine_gemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k)
+{
+#ifdef _OPENMP
+    int nt;
+    double by_work;
+    if (omp_in_parallel()) return 1;
+    nt = omp_get_max_threads();
+    by_work = (double)m * (double)n * (double)k / (double)ENGINE_GEMM_MIN_FMAS_PER_THREAD;
+    if (by_work < (double)nt) nt = by_work < 1.0 ? 1 : (int)by_work;
+    return nt < 1 ? 1 : nt;
+#else
+    (void)m; (void)n; (void)k;
+    return 1;
+#endif
+}
+
+/* Cut C into tm x tn rectangles (tm * tn == nt) minimising the biggest share in
+ * whole register tiles plus the packing each thread repeats (it packs all of
+ * its rows of A and columns of B). */
+static void engine_gemm_thread_grid(int nt, ptrdiff_t m, ptrdiff_t n, int mr, int nr, int *tm, int *tn)
+{
+    ptrdiff_t mt = (m + mr - 1) / mr, ntl = (n + nr - 1) / nr;
+    double best = -1.0;
+    int a;
+    *tm = nt; *tn = 1;
+    for (a = nt; a >= 1; a--) {
+        int b;
+        double rows, cols, cost;
+        if (nt % a) continue;
+        b = nt / a;
+        rows = (double)((mt + a - 1) / a) * mr;
+        cols = (double)((ntl + b - 1) / b) * nr;
+        cost = rows * cols + 0.5 * (rows + cols) * 16.0;
+        if (best < 0.0 || cost < best) { best = cost; *tm = a; *tn = b; }
+    }
+}
+
+/* Part idx of parts of [0, len), boundaries on multiples of align. */
+static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    ptrdiff_t units = (len + align - 1) / align;
+    *lo = (units * idx / parts) * align;
+    *hi = (units * (idx + 1) / parts) * align;
+    if (*lo > len) *lo = len;
+    if (*hi > len) *hi = len;
+}
+
+/* ---- micro-kernels ------------------------------------------------------- */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+#define ENGINE_GEMM_X86 1
+#elif (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+#define ENGINE_GEMM_X86 1
+#else
+#define ENGINE_GEMM_X86 0
+#endif
+
+/* Portable: 16-byte vectors (SSE2 on any x86-64, NEON elsewhere, or scalar). */
+#define GK_TARGET
+#define GK_T float
+#define GK_VL 4
+#define GK_MR 4
+#define GK_NV 2
+#define GK_SUF s_portable
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#define GK_T double
+#define GK_VL 2
+#define GK_SUF d_portable
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#undef GK_MR
+#undef GK_NV
+#undef GK_TARGET
+
+#if ENGINE_GEMM_X86
+/* AVX2 + FMA: 6 x 16 floats / 6 x 8 doubles, 12 ymm accumulators. */
+#define GK_TARGET __attribute__((target("avx2,fma")))
+#define GK_MR 6
+#define GK_NV 2
+#define GK_T float
+#define GK_VL 8
+#define GK_SUF s_avx2
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#define GK_T double
+#define GK_VL 4
+#define GK_SUF d_avx2
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#undef GK_MR
+#undef GK_NV
+#undef GK_TARGET
+
+/* AVX-512F: 12 x 32 floats / 12 x 16 doubles, 24 zmm accumulators (enough
+ * independent FMAs to cover two FMA ports x 4-cycle latency, and 2 vector
+ * loads + 12 broadcasts per 24 FMAs keeps the load ports under the limit). */
+#define GK_TARGET __attribute__((target("avx512f")))
+#define GK_MR 12
+#define GK_NV 2
+#define GK_T float
+#define GK_VL 16
+#define GK_SUF s_avx512
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#define GK_T double
+#define GK_VL 8
+#define GK_SUF d_avx512
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#undef GK_MR
+#undef GK_NV
+#undef GK_TARGET
+#endif
+
+/* ---- instruction-set selection ------------------------------------------ */
+#define ENGINE_GEMM_PORTABLE 0
+#define ENGINE_GEMM_AVX2 1
+#define ENGINE_GEMM_AVX512 2
+
+static int engine_gemm_simd_max = -1;     /* what the CPU supports, detected once */
+static int engine_gemm_simd_cap = 2;      /* upper limit set by engine_gemm_set_simd */
+
+static int engine_gemm_simd_level(void)
+{
+    int lvl = engine_gemm_simd_max;
+    if (lvl < 0) {
+#if ENGINE_GEMM_X86
+        lvl = engine_cpu_has_avx512f() ? ENGINE_GEMM_AVX512
+            : engine_cpu_has_avx2_fma() ? ENGINE_GEMM_AVX2 : ENGINE_GEMM_PORTABLE;
+#else
+        lvl = ENGINE_GEMM_PORTABLE;
+#endif
+        engine_gemm_simd_max = lvl;       /* benign race: every thread writes the same */
+    }
+    return lvl < engine_gemm_simd_cap ? lvl : engine_gemm_simd_cap;
+}
+
+/* Limit the instruction set (0 portable, 1 AVX2, 2 AVX-512 = best available). */
+static void engine_gemm_set_simd(int cap) { engine_gemm_simd_cap = cap; }
+
+static const char *engine_gemm_simd_name(void)
+{
+    switch (engine_gemm_simd_level()) {
+    case ENGINE_GEMM_AVX512: return "avx512";
+    case ENGINE_GEMM_AVX2: return "avx2_fma";
+    default: return "portable";
+    }
+}
+
+/* Cache blocks.  kc x NR of B (the L1 operand) stays within ~2/3 of a 48 KiB
+ * L1d next to the A sliver; mc x kc of A well inside a 2 MiB L2; kc x nc of B
+ * in L3. */
+#define GD_T float
+#define GD_SUF s
+#define GD_NAME engine_sgemm
+#include "gemm_driver_tmpl.h"
+#undef GD_T
+#undef GD_SUF
+#undef GD_NAME
+#define GD_T double
+#define GD_SUF d
+#define GD_NAME engine_dgemm
+#include "gemm_driver_tmpl.h"
+#undef GD_T
+#undef GD_SUF
+#undef GD_NAME
+
+static const gd_isa_s gd_isa_s_portable = {4, 8, 128, 256, 4096,
+    gk_packed_s_portable, gk_rowmajor_a_s_portable, gk_colmajor_a_s_portable};
+static const gd_isa_d gd_isa_d_portable = {4, 4, 128, 256, 2048,
+    gk_packed_d_portable, gk_rowmajor_a_d_portable, gk_colmajor_a_d_portable};
+#if ENGINE_GEMM_X86
+static const gd_isa_s gd_isa_s_avx2 = {6, 16, 192, 256, 4080,
+    gk_packed_s_avx2, gk_rowmajor_a_s_avx2, gk_colmajor_a_s_avx2};
+static const gd_isa_d gd_isa_d_avx2 = {6, 8, 96, 256, 2040,
+    gk_packed_d_avx2, gk_rowmajor_a_d_avx2, gk_colmajor_a_d_avx2};
+static const gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 256, 4096,
+    gk_packed_s_avx512, gk_rowmajor_a_s_avx512, gk_colmajor_a_s_avx512};
+static const gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 2048,
+    gk_packed_d_avx512, gk_rowmajor_a_d_avx512, gk_colmajor_a_d_avx512};
+#endif
+
+static const gd_isa_s *gd_select_isa_s(void)
+{
+#if ENGINE_GEMM_X86
+    switch (engine_gemm_simd_level()) {
+    case ENGINE_GEMM_AVX512: return &gd_isa_s_avx512;
+    case ENGINE_GEMM_AVX2: return &gd_isa_s_avx2;
+    default: break;
+    }
+#endif
+    return &gd_isa_s_portable;
+}
+
+static const gd_isa_d *gd_select_isa_d(void)
+{
+#if ENGINE_GEMM_X86
+    switch (engine_gemm_simd_level()) {
+    case ENGINE_GEMM_AVX512: return &gd_isa_d_avx512;
+    case ENGINE_GEMM_AVX2: return &gd_isa_d_avx2;
+    default: break;
+    }
+#endif
+    return &gd_isa_d_portable;
+}
 
 #endif

@@ -1,4 +1,7 @@
 # Python entry to the GEMM kernels in gemm.h, with every check the C code relies on.
+#
+# The checks use the C-level numpy API: for the small products of a Keras
+# training step the call overhead is a visible part of the cost.
 import numpy as np
 cimport numpy as cnp
 
@@ -11,45 +14,63 @@ cdef extern from "gemm.h" nogil:
     void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                       double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                       double beta, double *C, Py_ssize_t ldc)
+    void engine_gemm_set_simd(int cap)
+    int engine_gemm_simd_level()
+    const char *engine_gemm_simd_name()
+
+cdef extern from "gemm_peak.h" nogil:
+    double engine_fma_peak_gflops(int nthreads, int simd, long iters)
 
 
-cdef Py_ssize_t _row_stride(object a, str name) except -1:
-    if a.ndim != 2:
-        raise ValueError(f"gemm: {name} must be 2-D, got shape {a.shape}")
-    if a.shape[1] > 1 and a.strides[1] != a.itemsize:
-        raise ValueError(f"gemm: {name} must have unit stride along its last axis, got strides {a.strides}")
-    if a.strides[0] % a.itemsize != 0 or a.strides[0] < 0:
-        raise ValueError(f"gemm: {name} has an unsupported row stride {a.strides[0]}")
-    cdef Py_ssize_t ld = a.strides[0] // a.itemsize
-    if a.shape[0] > 1 and ld < a.shape[1]:
-        raise ValueError(f"gemm: {name} rows overlap (row stride {ld} < {a.shape[1]} columns)")
-    return ld if ld >= a.shape[1] else a.shape[1]
+cdef Py_ssize_t _row_stride(cnp.ndarray a, str name) except -1:
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if nd != 2:
+        raise ValueError(f"gemm: {name} must be 2-D, got shape {(<object>a).shape}")
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(a)
+    if shape[1] > 1 and strides[1] != itemsize:
+        raise ValueError(f"gemm: {name} must have unit stride along its last axis, got strides {(<object>a).strides}")
+    if shape[0] > 1 and (strides[0] % itemsize != 0 or strides[0] < 0):
+        raise ValueError(f"gemm: {name} has an unsupported row stride {strides[0]}")
+    cdef Py_ssize_t ld = strides[0] // itemsize
+    if shape[0] > 1 and ld < shape[1]:
+        raise ValueError(f"gemm: {name} rows overlap (row stride {ld} < {shape[1]} columns)")
+    return ld if ld >= shape[1] else shape[1]
 
 
 def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
          double alpha=1.0, double beta=0.0):
     """C = alpha * op(A) @ op(B) + beta * C, in place. Same dtype (float32/float64) throughout."""
-    if not (isinstance(A, np.ndarray) and isinstance(B, np.ndarray) and isinstance(C, np.ndarray)):
+    if not (cnp.PyArray_Check(A) and cnp.PyArray_Check(B) and cnp.PyArray_Check(C)):
         raise ValueError("gemm: A, B and C must be numpy arrays")
-    if A.dtype != B.dtype or A.dtype != C.dtype or A.dtype not in (np.float32, np.float64):
+    cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B, c = <cnp.ndarray>C
+    cdef int t = cnp.PyArray_TYPE(a)
+    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(b) != t \
+            or cnp.PyArray_TYPE(c) != t:
         raise ValueError(f"gemm: A, B, C must share dtype float32 or float64, got "
                          f"{A.dtype}, {B.dtype}, {C.dtype}")
-    if not C.flags.writeable:
+    if not cnp.PyArray_ISWRITEABLE(c):
         raise ValueError("gemm: C is read-only")
-    cdef Py_ssize_t lda = _row_stride(A, "A"), ldb = _row_stride(B, "B"), ldc = _row_stride(C, "C")
-    cdef Py_ssize_t m = A.shape[1] if trans_a else A.shape[0]
-    cdef Py_ssize_t k = A.shape[0] if trans_a else A.shape[1]
-    cdef Py_ssize_t kb = B.shape[1] if trans_b else B.shape[0]
-    cdef Py_ssize_t n = B.shape[0] if trans_b else B.shape[1]
-    if k != kb or C.shape[0] != m or C.shape[1] != n:
+    if not (cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISNOTSWAPPED(b) and cnp.PyArray_ISNOTSWAPPED(c)):
+        raise ValueError("gemm: operands must be in native byte order")
+    cdef Py_ssize_t lda = _row_stride(a, "A"), ldb = _row_stride(b, "B"), ldc = _row_stride(c, "C")
+    cdef cnp.npy_intp *sa = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *sb = cnp.PyArray_DIMS(b)
+    cdef cnp.npy_intp *sc = cnp.PyArray_DIMS(c)
+    cdef Py_ssize_t m = sa[1] if trans_a else sa[0]
+    cdef Py_ssize_t k = sa[0] if trans_a else sa[1]
+    cdef Py_ssize_t kb = sb[1] if trans_b else sb[0]
+    cdef Py_ssize_t n = sb[0] if trans_b else sb[1]
+    if k != kb or sc[0] != m or sc[1] != n:
         raise ValueError(f"gemm: shapes do not agree: op(A) is ({m}, {k}), op(B) is ({kb}, {n}), "
                          f"C is {tuple(C.shape)}")
     if m == 0 or n == 0:
         return C
-    cdef char *pa = <char*>cnp.PyArray_DATA(A)
-    cdef char *pb = <char*>cnp.PyArray_DATA(B)
-    cdef char *pc = <char*>cnp.PyArray_DATA(C)
-    if A.dtype == np.float32:
+    cdef char *pa = <char*>cnp.PyArray_DATA(a)
+    cdef char *pb = <char*>cnp.PyArray_DATA(b)
+    cdef char *pc = <char*>cnp.PyArray_DATA(c)
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             engine_sgemm(trans_a, trans_b, m, n, k, <float>alpha, <float*>pa, lda,
                          <float*>pb, ldb, <float>beta, <float*>pc, ldc)
@@ -62,11 +83,46 @@ def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
 
 def matmul(A, B, bint trans_a=False, bint trans_b=False):
     """op(A) @ op(B) into a new C-contiguous array."""
-    A = np.asarray(A)
-    B = np.asarray(B)
-    if A.ndim != 2 or B.ndim != 2:
+    if not cnp.PyArray_Check(A):
+        A = np.asarray(A)
+    if not cnp.PyArray_Check(B):
+        B = np.asarray(B)
+    cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B
+    if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(b) != 2:
         raise ValueError(f"matmul: expected 2-D operands, got shapes {A.shape} and {B.shape}")
-    m = A.shape[1] if trans_a else A.shape[0]
-    n = B.shape[0] if trans_b else B.shape[1]
-    C = np.empty((m, n), dtype=A.dtype)
+    cdef cnp.npy_intp dims[2]
+    dims[0] = cnp.PyArray_DIMS(a)[1] if trans_a else cnp.PyArray_DIMS(a)[0]
+    dims[1] = cnp.PyArray_DIMS(b)[0] if trans_b else cnp.PyArray_DIMS(b)[1]
+    C = cnp.PyArray_EMPTY(2, dims, cnp.PyArray_TYPE(a), 0)
     return gemm(A, B, C, trans_a, trans_b, 1.0, 0.0)
+
+
+_SIMD_LEVELS = {"portable": 0, "avx2_fma": 1, "avx2": 1, "avx512": 2, None: 2}
+
+
+def set_portable(bint on):
+    """Force the portable C path (True) or go back to the best SIMD path (False)."""
+    engine_gemm_set_simd(0 if on else 2)
+
+
+def set_simd_path(name=None):
+    """Cap the instruction set: "portable", "avx2_fma", "avx512" or None (best available).
+    A cap above what the CPU supports falls back to the best it has."""
+    if name not in _SIMD_LEVELS:
+        raise ValueError(f"set_simd_path: unknown path {name!r}")
+    engine_gemm_set_simd(_SIMD_LEVELS[name])
+
+
+def simd_path():
+    """The path GEMM uses now: "avx512", "avx2_fma" or "portable"."""
+    return engine_gemm_simd_name().decode()
+
+
+def _fma_peak_gflops(int nthreads=1, str simd="avx2", long iters=50000000):
+    """Measured FMA-only throughput (GFLOP/s) of nthreads threads with the given
+    instruction set ("avx2" or "avx512"); 0.0 if the CPU lacks it."""
+    cdef int lvl = 2 if simd == "avx512" else 1
+    cdef double r
+    with nogil:
+        r = engine_fma_peak_gflops(nthreads, lvl, iters)
+    return r

@@ -1,0 +1,166 @@
+"""GEMM benchmark: engine vs numpy (np.matmul) vs PyTorch (if importable).
+
+    python bench/gemm.py [--peak GFLOPS] [--dtype float32|float64] [--quick]
+
+Prints one markdown table: GFLOP/s on square products 64..2048 and on the
+small/skinny products of Keras training steps (forward X.W, weight gradient
+X^T.dY, input gradient dY.W^T, operands passed as transposed views, no copies),
+the ratio engine/numpy and the fraction of the measured FMA peak.  The peak is
+measured with the kernel module's FMA-only loop (AVX2 and AVX-512), with all
+threads and with one.  A last block repeats 1024^3 on one thread (numpy and
+torch in a child process started with OPENBLAS_NUM_THREADS=1 etc., since their
+pools cannot be resized after import without extra packages).
+
+Timing: best of several runs, each run long enough (>= ~2 ms) for the clock;
+the machine is shared, so the best run is the least disturbed one.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from engine._kernels import gemm as eg  # noqa: E402
+from engine._kernels import runtime  # noqa: E402
+
+try:
+    import torch
+except Exception:  # torch is optional
+    torch = None
+
+SQUARE = [64, 128, 256, 512, 1024, 2048]
+# (m, k, n) of a dense layer's forward product X[m,k] . W[k,n]
+SKINNY = [(128, 64, 32), (128, 32, 10), (128, 96, 128), (12800, 64, 128)]
+
+
+def best_time(fn, min_run=2e-3, repeats=7, budget=3.0):
+    """Best per-call time over `repeats` runs of `number` calls each."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    number = max(1, int(min_run / one))
+    best = float("inf")
+    start = time.perf_counter()
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+        if time.perf_counter() - start > budget and r >= 2:
+            break
+    return best
+
+
+def cases(dtype, quick=False):
+    rng = np.random.default_rng(0)
+    out = []
+    for s in (SQUARE[:4] if quick else SQUARE):
+        a = rng.standard_normal((s, s)).astype(dtype)
+        b = rng.standard_normal((s, s)).astype(dtype)
+        out.append((f"{s}x{s}x{s}", 2.0 * s ** 3, a, False, b, False))
+    for (m, k, n) in SKINNY:
+        x = rng.standard_normal((m, k)).astype(dtype)
+        w = rng.standard_normal((k, n)).astype(dtype)
+        dy = rng.standard_normal((m, n)).astype(dtype)
+        f = 2.0 * m * k * n
+        out.append((f"{m}x{k}x{n} X.W", f, x, False, w, False))
+        out.append((f"{k}x{m}x{n} X^T.dY", f, x, True, dy, False))
+        out.append((f"{m}x{n}x{k} dY.W^T", f, dy, False, w, True))
+    return out
+
+
+def run_cases(dtype, quick, only=None):
+    """{label: {"engine": gflops, "numpy": ..., "torch": ...}}"""
+    res = {}
+    for label, flops, a, ta, b, tb in cases(dtype, quick):
+        if only and label not in only:
+            continue
+        av, bv = (a.T if ta else a), (b.T if tb else b)
+        row = {"flops": flops}
+        row["engine"] = flops / best_time(lambda: eg.matmul(a, b, ta, tb)) / 1e9
+        row["numpy"] = flops / best_time(lambda: np.matmul(av, bv)) / 1e9
+        if torch is not None:
+            ta_, tb_ = torch.from_numpy(a), torch.from_numpy(b)
+            tav, tbv = (ta_.t() if ta else ta_), (tb_.t() if tb else tb_)
+            row["torch"] = flops / best_time(lambda: torch.mm(tav, tbv)) / 1e9
+        # sanity: same answer as numpy
+        ref = np.matmul(av.astype(np.float64), bv.astype(np.float64))
+        got = eg.matmul(a, b, ta, tb)
+        tol = (1e-4 if dtype == np.float32 else 1e-11) * np.sqrt(a.size / max(ref.shape[0], 1) + 1)
+        assert np.allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max()), label
+        res[label] = row
+    return res
+
+
+def single_thread_child(dtype):
+    """Run in a child with every BLAS pinned to one thread (env set by the parent)."""
+    runtime.set_num_threads(1)
+    if torch is not None:
+        torch.set_num_threads(1)
+    r = run_cases(dtype, False, only={"1024x1024x1024"})
+    print(json.dumps(r))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peak", type=float, default=None,
+                    help="all-thread FMA peak in GFLOP/s (default: measured, AVX2)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--quick", action="store_true", help="skip 1024/2048 and the one-thread run")
+    ap.add_argument("--single-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    dtype = np.dtype(args.dtype).type
+    if args.single_child:
+        single_thread_child(dtype)
+        return
+
+    nt = runtime.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(nt)
+    scale = 1.0 if dtype == np.float32 else 0.5   # flops per FMA lane halve for float64
+    peak2 = (args.peak or max(eg._fma_peak_gflops(nt, "avx2") for _ in range(3))) * scale
+    peak2_1 = max(eg._fma_peak_gflops(1, "avx2") for _ in range(3)) * scale
+    peak5 = max(eg._fma_peak_gflops(nt, "avx512") for _ in range(3)) * scale
+    peak5_1 = max(eg._fma_peak_gflops(1, "avx512") for _ in range(3)) * scale
+
+    res = run_cases(dtype, args.quick)
+    single = None
+    if not args.quick:
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--single-child",
+                              "--dtype", args.dtype], env=env, capture_output=True, text=True)
+        if out.returncode == 0:
+            single = json.loads(out.stdout.strip().splitlines()[-1])
+        else:
+            print(out.stderr, file=sys.stderr)
+
+    print(f"engine simd path: {eg.simd_path()}, threads: {nt}, dtype: {args.dtype}, "
+          f"torch: {torch.__version__ if torch is not None else 'not installed'}")
+    print(f"measured FMA peak ({args.dtype}): AVX2 {peak2:.1f} GFLOP/s on {nt} threads, "
+          f"{peak2_1:.1f} on 1; AVX-512 {peak5:.1f} on {nt}, {peak5_1:.1f} on 1"
+          + (" (AVX2 all-thread peak given by --peak)" if args.peak else ""))
+    print()
+    hdr = "| shape (m x k x n) | threads | engine GFLOP/s | numpy GFLOP/s | torch GFLOP/s | engine/numpy | engine % AVX2 peak | engine % AVX-512 peak |"
+    print(hdr)
+    print("|" + "---|" * hdr.count("|")[:-1] if False else "|---|---|---|---|---|---|---|---|")
+
+    def line(label, row, threads, p2, p5):
+        t = f"{row['torch']:.1f}" if "torch" in row else "-"
+        print(f"| {label} | {threads} | {row['engine']:.1f} | {row['numpy']:.1f} | {t} | "
+              f"{row['engine'] / row['numpy']:.2f} | {100 * row['engine'] / p2:.0f} % | "
+              f"{100 * row['engine'] / p5:.0f} % |")
+
+    for label, row in res.items():
+        line(label, row, nt, peak2, peak5)
+    if single:
+        for label, row in single.items():
+            line(label, row, 1, peak2_1, peak5_1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+/* GEMM driver template: included once per element type by gemm.h (no include
+ * guard).  Parameters: GD_T (float / double), GD_SUF (s / d), GD_NAME (public
+ * function name).  Uses the micro-kernels instantiated in gemm_kernels.h.
+ *
+ * Structure (GotoBLAS / BLIS):
+ *   top level  decides the thread count and cuts C into one rectangle per thread
+ *              (rows in MR multiples, columns in NR multiples); k is never split,
+ *              so each C element is summed by exactly one thread in one order.
+ *   small path no packing of A; B used in place when it is row-major and the
+ *              panel is full, otherwise only B is copied into panels.  For the
+ *              small and skinny products of Keras training steps, where packing
+ *              A would cost as much as the product itself.
+ *   packed path jc (NC) / pc (KC) / ic (MC) blocking with A and B packed into
+ *              contiguous, aligned, zero-padded micro-panels (B panel kc x nc
+ *              meant for L3, A block mc x kc for L2, B micro-panel kc x NR for
+ *              L1), then jr / ir loops over register tiles.
+ */
+
+#define GD_CAT_(a, b) a##b
+#define GD_CAT(a, b) GD_CAT_(a, b)
+#define GD_FN(name) GD_CAT(name, GD_SUF)
+
+typedef void (*GD_FN(gd_packed_fn_))(ptrdiff_t, const GD_T *, const GD_T *, GD_T *, ptrdiff_t,
+                                     GD_T, GD_T, int, int);
+typedef void (*GD_FN(gd_strided_fn_))(ptrdiff_t, const GD_T *, ptrdiff_t, const GD_T *, ptrdiff_t,
+                                      GD_T *, ptrdiff_t, GD_T, GD_T, int, int);
+
+typedef struct {
+    int mr, nr;                     /* register tile */
+    ptrdiff_t mc, kc, nc;           /* cache blocks (mc % mr == 0, nc % nr == 0) */
+    GD_FN(gd_packed_fn_) packed;
+    GD_FN(gd_strided_fn_) rowa, cola;
+} GD_FN(gd_isa_);
+
+/* Pack rows [0, mc) x cols [0, kc) of op(A) (already offset to the block) into
+ * MR-row micro-panels: panel r holds element (r*MR + i, p) at p*MR + i; rows
+ * past mc are zero so the micro-kernel can run full tiles. */
+static void GD_FN(gd_pack_a_)(int trans_a, ptrdiff_t mc, ptrdiff_t kc, const GD_T *A, ptrdiff_t lda,
+                              GD_T *out, int MR)
+{
+    ptrdiff_t ir, p;
+    int i;
+    for (ir = 0; ir < mc; ir += MR) {
+        int mr = (int)(mc - ir < MR ? mc - ir : MR);
+        if (!trans_a) {
+            /* rows contiguous along p: read each row once, scatter by MR */
+            for (i = 0; i < mr; i++) {
+                const GD_T *row = A + (ir + i) * lda;
+                for (p = 0; p < kc; p++) out[p * MR + i] = row[p];
+            }
+        } else {
+            /* op(A) = A^T: column (ir..ir+mr) of op(A) is contiguous in memory */
+            for (p = 0; p < kc; p++) {
+                const GD_T *src = A + p * lda + ir;
+                for (i = 0; i < mr; i++) out[p * MR + i] = src[i];
+            }
+        }
+        if (mr < MR)
+            for (p = 0; p < kc; p++)
+                for (i = mr; i < MR; i++) out[p * MR + i] = (GD_T)0;
+        out += (ptrdiff_t)MR * kc;
+    }
+}
+
+/* Pack rows [0, kc) x cols [0, nc) of op(B) into NR-column micro-panels:
+ * panel r holds element (p, r*NR + j) at p*NR + j, zero padded past nc. */
+static void GD_FN(gd_pack_b_)(int trans_b, ptrdiff_t kc, ptrdiff_t nc, const GD_T *B, ptrdiff_t ldb,
+                              GD_T *out, int NR)
+{
+    ptrdiff_t jr, p;
+    int j;
+    for (jr = 0; jr < nc; jr += NR) {
+        int nr = (int)(nc - jr < NR ? nc - jr : NR);
+        if (!trans_b) {
+            for (p = 0; p < kc; p++) {
+                const GD_T *src = B + p * ldb + jr;
+                GD_T *dst = out + p * NR;
+                for (j = 0; j < nr; j++) dst[j] = src[j];
+                for (; j < NR; j++) dst[j] = (GD_T)0;
+            }
+        } else {
+            /* op(B) = B^T: read each stored row (a column of op(B)) once */
+            for (j = 0; j < nr; j++) {
+                const GD_T *col = B + (jr + j) * ldb;
+                for (p = 0; p < kc; p++) out[p * NR + j] = col[p];
+            }
+            if (nr < NR)
+                for (p = 0; p < kc; p++)
+                    for (j = nr; j < NR; j++) out[p * NR + j] = (GD_T)0;
+        }
+        out += (ptrdiff_t)NR * kc;
+    }
+}
+
+/* C = beta * C for k == 0 or alpha == 0 (beta == 0 writes zeros, never reads). */
+static void GD_FN(gd_scale_c_)(ptrdiff_t m, ptrdiff_t n, GD_T beta, GD_T *C, ptrdiff_t ldc)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++) {
+        GD_T *c = C + i * ldc;
+        if (beta == (GD_T)0) { for (j = 0; j < n; j++) c[j] = (GD_T)0; }
+        else if (beta != (GD_T)1) { for (j = 0; j < n; j++) c[j] *= beta; }
+    }
+}
+
+static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
+                             ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                             GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
+                             GD_T beta, GD_T *C, ptrdiff_t ldc)
+{
+    const int MR = isa->mr, NR = isa->nr;
+    const ptrdiff_t n_full = trans_b ? 0 : (n / NR) * NR;   /* panels read in place */
+    const ptrdiff_t n_pack = n - n_full;                     /* panels copied */
+    GD_T *bp = NULL;
+    ptrdiff_t ir, jr;
+    GD_FN(gd_strided_fn_) kern = trans_a ? isa->cola : isa->rowa;
+    const ptrdiff_t a_step = trans_a ? 1 : lda;               /* pointer step per row of op(A) */
+
+    if (n_pack > 0) {
+        ptrdiff_t panels = (n_pack + NR - 1) / NR;
+        bp = (GD_T *)engine_gemm_scratch(1, (size_t)(panels * NR * k) * sizeof(GD_T));
+        GD_FN(gd_pack_b_)(trans_b, k, n_pack, trans_b ? B + n_full * ldb : B + n_full, ldb, bp, NR);
+    }
+    /* Row tiles outside, column panels inside: the MR x k sliver of A stays in
+     * L1 while all of B (small by construction) streams from L1/L2. */
+    for (ir = 0; ir < m; ir += MR) {
+        int mr = (int)(m - ir < MR ? m - ir : MR);
+        const GD_T *a = A + ir * a_step;
+        GD_T *c = C + ir * ldc;
+        for (jr = 0; jr < n_full; jr += NR)
+            kern(k, a, lda, B + jr, ldb, c + jr, ldc, alpha, beta, mr, NR);
+        for (jr = 0; jr < n_pack; jr += NR) {
+            int nr = (int)(n_pack - jr < NR ? n_pack - jr : NR);
+            kern(k, a, lda, bp + jr * k, NR, c + n_full + jr, ldc, alpha, beta, mr, nr);
+        }
+    }
+}
+
+static void GD_FN(gd_packed_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
+                              ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                              GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
+                              GD_T beta, GD_T *C, ptrdiff_t ldc)
+{
+    const int MR = isa->mr, NR = isa->nr;
+    const ptrdiff_t MC = isa->mc, KC = isa->kc, NC = isa->nc;
+    ptrdiff_t nc_max = n < NC ? n : NC, kc_max = k < KC ? k : KC, mc_max = m < MC ? m : MC;
+    GD_T *bp = (GD_T *)engine_gemm_scratch(1, (size_t)(((nc_max + NR - 1) / NR) * NR * kc_max) * sizeof(GD_T));
+    GD_T *ap = (GD_T *)engine_gemm_scratch(0, (size_t)(((mc_max + MR - 1) / MR) * MR * kc_max) * sizeof(GD_T));
+    ptrdiff_t jc, pc, ic, jr, ir;
+
+    for (jc = 0; jc < n; jc += NC) {
+        ptrdiff_t nc = n - jc < NC ? n - jc : NC;
+        for (pc = 0; pc < k; pc += KC) {
+            ptrdiff_t kc = k - pc < KC ? k - pc : KC;
+            /* Later k blocks accumulate onto what the first one wrote. */
+            GD_T beta_eff = pc == 0 ? beta : (GD_T)1;
+            GD_FN(gd_pack_b_)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, bp, NR);
+            for (ic = 0; ic < m; ic += MC) {
+                ptrdiff_t mc = m - ic < MC ? m - ic : MC;
+                GD_FN(gd_pack_a_)(trans_a, mc, kc, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, ap, MR);
+                for (jr = 0; jr < nc; jr += NR) {
+                    int nr = (int)(nc - jr < NR ? nc - jr : NR);
+                    const GD_T *b = bp + jr * kc;
+                    GD_T *c = C + ic * ldc + jc + jr;
+                    for (ir = 0; ir < mc; ir += MR) {
+                        int mr = (int)(mc - ir < MR ? mc - ir : MR);
+                        isa->packed(kc, ap + ir * kc, b, c + ir * ldc, ldc, alpha, beta_eff, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* One thread's share: picks the small or the packed path. */
+static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
+                              ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                              GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
+                              GD_T beta, GD_T *C, ptrdiff_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == (GD_T)0) { GD_FN(gd_scale_c_)(m, n, beta, C, ldc); return; }
+    /* Small path while op(B) stays cache resident and the A sliver fits L1;
+     * beyond that packing pays for itself. */
+    if (k <= ENGINE_GEMM_SMALL_MAX_K &&
+        (double)k * (double)n * sizeof(GD_T) <= ENGINE_GEMM_SMALL_MAX_B_BYTES)
+        GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        GD_FN(gd_packed_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static const GD_FN(gd_isa_) *GD_FN(gd_select_isa_)(void);
+
+static void GD_NAME(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                    GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
+                    GD_T beta, GD_T *C, ptrdiff_t ldc)
+{
+    const GD_FN(gd_isa_) *isa;
+    int nt, tm, tn;
+    if (m <= 0 || n <= 0) return;
+    isa = GD_FN(gd_select_isa_)();
+    nt = engine_gemm_threads_for(m, n, k);
+    if (nt <= 1) {
+        GD_FN(gd_serial_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    engine_gemm_thread_grid(nt, m, n, isa->mr, isa->nr, &tm, &tn);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(tm * tn)
+    {
+        int t = omp_get_thread_num(), ti = t / tn, tj = t % tn;
+        ptrdiff_t i0, i1, j0, j1;
+        engine_gemm_split(m, tm, ti, isa->mr, &i0, &i1);
+        engine_gemm_split(n, tn, tj, isa->nr, &j0, &j1);
+        if (i1 > i0 && j1 > j0)
+            GD_FN(gd_serial_)(isa, trans_a, trans_b, i1 - i0, j1 - j0, k, alpha,
+                              trans_a ? A + i0 : A + i0 * lda, lda,
+                              trans_b ? B + j0 * ldb : B + j0, ldb,
+                              beta, C + i0 * ldc + j0, ldc);
+    }
+#else
+    (void)tm; (void)tn;
+    GD_FN(gd_serial_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+#undef GD_FN
+#undef GD_CAT
+#undef GD_CAT_
