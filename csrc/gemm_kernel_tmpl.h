@@ -58,7 +58,9 @@ GK_FN(gk_body_)(ptrdiff_t k, const GK_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         for (v = 0; v < GK_NV; v++) bv[v] = *(const VU *)(b + v * GK_VL);
 #pragma GCC unroll 16
         for (i = 0; i < MRC; i++) {
-            V ai = (V){0} + a[i * a_rs];     /* broadcast */
+            /* x - (+0) == x exactly, so this folds to a plain broadcast (x + 0
+             * would not: -0 + 0 is +0, so GCC must keep an add). */
+            V ai = a[i * a_rs] - (V){0};
 #pragma GCC unroll 4
             for (v = 0; v < GK_NV; v++) acc[i][v] += ai * bv[v];
         }
