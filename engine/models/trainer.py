@@ -110,15 +110,23 @@ class Trainer:
             per_output.append(value)
             term = value if out_spec.weight == 1.0 else ops.multiply(value, out_spec.weight)
             total = term if total is None else ops.add(total, term)
-        for reg in self.losses:
-            total = ops.add(total, reg)
+        if self._has_regularization():
+            for reg in self.losses:
+                total = ops.add(total, reg)
         return total, per_output
+
+    def _has_regularization(self):
+        """Whether any layer adds a loss; cached per fit/evaluate call, since it walks every layer."""
+        cached = getattr(self, "_regularization_cache", None)
+        if cached is not None:
+            return cached
+        return bool(self.losses)
 
     def _trainable_variables(self):
         return self.trainable_weights
 
-    def _train_step(self, xs, ys, sample_weight=None):
-        tvars = self._trainable_variables()
+    def _train_step(self, xs, ys, sample_weight=None, tvars=None):
+        tvars = tvars if tvars is not None else self._trainable_variables()
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(tvars)
             with training_scope(True):
@@ -229,6 +237,9 @@ class Trainer:
                                             mode="fit")
         self.stop_training = False
         rng = engine_random.generator()
+        # The weights and losses of a model do not change during fit: look them up once.
+        tvars = self._trainable_variables()
+        self._regularization_cache = bool(self.losses)
         cbs.on_train_begin()
         logs = {}
         try:
@@ -244,7 +255,7 @@ class Trainer:
                     bx, by = self._take(xs, idx), self._take(ys, idx)
                     bsw = None if sw is None else sw[idx]
                     cbs.on_train_batch_begin(step)
-                    total, per_output, outs = self._train_step(bx, by, bsw)
+                    total, per_output, outs = self._train_step(bx, by, bsw, tvars)
                     self._update_metrics(trackers, total, per_output, by, outs, len(by[0]))
                     logs = self._logs(trackers)
                     cbs.on_train_batch_end(step, logs)
@@ -259,6 +270,8 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             print("\nTraining interrupted: the model keeps the weights of the last completed step.")
+        finally:
+            self._regularization_cache = None
         cbs.on_train_end(logs)
         history.model = self
         self.history = history
