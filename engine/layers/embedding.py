@@ -1,0 +1,63 @@
+"""Embedding: integer ids to dense vectors."""
+import numpy as np
+
+from engine import constraints, initializers, regularizers
+from engine.layers.base import Layer
+from engine.ops.embedding import embedding_lookup, _ids_array
+
+
+class Embedding(Layer):
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, **kwargs):
+        kwargs.pop("input_length", None)  # Keras 2 argument, accepted and ignored as Keras 3 does
+        super().__init__(**kwargs)
+        if int(input_dim) <= 0 or int(output_dim) <= 0:
+            raise ValueError(f"Embedding: input_dim and output_dim must be positive, got {input_dim}, {output_dim}")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self.mask_zero = mask_zero
+        self.supports_masking = mask_zero
+        self._produces_mask = mask_zero
+        self._input_dtype = "int32"
+        self._initial_weights = weights
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint, name="embeddings")
+        self.built = True
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    def _convert(self, x):
+        return x  # ids keep their integer type; the layer's dtype is that of its output
+
+    def call(self, inputs):
+        ids = _ids_array(inputs)
+        if ids.size:
+            lo, hi = int(ids.min()), int(ids.max())
+            if lo < 0 or hi >= self.input_dim:
+                bad = lo if lo < 0 else hi
+                position = tuple(int(i) for i in np.argwhere(ids == bad)[0])
+                raise ValueError(f"Layer \"{self.name}\" (Embedding): id {bad} at position {position} is outside "
+                                 f"[0, {self.input_dim}); input_dim is {self.input_dim} (input shape {ids.shape})")
+        return embedding_lookup(self.embeddings, ids)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        if not self.mask_zero:
+            return None
+        return np.asarray(inputs) != 0
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"input_dim": self.input_dim, "output_dim": self.output_dim,
+                       "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                       "mask_zero": self.mask_zero})
+        return config

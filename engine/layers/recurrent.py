@@ -1,0 +1,335 @@
+"""Recurrent layers: LSTM, GRU, SimpleRNN and the Bidirectional wrapper.
+
+Each layer runs its whole sequence in one kernel call (engine.ops.recurrent);
+this module handles Keras's arguments: masks, dropout, initial and carried
+states, return_sequences / return_state and go_backwards.
+"""
+import numpy as np
+
+from engine import activations, constraints, initializers, ops, regularizers
+from engine import random as engine_random
+from engine.layers.base import Layer
+from engine.ops import recurrent as rnn_ops
+
+_KERNEL_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid")
+
+
+def _activation_name(activation, what, layer):
+    name = activations.serialize(activations.get(activation))
+    if name not in _KERNEL_ACTIVATIONS:
+        raise ValueError(f"{type(layer).__name__}: {what}={name!r} is not supported by the recurrent kernels; "
+                         f"use one of {', '.join(_KERNEL_ACTIVATIONS)}")
+    return name
+
+
+class _UnitForgetBias(initializers.Initializer):
+    """Zeros, with ones for the forget gate (the second quarter), as Keras's unit_forget_bias."""
+
+    def __init__(self, base, units):
+        self.base, self.units = base, units
+
+    def __call__(self, shape, dtype=None):
+        value = np.asarray(self.base((self.units,), dtype=dtype))
+        ones = np.ones((self.units,), dtype=dtype or "float32")
+        more = np.asarray(self.base((self.units * 2,), dtype=dtype))
+        return np.concatenate([value, ones, more]).astype(dtype or "float32")
+
+
+class _RNN(Layer):
+    """What LSTM, GRU and SimpleRNN share: arguments, weights, masks, dropout and outputs."""
+
+    gates = 1
+    state_count = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
+                 **kwargs):
+        for key in ("use_cudnn", "time_major", "implementation", "zero_output_for_mask"):
+            kwargs.pop(key, None)
+        super().__init__(**kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"{type(self).__name__}: units must be positive, got {units}")
+        self.units = int(units)
+        self.activation = _activation_name(activation, "activation", self)
+        self.recurrent_activation = _activation_name(recurrent_activation, "recurrent_activation", self)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        if not (0 <= dropout < 1 and 0 <= recurrent_dropout < 1):
+            raise ValueError(f"{type(self).__name__}: dropout rates must be in [0, 1), got {dropout}, "
+                             f"{recurrent_dropout}")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.seed = seed
+        self._rng = engine_random.make_generator(seed) if seed is not None else None
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards, self.stateful, self.unroll = go_backwards, stateful, unroll
+        self.supports_masking = True
+        self.states = None
+
+    # -- weights -------------------------------------------------------------------------------
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of shape "
+                             f"(batch, timesteps, features) with known features, got {tuple(input_shape)}")
+        width = self.gates * self.units
+        self.kernel = self.add_weight(shape=(input_shape[-1], width), initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+                                      name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, width), initializer=self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint, name="recurrent_kernel")
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(shape=self._bias_shape(), initializer=self._bias_initializer(),
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                                        name="bias")
+        self.built = True
+
+    def _check_input(self, shape):
+        if not isinstance(shape, tuple) or len(shape) != 3:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of shape "
+                             f"(batch, timesteps, features), got {shape}")
+        if self.built and shape[-1] is not None and shape[-1] != self.kernel.shape[0]:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) was built for {self.kernel.shape[0]} "
+                             f"features per step but got an input of shape {shape}")
+
+    # -- running -------------------------------------------------------------------------------
+    def _initial_states(self, batch, initial_state, dtype):
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            if len(states) != self.state_count:
+                raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) takes {self.state_count} initial "
+                                 f"state(s), got {len(states)}")
+            for s in states:
+                if np.shape(s) != (batch, self.units):
+                    raise ValueError(f"Layer \"{self.name}\": an initial state must have shape {(batch, self.units)}, "
+                                     f"got {np.shape(s)}")
+            return [s if np.asarray(s).dtype == dtype else ops.cast(s, dtype) for s in states]
+        if self.stateful and self.states is not None and self.states[0].shape[0] == batch:
+            return list(self.states)
+        return [np.zeros((batch, self.units), dtype=dtype) for _ in range(self.state_count)]
+
+    def _dropout_masks(self, inputs, training):
+        rng = self._rng or engine_random.generator()
+        batch, features = inputs.shape[0], inputs.shape[-1]
+        input_keep = rec_mask = None
+        if training and self.dropout > 0:
+            keep = (rng.random((batch, 1, features)) >= self.dropout) / (1.0 - self.dropout)
+            input_keep = keep.astype(inputs.dtype)
+        if training and self.recurrent_dropout > 0:
+            keep = (rng.random((batch, self.units)) >= self.recurrent_dropout) / (1.0 - self.recurrent_dropout)
+            rec_mask = np.ascontiguousarray(keep, dtype=inputs.dtype)
+        return input_keep, rec_mask
+
+    def call(self, inputs, mask=None, training=None, initial_state=None):
+        x = inputs
+        if x.ndim != 3:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of shape "
+                             f"(batch, timesteps, features), got {x.shape}")
+        self._check_input(tuple(x.shape))
+        input_keep, rec_mask = self._dropout_masks(x, training)
+        if input_keep is not None:
+            x = ops.multiply(x, input_keep)
+        if mask is not None:
+            mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).view(np.uint8))
+        states = self._initial_states(x.shape[0], initial_state, x.dtype)
+        h_seq, h_last, new_states = self._run(x, states, mask, rec_mask)
+        if self.stateful:
+            self.states = [np.array(s) for s in new_states]
+        output = h_seq if self.return_sequences else h_last
+        if self.return_state:
+            return [output] + list(new_states)
+        return output
+
+    def reset_states(self, states=None):
+        self.states = None if states is None else [np.asarray(s) for s in states]
+
+    reset_state = reset_states
+
+    def compute_output_shape(self, input_shape):
+        out = (input_shape[0], input_shape[1], self.units) if self.return_sequences else (input_shape[0], self.units)
+        if self.return_state:
+            return [out] + [(input_shape[0], self.units)] * self.state_count
+        return out
+
+    def compute_mask(self, inputs, previous_mask=None):
+        mask = previous_mask if self.return_sequences else None
+        if self.return_state:
+            return [mask] + [None] * self.state_count
+        return mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units, "activation": self.activation, "recurrent_activation": self.recurrent_activation,
+            "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+            "return_sequences": self.return_sequences, "return_state": self.return_state,
+            "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
+        })
+        return config
+
+
+class LSTM(_RNN):
+    gates = 4
+    state_count = 2
+
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = unit_forget_bias
+
+    def _bias_initializer(self):
+        if self.unit_forget_bias:
+            return _UnitForgetBias(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def _run(self, x, states, mask, rec_mask):
+        h_seq, h_last, c_last = rnn_ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, states[0], states[1],
+                                             mask=mask, rec_mask=rec_mask, go_backwards=self.go_backwards,
+                                             activation=self.activation,
+                                             recurrent_activation=self.recurrent_activation)
+        return h_seq, h_last, [h_last, c_last]
+
+    def get_config(self):
+        config = super().get_config()
+        config["unit_forget_bias"] = self.unit_forget_bias
+        return config
+
+
+class GRU(_RNN):
+    gates = 3
+
+    def __init__(self, units, reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.reset_after = reset_after
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _run(self, x, states, mask, rec_mask):
+        h_seq, h_last = rnn_ops.gru(x, self.kernel, self.recurrent_kernel, self.bias, states[0], mask=mask,
+                                    rec_mask=rec_mask, go_backwards=self.go_backwards, activation=self.activation,
+                                    recurrent_activation=self.recurrent_activation, reset_after=self.reset_after)
+        return h_seq, h_last, [h_last]
+
+    def get_config(self):
+        config = super().get_config()
+        config["reset_after"] = self.reset_after
+        return config
+
+
+class SimpleRNN(_RNN):
+    gates = 1
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        kwargs.pop("recurrent_activation", None)
+        super().__init__(units, activation=activation, **kwargs)
+
+    def _run(self, x, states, mask, rec_mask):
+        h_seq, h_last = rnn_ops.simple_rnn(x, self.kernel, self.recurrent_kernel, self.bias, states[0], mask=mask,
+                                           rec_mask=rec_mask, go_backwards=self.go_backwards,
+                                           activation=self.activation)
+        return h_seq, h_last, [h_last]
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer forwards and a copy of it backwards, and merges the two."""
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        if not isinstance(layer, _RNN):
+            raise ValueError(f"Bidirectional: expected an LSTM, GRU or SimpleRNN layer, got {layer!r}")
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise ValueError(f"Bidirectional: merge_mode must be concat, sum, mul, ave or None, got {merge_mode!r}")
+        super().__init__(**kwargs)
+        config = layer.get_config()
+        config.pop("name", None)
+        config.pop("batch_input_shape", None)
+        self.forward_layer = type(layer)(**{**config, "name": "forward_" + layer.name})
+        if backward_layer is None:
+            backward_layer = type(layer)(**{**config, "go_backwards": not layer.go_backwards,
+                                            "name": "backward_" + layer.name})
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        self.supports_masking = True
+        self._initial_weights = weights
+
+    def build(self, input_shape):
+        self.forward_layer._maybe_build(input_shape)
+        self.backward_layer._maybe_build(input_shape)
+        self.built = True
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    def _merge(self, a, b):
+        if self.merge_mode == "concat":
+            return ops.concatenate([a, b], axis=-1)
+        if self.merge_mode == "sum":
+            return ops.add(a, b)
+        if self.merge_mode == "mul":
+            return ops.multiply(a, b)
+        if self.merge_mode == "ave":
+            return ops.multiply(ops.add(a, b), 0.5)
+        return [a, b]
+
+    def call(self, inputs, mask=None, training=None, initial_state=None):
+        fw_state = bw_state = None
+        if initial_state is not None:
+            half = len(initial_state) // 2
+            fw_state, bw_state = initial_state[:half], initial_state[half:]
+        fw = self.forward_layer._call_eager((inputs,), {"training": training, "initial_state": fw_state}, mask=mask)
+        bw = self.backward_layer._call_eager((inputs,), {"training": training, "initial_state": bw_state}, mask=mask)
+        fw_out, fw_states = (fw[0], fw[1:]) if self.return_state else (fw, [])
+        bw_out, bw_states = (bw[0], bw[1:]) if self.return_state else (bw, [])
+        if self.return_sequences:
+            # The backward layer returns its sequence in processing order; align it with time.
+            bw_out = ops.reshape(ops.take(bw_out, np.arange(np.shape(bw_out)[1] - 1, -1, -1), axis=1),
+                                 np.shape(bw_out))
+        merged = self._merge(fw_out, bw_out)
+        if self.return_state:
+            return (merged if isinstance(merged, list) else [merged]) + list(fw_states) + list(bw_states)
+        return merged
+
+    def compute_output_shape(self, input_shape):
+        single = self.forward_layer.compute_output_shape(input_shape)
+        out = single[0] if self.return_state else single
+        if self.merge_mode == "concat":
+            out = tuple(out[:-1]) + (out[-1] * 2,)
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            states = single[1:]
+            return outs + list(states) + list(states)
+        return outs if self.merge_mode is None else out
+
+    def compute_mask(self, inputs, previous_mask=None):
+        mask = previous_mask if self.return_sequences else None
+        if self.return_state:
+            return [mask] + [None] * (2 * self.forward_layer.state_count)
+        return [mask, mask] if self.merge_mode is None else mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"layer": {"class_name": type(self.forward_layer).__name__,
+                                 "config": self.forward_layer.get_config()},
+                       "merge_mode": self.merge_mode})
+        return config

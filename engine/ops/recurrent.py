@@ -1,0 +1,72 @@
+"""Whole-sequence recurrent ops: one kernel call runs every time step forward, one runs
+backpropagation through time (engine._kernels.recurrent)."""
+import numpy as np
+
+from engine.autodiff import differentiable
+from engine.ops._util import contiguous
+from engine._kernels import recurrent as R
+
+
+def _maybe(g, dtype):
+    return None if g is None else contiguous(g, dtype)
+
+
+@differentiable
+def _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, go_backwards=False,
+          activation="tanh", recurrent_activation="sigmoid"):
+    h_seq, h_last, c_last, cache = R.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, rec_mask,
+                                                  go_backwards, activation, recurrent_activation)
+
+    def vjp(grads, needs):
+        g_seq, g_h, g_c = grads
+        dt = x.dtype
+        dx, dw, du, db, dh0, dc0 = R.lstm_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), _maybe(g_c, dt))
+        return dx, dw, du, db, dh0, dc0
+    return (h_seq, h_last, c_last), vjp
+
+
+@differentiable
+def _gru(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
+         activation="tanh", recurrent_activation="sigmoid", reset_after=True):
+    h_seq, h_last, cache = R.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, rec_mask, go_backwards,
+                                         activation, recurrent_activation, reset_after)
+
+    def vjp(grads, needs):
+        g_seq, g_h = grads
+        dt = x.dtype
+        dx, dw, du, db, dh0 = R.gru_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt))
+        return dx, dw, du, db, dh0
+    return (h_seq, h_last), vjp
+
+
+@differentiable
+def _simple_rnn(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
+                activation="tanh"):
+    h_seq, h_last, cache = R.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, rec_mask,
+                                                go_backwards, activation)
+
+    def vjp(grads, needs):
+        g_seq, g_h = grads
+        dt = x.dtype
+        dx, dw, du, db, dh0 = R.simple_rnn_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt))
+        return dx, dw, du, db, dh0
+    return (h_seq, h_last), vjp
+
+
+def lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, go_backwards=False,
+         activation="tanh", recurrent_activation="sigmoid"):
+    """Keras 3 LSTM over (B, T, D): returns (h_seq in processing order, h_last, c_last)."""
+    return _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=mask, rec_mask=rec_mask,
+                 go_backwards=go_backwards, activation=activation, recurrent_activation=recurrent_activation)
+
+
+def gru(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
+        activation="tanh", recurrent_activation="sigmoid", reset_after=True):
+    return _gru(x, kernel, recurrent_kernel, bias, h0, mask=mask, rec_mask=rec_mask, go_backwards=go_backwards,
+                activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
+
+
+def simple_rnn(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
+               activation="tanh"):
+    return _simple_rnn(x, kernel, recurrent_kernel, bias, h0, mask=mask, rec_mask=rec_mask,
+                       go_backwards=go_backwards, activation=activation)
