@@ -150,6 +150,29 @@ static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrd
 #undef GK_NV
 #undef GK_TARGET
 
+
+/* Half-width variants (see rowa_n in gemm_driver_tmpl.h). */
+#define GK_TARGET 
+#define GK_MR 4
+#define GK_NV 1
+#define GK_T float
+#define GK_VL 4
+#define GK_SUF s_portablen
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#define GK_T double
+#define GK_VL 2
+#define GK_SUF d_portablen
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#undef GK_MR
+#undef GK_NV
+#undef GK_TARGET
+
 #if ENGINE_GEMM_X86
 /* AVX2 + FMA: 6 x 16 floats / 6 x 8 doubles, 12 ymm accumulators. */
 #define GK_TARGET __attribute__((target("avx2,fma")))
@@ -165,6 +188,28 @@ static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrd
 #define GK_T double
 #define GK_VL 4
 #define GK_SUF d_avx2
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#undef GK_MR
+#undef GK_NV
+#undef GK_TARGET
+
+/* Half-width variants (see rowa_n in gemm_driver_tmpl.h). */
+#define GK_TARGET __attribute__((target("avx2,fma")))
+#define GK_MR 6
+#define GK_NV 1
+#define GK_T float
+#define GK_VL 8
+#define GK_SUF s_avx2n
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#define GK_T double
+#define GK_VL 4
+#define GK_SUF d_avx2n
 #include "gemm_kernel_tmpl.h"
 #undef GK_T
 #undef GK_VL
@@ -189,6 +234,28 @@ static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrd
 #define GK_T double
 #define GK_VL 8
 #define GK_SUF d_avx512
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#undef GK_MR
+#undef GK_NV
+#undef GK_TARGET
+
+/* Half-width variants (see rowa_n in gemm_driver_tmpl.h). */
+#define GK_TARGET __attribute__((target("avx512f")))
+#define GK_MR 12
+#define GK_NV 1
+#define GK_T float
+#define GK_VL 16
+#define GK_SUF s_avx512n
+#include "gemm_kernel_tmpl.h"
+#undef GK_T
+#undef GK_VL
+#undef GK_SUF
+#define GK_T double
+#define GK_VL 8
+#define GK_SUF d_avx512n
 #include "gemm_kernel_tmpl.h"
 #undef GK_T
 #undef GK_VL
@@ -251,22 +318,28 @@ static const char *engine_gemm_simd_name(void)
 #undef GD_SUF
 #undef GD_NAME
 
-static const gd_isa_s gd_isa_s_portable = {4, 8, 128, 256, 4096,
-    gk_packed_s_portable, gk_rowmajor_a_s_portable, gk_colmajor_a_s_portable};
-static const gd_isa_d gd_isa_d_portable = {4, 4, 128, 256, 2048,
-    gk_packed_d_portable, gk_rowmajor_a_d_portable, gk_colmajor_a_d_portable};
+static gd_isa_s gd_isa_s_portable = {4, 8, 128, 256, 4096,
+    gk_packed_s_portable, gk_rowmajor_a_s_portable, gk_colmajor_a_s_portable,
+    gk_rowmajor_a_s_portablen, gk_colmajor_a_s_portablen};
+static gd_isa_d gd_isa_d_portable = {4, 4, 128, 256, 2048,
+    gk_packed_d_portable, gk_rowmajor_a_d_portable, gk_colmajor_a_d_portable,
+    gk_rowmajor_a_d_portablen, gk_colmajor_a_d_portablen};
 #if ENGINE_GEMM_X86
-static const gd_isa_s gd_isa_s_avx2 = {6, 16, 192, 256, 4080,
-    gk_packed_s_avx2, gk_rowmajor_a_s_avx2, gk_colmajor_a_s_avx2};
-static const gd_isa_d gd_isa_d_avx2 = {6, 8, 96, 256, 2040,
-    gk_packed_d_avx2, gk_rowmajor_a_d_avx2, gk_colmajor_a_d_avx2};
-static const gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 256, 4096,
-    gk_packed_s_avx512, gk_rowmajor_a_s_avx512, gk_colmajor_a_s_avx512};
-static const gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 2048,
-    gk_packed_d_avx512, gk_rowmajor_a_d_avx512, gk_colmajor_a_d_avx512};
+static gd_isa_s gd_isa_s_avx2 = {6, 16, 192, 256, 4080,
+    gk_packed_s_avx2, gk_rowmajor_a_s_avx2, gk_colmajor_a_s_avx2,
+    gk_rowmajor_a_s_avx2n, gk_colmajor_a_s_avx2n};
+static gd_isa_d gd_isa_d_avx2 = {6, 8, 96, 256, 2040,
+    gk_packed_d_avx2, gk_rowmajor_a_d_avx2, gk_colmajor_a_d_avx2,
+    gk_rowmajor_a_d_avx2n, gk_colmajor_a_d_avx2n};
+static gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 256, 4096,
+    gk_packed_s_avx512, gk_rowmajor_a_s_avx512, gk_colmajor_a_s_avx512,
+    gk_rowmajor_a_s_avx512n, gk_colmajor_a_s_avx512n};
+static gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 2048,
+    gk_packed_d_avx512, gk_rowmajor_a_d_avx512, gk_colmajor_a_d_avx512,
+    gk_rowmajor_a_d_avx512n, gk_colmajor_a_d_avx512n};
 #endif
 
-static const gd_isa_s *gd_select_isa_s(void)
+static gd_isa_s *gd_select_isa_s(void)
 {
 #if ENGINE_GEMM_X86
     switch (engine_gemm_simd_level()) {
@@ -278,7 +351,7 @@ static const gd_isa_s *gd_select_isa_s(void)
     return &gd_isa_s_portable;
 }
 
-static const gd_isa_d *gd_select_isa_d(void)
+static gd_isa_d *gd_select_isa_d(void)
 {
 #if ENGINE_GEMM_X86
     switch (engine_gemm_simd_level()) {
@@ -288,6 +361,25 @@ static const gd_isa_d *gd_select_isa_d(void)
     }
 #endif
     return &gd_isa_d_portable;
+}
+
+/* Override the cache blocks of the active instruction set (benchmark tuning
+ * only; mc must be a multiple of mr and nc of nr, checked by the caller). */
+static void engine_gemm_set_blocking(int is_double, ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc)
+{
+    if (is_double) { gd_isa_d *t = gd_select_isa_d(); t->mc = mc; t->kc = kc; t->nc = nc; }
+    else { gd_isa_s *t = gd_select_isa_s(); t->mc = mc; t->kc = kc; t->nc = nc; }
+}
+
+static void engine_gemm_get_blocking(int is_double, int *out)
+{
+    if (is_double) {
+        gd_isa_d *t = gd_select_isa_d();
+        out[0] = t->mr; out[1] = t->nr; out[2] = (int)t->mc; out[3] = (int)t->kc; out[4] = (int)t->nc;
+    } else {
+        gd_isa_s *t = gd_select_isa_s();
+        out[0] = t->mr; out[1] = t->nr; out[2] = (int)t->mc; out[3] = (int)t->kc; out[4] = (int)t->nc;
+    }
 }
 
 #endif

@@ -17,6 +17,8 @@ cdef extern from "gemm.h" nogil:
     void engine_gemm_set_simd(int cap)
     int engine_gemm_simd_level()
     const char *engine_gemm_simd_name()
+    void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
+    void engine_gemm_get_blocking(int is_double, int *out)
 
 cdef extern from "gemm_peak.h" nogil:
     double engine_fma_peak_gflops(int nthreads, int simd, long iters)
@@ -126,3 +128,18 @@ def _fma_peak_gflops(int nthreads=1, str simd="avx2", long iters=50000000):
     with nogil:
         r = engine_fma_peak_gflops(nthreads, lvl, iters)
     return r
+
+
+def _blocking(dtype=np.float32):
+    """(mr, nr, mc, kc, nc) of the active path for dtype (for tuning)."""
+    cdef int out[5]
+    engine_gemm_get_blocking(np.dtype(dtype) == np.float64, out)
+    return tuple(out[i] for i in range(5))
+
+
+def _set_blocking(dtype, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc):
+    """Override the cache blocks of the active path (benchmark tuning only)."""
+    mr, nr = _blocking(dtype)[:2]
+    if mc < mr or mc % mr or nc < nr or nc % nr or kc < 1:
+        raise ValueError(f"_set_blocking: need mc % {mr} == 0, nc % {nr} == 0, kc >= 1")
+    engine_gemm_set_blocking(np.dtype(dtype) == np.float64, mc, kc, nc)

@@ -30,6 +30,10 @@ typedef struct {
     ptrdiff_t mc, kc, nc;           /* cache blocks (mc % mr == 0, nc % nr == 0) */
     GD_FN(gd_packed_fn_) packed;
     GD_FN(gd_strided_fn_) rowa, cola;
+    /* Same kernels half as wide (NR/2 columns), for a narrow last panel such
+     * as the 10 outputs of a classifier layer: a full-width tile would waste
+     * most of its FMAs there. */
+    GD_FN(gd_strided_fn_) rowa_n, cola_n;
 } GD_FN(gd_isa_);
 
 /* Pack rows [0, mc) x cols [0, kc) of op(A) (already offset to the block) into
@@ -108,30 +112,51 @@ static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b
                              GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
                              GD_T beta, GD_T *C, ptrdiff_t ldc)
 {
-    const int MR = isa->mr, NR = isa->nr;
+    const int MR = isa->mr, NR = isa->nr, NRN = NR / 2;
+    const ptrdiff_t KCS = ENGINE_GEMM_SMALL_MAX_K;
     const ptrdiff_t n_full = trans_b ? 0 : (n / NR) * NR;   /* panels read in place */
-    const ptrdiff_t n_pack = n - n_full;                     /* panels copied */
-    GD_T *bp = NULL;
-    ptrdiff_t ir, jr;
+    const ptrdiff_t n_pack = n - n_full;                     /* columns copied */
+    const ptrdiff_t r = n_pack % NR;
+    const int narrow = r > 0 && r <= NRN;                    /* last panel half width */
+    const ptrdiff_t n_wide = n_pack - (narrow ? r : 0);      /* copied at width NR */
+    GD_T *bp = NULL, *bn = NULL;
+    ptrdiff_t ir, jr, pc;
     GD_FN(gd_strided_fn_) kern = trans_a ? isa->cola : isa->rowa;
+    GD_FN(gd_strided_fn_) kern_n = trans_a ? isa->cola_n : isa->rowa_n;
     const ptrdiff_t a_step = trans_a ? 1 : lda;               /* pointer step per row of op(A) */
+    const ptrdiff_t a_kstep = trans_a ? lda : 1;              /* pointer step per k */
+    const ptrdiff_t kc_max = k < KCS ? k : KCS;
 
     if (n_pack > 0) {
-        ptrdiff_t panels = (n_pack + NR - 1) / NR;
-        bp = (GD_T *)engine_gemm_scratch(1, (size_t)(panels * NR * k) * sizeof(GD_T));
-        GD_FN(gd_pack_b_)(trans_b, k, n_pack, trans_b ? B + n_full * ldb : B + n_full, ldb, bp, NR);
+        ptrdiff_t wide_cols = ((n_wide + NR - 1) / NR) * NR;
+        bp = (GD_T *)engine_gemm_scratch(1, (size_t)((wide_cols + (narrow ? NRN : 0)) * kc_max) * sizeof(GD_T));
+        bn = bp + wide_cols * kc_max;
     }
-    /* Row tiles outside, column panels inside: the MR x k sliver of A stays in
-     * L1 while all of B (small by construction) streams from L1/L2. */
-    for (ir = 0; ir < m; ir += MR) {
-        int mr = (int)(m - ir < MR ? m - ir : MR);
-        const GD_T *a = A + ir * a_step;
-        GD_T *c = C + ir * ldc;
-        for (jr = 0; jr < n_full; jr += NR)
-            kern(k, a, lda, B + jr, ldb, c + jr, ldc, alpha, beta, mr, NR);
-        for (jr = 0; jr < n_pack; jr += NR) {
-            int nr = (int)(n_pack - jr < NR ? n_pack - jr : NR);
-            kern(k, a, lda, bp + jr * k, NR, c + n_full + jr, ldc, alpha, beta, mr, nr);
+    /* k in chunks so the part of B in use stays cache resident (C is then
+     * revisited k / KCS times, cheap next to the product). */
+    for (pc = 0; pc < k; pc += KCS) {
+        ptrdiff_t kc = k - pc < KCS ? k - pc : KCS;
+        GD_T beta_eff = pc == 0 ? beta : (GD_T)1;
+        const GD_T *Bk = trans_b ? B + pc : B + pc * ldb;
+        if (n_wide > 0)
+            GD_FN(gd_pack_b_)(trans_b, kc, n_wide, trans_b ? Bk + n_full * ldb : Bk + n_full, ldb, bp, NR);
+        if (narrow)
+            GD_FN(gd_pack_b_)(trans_b, kc, r, trans_b ? Bk + (n_full + n_wide) * ldb : Bk + n_full + n_wide,
+                              ldb, bn, NRN);
+        /* Row tiles outside, column panels inside: the MR x kc sliver of A
+         * stays in L1 while this chunk of B streams from L1/L2. */
+        for (ir = 0; ir < m; ir += MR) {
+            int mr = (int)(m - ir < MR ? m - ir : MR);
+            const GD_T *a = A + ir * a_step + pc * a_kstep;
+            GD_T *c = C + ir * ldc;
+            for (jr = 0; jr < n_full; jr += NR)
+                kern(kc, a, lda, Bk + jr, ldb, c + jr, ldc, alpha, beta_eff, mr, NR);
+            for (jr = 0; jr < n_wide; jr += NR) {
+                int nr = (int)(n_wide - jr < NR ? n_wide - jr : NR);
+                kern(kc, a, lda, bp + jr * kc, NR, c + n_full + jr, ldc, alpha, beta_eff, mr, nr);
+            }
+            if (narrow)
+                kern_n(kc, a, lda, bn, NRN, c + n_full + n_wide, ldc, alpha, beta_eff, mr, (int)r);
         }
     }
 }
@@ -180,16 +205,16 @@ static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == (GD_T)0) { GD_FN(gd_scale_c_)(m, n, beta, C, ldc); return; }
-    /* Small path while op(B) stays cache resident and the A sliver fits L1;
-     * beyond that packing pays for itself. */
-    if (k <= ENGINE_GEMM_SMALL_MAX_K &&
-        (double)k * (double)n * sizeof(GD_T) <= ENGINE_GEMM_SMALL_MAX_B_BYTES)
+    /* Small path while a k-chunk of op(B) stays cache resident (few column
+     * panels, so packing A would not be repaid); beyond that packing pays. */
+    if ((double)(k < ENGINE_GEMM_SMALL_MAX_K ? k : ENGINE_GEMM_SMALL_MAX_K) * (double)n * sizeof(GD_T)
+        <= ENGINE_GEMM_SMALL_MAX_B_BYTES)
         GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         GD_FN(gd_packed_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static const GD_FN(gd_isa_) *GD_FN(gd_select_isa_)(void);
+static GD_FN(gd_isa_) *GD_FN(gd_select_isa_)(void);
 
 static void GD_NAME(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                     GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
