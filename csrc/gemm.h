@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -331,7 +332,7 @@ static gd_isa_s gd_isa_s_avx2 = {6, 16, 192, 256, 4080,
 static gd_isa_d gd_isa_d_avx2 = {6, 8, 96, 256, 2040,
     gk_packed_d_avx2, gk_rowmajor_a_d_avx2, gk_colmajor_a_d_avx2,
     gk_rowmajor_a_d_avx2n, gk_colmajor_a_d_avx2n};
-static gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 256, 4096,
+static gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 384, 4096,
     gk_packed_s_avx512, gk_rowmajor_a_s_avx512, gk_colmajor_a_s_avx512,
     gk_rowmajor_a_s_avx512n, gk_colmajor_a_s_avx512n};
 static gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 2048,

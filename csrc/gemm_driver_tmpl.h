@@ -47,10 +47,21 @@ static void GD_FN(gd_pack_a_)(int trans_a, ptrdiff_t mc, ptrdiff_t kc, const GD_
     for (ir = 0; ir < mc; ir += MR) {
         int mr = (int)(mc - ir < MR ? mc - ir : MR);
         if (!trans_a) {
-            /* rows contiguous along p: read each row once, scatter by MR */
-            for (i = 0; i < mr; i++) {
-                const GD_T *row = A + (ir + i) * lda;
-                for (p = 0; p < kc; p++) out[p * MR + i] = row[p];
+            /* Rows contiguous along p: walk the mr rows side by side so every
+             * store is sequential (mr read streams suit the prefetchers; one
+             * row at a time would scatter stores MR apart over the panel). */
+            const GD_T *rows[16];
+            for (i = 0; i < mr; i++) rows[i] = A + (ir + i) * lda;
+            if (mr == MR && MR == 12) {
+                for (p = 0; p < kc; p++) {
+                    GD_T *o = out + p * 12;
+                    o[0] = rows[0][p]; o[1] = rows[1][p]; o[2] = rows[2][p]; o[3] = rows[3][p];
+                    o[4] = rows[4][p]; o[5] = rows[5][p]; o[6] = rows[6][p]; o[7] = rows[7][p];
+                    o[8] = rows[8][p]; o[9] = rows[9][p]; o[10] = rows[10][p]; o[11] = rows[11][p];
+                }
+            } else {
+                for (p = 0; p < kc; p++)
+                    for (i = 0; i < mr; i++) out[p * MR + i] = rows[i][p];
             }
         } else {
             /* op(A) = A^T: column (ir..ir+mr) of op(A) is contiguous in memory */
@@ -75,7 +86,14 @@ static void GD_FN(gd_pack_b_)(int trans_b, ptrdiff_t kc, ptrdiff_t nc, const GD_
     int j;
     for (jr = 0; jr < nc; jr += NR) {
         int nr = (int)(nc - jr < NR ? nc - jr : NR);
-        if (!trans_b) {
+        if (!trans_b && nr == NR && (NR == 32 || NR == 16)) {
+            /* Full panel: fixed-size row copies the compiler turns into plain
+             * vector moves. */
+            for (p = 0; p < kc; p++) {
+                if (NR == 32) memcpy(out + p * 32, B + p * ldb + jr, 32 * sizeof(GD_T));
+                else memcpy(out + p * 16, B + p * ldb + jr, 16 * sizeof(GD_T));
+            }
+        } else if (!trans_b) {
             for (p = 0; p < kc; p++) {
                 const GD_T *src = B + p * ldb + jr;
                 GD_T *dst = out + p * NR;
@@ -197,6 +215,14 @@ static void GD_FN(gd_packed_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
     }
 }
 
+/* Small path while a k-chunk of op(B) stays cache resident (few column
+ * panels, so packing A would not be repaid); beyond that packing pays. */
+static int GD_FN(gd_use_small_)(ptrdiff_t n, ptrdiff_t k)
+{
+    return (double)(k < ENGINE_GEMM_SMALL_MAX_K ? k : ENGINE_GEMM_SMALL_MAX_K) * (double)n * sizeof(GD_T)
+           <= ENGINE_GEMM_SMALL_MAX_B_BYTES;
+}
+
 /* One thread's share: picks the small or the packed path. */
 static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
                               ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
@@ -205,10 +231,7 @@ static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == (GD_T)0) { GD_FN(gd_scale_c_)(m, n, beta, C, ldc); return; }
-    /* Small path while a k-chunk of op(B) stays cache resident (few column
-     * panels, so packing A would not be repaid); beyond that packing pays. */
-    if ((double)(k < ENGINE_GEMM_SMALL_MAX_K ? k : ENGINE_GEMM_SMALL_MAX_K) * (double)n * sizeof(GD_T)
-        <= ENGINE_GEMM_SMALL_MAX_B_BYTES)
+    if (GD_FN(gd_use_small_)(n, k))
         GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         GD_FN(gd_packed_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -231,6 +254,9 @@ static void GD_NAME(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_
     }
     engine_gemm_thread_grid(nt, m, n, isa->mr, isa->nr, &tm, &tn);
 #ifdef _OPENMP
+    /* Threads pack their own copies of B rather than sharing one packed
+     * panel: measured here, reading B packed by the other core costs more
+     * (cross-core cache transfers) than the redundant packing. */
 #pragma omp parallel num_threads(tm * tn)
     {
         int t = omp_get_thread_num(), ti = t / tn, tj = t % tn;

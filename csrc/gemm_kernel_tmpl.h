@@ -50,6 +50,13 @@ GK_FN(gk_body_)(ptrdiff_t k, const GK_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
     for (i = 0; i < MRC; i++)
 #pragma GCC unroll 4
         for (v = 0; v < GK_NV; v++) acc[i][v] = (V){0};
+    /* The C tile is only touched after the k loop; start fetching it now so
+     * the miss latency (C is usually far bigger than L2) hides behind the FMAs. */
+#pragma GCC unroll 16
+    for (i = 0; i < MRC; i++) {
+        __builtin_prefetch(c + i * ldc, 1, 3);
+        __builtin_prefetch(c + i * ldc + GK_NR - 1, 1, 3);
+    }
 
 #pragma GCC unroll 2
     for (p = 0; p < k; p++) {
