@@ -31,6 +31,8 @@ cdef Py_ssize_t _row_stride(cnp.ndarray a, str name) except -1:
     cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(a)
     cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
     cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(a)
+    if shape[0] == 0 or shape[1] == 0:
+        return shape[1] if shape[1] > 0 else 1    # no element is read; numpy may give 0 strides
     if shape[1] > 1 and strides[1] != itemsize:
         raise ValueError(f"gemm: {name} must have unit stride along its last axis, got strides {(<object>a).strides}")
     if shape[0] > 1 and (strides[0] % itemsize != 0 or strides[0] < 0):

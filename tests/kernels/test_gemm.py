@@ -1,0 +1,265 @@
+"""GEMM kernel tests: every path (SIMD / portable, small / packed, edge tiles,
+k chunks, threads) against float64 numpy, plus the Python boundary checks.
+
+Shapes are chosen around the blocking in csrc/gemm.h: 1, primes and
+non-multiples of MR (4/6/12), NR (8/16/32), KC (256/384), MC (96..240),
+NC (2048/4096) and of the small path's k chunk (512); n*k large enough for the
+packed path in some cases.
+"""
+import itertools
+import threading
+
+import numpy as np
+import pytest
+
+from engine._kernels import gemm as G
+from engine._kernels import runtime
+
+# (m, k, n)
+SHAPES = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (3, 1, 5),
+    (2, 3, 1),
+    (7, 13, 17),          # everything below one register tile
+    (13, 29, 37),         # one full tile + edges, narrow last panel
+    (128, 32, 10),        # Keras head: n far below NR
+    (61, 97, 33),
+    (29, 1100, 70),       # small path with k in chunks
+    (250, 530, 300),      # packed: two MC blocks (float32), two KC blocks, n % NR != 0
+]
+BIG_SHAPES = [
+    (30, 300, 4200),      # packed with n crossing NC
+    (131, 389, 517),
+]
+TRANS = list(itertools.product([False, True], [False, True]))
+DTYPES = [np.float32, np.float64]
+
+
+def _paths():
+    paths = [None]
+    if runtime.cpu_has_avx512f():
+        paths.append("avx2_fma")   # avx512 is the default there; also cover AVX2
+    paths.append("portable")
+    return paths
+
+
+PATHS = _paths()
+
+
+@pytest.fixture(autouse=True)
+def _restore_state():
+    nt = runtime.get_num_threads()
+    yield
+    G.set_simd_path(None)
+    runtime.set_num_threads(nt)
+
+
+def _operands(rng, m, k, n, ta, tb, dtype, sliced):
+    """A, B, C with op(A) m x k, op(B) k x n; slices of bigger arrays if sliced."""
+    ashape = (k, m) if ta else (m, k)
+    bshape = (n, k) if tb else (k, n)
+
+    def make(shape):
+        if not sliced:
+            return rng.standard_normal(shape).astype(dtype)
+        big = rng.standard_normal((shape[0] + 5, shape[1] + 7)).astype(dtype)
+        return big[2:2 + shape[0], 3:3 + shape[1]]
+
+    return make(ashape), make(bshape), make((m, n))
+
+
+def _check(A, B, C0, C, ta, tb, alpha, beta):
+    a = A.astype(np.float64)
+    b = B.astype(np.float64)
+    a = a.T if ta else a
+    b = b.T if tb else b
+    c0 = np.nan_to_num(C0.astype(np.float64)) if beta != 0 else 0.0
+    ref = alpha * (a @ b) + beta * c0
+    # Standard error bound of a length-k dot product, |err| <= k eps |A||B|,
+    # with a little slack for the alpha / beta scaling.
+    k = a.shape[1]
+    eps = np.finfo(C.dtype).eps
+    bound = (k + 4) * eps * (abs(alpha) * (np.abs(a) @ np.abs(b)) + abs(beta) * np.abs(c0)) \
+        + 4 * np.finfo(C.dtype).tiny
+    err = np.abs(C.astype(np.float64) - ref)
+    assert np.all(np.isfinite(C)), "NaN/inf in result"
+    assert np.all(err <= bound), f"max err {err.max():g}, worst err/bound {np.max(err / bound):g}"
+
+
+def _run(rng, shape, ta, tb, dtype, alpha, beta, sliced=False, nan_c=False):
+    m, k, n = shape
+    A, B, C = _operands(rng, m, k, n, ta, tb, dtype, sliced)
+    if nan_c:
+        C[...] = np.nan
+    C0 = C.copy()
+    out = G.gemm(A, B, C, ta, tb, alpha, beta)
+    assert out is C
+    _check(A, B, C0, C, ta, tb, alpha, beta)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_shapes_all_paths(path, dtype, ta, tb):
+    G.set_simd_path(path)
+    rng = np.random.default_rng(hash((str(path), dtype.__name__, ta, tb)) % 2**32)
+    for i, shape in enumerate(SHAPES):
+        # cycle through the alpha / beta cases so each shape sees a few
+        alpha, beta, nan_c = [(1.0, 0.0, True), (0.5, 1.0, False), (-2.0, 0.25, False),
+                              (1.0, 0.0, False)][i % 4]
+        _run(rng, shape, ta, tb, dtype, alpha, beta, sliced=(i % 3 == 1), nan_c=nan_c)
+
+
+@pytest.mark.parametrize("path", [None, "portable"])
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_big_shapes(path, ta, tb):
+    G.set_simd_path(path)
+    rng = np.random.default_rng(7)
+    for shape in BIG_SHAPES:
+        _run(rng, shape, ta, tb, np.float32, 1.0, 0.0, nan_c=True)
+        _run(rng, shape, ta, tb, np.float64, 0.75, -1.0, sliced=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_beta_zero_ignores_nan(dtype):
+    rng = np.random.default_rng(1)
+    for shape in [(5, 3, 4), (40, 70, 90), (250, 530, 300)]:
+        for ta, tb in TRANS:
+            _run(rng, shape, ta, tb, dtype, 1.0, 0.0, nan_c=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accumulate(dtype):
+    """beta = 1 adds onto C; repeated calls accumulate like +=."""
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((37, 23)).astype(dtype)
+    B = rng.standard_normal((23, 41)).astype(dtype)
+    C = np.zeros((37, 41), dtype)
+    for _ in range(3):
+        G.gemm(A, B, C, beta=1.0)
+    ref = 3 * (A.astype(np.float64) @ B.astype(np.float64))
+    np.testing.assert_allclose(C, ref, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_degenerate(dtype):
+    rng = np.random.default_rng(3)
+    # k == 0: C = beta * C, beta == 0 writes zeros over NaN
+    A = np.empty((4, 0), dtype)
+    B = np.empty((0, 5), dtype)
+    C = np.full((4, 5), np.nan, dtype)
+    G.gemm(A, B, C)
+    assert np.all(C == 0)
+    C[...] = 2
+    G.gemm(A, B, C, alpha=1.0, beta=0.5)
+    assert np.all(C == 1)
+    # alpha == 0 never touches A, B (even NaN there), beta == 0 gives zeros
+    A = np.full((6, 7), np.nan, dtype)
+    B = rng.standard_normal((7, 3)).astype(dtype)
+    C = np.full((6, 3), np.nan, dtype)
+    G.gemm(A, B, C, alpha=0.0, beta=0.0)
+    assert np.all(C == 0)
+    # empty m / n
+    assert G.matmul(np.empty((0, 3), dtype), np.ones((3, 4), dtype)).shape == (0, 4)
+    assert G.matmul(np.ones((2, 3), dtype), np.ones((3, 0), dtype)).shape == (2, 0)
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_counts(nt, dtype):
+    """Same results whatever the thread count (k is never split), and the
+    multi-threaded split (rows and/or columns) covers every element once."""
+    runtime.set_num_threads(nt)
+    rng = np.random.default_rng(4)
+    for shape in [(300, 64, 128), (64, 700, 40), (13, 200, 3000), (250, 530, 300), (2000, 33, 10)]:
+        for ta, tb in TRANS:
+            _run(rng, shape, ta, tb, dtype, 1.0, 0.0, nan_c=True, sliced=True)
+            _run(rng, shape, ta, tb, dtype, 0.5, 1.0)
+
+
+def test_concurrent_python_threads():
+    """gemm releases the GIL; concurrent callers use their own scratch buffers."""
+    rng = np.random.default_rng(5)
+    jobs = []
+    for i in range(6):
+        m, k, n = [(40, 50, 60), (250, 530, 300), (128, 32, 10)][i % 3]
+        A = rng.standard_normal((m, k)).astype(np.float32)
+        B = rng.standard_normal((k, n)).astype(np.float32)
+        jobs.append((A, B, np.full((m, n), np.nan, np.float32)))
+    errors = []
+
+    def work(A, B, C):
+        try:
+            for _ in range(5):
+                G.gemm(A, B, C)
+            _check(A, B, C, C, False, False, 1.0, 0.0)
+        except AssertionError as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=j) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_matmul_transposed_views_no_copy_needed():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((128, 64)).astype(np.float32)
+    dY = rng.standard_normal((128, 32)).astype(np.float32)
+    W = rng.standard_normal((64, 32)).astype(np.float32)
+    np.testing.assert_allclose(G.matmul(X, dY, trans_a=True), X.T.astype(np.float64) @ dY,
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(G.matmul(dY, W, trans_b=True), dY.astype(np.float64) @ W.T,
+                               rtol=1e-4, atol=1e-4)
+    out = G.matmul(X, W)
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (128, 32)
+
+
+def test_simd_path_switch():
+    assert G.simd_path() in ("avx512", "avx2_fma", "portable")
+    G.set_portable(True)
+    assert G.simd_path() == "portable"
+    G.set_portable(False)
+    best = G.simd_path()
+    if runtime.cpu_has_avx2_fma():
+        assert best in ("avx512", "avx2_fma")
+        G.set_simd_path("avx2_fma")
+        assert G.simd_path() == "avx2_fma"
+    with pytest.raises(ValueError):
+        G.set_simd_path("sse9")
+
+
+def test_boundary_checks():
+    f32 = np.ones((3, 4), np.float32)
+    g32 = np.ones((4, 5), np.float32)
+    c32 = np.zeros((3, 5), np.float32)
+    with pytest.raises(ValueError):                       # inner dims differ
+        G.gemm(f32, np.ones((5, 5), np.float32), c32)
+    with pytest.raises(ValueError):                       # C has the wrong shape
+        G.gemm(f32, g32, np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError):                       # transposes make shapes disagree
+        G.gemm(f32, g32, c32, trans_a=True)
+    with pytest.raises(ValueError):                       # mixed dtypes
+        G.gemm(f32, g32.astype(np.float64), c32)
+    with pytest.raises(ValueError):                       # unsupported dtype
+        G.gemm(f32.astype(np.int32), g32.astype(np.int32), c32.astype(np.int32))
+    with pytest.raises(ValueError):                       # non-unit inner stride
+        G.gemm(np.ones((3, 8), np.float32)[:, ::2], g32, c32)
+    with pytest.raises(ValueError):                       # non-unit inner stride in C
+        G.gemm(f32, g32, np.zeros((3, 10), np.float32)[:, ::2])
+    with pytest.raises(ValueError):                       # Fortran order = transposed strides
+        G.gemm(np.asfortranarray(f32), g32, c32)
+    ro = np.zeros((3, 5), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):                       # read-only C
+        G.gemm(f32, g32, ro)
+    with pytest.raises(ValueError):                       # not 2-D
+        G.gemm(np.ones(4, np.float32), g32, c32)
+    with pytest.raises(ValueError):                       # not arrays
+        G.gemm([[1.0]], [[1.0]], np.zeros((1, 1)))
+    with pytest.raises(ValueError):
+        G.matmul(np.ones((2, 2, 2), np.float32), g32)
