@@ -20,6 +20,8 @@ def _unique_name(base):
 class Variable:
     def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, name=None,
                  aggregation="none", synchronization="auto"):
+        if dtype is None and isinstance(initializer, np.ndarray) and initializer.dtype.kind == "f":
+            dtype = initializer.dtype  # a float array keeps its precision
         dtype = np.dtype(dtype or config.floatx())
         if callable(initializer):
             if shape is None:

@@ -18,6 +18,7 @@ def run(opt, dtype):
 
 
 def sgd_ref(lr=0.01, momentum=0.0, nesterov=False):
+    lr = float(np.float32(lr))  # Keras keeps the learning rate in a float32 variable
     w, m = W0.copy(), np.zeros_like(W0)
     for g in GRADS:
         if momentum:
@@ -29,6 +30,7 @@ def sgd_ref(lr=0.01, momentum=0.0, nesterov=False):
 
 
 def rmsprop_ref(lr=0.001, rho=0.9, eps=1e-7, momentum=0.0, centered=False):
+    lr = float(np.float32(lr))  # Keras keeps the learning rate in a float32 variable
     w, v, mom, avg = W0.copy(), np.zeros_like(W0), np.zeros_like(W0), np.zeros_like(W0)
     for g in GRADS:
         v = rho * v + (1 - rho) * g * g
@@ -47,6 +49,7 @@ def rmsprop_ref(lr=0.001, rho=0.9, eps=1e-7, momentum=0.0, centered=False):
 
 
 def adam_ref(lr=0.001, b1=0.9, b2=0.999, eps=1e-7, amsgrad=False):
+    lr = float(np.float32(lr))  # Keras keeps the learning rate in a float32 variable
     w, m, v, vhat = W0.copy(), np.zeros_like(W0), np.zeros_like(W0), np.zeros_like(W0)
     for t, g in enumerate(GRADS, start=1):
         alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
@@ -61,6 +64,7 @@ def adam_ref(lr=0.001, b1=0.9, b2=0.999, eps=1e-7, amsgrad=False):
 
 
 def adagrad_ref(lr=0.001, init=0.1, eps=1e-7):
+    lr = float(np.float32(lr))  # Keras keeps the learning rate in a float32 variable
     w, acc = W0.copy(), np.full_like(W0, init)
     for g in GRADS:
         acc = acc + g * g

@@ -1,0 +1,16 @@
+/* Thread-team size for the elementwise kernels.
+ *
+ * Kept in C so the module builds unchanged when OpenMP is unavailable (the
+ * prange loops then run serially and every team has one thread).
+ */
+#ifndef ENGINE_ELEMENTWISE_OMP_H
+#define ENGINE_ELEMENTWISE_OMP_H
+
+#ifdef _OPENMP
+#include <omp.h>
+static inline int engine_ew_max_threads(void) { return omp_get_max_threads(); }
+#else
+static inline int engine_ew_max_threads(void) { return 1; }
+#endif
+
+#endif
