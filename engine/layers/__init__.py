@@ -5,3 +5,5 @@ from engine.layers.core import (Dense, Activation, Dropout, Flatten, Reshape, Pe
                                 Lambda)
 from engine.layers.merging import (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
                                    add, subtract, multiply, average, maximum, minimum, concatenate, dot)
+from engine.layers.embedding import Embedding
+from engine.layers.recurrent import LSTM, GRU, SimpleRNN, Bidirectional

@@ -1,0 +1,131 @@
+# Embedding lookups: gather rows of a table, and scatter-add gradients back into it.
+#
+# Every id is checked against the table before any memory is touched, so no
+# caller can make these kernels read or write outside the table.  The scatter
+# is race-free under threads without atomics: thread t owns the table rows
+# whose id % nthreads == t, scans all ids and adds only the rows it owns.
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+cimport cython
+from cython cimport floating
+from libc.string cimport memcpy
+
+cnp.import_array()
+
+IF ENGINE_OPENMP:
+    cimport openmp
+
+ctypedef fused index_t:
+    cython.int
+    cython.longlong
+
+cdef Py_ssize_t PARALLEL_MIN_ELEMENTS = 1 << 15
+
+
+cdef int _threads_for(Py_ssize_t work) noexcept nogil:
+    IF ENGINE_OPENMP:
+        if work < PARALLEL_MIN_ELEMENTS:
+            return 1
+        return openmp.omp_get_max_threads()
+    ELSE:
+        return 1
+
+
+def _check(str fn, table, ids, rows, str rows_name):
+    if not isinstance(table, np.ndarray) or table.ndim != 2 or table.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{fn}: the table must be a 2-D float32/float64 array, got "
+                         f"{getattr(table, 'shape', None)} {getattr(table, 'dtype', type(table).__name__)}")
+    if not isinstance(ids, np.ndarray) or ids.dtype not in (np.int32, np.int64):
+        raise ValueError(f"{fn}: ids must be an int32 or int64 array, got "
+                         f"{getattr(ids, 'dtype', type(ids).__name__)}")
+    expected = tuple(ids.shape) + (table.shape[1],)
+    if not isinstance(rows, np.ndarray) or rows.dtype != table.dtype or tuple(rows.shape) != expected:
+        raise ValueError(f"{fn}: {rows_name} must be a {table.dtype} array of shape {expected} "
+                         f"(ids shape + (table width,)), got {getattr(rows, 'shape', None)} "
+                         f"{getattr(rows, 'dtype', None)}")
+    for name, a in (("table", table), ("ids", ids), (rows_name, rows)):
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{fn}: {name} must be C-contiguous")
+    _check_ids(fn, ids.reshape(-1), table.shape[0], ids.shape)
+
+
+def _check_ids(str fn, flat_ids, Py_ssize_t vocab, shape):
+    cdef Py_ssize_t bad
+    if flat_ids.dtype == np.int32:
+        bad = _first_out_of_range[cython.int](flat_ids, vocab)
+    else:
+        bad = _first_out_of_range[cython.longlong](flat_ids, vocab)
+    if bad >= 0:
+        position = tuple(int(i) for i in np.unravel_index(bad, shape)) if len(shape) else ()
+        raise ValueError(f"{fn}: id {int(flat_ids[bad])} at position {position} is outside [0, {vocab})")
+
+
+cdef Py_ssize_t _first_out_of_range(index_t[::1] ids, Py_ssize_t vocab) noexcept:
+    cdef Py_ssize_t i, n = ids.shape[0]
+    with nogil:
+        for i in range(n):
+            if ids[i] < 0 or ids[i] >= vocab:
+                return i
+    return -1
+
+
+cdef void _gather(floating[:, ::1] table, index_t[::1] ids, floating[:, ::1] out) noexcept nogil:
+    cdef Py_ssize_t i, n = ids.shape[0], width = table.shape[1]
+    cdef int nt = _threads_for(n * width)
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        memcpy(&out[i, 0], &table[ids[i], 0], width * sizeof(floating))
+
+
+cdef void _scatter_add(floating[:, ::1] table, index_t[::1] ids, floating[:, ::1] rows) noexcept nogil:
+    cdef Py_ssize_t i, j, row, n = ids.shape[0], width = table.shape[1]
+    cdef int nt = _threads_for(n * width)
+    cdef int t
+    for t in prange(nt, nogil=True, schedule="static", num_threads=nt):
+        for i in range(n):
+            row = ids[i]
+            if row % nt == t:
+                for j in range(width):
+                    table[row, j] += rows[i, j]
+
+
+def gather(table, ids, out):
+    """out[...] = table[ids]: rows of a (V, D) table for integer ids of any shape."""
+    _check("gather", table, ids, out, "out")
+    if ids.size == 0 or table.shape[1] == 0:
+        return out
+    flat_ids = ids.reshape(-1)
+    flat_out = out.reshape(-1, table.shape[1])
+    if table.dtype == np.float32:
+        if ids.dtype == np.int32:
+            _gather[float, cython.int](table, flat_ids, flat_out)
+        else:
+            _gather[float, cython.longlong](table, flat_ids, flat_out)
+    else:
+        if ids.dtype == np.int32:
+            _gather[double, cython.int](table, flat_ids, flat_out)
+        else:
+            _gather[double, cython.longlong](table, flat_ids, flat_out)
+    return out
+
+
+def scatter_add(grad_table, ids, grad_out):
+    """grad_table[ids] += grad_out, summing rows for repeated ids (the gradient of gather)."""
+    _check("scatter_add", grad_table, ids, grad_out, "grad_out")
+    if not grad_table.flags.writeable:
+        raise ValueError("scatter_add: grad_table is read-only")
+    if ids.size == 0 or grad_table.shape[1] == 0:
+        return grad_table
+    flat_ids = ids.reshape(-1)
+    rows = grad_out.reshape(-1, grad_table.shape[1])
+    if grad_table.dtype == np.float32:
+        if ids.dtype == np.int32:
+            _scatter_add[float, cython.int](grad_table, flat_ids, rows)
+        else:
+            _scatter_add[float, cython.longlong](grad_table, flat_ids, rows)
+    else:
+        if ids.dtype == np.int32:
+            _scatter_add[double, cython.int](grad_table, flat_ids, rows)
+        else:
+            _scatter_add[double, cython.longlong](grad_table, flat_ids, rows)
+    return grad_table

@@ -1,0 +1,479 @@
+# Whole-sequence LSTM / GRU / SimpleRNN kernels with Keras 3 semantics.
+#
+# One call runs the whole sequence: the input projection of every step is one
+# GEMM, then each OpenMP thread walks the time loop for its own slab of batch
+# rows (rows never interact, so steps need no barrier), doing a small GEMM
+# h_{t-1} U and fused gate math per step (csrc/recurrent_impl.h).  The
+# backward stores dZ for all steps so the weight gradients and dx are again
+# single big GEMMs.
+#
+# The cache returned by a forward keeps references to x, the weights, h0/c0,
+# the masks and the returned h_seq: callers must not modify them in place
+# before the matching backward.
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+
+cnp.import_array()
+
+IF ENGINE_OPENMP:
+    cimport openmp
+
+cdef extern from "recurrent_math.h" nogil:
+    ctypedef struct rnn_args:
+        Py_ssize_t B, T, u
+        int backwards, act, ract, reset_after
+        const unsigned char *mask
+        const void *rec_mask
+        const void *U
+        const void *UT
+        const void *bias
+        const void *h0
+        const void *c0
+        void *Z
+        void *R
+        void *RH
+        void *Hm
+        void *C
+        void *TC
+        void *hseq
+        const void *d_hseq
+        const void *d_h_last
+        const void *d_c_last
+        void *dZ
+        void *dZr
+        void *dh
+        void *dc
+        void *tmp
+        void *tmp2
+        void *db_part
+        void *db2_part
+
+    void rnn_lstm_forward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1)
+    void rnn_lstm_forward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1)
+    void rnn_lstm_backward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
+    void rnn_lstm_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
+    void rnn_gru_forward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1)
+    void rnn_gru_forward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1)
+    void rnn_gru_backward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
+    void rnn_gru_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
+    void rnn_simple_forward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1)
+    void rnn_simple_forward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1)
+    void rnn_simple_backward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
+    void rnn_simple_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
+
+    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                      float beta, float *C, Py_ssize_t ldc)
+    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                      double beta, double *C, Py_ssize_t ldc)
+
+ctypedef void (*fwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*bwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
+
+# Below this many gate elements per call a thread team costs more than it saves.
+cdef Py_ssize_t _PARALLEL_MIN_WORK = 32768
+# Fewer rows per thread than this make the per-step GEMMs too thin to pay off.
+cdef Py_ssize_t _MIN_ROWS_PER_SLAB = 4
+
+_ACTIVATIONS = {None: 0, "linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
+
+_LSTM = "lstm"
+_GRU = "gru"
+_SIMPLE = "simple_rnn"
+
+
+# ---------------------------------------------------------------- validation
+
+cdef int _activation_code(str fn, str which, object name) except -1:
+    try:
+        return _ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"{fn}: unsupported {which} {name!r}; expected one of "
+                         f"'tanh', 'sigmoid', 'relu', 'linear', 'hard_sigmoid' or None")
+
+
+cdef object _float_array(str fn, str name, object a, int ndim, object dtype):
+    """Check a float input: ndarray, float32/float64 (matching dtype if given), ndim, C order."""
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{fn}: {name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        raise ValueError(f"{fn}: {name} must be float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise ValueError(f"{fn}: {name} has dtype {a.dtype} but x has dtype {dtype}; "
+                         f"all float arrays must share one dtype")
+    if a.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous (shape {a.shape}, strides {a.strides})")
+    return a
+
+
+cdef void _expect_shape(str fn, str name, object a, tuple shape) except *:
+    if a.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {a.shape}")
+
+
+cdef object _step_mask(str fn, object mask, Py_ssize_t B, Py_ssize_t T):
+    """(B, T) mask as a C-contiguous uint8 array (nonzero = run the step), or None."""
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray):
+        raise ValueError(f"{fn}: mask must be a numpy array or None, got {type(mask).__name__}")
+    if mask.shape != (B, T):
+        raise ValueError(f"{fn}: mask must have shape (batch, timesteps) = {(B, T)}, got {mask.shape}")
+    if mask.dtype == np.bool_ or mask.dtype == np.uint8 or mask.dtype == np.int8:
+        return np.ascontiguousarray(mask).view(np.uint8)
+    if mask.dtype.kind in "iuf":
+        return np.ascontiguousarray(mask != 0).view(np.uint8)
+    raise ValueError(f"{fn}: mask must be bool or numeric, got dtype {mask.dtype}")
+
+
+cdef object _optional_float(str fn, str name, object a, tuple shape, object dtype):
+    if a is None:
+        return None
+    _float_array(fn, name, a, len(shape), dtype)
+    _expect_shape(fn, name, a, shape)
+    return a
+
+
+cdef inline void *_ptr(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef Py_ssize_t _num_slabs(Py_ssize_t B, Py_ssize_t work):
+    cdef Py_ssize_t n = 1
+    IF ENGINE_OPENMP:
+        n = openmp.omp_get_max_threads()
+    if work < _PARALLEL_MIN_WORK:
+        return 1
+    if n > B // _MIN_ROWS_PER_SLAB:
+        n = B // _MIN_ROWS_PER_SLAB
+    return n if n >= 1 else 1
+
+
+cdef void _run_forward(fwd_fn f, rnn_args *a, Py_ssize_t nslab) noexcept nogil:
+    cdef Py_ssize_t k, B = a.B
+    if nslab <= 1:
+        f(a, 0, B)
+        return
+    for k in prange(nslab, num_threads=nslab, schedule="static"):
+        f(a, k * B // nslab, (k + 1) * B // nslab)
+
+
+cdef void _run_backward(bwd_fn f, rnn_args *a, Py_ssize_t nslab) noexcept nogil:
+    cdef Py_ssize_t k, B = a.B
+    if nslab <= 1:
+        f(a, 0, B, 0)
+        return
+    for k in prange(nslab, num_threads=nslab, schedule="static"):
+        f(a, k * B // nslab, (k + 1) * B // nslab, k)
+
+
+cdef void _gemm(bint dbl, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                object A, Py_ssize_t a_off, Py_ssize_t lda,
+                object Bm, Py_ssize_t b_off, Py_ssize_t ldb,
+                double beta, object C, Py_ssize_t c_off, Py_ssize_t ldc):
+    """GEMM on numpy arrays with element offsets, without the GIL."""
+    cdef void *pa = _ptr(A)
+    cdef void *pb = _ptr(Bm)
+    cdef void *pc = _ptr(C)
+    with nogil:
+        if dbl:
+            engine_dgemm(ta, tb, m, n, k, 1.0, <const double *>pa + a_off, lda,
+                         <const double *>pb + b_off, ldb, beta, <double *>pc + c_off, ldc)
+        else:
+            engine_sgemm(ta, tb, m, n, k, 1.0, <const float *>pa + a_off, lda,
+                         <const float *>pb + b_off, ldb, <float>beta, <float *>pc + c_off, ldc)
+
+
+cdef tuple _check_common(str fn, object x, object kernel, object recurrent_kernel, int gates):
+    """Validate x (B,T,D), kernel (D, g*u), recurrent_kernel (u, g*u); return (B, T, D, u)."""
+    _float_array(fn, "x", x, 3, None)
+    dtype = x.dtype
+    _float_array(fn, "kernel", kernel, 2, dtype)
+    _float_array(fn, "recurrent_kernel", recurrent_kernel, 2, dtype)
+    cdef Py_ssize_t B = x.shape[0], T = x.shape[1], D = x.shape[2]
+    if B < 1 or T < 1 or D < 1:
+        raise ValueError(f"{fn}: x must have nonzero batch, timesteps and features, got shape {x.shape}")
+    if kernel.shape[0] != D or kernel.shape[1] % gates != 0 or kernel.shape[1] == 0:
+        raise ValueError(f"{fn}: kernel must have shape (features, {gates}*units) with features = "
+                         f"{D} from x {x.shape}, got {kernel.shape}")
+    cdef Py_ssize_t u = kernel.shape[1] // gates
+    if recurrent_kernel.shape != (u, gates * u):
+        raise ValueError(f"{fn}: recurrent_kernel must have shape {(u, gates * u)} to match kernel "
+                         f"{kernel.shape}, got {recurrent_kernel.shape}")
+    return B, T, D, u
+
+
+cdef object _forward_cache(str fn, object cache, str kind):
+    if not isinstance(cache, dict) or cache.get("kind") != kind:
+        raise ValueError(f"{fn}: cache must be the cache returned by the matching forward call")
+    return cache
+
+
+cdef void _fill_common(rnn_args *a, dict c):
+    a.B = c["B"]; a.T = c["T"]; a.u = c["u"]
+    a.backwards = c["go_backwards"]; a.act = c["act"]; a.ract = c["ract"]
+    a.reset_after = c.get("reset_after", 1)
+    a.mask = <const unsigned char *>_ptr(c["mask"])
+    a.rec_mask = _ptr(c["rec_mask"])
+    a.U = _ptr(c["recurrent_kernel"])
+    a.bias = _ptr(c["bias"])
+    a.h0 = _ptr(c["h0"])
+    a.c0 = _ptr(c.get("c0"))
+    a.Z = _ptr(c["Z"]); a.R = _ptr(c.get("R")); a.RH = _ptr(c.get("RH"))
+    a.Hm = _ptr(c["Hm"]); a.C = _ptr(c.get("C")); a.TC = _ptr(c.get("TC"))
+    a.hseq = _ptr(c["h_seq"])
+
+
+cdef dict _forward_setup(str fn, str kind, int gates, object x, object kernel, object recurrent_kernel,
+                         object bias, tuple bias_shape, object h0, object c0, object mask,
+                         object rec_mask, object go_backwards, object activation,
+                         object recurrent_activation):
+    cdef Py_ssize_t B, T, D, u
+    B, T, D, u = _check_common(fn, x, kernel, recurrent_kernel, gates)
+    dtype = x.dtype
+    if bias is not None:
+        _float_array(fn, "bias", bias, len(bias_shape), dtype)
+        _expect_shape(fn, "bias", bias, bias_shape)
+    _float_array(fn, "h0", h0, 2, dtype)
+    _expect_shape(fn, "h0", h0, (B, u))
+    if kind == _LSTM:
+        _float_array(fn, "c0", c0, 2, dtype)
+        _expect_shape(fn, "c0", c0, (B, u))
+    rec_mask = _optional_float(fn, "rec_mask", rec_mask, (B, u), dtype)
+    cdef dict c = dict(
+        kind=kind, B=B, T=T, D=D, u=u, G=gates * u, dtype=dtype, x=x, kernel=kernel,
+        recurrent_kernel=recurrent_kernel, bias=bias, h0=h0, c0=c0,
+        mask=_step_mask(fn, mask, B, T), rec_mask=rec_mask, go_backwards=bool(go_backwards),
+        act=_activation_code(fn, "activation", activation),
+        ract=_activation_code(fn, "recurrent_activation", recurrent_activation),
+    )
+    # input projection of every step at once: Z = x W (bias is added in the gate math)
+    Z = np.empty((B, T, gates * u), dtype=dtype)
+    _gemm(dtype == np.float64, 0, 0, B * T, gates * u, D, x, 0, D, kernel, 0, gates * u,
+          0.0, Z, 0, gates * u)
+    c["Z"] = Z
+    c["Hm"] = np.empty((B, T, u), dtype=dtype)
+    c["h_seq"] = np.empty((B, T, u), dtype=dtype)
+    return c
+
+
+cdef tuple _backward_setup(str fn, dict c, object d_h_seq, object d_h_last, object d_c_last):
+    cdef Py_ssize_t B = c["B"], T = c["T"], u = c["u"]
+    dtype = c["dtype"]
+    d_h_seq = _optional_float(fn, "d_h_seq", d_h_seq, (B, T, u), dtype)
+    d_h_last = _optional_float(fn, "d_h_last", d_h_last, (B, u), dtype)
+    d_c_last = _optional_float(fn, "d_c_last", d_c_last, (B, u), dtype)
+    return d_h_seq, d_h_last, d_c_last
+
+
+cdef tuple _input_and_weight_grads(dict c, object dZx, object dZr):
+    """dx = dZx W^T, d_kernel = x^T dZx, d_recurrent_kernel = Hm^T dZr over all steps."""
+    cdef Py_ssize_t B = c["B"], T = c["T"], D = c["D"], u = c["u"], G = c["G"]
+    cdef Py_ssize_t BT = B * T
+    dtype = c["dtype"]
+    cdef bint dbl = dtype == np.float64
+    x = c["x"]
+    # W^T copied once so the GEMM streams it without a strided transpose access
+    WT = np.ascontiguousarray(c["kernel"].T)
+    dx = np.empty((B, T, D), dtype=dtype)
+    _gemm(dbl, 0, 0, BT, D, G, dZx, 0, G, WT, 0, D, 0.0, dx, 0, D)
+    dW = np.empty((D, G), dtype=dtype)
+    _gemm(dbl, 1, 0, D, G, BT, x, 0, D, dZx, 0, G, 0.0, dW, 0, G)
+    dU = np.empty((u, G), dtype=dtype)
+    if c["kind"] == _GRU and not c["reset_after"]:
+        _gemm(dbl, 1, 0, u, 2 * u, BT, c["Hm"], 0, u, dZx, 0, G, 0.0, dU, 0, G)
+        _gemm(dbl, 1, 0, u, u, BT, c["RH"], 0, u, dZx, 2 * u, G, 0.0, dU, 2 * u, G)
+    else:
+        _gemm(dbl, 1, 0, u, G, BT, c["Hm"], 0, u, dZr, 0, G, 0.0, dU, 0, G)
+    return dx, dW, dU
+
+
+cdef object _new_backward_buffers(rnn_args *a, dict c, Py_ssize_t nslab, int gates):
+    cdef Py_ssize_t B = c["B"], T = c["T"], u = c["u"]
+    dtype = c["dtype"]
+    bufs = dict(
+        dZ=np.empty((B, T, gates * u), dtype=dtype),
+        dh=np.empty((B, u), dtype=dtype),
+        tmp=np.empty((B, u), dtype=dtype),
+        db_part=np.empty((nslab, gates * u), dtype=dtype) if c["bias"] is not None else None,
+    )
+    a.dZ = _ptr(bufs["dZ"]); a.dh = _ptr(bufs["dh"]); a.tmp = _ptr(bufs["tmp"])
+    a.db_part = _ptr(bufs["db_part"])
+    a.UT = NULL; a.dc = NULL; a.dZr = NULL; a.tmp2 = NULL; a.db2_part = NULL
+    return bufs
+
+
+# ---------------------------------------------------------------- LSTM
+
+def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None,
+                 go_backwards=False, activation="tanh", recurrent_activation="sigmoid"):
+    """Keras 3 LSTM over a whole sequence (gate order i, f, c, o).
+
+    x (B,T,D), kernel (D,4u), recurrent_kernel (u,4u), bias (4u,) or None,
+    h0/c0 (B,u), mask (B,T) or None, rec_mask (B,u) multiplier on h_{t-1} or None.
+    Returns (h_seq (B,T,u) in processing order, h_last, c_last, cache).
+    """
+    fn = "lstm_forward"
+    cdef Py_ssize_t B, T, u
+    cdef dict c
+    if bias is not None and isinstance(kernel, np.ndarray) and kernel.ndim == 2:
+        bias_shape = (kernel.shape[1],)
+    else:
+        bias_shape = (0,)
+    c = _forward_setup(fn, _LSTM, 4, x, kernel, recurrent_kernel, bias, bias_shape, h0, c0, mask,
+                       rec_mask, go_backwards, activation, recurrent_activation)
+    B = c["B"]; T = c["T"]; u = c["u"]
+    c["C"] = np.empty((B, T, u), dtype=c["dtype"])
+    c["TC"] = np.empty((B, T, u), dtype=c["dtype"])
+    cdef rnn_args a
+    _fill_common(&a, c)
+    cdef Py_ssize_t nslab = _num_slabs(B, B * T * 4 * u)
+    cdef fwd_fn f = rnn_lstm_forward_d if c["dtype"] == np.float64 else rnn_lstm_forward_f
+    with nogil:
+        _run_forward(f, &a, nslab)
+    h_seq = c["h_seq"]
+    t_last = 0 if c["go_backwards"] else T - 1
+    return h_seq, h_seq[:, T - 1].copy(), c["C"][:, t_last].copy(), c
+
+
+def lstm_backward(cache, d_h_seq=None, d_h_last=None, d_c_last=None):
+    """Gradients of an lstm_forward call.
+
+    Returns (dx, d_kernel, d_recurrent_kernel, d_bias or None, d_h0, d_c0).
+    """
+    fn = "lstm_backward"
+    cdef dict c = _forward_cache(fn, cache, _LSTM)
+    d_h_seq, d_h_last, d_c_last = _backward_setup(fn, c, d_h_seq, d_h_last, d_c_last)
+    cdef Py_ssize_t B = c["B"], u = c["u"]
+    cdef rnn_args a
+    _fill_common(&a, c)
+    cdef Py_ssize_t nslab = _num_slabs(B, B * c["T"] * 4 * u)
+    bufs = _new_backward_buffers(&a, c, nslab, 4)
+    UT = np.ascontiguousarray(c["recurrent_kernel"].T)
+    dc = np.empty((B, u), dtype=c["dtype"])
+    a.UT = _ptr(UT); a.dc = _ptr(dc)
+    a.d_hseq = _ptr(d_h_seq); a.d_h_last = _ptr(d_h_last); a.d_c_last = _ptr(d_c_last)
+    cdef bwd_fn f = rnn_lstm_backward_d if c["dtype"] == np.float64 else rnn_lstm_backward_f
+    with nogil:
+        _run_backward(f, &a, nslab)
+    dZ = bufs["dZ"]
+    dx, dW, dU = _input_and_weight_grads(c, dZ, dZ)
+    db = None if bufs["db_part"] is None else bufs["db_part"].sum(axis=0)
+    return dx, dW, dU, db, bufs["dh"], dc
+
+
+# ---------------------------------------------------------------- GRU
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None,
+                go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
+                reset_after=True):
+    """Keras 3 GRU over a whole sequence (gate order z, r, h).
+
+    bias: (2, 3u) [input row, recurrent row] when reset_after, (3u,) otherwise, or None.
+    Returns (h_seq (B,T,u) in processing order, h_last, cache).
+    """
+    fn = "gru_forward"
+    cdef Py_ssize_t B, T, u
+    cdef dict c
+    ncol = kernel.shape[1] if isinstance(kernel, np.ndarray) and kernel.ndim == 2 else 0
+    bias_shape = (2, ncol) if reset_after else (ncol,)
+    c = _forward_setup(fn, _GRU, 3, x, kernel, recurrent_kernel, bias, bias_shape, h0, None, mask,
+                       rec_mask, go_backwards, activation, recurrent_activation)
+    B = c["B"]; T = c["T"]; u = c["u"]
+    c["reset_after"] = bool(reset_after)
+    c["R"] = np.empty((B, T, 3 * u), dtype=c["dtype"])
+    c["RH"] = None if reset_after else np.empty((B, T, u), dtype=c["dtype"])
+    cdef rnn_args a
+    _fill_common(&a, c)
+    cdef Py_ssize_t nslab = _num_slabs(B, B * T * 3 * u)
+    cdef fwd_fn f = rnn_gru_forward_d if c["dtype"] == np.float64 else rnn_gru_forward_f
+    with nogil:
+        _run_forward(f, &a, nslab)
+    h_seq = c["h_seq"]
+    return h_seq, h_seq[:, T - 1].copy(), c
+
+
+def gru_backward(cache, d_h_seq=None, d_h_last=None):
+    """Gradients of a gru_forward call.
+
+    Returns (dx, d_kernel, d_recurrent_kernel, d_bias or None, d_h0); d_bias has the
+    forward bias's shape.
+    """
+    fn = "gru_backward"
+    cdef dict c = _forward_cache(fn, cache, _GRU)
+    d_h_seq, d_h_last, _ = _backward_setup(fn, c, d_h_seq, d_h_last, None)
+    cdef Py_ssize_t B = c["B"], u = c["u"]
+    cdef bint after = c["reset_after"]
+    cdef rnn_args a
+    _fill_common(&a, c)
+    cdef Py_ssize_t nslab = _num_slabs(B, B * c["T"] * 3 * u)
+    bufs = _new_backward_buffers(&a, c, nslab, 3)
+    dtype = c["dtype"]
+    UT = np.ascontiguousarray(c["recurrent_kernel"].T)
+    dZr = np.empty_like(bufs["dZ"]) if after else None
+    tmp2 = None if after else np.empty((B, u), dtype=dtype)
+    db2_part = np.empty_like(bufs["db_part"]) if (after and bufs["db_part"] is not None) else None
+    a.UT = _ptr(UT); a.dZr = _ptr(dZr); a.tmp2 = _ptr(tmp2); a.db2_part = _ptr(db2_part)
+    a.d_hseq = _ptr(d_h_seq); a.d_h_last = _ptr(d_h_last); a.d_c_last = NULL
+    cdef bwd_fn f = rnn_gru_backward_d if dtype == np.float64 else rnn_gru_backward_f
+    with nogil:
+        _run_backward(f, &a, nslab)
+    dZ = bufs["dZ"]
+    dx, dW, dU = _input_and_weight_grads(c, dZ, dZr if after else dZ)
+    db = None
+    if bufs["db_part"] is not None:
+        db = bufs["db_part"].sum(axis=0)
+        if after:
+            db = np.stack([db, db2_part.sum(axis=0)])
+    return dx, dW, dU, db, bufs["dh"]
+
+
+# ---------------------------------------------------------------- SimpleRNN
+
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None,
+                       go_backwards=False, activation="tanh"):
+    """Keras 3 SimpleRNN over a whole sequence: h_t = act(x_t W + h_{t-1} U + b).
+
+    Returns (h_seq (B,T,u) in processing order, h_last, cache).
+    """
+    fn = "simple_rnn_forward"
+    cdef Py_ssize_t B, T, u
+    cdef dict c
+    ncol = kernel.shape[1] if isinstance(kernel, np.ndarray) and kernel.ndim == 2 else 0
+    c = _forward_setup(fn, _SIMPLE, 1, x, kernel, recurrent_kernel, bias, (ncol,), h0, None, mask,
+                       rec_mask, go_backwards, activation, "linear")
+    B = c["B"]; T = c["T"]; u = c["u"]
+    cdef rnn_args a
+    _fill_common(&a, c)
+    cdef Py_ssize_t nslab = _num_slabs(B, B * T * u)
+    cdef fwd_fn f = rnn_simple_forward_d if c["dtype"] == np.float64 else rnn_simple_forward_f
+    with nogil:
+        _run_forward(f, &a, nslab)
+    h_seq = c["h_seq"]
+    return h_seq, h_seq[:, T - 1].copy(), c
+
+
+def simple_rnn_backward(cache, d_h_seq=None, d_h_last=None):
+    """Gradients of a simple_rnn_forward call: (dx, d_kernel, d_recurrent_kernel, d_bias or None, d_h0)."""
+    fn = "simple_rnn_backward"
+    cdef dict c = _forward_cache(fn, cache, _SIMPLE)
+    d_h_seq, d_h_last, _ = _backward_setup(fn, c, d_h_seq, d_h_last, None)
+    cdef Py_ssize_t B = c["B"], u = c["u"]
+    cdef rnn_args a
+    _fill_common(&a, c)
+    cdef Py_ssize_t nslab = _num_slabs(B, B * c["T"] * u)
+    bufs = _new_backward_buffers(&a, c, nslab, 1)
+    UT = np.ascontiguousarray(c["recurrent_kernel"].T)
+    a.UT = _ptr(UT)
+    a.d_hseq = _ptr(d_h_seq); a.d_h_last = _ptr(d_h_last); a.d_c_last = NULL
+    cdef bwd_fn f = rnn_simple_backward_d if c["dtype"] == np.float64 else rnn_simple_backward_f
+    with nogil:
+        _run_backward(f, &a, nslab)
+    dZ = bufs["dZ"]
+    dx, dW, dU = _input_and_weight_grads(c, dZ, dZ)
+    db = None if bufs["db_part"] is None else bufs["db_part"].sum(axis=0)
+    return dx, dW, dU, db, bufs["dh"]

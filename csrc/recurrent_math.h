@@ -1,0 +1,139 @@
+/* C side of engine._kernels.recurrent: shared argument block, fast float
+ * activations, and the slab kernels of recurrent_impl.h instantiated for
+ * float (baseline and AVX2/FMA, picked at run time) and double.
+ *
+ * float uses a polynomial exp that gcc can vectorise (libm expf calls would
+ * keep the gate math scalar and dominate small-unit LSTMs); double keeps libm
+ * so the float64 path stays a precise reference for gradient checks.
+ */
+#ifndef ENGINE_RECURRENT_MATH_H
+#define ENGINE_RECURRENT_MATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include "gemm.h"
+#include "cpu_features.h"
+
+enum { RNN_LINEAR = 0, RNN_TANH = 1, RNN_SIGMOID = 2, RNN_RELU = 3, RNN_HARD_SIGMOID = 4 };
+
+/* Everything one cell kernel needs; pointers are to the caller's dtype. */
+typedef struct {
+    ptrdiff_t B, T, u;
+    int backwards, act, ract, reset_after;
+    const unsigned char *mask;   /* (B, T) or NULL */
+    const void *rec_mask;        /* (B, u) or NULL */
+    const void *U;               /* (u, G*u) recurrent kernel */
+    const void *UT;              /* (G*u, u) its transpose, backward only */
+    const void *bias;            /* NULL when the layer has none */
+    const void *h0, *c0;
+    void *Z, *R, *RH, *Hm, *C, *TC, *hseq;
+    const void *d_hseq, *d_h_last, *d_c_last;
+    void *dZ, *dZr, *dh, *dc, *tmp, *tmp2, *db_part, *db2_part;
+} rnn_args;
+
+/* exp for float without libm: 2^n * p(r), |r| <= ln2/2, degree-6 Taylor
+ * (relative error ~1e-7); the input is clamped so 2^n stays a normal float. */
+static inline __attribute__((always_inline)) float rnn_expf(float x)
+{
+    float n, r, p;
+    int32_t bits;
+    float scale;
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round to nearest */
+    r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187e-06f;
+    p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    bits = ((int32_t)n + 127) << 23;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* tanh through exp(-2|x|); a short odd series near zero avoids the
+ * cancellation in 1 - e there. */
+static inline __attribute__((always_inline)) float rnn_tanhf(float x)
+{
+    float ax = fabsf(x);
+    float e = rnn_expf(-2.0f * ax);
+    float big = (1.0f - e) / (1.0f + e);
+    float x2 = x * x;
+    float small = ax * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f + x2 * (-17.0f / 315.0f))));
+    float y = ax < 0.125f ? small : big;
+    return x < 0.0f ? -y : y;
+}
+
+#define RT float
+#define RSUF(n) n##_f_base
+#define RATTR
+#define REXP(x) rnn_expf(x)
+#define RTANH(x) rnn_tanhf(x)
+#define RGEMM engine_sgemm
+#include "recurrent_impl.h"
+#undef RSUF
+#undef RATTR
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define RNN_HAVE_AVX2 1
+#define RSUF(n) n##_f_avx2
+#define RATTR __attribute__((target("avx2,fma")))
+#include "recurrent_impl.h"
+#undef RSUF
+#undef RATTR
+#else
+#define RNN_HAVE_AVX2 0
+#endif
+#undef RT
+#undef REXP
+#undef RTANH
+#undef RGEMM
+
+#define RT double
+#define RSUF(n) n##_d
+#define RATTR
+#define REXP(x) exp(x)
+#define RTANH(x) tanh(x)
+#define RGEMM engine_dgemm
+#include "recurrent_impl.h"
+#undef RT
+#undef RSUF
+#undef RATTR
+#undef REXP
+#undef RTANH
+#undef RGEMM
+
+static int rnn_use_avx2 = -1;
+
+static inline int rnn_avx2(void)
+{
+    if (rnn_use_avx2 < 0) rnn_use_avx2 = RNN_HAVE_AVX2 && engine_cpu_has_avx2_fma();
+    return rnn_use_avx2;
+}
+
+#if RNN_HAVE_AVX2
+#define RNN_PICK_F(name) (rnn_avx2() ? name##_f_avx2 : name##_f_base)
+#else
+#define RNN_PICK_F(name) (name##_f_base)
+#endif
+
+static void rnn_lstm_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { RNN_PICK_F(lstm_forward_slab)(a, b0, b1); }
+static void rnn_lstm_forward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { lstm_forward_slab_d(a, b0, b1); }
+static void rnn_lstm_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { RNN_PICK_F(lstm_backward_slab)(a, b0, b1, k); }
+static void rnn_lstm_backward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { lstm_backward_slab_d(a, b0, b1, k); }
+static void rnn_gru_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { RNN_PICK_F(gru_forward_slab)(a, b0, b1); }
+static void rnn_gru_forward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { gru_forward_slab_d(a, b0, b1); }
+static void rnn_gru_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { RNN_PICK_F(gru_backward_slab)(a, b0, b1, k); }
+static void rnn_gru_backward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { gru_backward_slab_d(a, b0, b1, k); }
+static void rnn_simple_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { RNN_PICK_F(rnn_forward_slab)(a, b0, b1); }
+static void rnn_simple_forward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { rnn_forward_slab_d(a, b0, b1); }
+static void rnn_simple_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { RNN_PICK_F(rnn_backward_slab)(a, b0, b1, k); }
+static void rnn_simple_backward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { rnn_backward_slab_d(a, b0, b1, k); }
+
+#endif

@@ -1,0 +1,68 @@
+"""Embedding kernels: gather against numpy take, scatter-add against np.add.at, id checks."""
+import numpy as np
+import pytest
+
+from engine._kernels import embedding as E
+from engine._kernels import runtime
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("shape", [(0,), (7,), (3, 5), (64, 700)])  # the last one runs threaded
+def test_gather_and_scatter_add(dtype, id_dtype, shape):
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((50, 9)).astype(dtype)
+    ids = rng.integers(0, 50, shape).astype(id_dtype)
+    out = np.empty(shape + (9,), dtype)
+    E.gather(table, ids, out)
+    np.testing.assert_array_equal(out, table[ids])
+    grad = rng.standard_normal(shape + (9,)).astype(dtype)
+    acc = np.ones_like(table)
+    E.scatter_add(acc, ids, grad)
+    expected = np.ones((50, 9))
+    np.add.at(expected, ids.reshape(-1), grad.reshape(-1, 9).astype(np.float64))
+    np.testing.assert_allclose(acc, expected, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+def test_heavily_repeated_ids_with_each_thread_count():
+    rng = np.random.default_rng(1)
+    ids = np.zeros((40000,), np.int64)
+    ids[::3] = 7
+    grad = rng.standard_normal((40000, 4))
+    before = runtime.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            runtime.set_num_threads(threads)
+            acc = np.zeros((10, 4))
+            E.scatter_add(acc, ids, grad)
+            expected = np.zeros((10, 4))
+            np.add.at(expected, ids, grad)
+            np.testing.assert_allclose(acc, expected, rtol=1e-10)
+    finally:
+        runtime.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [-1, 50, 2 ** 40])
+def test_out_of_range_ids_raise_and_write_nothing(bad):
+    table = np.zeros((50, 3), np.float32)
+    ids = np.array([[1, 2], [3, bad]], np.int64)
+    out = np.full((2, 2, 3), 7.0, np.float32)
+    with pytest.raises(ValueError, match=rf"id {bad} at position \(1, 1\).*\[0, 50\)"):
+        E.gather(table, ids, out)
+    assert (out == 7.0).all()
+    with pytest.raises(ValueError, match=f"id {bad}"):
+        E.scatter_add(table, ids, np.ones((2, 2, 3), np.float32))
+    assert not table.any()
+
+
+def test_bad_arguments():
+    table = np.zeros((5, 3), np.float32)
+    ids = np.array([1, 2], np.int64)
+    with pytest.raises(ValueError, match="shape"):
+        E.gather(table, ids, np.empty((2, 4), np.float32))
+    with pytest.raises(ValueError, match="int32 or int64"):
+        E.gather(table, ids.astype(np.float32), np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        E.gather(np.zeros((5, 6), np.float32)[:, ::2], ids, np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        E.gather(table, ids, np.empty((2, 3), np.float64))

@@ -1,0 +1,185 @@
+"""LSTM, GRU, SimpleRNN and Bidirectional: outputs against float64 numpy references written here,
+gradients against finite differences, Keras weight layouts and argument handling."""
+import numpy as np
+import pytest
+
+from engine import layers, Input, Model
+from engine.testing import check_layer_gradients
+
+rng = np.random.default_rng(3)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def ref_lstm(x, W, U, b, h=None, c=None, go_backwards=False, mask=None):
+    B, T, _ = x.shape
+    u = U.shape[0]
+    h = np.zeros((B, u)) if h is None else h
+    c = np.zeros((B, u)) if c is None else c
+    outs = []
+    for t in (range(T - 1, -1, -1) if go_backwards else range(T)):
+        z = x[:, t] @ W + h @ U + b
+        i, f, g, o = sigmoid(z[:, :u]), sigmoid(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), sigmoid(z[:, 3 * u:])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        if mask is not None:
+            keep = mask[:, t][:, None]
+            c_new, h_new = np.where(keep, c_new, c), np.where(keep, h_new, h)
+        h, c = h_new, c_new
+        outs.append(h)
+    return np.stack(outs, 1), h, c
+
+
+def ref_gru(x, W, U, b, go_backwards=False):
+    B, T, _ = x.shape
+    u = U.shape[0]
+    h = np.zeros((B, u))
+    outs = []
+    for t in (range(T - 1, -1, -1) if go_backwards else range(T)):
+        xz = x[:, t] @ W + b[0]
+        hz = h @ U + b[1]
+        z = sigmoid(xz[:, :u] + hz[:, :u])
+        r = sigmoid(xz[:, u:2 * u] + hz[:, u:2 * u])
+        hh = np.tanh(xz[:, 2 * u:] + r * hz[:, 2 * u:])
+        h = z * h + (1 - z) * hh
+        outs.append(h)
+    return np.stack(outs, 1), h
+
+
+def ref_simple(x, W, U, b):
+    h = np.zeros((x.shape[0], U.shape[0]))
+    outs = []
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ W + h @ U + b)
+        outs.append(h)
+    return np.stack(outs, 1), h
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_lstm_matches_reference(go_backwards):
+    x = rng.standard_normal((3, 6, 4))
+    layer = layers.LSTM(5, return_sequences=True, return_state=True, go_backwards=go_backwards, dtype="float64")
+    seq, h, c = layer(x)
+    W, U, b = layer.get_weights()
+    assert (W.shape, U.shape, b.shape) == ((4, 20), (5, 20), (20,))
+    np.testing.assert_array_equal(b, np.r_[np.zeros(5), np.ones(5), np.zeros(10)])  # unit_forget_bias
+    ref_seq, ref_h, ref_c = ref_lstm(x, W, U, b, go_backwards=go_backwards)
+    np.testing.assert_allclose(seq, ref_seq, atol=1e-12)
+    np.testing.assert_allclose(h, ref_h, atol=1e-12)
+    np.testing.assert_allclose(c, ref_c, atol=1e-12)
+
+
+def test_lstm_float32_and_initial_state_and_mask():
+    x = rng.standard_normal((4, 7, 3))
+    mask = rng.random((4, 7)) > 0.3
+    mask[0, :3] = False
+    mask[1, 4:] = False
+    layer = layers.LSTM(2, return_sequences=True)
+    h0, c0 = rng.standard_normal((4, 2)).astype(np.float32), rng.standard_normal((4, 2)).astype(np.float32)
+    seq = layer(x.astype(np.float32), mask=mask, initial_state=[h0, c0])
+    W, U, b = (w.astype(np.float64) for w in layer.get_weights())
+    ref_seq, _, _ = ref_lstm(x, W, U, b, h0.astype(np.float64), c0.astype(np.float64), mask=mask)
+    np.testing.assert_allclose(seq, ref_seq, atol=2e-5)
+
+
+def test_gru_and_simple_rnn_match_references():
+    x = rng.standard_normal((2, 5, 3))
+    gru = layers.GRU(4, return_sequences=True, dtype="float64")
+    seq = gru(x)
+    W, U, b = gru.get_weights()
+    assert b.shape == (2, 12)
+    gru.set_weights([W, U, rng.standard_normal((2, 12))])
+    np.testing.assert_allclose(gru(x), ref_gru(x, *gru.get_weights())[0], atol=1e-12)
+    rnn = layers.SimpleRNN(4, dtype="float64")
+    np.testing.assert_allclose(rnn(x), ref_simple(x, *rnn.get_weights())[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.LSTM(3, dtype="float64"),
+    lambda: layers.LSTM(3, return_sequences=True, go_backwards=True, dtype="float64"),
+    lambda: layers.LSTM(2, return_state=True, dtype="float64", activation="relu",
+                        recurrent_activation="hard_sigmoid"),
+    lambda: layers.LSTM(3, use_bias=False, dtype="float64"),
+    lambda: layers.GRU(3, return_sequences=True, dtype="float64"),
+    lambda: layers.GRU(3, go_backwards=True, dtype="float64"),
+    lambda: layers.SimpleRNN(3, return_sequences=True, dtype="float64"),
+    lambda: layers.Bidirectional(layers.LSTM(2, return_sequences=True), dtype="float64"),
+    lambda: layers.Bidirectional(layers.GRU(2), merge_mode="sum", dtype="float64"),
+], ids=["lstm", "lstm_seq_backwards", "lstm_state_relu", "lstm_nobias", "gru_seq", "gru_backwards", "simple",
+        "bidi_lstm", "bidi_gru_sum"])
+def test_recurrent_gradients(make):
+    layer = make()
+    if isinstance(layer, layers.Bidirectional):
+        layer.forward_layer.dtype = layer.backward_layer.dtype = "float64"
+    x = rng.standard_normal((2, 4, 3))
+    if getattr(layer, "return_state", False) and not isinstance(layer, layers.Bidirectional):
+        from engine import ops
+        out = layer(x)
+        probe = layers.Lambda(lambda xs: ops.concatenate(xs, axis=-1), dtype="float64")
+        # Check every returned tensor (output, h, c) at once by concatenating them.
+        class Both(layers.Layer):
+            def __init__(self):
+                super().__init__(dtype="float64")
+                self.inner = layer
+
+            def call(self, inputs):
+                return probe(self.inner(inputs))
+        check_layer_gradients(Both(), x, atol=1e-6)
+    else:
+        check_layer_gradients(layer, x, atol=1e-6)
+
+
+def test_masked_lstm_gradients():
+    x = rng.standard_normal((3, 5, 2))
+    mask = np.array([[1, 1, 0, 1, 0], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]], dtype=bool)
+    layer = layers.LSTM(2, return_sequences=True, dtype="float64")
+    check_layer_gradients(layer, x, atol=1e-6, mask=mask)
+
+
+def test_recurrent_dropout_masks_apply_only_in_training():
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    layer = layers.LSTM(3, dropout=0.5, recurrent_dropout=0.5, seed=1)
+    np.testing.assert_array_equal(layer(x), layer(x))
+    assert not np.allclose(layer(x, training=True), layer(x))
+
+
+def test_stateful_carries_states_between_calls():
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    layer = layers.LSTM(3, stateful=True)
+    first = layer(x)
+    second = layer(x)
+    assert not np.allclose(first, second)
+    layer.reset_states()
+    np.testing.assert_allclose(layer(x), first, rtol=1e-6)
+
+
+def test_variable_length_inputs_and_shapes():
+    inp = Input(shape=(None, 8))
+    out = layers.LSTM(4, return_sequences=True)(inp)
+    assert out.shape == (None, None, 4)
+    seq, h, c = layers.LSTM(4, return_state=True)(inp)
+    assert seq.shape == h.shape == c.shape == (None, 4)
+    model = Model(inp, out)
+    assert model.predict(np.zeros((2, 7, 8)), verbose=0).shape == (2, 7, 4)
+    assert model.predict(np.zeros((2, 3, 8)), verbose=0).shape == (2, 3, 4)
+    with pytest.raises(ValueError, match="lstm"):
+        layers.LSTM(3, name="lstm_bad")(Input(shape=(8,)))
+
+
+def test_unsupported_activation_is_a_clear_error():
+    with pytest.raises(ValueError, match="softplus"):
+        layers.LSTM(3, activation="softplus")
+
+
+def test_bidirectional_layout_and_outputs():
+    x = rng.standard_normal((2, 5, 3))
+    bi = layers.Bidirectional(layers.LSTM(4, return_sequences=True), dtype="float64")
+    out = bi(x)
+    assert out.shape == (2, 5, 8)
+    fw = bi.forward_layer.get_weights()
+    bw = bi.backward_layer.get_weights()
+    assert len(bi.get_weights()) == 6
+    np.testing.assert_allclose(out[..., :4], ref_lstm(x, *fw)[0], atol=1e-6)
+    np.testing.assert_allclose(out[..., 4:], ref_lstm(x, *bw, go_backwards=True)[0][:, ::-1], atol=1e-6)
