@@ -23,7 +23,7 @@
 typedef void (*GD_FN(gd_packed_fn_))(ptrdiff_t, const GD_T *, const GD_T *, GD_T *, ptrdiff_t,
                                      GD_T, GD_T, int, int);
 typedef void (*GD_FN(gd_strided_fn_))(ptrdiff_t, const GD_T *, ptrdiff_t, const GD_T *, ptrdiff_t,
-                                      GD_T *, ptrdiff_t, GD_T, GD_T, int, int);
+                                      GD_T *, ptrdiff_t, GD_T, GD_T, int, int, int);
 
 typedef struct {
     int mr, nr;                     /* register tile */
@@ -128,9 +128,11 @@ static void GD_FN(gd_scale_c_)(ptrdiff_t m, ptrdiff_t n, GD_T beta, GD_T *C, ptr
 static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
                              ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                              GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
-                             GD_T beta, GD_T *C, ptrdiff_t ldc)
+                             GD_T beta, GD_T *C, ptrdiff_t ldc, int ct)
 {
     const int MR = isa->mr, NR = isa->nr, NRN = NR / 2;
+    /* ct: C holds the transpose of the product computed here (see gd_serial_) */
+    const ptrdiff_t c_rs = ct ? 1 : ldc, c_cs = ct ? ldc : 1;
     const ptrdiff_t KCS = ENGINE_GEMM_SMALL_MAX_K;
     const ptrdiff_t n_full = trans_b ? 0 : (n / NR) * NR;   /* panels read in place */
     const ptrdiff_t n_pack = n - n_full;                     /* columns copied */
@@ -166,15 +168,15 @@ static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b
         for (ir = 0; ir < m; ir += MR) {
             int mr = (int)(m - ir < MR ? m - ir : MR);
             const GD_T *a = A + ir * a_step + pc * a_kstep;
-            GD_T *c = C + ir * ldc;
+            GD_T *c = C + ir * c_rs;
             for (jr = 0; jr < n_full; jr += NR)
-                kern(kc, a, lda, Bk + jr, ldb, c + jr, ldc, alpha, beta_eff, mr, NR);
+                kern(kc, a, lda, Bk + jr, ldb, c + jr * c_cs, ldc, alpha, beta_eff, mr, NR, ct);
             for (jr = 0; jr < n_wide; jr += NR) {
                 int nr = (int)(n_wide - jr < NR ? n_wide - jr : NR);
-                kern(kc, a, lda, bp + jr * kc, NR, c + n_full + jr, ldc, alpha, beta_eff, mr, nr);
+                kern(kc, a, lda, bp + jr * kc, NR, c + (n_full + jr) * c_cs, ldc, alpha, beta_eff, mr, nr, ct);
             }
             if (narrow)
-                kern_n(kc, a, lda, bn, NRN, c + n_full + n_wide, ldc, alpha, beta_eff, mr, (int)r);
+                kern_n(kc, a, lda, bn, NRN, c + (n_full + n_wide) * c_cs, ldc, alpha, beta_eff, mr, (int)r, ct);
         }
     }
 }
@@ -231,8 +233,14 @@ static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == (GD_T)0) { GD_FN(gd_scale_c_)(m, n, beta, C, ldc); return; }
-    if (GD_FN(gd_use_small_)(n, k))
-        GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    /* A tiny n (a classifier's 10 outputs) would leave most vector lanes
+     * idle.  When op(A) = A^T, op(A)^T = A is row-major along m, so compute
+     * C^T = op(B)^T op(A)^T instead, reading A in place as full panels, and
+     * store the tiles transposed. */
+    if (trans_a && 2 * n <= isa->nr && m >= isa->nr && GD_FN(gd_use_small_)(m, k))
+        GD_FN(gd_small_)(isa, !trans_b, 0, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc, 1);
+    else if (GD_FN(gd_use_small_)(n, k))
+        GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
     else
         GD_FN(gd_packed_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -21,7 +21,8 @@
  *   A(i,p) = a[i*a_rs + p*a_cs]       (any layout: packed, row- or column-major)
  *   B(p,j) = b[p*b_rs + j], j < NR    (NR contiguous readable values per row)
  * and stores C = alpha*acc + beta*C on the mr x nr top-left part (beta == 0
- * never reads C).
+ * never reads C); with ct the tile is stored transposed, element (i, j) at
+ * c[j*ldc + i].
  */
 
 #define GK_CAT_(a, b) a##b
@@ -39,7 +40,7 @@ typedef GK_T GK_FN(gk_vu_) __attribute__((vector_size(GK_VL * sizeof(GK_T)), ali
 GK_TARGET static inline __attribute__((always_inline)) void
 GK_FN(gk_body_)(ptrdiff_t k, const GK_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                 const GK_T *b, ptrdiff_t b_rs, GK_T *c, ptrdiff_t ldc,
-                GK_T alpha, GK_T beta, const int MRC, int nr)
+                GK_T alpha, GK_T beta, const int MRC, int nr, int ct)
 {
     typedef GK_FN(gk_v_) V;
     typedef GK_FN(gk_vu_) VU;
@@ -75,7 +76,21 @@ GK_FN(gk_body_)(ptrdiff_t k, const GK_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         b += b_rs;
     }
 
-    if (nr == GK_NR) {
+    if (ct) {
+        /* C stored transposed (tile element (i, j) at c[j*ldc + i]): the small
+         * path computes C^T = op(B)^T op(A)^T this way when n is tiny, so the
+         * vector lanes run along m instead of mostly idling along n. */
+        GK_T tmp[GK_MR * GK_NR] __attribute__((aligned(64)));
+        int j;
+        for (i = 0; i < MRC; i++)
+#pragma GCC unroll 4
+            for (v = 0; v < GK_NV; v++) *(VU *)(tmp + i * GK_NR + v * GK_VL) = acc[i][v];
+        for (j = 0; j < nr; j++) {
+            GK_T *cj = c + j * ldc;
+            if (beta == (GK_T)0) { for (i = 0; i < MRC; i++) cj[i] = alpha * tmp[i * GK_NR + j]; }
+            else { for (i = 0; i < MRC; i++) cj[i] = alpha * tmp[i * GK_NR + j] + beta * cj[i]; }
+        }
+    } else if (nr == GK_NR) {
 #pragma GCC unroll 16
         for (i = 0; i < MRC; i++) {
             GK_T *ci = c + i * ldc;
@@ -107,7 +122,7 @@ GK_FN(gk_packed_)(ptrdiff_t k, const GK_T *a, const GK_T *b, GK_T *c, ptrdiff_t 
                   GK_T alpha, GK_T beta, int mr, int nr)
 {
     switch (mr) {
-#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, c, ldc, alpha, beta, M, nr); break;
+#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, c, ldc, alpha, beta, M, nr, 0); break;
     GK_CASE(GK_MR)
 #undef GK_CASE
     default: {
@@ -115,7 +130,7 @@ GK_FN(gk_packed_)(ptrdiff_t k, const GK_T *a, const GK_T *b, GK_T *c, ptrdiff_t 
          * tile is correct; only the store is trimmed. */
         GK_T tmp[GK_MR * GK_NR] __attribute__((aligned(64)));
         int i, j;
-        GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, tmp, GK_NR, (GK_T)1, (GK_T)0, GK_MR, GK_NR);
+        GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, tmp, GK_NR, (GK_T)1, (GK_T)0, GK_MR, GK_NR, 0);
         for (i = 0; i < mr; i++) {
             GK_T *ci = c + i * ldc;
             if (beta == (GK_T)0) { for (j = 0; j < nr; j++) ci[j] = alpha * tmp[i * GK_NR + j]; }
@@ -130,10 +145,10 @@ GK_FN(gk_packed_)(ptrdiff_t k, const GK_T *a, const GK_T *b, GK_T *c, ptrdiff_t 
  * row past the end of A is ever read. */
 GK_TARGET static void
 GK_FN(gk_rowmajor_a_)(ptrdiff_t k, const GK_T *a, ptrdiff_t lda, const GK_T *b, ptrdiff_t b_rs,
-                      GK_T *c, ptrdiff_t ldc, GK_T alpha, GK_T beta, int mr, int nr)
+                      GK_T *c, ptrdiff_t ldc, GK_T alpha, GK_T beta, int mr, int nr, int ct)
 {
     switch (mr) {
-#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, lda, 1, b, b_rs, c, ldc, alpha, beta, M, nr); break;
+#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, lda, 1, b, b_rs, c, ldc, alpha, beta, M, nr, ct); break;
     GK_CASE(1) GK_CASE(2) GK_CASE(3) GK_CASE(4)
 #if GK_MR > 4
     GK_CASE(5) GK_CASE(6)
@@ -155,10 +170,10 @@ GK_FN(gk_rowmajor_a_)(ptrdiff_t k, const GK_T *a, ptrdiff_t lda, const GK_T *b, 
 /* Unpacked A stored transposed (op(A) = A^T: a_rs == 1, a_cs == lda). */
 GK_TARGET static void
 GK_FN(gk_colmajor_a_)(ptrdiff_t k, const GK_T *a, ptrdiff_t lda, const GK_T *b, ptrdiff_t b_rs,
-                      GK_T *c, ptrdiff_t ldc, GK_T alpha, GK_T beta, int mr, int nr)
+                      GK_T *c, ptrdiff_t ldc, GK_T alpha, GK_T beta, int mr, int nr, int ct)
 {
     switch (mr) {
-#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, lda, b, b_rs, c, ldc, alpha, beta, M, nr); break;
+#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, lda, b, b_rs, c, ldc, alpha, beta, M, nr, ct); break;
     GK_CASE(1) GK_CASE(2) GK_CASE(3) GK_CASE(4)
 #if GK_MR > 4
     GK_CASE(5) GK_CASE(6)
