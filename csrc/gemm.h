@@ -121,9 +121,8 @@ static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrd
 }
 
 /* ---- micro-kernels ------------------------------------------------------- */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
-#define ENGINE_GEMM_X86 1
-#elif (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+/* target("...") attributes and __builtin_cpu_supports: GCC and clang on x86. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define ENGINE_GEMM_X86 1
 #else
 #define ENGINE_GEMM_X86 0
