@@ -59,6 +59,21 @@ def keras_backends():
     return found
 
 
+def run_isolated(script_path, runner, extra_args=(), timeout=900):
+    """Run `script_path --runner NAME` in a fresh process; it prints one JSON line as its last output.
+
+    Each library gets a process of its own: two OpenMP runtimes in one process spin-wait
+    against each other on a 2-core machine and distort every number.
+    """
+    proc = subprocess.run([sys.executable, script_path, "--runner", runner, *extra_args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"{runner} failed:\n{proc.stderr[-2000:]}")
+
+
 def run_keras(script, backend, timeout=900):
     """Run a Keras timing script in a subprocess with KERAS_BACKEND set; it prints one JSON line."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")

@@ -9,7 +9,10 @@ import time
 
 import numpy as np
 
-from common import best_of, have, keras_backends, machine, print_table, run_keras
+import json
+import sys
+
+from common import best_of, have, keras_backends, machine, print_table, run_isolated, run_keras
 
 N, D, BATCH = 1000, 64, 128
 
@@ -110,13 +113,22 @@ print(json.dumps({"seconds_per_epoch": best}))
 """
 
 
+RUNNERS = {"engine": time_engine, "numpy": time_numpy, "torch": time_torch}
+LABELS = {"engine": "engine", "numpy": "numpy (hand-written loop)", "torch": "PyTorch (plain loop)"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--runner", choices=sorted(RUNNERS), help="time one runner in this process (internal)")
     args = parser.parse_args()
-    results = [("engine", time_engine(args.epochs)), ("numpy (hand-written loop)", time_numpy(args.epochs))]
-    if have("torch"):
-        results.append(("PyTorch (plain loop)", time_torch(args.epochs)))
+    if args.runner:
+        print(json.dumps({"seconds_per_epoch": RUNNERS[args.runner](args.epochs)}))
+        return
+    results = []
+    for name in ("engine", "numpy") + (("torch",) if have("torch") else ()):
+        out = run_isolated(__file__, name, ["--epochs", str(args.epochs)])
+        results.append((LABELS[name], out["seconds_per_epoch"]))
     for backend in keras_backends():
         try:
             out = run_keras(KERAS_SCRIPT.replace("EPOCHS", str(args.epochs)), backend)
