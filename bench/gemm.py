@@ -74,7 +74,7 @@ def cases(dtype, quick=False):
     return out
 
 
-def run_cases(dtype, quick, only=None):
+def run_cases(dtype, quick, only=None, rounds=1):
     """{label: {"engine": gflops, "numpy": ..., "torch": ...}}
 
     One library at a time over all shapes: each keeps its worker threads
@@ -98,10 +98,14 @@ def run_cases(dtype, quick, only=None):
             x, y = (x.t() if ta else x), (y.t() if tb else y)
             return lambda: torch.mm(x, y)
         libs.append(("torch", torch_fn))
-    for name, make in libs:
-        time.sleep(1.0)
-        for label, flops, a, ta, b, tb in todo:
-            res[label][name] = flops / best_time(make(a, b, ta, tb)) / 1e9
+    # Several rounds, best kept: the machine is shared, and a burst of someone
+    # else's load should not decide a whole column.
+    for _ in range(rounds):
+        for name, make in libs:
+            time.sleep(1.0)
+            for label, flops, a, ta, b, tb in todo:
+                g = flops / best_time(make(a, b, ta, tb)) / 1e9
+                res[label][name] = max(res[label].get(name, 0.0), g)
     return res
 
 
@@ -110,7 +114,7 @@ def single_thread_child(dtype):
     runtime.set_num_threads(1)
     if torch is not None:
         torch.set_num_threads(1)
-    r = run_cases(dtype, False, only={"1024x1024x1024"})
+    r = run_cases(dtype, False, only={"1024x1024x1024"}, rounds=3)
     r.update(avx2_rows(dtype, {"1024x1024x1024"}, r))
     print(json.dumps(r))
 
@@ -139,6 +143,7 @@ def main():
                     help="all-thread FMA peak in GFLOP/s (default: measured, AVX2)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true", help="skip 1024/2048 and the one-thread run")
+    ap.add_argument("--rounds", type=int, default=3, help="passes over all shapes, best kept")
     ap.add_argument("--single-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     dtype = np.dtype(args.dtype).type
@@ -155,7 +160,7 @@ def main():
     peak5 = max(eg._fma_peak_gflops(nt, "avx512") for _ in range(3)) * scale
     peak5_1 = max(eg._fma_peak_gflops(1, "avx512") for _ in range(3)) * scale
 
-    res = run_cases(dtype, args.quick)
+    res = run_cases(dtype, args.quick, rounds=args.rounds)
     if not args.quick:
         res.update(avx2_rows(dtype, {"1024x1024x1024", "2048x2048x2048"}, res))
     single = None

@@ -237,7 +237,7 @@ static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
      * idle.  When op(A) = A^T, op(A)^T = A is row-major along m, so compute
      * C^T = op(B)^T op(A)^T instead, reading A in place as full panels, and
      * store the tiles transposed. */
-    if (trans_a && 2 * n <= isa->nr && m >= isa->nr && GD_FN(gd_use_small_)(m, k))
+    if (trans_a && n < isa->nr && m >= 2 * n && m >= isa->nr && GD_FN(gd_use_small_)(m, k))
         GD_FN(gd_small_)(isa, !trans_b, 0, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc, 1);
     else if (GD_FN(gd_use_small_)(n, k))
         GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
