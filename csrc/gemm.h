@@ -33,6 +33,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -56,16 +59,23 @@ static void *engine_gemm_scratch(int slot, size_t bytes)
 {
     if (bytes > engine_gemm_tls_cap[slot]) {
         void *p = NULL;
-        size_t cap = (bytes + 4095) & ~(size_t)4095;
+        /* Big packed panels go on 2 MiB boundaries and ask for transparent
+         * huge pages: the micro-kernels sweep megabytes of packed B, and 4 KiB
+         * pages would cost a TLB miss every few micro-panel rows. */
+        size_t align = bytes >= ((size_t)1 << 21) ? ((size_t)1 << 21) : 4096;
+        size_t cap = (bytes + align - 1) & ~(align - 1);
         free(engine_gemm_tls_buf[slot]);
         engine_gemm_tls_buf[slot] = NULL;
         engine_gemm_tls_cap[slot] = 0;
-        if (posix_memalign(&p, 4096, cap) != 0 || p == NULL) {
+        if (posix_memalign(&p, align, cap) != 0 || p == NULL) {
             /* The C API has no error channel and the sizes are bounded by the
              * cache blocking (a few MiB), so this is genuinely out of memory. */
             fprintf(stderr, "engine gemm: cannot allocate %zu bytes of scratch\n", cap);
             abort();
         }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (align > 4096) madvise(p, cap, MADV_HUGEPAGE);   /* a hint; failure is harmless */
+#endif
         engine_gemm_tls_buf[slot] = p;
         engine_gemm_tls_cap[slot] = cap;
     }
