@@ -7,3 +7,12 @@ from engine.layers.merging import (Add, Subtract, Multiply, Average, Maximum, Mi
                                    add, subtract, multiply, average, maximum, minimum, concatenate, dot)
 from engine.layers.embedding import Embedding
 from engine.layers.recurrent import LSTM, GRU, SimpleRNN, Bidirectional
+from engine.layers.convolutional import (Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, Convolution1D,
+                                         Convolution2D, SeparableConvolution2D)
+from engine.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+                                   GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D,
+                                   GlobalAveragePooling2D, MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D,
+                                   GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D)
+from engine.layers.normalization import BatchNormalization
+from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D, UpSampling2D, Cropping1D,
+                                     Cropping2D)

@@ -5,7 +5,8 @@ from engine.ops.math import (add, subtract, multiply, divide, true_divide, power
                              reciprocal, sign, clip, sum, mean, max, min, amax, amin, argmax, argmin,
                              matmul, dot, reshape, transpose, expand_dims, squeeze, concatenate, stack,
                              take, where, cast, stop_gradient, convert_to_tensor, convert_to_numpy,
-                             shape, zeros, ones, zeros_like, ones_like, one_hot)
+                             shape, zeros, ones, zeros_like, ones_like, one_hot, pad, repeat)
+from engine.ops.convolution import conv, depthwise_conv, max_pool, average_pool
 from engine.ops.nn import (relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, swish, leaky_relu,
                            softmax, log_softmax, dense, bias_add, dropout, categorical_crossentropy,
                            sparse_categorical_crossentropy, binary_crossentropy)

@@ -483,3 +483,38 @@ def one_hot(x, num_classes, axis=-1, dtype="float32"):
     valid = (x >= 0) & (x < num_classes)
     np.put_along_axis(out, np.where(valid, x, 0)[..., None], valid[..., None].astype(dtype), axis=-1)
     return np.moveaxis(out, -1, axis) if axis != -1 else out
+
+
+@differentiable
+def _pad(x, pad_width=None, constant_values=0):
+    out = np.pad(x, pad_width, constant_values=constant_values)
+
+    def vjp(g, needs):
+        index = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(pad_width))
+        return (np.ascontiguousarray(g[index]),)
+    return out, vjp
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    nd = np.ndim(to_array(x))
+    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2))
+    return _pad(x, pad_width=tuple((int(a), int(b)) for a, b in width), constant_values=constant_values or 0)
+
+
+@differentiable
+def _repeat(x, repeats=1, axis=0):
+    out = np.repeat(x, repeats, axis=axis)
+
+    def vjp(g, needs):
+        shape = list(x.shape)
+        shape.insert(axis + 1, repeats)
+        return (g.reshape(shape).sum(axis=axis + 1),)
+    return out, vjp
+
+
+def repeat(x, repeats, axis=None):
+    if axis is None or not isinstance(repeats, (int, np.integer)):
+        raise ValueError("repeat: engine supports an integer `repeats` along a given axis")
+    return _repeat(x, repeats=int(repeats), axis=axis % np.ndim(to_array(x)))

@@ -1,0 +1,432 @@
+# Convolutions in channels_last (NHWC) layout, forward and both gradients.
+#
+# General convolutions run as im2col + GEMM: a chunk of images is unrolled into
+# a (rows, kh*kw*Cin) matrix whose rows are output pixels, so one large GEMM
+# with the (kh*kw*Cin, Cout) kernel (Keras's layout, used as is) gives the
+# output rows directly.  Chunks bound the unrolled buffer's memory.  A 1x1,
+# stride-1, unpadded convolution is a plain GEMM on the input, with no copy.
+# Depthwise convolutions are direct loops (no reduction over channels, so a
+# GEMM would waste its work).
+#
+# 1-D convolutions are images with H = 1.  Padding is explicit
+# (top, bottom, left, right); the layer computes TensorFlow's "same" split.
+import numpy as np
+cimport numpy as cnp
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+cnp.import_array()
+
+IF ENGINE_OPENMP:
+    cimport openmp
+
+cdef extern from "gemm.h" nogil:
+    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                      float beta, float *C, Py_ssize_t ldc)
+    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                      double beta, double *C, Py_ssize_t ldc)
+
+# Upper bound on the unrolled buffer, in elements (16 MiB of float32).
+cdef Py_ssize_t COLS_BUDGET = 1 << 22
+cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 15
+
+
+cdef int _threads(Py_ssize_t work) noexcept nogil:
+    IF ENGINE_OPENMP:
+        if work < PARALLEL_MIN_WORK:
+            return 1
+        return openmp.omp_get_max_threads()
+    ELSE:
+        return 1
+
+
+cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *A,
+                       Py_ssize_t lda, const floating *B, Py_ssize_t ldb, floating beta, floating *C,
+                       Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        engine_sgemm(ta, tb, m, n, k, 1.0, A, lda, B, ldb, beta, C, ldc)
+    else:
+        engine_dgemm(ta, tb, m, n, k, 1.0, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef struct Geometry:
+    Py_ssize_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl
+
+
+def _pair(v, name, fn):
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{fn}: {name} must be a pair, got {v}")
+    return v
+
+
+def _geometry(str fn, x_shape, w_shape, out_shape, strides, dilations, pads, bint depthwise=False):
+    """Check every shape against the others; return the loop bounds."""
+    sh, sw = _pair(strides, "strides", fn)
+    dh, dw = _pair(dilations, "dilations", fn)
+    pads = tuple(int(p) for p in pads)
+    if len(pads) != 4 or min(pads) < 0:
+        raise ValueError(f"{fn}: pads must be four non-negative ints (top, bottom, left, right), got {pads}")
+    if sh < 1 or sw < 1 or dh < 1 or dw < 1:
+        raise ValueError(f"{fn}: strides and dilations must be >= 1, got {(sh, sw)}, {(dh, dw)}")
+    if len(x_shape) != 4 or len(w_shape) != 4 or len(out_shape) != 4:
+        raise ValueError(f"{fn}: expected 4-D input, kernel and output, got {x_shape}, {w_shape}, {out_shape}")
+    N, H, W, C = x_shape
+    kh, kw, wc, F = w_shape
+    if wc != C:
+        raise ValueError(f"{fn}: the kernel {w_shape} expects {wc} input channels but the input {x_shape} has {C}")
+    pt, pb, pl, pr = pads
+    Ho = (H + pt + pb - ((kh - 1) * dh + 1)) // sh + 1
+    Wo = (W + pl + pr - ((kw - 1) * dw + 1)) // sw + 1
+    channels_out = C * F if depthwise else F
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{fn}: the kernel {w_shape} with dilation {(dh, dw)} does not fit the padded input "
+                         f"{x_shape} (pads {pads})")
+    if tuple(out_shape) != (N, Ho, Wo, channels_out):
+        raise ValueError(f"{fn}: output shape {tuple(out_shape)} does not match the expected "
+                         f"{(N, Ho, Wo, channels_out)} for input {x_shape}, kernel {w_shape}, strides {(sh, sw)}, "
+                         f"dilations {(dh, dw)}, pads {pads}")
+    cdef Geometry g
+    g.N, g.H, g.W, g.C, g.kh, g.kw, g.F, g.Ho, g.Wo = N, H, W, C, kh, kw, F, Ho, Wo
+    g.sh, g.sw, g.dh, g.dw, g.pt, g.pl = sh, sw, dh, dw, pt, pl
+    return g
+
+
+def _arrays(str fn, **arrays):
+    dtype = None
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{fn}: {name} must be a float32 or float64 array, got "
+                             f"{getattr(a, 'dtype', type(a).__name__)}")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{fn}: {name} must be C-contiguous")
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            raise ValueError(f"{fn}: all arrays must share one dtype; {name} is {a.dtype}, expected {dtype}")
+    return dtype
+
+
+# -- im2col / col2im on a range of images --------------------------------------------------
+cdef void _im2col(const floating *x, floating *cols, Geometry g, Py_ssize_t n0, Py_ssize_t n1) noexcept nogil:
+    cdef Py_ssize_t K = g.kh * g.kw * g.C
+    cdef Py_ssize_t rows = (n1 - n0) * g.Ho * g.Wo
+    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c
+    cdef floating *dst
+    cdef const floating *src
+    for r in prange(rows, schedule="static", num_threads=_threads(rows * K)):
+        n = n0 + r // (g.Ho * g.Wo)
+        i = (r // g.Wo) % g.Ho
+        j = r % g.Wo
+        dst = cols + r * K
+        for a in range(g.kh):
+            hi = i * g.sh + a * g.dh - g.pt
+            for b in range(g.kw):
+                wi = j * g.sw + b * g.dw - g.pl
+                if hi < 0 or hi >= g.H or wi < 0 or wi >= g.W:
+                    for c in range(g.C):
+                        dst[c] = 0
+                else:
+                    src = x + ((n * g.H + hi) * g.W + wi) * g.C
+                    for c in range(g.C):
+                        dst[c] = src[c]
+                dst = dst + g.C
+
+
+cdef void _col2im(const floating *cols, floating *dx, Geometry g, Py_ssize_t n0, Py_ssize_t n1) noexcept nogil:
+    """dx[n0:n1] += the unrolled gradient, image by image (images never overlap, windows do)."""
+    cdef Py_ssize_t K = g.kh * g.kw * g.C
+    cdef Py_ssize_t n, i, j, a, b, hi, wi, c
+    cdef const floating *src
+    cdef floating *dst
+    for n in prange(n0, n1, schedule="static", num_threads=_threads((n1 - n0) * g.Ho * g.Wo * K)):
+        for i in range(g.Ho):
+            for j in range(g.Wo):
+                src = cols + (((n - n0) * g.Ho + i) * g.Wo + j) * K
+                for a in range(g.kh):
+                    hi = i * g.sh + a * g.dh - g.pt
+                    for b in range(g.kw):
+                        wi = j * g.sw + b * g.dw - g.pl
+                        if hi >= 0 and hi < g.H and wi >= 0 and wi < g.W:
+                            dst = dx + ((n * g.H + hi) * g.W + wi) * g.C
+                            for c in range(g.C):
+                                dst[c] += src[c]
+                        src = src + g.C
+
+
+cdef bint _is_pointwise(Geometry g) noexcept nogil:
+    return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0 \
+        and g.Ho == g.H and g.Wo == g.W
+
+
+cdef Py_ssize_t _images_per_chunk(Geometry g) noexcept nogil:
+    cdef Py_ssize_t per_image = g.Ho * g.Wo * g.kh * g.kw * g.C
+    cdef Py_ssize_t n = COLS_BUDGET // (per_image if per_image > 0 else 1)
+    if n < 1:
+        n = 1
+    return n if n < g.N else g.N
+
+
+# -- the three passes ------------------------------------------------------------------------
+cdef void _forward(const floating *x, const floating *w, floating *out, floating *cols, Geometry g) noexcept nogil:
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _images_per_chunk(g), n0, n1, rows
+    if _is_pointwise(g):
+        _gemm(0, 0, g.N * g.H * g.W, g.F, g.C, x, g.C, w, g.F, 0, out, g.F)
+        return
+    n0 = 0
+    while n0 < g.N:
+        n1 = n0 + step if n0 + step < g.N else g.N
+        rows = (n1 - n0) * g.Ho * g.Wo
+        _im2col(x, cols, g, n0, n1)
+        _gemm(0, 0, rows, g.F, K, cols, K, w, g.F, 0, out + n0 * g.Ho * g.Wo * g.F, g.F)
+        n0 = n1
+
+
+cdef void _backward_input(const floating *gy, const floating *w, floating *dx, floating *cols,
+                          Geometry g) noexcept nogil:
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _images_per_chunk(g), n0, n1, rows
+    if _is_pointwise(g):
+        _gemm(0, 1, g.N * g.H * g.W, g.C, g.F, gy, g.F, w, g.F, 0, dx, g.C)
+        return
+    memset(dx, 0, g.N * g.H * g.W * g.C * sizeof(floating))
+    n0 = 0
+    while n0 < g.N:
+        n1 = n0 + step if n0 + step < g.N else g.N
+        rows = (n1 - n0) * g.Ho * g.Wo
+        _gemm(0, 1, rows, K, g.F, gy + n0 * g.Ho * g.Wo * g.F, g.F, w, g.F, 0, cols, K)
+        _col2im(cols, dx, g, n0, n1)
+        n0 = n1
+
+
+cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, floating *cols, Geometry g,
+                           bint accumulate) noexcept nogil:
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _images_per_chunk(g), n0, n1, rows
+    cdef floating beta = 1 if accumulate else 0
+    if _is_pointwise(g):
+        _gemm(1, 0, g.C, g.F, g.N * g.H * g.W, x, g.C, gy, g.F, beta, dw, g.F)
+        return
+    n0 = 0
+    while n0 < g.N:
+        n1 = n0 + step if n0 + step < g.N else g.N
+        rows = (n1 - n0) * g.Ho * g.Wo
+        _im2col(x, cols, g, n0, n1)
+        _gemm(1, 0, K, g.F, rows, cols, K, gy + n0 * g.Ho * g.Wo * g.F, g.F, beta, dw, g.F)
+        beta = 1
+        n0 = n1
+
+
+def _cols_buffer(Geometry g, dtype):
+    if _is_pointwise(g):
+        return np.empty(1, dtype)
+    return np.empty(_images_per_chunk(g) * g.Ho * g.Wo * g.kh * g.kw * g.C, dtype)
+
+
+cdef inline void* _p(a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def conv2d_forward(x, w, out, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0)):
+    """out (N,Ho,Wo,F) = conv(x (N,H,W,C), w (kh,kw,C,F)); no bias."""
+    dtype = _arrays("conv2d_forward", x=x, w=w, out=out)
+    cdef Geometry g = _geometry("conv2d_forward", x.shape, w.shape, out.shape, strides, dilations, pads)
+    cols = _cols_buffer(g, dtype)
+    cdef void *px = _p(x)
+    cdef void *pw = _p(w)
+    cdef void *po = _p(out)
+    cdef void *pc = _p(cols)
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            _forward(<float*>px, <float*>pw, <float*>po, <float*>pc, g)
+        else:
+            _forward(<double*>px, <double*>pw, <double*>po, <double*>pc, g)
+    return out
+
+
+def conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0)):
+    """dx (N,H,W,C) = the gradient of conv2d_forward with respect to x, for output gradient gy."""
+    dtype = _arrays("conv2d_backward_input", g=gy, w=w, dx=dx)
+    cdef Geometry g = _geometry("conv2d_backward_input", dx.shape, w.shape, gy.shape, strides, dilations, pads)
+    cols = _cols_buffer(g, dtype)
+    cdef void *pg = _p(gy)
+    cdef void *pw = _p(w)
+    cdef void *pd = _p(dx)
+    cdef void *pc = _p(cols)
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            _backward_input(<float*>pg, <float*>pw, <float*>pd, <float*>pc, g)
+        else:
+            _backward_input(<double*>pg, <double*>pw, <double*>pd, <double*>pc, g)
+    return dx
+
+
+def conv2d_backward_weight(x, gy, dw, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0), accumulate=False):
+    """dw (kh,kw,C,F) = the gradient with respect to the kernel (added to dw when accumulate)."""
+    dtype = _arrays("conv2d_backward_weight", x=x, g=gy, dw=dw)
+    cdef Geometry g = _geometry("conv2d_backward_weight", x.shape, dw.shape, gy.shape, strides, dilations, pads)
+    cols = _cols_buffer(g, dtype)
+    cdef void *px = _p(x)
+    cdef void *pg = _p(gy)
+    cdef void *pd = _p(dw)
+    cdef void *pc = _p(cols)
+    cdef bint acc = bool(accumulate)
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            _backward_weight(<float*>px, <float*>pg, <float*>pd, <float*>pc, g, acc)
+        else:
+            _backward_weight(<double*>px, <double*>pg, <double*>pd, <double*>pc, g, acc)
+    return dw
+
+
+# -- depthwise ---------------------------------------------------------------------------------
+cdef void _dw_forward(const floating *x, const floating *w, floating *out, Geometry g) noexcept nogil:
+    cdef Py_ssize_t M = g.F, CM = g.C * g.F
+    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c, m
+    cdef floating *o
+    cdef const floating *src
+    cdef const floating *wk
+    for r in prange(g.N * g.Ho, schedule="static", num_threads=_threads(g.N * g.Ho * g.Wo * CM * g.kh * g.kw)):
+        n = r // g.Ho
+        i = r % g.Ho
+        for j in range(g.Wo):
+            o = out + (r * g.Wo + j) * CM
+            for c in range(CM):
+                o[c] = 0
+            for a in range(g.kh):
+                hi = i * g.sh + a * g.dh - g.pt
+                if hi < 0 or hi >= g.H:
+                    continue
+                for b in range(g.kw):
+                    wi = j * g.sw + b * g.dw - g.pl
+                    if wi < 0 or wi >= g.W:
+                        continue
+                    src = x + ((n * g.H + hi) * g.W + wi) * g.C
+                    wk = w + (a * g.kw + b) * CM
+                    for c in range(g.C):
+                        for m in range(M):
+                            o[c * M + m] += src[c] * wk[c * M + m]
+
+
+cdef void _dw_backward_input(const floating *gy, const floating *w, floating *dx, Geometry g) noexcept nogil:
+    cdef Py_ssize_t M = g.F, CM = g.C * g.F
+    cdef Py_ssize_t n, i, j, a, b, hi, wi, c, m
+    cdef const floating *go
+    cdef const floating *wk
+    cdef floating *d
+    cdef floating acc
+    for n in prange(g.N, schedule="static", num_threads=_threads(g.N * g.Ho * g.Wo * CM * g.kh * g.kw)):
+        memset(dx + n * g.H * g.W * g.C, 0, g.H * g.W * g.C * sizeof(floating))
+        for i in range(g.Ho):
+            for j in range(g.Wo):
+                go = gy + ((n * g.Ho + i) * g.Wo + j) * CM
+                for a in range(g.kh):
+                    hi = i * g.sh + a * g.dh - g.pt
+                    if hi < 0 or hi >= g.H:
+                        continue
+                    for b in range(g.kw):
+                        wi = j * g.sw + b * g.dw - g.pl
+                        if wi < 0 or wi >= g.W:
+                            continue
+                        d = dx + ((n * g.H + hi) * g.W + wi) * g.C
+                        wk = w + (a * g.kw + b) * CM
+                        for c in range(g.C):
+                            acc = 0
+                            for m in range(M):
+                                acc = acc + go[c * M + m] * wk[c * M + m]
+                            d[c] += acc
+
+
+cdef void _dw_backward_weight(const floating *x, const floating *gy, floating *partial, Geometry g,
+                              int nt) noexcept nogil:
+    """Per-thread partial kernel gradients (nt, kh, kw, C, M); the caller sums them."""
+    cdef Py_ssize_t M = g.F, CM = g.C * g.F, KK = g.kh * g.kw * CM
+    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c, m
+    cdef int t
+    cdef const floating *go
+    cdef const floating *src
+    cdef floating *d
+    for r in prange(g.N * g.Ho, schedule="static", num_threads=nt):
+        IF ENGINE_OPENMP:
+            t = openmp.omp_get_thread_num()
+        ELSE:
+            t = 0
+        n = r // g.Ho
+        i = r % g.Ho
+        for j in range(g.Wo):
+            go = gy + (r * g.Wo + j) * CM
+            for a in range(g.kh):
+                hi = i * g.sh + a * g.dh - g.pt
+                if hi < 0 or hi >= g.H:
+                    continue
+                for b in range(g.kw):
+                    wi = j * g.sw + b * g.dw - g.pl
+                    if wi < 0 or wi >= g.W:
+                        continue
+                    src = x + ((n * g.H + hi) * g.W + wi) * g.C
+                    d = partial + t * KK + (a * g.kw + b) * CM
+                    for c in range(g.C):
+                        for m in range(M):
+                            d[c * M + m] += src[c] * go[c * M + m]
+
+
+def depthwise_conv2d_forward(x, w, out, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0)):
+    """out (N,Ho,Wo,C*M), channel c*M+m = sum over the window of x[..., c] * w[..., c, m]."""
+    dtype = _arrays("depthwise_conv2d_forward", x=x, w=w, out=out)
+    cdef Geometry g = _geometry("depthwise_conv2d_forward", x.shape, w.shape, out.shape, strides, dilations,
+                                pads, True)
+    cdef void *px = _p(x)
+    cdef void *pw = _p(w)
+    cdef void *po = _p(out)
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            _dw_forward(<float*>px, <float*>pw, <float*>po, g)
+        else:
+            _dw_forward(<double*>px, <double*>pw, <double*>po, g)
+    return out
+
+
+def depthwise_conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0)):
+    dtype = _arrays("depthwise_conv2d_backward_input", g=gy, w=w, dx=dx)
+    cdef Geometry g = _geometry("depthwise_conv2d_backward_input", dx.shape, w.shape, gy.shape, strides,
+                                dilations, pads, True)
+    cdef void *pg = _p(gy)
+    cdef void *pw = _p(w)
+    cdef void *pd = _p(dx)
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            _dw_backward_input(<float*>pg, <float*>pw, <float*>pd, g)
+        else:
+            _dw_backward_input(<double*>pg, <double*>pw, <double*>pd, g)
+    return dx
+
+
+def depthwise_conv2d_backward_weight(x, gy, dw, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0),
+                                     accumulate=False):
+    dtype = _arrays("depthwise_conv2d_backward_weight", x=x, g=gy, dw=dw)
+    cdef Geometry g = _geometry("depthwise_conv2d_backward_weight", x.shape, dw.shape, gy.shape, strides,
+                                dilations, pads, True)
+    cdef int nt = _threads(g.N * g.Ho * g.Wo * g.C * g.F * g.kh * g.kw)
+    partial = np.zeros((nt,) + tuple(dw.shape), dtype)
+    cdef void *px = _p(x)
+    cdef void *pg = _p(gy)
+    cdef void *pp = _p(partial)
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            _dw_backward_weight(<float*>px, <float*>pg, <float*>pp, g, nt)
+        else:
+            _dw_backward_weight(<double*>px, <double*>pg, <double*>pp, g, nt)
+    total = partial.sum(axis=0)
+    if accumulate:
+        dw += total
+    else:
+        dw[...] = total
+    return dw

@@ -1,0 +1,223 @@
+"""Convolution layers (channels_last): Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D."""
+import numpy as np
+
+from engine import activations, constraints, initializers, regularizers, ops
+from engine.layers.base import Layer
+from engine.ops import convolution as conv_ops
+
+
+def _tuple(v, n, name, layer):
+    try:
+        return conv_ops._tuple(v, n, name)
+    except (ValueError, TypeError):
+        raise ValueError(f"{type(layer).__name__}: {name} must be an int or {n} ints, got {v!r}") from None
+
+
+class _Conv(Layer):
+    """What the convolution layers share: arguments, weights, shape inference and the op call."""
+
+    rank = 2
+    depthwise = False
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only")
+        if groups != 1:
+            raise ValueError(f"{type(self).__name__}: groups != 1 is not supported yet")
+        self.filters = None if filters is None else int(filters)
+        self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size", self)
+        self.strides = _tuple(strides, self.rank, "strides", self)
+        self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate", self)
+        self.padding = padding.lower()
+        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
+        if self.padding not in allowed:
+            raise ValueError(f"{type(self).__name__}: padding must be one of {allowed}, got {padding!r}")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{type(self).__name__}: strides > 1 together with dilation_rate > 1 is not "
+                             "supported (Keras forbids it too)")
+        self.activation = activations.get(activation)
+        self._fused_activation = activations.fusable_name(self.activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    # 1-D layers run the 2-D kernels on images of height 1.
+    def _as_2d(self, values):
+        return values if self.rank == 2 else (1,) + tuple(values)
+
+    def _check_input(self, shape):
+        if not isinstance(shape, tuple) or len(shape) != self.rank + 2:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of rank {self.rank + 2} "
+                             f"(batch, {'steps' if self.rank == 1 else 'rows, cols'}, channels), got {shape}")
+        if shape[-1] is None:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}): the channel axis of the input must be "
+                             f"known, got {shape}")
+        if self.built and shape[-1] != self._in_channels:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) was built for {self._in_channels} input "
+                             f"channels but got an input of shape {shape}")
+        for size, k, d in zip(shape[1:-1], self.kernel_size, self.dilation_rate):
+            if size is not None and self.padding == "valid" and size < (k - 1) * d + 1:
+                raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}): the kernel {self.kernel_size} "
+                                 f"(dilation {self.dilation_rate}) is larger than the input {shape} with "
+                                 f"padding='valid'")
+
+    def _kernel_shape(self, in_channels):
+        return self.kernel_size + (in_channels, self.filters)
+
+    def build(self, input_shape):
+        self._in_channels = int(input_shape[-1])
+        self.kernel = self.add_weight(shape=self._kernel_shape(self._in_channels),
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name=self._kernel_name())
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self._out_channels(),), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                                        name="bias")
+        self.built = True
+
+    def _kernel_name(self):
+        return "kernel"
+
+    def _out_channels(self):
+        return self.filters
+
+    def _run(self, x, kernel, bias, activation):
+        if self.rank == 1:
+            n, steps, channels = x.shape
+            x4 = ops.reshape(x, (n, 1, steps, channels))
+            k4 = ops.reshape(kernel, (1,) + tuple(kernel.shape))
+            y = conv_ops.conv2d(x4, k4, bias, strides=self._as_2d(self.strides), padding=self.padding,
+                                dilation_rate=self._as_2d(self.dilation_rate), activation=activation,
+                                depthwise=self.depthwise)
+            return ops.reshape(y, (n, y.shape[2], y.shape[3]))
+        return conv_ops.conv2d(x, kernel, bias, strides=self.strides, padding=self.padding,
+                               dilation_rate=self.dilation_rate, activation=activation, depthwise=self.depthwise)
+
+    def call(self, inputs):
+        self._check_input(tuple(inputs.shape))
+        y = self._run(inputs, self.kernel, self.bias, self._fused_activation)
+        if self._fused_activation is None and self.activation is not activations.linear:
+            y = self.activation(y)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(conv_ops.output_length(s, k, st, self.padding, d)
+                        for s, k, st, d in zip(input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
+        return (input_shape[0],) + spatial + (self._out_channels(),)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+            "padding": self.padding, "data_format": "channels_last", "dilation_rate": self.dilation_rate,
+            "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        })
+        return config
+
+
+class Conv1D(_Conv):
+    rank = 1
+
+
+class Conv2D(_Conv):
+    rank = 2
+
+
+class DepthwiseConv2D(_Conv):
+    depthwise = True
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(None, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                         kernel_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+
+    def _kernel_shape(self, in_channels):
+        return self.kernel_size + (in_channels, self.depth_multiplier)
+
+    def _kernel_name(self):
+        return "kernel"
+
+    def _out_channels(self):
+        return self._in_channels * self.depth_multiplier
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(conv_ops.output_length(s, k, st, self.padding, d)
+                        for s, k, st, d in zip(input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
+        return (input_shape[0],) + spatial + (input_shape[-1] * self.depth_multiplier,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("filters")
+        config["depth_multiplier"] = self.depth_multiplier
+        return config
+
+
+class SeparableConv2D(_Conv):
+    """A depthwise convolution, then a 1x1 convolution mixing the channels (plus bias)."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                         kernel_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
+
+    def build(self, input_shape):
+        self._in_channels = int(input_shape[-1])
+        self.depthwise_kernel = self.add_weight(
+            shape=self.kernel_size + (self._in_channels, self.depth_multiplier), initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint, name="depthwise_kernel")
+        self.pointwise_kernel = self.add_weight(
+            shape=(1, 1, self._in_channels * self.depth_multiplier, self.filters),
+            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint, name="pointwise_kernel")
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                                        name="bias")
+        self.built = True
+
+    def call(self, inputs):
+        self._check_input(tuple(inputs.shape))
+        depth = conv_ops.conv2d(inputs, self.depthwise_kernel, None, strides=self.strides, padding=self.padding,
+                                dilation_rate=self.dilation_rate, depthwise=True)
+        y = conv_ops.conv2d(depth, self.pointwise_kernel, self.bias, activation=self._fused_activation)
+        if self._fused_activation is None and self.activation is not activations.linear:
+            y = self.activation(y)
+        return y
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"depth_multiplier": self.depth_multiplier,
+                       "pointwise_initializer": initializers.serialize(self.pointwise_initializer)})
+        return config
+
+
+Convolution1D, Convolution2D, SeparableConvolution2D = Conv1D, Conv2D, SeparableConv2D

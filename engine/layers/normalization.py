@@ -1,0 +1,73 @@
+"""BatchNormalization (over the channel axis, channels_last)."""
+import numpy as np
+
+from engine import constraints, initializers, regularizers
+from engine.layers.base import Layer
+from engine.ops import normalization as norm_ops
+
+
+class BatchNormalization(Layer):
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
+        kwargs.pop("renorm", None)
+        kwargs.pop("fused", None)
+        super().__init__(**kwargs)
+        if axis not in (-1,) and not isinstance(axis, int):
+            raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
+        self.axis = axis
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if self.axis % len(input_shape) != len(input_shape) - 1:
+            raise ValueError(f"Layer \"{self.name}\" (BatchNormalization): engine normalises the last axis only "
+                             f"(channels_last); got axis={self.axis} for input shape {tuple(input_shape)}")
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"Layer \"{self.name}\" (BatchNormalization): the channel axis must be known, got "
+                             f"{tuple(input_shape)}")
+        shape = (channels,)
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
+                                     regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint) if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
+                                    regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint) if self.center else None
+        self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
+                                           name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
+                                               name="moving_variance", trainable=False)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        if inputs.shape[-1] != self.moving_mean.shape[0]:
+            raise ValueError(f"Layer \"{self.name}\" (BatchNormalization) was built for {self.moving_mean.shape[0]} "
+                             f"channels but got an input of shape {inputs.shape}")
+        if training and self.trainable:
+            y, mean, var = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean.value * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance.value * m + var * (1.0 - m))
+            return y
+        return norm_ops.batch_norm_infer(inputs, self.gamma, self.beta, self.moving_mean.value,
+                                         self.moving_variance.value, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                       "center": self.center, "scale": self.scale})
+        return config

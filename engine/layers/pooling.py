@@ -1,0 +1,114 @@
+"""Pooling layers: max and average pooling (1-D, 2-D) and their global forms."""
+from engine import ops
+from engine.layers.base import Layer
+from engine.ops import convolution as conv_ops
+
+
+class _Pool(Layer):
+    rank = 2
+    kind = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only")
+        self.pool_size = conv_ops._tuple(pool_size, self.rank, "pool_size")
+        self.strides = self.pool_size if strides is None else conv_ops._tuple(strides, self.rank, "strides")
+        self.padding = padding.lower()
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same', got {padding!r}")
+
+    def _check_input(self, shape):
+        if not isinstance(shape, tuple) or len(shape) != self.rank + 2:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of rank {self.rank + 2}, "
+                             f"got {shape}")
+        if self.padding == "valid":
+            for size, p in zip(shape[1:-1], self.pool_size):
+                if size is not None and size < p:
+                    raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}): pool {self.pool_size} is "
+                                     f"larger than the input {shape}")
+
+    def call(self, inputs):
+        self._check_input(tuple(inputs.shape))
+        if self.rank == 1:
+            return conv_ops._pool_nd(inputs, self.kind, self.pool_size, self.strides, self.padding)
+        return conv_ops.pool2d(inputs, self.kind, self.pool_size, self.strides, self.padding)
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(conv_ops.output_length(s, p, st, self.padding)
+                        for s, p, st in zip(input_shape[1:-1], self.pool_size, self.strides))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
+                       "data_format": "channels_last"})
+        return config
+
+
+class MaxPooling1D(_Pool):
+    rank, kind = 1, "max"
+
+
+class MaxPooling2D(_Pool):
+    rank, kind = 2, "max"
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling1D(_Pool):
+    rank, kind = 1, "avg"
+
+
+class AveragePooling2D(_Pool):
+    rank, kind = 2, "avg"
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _GlobalPool(Layer):
+    rank = 2
+    reduce = None
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = keepdims
+
+    def call(self, inputs):
+        if inputs.ndim != self.rank + 2:
+            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of rank {self.rank + 2}, "
+                             f"got shape {inputs.shape}")
+        return type(self).reduce(inputs, axis=tuple(range(1, self.rank + 1)), keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        if self.keepdims:
+            return (input_shape[0],) + (1,) * self.rank + (input_shape[-1],)
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"data_format": "channels_last", "keepdims": self.keepdims})
+        return config
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    rank, reduce = 1, staticmethod(ops.max)
+
+
+class GlobalMaxPooling2D(_GlobalPool):
+    rank, reduce = 2, staticmethod(ops.max)
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    rank, reduce = 1, staticmethod(ops.mean)
+
+
+class GlobalAveragePooling2D(_GlobalPool):
+    rank, reduce = 2, staticmethod(ops.mean)
+
+
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D

@@ -1,0 +1,93 @@
+"""Reshaping layers for images and sequences: ZeroPadding1D/2D, UpSampling1D/2D, Cropping1D/2D."""
+from engine import ops
+from engine.layers.base import Layer
+
+
+def _pairs(padding, rank, name):
+    if isinstance(padding, int):
+        return ((padding, padding),) * rank
+    padding = tuple(padding)
+    if rank == 1 and len(padding) == 2 and all(isinstance(p, int) for p in padding):
+        return (tuple(padding),)
+    out = []
+    for p in padding:
+        out.append((p, p) if isinstance(p, int) else tuple(p))
+    if len(out) != rank:
+        raise ValueError(f"{name}: expected padding for {rank} axes, got {padding}")
+    return tuple(out)
+
+
+class _ZeroPadding(Layer):
+    rank = 2
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pairs(padding, self.rank, type(self).__name__)
+
+    def call(self, inputs):
+        return ops.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if s is None else s + a + b for s, (a, b) in zip(input_shape[1:-1], self.padding))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+
+class ZeroPadding1D(_ZeroPadding):
+    rank = 1
+
+
+class ZeroPadding2D(_ZeroPadding):
+    rank = 2
+
+
+class _UpSampling(Layer):
+    rank = 2
+
+    def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        if interpolation != "nearest":
+            raise ValueError(f"{type(self).__name__}: only interpolation='nearest' is supported")
+        self.size = (size,) * self.rank if isinstance(size, int) else tuple(size)
+
+    def call(self, inputs):
+        y = inputs
+        for axis, s in enumerate(self.size, start=1):
+            if s != 1:
+                y = ops.repeat(y, s, axis=axis)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if d is None else d * s for d, s in zip(input_shape[1:-1], self.size))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+
+class UpSampling1D(_UpSampling):
+    rank = 1
+
+
+class UpSampling2D(_UpSampling):
+    rank = 2
+
+
+class _Cropping(Layer):
+    rank = 2
+
+    def __init__(self, cropping=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _pairs(cropping, self.rank, type(self).__name__)
+
+    def call(self, inputs):
+        index = (slice(None),) + tuple(slice(a, inputs.shape[i + 1] - b) for i, (a, b) in enumerate(self.cropping))
+        return ops.math.slice_along(inputs, index)
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if s is None else s - a - b for s, (a, b) in zip(input_shape[1:-1], self.cropping))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+
+class Cropping1D(_Cropping):
+    rank = 1
+
+
+class Cropping2D(_Cropping):
+    rank = 2
