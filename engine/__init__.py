@@ -18,5 +18,6 @@ from engine import models
 from engine.models import Model, Sequential
 from engine import utils
 from engine import random
+from engine import applications
 
 backend = config

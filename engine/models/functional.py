@@ -3,7 +3,7 @@ import numpy as np
 
 from engine.layers.base import Layer, unique_name, training_scope
 from engine.layers.input_layer import InputLayer
-from engine.layers.keras_tensor import KerasTensor, flatten, pack_like
+from engine.layers.keras_tensor import KerasTensor, flatten, map_structure, pack_like
 from engine.models import data as data_utils
 from engine.models.model import Model
 
@@ -171,8 +171,29 @@ class Functional(Model):
         return pack_like(self._output_structure, iter(outs))
 
     def compute_output_spec(self, *args, **kwargs):
+        shapes = self._propagate_shapes(flatten(args[0]) if args else [])
         return pack_like(self._output_structure,
-                         iter(KerasTensor(t.shape, t.dtype) for t in self.outputs))
+                         iter(KerasTensor(s, t.dtype) for s, t in zip(shapes, self.outputs)))
+
+    def _propagate_shapes(self, new_inputs):
+        """Output shapes for inputs of other (more specific) shapes, e.g. a base model built for
+        (None, None, 3) images called on 250x250 ones; falls back to the built shapes."""
+        if len(new_inputs) != len(self.inputs):
+            return [t.shape for t in self.outputs]
+        shapes = {id(t): tuple(getattr(x, "shape", t.shape)) for t, x in zip(self.inputs, new_inputs)}
+        try:
+            for node in self._nodes:
+                inputs = node.args[0] if node.args else None
+                in_shapes = map_structure(lambda t: shapes[id(t)] if isinstance(t, KerasTensor) else t, inputs)
+                out = node.layer.compute_output_shape(in_shapes)
+                outs = out if isinstance(out, list) else [out]
+                if len(outs) != len(node.output_tensors):
+                    raise NotImplementedError
+                for t, shape in zip(node.output_tensors, outs):
+                    shapes[id(t)] = tuple(shape)
+            return [shapes[id(t)] for t in self.outputs]
+        except (NotImplementedError, KeyError, TypeError, ValueError):
+            return [t.shape for t in self.outputs]
 
     def _check_input(self, shapes):
         flat = flatten(shapes) if isinstance(shapes, dict) else shapes

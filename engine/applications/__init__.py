@@ -1,0 +1,2 @@
+"""engine.applications: reference architectures built from the public layers (weights=None only)."""
+from engine.applications.xception import Xception
