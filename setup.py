@@ -52,6 +52,9 @@ def _extensions():
     if openmp:
         compile_args.append("-fopenmp")
         link_args.append("-fopenmp")
+    # Headers hold the SIMD micro-kernels and the GEMM every module includes: a change
+    # to any of them must rebuild the modules.
+    headers = sorted(glob.glob(os.path.join(CSRC, "*.h")))
     exts = []
     for pyx in sorted(glob.glob(os.path.join(CSRC, "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
@@ -64,6 +67,7 @@ def _extensions():
                            ("ENGINE_OPENMP", "1" if openmp else "0")],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
+            depends=headers,
         ))
     from Cython.Build import cythonize
     return cythonize(
