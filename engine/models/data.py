@@ -72,14 +72,17 @@ def standardize_inputs(model, x):
 def standardize_targets(model, y):
     names = model.output_names
     arrays = align(y, names, "outputs y", model.name)
+    # A subclassed model has no symbolic outputs: its targets are taken as given (floats as float32).
+    tensors = getattr(model, "outputs", None) or [None] * len(names)
     out = []
-    for name, tensor, value in zip(names, model.outputs, arrays):
+    for name, tensor, value in zip(names, tensors, arrays):
         arr = _to_numeric_array(value, f"Target for output \"{name}\" of model \"{model.name}\"")
-        if arr.dtype.kind == "f" and arr.dtype != np.float32 and arr.dtype != np.dtype(tensor.dtype):
-            arr = arr.astype(tensor.dtype if np.dtype(tensor.dtype).kind == "f" else np.float32)
+        out_dtype = np.dtype(tensor.dtype) if tensor is not None else np.dtype(np.float32)
+        if arr.dtype.kind == "f" and arr.dtype != np.float32 and arr.dtype != out_dtype:
+            arr = arr.astype(out_dtype if out_dtype.kind == "f" else np.float32)
         elif arr.dtype.kind == "b":
             arr = arr.astype(np.float32)
-        if arr.ndim == 1 and len(tensor.shape) == 2 and tensor.shape[-1] == 1:
+        if tensor is not None and arr.ndim == 1 and len(tensor.shape) == 2 and tensor.shape[-1] == 1:
             arr = arr[:, None]
         out.append(np.ascontiguousarray(arr))
     return out

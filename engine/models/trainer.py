@@ -125,6 +125,13 @@ class Trainer:
     def _trainable_variables(self):
         return self.trainable_weights
 
+    def _build_on(self, xs):
+        """A subclassed model creates its weights on its first call: make that call before training."""
+        if not self.__dict__.get("_built_by_data") and not hasattr(self, "_nodes"):
+            with training_scope(False):
+                self._forward(self._take(xs, slice(0, 1)))
+            self._built_by_data = True
+
     def _train_step(self, xs, ys, sample_weight=None, tvars=None):
         tvars = tvars if tvars is not None else self._trainable_variables()
         with GradientTape(watch_accessed_variables=False) as tape:
@@ -237,6 +244,7 @@ class Trainer:
                                             mode="fit")
         self.stop_training = False
         rng = engine_random.generator()
+        self._build_on(xs)
         # The weights and losses of a model do not change during fit: look them up once.
         tvars = self._trainable_variables()
         self._regularization_cache = bool(self.losses)
@@ -345,6 +353,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         self._require_compiled("train_on_batch")
         xs, ys, _ = self._prepare(x, y)
+        self._build_on(xs)
         trackers = self._new_trackers()
         self._reset_metrics()
         total, per_output, outs = self._train_step(xs, ys, sample_weight)
