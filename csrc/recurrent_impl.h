@@ -7,6 +7,8 @@
  *   REXP(x)   exp for RT
  *   RTANH(x)  tanh for RT
  *   RGEMM     engine_sgemm / engine_dgemm
+ *   RVEC_SIGMOID(x, n), RVEC_TANH(x, n)  (optional) apply the activation in place
+ *             to the longest prefix of whole SIMD vectors and return its length
  *
  * A "slab" is a range of batch rows [b0, b1).  Rows of a recurrent network
  * never interact, so each OpenMP thread runs the whole time loop for its own
@@ -27,10 +29,20 @@ RSUF(act_run)(int code, RT *x, ptrdiff_t n)
     ptrdiff_t j;
     switch (code) {
     case RNN_TANH:
-        for (j = 0; j < n; j++) x[j] = RTANH(x[j]);
+#ifdef RVEC_TANH
+        j = RVEC_TANH(x, n);  /* SIMD over whole vectors; the scalar loop finishes the tail */
+#else
+        j = 0;
+#endif
+        for (; j < n; j++) x[j] = RTANH(x[j]);
         break;
     case RNN_SIGMOID:
-        for (j = 0; j < n; j++) x[j] = (RT)1 / ((RT)1 + REXP(-x[j]));
+#ifdef RVEC_SIGMOID
+        j = RVEC_SIGMOID(x, n);
+#else
+        j = 0;
+#endif
+        for (; j < n; j++) x[j] = (RT)1 / ((RT)1 + REXP(-x[j]));
         break;
     case RNN_RELU:
         for (j = 0; j < n; j++) x[j] = x[j] > (RT)0 ? x[j] : (RT)0;
