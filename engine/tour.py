@@ -87,7 +87,7 @@ def question_answering_data(rng):
     num_samples, max_length = 1000, 100
     text = np.random.randint(1, 10000, size=(num_samples, max_length))
     question = np.random.randint(1, 10000, size=(num_samples, max_length))
-    answers = to_categorical(np.random.randint(0, 500, size=num_samples))
+    answers = to_categorical(np.random.randint(0, 500, size=num_samples), 500)
     return {'text': text, 'question': question}, answers
 
 
