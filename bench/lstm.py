@@ -1,0 +1,188 @@
+"""LSTM and sequence-model training: engine against PyTorch and Keras 3, each in its own process.
+
+Rows: LSTM forward+backward (one layer, float32) for batch 128 x 100 steps x 64 features -> 32 units
+and 128 x 50 x 128 -> 32; an epoch of the seed's question-answering model (listings 7-1/7-2: 1,000
+samples of length 100, batch 128, RMSprop); an epoch of the shared-LSTM model (7.1.5: 1,000 pairs of
+length 50, batch 128).
+
+    python bench/lstm.py
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+
+from common import best_of, have, keras_backends, machine, print_table, run_isolated, run_keras
+
+SHAPES = [(128, 100, 64, 32), (128, 50, 128, 32)]
+
+
+# -- engine ------------------------------------------------------------------------------------------
+def engine_lstm(b, t, d, u):
+    from engine._kernels import recurrent as R
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((b, t, d)).astype(np.float32)
+    w = (rng.standard_normal((d, 4 * u)) * 0.1).astype(np.float32)
+    r = (rng.standard_normal((u, 4 * u)) * 0.1).astype(np.float32)
+    bias = np.zeros(4 * u, np.float32)
+    h0 = np.zeros((b, u), np.float32)
+    g = np.ones((b, u), np.float32)
+
+    def step():
+        _, _, _, cache = R.lstm_forward(x, w, r, bias, h0, h0)
+        R.lstm_backward(cache, None, g, None)
+    step()
+    return best_of(step, repeat=7)
+
+
+def engine_model(which):
+    from engine import tour
+    build, data = {"qa": (tour.build_question_answering, tour.question_answering_data),
+                   "shared": (tour.build_shared_lstm, tour.shared_lstm_data)}[which]
+    model = build()
+    x, y = data(np.random.default_rng(0))
+    model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+    return best_of(lambda: model.fit(x, y, epochs=1, batch_size=128, verbose=0), repeat=3)
+
+
+# -- PyTorch -------------------------------------------------------------------------------------------
+def torch_lstm(b, t, d, u):
+    import torch
+    layer = torch.nn.LSTM(d, u, batch_first=True)
+    x = torch.randn(b, t, d)
+
+    def step():
+        _, (h, _) = layer(x)
+        h.sum().backward()
+    step()
+    return best_of(step, repeat=7)
+
+
+def torch_model(which):
+    import torch
+    rng = np.random.default_rng(0)
+    if which == "qa":
+        class QA(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.te, self.qe = torch.nn.Embedding(10000, 64), torch.nn.Embedding(10000, 32)
+                self.tl, self.ql = torch.nn.LSTM(64, 32, batch_first=True), torch.nn.LSTM(32, 16, batch_first=True)
+                self.out = torch.nn.Linear(48, 500)
+
+            def forward(self, text, question):
+                _, (ht, _) = self.tl(self.te(text))
+                _, (hq, _) = self.ql(self.qe(question))
+                return torch.softmax(self.out(torch.cat([ht[0], hq[0]], 1)), 1)
+        model = QA()
+        xs = [torch.from_numpy(rng.integers(1, 10000, (1000, 100))) for _ in range(2)]
+        y = torch.from_numpy(np.eye(500, dtype=np.float32)[rng.integers(0, 500, 1000)])
+    else:
+        class Shared(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = torch.nn.LSTM(128, 32, batch_first=True)
+                self.out = torch.nn.Linear(64, 1)
+
+            def forward(self, left, right):
+                _, (hl, _) = self.lstm(left)
+                _, (hr, _) = self.lstm(right)
+                return torch.sigmoid(self.out(torch.cat([hl[0], hr[0]], 1)))
+        model = Shared()
+        xs = [torch.from_numpy(rng.standard_normal((1000, 50, 128)).astype(np.float32)) for _ in range(2)]
+        y = torch.from_numpy(rng.integers(0, 2, (1000, 1)).astype(np.float32))
+    opt = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-7)
+
+    def epoch():
+        order = torch.randperm(1000)
+        for start in range(0, 1000, 128):
+            idx = order[start:start + 128]
+            p = model(*(x[idx] for x in xs)).clamp(1e-7, 1 - 1e-7)
+            yb = y[idx]
+            if which == "qa":
+                loss = -(yb * torch.log(p / p.sum(1, keepdim=True))).sum(1).mean()
+            else:
+                loss = -(yb * torch.log(p) + (1 - yb) * torch.log(1 - p)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    epoch()
+    return best_of(epoch, repeat=3)
+
+
+# -- Keras 3 -----------------------------------------------------------------------------------------
+KERAS_SCRIPT = """
+import json, time, numpy as np, keras
+from keras import layers
+WHICH = "__WHICH__"
+rng = np.random.default_rng(0)
+if WHICH == "qa":
+    t_in = keras.Input(shape=(None,), dtype='int32'); q_in = keras.Input(shape=(None,), dtype='int32')
+    t = layers.LSTM(32)(layers.Embedding(10000, 64)(t_in)); q = layers.LSTM(16)(layers.Embedding(10000, 32)(q_in))
+    model = keras.Model([t_in, q_in], layers.Dense(500, activation='softmax')(layers.concatenate([t, q])))
+    model.compile(optimizer='rmsprop', loss='categorical_crossentropy')
+    x = [rng.integers(1, 10000, (1000, 100)), rng.integers(1, 10000, (1000, 100))]
+    y = np.eye(500, dtype='float32')[rng.integers(0, 500, 1000)]
+elif WHICH == "shared":
+    lstm = layers.LSTM(32); l_in = keras.Input(shape=(None, 128)); r_in = keras.Input(shape=(None, 128))
+    model = keras.Model([l_in, r_in], layers.Dense(1, activation='sigmoid')(layers.concatenate([lstm(l_in), lstm(r_in)])))
+    model.compile(optimizer='rmsprop', loss='binary_crossentropy')
+    x = [rng.standard_normal((1000, 50, 128)).astype('float32') for _ in range(2)]
+    y = rng.integers(0, 2, (1000, 1)).astype('float32')
+model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+best = 1e9
+for _ in range(3):
+    t0 = time.perf_counter(); model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+    best = min(best, time.perf_counter() - t0)
+print(json.dumps({"seconds": best}))
+"""
+
+RUNNERS = {
+    "engine": lambda task: engine_lstm(*SHAPES[int(task[-1])]) if task.startswith("lstm") else engine_model(task),
+    "torch": lambda task: torch_lstm(*SHAPES[int(task[-1])]) if task.startswith("lstm") else torch_model(task),
+}
+TASKS = [("lstm0", "LSTM fwd+bwd 128x100x64 -> 32 (ms)"), ("lstm1", "LSTM fwd+bwd 128x50x128 -> 32 (ms)"),
+         ("qa", "QA model epoch, 1000x100 (s)"), ("shared", "Shared-LSTM epoch, 1000x50 pairs (s)")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runner", choices=sorted(RUNNERS))
+    parser.add_argument("--task")
+    args = parser.parse_args()
+    if args.runner:
+        print(json.dumps({"seconds": RUNNERS[args.runner](args.task)}))
+        return
+    rows = []
+    for task, label in TASKS:
+        scale = 1e3 if task.startswith("lstm") else 1.0
+        fmt = "{:.2f}" if scale > 1 else "{:.3f}"
+        eng = run_isolated(__file__, "engine", ["--task", task])["seconds"]
+        row = [label, fmt.format(eng * scale)]
+        others = []
+        if have("torch"):
+            t = run_isolated(__file__, "torch", ["--task", task])["seconds"]
+            others.append(t)
+            row += [fmt.format(t * scale), f"{t / eng:.2f}x"]
+        else:
+            row += ["-", "-"]
+        for backend in ("jax", "tensorflow"):
+            if task.startswith("lstm") or backend not in keras_backends():
+                row += ["-"]
+                continue
+            try:
+                k = run_keras(KERAS_SCRIPT.replace("__WHICH__", task), backend)["seconds"]
+                others.append(k)
+                row += [fmt.format(k)]
+            except Exception as e:
+                print(f"Keras ({backend}) skipped: {e}")
+                row += ["failed"]
+        row += [f"{min(others) / eng:.2f}x" if others else "-"]
+        rows.append(row)
+    print_table(f"LSTM workloads ({machine()}, {time.strftime('%Y-%m-%d')})",
+                ["workload", "engine", "PyTorch", "PyTorch / engine", "Keras-JAX", "Keras-TF",
+                 "fastest other / engine"], rows)
+
+
+if __name__ == "__main__":
+    main()
