@@ -66,7 +66,10 @@ def _floats(str fn, **arrays):
 
 
 cdef void _max_forward(const floating *x, floating *out, long long *argmax, Window w) noexcept nogil:
-    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c, base, idx
+    """Window maxima; argmax (may be NULL) records where each came from.  NaN is sticky, as in numpy."""
+    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c, base
+    cdef bint first, take
+    cdef floating v
     cdef floating *o
     cdef long long *am
     cdef const floating *src
@@ -75,9 +78,8 @@ cdef void _max_forward(const floating *x, floating *out, long long *argmax, Wind
         i = r % w.Ho
         for j in range(w.Wo):
             o = out + (r * w.Wo + j) * w.C
-            am = argmax + (r * w.Wo + j) * w.C
-            for c in range(w.C):
-                am[c] = -1
+            am = argmax + (r * w.Wo + j) * w.C if argmax != NULL else NULL
+            first = True
             for a in range(w.ph):
                 hi = i * w.sh + a - w.pt
                 if hi < 0 or hi >= w.H:
@@ -88,12 +90,24 @@ cdef void _max_forward(const floating *x, floating *out, long long *argmax, Wind
                         continue
                     base = ((n * w.H + hi) * w.W + wi) * w.C
                     src = x + base
-                    for c in range(w.C):
-                        # NaN wins, so NaN propagates as it does in numpy and TensorFlow.
-                        if am[c] < 0 or src[c] > o[c] or src[c] != src[c]:
-                            if am[c] < 0 or o[c] == o[c]:
-                                o[c] = src[c]
+                    if first:
+                        # Padding never wins: the first real cell seeds the window.
+                        for c in range(w.C):
+                            o[c] = src[c]
+                        if am != NULL:
+                            for c in range(w.C):
                                 am[c] = base + c
+                        first = False
+                    elif am == NULL:
+                        for c in range(w.C):
+                            v = src[c]
+                            o[c] = v if (v > o[c] or v != v) and o[c] == o[c] else o[c]
+                    else:
+                        for c in range(w.C):
+                            v = src[c]
+                            take = (v > o[c] or v != v) and o[c] == o[c]
+                            o[c] = v if take else o[c]
+                            am[c] = base + c if take else am[c]
 
 
 cdef void _max_backward(const floating *gy, const long long *argmax, floating *dx, Window w) noexcept nogil:
@@ -156,15 +170,17 @@ cdef inline void* _p(a):
 
 
 def max_pool2d_forward(x, out, argmax, pool, strides, pads=(0, 0, 0, 0)):
-    """out = window maxima; argmax (int64, out's shape) = flat index into x of each maximum."""
+    """out = window maxima; argmax (int64, out's shape, or None at inference) = flat index into x of each
+    maximum, for the backward pass."""
     dtype = _floats("max_pool2d_forward", x=x, out=out)
     cdef Window w = _window("max_pool2d_forward", x.shape, out.shape, pool, strides, pads)
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64 or argmax.shape != out.shape \
-            or not argmax.flags.c_contiguous:
-        raise ValueError(f"max_pool2d_forward: argmax must be a C-contiguous int64 array of shape {out.shape}")
+    if argmax is not None and (not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64
+                               or argmax.shape != out.shape or not argmax.flags.c_contiguous):
+        raise ValueError(f"max_pool2d_forward: argmax must be None or a C-contiguous int64 array of shape "
+                         f"{out.shape}")
     cdef void *px = _p(x)
     cdef void *po = _p(out)
-    cdef long long *pa = <long long*>_p(argmax)
+    cdef long long *pa = NULL if argmax is None else <long long*>_p(argmax)
     cdef bint single = dtype == np.float32
     with nogil:
         if single:

@@ -7,7 +7,7 @@ padding cell at the end; "causal" (1-D only) pads (k - 1) * dilation on the left
 """
 import numpy as np
 
-from engine.autodiff import differentiable
+from engine.autodiff import differentiable, is_recording
 from engine.ops._util import contiguous, float_dtype_of, to_array
 from engine.ops.nn import _apply_activation, _activation_grad, OUTPUT_DERIVED
 from engine._kernels import conv as C
@@ -133,7 +133,8 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
 def _max_pool2d(x, pool=(2, 2), strides=(2, 2), pads=(0, 0, 0, 0)):
     xc = contiguous(x, float_dtype_of(x))
     out = np.empty(_out_shape(xc.shape, pool, strides, (1, 1), pads, xc.shape[3]), xc.dtype)
-    argmax = np.empty(out.shape, np.int64)
+    # Where each maximum came from is needed only to train.
+    argmax = np.empty(out.shape, np.int64) if is_recording() else None
     P.max_pool2d_forward(xc, out, argmax, pool, strides, pads)
 
     def vjp(g, needs):
