@@ -63,8 +63,7 @@ def _extensions():
         exts.append(Extension(
             f"engine._kernels.{name}", [pyx],
             include_dirs=[numpy.get_include(), CSRC],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                           ("ENGINE_OPENMP", "1" if openmp else "0")],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             depends=headers,
@@ -74,7 +73,6 @@ def _extensions():
         exts,
         compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False,
                              "cdivision": True, "initializedcheck": False},
-        compile_time_env={"ENGINE_OPENMP": openmp},
         nthreads=os.cpu_count() or 1,
         quiet=True,
     )

@@ -19,29 +19,15 @@ from libc.string cimport memset
 
 cnp.import_array()
 
-IF ENGINE_OPENMP:
-    cimport openmp
-
-cdef extern from "gemm.h" nogil:
-    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                      float beta, float *C, Py_ssize_t ldc)
-    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                      double beta, double *C, Py_ssize_t ldc)
+from kernel_common cimport engine_sgemm, engine_dgemm, engine_thread_num, team_size
 
 # Upper bound on the unrolled buffer, in elements (16 MiB of float32).
 cdef Py_ssize_t COLS_BUDGET = 1 << 22
 cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 15
 
 
-cdef int _threads(Py_ssize_t work) noexcept nogil:
-    IF ENGINE_OPENMP:
-        if work < PARALLEL_MIN_WORK:
-            return 1
-        return openmp.omp_get_max_threads()
-    ELSE:
-        return 1
+cdef inline int _threads(Py_ssize_t work) noexcept nogil:
+    return team_size(work, PARALLEL_MIN_WORK)
 
 
 cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *A,
@@ -352,10 +338,7 @@ cdef void _dw_backward_weight(const floating *x, const floating *gy, floating *p
     cdef const floating *src
     cdef floating *d
     for r in prange(g.N * g.Ho, schedule="static", num_threads=nt):
-        IF ENGINE_OPENMP:
-            t = openmp.omp_get_thread_num()
-        ELSE:
-            t = 0
+        t = engine_thread_num()
         n = r // g.Ho
         i = r % g.Ho
         for j in range(g.Wo):

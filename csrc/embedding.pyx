@@ -13,8 +13,7 @@ from libc.string cimport memcpy
 
 cnp.import_array()
 
-IF ENGINE_OPENMP:
-    cimport openmp
+from kernel_common cimport team_size
 
 ctypedef fused index_t:
     cython.int
@@ -23,13 +22,8 @@ ctypedef fused index_t:
 cdef Py_ssize_t PARALLEL_MIN_ELEMENTS = 1 << 15
 
 
-cdef int _threads_for(Py_ssize_t work) noexcept nogil:
-    IF ENGINE_OPENMP:
-        if work < PARALLEL_MIN_ELEMENTS:
-            return 1
-        return openmp.omp_get_max_threads()
-    ELSE:
-        return 1
+cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
+    return team_size(work, PARALLEL_MIN_ELEMENTS)
 
 
 def _check(str fn, table, ids, rows, str rows_name):

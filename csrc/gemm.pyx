@@ -7,13 +7,9 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+from kernel_common cimport engine_sgemm, engine_dgemm
+
 cdef extern from "gemm.h" nogil:
-    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                      float beta, float *C, Py_ssize_t ldc)
-    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                      double beta, double *C, Py_ssize_t ldc)
     void engine_gemm_set_simd(int cap)
     int engine_gemm_simd_level()
     const char *engine_gemm_simd_name()

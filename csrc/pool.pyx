@@ -12,19 +12,13 @@ from libc.string cimport memset
 
 cnp.import_array()
 
-IF ENGINE_OPENMP:
-    cimport openmp
+from kernel_common cimport team_size
 
 cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 15
 
 
-cdef int _threads(Py_ssize_t work) noexcept nogil:
-    IF ENGINE_OPENMP:
-        if work < PARALLEL_MIN_WORK:
-            return 1
-        return openmp.omp_get_max_threads()
-    ELSE:
-        return 1
+cdef inline int _threads(Py_ssize_t work) noexcept nogil:
+    return team_size(work, PARALLEL_MIN_WORK)
 
 
 cdef struct Window:

@@ -16,8 +16,6 @@ from cython.parallel cimport prange
 
 cnp.import_array()
 
-IF ENGINE_OPENMP:
-    cimport openmp
 
 cdef extern from "recurrent_math.h" nogil:
     ctypedef struct rnn_args:
@@ -62,12 +60,7 @@ cdef extern from "recurrent_math.h" nogil:
     void rnn_simple_backward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
     void rnn_simple_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
 
-    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                      float beta, float *C, Py_ssize_t ldc)
-    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                      double beta, double *C, Py_ssize_t ldc)
+from kernel_common cimport engine_sgemm, engine_dgemm, team_size
 
 ctypedef void (*fwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t) noexcept nogil
 ctypedef void (*bwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
@@ -143,11 +136,7 @@ cdef inline void *_ptr(object a):
 
 
 cdef Py_ssize_t _num_slabs(Py_ssize_t B, Py_ssize_t work):
-    cdef Py_ssize_t n = 1
-    IF ENGINE_OPENMP:
-        n = openmp.omp_get_max_threads()
-    if work < _PARALLEL_MIN_WORK:
-        return 1
+    cdef Py_ssize_t n = team_size(work, _PARALLEL_MIN_WORK)
     if n > B // _MIN_ROWS_PER_SLAB:
         n = B // _MIN_ROWS_PER_SLAB
     return n if n >= 1 else 1
