@@ -19,7 +19,12 @@ from libc.string cimport memset
 
 cnp.import_array()
 
-from kernel_common cimport engine_sgemm, engine_dgemm, engine_thread_num, team_size
+from kernel_common cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd, engine_thread_num, team_size
+
+
+def set_portable(bint on):
+    """Force the portable C path of this module's GEMM (True), or the best SIMD path (False)."""
+    engine_gemm_set_simd(0 if on else 2)
 
 # Upper bound on the unrolled buffer, in elements (16 MiB of float32).
 cdef Py_ssize_t COLS_BUDGET = 1 << 22

@@ -7,10 +7,9 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from kernel_common cimport engine_sgemm, engine_dgemm
+from kernel_common cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd
 
 cdef extern from "gemm.h" nogil:
-    void engine_gemm_set_simd(int cap)
     int engine_gemm_simd_level()
     const char *engine_gemm_simd_name()
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)

@@ -8,6 +8,7 @@ cdef extern from "gemm.h" nogil:
     void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                       double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                       double beta, double *C, Py_ssize_t ldc)
+    void engine_gemm_set_simd(int cap)      # 0 portable, 1 AVX2+FMA, 2 best available
 
 cdef extern from "threads.h" nogil:
     int engine_openmp_enabled()

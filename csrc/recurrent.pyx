@@ -62,6 +62,15 @@ cdef extern from "recurrent_math.h" nogil:
 
 from kernel_common cimport engine_sgemm, engine_dgemm, team_size
 
+cdef extern from "recurrent_math.h" nogil:
+    void rnn_set_portable(int on)
+
+
+def set_portable(bint on):
+    """Force the portable C paths (True), or go back to the best SIMD paths (False)."""
+    rnn_set_portable(on)
+
+
 ctypedef void (*fwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t) noexcept nogil
 ctypedef void (*bwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
 

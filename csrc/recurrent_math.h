@@ -180,6 +180,13 @@ static inline int rnn_avx2(void)
     return rnn_use_avx2;
 }
 
+/* Force the portable C paths of this module (gate math and its GEMM copy), for tests. */
+static void rnn_set_portable(int on)
+{
+    rnn_use_avx2 = on ? 0 : -1;
+    engine_gemm_set_simd(on ? 0 : 2);
+}
+
 #if RNN_HAVE_AVX2
 #define RNN_PICK_F(name) (rnn_avx2() ? name##_f_avx2 : name##_f_base)
 #else
