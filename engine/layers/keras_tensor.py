@@ -113,6 +113,12 @@ class Node:
         self.input_tensors = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
         self.outputs = outputs
         self.output_tensors = flatten(outputs)
+        # Shortcuts for the graph runner: the id of the one input tensor of a layer(tensor) call, or
+        # the ids of a layer([tensors]) call; None when the call has another shape.
+        self.single_input = id(args[0]) if len(args) == 1 and not kwargs and isinstance(args[0], KerasTensor) \
+            else None
+        self.list_input = [id(t) for t in args[0]] if len(args) == 1 and not kwargs and \
+            isinstance(args[0], list) and args[0] and all(isinstance(t, KerasTensor) for t in args[0]) else None
         self.index = len(layer._inbound_nodes)
         layer._inbound_nodes.append(self)
         for i, t in enumerate(self.output_tensors):

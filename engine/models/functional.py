@@ -136,19 +136,31 @@ class Functional(Model):
         masks = {}
         for node in self._nodes:
             layer = node.layer
-            args, kwargs = node.substitute(lambda t: values[id(t)])
-            in_masks = [masks.get(id(t)) for t in node.input_tensors] if masks else None
+            # Most calls are layer(tensor) or layer([tensors]): fetch those directly, without
+            # rebuilding the call's argument structure (this loop runs every training step).
+            single = node.single_input
+            if single is not None:
+                args, kwargs = (values[single],), {}
+            elif node.list_input is not None:
+                args, kwargs = ([values[i] for i in node.list_input],), {}
+            else:
+                args, kwargs = node.substitute(lambda t: values[id(t)])
             mask = None
-            if in_masks and any(m is not None for m in in_masks):
-                mask = in_masks[0] if len(in_masks) == 1 else in_masks
+            if masks:
+                in_masks = [masks.get(id(t)) for t in node.input_tensors]
+                if any(m is not None for m in in_masks):
+                    mask = in_masks[0] if len(in_masks) == 1 else in_masks
             outputs = layer._call_eager(args, kwargs, mask=mask)
-            out_flat = flatten(outputs)
-            for t, v in zip(node.output_tensors, out_flat):
-                values[id(t)] = v
+            out_tensors = node.output_tensors
+            if len(out_tensors) == 1 and not isinstance(outputs, (list, tuple, dict)):
+                values[id(out_tensors[0])] = outputs
+            else:
+                for t, v in zip(out_tensors, flatten(outputs)):
+                    values[id(t)] = v
             if mask is not None or getattr(layer, "_produces_mask", False):
                 new_mask = layer.compute_mask(args[0] if args else None, mask)
                 if new_mask is not None:
-                    for t in node.output_tensors:
+                    for t in out_tensors:
                         masks[id(t)] = new_mask
         return [values[id(t)] for t in self.outputs]
 
