@@ -21,5 +21,6 @@ from engine.models import Model, Sequential
 from engine import utils
 from engine import random
 from engine import applications
+from engine import saving
 
 backend = config

@@ -46,6 +46,11 @@ max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNo
 
 
 def get(identifier):
+    if isinstance(identifier, dict):
+        cls = globals().get(identifier.get("class_name"))
+        if not (isinstance(cls, type) and issubclass(cls, Constraint)):
+            raise ValueError(f"Unknown constraint {identifier.get('class_name')!r}")
+        return cls(**identifier.get("config", {}))
     if identifier is None or isinstance(identifier, Constraint) or callable(identifier):
         return identifier
     names = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm}

@@ -1,4 +1,5 @@
 """Weight initializers with Keras 3's names, defaults and fan computations."""
+import inspect
 import math
 
 import numpy as np
@@ -243,10 +244,13 @@ def get(identifier):
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if isinstance(identifier, dict):
-        cls = _ALIASES.get(identifier.get("class_name", "").lower()) or globals().get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown initializer {identifier.get('class_name')!r}")
-        return cls.from_config(identifier.get("config", {}))
+        name = identifier.get("class_name", "")
+        cls = globals().get(name) if isinstance(globals().get(name), type) else _ALIASES.get(_snake(name))
+        if cls is None or not issubclass(cls, Initializer):
+            raise ValueError(f"Unknown initializer {name!r}. Known: {', '.join(sorted(_ALIASES))}")
+        # Keras writes a few keys (input_axes, output_axes) that engine's initializers do not take.
+        accepted = inspect.signature(cls.__init__).parameters
+        return cls.from_config({k: v for k, v in identifier.get("config", {}).items() if k in accepted})
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in _ALIASES:
@@ -257,5 +261,10 @@ def get(identifier):
     raise ValueError(f"Unknown initializer {identifier!r}. Known: {', '.join(sorted(_ALIASES))}")
 
 
+def _snake(name):
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
 def serialize(initializer):
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
+            "config": initializer.get_config(), "registered_name": None}

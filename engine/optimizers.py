@@ -92,6 +92,42 @@ class Optimizer:
     def build(self, var_list):
         """Create the per-variable state up front (it is otherwise made on first use)."""
 
+    # Keras 3 stores an optimizer's state as iterations, learning rate, then its slot variables:
+    # each tuple of slot names is interleaved per variable, and the tuples follow each other.
+    def _slot_groups(self):
+        return []
+
+    def _slot_initial_value(self, name):
+        return 0.0
+
+    def ordered_state(self, variables):
+        state = [np.array(self.iterations.value), np.array(self._learning_rate.value)]
+        for group in self._slot_groups():
+            for var in variables:
+                for name in group:
+                    state.append(self._slot(var, name, self._slot_initial_value(name)).copy())
+        return state
+
+    def load_ordered_state(self, variables, values):
+        expected = 2 + sum(len(g) for g in self._slot_groups()) * len(variables)
+        if len(values) != expected:
+            raise ValueError(f"{type(self).__name__}: the saved optimizer state has {len(values)} arrays, "
+                             f"this optimizer and model need {expected}")
+        slots = []
+        it = iter(values[2:])
+        for group in self._slot_groups():
+            for var in variables:
+                for name in group:
+                    value = next(it)
+                    if value.shape != var.shape:
+                        raise ValueError(f"{type(self).__name__}: saved slot {name!r} for {var.path} has shape "
+                                         f"{value.shape}, the variable has {var.shape}")
+                    slots.append((var, name, value))
+        self.iterations.assign(values[0])
+        self._learning_rate.assign(values[1])
+        for var, name, value in slots:
+            self._slot(var, name, self._slot_initial_value(name))[...] = value
+
     # -- applying gradients ------------------------------------------------------------------
     def _clip(self, grads):
         if self.clipvalue is not None:
@@ -157,6 +193,9 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
+    def _slot_groups(self):
+        return [("momentum",)] if self.momentum else []
+
     def update_step(self, g, var, w, lr, step):
         if self.momentum:
             K.sgd_momentum_update(w, g, self._slot(var, "momentum"), lr, self.momentum, self.nesterov)
@@ -172,6 +211,10 @@ class RMSprop(Optimizer):
                  name="rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    def _slot_groups(self):
+        return [("velocity",)] + ([("momentum",)] if self.momentum > 0 else []) + \
+            ([("average_gradient",)] if self.centered else [])
 
     def update_step(self, g, var, w, lr, step):
         mom = self._slot(var, "momentum") if self.momentum > 0 else None
@@ -189,6 +232,9 @@ class Adam(Optimizer):
                  name="adam", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def _slot_groups(self):
+        return [("momentum", "velocity")] + ([("velocity_hat",)] if self.amsgrad else [])
 
     def update_step(self, g, var, w, lr, step):
         alpha = lr * math.sqrt(1.0 - self.beta_2 ** step) / (1.0 - self.beta_1 ** step)
@@ -213,6 +259,12 @@ class Adagrad(Optimizer):
                  **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _slot_groups(self):
+        return [("accumulator",)]
+
+    def _slot_initial_value(self, name):
+        return self.initial_accumulator_value
 
     def update_step(self, g, var, w, lr, step):
         acc = self._slot(var, "accumulator", self.initial_accumulator_value)

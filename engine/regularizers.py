@@ -40,6 +40,11 @@ l1, l2, l1_l2 = L1, L2, L1L2
 
 
 def get(identifier):
+    if isinstance(identifier, dict):
+        cls = globals().get(identifier.get("class_name"))
+        if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
+            raise ValueError(f"Unknown regularizer {identifier.get('class_name')!r}")
+        return cls(**identifier.get("config", {}))
     if identifier is None or isinstance(identifier, Regularizer) or callable(identifier):
         return identifier
     names = {"l1": L1, "l2": L2, "l1_l2": L1L2}

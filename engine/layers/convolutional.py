@@ -165,6 +165,7 @@ class DepthwiseConv2D(_Conv):
     def get_config(self):
         config = super().get_config()
         config.pop("filters")
+        config["depthwise_initializer"] = config.pop("kernel_initializer")
         config["depth_multiplier"] = self.depth_multiplier
         return config
 
@@ -215,6 +216,7 @@ class SeparableConv2D(_Conv):
 
     def get_config(self):
         config = super().get_config()
+        config["depthwise_initializer"] = config.pop("kernel_initializer")
         config.update({"depth_multiplier": self.depth_multiplier,
                        "pointwise_initializer": initializers.serialize(self.pointwise_initializer)})
         return config

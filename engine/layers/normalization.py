@@ -11,7 +11,8 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
-        kwargs.pop("renorm", None)
+        for key in ("renorm", "renorm_clipping", "renorm_momentum"):
+            kwargs.pop(key, None)  # Keras 3 arguments for batch renormalization, which engine does not do
         kwargs.pop("fused", None)
         super().__init__(**kwargs)
         if axis not in (-1,) and not isinstance(axis, int):

@@ -261,6 +261,8 @@ class Bidirectional(Layer):
             raise ValueError(f"Bidirectional: merge_mode must be concat, sum, mul, ave or None, got {merge_mode!r}")
         super().__init__(**kwargs)
         config = layer.get_config()
+        self._layer_config = {"module": "keras.layers", "class_name": type(layer).__name__, "config": dict(config),
+                              "registered_name": None}
         config.pop("name", None)
         config.pop("batch_input_shape", None)
         self.forward_layer = type(layer)(**{**config, "name": "forward_" + layer.name})
@@ -329,7 +331,14 @@ class Bidirectional(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"layer": {"class_name": type(self.forward_layer).__name__,
-                                 "config": self.forward_layer.get_config()},
-                       "merge_mode": self.merge_mode})
+        config.update({"layer": self._layer_config, "merge_mode": self.merge_mode})
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        from engine.saving.serialization import deserialize_keras_object
+        config = dict(config)
+        config["layer"] = deserialize_keras_object(config["layer"])
+        if isinstance(config.get("backward_layer"), dict):
+            config["backward_layer"] = deserialize_keras_object(config["backward_layer"])
+        return cls(**config)

@@ -223,8 +223,13 @@ class Functional(Model):
                                  f"shape {t.shape}, got {tuple(s)}")
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [{"class_name": type(l).__name__, "name": l.name} for l in self.layers]}
+        from engine.saving.model_config import functional_config
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        from engine.saving.model_config import functional_from_config
+        return functional_from_config(cls, config, custom_objects, safe_mode)
 
 
 def _already_flat(model, inputs):

@@ -80,3 +80,39 @@ class Model(Trainer, Layer):
 def _snake(name):
     from engine.layers.base import snake_case
     return snake_case(name)
+
+
+def _saving_methods():
+    """save / save_weights / load_weights / to_json, shared by every model kind."""
+    import json
+    import os
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        from engine.saving.archive import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        from engine.saving.archive import atomic_write
+        from engine.saving.weights import save_weights_to_h5
+        if not str(filepath).endswith(".weights.h5"):
+            raise ValueError(f"save_weights: the file name must end in .weights.h5, got {filepath!r}")
+        if os.path.exists(filepath) and not overwrite:
+            raise ValueError(f"save_weights: {filepath} exists and overwrite=False")
+        atomic_write(filepath, lambda tmp: save_weights_to_h5(self, tmp))
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        from engine.saving.weights import load_weights_from_h5
+        if str(filepath).endswith(".keras"):
+            from engine.saving.archive import load_model
+            self.set_weights(load_model(filepath, compile=False).get_weights())
+            return
+        load_weights_from_h5(self, filepath)
+
+    def to_json(self, **kwargs):
+        from engine.saving.serialization import serialize_keras_object
+        return json.dumps(serialize_keras_object(self), **kwargs)
+
+    return save, save_weights, load_weights, to_json
+
+
+Model.save, Model.save_weights, Model.load_weights, Model.to_json = _saving_methods()

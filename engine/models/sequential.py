@@ -110,6 +110,15 @@ class Sequential(Functional):
             self._build_graph()
         return super()._call_symbolic(args, kwargs)
 
+    def get_config(self):
+        from engine.saving.model_config import sequential_config
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        from engine.saving.model_config import sequential_from_config
+        return sequential_from_config(cls, config, custom_objects, safe_mode)
+
     def summary(self, *args, **kwargs):
         if not self._graph_ready and self._input_layer is not None:
             self._build_graph()

@@ -89,6 +89,7 @@ class Trainer:
             raise ValueError("compile: no loss could be resolved")
         self.compiled = True
         self.loss = loss
+        self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
         self._train_vars = None
 
     def _require_compiled(self, what):

@@ -1,0 +1,4 @@
+"""engine.saving: model configs, weights files and `.keras` archives in Keras 3's formats."""
+from engine.saving.serialization import (register_keras_serializable, serialize_keras_object,
+                                         deserialize_keras_object, get_registered_object)
+from engine.saving.archive import save_model, load_model
