@@ -179,6 +179,9 @@ class Permute(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
 
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
+
 
 class RepeatVector(Layer):
     def __init__(self, n, **kwargs):
@@ -190,6 +193,9 @@ class RepeatVector(Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
 
 
 class Identity(Layer):

@@ -163,6 +163,9 @@ class Dot(Layer):
         out = [d for i, d in enumerate(a) if i != ax_a] + [d for i, d in enumerate(b) if i not in (0, ax_b)]
         return tuple(out) if len(out) > 1 else (out[0], 1)
 
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
     def call(self, inputs):
         a, b = inputs
         if self.normalize:

@@ -27,6 +27,9 @@ class _ZeroPadding(Layer):
     def call(self, inputs):
         return ops.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
 
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
     def compute_output_shape(self, input_shape):
         spatial = tuple(None if s is None else s + a + b for s, (a, b) in zip(input_shape[1:-1], self.padding))
         return (input_shape[0],) + spatial + (input_shape[-1],)
@@ -48,6 +51,10 @@ class _UpSampling(Layer):
         if interpolation != "nearest":
             raise ValueError(f"{type(self).__name__}: only interpolation='nearest' is supported")
         self.size = (size,) * self.rank if isinstance(size, int) else tuple(size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size if self.rank > 1 else self.size[0],
+                "interpolation": "nearest"}
 
     def call(self, inputs):
         y = inputs
@@ -75,6 +82,9 @@ class _Cropping(Layer):
     def __init__(self, cropping=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.cropping = _pairs(cropping, self.rank, type(self).__name__)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping}
 
     def call(self, inputs):
         index = (slice(None),) + tuple(slice(a, inputs.shape[i + 1] - b) for i, (a, b) in enumerate(self.cropping))
