@@ -207,3 +207,130 @@ class LearningRateScheduler(Callback):
         self.model.optimizer.learning_rate = float(new)
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}.")
+
+
+def _monitor_mode(monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        return "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+    return mode
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) after each epoch; `filepath` may hold {epoch} and log values,
+    e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras"."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        filepath = str(filepath)
+        if save_weights_only and not filepath.endswith(".weights.h5"):
+            raise ValueError(f"ModelCheckpoint: with save_weights_only=True the file name must end in "
+                             f".weights.h5, got {filepath!r}")
+        if not save_weights_only and not filepath.endswith(".keras"):
+            raise ValueError(f"ModelCheckpoint: the file name must end in .keras, got {filepath!r}")
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint: engine saves once per epoch (save_freq='epoch')")
+        self.filepath, self.monitor, self.verbose = filepath, monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode = _monitor_mode(monitor, mode)
+        self.best = initial_value_threshold
+
+    def _improved(self, current):
+        if self.best is None:
+            return True
+        return current < self.best if self.mode == "min" else current > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                print(f"ModelCheckpoint: '{self.monitor}' is not in the logs ({', '.join(logs)}); "
+                      f"skipping save_best_only for epoch {epoch + 1}")
+                return
+            if not self._improved(current):
+                return
+            self.best = current
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f"ModelCheckpoint: the file name {self.filepath!r} uses {e}, which is not in the "
+                           f"logs ({', '.join(logs)})") from None
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class ReduceLROnPlateau(Callback):
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
+        self.mode = _monitor_mode(monitor, mode)
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
+        self.wait = self.cooldown_counter = 0
+        self.best = None
+
+    def _better(self, current):
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return current < self.best - self.min_delta
+        return current > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._better(current):
+            self.best, self.wait = current, 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            old = float(self.model.optimizer.learning_rate)
+            if old > self.min_lr:
+                new = max(old * self.factor, self.min_lr)
+                self.model.optimizer.learning_rate = new
+                if self.verbose:
+                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (epoch, then the logs in sorted order) to a CSV file."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = str(filename), separator, append
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        import os
+        self._has_header = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._keys is None:
+            self._keys = sorted(logs)
+            if not self._has_header:
+                self._file.write(self.separator.join(["epoch"] + self._keys) + "\n")
+        row = [str(epoch)] + [repr(float(logs[k])) if k in logs else "" for k in self._keys]
+        self._file.write(self.separator.join(row) + "\n")
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        self._file.close()
