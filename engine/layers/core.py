@@ -222,6 +222,11 @@ class Lambda(Layer):
     def call(self, inputs):
         return self.function(inputs, **self.arguments)
 
+    def get_config(self):
+        raise ValueError(f"Layer \"{self.name}\" (Lambda) cannot be saved: its function is Python code, and "
+                         "engine never stores or loads code. Write the computation as a Layer subclass with "
+                         "get_config() and register it with engine.saving.register_keras_serializable.")
+
     def compute_output_shape(self, input_shape):
         if self._output_shape is None:
             raise NotImplementedError

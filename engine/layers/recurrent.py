@@ -244,6 +244,11 @@ class SimpleRNN(_RNN):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
 
+    def get_config(self):
+        config = super().get_config()
+        config.pop("recurrent_activation")  # a SimpleRNN has none; Keras rejects the key
+        return config
+
     def _run(self, x, states, mask, rec_mask):
         h_seq, h_last = rnn_ops.simple_rnn(x, self.kernel, self.recurrent_kernel, self.bias, states[0], mask=mask,
                                            rec_mask=rec_mask, go_backwards=self.go_backwards,

@@ -202,3 +202,33 @@ Sequential([layers.Dense(2, input_shape=(3,))]).save({path!r})
     assert subprocess.run([sys.executable, "-c", script]).returncode == 1
     assert open(path, "rb").read() == before
     load_model(path)
+
+
+def test_saving_a_lambda_layer_says_what_to_do_instead(tmp_path):
+    inp = Input(shape=(2,))
+    model = Model(inp, layers.Lambda(lambda t: engine.ops.multiply(t, 2.0))(inp))
+    with pytest.raises(ValueError, match="register_keras_serializable"):
+        model.save(str(tmp_path / "lambda.keras"))
+    assert not os.path.exists(tmp_path / "lambda.keras")
+
+
+def test_without_h5py_the_error_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(ImportError, match="pip install h5py"):
+        model.save_weights(str(tmp_path / "w.weights.h5"))
+
+
+def test_keras_reads_what_engine_writes(tmp_path):
+    """Runs where Keras 3 is installed (a bench extra): engine's file gives Keras the same predictions."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    model = many_layer_model()
+    model.compile("rmsprop", ["categorical_crossentropy", "mse"])
+    x = [rng.integers(0, 20, (4, 10)), rng.random((4, 8, 8, 3)).astype("float32")]
+    model.fit(x, [np.eye(3)[[0, 1, 2, 0]], rng.random((4, 1))], verbose=0)
+    path = str(tmp_path / "for_keras.keras")
+    model.save(path)
+    theirs = keras.saving.load_model(path)
+    for ours, their in zip(model.predict(x, verbose=0), theirs.predict(x, verbose=0)):
+        np.testing.assert_allclose(ours, np.asarray(their), rtol=1e-4, atol=1e-5)
