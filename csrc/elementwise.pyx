@@ -13,8 +13,10 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf,
+from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanhf,
                         erf, erff, sqrt, sqrtf)
+# Imported under another name: `tanh` is the Python-visible activation below.
+from libc.math cimport tanh as c_tanh
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -171,7 +173,7 @@ cdef inline floating _tanh(floating v) noexcept nogil:
     if floating is float:
         return tanhf(v)
     else:
-        return tanh(v)
+        return c_tanh(v)
 
 
 cdef inline floating _erf(floating v) noexcept nogil:
@@ -435,7 +437,8 @@ def sigmoid_grad(y, g, out):
     return _activation_grad("sigmoid_grad", "y", ACT_SIGMOID, y, g, out, 0.0, PAR_MIN_CHEAP)
 
 
-def tanh_(x, out):
+def tanh(x, out):
+    """out = tanh(x)."""
     return _activation("tanh", ACT_TANH, x, out, 0.0, PAR_MIN_TRANSCENDENTAL)
 
 
@@ -517,12 +520,6 @@ def leaky_relu_grad(x, g, out, double negative_slope=0.2):
                             PAR_MIN_CHEAP)
 
 
-# `tanh` is the public name; the def above is tanh_ only to keep libc's tanh
-# usable inside this module.
-globals()["tanh"] = tanh_
-del tanh_
-
-
 # ---------------------------------------------------------------------------
 # Softmax family: rows along the last axis
 # ---------------------------------------------------------------------------
@@ -562,9 +559,11 @@ cdef void _log_softmax_row(const floating* x, floating* y, Py_ssize_t c) noexcep
     cdef Py_ssize_t j
     for j in range(c):
         s += _exp(x[j] - m)
-    cdef floating lse = m + <floating>log(s)
+    # (x - m) - log(s), not x - (m + log(s)): for large logits m + log(s)
+    # would round away the small log term in float32.
+    cdef floating log_s = <floating>log(s)
     for j in range(c):
-        y[j] = x[j] - lse
+        y[j] = (x[j] - m) - log_s
 
 
 cdef void _softmax_grad_row(const floating* y, const floating* g, floating* out,
