@@ -256,11 +256,14 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 trackers = self._new_trackers()
                 self._reset_metrics()
-                order = rng.permutation(n) if shuffle else None
+                # shuffle=True shuffles samples; shuffle="batch" (as in Keras) shuffles the order of
+                # contiguous batches, which keeps reads sequential.
+                order = rng.permutation(n) if shuffle is True else None
+                batch_order = rng.permutation(steps) if shuffle == "batch" else None
                 for step in range(steps):
-                    start = (step * batch_size) % n
+                    start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
                     idx = slice(start, min(start + batch_size, n)) if order is None else \
-                        np.sort(order[start:start + batch_size]) if shuffle == "batch" else order[start:start + batch_size]
+                        order[start:start + batch_size]
                     bx, by = self._take(xs, idx), self._take(ys, idx)
                     bsw = None if sw is None else sw[idx]
                     cbs.on_train_batch_begin(step)

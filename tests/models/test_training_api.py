@@ -151,3 +151,26 @@ def test_sparse_and_binary_accuracy_are_picked_from_loss_and_shapes():
     y = (np.random.random((10, 1)) > 0.5).astype("float32")
     logs = binary.evaluate(x, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["acc"], ((p > 0.5) == (y > 0.5)).mean(), rtol=1e-6)
+
+
+def test_shuffle_batch_keeps_batches_contiguous():
+    model = small_model()
+    starts = []
+
+    class Spy(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            starts.append(batch)
+
+    x = np.arange(40, dtype=np.float64).reshape(10, 4)
+    seen = []
+    original = model._train_step
+
+    def record(xs, ys, sw=None, tvars=None):
+        seen.append(xs[0][:, 0].copy())
+        return original(xs, ys, sw, tvars)
+
+    model._train_step = record
+    model.fit(x, np.zeros((10, 3)), batch_size=4, epochs=1, shuffle="batch", verbose=0)
+    for batch in seen:
+        assert np.all(np.diff(batch) == 4)  # consecutive samples within each batch
+    assert sorted(np.concatenate(seen).tolist()) == list(range(0, 40, 4))
