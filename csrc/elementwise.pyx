@@ -13,10 +13,10 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanhf,
+from libc.math cimport (expm1, expm1f, log, logf, log1p, log1pf, tanhf,
                         erf, erff, sqrt, sqrtf)
-# Imported under another name: `tanh` is the Python-visible activation below.
-from libc.math cimport tanh as c_tanh
+# Imported under other names: `exp` and `tanh` are Python-visible kernels below.
+from libc.math cimport exp as c_exp, tanh as c_tanh
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -24,6 +24,9 @@ cnp.import_array()
 
 cdef extern from "elementwise_omp.h" nogil:
     int engine_ew_max_threads()
+
+cdef extern from "elementwise_math.h" nogil:
+    float engine_expf(float x)
 
 
 # Below these element counts one thread is faster than a team.  Memory-bound
@@ -143,9 +146,9 @@ cdef inline Py_ssize_t _span_len(Py_ssize_t n, int nt, Py_ssize_t align) noexcep
 
 cdef inline floating _exp(floating v) noexcept nogil:
     if floating is float:
-        return expf(v)
+        return engine_expf(v)       # vectorisable; libm's expf is a call per element
     else:
-        return exp(v)
+        return c_exp(v)
 
 
 cdef inline floating _expm1(floating v) noexcept nogil:
@@ -264,6 +267,7 @@ cdef enum Activation:
     ACT_GELU_TANH
     ACT_SILU
     ACT_LEAKY_RELU
+    ACT_EXP
 
 
 cdef void _act_forward_span(int act, const floating* x, floating* y, Py_ssize_t n,
@@ -308,6 +312,9 @@ cdef void _act_forward_span(int act, const floating* x, floating* y, Py_ssize_t 
         for i in range(n):
             v = x[i]
             y[i] = v if v >= 0 else p * v
+    elif act == ACT_EXP:
+        for i in range(n):
+            y[i] = _exp(x[i])
 
 
 cdef void _act_backward_span(int act, const floating* a, const floating* g, floating* out,
@@ -435,6 +442,11 @@ def sigmoid(x, out):
 def sigmoid_grad(y, g, out):
     """out = g * y * (1 - y), y the forward output."""
     return _activation_grad("sigmoid_grad", "y", ACT_SIGMOID, y, g, out, 0.0, PAR_MIN_CHEAP)
+
+
+def exp(x, out):
+    """out = exp(x) (float32 uses the module's vectorised exp, float64 libm)."""
+    return _activation("exp", ACT_EXP, x, out, 0.0, PAR_MIN_TRANSCENDENTAL)
 
 
 def tanh(x, out):
@@ -891,7 +903,7 @@ cdef double _bce_row(const floating* t, const floating* p, floating* g, Py_ssize
 
 
 cdef inline double _sigmoid_d(double z) noexcept nogil:
-    cdef double e = exp(-(z if z >= 0 else -z))
+    cdef double e = c_exp(-(z if z >= 0 else -z))
     cdef double s = 1.0 / (1.0 + e)
     return s if z >= 0 else e * s
 
@@ -903,7 +915,7 @@ cdef double _bce_logits_row(const floating* t, const floating* z, floating* g,
     for j in range(c):
         tj = t[j]
         zj = z[j]
-        acc += (zj if zj > 0 else 0.0) - zj * tj + log1p(exp(-(zj if zj >= 0 else -zj)))
+        acc += (zj if zj > 0 else 0.0) - zj * tj + log1p(c_exp(-(zj if zj >= 0 else -zj)))
         if g != NULL:
             g[j] = <floating>(k * (_sigmoid_d(zj) - tj))
     return acc / c
@@ -937,13 +949,12 @@ cdef double _cce_row(const floating* t, const floating* p, floating* g, Py_ssize
 
 
 cdef double _log_sum_exp(const floating* z, Py_ssize_t c) noexcept nogil:
-    cdef double m = z[0], s = 0
+    # exp in the array precision (vectorised for float32), sum in double.
+    cdef floating m = _row_max(z, c)
+    cdef double s = 0
     cdef Py_ssize_t j
-    for j in range(1, c):
-        if z[j] > m:
-            m = z[j]
     for j in range(c):
-        s += exp(z[j] - m)
+        s += _exp(z[j] - m)
     return m + log(s)
 
 
@@ -958,7 +969,7 @@ cdef double _cce_logits_row(const floating* t, const floating* z, floating* g,
         zj = z[j]
         acc -= tj * (zj - lse)
         if g != NULL:
-            g[j] = <floating>(exp(zj - lse) * total_t - tj)
+            g[j] = <floating>(_exp(<floating>(zj - lse)) * total_t - tj)
     return acc
 
 
@@ -984,7 +995,7 @@ cdef double _sparse_cce_logits_row(Py_ssize_t label, const floating* z, floating
     cdef Py_ssize_t j
     if g != NULL:
         for j in range(c):
-            g[j] = <floating>exp(z[j] - lse)
+            g[j] = _exp(<floating>(z[j] - lse))
         g[label] = g[label] - 1
     return loss
 

@@ -155,12 +155,6 @@ def test_sparse_and_binary_accuracy_are_picked_from_loss_and_shapes():
 
 def test_shuffle_batch_keeps_batches_contiguous():
     model = small_model()
-    starts = []
-
-    class Spy(callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            starts.append(batch)
-
     x = np.arange(40, dtype=np.float64).reshape(10, 4)
     seen = []
     original = model._train_step
