@@ -6,7 +6,7 @@ which computes the value and its gradient in one pass.
 import numpy as np
 
 from engine import ops
-from engine.ops.nn import per_sample_loss
+from engine.ops.nn import mean_loss, per_sample_loss
 
 
 class Loss:
@@ -50,10 +50,18 @@ def _snake(name):
 
 
 class _KernelLoss(Loss):
-    kind = None
+    """A loss computed by one fused kernel; the plain batch mean is fused into the same op."""
+
+    def kind_for(self):
+        return self.kind
 
     def call(self, y_true, y_pred):
-        return per_sample_loss(self.kind, y_true, y_pred)
+        return per_sample_loss(self.kind_for(), y_true, y_pred)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None and self.reduction == "sum_over_batch_size":
+            return mean_loss(self.kind_for(), y_true, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight)
 
 
 class MeanSquaredError(_KernelLoss):
@@ -70,50 +78,53 @@ class MeanAbsoluteError(_KernelLoss):
         super().__init__(name, reduction)
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_KernelLoss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_crossentropy", dtype=None):
         super().__init__(name, reduction)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
 
-    def call(self, y_true, y_pred):
+    def kind_for(self):
+        return "binary_crossentropy_logits" if self.from_logits else "binary_crossentropy"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
         if self.label_smoothing:
             y_true = np.asarray(y_true) * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        kind = "binary_crossentropy_logits" if self.from_logits else "binary_crossentropy"
-        return per_sample_loss(kind, y_true, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_KernelLoss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
         super().__init__(name, reduction)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
 
-    def call(self, y_true, y_pred):
+    def kind_for(self):
+        return "categorical_crossentropy_logits" if self.from_logits else "categorical_crossentropy"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
         if self.label_smoothing:
             y_true = np.asarray(y_true)
             y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / y_true.shape[-1]
-        kind = "categorical_crossentropy_logits" if self.from_logits else "categorical_crossentropy"
-        return per_sample_loss(kind, y_true, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_KernelLoss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None):
         super().__init__(name, reduction)
         self.from_logits = from_logits
 
-    def call(self, y_true, y_pred):
-        kind = "sparse_categorical_crossentropy" + ("_logits" if self.from_logits else "")
-        return per_sample_loss(kind, y_true, y_pred)
+    def kind_for(self):
+        return "sparse_categorical_crossentropy" + ("_logits" if self.from_logits else "")
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}

@@ -225,9 +225,19 @@ def _per_sample_loss(y_true, y_pred, kind=None):
     return loss.reshape(y_pred.shape[:-1]), vjp
 
 
-def per_sample_loss(kind, y_true, y_pred):
-    """Keras's per-sample loss (reduced over the last axis) by kernel name, e.g. 'mse'."""
-    y_pred_arr = to_array(y_pred)
+@differentiable
+def _mean_loss(y_true, y_pred, kind=None):
+    """The batch mean of a per-sample loss as one op (what fit computes every step)."""
+    per_sample, vjp_per_sample = _per_sample_loss.raw(y_true, y_pred, kind=kind)
+    count = per_sample.size
+    out = np.asarray(per_sample.mean(dtype=np.float64), dtype=per_sample.dtype)
+
+    def vjp(g, needs):
+        return vjp_per_sample(np.full(per_sample.shape, g / count, dtype=per_sample.dtype), needs)
+    return out, vjp
+
+
+def _checked_targets(kind, y_true, y_pred_arr):
     y_true = to_array(y_true)
     if kind.startswith("sparse"):
         if y_true.ndim == y_pred_arr.ndim and y_true.shape[-1] == 1:
@@ -243,7 +253,17 @@ def per_sample_loss(kind, y_true, y_pred):
         except ValueError:
             raise ValueError(f"{kind}: targets of shape {y_true.shape} do not match predictions of "
                              f"shape {y_pred_arr.shape}") from None
-    return _per_sample_loss(y_true, y_pred, kind=kind)
+    return y_true
+
+
+def mean_loss(kind, y_true, y_pred):
+    """Keras's loss reduced to the mean over the batch ("sum_over_batch_size"), as one op."""
+    return _mean_loss(_checked_targets(kind, y_true, to_array(y_pred)), y_pred, kind=kind)
+
+
+def per_sample_loss(kind, y_true, y_pred):
+    """Keras's per-sample loss (reduced over the last axis) by kernel name, e.g. 'mse'."""
+    return _per_sample_loss(_checked_targets(kind, y_true, to_array(y_pred)), y_pred, kind=kind)
 
 
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
