@@ -59,20 +59,25 @@ def _floats(str fn, **arrays):
     return dtype
 
 
-cdef void _max_forward(const floating *x, floating *out, long long *argmax, Window w) noexcept nogil:
-    """Window maxima; argmax (may be NULL) records where each came from.  NaN is sticky, as in numpy."""
-    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c, base
-    cdef bint first, take
-    cdef floating v
+cdef void _max_forward(const floating *x, floating *out, int *argmax, Window w) noexcept nogil:
+    """Window maxima (NaN is sticky, as in numpy); with argmax, the window cell (a * pw + b) of each.
+
+    The maxima come first, as a compare-and-select over whole channel rows; the cells are found in a
+    second pass as the first that equals the maximum.  Both passes vectorise, which one pass keeping
+    a 64-bit index per channel did not.
+    """
+    cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c
+    cdef bint first
+    cdef int cell
+    cdef floating v, m
     cdef floating *o
-    cdef long long *am
+    cdef int *am
     cdef const floating *src
     for r in prange(w.N * w.Ho, schedule="static", num_threads=_threads(w.N * w.Ho * w.Wo * w.C * w.ph * w.pw)):
         n = r // w.Ho
         i = r % w.Ho
         for j in range(w.Wo):
             o = out + (r * w.Wo + j) * w.C
-            am = argmax + (r * w.Wo + j) * w.C if argmax != NULL else NULL
             first = True
             for a in range(w.ph):
                 hi = i * w.sh + a - w.pt
@@ -82,34 +87,56 @@ cdef void _max_forward(const floating *x, floating *out, long long *argmax, Wind
                     wi = j * w.sw + b - w.pl
                     if wi < 0 or wi >= w.W:
                         continue
-                    base = ((n * w.H + hi) * w.W + wi) * w.C
-                    src = x + base
+                    src = x + ((n * w.H + hi) * w.W + wi) * w.C
                     if first:
                         # Padding never wins: the first real cell seeds the window.
                         for c in range(w.C):
                             o[c] = src[c]
-                        if am != NULL:
-                            for c in range(w.C):
-                                am[c] = base + c
                         first = False
-                    elif am == NULL:
-                        for c in range(w.C):
-                            v = src[c]
-                            o[c] = v if (v > o[c] or v != v) and o[c] == o[c] else o[c]
                     else:
                         for c in range(w.C):
                             v = src[c]
-                            take = (v > o[c] or v != v) and o[c] == o[c]
-                            o[c] = v if take else o[c]
-                            am[c] = base + c if take else am[c]
+                            o[c] = v if (v > o[c] or v != v) and o[c] == o[c] else o[c]
+            if argmax == NULL:
+                continue
+            am = argmax + (r * w.Wo + j) * w.C
+            for c in range(w.C):
+                am[c] = -1
+            for a in range(w.ph):
+                hi = i * w.sh + a - w.pt
+                if hi < 0 or hi >= w.H:
+                    continue
+                for b in range(w.pw):
+                    wi = j * w.sw + b - w.pl
+                    if wi < 0 or wi >= w.W:
+                        continue
+                    src = x + ((n * w.H + hi) * w.W + wi) * w.C
+                    cell = <int>(a * w.pw + b)
+                    for c in range(w.C):
+                        v = src[c]
+                        m = o[c]
+                        am[c] = cell if am[c] < 0 and (v == m or (v != v and m != m)) else am[c]
 
 
-cdef void _max_backward(const floating *gy, const long long *argmax, floating *dx, Window w) noexcept nogil:
-    cdef Py_ssize_t n, k, per_out = w.Ho * w.Wo * w.C, per_in = w.H * w.W * w.C
-    for n in prange(w.N, schedule="static", num_threads=_threads(w.N * per_out)):
+cdef void _max_backward(const floating *gy, const int *argmax, floating *dx, Window w) noexcept nogil:
+    """dx = each output gradient added at the input cell its window's maximum came from."""
+    cdef Py_ssize_t n, i, j, c, hi, wi, per_in = w.H * w.W * w.C
+    cdef int cell
+    cdef const floating *g
+    cdef const int *am
+    for n in prange(w.N, schedule="static", num_threads=_threads(w.N * w.Ho * w.Wo * w.C)):
         memset(dx + n * per_in, 0, per_in * sizeof(floating))
-        for k in range(n * per_out, (n + 1) * per_out):
-            dx[argmax[k]] += gy[k]
+        for i in range(w.Ho):
+            for j in range(w.Wo):
+                g = gy + ((n * w.Ho + i) * w.Wo + j) * w.C
+                am = argmax + ((n * w.Ho + i) * w.Wo + j) * w.C
+                for c in range(w.C):
+                    cell = am[c]
+                    hi = i * w.sh + cell // w.pw - w.pt
+                    wi = j * w.sw + cell % w.pw - w.pl
+                    # Checked so that no argmax array, however made, can write outside dx.
+                    if cell >= 0 and hi >= 0 and hi < w.H and wi >= 0 and wi < w.W:
+                        dx[((n * w.H + hi) * w.W + wi) * w.C + c] += g[c]
 
 
 cdef void _avg(const floating *src, floating *dst, Window w, bint backward) noexcept nogil:
@@ -164,17 +191,17 @@ cdef inline void* _p(a):
 
 
 def max_pool2d_forward(x, out, argmax, pool, strides, pads=(0, 0, 0, 0)):
-    """out = window maxima; argmax (int64, out's shape, or None at inference) = flat index into x of each
-    maximum, for the backward pass."""
+    """out = window maxima; argmax (int32, out's shape, or None at inference) receives for each the window
+    cell (a * pool_w + b) it came from, for the backward pass."""
     dtype = _floats("max_pool2d_forward", x=x, out=out)
     cdef Window w = _window("max_pool2d_forward", x.shape, out.shape, pool, strides, pads)
-    if argmax is not None and (not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64
+    if argmax is not None and (not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32
                                or argmax.shape != out.shape or not argmax.flags.c_contiguous):
-        raise ValueError(f"max_pool2d_forward: argmax must be None or a C-contiguous int64 array of shape "
+        raise ValueError(f"max_pool2d_forward: argmax must be None or a C-contiguous int32 array of shape "
                          f"{out.shape}")
     cdef void *px = _p(x)
     cdef void *po = _p(out)
-    cdef long long *pa = NULL if argmax is None else <long long*>_p(argmax)
+    cdef int *pa = NULL if argmax is None else <int*>_p(argmax)
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
@@ -184,27 +211,16 @@ def max_pool2d_forward(x, out, argmax, pool, strides, pads=(0, 0, 0, 0)):
     return out
 
 
-def max_pool2d_backward(gy, argmax, dx):
-    """dx = gy scattered to the positions argmax recorded (dx is overwritten)."""
+def max_pool2d_backward(gy, argmax, dx, pool, strides, pads=(0, 0, 0, 0)):
+    """dx (overwritten) = gy added at the cells max_pool2d_forward recorded in argmax."""
     dtype = _floats("max_pool2d_backward", g=gy, dx=dx)
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64 or argmax.shape != gy.shape \
+    cdef Window w = _window("max_pool2d_backward", dx.shape, gy.shape, pool, strides, pads)
+    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32 or argmax.shape != gy.shape \
             or not argmax.flags.c_contiguous:
-        raise ValueError(f"max_pool2d_backward: argmax must be a C-contiguous int64 array of shape {gy.shape}")
-    if gy.ndim != 4 or dx.ndim != 4 or gy.shape[0] != dx.shape[0] or gy.shape[3] != dx.shape[3]:
-        raise ValueError(f"max_pool2d_backward: gradient {gy.shape} and dx {dx.shape} do not belong together")
-    per_in = dx.shape[1] * dx.shape[2] * dx.shape[3]
-    if argmax.size:
-        # Every index must point into its own image of dx: no write can leave the array.
-        n = np.arange(gy.shape[0]).reshape(-1, 1, 1, 1)
-        if (argmax < n * per_in).any() or (argmax >= (n + 1) * per_in).any():
-            raise ValueError("max_pool2d_backward: argmax holds indices outside their image; pass the argmax "
-                             "array that max_pool2d_forward filled")
-    cdef Window w
-    w.N, w.H, w.W, w.C = dx.shape
-    w.Ho, w.Wo = gy.shape[1], gy.shape[2]
+        raise ValueError(f"max_pool2d_backward: argmax must be a C-contiguous int32 array of shape {gy.shape}")
     cdef void *pg = _p(gy)
     cdef void *pd = _p(dx)
-    cdef long long *pa = <long long*>_p(argmax)
+    cdef int *pa = <int*>_p(argmax)
     cdef bint single = dtype == np.float32
     with nogil:
         if single:

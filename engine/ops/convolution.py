@@ -134,11 +134,11 @@ def _max_pool2d(x, pool=(2, 2), strides=(2, 2), pads=(0, 0, 0, 0)):
     xc = contiguous(x, float_dtype_of(x))
     out = np.empty(_out_shape(xc.shape, pool, strides, (1, 1), pads, xc.shape[3]), xc.dtype)
     # Where each maximum came from is needed only to train.
-    argmax = np.empty(out.shape, np.int64) if is_recording() else None
+    argmax = np.empty(out.shape, np.int32) if is_recording() else None
     P.max_pool2d_forward(xc, out, argmax, pool, strides, pads)
 
     def vjp(g, needs):
-        return (P.max_pool2d_backward(contiguous(g, xc.dtype), argmax, np.empty_like(xc)),)
+        return (P.max_pool2d_backward(contiguous(g, xc.dtype), argmax, np.empty_like(xc), pool, strides, pads),)
     return out, vjp
 
 
