@@ -25,8 +25,30 @@ cnp.import_array()
 cdef extern from "elementwise_omp.h" nogil:
     int engine_ew_max_threads()
 
+cdef extern from "cpu_features.h" nogil:
+    int engine_cpu_has_avx2_fma()
+
 cdef extern from "elementwise_math.h" nogil:
     float engine_expf(float x)
+    int engine_ew_use_avx2
+    int ENGINE_EW_HAVE_AVX2_CLONES
+    void engine_ew_f32_exp_shift(const float *x, float shift, float *y, Py_ssize_t n)
+    void engine_ew_f32_sigmoid(const float *x, float *y, Py_ssize_t n)
+    void engine_ew_f32_silu(const float *x, float *y, Py_ssize_t n)
+    void engine_ew_f32_sigmoid_mul(const float *x, const float *g, float *out, Py_ssize_t n)
+    void engine_ew_f32_silu_grad(const float *x, const float *g, float *out, Py_ssize_t n)
+
+# The float32 exp-based loops have an AVX2+FMA build; choose it once here.
+engine_ew_use_avx2 = engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+
+
+def _set_avx2(bint enabled):
+    """Testing hook: force the baseline (False) or AVX2 (True, if the CPU has it) float32 loops.
+    Returns the previous setting."""
+    global engine_ew_use_avx2
+    cdef bint previous = engine_ew_use_avx2
+    engine_ew_use_avx2 = enabled and engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+    return previous
 
 
 # Below these element counts one thread is faster than a team.  Memory-bound
@@ -282,8 +304,11 @@ cdef void _act_forward_span(int act, const floating* x, floating* y, Py_ssize_t 
             v = x[i]
             y[i] = zero if v <= 0 else v          # NaN passes through
     elif act == ACT_SIGMOID:
-        for i in range(n):
-            y[i] = _sigmoid(x[i])
+        if floating is float:
+            engine_ew_f32_sigmoid(x, y, n)
+        else:
+            for i in range(n):
+                y[i] = _sigmoid(x[i])
     elif act == ACT_TANH:
         for i in range(n):
             y[i] = _tanh(x[i])
@@ -305,16 +330,22 @@ cdef void _act_forward_span(int act, const floating* x, floating* y, Py_ssize_t 
         for i in range(n):
             y[i] = _gelu_tanh(x[i])
     elif act == ACT_SILU:
-        for i in range(n):
-            v = x[i]
-            y[i] = v * _sigmoid(v)
+        if floating is float:
+            engine_ew_f32_silu(x, y, n)
+        else:
+            for i in range(n):
+                v = x[i]
+                y[i] = v * _sigmoid(v)
     elif act == ACT_LEAKY_RELU:
         for i in range(n):
             v = x[i]
             y[i] = v if v >= 0 else p * v
     elif act == ACT_EXP:
-        for i in range(n):
-            y[i] = _exp(x[i])
+        if floating is float:
+            engine_ew_f32_exp_shift(x, 0.0, y, n)
+        else:
+            for i in range(n):
+                y[i] = _exp(x[i])
 
 
 cdef void _act_backward_span(int act, const floating* a, const floating* g, floating* out,
@@ -344,8 +375,11 @@ cdef void _act_backward_span(int act, const floating* a, const floating* g, floa
             v = a[i]
             out[i] = g[i] * scale if v > 0 else g[i] * (v + sa)
     elif act == ACT_SOFTPLUS:
-        for i in range(n):
-            out[i] = g[i] * _sigmoid(a[i])
+        if floating is float:
+            engine_ew_f32_sigmoid_mul(a, g, out, n)
+        else:
+            for i in range(n):
+                out[i] = g[i] * _sigmoid(a[i])
     elif act == ACT_GELU:
         for i in range(n):
             out[i] = g[i] * _gelu_slope(a[i])
@@ -353,8 +387,11 @@ cdef void _act_backward_span(int act, const floating* a, const floating* g, floa
         for i in range(n):
             out[i] = g[i] * _gelu_tanh_slope(a[i])
     elif act == ACT_SILU:
-        for i in range(n):
-            out[i] = g[i] * _silu_slope(a[i])
+        if floating is float:
+            engine_ew_f32_silu_grad(a, g, out, n)
+        else:
+            for i in range(n):
+                out[i] = g[i] * _silu_slope(a[i])
     elif act == ACT_LEAKY_RELU:
         for i in range(n):
             out[i] = g[i] if a[i] > 0 else g[i] * p
@@ -383,11 +420,20 @@ cdef void _act_run(int act, bint backward, const floating* a, const floating* g,
                 _act_forward_span(act, a + lo, out + lo, hi - lo, param)
 
 
+cdef inline bint _has_simd_f32_loop(int act, bint backward):
+    """True where the float32 loop is a vectorised exp (elementwise_math.h), as cheap as a copy."""
+    if backward:
+        return act == ACT_SOFTPLUS or act == ACT_SILU
+    return act == ACT_SIGMOID or act == ACT_SILU or act == ACT_EXP
+
+
 cdef object _activation(str fn, int act, object x, object out, double param, Py_ssize_t par_min):
     cdef cnp.ndarray xa = _float_array(fn, "x", x)
     cdef cnp.ndarray oa = _like(fn, "out", out, "x", xa, True)
     _same_or_disjoint(fn, "x", xa, "out", oa)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
+    if _is_f32(xa) and _has_simd_f32_loop(act, False):
+        par_min = PAR_MIN_CHEAP
     cdef int nt = _team_size(n, par_min, n)
     if n == 0:
         return out
@@ -410,6 +456,8 @@ cdef object _activation_grad(str fn, str a_name, int act, object a, object g, ob
     _same_or_disjoint(fn, a_name, aa, "out", oa)
     _same_or_disjoint(fn, "g", ga, "out", oa)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(aa)
+    if _is_f32(aa) and _has_simd_f32_loop(act, True):
+        par_min = PAR_MIN_CHEAP
     cdef int nt = _team_size(n, par_min, n)
     if n == 0:
         return out
@@ -543,7 +591,15 @@ cdef enum RowOp:
     ROW_LOG_SOFTMAX_GRAD
 
 
+# Reductions are kept out of the exp loops: without -ffast-math gcc will not
+# vectorise a floating-point reduction, and it would take the exp with it.
+# Sums use four independent double accumulators (a fixed, deterministic
+# order) so they are not bound by one add's latency.
+
 cdef inline floating _row_max(const floating* x, Py_ssize_t c) noexcept nogil:
+    # Callers never pass c == 0 (empty rows are skipped); guard anyway.
+    if c <= 0:
+        return 0
     cdef floating m = x[0]
     cdef Py_ssize_t j
     for j in range(1, c):
@@ -552,50 +608,94 @@ cdef inline floating _row_max(const floating* x, Py_ssize_t c) noexcept nogil:
     return m
 
 
-cdef void _softmax_row(const floating* x, floating* y, Py_ssize_t c) noexcept nogil:
-    cdef floating m = _row_max(x, c), e
+cdef inline double _sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        s0 += a[j]
+        s1 += a[j + 1]
+        s2 += a[j + 2]
+        s3 += a[j + 3]
+        j += 4
+    while j < n:
+        s0 += a[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        s0 += <double>a[j] * b[j]
+        s1 += <double>a[j + 1] * b[j + 1]
+        s2 += <double>a[j + 2] * b[j + 2]
+        s3 += <double>a[j + 3] * b[j + 3]
+        j += 4
+    while j < n:
+        s0 += <double>a[j] * b[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef enum:
+    EXP_BLOCK = 256
+
+
+cdef double _sum_exp_shifted(const floating* x, floating m, Py_ssize_t c) noexcept nogil:
+    """sum_j exp(x[j] - m) without writing to the row: exps go through a stack block."""
+    cdef floating buf[EXP_BLOCK]
     cdef double s = 0
+    cdef Py_ssize_t j0 = 0, j, w
+    while j0 < c:
+        w = c - j0
+        if w > EXP_BLOCK:
+            w = EXP_BLOCK
+        if floating is float:
+            engine_ew_f32_exp_shift(x + j0, m, buf, w)
+        else:
+            for j in range(w):
+                buf[j] = _exp(x[j0 + j] - m)
+        s += _sum(buf, w)
+        j0 += w
+    return s
+
+
+cdef void _softmax_row(const floating* x, floating* y, Py_ssize_t c) noexcept nogil:
+    cdef floating m = _row_max(x, c)
     cdef Py_ssize_t j
-    for j in range(c):
-        e = _exp(x[j] - m)
-        y[j] = e
-        s += e
-    cdef floating inv = <floating>(1.0 / s)
+    if floating is float:
+        engine_ew_f32_exp_shift(x, m, y, c)
+    else:
+        for j in range(c):
+            y[j] = _exp(x[j] - m)
+    cdef floating inv = <floating>(1.0 / _sum(y, c))
     for j in range(c):
         y[j] = y[j] * inv
 
 
 cdef void _log_softmax_row(const floating* x, floating* y, Py_ssize_t c) noexcept nogil:
     cdef floating m = _row_max(x, c)
-    cdef double s = 0
-    cdef Py_ssize_t j
-    for j in range(c):
-        s += _exp(x[j] - m)
     # (x - m) - log(s), not x - (m + log(s)): for large logits m + log(s)
     # would round away the small log term in float32.
-    cdef floating log_s = <floating>log(s)
+    cdef floating log_s = <floating>log(_sum_exp_shifted(x, m, c))
+    cdef Py_ssize_t j
     for j in range(c):
         y[j] = (x[j] - m) - log_s
 
 
 cdef void _softmax_grad_row(const floating* y, const floating* g, floating* out,
                             Py_ssize_t c) noexcept nogil:
-    cdef double d = 0
+    cdef floating df = <floating>_dot(g, y, c)
     cdef Py_ssize_t j
-    for j in range(c):
-        d += <double>g[j] * <double>y[j]
-    cdef floating df = <floating>d
     for j in range(c):
         out[j] = y[j] * (g[j] - df)
 
 
 cdef void _log_softmax_grad_row(const floating* y, const floating* g, floating* out,
                                 Py_ssize_t c) noexcept nogil:
-    cdef double s = 0
+    cdef floating sf = <floating>_sum(g, c)
     cdef Py_ssize_t j
-    for j in range(c):
-        s += g[j]
-    cdef floating sf = <floating>s
     for j in range(c):
         out[j] = g[j] - _exp(y[j]) * sf
 
@@ -648,7 +748,8 @@ cdef object _row_kernel(str fn, int op, str x_name, object x, object g, object o
     if n == 0:
         return out
     cdef Py_ssize_t rows = n // c
-    cdef Py_ssize_t par_min = (PAR_MIN_TRANSCENDENTAL if op != ROW_SOFTMAX_GRAD
+    # Only float64 rows pay for a libm exp per element.
+    cdef Py_ssize_t par_min = (PAR_MIN_TRANSCENDENTAL if op != ROW_SOFTMAX_GRAD and not _is_f32(xa)
                                else PAR_MIN_CHEAP)
     cdef int nt = _team_size(n, par_min, rows)
     cdef void* gp = _data(ga) if ga is not None else NULL
@@ -921,19 +1022,11 @@ cdef double _bce_logits_row(const floating* t, const floating* z, floating* g,
     return acc / c
 
 
-cdef double _row_sum(const floating* p, Py_ssize_t c) noexcept nogil:
-    cdef double s = 0
-    cdef Py_ssize_t j
-    for j in range(c):
-        s += p[j]
-    return s
-
-
 cdef double _cce_row(const floating* t, const floating* p, floating* g, Py_ssize_t c,
                      double lo, double hi) noexcept nogil:
     # q = p / sum(p) is clipped before the log; where q is clipped dL/dq is 0.
     # Through the normalisation: dL/dp_i = (dL/dq_i - sum_j dL/dq_j q_j) / s.
-    cdef double s = _row_sum(p, c), acc = 0, dot = 0, q, dq
+    cdef double s = _sum(p, c), acc = 0, dot = 0, q, dq
     cdef Py_ssize_t j
     for j in range(c):
         q = p[j] / s
@@ -948,34 +1041,36 @@ cdef double _cce_row(const floating* t, const floating* p, floating* g, Py_ssize
     return -acc
 
 
-cdef double _log_sum_exp(const floating* z, Py_ssize_t c) noexcept nogil:
-    # exp in the array precision (vectorised for float32), sum in double.
-    cdef floating m = _row_max(z, c)
-    cdef double s = 0
+cdef void _softmax_scaled(const floating* z, floating m, floating log_s, floating scale,
+                          const floating* t, floating* g, Py_ssize_t c) noexcept nogil:
+    """g = softmax(z) * scale - t (t may be NULL), softmax(z) = exp((z - m) - log_s)."""
     cdef Py_ssize_t j
-    for j in range(c):
-        s += _exp(z[j] - m)
-    return m + log(s)
+    if t != NULL:
+        for j in range(c):
+            g[j] = _exp((z[j] - m) - log_s) * scale - t[j]
+    else:
+        for j in range(c):
+            g[j] = _exp((z[j] - m) - log_s) * scale
 
 
 cdef double _cce_logits_row(const floating* t, const floating* z, floating* g,
                             Py_ssize_t c) noexcept nogil:
+    # loss = -sum t (z - lse) = sum(t) * lse - t.z, lse = m + log(s).  Both
+    # reductions finish before g is written, so g may alias z or t.
     if c == 0:
         return 0.0
-    cdef double lse = _log_sum_exp(z, c), total_t = _row_sum(t, c), acc = 0, tj, zj
-    cdef Py_ssize_t j
-    for j in range(c):
-        tj = t[j]
-        zj = z[j]
-        acc -= tj * (zj - lse)
-        if g != NULL:
-            g[j] = <floating>(_exp(<floating>(zj - lse)) * total_t - tj)
-    return acc
+    cdef floating m = _row_max(z, c)
+    cdef double log_s = log(_sum_exp_shifted(z, m, c))
+    cdef double total_t = _sum(t, c)
+    cdef double loss = total_t * (m + log_s) - _dot(t, z, c)
+    if g != NULL:
+        _softmax_scaled(z, m, <floating>log_s, <floating>total_t, t, g, c)
+    return loss
 
 
 cdef double _sparse_cce_row(Py_ssize_t label, const floating* p, floating* g, Py_ssize_t c,
                             double lo, double hi) noexcept nogil:
-    cdef double s = _row_sum(p, c)
+    cdef double s = _sum(p, c)
     cdef double q = p[label] / s
     cdef bint live = lo <= q <= hi
     cdef double dq = -1.0 / q if live else 0.0
@@ -990,12 +1085,11 @@ cdef double _sparse_cce_row(Py_ssize_t label, const floating* p, floating* g, Py
 
 cdef double _sparse_cce_logits_row(Py_ssize_t label, const floating* z, floating* g,
                                    Py_ssize_t c) noexcept nogil:
-    cdef double lse = _log_sum_exp(z, c)
-    cdef double loss = lse - z[label]
-    cdef Py_ssize_t j
+    cdef floating m = _row_max(z, c)
+    cdef double log_s = log(_sum_exp_shifted(z, m, c))
+    cdef double loss = (<double>m - z[label]) + log_s
     if g != NULL:
-        for j in range(c):
-            g[j] = _exp(<floating>(z[j] - lse))
+        _softmax_scaled(z, m, <floating>log_s, <floating>1, <const floating*>NULL, g, c)
         g[label] = g[label] - 1
     return loss
 

@@ -753,3 +753,59 @@ def test_error_messages_name_function_and_shapes():
     with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy: label 7 at index 1"):
         E.sparse_categorical_crossentropy(np.array([0, 7], np.int32), np.ones((2, 5)),
                                           np.empty(2), None)
+
+
+# ---------------------------------------------------------------------------
+# float32 exp and the baseline / AVX2 builds of the exp-based loops
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(params=[False, True], ids=["baseline", "avx2"])
+def simd_path(request):
+    previous = E._set_avx2(request.param)
+    yield request.param
+    E._set_avx2(previous)
+
+
+def _ulps(got, ref64):
+    ref32 = ref64.astype(np.float32)
+    return np.abs(got.astype(np.float64) - ref64) / np.spacing(np.abs(ref32))
+
+
+def test_exp_float32_accuracy(simd_path):
+    x = np.linspace(-110.0, 90.0, 400_001).astype(np.float32)
+    out = E.exp(x, np.empty_like(x))
+    ref = np.exp(x.astype(np.float64))
+    normal = (ref > np.finfo(np.float32).tiny) & (ref < np.finfo(np.float32).max)
+    assert _ulps(out[normal], ref[normal]).max() <= 2.0
+    assert np.all(np.isinf(out[ref > 3.5e38]))
+    sub = ref < np.finfo(np.float32).tiny          # gradual underflow, then 0
+    np.testing.assert_allclose(out[sub], ref[sub], rtol=0, atol=3e-45)
+    special = np.array([np.nan, -np.inf, np.inf, 0.0, -0.0, 88.7, -87.5], np.float32)
+    got = E.exp(special, np.empty_like(special))
+    assert np.isnan(got[0]) and got[1] == 0 and np.isinf(got[2]) and got[3] == 1 and got[4] == 1
+    np.testing.assert_allclose(got[5:], np.exp(special[5:].astype(np.float64)), rtol=3e-7)
+
+
+def test_exp_float64_matches_numpy():
+    x = rand((1000,), np.float64, seed=60, scale=50.0)
+    np.testing.assert_allclose(E.exp(x, np.empty_like(x)), np.exp(x), rtol=1e-15)
+
+
+@pytest.mark.parametrize("n", [1, 7, 33, 5000])
+def test_float32_simd_loops_match_reference(simd_path, n):
+    x = rand((n,), np.float32, seed=61, scale=6.0)
+    g = rand((n,), np.float32, seed=62, scale=1.0)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    t = dict(rtol=3e-6, atol=1e-7)
+    for name in ("sigmoid", "silu"):
+        ref = ACTIVATIONS[name][0]
+        np.testing.assert_allclose(getattr(E, name)(x, np.empty_like(x)), ref(x64), **t)
+    np.testing.assert_allclose(E.softplus_grad(x, g, np.empty_like(x)), g64 * ref_sigmoid(x64),
+                               **t)
+    np.testing.assert_allclose(E.silu_grad(x, g, np.empty_like(x)),
+                               g64 * ACTIVATIONS["silu"][2](x64), **t)
+    rows = x.reshape(1, -1)
+    np.testing.assert_allclose(E.softmax(rows, np.empty_like(rows)),
+                               ref_softmax(rows.astype(np.float64)), **t)
+    np.testing.assert_allclose(E.log_softmax(rows, np.empty_like(rows)),
+                               ref_log_softmax(rows.astype(np.float64)), rtol=3e-6, atol=3e-6)
