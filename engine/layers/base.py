@@ -97,7 +97,7 @@ class Layer:
 
     # -- tracking of sublayers ---------------------------------------------------------
     def __setattr__(self, name, value):
-        if isinstance(value, Layer) and name not in ("_outer",):
+        if isinstance(value, Layer):
             if value not in self.__dict__.get("_layers", []) and value is not self:
                 self.__dict__.setdefault("_layers", []).append(value)
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
