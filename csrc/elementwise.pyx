@@ -1055,14 +1055,17 @@ cdef void _softmax_scaled(const floating* z, floating m, floating log_s, floatin
 
 cdef double _cce_logits_row(const floating* t, const floating* z, floating* g,
                             Py_ssize_t c) noexcept nogil:
-    # loss = -sum t (z - lse) = sum(t) * lse - t.z, lse = m + log(s).  Both
-    # reductions finish before g is written, so g may alias z or t.
+    # loss = -sum t ((z - m) - log s).  Shifting by m before the product keeps
+    # large logits from cancelling.  The reductions finish before g is
+    # written, so g may alias z or t.
     if c == 0:
         return 0.0
     cdef floating m = _row_max(z, c)
     cdef double log_s = log(_sum_exp_shifted(z, m, c))
-    cdef double total_t = _sum(t, c)
-    cdef double loss = total_t * (m + log_s) - _dot(t, z, c)
+    cdef double total_t = _sum(t, c), loss = 0
+    cdef Py_ssize_t j
+    for j in range(c):
+        loss -= <double>t[j] * ((<double>z[j] - m) - log_s)
     if g != NULL:
         _softmax_scaled(z, m, <floating>log_s, <floating>total_t, t, g, c)
     return loss

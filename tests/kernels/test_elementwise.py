@@ -447,6 +447,14 @@ def test_logit_losses_stable_for_large_logits():
                                rtol=1e-6)
 
 
+def test_cce_logits_loss_exact_for_huge_logits():
+    z = np.array([[1e8, 1e8 - 1, 0.0]])
+    t = np.array([[0.0, 1.0, 0.0]])
+    loss = np.empty(1)
+    E.categorical_crossentropy_logits(t, z, loss)
+    np.testing.assert_allclose(loss, [1 + np.log1p(np.exp(-1.0))], rtol=1e-14)
+
+
 @pytest.mark.parametrize("label_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(0, 3), (1, 1), (4, 5), (2, 3, 6), (5000, 10)])
