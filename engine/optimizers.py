@@ -237,7 +237,9 @@ class Adam(Optimizer):
         return [("momentum", "velocity")] + ([("velocity_hat",)] if self.amsgrad else [])
 
     def update_step(self, g, var, w, lr, step):
-        alpha = lr * math.sqrt(1.0 - self.beta_2 ** step) / (1.0 - self.beta_1 ** step)
+        # In the variable's precision, as Keras computes it (float32 alpha for float32 weights).
+        t = w.dtype.type
+        alpha = float(t(lr) * np.sqrt(t(1) - t(self.beta_2) ** t(step)) / (t(1) - t(self.beta_1) ** t(step)))
         vhat = self._slot(var, "velocity_hat") if self.amsgrad else None
         K.adam_update(w, g, self._slot(var, "momentum"), self._slot(var, "velocity"), alpha,
                       self.beta_1, self.beta_2, self.epsilon, vhat)
