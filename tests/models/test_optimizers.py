@@ -111,3 +111,20 @@ def test_clipping_and_learning_rate_changes():
     assert int(opt.iterations.numpy()) == 1
     with pytest.raises(ValueError, match="learning_rate"):
         optimizers.SGD(lr=0.1)
+
+
+@pytest.mark.parametrize("name", ["Adam", "RMSprop", "SGD", "Adagrad"])
+def test_bit_exact_with_keras_where_installed(name):
+    """Runs where Keras 3 is installed (a bench extra): five float32 steps give Keras's exact bits."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((5, 4)).astype(np.float32)
+    grads = [rng.standard_normal((5, 4)).astype(np.float32) for _ in range(5)]
+    theirs, their_opt = keras.Variable(w0.copy()), getattr(keras.optimizers, name)()
+    ours, our_opt = Variable(w0.copy()), getattr(optimizers, name)()
+    for g in grads:
+        their_opt.apply_gradients([(keras.ops.convert_to_tensor(g), theirs)])
+        our_opt.apply([g], [ours])
+    np.testing.assert_array_equal(np.asarray(theirs.value), ours.numpy())
