@@ -299,9 +299,14 @@ cdef void _dw_forward(const floating *x, const floating *w, floating *out, Geome
                         continue
                     src = x + ((n * g.H + hi) * g.W + wi) * g.C
                     wk = w + (a * g.kw + b) * CM
-                    for c in range(g.C):
-                        for m in range(M):
-                            o[c * M + m] += src[c] * wk[c * M + m]
+                    if M == 1:
+                        # The usual case (depth_multiplier 1): a contiguous run that vectorises.
+                        for c in range(g.C):
+                            o[c] += src[c] * wk[c]
+                    else:
+                        for c in range(g.C):
+                            for m in range(M):
+                                o[c * M + m] += src[c] * wk[c * M + m]
 
 
 cdef void _dw_backward_input(const floating *gy, const floating *w, floating *dx, Geometry g) noexcept nogil:
@@ -326,11 +331,15 @@ cdef void _dw_backward_input(const floating *gy, const floating *w, floating *dx
                             continue
                         d = dx + ((n * g.H + hi) * g.W + wi) * g.C
                         wk = w + (a * g.kw + b) * CM
-                        for c in range(g.C):
-                            acc = 0
-                            for m in range(M):
-                                acc = acc + go[c * M + m] * wk[c * M + m]
-                            d[c] += acc
+                        if M == 1:
+                            for c in range(g.C):
+                                d[c] += go[c] * wk[c]
+                        else:
+                            for c in range(g.C):
+                                acc = 0
+                                for m in range(M):
+                                    acc = acc + go[c * M + m] * wk[c * M + m]
+                                d[c] += acc
 
 
 cdef void _dw_backward_weight(const floating *x, const floating *gy, floating *partial, Geometry g,
@@ -358,9 +367,13 @@ cdef void _dw_backward_weight(const floating *x, const floating *gy, floating *p
                         continue
                     src = x + ((n * g.H + hi) * g.W + wi) * g.C
                     d = partial + t * KK + (a * g.kw + b) * CM
-                    for c in range(g.C):
-                        for m in range(M):
-                            d[c * M + m] += src[c] * go[c * M + m]
+                    if M == 1:
+                        for c in range(g.C):
+                            d[c] += src[c] * go[c]
+                    else:
+                        for c in range(g.C):
+                            for m in range(M):
+                                d[c * M + m] += src[c] * go[c * M + m]
 
 
 def depthwise_conv2d_forward(x, w, out, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0)):

@@ -53,7 +53,9 @@ def _batch_norm_infer(x, gamma, beta, mean=None, variance=None, epsilon=1e-3):
     shift = -mean * scale
     if beta is not None:
         shift = shift + beta
-    y = x * scale + shift.astype(x.dtype)
+    # Two passes into one new array: y = x * scale, then y += shift in place.
+    y = np.multiply(x, scale, dtype=x.dtype)
+    np.add(y, shift.astype(x.dtype), out=y)
 
     def vjp(g, needs):
         g2 = g.reshape(-1, x.shape[-1])
