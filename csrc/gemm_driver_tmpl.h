@@ -239,7 +239,9 @@ static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
      * store the tiles transposed. */
     if (trans_a && n < isa->nr && m >= 2 * n && m >= isa->nr && GD_FN(gd_use_small_)(m, k))
         GD_FN(gd_small_)(isa, !trans_b, 0, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc, 1);
-    else if (GD_FN(gd_use_small_)(n, k))
+    /* A transposed A is read down its columns by the small path; once there are many rows and a
+     * long k (weight gradients: x^T dY over a whole batch), packing A is repaid. */
+    else if (GD_FN(gd_use_small_)(n, k) && !(trans_a && m >= 256 && k > ENGINE_GEMM_SMALL_MAX_K))
         GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
     else
         GD_FN(gd_packed_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
