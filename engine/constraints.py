@@ -14,6 +14,9 @@ class MaxNorm(Constraint):
     def __init__(self, max_value=2.0, axis=0):
         self.max_value, self.axis = max_value, axis
 
+    def get_config(self):
+        return {"max_value": self.max_value, "axis": self.axis}
+
     def __call__(self, w):
         norms = np.sqrt(np.sum(np.square(w), axis=self.axis, keepdims=True))
         return w * (np.clip(norms, 0, self.max_value) / (1e-7 + norms))
@@ -28,6 +31,9 @@ class UnitNorm(Constraint):
     def __init__(self, axis=0):
         self.axis = axis
 
+    def get_config(self):
+        return {"axis": self.axis}
+
     def __call__(self, w):
         return w / (1e-7 + np.sqrt(np.sum(np.square(w), axis=self.axis, keepdims=True)))
 
@@ -35,6 +41,9 @@ class UnitNorm(Constraint):
 class MinMaxNorm(Constraint):
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
         self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
+
+    def get_config(self):
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
 
     def __call__(self, w):
         norms = np.sqrt(np.sum(np.square(w), axis=self.axis, keepdims=True))

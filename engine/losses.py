@@ -141,6 +141,17 @@ class LossFunctionWrapper(Loss):
     def call(self, y_true, y_pred):
         return self.fn(y_true, y_pred, **self.kwargs)
 
+    def get_config(self):
+        from engine.saving.serialization import serialize_keras_object
+        return {**super().get_config(), "fn": serialize_keras_object(self.fn), **self.kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        from engine.saving.serialization import deserialize_keras_object
+        config = dict(config)
+        config["fn"] = deserialize_keras_object(config["fn"])
+        return cls(**config)
+
 
 def mean_squared_error(y_true, y_pred):
     return per_sample_loss("mse", y_true, y_pred)

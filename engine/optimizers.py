@@ -23,6 +23,11 @@ class ExponentialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps, self.decay_rate, self.staircase = decay_steps, decay_rate, staircase
+        self.name = name or "ExponentialDecay"
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
     def __call__(self, step):
         p = step / self.decay_steps
@@ -178,11 +183,16 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self._current_lr(), "weight_decay": self.weight_decay,
+        # A schedule is stored as itself (a nested config, as Keras writes it), not as today's rate.
+        lr = self._schedule if self._schedule is not None else self._current_lr()
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     @classmethod
     def from_config(cls, config):
+        if isinstance(config.get("learning_rate"), dict):
+            from engine.saving.serialization import deserialize_keras_object
+            config = {**config, "learning_rate": deserialize_keras_object(config["learning_rate"])}
         return cls(**config)
 
 

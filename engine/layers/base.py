@@ -214,6 +214,7 @@ class Layer:
 
     def _maybe_build(self, input_shape):
         if not self.built:
+            self._build_input_shape = input_shape  # saved as Keras's build_config (subclassed models)
             self.build(input_shape)
             self.built = True
 
@@ -341,7 +342,18 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
+        config.update(self._weight_settings_config())
         return config
+
+    def _weight_settings_config(self, cls=None):
+        """The initializers, regularizers and constraints the constructor took, read back from the
+        attributes of the same names, so no layer's get_config has to list them one by one."""
+        from engine.saving.serialization import serialize_keras_object
+        # Only one constructor (the class's own unless told): a parent's parameters may be stored under
+        # other names (DepthwiseConv2D passes depthwise_regularizer on as kernel_regularizer).
+        params = inspect.signature((cls or type(self)).__init__).parameters
+        return {p: serialize_keras_object(getattr(self, p)) for p in sorted(params)
+                if p.endswith(("_initializer", "_regularizer", "_constraint")) and hasattr(self, p)}
 
     @classmethod
     def from_config(cls, config):

@@ -167,6 +167,7 @@ class DepthwiseConv2D(_Conv):
         config.pop("filters")
         config["depthwise_initializer"] = config.pop("kernel_initializer")
         config["depth_multiplier"] = self.depth_multiplier
+        config.update(_depthwise_settings(self))
         return config
 
 
@@ -219,7 +220,15 @@ class SeparableConv2D(_Conv):
         config["depthwise_initializer"] = config.pop("kernel_initializer")
         config.update({"depth_multiplier": self.depth_multiplier,
                        "pointwise_initializer": initializers.serialize(self.pointwise_initializer)})
+        config.update(_depthwise_settings(self))
         return config
+
+
+def _depthwise_settings(layer):
+    """The depthwise kernel's regularizer and constraint, kept as kernel_* but named depthwise_* by Keras."""
+    from engine.saving.serialization import serialize_keras_object
+    return {"depthwise_regularizer": serialize_keras_object(layer.kernel_regularizer),
+            "depthwise_constraint": serialize_keras_object(layer.kernel_constraint)}
 
 
 Convolution1D, Convolution2D, SeparableConvolution2D = Conv1D, Conv2D, SeparableConv2D

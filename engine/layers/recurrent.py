@@ -186,6 +186,7 @@ class _RNN(Layer):
             "return_sequences": self.return_sequences, "return_state": self.return_state,
             "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
         })
+        config.update(self._weight_settings_config(_RNN))  # regularizers and constraints
         return config
 
 

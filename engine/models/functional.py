@@ -227,7 +227,7 @@ class Functional(Model):
         return functional_config(self)
 
     @classmethod
-    def from_config(cls, config, custom_objects=None, safe_mode=True):
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
         from engine.saving.model_config import functional_from_config
         return functional_from_config(cls, config, custom_objects, safe_mode)
 

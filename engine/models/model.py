@@ -103,10 +103,10 @@ def _saving_methods():
     def load_weights(self, filepath, skip_mismatch=False):
         from engine.saving.weights import load_weights_from_h5
         if str(filepath).endswith(".keras"):
-            from engine.saving.archive import load_model
-            self.set_weights(load_model(filepath, compile=False).get_weights())
+            from engine.saving.archive import load_weights_from_archive
+            load_weights_from_archive(self, filepath, skip_mismatch=skip_mismatch)
             return
-        load_weights_from_h5(self, filepath)
+        load_weights_from_h5(self, os.fspath(filepath), skip_mismatch=skip_mismatch)
 
     def to_json(self, **kwargs):
         from engine.saving.serialization import serialize_keras_object

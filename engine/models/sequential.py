@@ -115,7 +115,7 @@ class Sequential(Functional):
         return sequential_config(self)
 
     @classmethod
-    def from_config(cls, config, custom_objects=None, safe_mode=True):
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
         from engine.saving.model_config import sequential_from_config
         return sequential_from_config(cls, config, custom_objects, safe_mode)
 

@@ -1,7 +1,10 @@
 """`model.save("m.keras")` / `load_model`: Keras 3's zip of config.json, metadata.json and
 model.weights.h5.  Writes go to a temporary file in the same folder and are renamed over the
-target, so an interrupted save never destroys the previous file."""
+target, so an interrupted save never destroys the previous file.  Loading reads the members
+from the zip in memory (nothing is extracted, nothing is executed) and checks the whole file
+before any weight is assigned."""
 import datetime
+import io
 import json
 import os
 import tempfile
@@ -10,11 +13,12 @@ import zipfile
 from engine.saving.serialization import deserialize_keras_object, serialize_keras_object, to_jsonable
 from engine.saving import weights as weights_io
 
-_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
+KERAS_VERSION = "3.15.1"  # the Keras release whose layout these files follow
 
 
 def atomic_write(path, write):
     """Call write(tmp_path), then rename tmp_path over path (same folder, so the rename is atomic)."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
     os.close(fd)
@@ -30,66 +34,126 @@ def atomic_write(path, write):
 def _compile_config(model):
     if not getattr(model, "compiled", False):
         return None
-    loss = model.loss
-    if hasattr(loss, "get_config") and not isinstance(loss, (str, list, dict)):
-        loss = serialize_keras_object(loss)
-    return {"optimizer": serialize_keras_object(model.optimizer), "loss": to_jsonable(loss),
+    return {"optimizer": serialize_keras_object(model.optimizer), "loss": to_jsonable(model.loss),
             "loss_weights": to_jsonable(getattr(model, "_loss_weights_spec", None)),
-            "metrics": to_jsonable(getattr(model, "_metrics_spec", None))}
+            "metrics": to_jsonable(getattr(model, "_metrics_spec", None)), "weighted_metrics": None,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+def _build_config(model):
+    shape = model.__dict__.get("_build_input_shape")
+    if hasattr(model, "_nodes") or shape is None:
+        return None  # functional and Sequential models rebuild from their layer graph
+    if isinstance(shape, tuple) and shape:
+        shape = (None,) + shape[1:]  # the batch size of the first call is not part of the model
+    return {"input_shape": to_jsonable(shape)}
+
+
+def model_config(model):
+    """The config.json content: the model's config, plus how to build and compile it."""
+    config = serialize_keras_object(model)
+    build_config = _build_config(model)
+    if build_config:
+        config["build_config"] = build_config
+    compile_config = _compile_config(model)
+    if compile_config:
+        config["compile_config"] = compile_config
+    return config
 
 
 def save_model(model, filepath, overwrite=True):
-    if not str(filepath).endswith(".keras"):
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".keras"):
         raise ValueError(f"save: the file name must end in .keras, got {filepath!r} "
                          "(use save_weights for .weights.h5 files)")
     if os.path.exists(filepath) and not overwrite:
         raise ValueError(f"save: {filepath} exists and overwrite=False")
-    config = serialize_keras_object(model)
-    compile_config = _compile_config(model)
-    if compile_config:
-        config["compile_config"] = compile_config
+    config = model_config(model)  # before any file is touched: a model that cannot be saved fails here
     from engine import __version__
-    metadata = {"keras_version": "3.15.1", "engine_version": __version__,
+    metadata = {"keras_version": KERAS_VERSION, "engine_version": __version__,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
 
     def write(tmp):
-        with tempfile.TemporaryDirectory() as work:
-            weights_path = os.path.join(work, "model.weights.h5")
-            weights_io.save_weights_to_h5(model, weights_path, include_optimizer=compile_config is not None)
-            with zipfile.ZipFile(tmp, "w") as z:
-                z.writestr("metadata.json", json.dumps(metadata))
-                z.writestr("config.json", json.dumps(config))
-                z.write(weights_path, "model.weights.h5")
+        weights = io.BytesIO()
+        weights_io.save_weights_to_h5(model, weights, include_optimizer="compile_config" in config)
+        with zipfile.ZipFile(tmp, "w") as z:
+            z.writestr("metadata.json", json.dumps(metadata))
+            z.writestr("config.json", json.dumps(config))
+            z.writestr("model.weights.h5", weights.getvalue())
     atomic_write(filepath, write)
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+def _read_member(z, member, filepath):
     try:
-        z = zipfile.ZipFile(filepath)
-    except (zipfile.BadZipFile, OSError) as e:
+        return z.read(member)
+    except KeyError:
+        raise ValueError(f"{filepath} lacks {member}; it is not a complete .keras file "
+                         f"(it holds: {', '.join(z.namelist()) or 'nothing'})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{filepath}: {member} is corrupt ({e})") from None
+
+
+def _open_archive(filepath):
+    try:
+        return zipfile.ZipFile(filepath)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ValueError(f"load_model: {filepath} is not a .keras file ({e})") from None
-    with z:
-        missing = [m for m in ("config.json", "model.weights.h5") if m not in z.namelist()]
-        if missing:
-            raise ValueError(f"load_model: {filepath} lacks {', '.join(missing)}; it is not a complete .keras file")
-        try:
-            config = json.loads(z.read("config.json"))
-        except (ValueError, zipfile.BadZipFile) as e:
-            raise ValueError(f"load_model: the config in {filepath} is unreadable ({e})") from None
+
+
+def read_archive(filepath):
+    """(config dict, weights bytes) from a .keras file, with clear errors for anything malformed."""
+    filepath = os.fspath(filepath)
+    with _open_archive(filepath) as z:
+        raw_config = _read_member(z, "config.json", filepath)
+        weights = _read_member(z, "model.weights.h5", filepath)
+    try:
+        config = json.loads(raw_config)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{filepath}: config.json is not valid JSON ({e})") from None
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"{filepath}: config.json does not describe a model (no class_name)")
+    return config, weights
+
+
+def _deserialize_compile_value(value, custom_objects):
+    """Losses and metrics as compile() takes them: names stay names, configs become objects."""
+    if isinstance(value, dict) and "class_name" in value:
+        return deserialize_keras_object(value, custom_objects)
+    if isinstance(value, list):
+        return [_deserialize_compile_value(v, custom_objects) for v in value]
+    if isinstance(value, dict):
+        return {k: _deserialize_compile_value(v, custom_objects) for k, v in value.items()}
+    return value
+
+
+def _compile_from_config(model, compile_config, custom_objects):
+    optimizer = deserialize_keras_object(compile_config["optimizer"], custom_objects)
+    model.compile(optimizer=optimizer,
+                  loss=_deserialize_compile_value(compile_config.get("loss"), custom_objects),
+                  loss_weights=compile_config.get("loss_weights"),
+                  metrics=_deserialize_compile_value(compile_config.get("metrics"), custom_objects))
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """A model from a .keras file written by engine or Keras 3 (config, weights, compile settings and
+    optimizer state).  Only engine's own and registered or given custom classes can be built;
+    Lambda layers need safe_mode=False."""
+    filepath = os.fspath(filepath)
+    config, weights = read_archive(filepath)
+    try:
         model = deserialize_keras_object(config, custom_objects, safe_mode)
         compile_config = config.get("compile_config")
         if compile and compile_config:
-            optimizer = deserialize_keras_object(compile_config["optimizer"], custom_objects, safe_mode)
-            loss = compile_config.get("loss")
-            if isinstance(loss, dict) and "class_name" in loss:
-                loss = deserialize_keras_object(loss, custom_objects, safe_mode)
-            model.compile(optimizer=optimizer, loss=loss, loss_weights=compile_config.get("loss_weights"),
-                          metrics=compile_config.get("metrics"))
-        with tempfile.TemporaryDirectory() as work:
-            try:
-                z.extract("model.weights.h5", work)
-            except zipfile.BadZipFile as e:
-                raise ValueError(f"load_model: the weights in {filepath} are corrupt ({e})") from None
-            weights_io.load_weights_from_h5(model, os.path.join(work, "model.weights.h5"),
-                                            include_optimizer=bool(compile and compile_config))
+            _compile_from_config(model, compile_config, custom_objects)
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        raise ValueError(f"{filepath}: config.json is malformed ({type(e).__name__}: {e})") from None
+    weights_io.load_weights_from_h5(model, io.BytesIO(weights), include_optimizer=bool(compile and compile_config),
+                                    name=f"{filepath} (model.weights.h5)")
     return model
+
+
+def load_weights_from_archive(model, filepath, skip_mismatch=False):
+    """model.load_weights("m.keras"): the archive's weights into this model (same checks as .weights.h5)."""
+    _, weights = read_archive(filepath)
+    weights_io.load_weights_from_h5(model, io.BytesIO(weights), skip_mismatch=skip_mismatch,
+                                    name=f"{os.fspath(filepath)} (model.weights.h5)")

@@ -53,7 +53,7 @@ def functional_config(model):
             "output_layers": ends(model.outputs, model._output_structure)}
 
 
-def functional_from_config(cls, config, custom_objects=None, safe_mode=True):
+def functional_from_config(cls, config, custom_objects=None, safe_mode=None):
     """Rebuild the layers, replay their calls in dependency order, then make the model."""
     created = {}          # layer name -> layer
     outputs_of = {}       # (layer name, node index) -> flat output tensors
@@ -124,7 +124,7 @@ def sequential_config(model):
     return {"name": model.name, "trainable": model.trainable, "layers": layers}
 
 
-def sequential_from_config(cls, config, custom_objects=None, safe_mode=True):
+def sequential_from_config(cls, config, custom_objects=None, safe_mode=None):
     model = cls(name=config.get("name"), trainable=config.get("trainable", True))
     for entry in config["layers"]:
         if entry.get("class_name") == "InputLayer":

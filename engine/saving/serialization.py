@@ -2,10 +2,14 @@
 {"module": ..., "class_name": ..., "config": {...}, "registered_name": ...}.
 
 Loading never imports modules named in a config and never executes code from it:
-class names are looked up in engine's own namespaces and in the registry of
-custom objects (`register_keras_serializable`, `custom_objects=`).
+class names are looked up in engine's own namespaces (chosen by the config's
+"module", so the Identity initializer and the Identity layer, or the
+MeanSquaredError loss and metric, stay apart) and in the registry of custom
+objects (`register_keras_serializable`, `custom_objects=`, `custom_object_scope`).
 """
+import contextlib
 import inspect
+import threading
 
 import numpy as np
 
@@ -16,77 +20,160 @@ _KERAS_ONLY_KEYS = {"quantization_config", "lora_rank", "lora_alpha", "sparse", 
                     "synchronized", "input_axes", "output_axes", "build_config", "compile_config",
                     "shared_object_id", "use_cudnn", "implementation", "time_major", "autocast"}
 
+# Config keys whose values are nested objects a layer's constructor accepts as instances.
+_NESTED_OBJECT_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+# Loading state shared by nested calls (a layer inside a nested model inside the loaded model):
+# the custom objects in effect and whether safe mode is on.
+_STATE = threading.local()
+
+
+def _scope():
+    return getattr(_STATE, "scope", ({}, True))
+
+
+@contextlib.contextmanager
+def custom_object_scope(custom_objects=None, safe_mode=None):
+    """Make custom_objects ({name: class or function}) visible to every load inside the block."""
+    objects, safe = _scope()
+    previous = getattr(_STATE, "scope", None)
+    _STATE.scope = ({**objects, **(custom_objects or {})}, safe if safe_mode is None else bool(safe_mode))
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _STATE.scope
+        else:
+            _STATE.scope = previous
+
+
+CustomObjectScope = custom_object_scope
+
 
 def register_keras_serializable(package="Custom", name=None):
-    """Decorator: make a custom class loadable by name ("package>name", as Keras registers it)."""
-    def decorate(cls):
-        key = f"{package}>{name or cls.__name__}"
-        if key in _REGISTRY and _REGISTRY[key] is not cls:
+    """Decorator: make a custom class or function loadable by name ("package>name", as Keras registers it)."""
+    def decorate(obj):
+        key = f"{package}>{name or obj.__name__}"
+        if key in _REGISTRY and _REGISTRY[key] is not obj:
             raise ValueError(f"register_keras_serializable: {key!r} is already registered")
-        _REGISTRY[key] = cls
-        cls._registered_name = key
-        return cls
+        _REGISTRY[key] = obj
+        obj._registered_name = key
+        return obj
     return decorate
 
 
+def get_registered_name(obj):
+    return getattr(obj, "_registered_name", None) or getattr(obj, "__name__", type(obj).__name__)
+
+
 def get_registered_object(name, custom_objects=None):
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
+    objects = {**_scope()[0], **(custom_objects or {})}
+    if name in objects:
+        return objects[name]
     return _REGISTRY.get(name)
 
 
-def _namespaces():
-    """Where classes named in configs may come from: engine's public modules only."""
-    from engine import layers, initializers, optimizers, losses, regularizers, constraints, metrics
+# -- where classes come from ----------------------------------------------------------------------
+def _classes_of(module):
+    return {name: obj for name, obj in vars(module).items() if isinstance(obj, type) and not name.startswith("_")}
+
+
+def _model_classes():
     from engine.models.functional import Functional
     from engine.models.sequential import Sequential
     from engine.models.model import Model
-    ns = {"Functional": Functional, "Sequential": Sequential, "Model": Model}
-    for module in (layers, initializers, optimizers, losses, regularizers, constraints, metrics):
-        for name, obj in vars(module).items():
-            if isinstance(obj, type) and not name.startswith("_"):
-                ns.setdefault(name, obj)
-    return ns
+    return {"Functional": Functional, "Sequential": Sequential, "Model": Model}
 
 
-def resolve_class(config, custom_objects=None, safe_mode=True):
+def _family_namespaces():
+    """Family name (the part of a Keras module path after "keras.") -> the classes engine has for it."""
+    from engine import layers, initializers, optimizers, losses, regularizers, constraints, metrics
+    return {"layers": _classes_of(layers), "initializers": _classes_of(initializers),
+            "optimizers": _classes_of(optimizers), "schedules": _classes_of(optimizers.schedules),
+            "losses": _classes_of(losses), "regularizers": _classes_of(regularizers),
+            "constraints": _classes_of(constraints), "metrics": _classes_of(metrics), "models": _model_classes()}
+
+
+def _family_of_module(module):
+    """The family a Keras or engine module path names, "" for the top-level package, None if foreign."""
+    if module in ("keras", "engine"):
+        return ""
+    for prefix in ("keras.src.", "keras.", "engine."):
+        if isinstance(module, str) and module.startswith(prefix):
+            parts = module[len(prefix):].split(".")
+            if parts[0] == "optimizers" and "schedules" in parts:
+                return "schedules"
+            return parts[0]
+    return None
+
+
+def _all_classes(families):
+    merged = {}
+    for family in ("models", "layers", "optimizers", "schedules", "initializers", "regularizers", "constraints",
+                   "losses", "metrics"):
+        for name, cls in families[family].items():
+            merged.setdefault(name, cls)
+    return merged
+
+
+def _refuse_lambda():
+    raise ValueError("Loading a Lambda layer would run code stored in the file, so it is refused in safe mode. "
+                     "If you trust the file, pass safe_mode=False (the function itself must then be given "
+                     "through custom_objects=; engine never runs code read from a file).")
+
+
+def resolve_class(config, custom_objects=None, safe_mode=None):
     class_name = config.get("class_name")
     registered = config.get("registered_name")
+    module = config.get("module")
+    safe = _scope()[1] if safe_mode is None else safe_mode
     if not isinstance(class_name, str):
         raise ValueError(f"Could not load an object: its config has no class_name ({config!r:.200})")
-    if class_name == "Lambda" and safe_mode:
-        raise ValueError("Loading a Lambda layer runs code stored in the file, so it is refused in safe mode. "
-                         "If you trust the file, pass safe_mode=False.")
+    if class_name == "Lambda" and safe:
+        _refuse_lambda()
     for key in (registered, class_name):
-        if key:
-            cls = get_registered_object(key, custom_objects)
-            if cls is not None:
-                return cls
-    ns = _namespaces()
-    if class_name in ns:
-        return ns[class_name]
-    known = sorted(set(ns) | set(_REGISTRY) | set(custom_objects or {}))
-    raise ValueError(f"Unknown class {class_name!r} (module {config.get('module')!r}). Register custom classes "
-                     f"with engine.saving.register_keras_serializable or pass custom_objects=. Known classes: "
-                     f"{', '.join(known)}")
+        if isinstance(key, str):
+            obj = get_registered_object(key, custom_objects)
+            if obj is not None:
+                return obj
+    families = _family_namespaces()
+    family = _family_of_module(module)
+    if family:
+        namespace = families.get(family, {})
+    elif family == "" or module is None:
+        namespace = _all_classes(families)
+    else:
+        namespace = {}  # a module engine does not know: only registered or custom objects may come from it
+    if class_name in namespace:
+        return namespace[class_name]
+    known = sorted(set(_all_classes(families)) | set(_REGISTRY) | set(_scope()[0]) | set(custom_objects or {}))
+    raise ValueError(f"Unknown class {class_name!r} (module {module!r}). Engine loads only its own classes and "
+                     "custom ones registered with engine.saving.register_keras_serializable or passed as "
+                     f"custom_objects=. Known classes: {', '.join(known)}")
 
 
 def _module_of(obj):
-    from engine import layers as L
     from engine.layers.base import Layer
     from engine.models.model import Model
+    from engine.optimizers import LearningRateSchedule
+    if getattr(type(obj), "_registered_name", None):
+        return type(obj).__module__
     if isinstance(obj, Model):
         return "keras.src.models.functional" if type(obj).__name__ == "Functional" else "keras"
     if isinstance(obj, Layer):
         return "keras.layers"
+    if isinstance(obj, LearningRateSchedule):
+        return "keras.optimizers.schedules"
     return {"engine.initializers": "keras.initializers", "engine.optimizers": "keras.optimizers",
             "engine.losses": "keras.losses", "engine.regularizers": "keras.regularizers",
             "engine.constraints": "keras.constraints", "engine.metrics": "keras.metrics"}.get(
         type(obj).__module__, type(obj).__module__)
 
 
+# -- to configs --------------------------------------------------------------------------------------
 def to_jsonable(value):
-    """Tuples to lists, numpy scalars to Python numbers: what json.dumps accepts."""
+    """Tuples to lists, numpy scalars to Python numbers, objects to their configs: what json.dumps takes."""
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -95,19 +182,56 @@ def to_jsonable(value):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    return value
+    if isinstance(value, np.dtype):
+        return value.name
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return serialize_keras_object(value)
+
+
+def _is_loss_function(fn):
+    """engine.losses' plain functions (mean_squared_error(y_true, y_pred), ...), not its helpers."""
+    if not inspect.isfunction(fn) or not fn.__module__ == "engine.losses":
+        return False
+    return list(inspect.signature(fn).parameters)[:2] == ["y_true", "y_pred"]
+
+
+def _function_name(fn):
+    """The name a function is stored under: its registration, or an engine activation or loss name."""
+    from engine import activations, losses
+    registered = getattr(fn, "_registered_name", None)
+    if registered:
+        return registered
+    name = getattr(fn, "__name__", None)
+    if activations._BY_NAME.get(name) is fn or _is_loss_function(fn) and getattr(losses, name, None) is fn:
+        return name
+    raise ValueError(f"Cannot serialize the function {fn!r}: it is neither an engine activation or loss nor "
+                     "registered with engine.saving.register_keras_serializable")
 
 
 def serialize_keras_object(obj):
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
+    if isinstance(obj, (list, tuple, dict, np.ndarray, np.generic)):
+        return to_jsonable(obj)
     if not hasattr(obj, "get_config"):
+        if callable(obj) and not isinstance(obj, type):
+            # Keras 3's form for a plain function (an activation, a loss).
+            return {"module": "builtins", "class_name": "function", "config": _function_name(obj),
+                    "registered_name": "function"}
         raise ValueError(f"Cannot serialize {obj!r}: it has no get_config()")
-    return {"module": _module_of(obj), "class_name": type(obj).__name__,
-            "config": to_jsonable(obj.get_config()),
+    config = obj.get_config()
+    for key in _ACTIVATION_KEYS:
+        # Layers name their activations; a registered custom one is written as Keras does, as a
+        # function config carrying its registered name.
+        fn = getattr(obj, key, None) if isinstance(config.get(key), str) else None
+        if callable(fn) and getattr(fn, "_registered_name", None):
+            config = {**config, key: serialize_keras_object(fn)}
+    return {"module": _module_of(obj), "class_name": type(obj).__name__, "config": to_jsonable(config),
             "registered_name": getattr(type(obj), "_registered_name", None)}
 
 
+# -- from configs ------------------------------------------------------------------------------------
 def clean_config(cls, config):
     """The config as keyword arguments for cls: Keras-only keys dropped, dtype policies flattened."""
     config = {k: v for k, v in config.items() if k not in _KERAS_ONLY_KEYS}
@@ -117,18 +241,116 @@ def clean_config(cls, config):
     return config
 
 
-def deserialize_keras_object(config, custom_objects=None, safe_mode=True):
-    if config is None or isinstance(config, (int, float, bool)):
-        return config
-    if isinstance(config, str):
-        return config
-    cls = resolve_class(config, custom_objects, safe_mode)
-    inner = clean_config(cls, config.get("config", {}))
-    if hasattr(cls, "from_config"):
+def _is_object_config(value):
+    return isinstance(value, dict) and isinstance(value.get("class_name"), str) and "config" in value
+
+
+def _function_from_name(name):
+    from engine import activations, losses
+    obj = get_registered_object(name)
+    if obj is None and ">" in name:
+        obj = get_registered_object(name.split(">", 1)[1])
+    if obj is not None:
+        return obj
+    if name in activations._BY_NAME:
+        return activations._BY_NAME[name]
+    fn = getattr(losses, name, None)
+    if _is_loss_function(fn):
+        return fn
+    raise ValueError(f"Unknown function {name!r}: register it with engine.saving.register_keras_serializable "
+                     "or pass it in custom_objects=")
+
+
+def _resolve_nested(config):
+    """Turn nested initializer/regularizer/constraint configs and custom activations into objects, so the
+    constructor receives them whatever their origin (engine, Keras, a registered custom class)."""
+    from engine import activations
+    out = dict(config)
+    for key, value in config.items():
+        if key.endswith(_NESTED_OBJECT_SUFFIXES) and _is_object_config(value):
+            out[key] = deserialize_keras_object(value)
+        elif key in _ACTIVATION_KEYS:
+            if _is_object_config(value):
+                out[key] = deserialize_keras_object(value)
+            elif isinstance(value, str) and value not in activations._BY_NAME:
+                out[key] = _function_from_name(value)
+    return out
+
+
+def _lambda_config(config):
+    """Only reached with safe_mode=False: a Lambda whose function is named (registered or in
+    custom_objects) is rebuilt; stored bytecode is never run."""
+    config = dict(config)
+    for key in ("function", "output_shape", "mask"):
+        value = config.get(key)
+        if isinstance(value, dict) and value.get("class_name") == "__lambda__":
+            raise ValueError(f"Lambda layer: its {key} is stored as Python bytecode, which engine never runs "
+                             "even with safe_mode=False. Define the function in your code and load the model "
+                             "with custom_objects={'<name>': function} after saving it as a named function.")
+        if _is_object_config(value):
+            config[key] = deserialize_keras_object(value)
+        elif key == "function" and isinstance(value, str):
+            config[key] = _function_from_name(value)
+    return config
+
+
+def _build_from_config(obj, build_config):
+    """Give a subclassed model its weights from the input shape recorded when it was saved (functional
+    and Sequential models, and the layers in them, are built by replaying their calls)."""
+    from engine.models.model import Model
+    shape = (build_config or {}).get("input_shape")
+    if shape is None or not isinstance(obj, Model) or hasattr(obj, "_nodes") or obj.weights:
+        return
+    from engine.layers.base import training_scope
+
+    def sample(s, dtype):
+        if isinstance(s, dict):
+            return {k: sample(v, dtype) for k, v in s.items()}
+        if s and isinstance(s[0], (list, tuple, dict)):
+            return [sample(v, dtype) for v in s]
+        return np.zeros((1,) + tuple(1 if d is None else d for d in s[1:]), dtype=dtype)
+
+    first_error = None
+    for dtype in (obj.dtype, "int32"):  # integer-input models (embeddings) need integer samples
         try:
-            return cls.from_config(inner)
-        except TypeError as e:
-            params = sorted(inspect.signature(cls.__init__).parameters)
-            raise ValueError(f"Could not build {config.get('class_name')} from its config: {e}. "
-                             f"It takes: {', '.join(p for p in params if p != 'self')}") from None
-    return cls(**inner)
+            with training_scope(False):
+                obj._call_eager((sample(shape, dtype),), {})
+            obj._built_by_data = True
+            return
+        except Exception as e:  # noqa: BLE001 - report the first failure if no dtype works
+            first_error = first_error or e
+    raise ValueError(f"Could not build model {obj.name!r} from its saved input shape {shape}: {first_error}")
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=None):
+    if config is None or isinstance(config, (int, float, bool, str)):
+        return config
+    if isinstance(config, list):
+        return [deserialize_keras_object(c, custom_objects, safe_mode) for c in config]
+    if not isinstance(config, dict):
+        raise ValueError(f"Could not load an object from {config!r:.200}: expected a config dictionary")
+    with custom_object_scope(custom_objects, safe_mode):
+        if config.get("class_name") == "function" or config.get("registered_name") == "function":
+            if not isinstance(config.get("config"), str):
+                raise ValueError(f"Could not load a function from {config!r:.200}")
+            return _function_from_name(config["config"])
+        cls = resolve_class(config)
+        inner = config.get("config", {})
+        if not isinstance(inner, dict):
+            raise ValueError(f"Could not build {config['class_name']}: its config is not a dictionary")
+        inner = _resolve_nested(clean_config(cls, inner))
+        if config["class_name"] == "Lambda":
+            inner = _lambda_config(inner)
+        if not isinstance(cls, type):  # a registered function named as a class
+            return cls
+        if hasattr(cls, "from_config"):
+            try:
+                obj = cls.from_config(inner)
+            except TypeError as e:
+                params = sorted(inspect.signature(cls.__init__).parameters)
+                raise ValueError(f"Could not build {config.get('class_name')} from its config: {e}. "
+                                 f"It takes: {', '.join(p for p in params if p != 'self')}") from None
+        else:
+            obj = cls(**inner)
+        _build_from_config(obj, config.get("build_config"))
+        return obj

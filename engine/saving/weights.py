@@ -66,40 +66,83 @@ def save_weights_to_h5(model, path, include_optimizer=False):
             g = f.require_group(group)
             for i, v in enumerate(variables):
                 g.create_dataset(str(i), data=v.numpy())
-        f.require_group("vars")
+        f.require_group("vars").attrs["name"] = model.name
         if include_optimizer:
             state = optimizer_variables(model)
             if state:
                 g = f.require_group("optimizer/vars")
+                g.attrs["name"] = model.optimizer.name
                 for i, value in enumerate(state):
                     g.create_dataset(str(i), data=value)
 
 
-def load_weights_from_h5(model, path, include_optimizer=False):
-    h5py = _h5py()
+def _open(h5py, source, name):
     try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path}: not a readable weights file ({e})") from None
-    with f:
+        return h5py.File(source, "r")
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{name}: not a readable weights file ({e})") from None
+
+
+def _read_array(stored, key, where, name):
+    item = stored.get(key) if stored is not None else None
+    if item is None or not hasattr(item, "shape"):
+        raise ValueError(f"{name}: {where}/{key} is missing; the file does not belong to this model")
+    try:
+        value = item[()]
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"{name}: {where}/{key} is unreadable ({e}); the file is corrupt") from None
+    if not hasattr(value, "dtype") or value.dtype.kind not in "fiub":
+        raise ValueError(f"{name}: {where}/{key} holds {getattr(value, 'dtype', type(value))} data, not numbers")
+    return value
+
+
+def _stored_arrays(f, prefix):
+    """Paths of every dataset under prefix (to find arrays the model has no place for)."""
+    found = []
+    group = f.get(prefix)
+    if group is not None:
+        group.visititems(lambda path, obj: found.append(f"{prefix}/{path}") if hasattr(obj, "shape") else None)
+    return found
+
+
+def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=False, name=None):
+    """Read, check, then assign.  source is a path or a binary file object; name is how errors call it."""
+    h5py = _h5py()
+    name = name or str(source)
+    with _open(h5py, source, name) as f:
         assignments = []
+        used = set()
         for group, variables in _layer_entries(model):
             stored = f.get(group)
-            count = 0 if stored is None else len(stored)
+            count = 0 if stored is None else sum(1 for k in stored if hasattr(stored[k], "shape"))
             if count != len(variables):
-                raise ValueError(f"{path}: {group} holds {count} arrays but the model's layer has "
+                if skip_mismatch:
+                    continue
+                raise ValueError(f"{name}: {group} holds {count} arrays but the model's layer has "
                                  f"{len(variables)} weights; the file does not belong to this model")
+            values = []
             for i, v in enumerate(variables):
-                value = stored[str(i)][()]
-                if value.shape != v.shape:
-                    raise ValueError(f"{path}: {group}/{i} has shape {value.shape} but weight {v.path} has "
-                                     f"shape {v.shape}")
-                assignments.append((v, value))
+                value = _read_array(stored, str(i), group, name)
+                used.add(f"{group}/{i}")
+                if value.shape != tuple(v.shape):
+                    if skip_mismatch:
+                        values = None
+                        break
+                    raise ValueError(f"{name}: {group}/{i} has shape {value.shape} but weight {v.path} has "
+                                     f"shape {tuple(v.shape)}")
+                values.append((v, value))
+            assignments += values or []
+        extra = [p for p in _stored_arrays(f, "layers") if p not in used]
+        if extra and not skip_mismatch:
+            raise ValueError(f"{name}: holds weights the model has no place for ({', '.join(extra[:5])}"
+                             f"{', ...' if len(extra) > 5 else ''}); the file does not belong to this model")
         opt_values = None
         if include_optimizer and "optimizer/vars" in f:
             g = f["optimizer/vars"]
-            opt_values = [g[str(i)][()] for i in range(len(g))]
-    for v, value in assignments:  # all checked: now change the model
-        v.assign(value)
+            opt_values = [_read_array(g, str(i), "optimizer/vars", name) for i in range(len(g))]
+    # Everything is read and checked.  The optimizer checks its state before changing anything, so it
+    # goes first: if it refuses, the model is still untouched.
     if opt_values is not None and getattr(model, "optimizer", None) is not None:
         model.optimizer.load_ordered_state(model.trainable_weights, opt_values)
+    for v, value in assignments:
+        v.assign(value)

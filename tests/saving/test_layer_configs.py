@@ -31,7 +31,19 @@ CASES = [
     (lambda: layers.ZeroPadding2D(((1, 0), (2, 1))), (2, 3, 3, 2)),
     (lambda: layers.UpSampling2D((2, 1)), (2, 3, 3, 2)),
     (lambda: layers.Cropping1D((1, 2)), (2, 6, 2)),
+    (lambda: layers.Cropping2D(((1, 0), (0, 2))), (2, 5, 5, 2)),
+    (lambda: layers.ZeroPadding1D((2, 1)), (2, 4, 2)),
+    (lambda: layers.UpSampling1D(3), (2, 4, 2)),
+    (lambda: layers.MaxPooling1D(2, strides=1, padding="same"), (2, 6, 2)),
+    (lambda: layers.AveragePooling2D((2, 3), padding="same"), (2, 6, 6, 2)),
+    (lambda: layers.GlobalMaxPooling1D(keepdims=True), (2, 6, 2)),
+    (lambda: layers.GlobalMaxPooling2D(), (2, 6, 6, 2)),
+    (lambda: layers.GlobalAveragePooling1D(), (2, 6, 2)),
+    (lambda: layers.Identity(), (2, 3)),
+    (lambda: layers.Dense(2, kernel_regularizer="l2", bias_constraint="non_neg", dtype="float64"), (2, 3)),
 ]
+MERGES = [layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum,
+          layers.Concatenate, layers.Dot]
 
 
 @pytest.mark.parametrize("make,shape", CASES, ids=[c[0]().__class__.__name__ + str(i) for i, c in enumerate(CASES)])
@@ -49,7 +61,9 @@ def test_layer_round_trips_through_its_config(make, shape):
 
 
 def test_merges_round_trip():
-    for layer in (layers.Add(), layers.Concatenate(axis=1), layers.Dot(axes=1, normalize=True), layers.Average()):
+    for layer in (layers.Add(), layers.Subtract(), layers.Multiply(), layers.Average(), layers.Maximum(),
+                  layers.Minimum(), layers.Concatenate(axis=1), layers.Dot(axes=1, normalize=True)):
         clone = deserialize_keras_object(serialize_keras_object(layer))
         xs = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(2)]
+        assert clone.get_config() == layer.get_config()
         np.testing.assert_allclose(clone(xs), layer(xs), rtol=1e-6)
