@@ -1,5 +1,8 @@
-"""Callbacks (keras.callbacks): hooks into fit / evaluate / predict."""
+"""Callbacks (keras.callbacks): hooks into fit / evaluate / predict, with Keras 3's behaviour."""
+import csv
 import math
+import os
+import warnings
 
 import numpy as np
 
@@ -21,8 +24,15 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+
+    # As in Keras, on_batch_begin/end are the older names of the training-batch hooks.
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_test_batch_begin(self, batch, logs=None): pass
@@ -54,13 +64,18 @@ class CallbackList(Callback):
             c.set_params(params)
 
     def _fan_out(name):
+        # Every callback receives Keras's positional form: hook(logs) or hook(index, logs).
+        arity = 2 if ("epoch" in name or "batch" in name) else 1
+
         def hook(self, *args, **kwargs):
+            args = list(args) + ([kwargs.pop("logs")] if "logs" in kwargs else [])
+            args += [None] * (arity - len(args))
             for c in self.callbacks:
-                getattr(c, name)(*args, **kwargs)
+                getattr(c, name)(*args)
         hook.__name__ = name
         return hook
 
-    for _name in [n for n in dir(Callback) if n.startswith("on_")]:
+    for _name in [n for n in dir(Callback) if n.startswith("on_") and not n.startswith("on_batch_")]:
         locals()[_name] = _fan_out(_name)
     del _name, _fan_out
 
@@ -130,101 +145,159 @@ class ProgbarLogger(Callback):
             self._bar = None
 
 
-class EarlyStopping(Callback):
+_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "iou")
+
+
+def _monitor_mode(monitor, mode):
+    """'min' or 'max'.  In "auto", losses and errors go down; accuracy-like metrics go up."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    return "max" if any(key in name for key in _MAXIMISED) else "min"
+
+
+class _MonitorCallback(Callback):
+    """A callback that watches one logged value and keeps the best one seen (Keras's MonitorCallback)."""
+
+    def __init__(self, monitor, mode="auto", min_delta=0.0):
+        super().__init__()
+        self.monitor = monitor
+        self.mode = _monitor_mode(monitor, mode)
+        self.min_delta = abs(min_delta)
+        self.best = None
+
+    def _is_improvement(self, value, reference):
+        if reference is None:
+            return True
+        if self.mode == "max":
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+    def _monitored(self, logs, what):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(f"{what} is conditioned on metric `{self.monitor}`, which is not available. "
+                          f"Available metrics are: {','.join(logs or {})}", stacklevel=3)
+        return value
+
+
+class EarlyStopping(_MonitorCallback):
+    """Stop when `monitor` has not improved for `patience` epochs.  With restore_best_weights=True the
+    model ends training with the weights of its best epoch (also when training ran to the end)."""
+
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
-        self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
-        self.verbose, self.baseline, self.restore_best_weights = verbose, baseline, restore_best_weights
-        self.start_from_epoch = start_from_epoch
-        if mode == "auto":
-            mode = "max" if "acc" in monitor or monitor.endswith("auc") else "min"
-        self.mode = mode
-        self.stopped_epoch = 0
-
-    def _better(self, current, reference):
-        if self.mode == "max":
-            return current - self.min_delta > reference
-        return current + self.min_delta < reference
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.verbose, self.baseline = patience, verbose, baseline
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+        self.wait = self.stopped_epoch = self.best_epoch = 0
+        self.best_weights = None
 
     def on_train_begin(self, logs=None):
-        self.wait = 0
-        self.best = self.baseline if self.baseline is not None else (-math.inf if self.mode == "max" else math.inf)
+        self.wait = self.stopped_epoch = self.best_epoch = 0
+        self.best = None
         self.best_weights = None
-        self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        current = (logs or {}).get(self.monitor)
+        current = self._monitored(logs, "Early stopping")
         if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
-        if self._better(current, self.best):
-            self.best, self.best_epoch, self.wait = current, epoch, 0
+        if self._is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            # Waiting restarts only once the value also beats the baseline.
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
 
     def on_train_end(self, logs=None):
-        if self.stopped_epoch > 0 and self.verbose:
+        if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
 
 
 class TerminateOnNaN(Callback):
-    def on_train_batch_end(self, batch, logs=None):
+    """Stop training when the loss becomes NaN or infinite (raise_error=True raises instead)."""
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
+
+    def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and (np.isnan(loss) or np.isinf(loss)):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                                   "Terminating training immediately.")
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 
 
 class LambdaCallback(Callback):
+    """A callback from plain functions: on_epoch_end=lambda epoch, logs: ..., on_train_begin=lambda logs: ..."""
+
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
                  on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
         super().__init__()
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
                      on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
                      on_train_batch_end=on_train_batch_end, **kwargs)
+        unknown = sorted(name for name in hooks if not hasattr(Callback, name))
+        if unknown:
+            raise ValueError(f"LambdaCallback: unknown hook(s) {unknown}")
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
 
 
+def _log_learning_rate(model, logs):
+    if logs is not None and getattr(model, "optimizer", None) is not None:
+        logs["learning_rate"] = float(np.asarray(model.optimizer.learning_rate))
+
+
 class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch to schedule(epoch, lr) (or schedule(epoch))."""
+
     def __init__(self, schedule, verbose=0):
         super().__init__()
         self.schedule, self.verbose = schedule, verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.model.optimizer.learning_rate)
-        new = self.schedule(epoch, lr)
+        lr = float(np.asarray(self.model.optimizer.learning_rate))
+        try:
+            new = self.schedule(epoch, lr)
+        except TypeError:  # the one-argument form Keras also accepts
+            new = self.schedule(epoch)
+        if not isinstance(new, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {new}")
         self.model.optimizer.learning_rate = float(new)
-        if self.verbose:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}.")
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {new}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self.model, logs)
 
 
-def _monitor_mode(monitor, mode):
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode == "auto":
-        return "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
-    return mode
-
-
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_MonitorCallback):
     """Save the model (or its weights) after each epoch; `filepath` may hold {epoch} and log values,
-    e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras"."""
+    e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras".  Each save is atomic."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
-        super().__init__()
-        filepath = str(filepath)
+        super().__init__(monitor, mode)
+        filepath = os.fspath(filepath)
         if save_weights_only and not filepath.endswith(".weights.h5"):
             raise ValueError(f"ModelCheckpoint: with save_weights_only=True the file name must end in "
                              f".weights.h5, got {filepath!r}")
@@ -232,105 +305,141 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"ModelCheckpoint: the file name must end in .keras, got {filepath!r}")
         if save_freq != "epoch":
             raise ValueError("ModelCheckpoint: engine saves once per epoch (save_freq='epoch')")
-        self.filepath, self.monitor, self.verbose = filepath, monitor, verbose
+        self.filepath, self.verbose = filepath, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.mode = _monitor_mode(monitor, mode)
         self.best = initial_value_threshold
 
-    def _improved(self, current):
-        if self.best is None:
+    def _file_path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e} is not '
+                           f"in the logs ({', '.join(logs)})") from None
+
+    def _should_save(self, epoch, logs, path):
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: saving model to {path}")
             return True
-        return current < self.best if self.mode == "min" else current > self.best
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
+            return True
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        if self._is_improvement(current, self.best):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = current
+            return True
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+        return False
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self.save_best_only:
-            current = logs.get(self.monitor)
-            if current is None:
-                print(f"ModelCheckpoint: '{self.monitor}' is not in the logs ({', '.join(logs)}); "
-                      f"skipping save_best_only for epoch {epoch + 1}")
-                return
-            if not self._improved(current):
-                return
-            self.best = current
-        try:
-            path = self.filepath.format(epoch=epoch + 1, **logs)
-        except KeyError as e:
-            raise KeyError(f"ModelCheckpoint: the file name {self.filepath!r} uses {e}, which is not in the "
-                           f"logs ({', '.join(logs)})") from None
-        if self.verbose:
-            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        path = self._file_path(epoch, logs)
+        if not self._should_save(epoch, logs, path):
+            return
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         if self.save_weights_only:
-            self.model.save_weights(path)
+            self.model.save_weights(path, overwrite=True)
         else:
-            self.model.save(path)
+            self.model.save(path, overwrite=True)
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(_MonitorCallback):
+    """Multiply the learning rate by `factor` when `monitor` has not improved for `patience` epochs."""
+
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0, **kwargs):
-        super().__init__()
+        super().__init__(monitor, mode, min_delta)
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
-        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
-        self.mode = _monitor_mode(monitor, mode)
-        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau: unexpected keyword argument(s) {sorted(kwargs)}")
+        self.factor, self.patience, self.verbose = factor, patience, verbose
+        self.cooldown, self.min_lr = cooldown, min_lr
         self.wait = self.cooldown_counter = 0
-        self.best = None
 
-    def _better(self, current):
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return current < self.best - self.min_delta
-        return current > self.best + self.min_delta
+    def on_train_begin(self, logs=None):
+        self.best = None
+        self.wait = self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        current = (logs or {}).get(self.monitor)
+        _log_learning_rate(self.model, logs)
+        current = self._monitored(logs, "Learning rate reduction")
         if current is None:
             return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if self._better(current):
+        if self._is_improvement(current, self.best):
             self.best, self.wait = current, 0
-            return
-        if self.cooldown_counter > 0:
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            old = float(self.model.optimizer.learning_rate)
-            if old > self.min_lr:
-                new = max(old * self.factor, self.min_lr)
-                self.model.optimizer.learning_rate = new
-                if self.verbose:
-                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and self._reduce(epoch):
                 self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def _reduce(self, epoch):
+        old = float(np.asarray(self.model.optimizer.learning_rate))
+        if old <= np.float32(self.min_lr):
+            return False
+        new = max(old * self.factor, self.min_lr)
+        self.model.optimizer.learning_rate = new
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+        return True
 
 
 class CSVLogger(Callback):
-    """Append one row per epoch (epoch, then the logs in sorted order) to a CSV file."""
+    """One row per epoch: the epoch, then the logged values in sorted order (val_ columns hold NA in
+    epochs without validation, as in Keras).  append=True continues an existing file."""
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename, self.separator, self.append = str(filename), separator, append
-        self._keys = None
+        self.filename, self.sep, self.append = os.fspath(filename), separator, append
+        self.keys = self._file = self._writer = None
 
     def on_train_begin(self, logs=None):
-        import os
-        self._has_header = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        write_header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as f:
+                write_header = not f.readline()
+        if self._file is not None and not self._file.closed:
+            self._file.close()
         self._file = open(self.filename, "a" if self.append else "w", newline="")
-        self._keys = None
+        self._write_header = write_header
+        self.keys = self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self._keys is None:
-            self._keys = sorted(logs)
-            if not self._has_header:
-                self._file.write(self.separator.join(["epoch"] + self._keys) + "\n")
-        row = [str(epoch)] + [repr(float(logs[k])) if k in logs else "" for k in self._keys]
-        self._file.write(self.separator.join(row) + "\n")
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self.keys, delimiter=self.sep)
+            if self._write_header:
+                self._writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((k, _csv_value(logs.get(k, "NA"))) for k in self.keys)
+        self._writer.writerow(row)
         self._file.flush()
 
     def on_train_end(self, logs=None):
-        self._file.close()
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        self._writer = None
+
+
+def _csv_value(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0 or isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return f'"[{", ".join(map(str, value))}]"'
+    return value

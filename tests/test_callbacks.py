@@ -104,3 +104,164 @@ def test_plot_model_writes_dot(tmp_path):
     text = engine.utils.plot_model(model, str(tmp_path / "m.dot"), show_shapes=True)
     assert open(tmp_path / "m.dot").read() == text
     assert text.count("->") == 3 and "head|Dense" in text and "join|Concatenate" in text
+
+
+def test_verbose_2_prints_one_line_per_epoch_and_verbose_0_nothing(capsys):
+    tiny().fit(X, Y, epochs=3, batch_size=8, validation_split=0.25, verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [l for l in lines if l.startswith("Epoch")] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    results = [l for l in lines if not l.startswith("Epoch")]
+    assert len(results) == 3 and all(l.startswith("3/3 - ") and "val_loss: " in l for l in results)
+    tiny().fit(X, Y, epochs=2, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_progbar_logger_given_explicitly_is_used_once(capsys):
+    tiny().fit(X, Y, epochs=2, batch_size=16, verbose=1, callbacks=[callbacks.ProgbarLogger()])
+    out = capsys.readouterr().out
+    assert out.count("Epoch 1/2") == 1 and out.count("2/2") >= 2 and "loss: " in out
+
+
+def test_early_stopping_restores_the_best_weights_even_without_stopping():
+    model = tiny(lr=0.05)
+    snapshots = []
+
+    class Spoil(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(model.get_weights())
+            if epoch == 1:
+                logs["loss"] = -1.0  # epoch 2 looks best
+
+    stop = callbacks.EarlyStopping(monitor="loss", patience=10, restore_best_weights=True)
+    history = model.fit(X, Y, epochs=4, verbose=0, callbacks=[Spoil(), stop])
+    assert len(history.history["loss"]) == 4 and stop.stopped_epoch == 0 and stop.best_epoch == 1
+    for a, b in zip(model.get_weights(), snapshots[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_baseline_and_auto_mode_for_accuracy():
+    model = tiny()
+
+    class Losses(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["loss"] = [5.0, 4.0, 6.0, 6.0, 6.0, 6.0][epoch]
+
+    def epochs_run(baseline):
+        stop = callbacks.EarlyStopping(monitor="loss", baseline=baseline, patience=2)
+        return len(model.fit(X, Y, epochs=6, verbose=0, callbacks=[Losses(), stop]).history["loss"])
+
+    # As in Keras: an improvement that does not beat the baseline does not restart the waiting.
+    assert epochs_run(baseline=1.0) == 3
+    assert epochs_run(baseline=None) == 4
+    assert callbacks.EarlyStopping(monitor="val_accuracy").mode == "max"
+    assert callbacks.EarlyStopping(monitor="val_mae").mode == "min"
+    with pytest.warns(UserWarning, match="not available"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.EarlyStopping(monitor="val_loss")])
+
+
+def test_model_checkpoint_val_loss_template_mode_and_folders(tmp_path):
+    model = tiny()
+    pattern = str(tmp_path / "runs" / "m-{epoch:02d}-{val_loss:.2f}.weights.h5")
+    cb = callbacks.ModelCheckpoint(pattern, save_weights_only=True, verbose=1)
+    model.fit(X, Y, epochs=2, validation_split=0.25, verbose=0, callbacks=[cb])
+    names = sorted(os.listdir(tmp_path / "runs"))
+    val = model.history.history["val_loss"]
+    assert names == [f"m-01-{val[0]:.2f}.weights.h5", f"m-02-{val[1]:.2f}.weights.h5"]
+    # mode="max" on a loss keeps only the first (worst-is-best) epoch.
+    best = str(tmp_path / "best.keras")
+    cb = callbacks.ModelCheckpoint(best, monitor="loss", mode="max", save_best_only=True)
+    model.fit(X, Y, epochs=3, verbose=0, callbacks=[cb])
+    assert cb.best == pytest.approx(max(model.history.history["loss"]))
+    reloaded = engine.models.load_model(best)
+    assert reloaded.count_params() == model.count_params()
+    with pytest.warns(UserWarning, match="only with val_loss available"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+            callbacks.ModelCheckpoint(str(tmp_path / "x.keras"), save_best_only=True)])
+    assert os.path.exists(tmp_path / "x.keras")  # Keras saves when it cannot compare
+    with pytest.raises(KeyError, match="val_acc"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+            callbacks.ModelCheckpoint(str(tmp_path / "{val_acc}.keras"))])
+
+
+def test_reduce_lr_cooldown_min_lr_and_logged_rate():
+    model = tiny(lr=0.1)
+    cb = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1e9, cooldown=2,
+                                     min_lr=0.02)
+    history = model.fit(X, Y, epochs=6, verbose=0, callbacks=[cb])
+    # The rate is logged before the epoch's decision (as Keras does).  Epoch 1 sets the best; 2 reduces;
+    # 3 is cooled down; 4 reduces; 5 is cooled down; 6 would reduce to 0.0125 but stops at min_lr.
+    assert history.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def test_scheduler_one_argument_form_and_type_check():
+    model = tiny()
+    history = model.fit(X, Y, epochs=3, verbose=0,
+                        callbacks=[callbacks.LearningRateScheduler(lambda epoch: 0.1 / (epoch + 1))])
+    assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
+    with pytest.raises(ValueError, match="should be a float"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.LearningRateScheduler(lambda e, lr: "fast")])
+
+
+def test_terminate_on_nan_can_raise():
+    x_bad = np.full_like(X, np.nan)
+    with pytest.raises(RuntimeError, match="NaN or Inf loss"):
+        tiny().fit(x_bad, Y, epochs=2, verbose=0, callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
+
+
+def test_csv_logger_appends_and_marks_missing_validation(tmp_path):
+    path = tmp_path / "log.csv"
+    model = tiny()
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=[callbacks.CSVLogger(path, separator=";")])
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.CSVLogger(path, separator=";", append=True)])
+    rows = list(csv.reader(open(path), delimiter=";"))
+    assert rows[0] == ["epoch", "loss", "val_loss"] and len(rows) == 4  # one header
+    assert [r[0] for r in rows[1:]] == ["0", "1", "0"] and rows[1][2] == "NA"
+    assert float(rows[3][1]) == pytest.approx(model.history.history["loss"][0])
+
+
+def test_lambda_callback_hooks_and_batch_aliases():
+    events = []
+
+    class OldStyle(callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            events.append(("batch", batch))
+
+    cb = callbacks.LambdaCallback(on_train_begin=lambda logs: events.append("begin"),
+                                  on_train_end=lambda logs: events.append("end"),
+                                  on_epoch_begin=lambda epoch, logs: events.append(("epoch", epoch)))
+    tiny().fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[cb, OldStyle()])
+    assert events == ["begin", ("epoch", 0), ("batch", 0), ("batch", 1), ("epoch", 1), ("batch", 0),
+                      ("batch", 1), "end"]
+    with pytest.raises(ValueError, match="unknown hook"):
+        callbacks.LambdaCallback(on_epoch_finish=print)
+
+
+def test_ctrl_c_mid_epoch_keeps_completed_epochs_and_the_model_trains_and_saves_on(tmp_path):
+    model = tiny()
+
+    class Interrupt(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.params.get("epochs") == 5 and len(model.history.history.get("loss", [])) == 2 and batch == 1:
+                raise KeyboardInterrupt
+
+    model.history = callbacks.History()
+    history = model.fit(X, Y, epochs=5, batch_size=8, verbose=0, callbacks=[Interrupt()])
+    assert history.epoch == [0, 1] and len(history.history["loss"]) == 2
+    assert np.all(np.isfinite(model.predict(X, verbose=0)))
+    model.fit(X, Y, epochs=1, verbose=0)
+    model.save(str(tmp_path / "after.keras"))
+    engine.models.load_model(str(tmp_path / "after.keras"))
+
+
+def test_plot_model_images_need_graphviz(tmp_path, monkeypatch):
+    inp = Input(shape=(3,))
+    inner = Model(inp, layers.Dense(2)(inp), name="inner")
+    outer_in = Input(shape=(3,))
+    model = Model(outer_in, layers.Dense(1)(inner(outer_in)))
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(RuntimeError, match="Graphviz"):
+        engine.utils.plot_model(model, str(tmp_path / "m.png"))
+    assert not os.path.exists(tmp_path / "m.png")
+    dot = engine.utils.model_to_dot(model, show_shapes=True)
+    assert dot.startswith('digraph "') and dot.count("->") == 2 and "inner|Functional" in dot

@@ -232,3 +232,195 @@ def test_keras_reads_what_engine_writes(tmp_path):
     theirs = keras.saving.load_model(path)
     for ours, their in zip(model.predict(x, verbose=0), theirs.predict(x, verbose=0)):
         np.testing.assert_allclose(ours, np.asarray(their), rtol=1e-4, atol=1e-5)
+
+
+@engine.saving.register_keras_serializable(package="tests")
+class TwoLayer(Model):
+    """A subclassed model: rebuilt on load from the input shape recorded in build_config."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden = layers.Dense(units, activation="relu", kernel_regularizer="l2")
+        self.head = layers.Dense(1)
+
+    def call(self, inputs):
+        return self.head(self.hidden(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def next_step_matches(model, loaded, x, y):
+    engine.utils.set_random_seed(3)
+    a = model.train_on_batch(x, y)
+    engine.utils.set_random_seed(3)
+    b = loaded.train_on_batch(x, y)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert_same_predictions(model, loaded, x)
+
+
+def test_subclassed_model_with_metrics_and_regularizers_round_trips(tmp_path):
+    model = TwoLayer(4)
+    model.compile(engine.optimizers.SGD(0.05, momentum=0.9), "mse", metrics=["mae"])
+    x, y = rng.random((8, 5)), rng.random((8, 1))
+    model.fit(x, y, epochs=2, verbose=0)
+    model.save(str(tmp_path / "sub.keras"))
+    loaded = load_model(str(tmp_path / "sub.keras"))
+    assert type(loaded) is TwoLayer and loaded.units == 4
+    assert loaded.hidden.kernel_regularizer is not None
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0))
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    next_step_matches(model, loaded, x, y)
+
+
+def test_custom_objects_load_an_unregistered_class(tmp_path):
+    class Offset(layers.Layer):
+        def __init__(self, value=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.value = value
+
+        def call(self, inputs):
+            return engine.ops.add(inputs, self.value)
+
+        def compute_output_shape(self, shape):
+            return shape
+
+        def get_config(self):
+            return {**super().get_config(), "value": self.value}
+
+    inp = Input(shape=(2,))
+    model = Model(inp, Offset(5.0)(layers.Dense(2)(inp)))
+    path = str(tmp_path / "offset.keras")
+    model.save(path)
+    with pytest.raises(ValueError, match="Unknown class 'Offset'.*custom_objects"):
+        load_model(path)
+    assert_same_predictions(model, load_model(path, custom_objects={"Offset": Offset}), rng.random((3, 2)))
+
+
+def test_nested_sequential_and_shared_layers_keep_the_next_training_step(tmp_path):
+    block = Sequential([layers.Dense(4, activation="tanh"), layers.Dense(4)], name="block")
+    a, b = Input(shape=(4,), name="a"), Input(shape=(4,), name="b")
+    shared = layers.Dense(4, name="shared")
+    ya, yb = block(shared(a)), block(shared(b))
+    model = Model([a, b], [layers.add([ya, yb]), layers.Dense(2, activation="softmax")(yb)])
+    model.compile("adam", ["mse", "categorical_crossentropy"], loss_weights=[0.3, 1.0])
+    x = [rng.random((6, 4)), rng.random((6, 4))]
+    y = [rng.random((6, 4)), np.eye(2)[rng.integers(0, 2, 6)]]
+    model.fit(x, y, epochs=2, verbose=0)
+    model.save(str(tmp_path / "shared.keras"))
+    loaded = load_model(str(tmp_path / "shared.keras"))
+    assert len(loaded.get_layer("shared")._inbound_nodes) == 2
+    next_step_matches(model, loaded, x, y)
+
+
+def test_load_weights_from_a_keras_file_and_partial_files(tmp_path):
+    model = Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1)])
+    path = str(tmp_path / "full.keras")
+    model.save(path)
+    twin = Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1)])
+    twin.load_weights(path)
+    assert_same_predictions(model, twin, rng.random((4, 2)))
+
+    bigger = Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1), layers.Dense(2)])
+    before = bigger.get_weights()
+    with pytest.raises(ValueError, match="dense_2/vars holds 0 arrays"):
+        bigger.load_weights(path)  # a weight group missing from the file
+    smaller = Sequential([layers.Dense(3, input_shape=(2,))])
+    with pytest.raises(ValueError, match="no place for"):
+        smaller.load_weights(path)  # arrays in the file the model cannot take
+    for u, v in zip(before, bigger.get_weights()):
+        np.testing.assert_array_equal(u, v)
+    bigger.load_weights(path, skip_mismatch=True)
+    np.testing.assert_array_equal(bigger.layers[0].kernel.numpy(), model.layers[0].kernel.numpy())
+
+
+def _rewrite_member(src, dst, member, data):
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for name in a.namelist():
+            b.writestr(name, data if name == member else a.read(name))
+
+
+def test_corrupt_members_inside_a_valid_zip(tmp_path):
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    good = str(tmp_path / "good.keras")
+    model.save(good)
+    bad = str(tmp_path / "bad.keras")
+    _rewrite_member(good, bad, "model.weights.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    with pytest.raises(ValueError, match="bad.keras.*model.weights.h5.*not a readable weights file"):
+        load_model(bad)
+    _rewrite_member(good, bad, "config.json", b'{"class_name": "Sequential", "config": ')
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        load_model(bad)
+    _rewrite_member(good, bad, "config.json", b'[1, 2, 3]')
+    with pytest.raises(ValueError, match="does not describe a model"):
+        load_model(bad)
+    # A flipped byte in the compressed data fails the zip's CRC check.
+    raw = bytearray(open(good, "rb").read())
+    at = raw.find(b"model.weights.h5") + 40
+    raw[at] ^= 0xFF
+    flipped = tmp_path / "flipped.keras"
+    flipped.write_bytes(bytes(raw))
+    with pytest.raises(ValueError):
+        load_model(str(flipped))
+
+
+def test_wrong_shapes_in_an_archive_are_reported_with_the_layer(tmp_path):
+    small = Sequential([layers.Dense(2, input_shape=(3,), name="d")])
+    other = Sequential([layers.Dense(5, input_shape=(3,), name="d")])
+    a, b = str(tmp_path / "small.keras"), str(tmp_path / "other.keras")
+    small.save(a)
+    other.save(b)
+    mixed = str(tmp_path / "mixed.keras")
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb, zipfile.ZipFile(mixed, "w") as out:
+        out.writestr("config.json", za.read("config.json"))
+        out.writestr("metadata.json", za.read("metadata.json"))
+        out.writestr("model.weights.h5", zb.read("model.weights.h5"))
+    with pytest.raises(ValueError, match=r"layers/dense/vars/0 has shape \(3, 5\)"):
+        load_model(mixed)
+
+
+def test_lambda_with_safe_mode_off_takes_only_named_functions(tmp_path):
+    def double(t):
+        return engine.ops.multiply(t, 2.0)
+
+    named = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+             "config": {"name": "lam", "function": {"module": "builtins", "class_name": "function",
+                                                    "config": "double", "registered_name": "function"}}}
+    cfg = {"module": "keras", "class_name": "Sequential",
+           "config": {"name": "s", "layers": [{"module": "keras.layers", "class_name": "InputLayer",
+                                                "config": {"batch_shape": [None, 3], "name": "i"}}, named]}}
+    path = str(tmp_path / "named.keras")
+    empty = Sequential([layers.InputLayer(shape=(3,))])
+    weights = str(tmp_path / "empty.weights.h5")
+    empty.save_weights(weights)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(cfg))
+        z.writestr("model.weights.h5", open(weights, "rb").read())
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        load_model(path, custom_objects={"double": double})
+    model = load_model(path, custom_objects={"double": double}, safe_mode=False)
+    np.testing.assert_allclose(model.predict(np.ones((1, 3)), verbose=0), 2.0)
+
+    named["config"]["function"] = {"class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAA"}}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(cfg))
+        z.writestr("model.weights.h5", open(weights, "rb").read())
+    with pytest.raises(ValueError, match="bytecode"):
+        load_model(path, safe_mode=False)
+
+
+def test_save_weights_is_atomic_too(tmp_path, monkeypatch):
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    path = str(tmp_path / "w.weights.h5")
+    model.save_weights(path)
+    before = open(path, "rb").read()
+    from engine.saving import weights as weights_io
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(weights_io, "save_weights_to_h5", fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_weights(path)
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path) == ["w.weights.h5"]  # no temporary file left behind
