@@ -27,5 +27,7 @@ x = [rng.integers(0, 30, (16, 12)), rng.standard_normal((16, 6, 5)).astype("floa
 y = [np.eye(3)[rng.integers(0, 3, 16)], rng.standard_normal((16, 1))]
 model.fit(x, y, epochs=2, verbose=0)
 model.save(os.path.join(here, "keras_reference.keras"))
-np.savez(os.path.join(here, "keras_reference_io.npz"), ids=x[0], feats=x[1],
-         cls=np.asarray(model.predict(x, verbose=0)[0]), reg=np.asarray(model.predict(x, verbose=0)[1]))
+# Inputs and Keras's predictions, one .npy file each, next to the model file.
+outputs = model.predict(x, verbose=0)
+for name, array in {"ids": x[0], "feats": x[1], "cls": outputs[0], "reg": outputs[1]}.items():
+    np.save(os.path.join(here, f"keras_reference_{name}.npy"), np.asarray(array))

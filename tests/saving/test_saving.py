@@ -26,7 +26,7 @@ def assert_same_predictions(a, b, x):
 
 def test_a_keras_3_file_loads_with_the_same_predictions():
     model = load_model(os.path.join(DATA, "keras_reference.keras"))
-    io = np.load(os.path.join(DATA, "keras_reference_io.npz"))
+    io = {name: np.load(os.path.join(DATA, f"keras_reference_{name}.npy")) for name in ("ids", "feats", "cls", "reg")}
     cls, reg = model.predict({"ids": io["ids"], "feats": io["feats"]}, verbose=0)
     np.testing.assert_allclose(cls, io["cls"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(reg, io["reg"], rtol=1e-5, atol=1e-6)
