@@ -16,14 +16,28 @@ from engine.saving import weights as weights_io
 KERAS_VERSION = "3.15.1"  # the Keras release whose layout these files follow
 
 
+def _file_mode(path):
+    """The permissions the saved file should get: the old file's, else what open() would give."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path, write):
-    """Call write(tmp_path), then rename tmp_path over path (same folder, so the rename is atomic)."""
+    """Call write(tmp_path), then rename tmp_path over path (same folder, so the rename is atomic).
+    The data reaches the disk before the rename, so even a crash leaves the old file or the new one."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes owner-only files
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

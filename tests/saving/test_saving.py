@@ -157,6 +157,13 @@ def test_lambda_layers_and_unknown_classes_are_refused(tmp_path):
     _archive_with_config(path, cfg)
     with pytest.raises(ValueError, match="Unknown class 'RunAnything'.*Known classes:.*Dense"):
         load_model(path)
+    # A known class name from a module engine does not know is refused too, and nothing is imported.
+    sys.modules.pop("antigravity", None)
+    cfg["config"]["layers"][1] = {"module": "antigravity", "class_name": "Dense", "config": {"units": 2}}
+    _archive_with_config(path, cfg)
+    with pytest.raises(ValueError, match="Unknown class 'Dense' \\(module 'antigravity'\\)"):
+        load_model(path)
+    assert "antigravity" not in sys.modules
 
 
 def test_custom_layers_through_registration_and_custom_objects(tmp_path):
@@ -424,3 +431,18 @@ def test_save_weights_is_atomic_too(tmp_path, monkeypatch):
         model.save_weights(path)
     assert open(path, "rb").read() == before
     assert os.listdir(tmp_path) == ["w.weights.h5"]  # no temporary file left behind
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    old = os.umask(0o022)
+    try:
+        model.save(str(tmp_path / "m.keras"))
+        model.save_weights(str(tmp_path / "m.weights.h5"))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.keras").st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "m.weights.h5").st_mode & 0o777 == 0o644
+    os.chmod(tmp_path / "m.keras", 0o600)
+    model.save(str(tmp_path / "m.keras"))  # overwriting keeps the file's permissions
+    assert os.stat(tmp_path / "m.keras").st_mode & 0o777 == 0o600
