@@ -12,7 +12,31 @@ def model_from_json(json_string, custom_objects=None):
     return deserialize_keras_object(json.loads(json_string), custom_objects)
 
 
-def clone_model(model, custom_objects=None):
-    """A new model with the same architecture and freshly initialised weights, as Keras's clone_model."""
+def clone_model(model, input_tensors=None, clone_function=None, custom_objects=None, **kwargs):
+    """A new model with the same architecture and freshly initialised weights, as Keras's clone_model.
+    clone_function(layer) -> layer, if given, makes each layer (e.g. to share some or change their
+    configs); input_tensors (a tensor or a list) gives the clone new inputs."""
     from engine.saving.serialization import deserialize_keras_object, serialize_keras_object
-    return deserialize_keras_object(serialize_keras_object(model), custom_objects)
+    from engine.saving.model_config import functional_from_config
+    if kwargs:
+        raise ValueError(f"clone_model: unsupported argument(s) {sorted(kwargs)}")
+    if clone_function is None and input_tensors is None:
+        return deserialize_keras_object(serialize_keras_object(model), custom_objects)
+    if not isinstance(model, Functional):
+        raise ValueError("clone_model: clone_function and input_tensors need a functional or Sequential model; "
+                         f"{type(model).__name__} is subclassed")
+    clone_function = clone_function or (lambda layer: deserialize_keras_object(serialize_keras_object(layer),
+                                                                               custom_objects))
+    by_name = {layer.name: layer for layer in model.layers}
+    if isinstance(model, Sequential):
+        clone = Sequential([clone_function(layer) for layer in model.layers], name=model.name)
+        if input_tensors is not None:
+            return Model(input_tensors, clone(input_tensors), name=model.name)
+        if model._input_layer is not None:
+            clone.build(model._input_layer.batch_shape)
+        return clone
+    clone = functional_from_config(type(model), model.get_config(), custom_objects,
+                                   make_layer=lambda name: clone_function(by_name[name]))
+    if input_tensors is not None:
+        return Model(input_tensors, clone(input_tensors), name=model.name)
+    return clone

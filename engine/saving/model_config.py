@@ -53,13 +53,16 @@ def functional_config(model):
             "output_layers": ends(model.outputs, model._output_structure)}
 
 
-def functional_from_config(cls, config, custom_objects=None, safe_mode=None):
-    """Rebuild the layers, replay their calls in dependency order, then make the model."""
+def functional_from_config(cls, config, custom_objects=None, safe_mode=None, make_layer=None):
+    """Rebuild the layers, replay their calls in dependency order, then make the model.
+    make_layer(name), if given, supplies each non-input layer instead of its config (clone_model)."""
     created = {}          # layer name -> layer
     outputs_of = {}       # (layer name, node index) -> flat output tensors
     pending = []
     for entry in config["layers"]:
-        if entry.get("class_name") in ("Functional", "Sequential", "Model"):
+        if make_layer is not None and entry.get("class_name") != "InputLayer":
+            layer = make_layer(entry.get("name", entry.get("config", {}).get("name")))
+        elif entry.get("class_name") in ("Functional", "Sequential", "Model"):
             layer = deserialize_keras_object(entry, custom_objects, safe_mode)
         elif entry.get("class_name") == "InputLayer":
             inner = clean_config(InputLayer, entry["config"])

@@ -446,3 +446,27 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     os.chmod(tmp_path / "m.keras", 0o600)
     model.save(str(tmp_path / "m.keras"))  # overwriting keeps the file's permissions
     assert os.stat(tmp_path / "m.keras").st_mode & 0o777 == 0o600
+
+
+def test_clone_model_with_a_clone_function_and_new_inputs():
+    model = many_layer_model()
+    seen = []
+
+    def keep_dense_share_the_rest(layer):
+        seen.append(layer.name)
+        if isinstance(layer, layers.Dense):
+            return layer  # shared with the original, weights included
+        return layer.__class__.from_config(layer.get_config())
+
+    clone = clone_model(model, clone_function=keep_dense_share_the_rest)
+    assert set(seen) == {l.name for l in model.layers if not isinstance(l, layers.InputLayer)}
+    assert clone.get_layer("a") is model.get_layer("a")
+    assert clone.count_params() == model.count_params()
+
+    seq = Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1)])
+    seq_clone = clone_model(seq, clone_function=lambda l: l)
+    x = rng.random((4, 2))
+    np.testing.assert_allclose(seq_clone.predict(x, verbose=0), seq.predict(x, verbose=0))
+    new_in = Input(shape=(2,), name="fresh")
+    rewired = clone_model(seq, input_tensors=new_in)
+    assert rewired.inputs[0] is new_in and rewired.count_params() == seq.count_params()
