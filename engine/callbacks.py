@@ -1,6 +1,5 @@
 """Callbacks (keras.callbacks): hooks into fit / evaluate / predict, with Keras 3's behaviour."""
 import csv
-import math
 import os
 import warnings
 

@@ -268,7 +268,13 @@ def _resolve_nested(config):
     out = dict(config)
     for key, value in config.items():
         if key.endswith(_NESTED_OBJECT_SUFFIXES) and _is_object_config(value):
-            out[key] = deserialize_keras_object(value)
+            try:
+                out[key] = deserialize_keras_object(value)
+            except ValueError as e:
+                if "Unknown class" in str(e):
+                    raise
+                # Keras may write settings engine's class does not take (a newer initializer option):
+                # the layer's own initializers.get / regularizers.get decides what to keep.
         elif key in _ACTIVATION_KEYS:
             if _is_object_config(value):
                 out[key] = deserialize_keras_object(value)

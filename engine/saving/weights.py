@@ -11,7 +11,6 @@ does not fit leaves the model as it was.  h5py is optional: without it these
 functions say how to install it.
 """
 from engine.layers.base import snake_case
-from engine.layers.input_layer import InputLayer
 
 
 def _h5py():
