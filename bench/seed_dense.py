@@ -10,7 +10,6 @@ import time
 import numpy as np
 
 import json
-import sys
 
 from common import best_of, have, keras_backends, machine, print_table, run_isolated, run_keras
 
@@ -23,7 +22,6 @@ def data():
 
 
 def time_engine(epochs):
-    import engine
     from engine import Input, layers, Model
     x, y = data()
     inp = Input(shape=(D,))

@@ -7,7 +7,7 @@ import numpy as np
 
 from engine import config, initializers
 from engine.variables import Variable
-from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
+from engine.layers.keras_tensor import KerasTensor, Node, is_symbolic, map_structure
 
 _uids = {}
 _context = threading.local()

@@ -1,5 +1,4 @@
 """Convolution layers (channels_last): Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D."""
-import numpy as np
 
 from engine import activations, constraints, initializers, regularizers, ops
 from engine.layers.base import Layer

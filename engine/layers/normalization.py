@@ -1,5 +1,4 @@
 """BatchNormalization (over the channel axis, channels_last)."""
-import numpy as np
 
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer

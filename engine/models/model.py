@@ -2,8 +2,8 @@
 subclassing Model and defining `call` gives a subclassed one."""
 import numpy as np
 
-from engine.layers.base import Layer, unique_name, training_scope
-from engine.layers.keras_tensor import flatten, pack_like
+from engine.layers.base import Layer, unique_name
+from engine.layers.keras_tensor import flatten
 from engine.models.trainer import Trainer
 
 

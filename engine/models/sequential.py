@@ -2,7 +2,7 @@
 import numpy as np
 
 from engine.layers.base import Layer, unique_name
-from engine.layers.input_layer import InputLayer, Input
+from engine.layers.input_layer import InputLayer
 from engine.layers.keras_tensor import KerasTensor
 from engine.models.functional import Functional
 

@@ -1,5 +1,4 @@
 """compile / fit / evaluate / predict: the training loop shared by every model kind."""
-import time
 
 import numpy as np
 
@@ -10,7 +9,6 @@ from engine import optimizers
 from engine import random as engine_random
 from engine.autodiff import GradientTape
 from engine.layers.base import training_scope
-from engine.layers.keras_tensor import pack_like
 from engine.models import data as data_utils
 from engine import ops
 

@@ -6,10 +6,6 @@ from engine.ops._util import to_array, unbroadcast, normalize_axis, contiguous
 from engine._kernels import gemm as _gemm
 
 
-def _shape_of(x):
-    return np.shape(x)
-
-
 def _grad_shape_safe(g, x):
     """The gradient for input x (which may be a Python scalar: then none is needed)."""
     if isinstance(x, np.ndarray):

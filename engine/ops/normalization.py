@@ -7,7 +7,6 @@ inputs so large batches do not lose precision.
 import numpy as np
 
 from engine.autodiff import differentiable
-from engine.ops._util import contiguous
 
 
 @differentiable

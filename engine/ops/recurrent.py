@@ -1,6 +1,5 @@
 """Whole-sequence recurrent ops: one kernel call runs every time step forward, one runs
 backpropagation through time (engine._kernels.recurrent)."""
-import numpy as np
 
 from engine.autodiff import differentiable
 from engine.ops._util import contiguous
