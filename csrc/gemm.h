@@ -310,9 +310,11 @@ static const char *engine_gemm_simd_name(void)
     }
 }
 
-/* Cache blocks.  kc x NR of B (the L1 operand) stays within ~2/3 of a 48 KiB
- * L1d next to the A sliver; mc x kc of A well inside a 2 MiB L2; kc x nc of B
- * in L3. */
+/* Cache blocks.  The packed path walks the register tiles row sliver by row
+ * sliver (ir outer, jr inner), so the MR x kc sliver of A (12 KiB) stays in L1
+ * while the kc x nc block of B (1 MiB) streams from L2; mc x kc of A only
+ * has to fit L3.  (B micro-panels in L1 with A streaming, the other classic
+ * order, needs kc x NR = 48 KiB there for the AVX-512 tile: all of L1d.) */
 #define GD_T float
 #define GD_SUF s
 #define GD_NAME engine_sgemm
@@ -328,23 +330,23 @@ static const char *engine_gemm_simd_name(void)
 #undef GD_SUF
 #undef GD_NAME
 
-static gd_isa_s gd_isa_s_portable = {4, 8, 128, 256, 4096,
+static gd_isa_s gd_isa_s_portable = {4, 8, 128, 256, 1024,
     gk_packed_s_portable, gk_rowmajor_a_s_portable, gk_colmajor_a_s_portable,
     gk_rowmajor_a_s_portablen, gk_colmajor_a_s_portablen};
-static gd_isa_d gd_isa_d_portable = {4, 4, 128, 256, 2048,
+static gd_isa_d gd_isa_d_portable = {4, 4, 128, 256, 512,
     gk_packed_d_portable, gk_rowmajor_a_d_portable, gk_colmajor_a_d_portable,
     gk_rowmajor_a_d_portablen, gk_colmajor_a_d_portablen};
 #if ENGINE_GEMM_X86
-static gd_isa_s gd_isa_s_avx2 = {6, 16, 192, 256, 4080,
+static gd_isa_s gd_isa_s_avx2 = {6, 16, 192, 256, 1024,
     gk_packed_s_avx2, gk_rowmajor_a_s_avx2, gk_colmajor_a_s_avx2,
     gk_rowmajor_a_s_avx2n, gk_colmajor_a_s_avx2n};
-static gd_isa_d gd_isa_d_avx2 = {6, 8, 96, 256, 2040,
+static gd_isa_d gd_isa_d_avx2 = {6, 8, 96, 256, 512,
     gk_packed_d_avx2, gk_rowmajor_a_d_avx2, gk_colmajor_a_d_avx2,
     gk_rowmajor_a_d_avx2n, gk_colmajor_a_d_avx2n};
-static gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 384, 4096,
+static gd_isa_s gd_isa_s_avx512 = {12, 32, 240, 256, 1024,
     gk_packed_s_avx512, gk_rowmajor_a_s_avx512, gk_colmajor_a_s_avx512,
     gk_rowmajor_a_s_avx512n, gk_colmajor_a_s_avx512n};
-static gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 2048,
+static gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 512,
     gk_packed_d_avx512, gk_rowmajor_a_d_avx512, gk_colmajor_a_d_avx512,
     gk_rowmajor_a_d_avx512n, gk_colmajor_a_d_avx512n};
 #endif

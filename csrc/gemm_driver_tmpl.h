@@ -11,9 +11,10 @@
  *              small and skinny products of Keras training steps, where packing
  *              A would cost as much as the product itself.
  *   packed path jc (NC) / pc (KC) / ic (MC) blocking with A and B packed into
- *              contiguous, aligned, zero-padded micro-panels (B panel kc x nc
- *              meant for L3, A block mc x kc for L2, B micro-panel kc x NR for
- *              L1), then jr / ir loops over register tiles.
+ *              contiguous, aligned, zero-padded micro-panels (B block kc x nc
+ *              meant for L2, A sliver MR x kc for L1), then ir / jr loops over
+ *              register tiles: each A sliver meets every B micro-panel of the
+ *              block while it is in L1.
  */
 
 #define GD_CAT_(a, b) a##b
@@ -203,13 +204,12 @@ static void GD_FN(gd_packed_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
             for (ic = 0; ic < m; ic += MC) {
                 ptrdiff_t mc = m - ic < MC ? m - ic : MC;
                 GD_FN(gd_pack_a_)(trans_a, mc, kc, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, ap, MR);
-                for (jr = 0; jr < nc; jr += NR) {
-                    int nr = (int)(nc - jr < NR ? nc - jr : NR);
-                    const GD_T *b = bp + jr * kc;
-                    GD_T *c = C + ic * ldc + jc + jr;
-                    for (ir = 0; ir < mc; ir += MR) {
-                        int mr = (int)(mc - ir < MR ? mc - ir : MR);
-                        isa->packed(kc, ap + ir * kc, b, c + ir * ldc, ldc, alpha, beta_eff, mr, nr);
+                for (ir = 0; ir < mc; ir += MR) {
+                    int mr = (int)(mc - ir < MR ? mc - ir : MR);
+                    for (jr = 0; jr < nc; jr += NR) {
+                        int nr = (int)(nc - jr < NR ? nc - jr : NR);
+                        isa->packed(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                    alpha, beta_eff, mr, nr);
                     }
                 }
             }

@@ -36,6 +36,10 @@
 #define GK_CAT(a, b) GK_CAT_(a, b)
 #define GK_FN(name) GK_CAT(name, GK_SUF)
 #define GK_NR (GK_NV * GK_VL)
+/* The packed path streams B micro-panels from L2 (see gemm_driver_tmpl.h):
+ * its kernels prefetch B this many k steps ahead; the small path reads B in
+ * place from user memory and leaves that to the hardware prefetchers. */
+#define GK_PFB 8
 
 typedef GK_T GK_FN(gk_v_) __attribute__((vector_size(GK_VL * sizeof(GK_T))));
 /* Unaligned, aliasing view for loads/stores straight from user matrices. */
@@ -47,7 +51,7 @@ typedef GK_T GK_FN(gk_vu_) __attribute__((vector_size(GK_VL * sizeof(GK_T)), ali
 GK_TARGET static inline __attribute__((always_inline)) void
 GK_FN(gk_body_)(ptrdiff_t k, const GK_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                 const GK_T *b, ptrdiff_t b_rs, GK_T *c, ptrdiff_t ldc,
-                GK_T alpha, GK_T beta, const int MRC, int nr, int ct)
+                GK_T alpha, GK_T beta, const int MRC, int nr, int ct, const int PFB)
 {
     typedef GK_FN(gk_v_) V;
     typedef GK_FN(gk_vu_) VU;
@@ -71,6 +75,10 @@ GK_FN(gk_body_)(ptrdiff_t k, const GK_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         V bv[GK_NV];
 #pragma GCC unroll 4
         for (v = 0; v < GK_NV; v++) bv[v] = *(const VU *)(b + v * GK_VL);
+        if (PFB) {
+            __builtin_prefetch(b + PFB * b_rs, 0, 3);
+            if (GK_NR * sizeof(GK_T) > 64) __builtin_prefetch(b + PFB * b_rs + 64 / sizeof(GK_T), 0, 3);
+        }
 #pragma GCC unroll 16
         for (i = 0; i < MRC; i++) {
             /* x - (+0) == x exactly, so this folds to a plain broadcast (x + 0
@@ -129,7 +137,7 @@ GK_FN(gk_packed_)(ptrdiff_t k, const GK_T *a, const GK_T *b, GK_T *c, ptrdiff_t 
                   GK_T alpha, GK_T beta, int mr, int nr)
 {
     switch (mr) {
-#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, c, ldc, alpha, beta, M, nr, 0); break;
+#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, c, ldc, alpha, beta, M, nr, 0, GK_PFB); break;
     GK_CASE(GK_MR)
 #undef GK_CASE
     default: {
@@ -137,7 +145,7 @@ GK_FN(gk_packed_)(ptrdiff_t k, const GK_T *a, const GK_T *b, GK_T *c, ptrdiff_t 
          * tile is correct; only the store is trimmed. */
         GK_T tmp[GK_MR * GK_NR] __attribute__((aligned(64)));
         int i, j;
-        GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, tmp, GK_NR, (GK_T)1, (GK_T)0, GK_MR, GK_NR, 0);
+        GK_FN(gk_body_)(k, a, 1, GK_MR, b, GK_NR, tmp, GK_NR, (GK_T)1, (GK_T)0, GK_MR, GK_NR, 0, GK_PFB);
         for (i = 0; i < mr; i++) {
             GK_T *ci = c + i * ldc;
             if (beta == (GK_T)0) { for (j = 0; j < nr; j++) ci[j] = alpha * tmp[i * GK_NR + j]; }
@@ -155,7 +163,7 @@ GK_FN(gk_rowmajor_a_)(ptrdiff_t k, const GK_T *a, ptrdiff_t lda, const GK_T *b, 
                       GK_T *c, ptrdiff_t ldc, GK_T alpha, GK_T beta, int mr, int nr, int ct)
 {
     switch (mr) {
-#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, lda, 1, b, b_rs, c, ldc, alpha, beta, M, nr, ct); break;
+#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, lda, 1, b, b_rs, c, ldc, alpha, beta, M, nr, ct, 0); break;
     GK_CASE(1) GK_CASE(2) GK_CASE(3) GK_CASE(4)
 #if GK_MR > 4
     GK_CASE(5) GK_CASE(6)
@@ -180,7 +188,7 @@ GK_FN(gk_colmajor_a_)(ptrdiff_t k, const GK_T *a, ptrdiff_t lda, const GK_T *b, 
                       GK_T *c, ptrdiff_t ldc, GK_T alpha, GK_T beta, int mr, int nr, int ct)
 {
     switch (mr) {
-#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, lda, b, b_rs, c, ldc, alpha, beta, M, nr, ct); break;
+#define GK_CASE(M) case M: GK_FN(gk_body_)(k, a, 1, lda, b, b_rs, c, ldc, alpha, beta, M, nr, ct, 0); break;
     GK_CASE(1) GK_CASE(2) GK_CASE(3) GK_CASE(4)
 #if GK_MR > 4
     GK_CASE(5) GK_CASE(6)
@@ -200,6 +208,7 @@ GK_FN(gk_colmajor_a_)(ptrdiff_t k, const GK_T *a, ptrdiff_t lda, const GK_T *b, 
 }
 
 #undef GK_NR
+#undef GK_PFB
 #undef GK_FN
 #undef GK_CAT
 #undef GK_CAT_
