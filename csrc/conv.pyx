@@ -210,6 +210,88 @@ cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, 
         n0 = n1
 
 
+# -- 1-D convolutions without unrolling ---------------------------------------------------------
+# With H == 1 and no dilation, the kw*C inputs of output position j are one contiguous run of the
+# (padded) input starting at j*sw*C: the im2col matrix is the input itself read with row stride
+# sw*C (rows overlap, which is fine for an operand GEMM only reads).  The forward pass and the
+# kernel gradient are then GEMMs straight on the input, and for stride 1 the input gradient is the
+# same trick again: a "full" correlation of the output gradient, zero-extended by kw-1 rows at both
+# ends, with the kernel flipped along its taps and transposed (kw, F, C) -- no col2im scatter.
+# With enough images, each thread takes whole images and runs single-threaded GEMMs on them (no
+# team wake-up per image); otherwise images go one by one through the threaded GEMM.
+
+cdef bint _is_row_conv(Geometry g) noexcept nogil:
+    return g.H == 1 and g.kh == 1 and g.Ho == 1 and g.pt == 0 and g.dw == 1
+
+
+cdef inline bint _by_image(Py_ssize_t N, int nt) noexcept nogil:
+    return nt > 1 and N >= 2 * nt
+
+
+cdef void _row_forward(const floating *xp, Py_ssize_t Wp, const floating *w, floating *out,
+                       Geometry g) noexcept nogil:
+    """out[n] = xp[n] viewed as (Wo, kw*C) with row stride sw*C, times w (kw*C, F)."""
+    cdef Py_ssize_t K = g.kw * g.C, n
+    cdef int nt = _threads(g.N * g.Wo * K * g.F)
+    if _by_image(g.N, nt):
+        for n in prange(g.N, schedule="static", num_threads=nt):
+            _gemm(0, 0, g.Wo, g.F, K, xp + n * Wp * g.C, g.sw * g.C, w, g.F, 0, out + n * g.Wo * g.F, g.F)
+    else:
+        for n in range(g.N):
+            _gemm(0, 0, g.Wo, g.F, K, xp + n * Wp * g.C, g.sw * g.C, w, g.F, 0, out + n * g.Wo * g.F, g.F)
+
+
+cdef void _row_backward_weight(const floating *xp, Py_ssize_t Wp, const floating *gy, floating *dw,
+                               floating *partial, Geometry g, bint accumulate) noexcept nogil:
+    """dw (kw*C, F) (+)= sum over images of xp[n]^T (as above) times gy[n] (Wo, F).  With whole
+    images per thread, thread t > 0 sums into partial[t-1] and the partials are added at the end."""
+    cdef Py_ssize_t K = g.kw * g.C, KF = K * g.F, n, e
+    cdef int nt = _threads(g.N * g.Wo * KF), t, u
+    cdef floating beta = 1 if accumulate else 0
+    cdef floating *acc
+    if _by_image(g.N, nt):
+        if not accumulate:
+            memset(dw, 0, KF * sizeof(floating))
+        memset(partial, 0, (nt - 1) * KF * sizeof(floating))
+        for n in prange(g.N, schedule="static", num_threads=nt):
+            t = engine_thread_num()
+            acc = dw if t == 0 else partial + (t - 1) * KF
+            _gemm(1, 0, K, g.F, g.Wo, xp + n * Wp * g.C, g.sw * g.C, gy + n * g.Wo * g.F, g.F, 1, acc, g.F)
+        for e in prange(KF, schedule="static", num_threads=nt):
+            for u in range(nt - 1):
+                dw[e] += partial[u * KF + e]
+    else:
+        for n in range(g.N):
+            _gemm(1, 0, K, g.F, g.Wo, xp + n * Wp * g.C, g.sw * g.C, gy + n * g.Wo * g.F, g.F, beta, dw, g.F)
+            beta = 1
+
+
+cdef void _row_backward_input(const floating *ge, Py_ssize_t Le, const floating *wflip, floating *dx,
+                              Geometry g) noexcept nogil:
+    """Stride 1: dx[n, t] = ge[n] rows t+pl .. t+pl+kw-1 (one run of kw*F values) times wflip
+    (kw*F, C), where ge[n] is gy[n] with kw-1 zero rows before and after (Le rows)."""
+    cdef Py_ssize_t K = g.kw * g.F, n
+    cdef int nt = _threads(g.N * g.W * K * g.C)
+    if _by_image(g.N, nt):
+        for n in prange(g.N, schedule="static", num_threads=nt):
+            _gemm(0, 0, g.W, g.C, K, ge + (n * Le + g.pl) * g.F, g.F, wflip, g.C, 0, dx + n * g.W * g.C, g.C)
+    else:
+        for n in range(g.N):
+            _gemm(0, 0, g.W, g.C, K, ge + (n * Le + g.pl) * g.F, g.F, wflip, g.C, 0, dx + n * g.W * g.C, g.C)
+
+
+def _padded_rows(x, Geometry g):
+    """x (N, 1, W, C) as (N, Wp, C) with the left/right zero padding, and Wp (x itself if unpadded).
+    Wp is the padded length the output actually reads: (Wo-1)*sw + kw <= W + pl + pr."""
+    cdef Py_ssize_t Wp = (g.Wo - 1) * g.sw + g.kw
+    if g.pl == 0 and Wp <= g.W:
+        return x, g.W
+    xp = np.zeros((g.N, Wp, g.C), x.dtype)
+    cdef Py_ssize_t stop = min(g.W, Wp - g.pl)
+    xp[:, g.pl:g.pl + stop] = x.reshape(g.N, g.W, g.C)[:, :stop]
+    return xp, Wp
+
+
 def _cols_buffer(Geometry g, dtype):
     if _is_pointwise(g):
         return np.empty(1, dtype)
@@ -224,14 +306,24 @@ def conv2d_forward(x, w, out, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0
     """out (N,Ho,Wo,F) = conv(x (N,H,W,C), w (kh,kw,C,F)); no bias."""
     dtype = _arrays("conv2d_forward", x=x, w=w, out=out)
     cdef Geometry g = _geometry("conv2d_forward", x.shape, w.shape, out.shape, strides, dilations, pads)
-    cols = _cols_buffer(g, dtype)
+    cdef bint single = dtype == np.float32
+    cdef bint rows = _is_row_conv(g)
+    cdef Py_ssize_t Wp = 0
+    if rows:
+        x, Wp = _padded_rows(x, g)
+        cols = None
+    else:
+        cols = _cols_buffer(g, dtype)
     cdef void *px = _p(x)
     cdef void *pw = _p(w)
     cdef void *po = _p(out)
-    cdef void *pc = _p(cols)
-    cdef bint single = dtype == np.float32
+    cdef void *pc = NULL if cols is None else _p(cols)
     with nogil:
-        if single:
+        if rows and single:
+            _row_forward(<float*>px, Wp, <float*>pw, <float*>po, g)
+        elif rows:
+            _row_forward(<double*>px, Wp, <double*>pw, <double*>po, g)
+        elif single:
             _forward(<float*>px, <float*>pw, <float*>po, <float*>pc, g)
         else:
             _forward(<double*>px, <double*>pw, <double*>po, <double*>pc, g)
@@ -242,14 +334,29 @@ def conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 
     """dx (N,H,W,C) = the gradient of conv2d_forward with respect to x, for output gradient gy."""
     dtype = _arrays("conv2d_backward_input", g=gy, w=w, dx=dx)
     cdef Geometry g = _geometry("conv2d_backward_input", dx.shape, w.shape, gy.shape, strides, dilations, pads)
-    cols = _cols_buffer(g, dtype)
-    cdef void *pg = _p(gy)
-    cdef void *pw = _p(w)
-    cdef void *pd = _p(dx)
-    cdef void *pc = _p(cols)
     cdef bint single = dtype == np.float32
+    cdef bint rows = _is_row_conv(g) and g.sw == 1
+    cdef Py_ssize_t Le = 0
+    if rows:
+        # gy with kw-1 zero rows at both ends, and the kernel flipped along its taps as (kw, F, C)
+        Le = g.Wo + 2 * (g.kw - 1)
+        ge = np.zeros((g.N, Le, g.F), dtype)
+        ge[:, g.kw - 1:g.kw - 1 + g.Wo] = gy.reshape(g.N, g.Wo, g.F)
+        wk = np.ascontiguousarray(w.reshape(g.kw, g.C, g.F)[::-1].transpose(0, 2, 1))
+        cols = None
+    else:
+        ge, wk = gy, w
+        cols = _cols_buffer(g, dtype)
+    cdef void *pg = _p(ge)
+    cdef void *pw = _p(wk)
+    cdef void *pd = _p(dx)
+    cdef void *pc = NULL if cols is None else _p(cols)
     with nogil:
-        if single:
+        if rows and single:
+            _row_backward_input(<float*>pg, Le, <float*>pw, <float*>pd, g)
+        elif rows:
+            _row_backward_input(<double*>pg, Le, <double*>pw, <double*>pd, g)
+        elif single:
             _backward_input(<float*>pg, <float*>pw, <float*>pd, <float*>pc, g)
         else:
             _backward_input(<double*>pg, <double*>pw, <double*>pd, <double*>pc, g)
@@ -260,15 +367,26 @@ def conv2d_backward_weight(x, gy, dw, strides=(1, 1), dilations=(1, 1), pads=(0,
     """dw (kh,kw,C,F) = the gradient with respect to the kernel (added to dw when accumulate)."""
     dtype = _arrays("conv2d_backward_weight", x=x, g=gy, dw=dw)
     cdef Geometry g = _geometry("conv2d_backward_weight", x.shape, dw.shape, gy.shape, strides, dilations, pads)
-    cols = _cols_buffer(g, dtype)
+    cdef bint single = dtype == np.float32
+    cdef bint rows = _is_row_conv(g)
+    cdef bint acc = bool(accumulate)
+    cdef Py_ssize_t Wp = 0
+    if rows:
+        x, Wp = _padded_rows(x, g)
+        # per-thread partial sums for all threads but the first (see _row_backward_weight)
+        cols = np.empty(max(1, (_threads(g.N * g.Wo * g.kw * g.C * g.F) - 1) * g.kw * g.C * g.F), dtype)
+    else:
+        cols = _cols_buffer(g, dtype)
     cdef void *px = _p(x)
     cdef void *pg = _p(gy)
     cdef void *pd = _p(dw)
     cdef void *pc = _p(cols)
-    cdef bint acc = bool(accumulate)
-    cdef bint single = dtype == np.float32
     with nogil:
-        if single:
+        if rows and single:
+            _row_backward_weight(<float*>px, Wp, <float*>pg, <float*>pd, <float*>pc, g, acc)
+        elif rows:
+            _row_backward_weight(<double*>px, Wp, <double*>pg, <double*>pd, <double*>pc, g, acc)
+        elif single:
             _backward_weight(<float*>px, <float*>pg, <float*>pd, <float*>pc, g, acc)
         else:
             _backward_weight(<double*>px, <double*>pg, <double*>pd, <double*>pc, g, acc)

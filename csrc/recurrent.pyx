@@ -268,17 +268,23 @@ cdef tuple _backward_setup(str fn, dict c, object d_h_seq, object d_h_last, obje
     return d_h_seq, d_h_last, d_c_last
 
 
-cdef tuple _input_and_weight_grads(dict c, object dZx, object dZr):
-    """dx = dZx W^T, d_kernel = x^T dZx, d_recurrent_kernel = Hm^T dZr over all steps."""
+cdef tuple _input_and_weight_grads(dict c, object dZx, object dZr, bint input_grad, bint weight_grads):
+    """dx = dZx W^T, d_kernel = x^T dZx, d_recurrent_kernel = Hm^T dZr over all steps; the ones
+    not asked for are None (an RNN fed straight from a model input needs no dx: its GEMM is as
+    big as the input projection)."""
     cdef Py_ssize_t B = c["B"], T = c["T"], D = c["D"], u = c["u"], G = c["G"]
     cdef Py_ssize_t BT = B * T
     dtype = c["dtype"]
     cdef bint dbl = dtype == np.float64
     x = c["x"]
-    # W^T copied once so the GEMM streams it without a strided transpose access
-    WT = np.ascontiguousarray(c["kernel"].T)
-    dx = np.empty((B, T, D), dtype=dtype)
-    _gemm(dbl, 0, 0, BT, D, G, dZx, 0, G, WT, 0, D, 0.0, dx, 0, D)
+    dx = dW = dU = None
+    if input_grad:
+        # W^T copied once so the GEMM streams it without a strided transpose access
+        WT = np.ascontiguousarray(c["kernel"].T)
+        dx = np.empty((B, T, D), dtype=dtype)
+        _gemm(dbl, 0, 0, BT, D, G, dZx, 0, G, WT, 0, D, 0.0, dx, 0, D)
+    if not weight_grads:
+        return dx, dW, dU
     dW = np.empty((D, G), dtype=dtype)
     _gemm(dbl, 1, 0, D, G, BT, x, 0, D, dZx, 0, G, 0.0, dW, 0, G)
     dU = np.empty((u, G), dtype=dtype)
@@ -338,8 +344,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=
     return h_seq, h_seq[:, T - 1].copy(), c["C"][:, t_last].copy(), c
 
 
-def lstm_backward(cache, d_h_seq=None, d_h_last=None, d_c_last=None):
-    """Gradients of an lstm_forward call.
+def lstm_backward(cache, d_h_seq=None, d_h_last=None, d_c_last=None, input_grad=True, weight_grads=True):
+    """Gradients of an lstm_forward call (dx None unless input_grad; kernel, recurrent kernel and
+    bias gradients None unless weight_grads).
 
     Returns (dx, d_kernel, d_recurrent_kernel, d_bias or None, d_h0, d_c0).
     """
@@ -359,8 +366,8 @@ def lstm_backward(cache, d_h_seq=None, d_h_last=None, d_c_last=None):
     with nogil:
         _run_backward(f, &a, nslab)
     dZ = bufs["dZ"]
-    dx, dW, dU = _input_and_weight_grads(c, dZ, dZ)
-    db = None if bufs["db_part"] is None else bufs["db_part"].sum(axis=0)
+    dx, dW, dU = _input_and_weight_grads(c, dZ, dZ, input_grad, weight_grads)
+    db = None if bufs["db_part"] is None or not weight_grads else bufs["db_part"].sum(axis=0)
     return dx, dW, dU, db, bufs["dh"], dc
 
 
@@ -395,8 +402,8 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None,
     return h_seq, h_seq[:, T - 1].copy(), c
 
 
-def gru_backward(cache, d_h_seq=None, d_h_last=None):
-    """Gradients of a gru_forward call.
+def gru_backward(cache, d_h_seq=None, d_h_last=None, input_grad=True, weight_grads=True):
+    """Gradients of a gru_forward call (input_grad / weight_grads as in lstm_backward).
 
     Returns (dx, d_kernel, d_recurrent_kernel, d_bias or None, d_h0); d_bias has the
     forward bias's shape.
@@ -421,9 +428,9 @@ def gru_backward(cache, d_h_seq=None, d_h_last=None):
     with nogil:
         _run_backward(f, &a, nslab)
     dZ = bufs["dZ"]
-    dx, dW, dU = _input_and_weight_grads(c, dZ, dZr if after else dZ)
+    dx, dW, dU = _input_and_weight_grads(c, dZ, dZr if after else dZ, input_grad, weight_grads)
     db = None
-    if bufs["db_part"] is not None:
+    if bufs["db_part"] is not None and weight_grads:
         db = bufs["db_part"].sum(axis=0)
         if after:
             db = np.stack([db, db2_part.sum(axis=0)])
@@ -455,7 +462,7 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mas
     return h_seq, h_seq[:, T - 1].copy(), c
 
 
-def simple_rnn_backward(cache, d_h_seq=None, d_h_last=None):
+def simple_rnn_backward(cache, d_h_seq=None, d_h_last=None, input_grad=True, weight_grads=True):
     """Gradients of a simple_rnn_forward call: (dx, d_kernel, d_recurrent_kernel, d_bias or None, d_h0)."""
     fn = "simple_rnn_backward"
     cdef dict c = _forward_cache(fn, cache, _SIMPLE)
@@ -472,6 +479,6 @@ def simple_rnn_backward(cache, d_h_seq=None, d_h_last=None):
     with nogil:
         _run_backward(f, &a, nslab)
     dZ = bufs["dZ"]
-    dx, dW, dU = _input_and_weight_grads(c, dZ, dZ)
-    db = None if bufs["db_part"] is None else bufs["db_part"].sum(axis=0)
+    dx, dW, dU = _input_and_weight_grads(c, dZ, dZ, input_grad, weight_grads)
+    db = None if bufs["db_part"] is None or not weight_grads else bufs["db_part"].sum(axis=0)
     return dx, dW, dU, db, bufs["dh"]

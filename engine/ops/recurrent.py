@@ -10,6 +10,12 @@ def _maybe(g, dtype):
     return None if g is None else contiguous(g, dtype)
 
 
+def _wanted(needs):
+    """(input_grad, weight_grads) for the backward kernels: an RNN reading a model input needs no
+    dx, whose GEMM costs as much as the whole input projection."""
+    return bool(needs[0]), bool(needs[1] or needs[2] or needs[3])
+
+
 @differentiable
 def _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, go_backwards=False,
           activation="tanh", recurrent_activation="sigmoid"):
@@ -19,7 +25,8 @@ def _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, g
     def vjp(grads, needs):
         g_seq, g_h, g_c = grads
         dt = x.dtype
-        dx, dw, du, db, dh0, dc0 = R.lstm_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), _maybe(g_c, dt))
+        dx, dw, du, db, dh0, dc0 = R.lstm_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), _maybe(g_c, dt),
+                                                   *_wanted(needs))
         return dx, dw, du, db, dh0, dc0
     return (h_seq, h_last, c_last), vjp
 
@@ -33,7 +40,7 @@ def _gru(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_bac
     def vjp(grads, needs):
         g_seq, g_h = grads
         dt = x.dtype
-        dx, dw, du, db, dh0 = R.gru_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt))
+        dx, dw, du, db, dh0 = R.gru_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), *_wanted(needs))
         return dx, dw, du, db, dh0
     return (h_seq, h_last), vjp
 
@@ -47,7 +54,7 @@ def _simple_rnn(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None,
     def vjp(grads, needs):
         g_seq, g_h = grads
         dt = x.dtype
-        dx, dw, du, db, dh0 = R.simple_rnn_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt))
+        dx, dw, du, db, dh0 = R.simple_rnn_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), *_wanted(needs))
         return dx, dw, du, db, dh0
     return (h_seq, h_last), vjp
 

@@ -3,7 +3,7 @@ gradients against finite differences, Keras weight layouts and argument handling
 import numpy as np
 import pytest
 
-from engine import layers, Input, Model
+from engine import layers, Input, Model, GradientTape
 from engine.testing import check_layer_gradients
 
 rng = np.random.default_rng(3)
@@ -183,3 +183,42 @@ def test_bidirectional_layout_and_outputs():
     assert len(bi.get_weights()) == 6
     np.testing.assert_allclose(out[..., :4], ref_lstm(x, *fw)[0], atol=1e-6)
     np.testing.assert_allclose(out[..., 4:], ref_lstm(x, *bw, go_backwards=True)[0][:, ::-1], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple_rnn"])
+def test_backward_skips_gradients_nobody_asked_for(kind):
+    """input_grad / weight_grads only drop results: what is computed is unchanged, and the tape
+    asks for no dx when the RNN reads a model input (an unwatched array)."""
+    from engine._kernels import recurrent as R
+    rng = np.random.default_rng(3)
+    B, T, D, u = 5, 7, 4, 3
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[kind]
+    x = rng.standard_normal((B, T, D))
+    W, U = rng.standard_normal((D, gates * u)), rng.standard_normal((u, gates * u))
+    h0 = rng.standard_normal((B, u))
+    if kind == "lstm":
+        cache = R.lstm_forward(x, W, U, rng.standard_normal(4 * u), h0, h0 * 0.5)[3]
+        run = lambda **kw: R.lstm_backward(cache, None, np.ones((B, u)), None, **kw)  # noqa: E731
+    elif kind == "gru":
+        cache = R.gru_forward(x, W, U, rng.standard_normal((2, 3 * u)), h0)[2]
+        run = lambda **kw: R.gru_backward(cache, None, np.ones((B, u)), **kw)  # noqa: E731
+    else:
+        cache = R.simple_rnn_forward(x, W, U, rng.standard_normal(u), h0)[2]
+        run = lambda **kw: R.simple_rnn_backward(cache, None, np.ones((B, u)), **kw)  # noqa: E731
+    full = run()
+    no_dx = run(input_grad=False)
+    assert no_dx[0] is None
+    for a, b in zip(full[1:], no_dx[1:]):
+        np.testing.assert_array_equal(a, b)
+    only_dx = run(weight_grads=False)
+    np.testing.assert_array_equal(only_dx[0], full[0])
+    assert only_dx[1] is None and only_dx[2] is None and only_dx[3] is None
+    np.testing.assert_array_equal(only_dx[4], full[4])
+
+    # through the tape: gradients of the weights only, from an input nobody watches
+    layer = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}[kind](u)
+    xs = x.astype(np.float32)
+    with GradientTape() as tape:
+        y = layer(xs)
+    grads = tape.gradient(y, layer.trainable_weights, output_gradients=np.ones((B, u), np.float32))
+    assert all(g is not None and np.isfinite(g).all() for g in grads)

@@ -1,0 +1,116 @@
+"""Convolution kernels (engine._kernels.conv) against float64 loops written here.
+
+Covers both ways the kernels compute an ordinary convolution: im2col + GEMM (2-D windows,
+dilation) and the row path of 1-D convolutions (H == 1, no dilation: GEMMs straight on the
+input with overlapping rows, and the flipped-kernel correlation for the input gradient), with
+few images (the threaded GEMM takes each image) and many (whole images per thread)."""
+import numpy as np
+import pytest
+
+from engine._kernels import conv as K
+
+
+def _out_size(size, k, stride, dilation, lo, hi):
+    return (size + lo + hi - ((k - 1) * dilation + 1)) // stride + 1
+
+
+def reference(x, w, strides, dilations, pads):
+    """out, and the two gradients for output gradient gy as functions, in float64 loops."""
+    N, H, W, C = x.shape
+    kh, kw, _, F = w.shape
+    (sh, sw), (dh, dw), (pt, pb, pl, pr) = strides, dilations, pads
+    Ho, Wo = _out_size(H, kh, sh, dh, pt, pb), _out_size(W, kw, sw, dw, pl, pr)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+
+    def taps():
+        for i in range(Ho):
+            for j in range(Wo):
+                for a in range(kh):
+                    for b in range(kw):
+                        hi, wi = i * sh + a * dh - pt, j * sw + b * dw - pl
+                        if 0 <= hi < H and 0 <= wi < W:
+                            yield i, j, a, b, hi, wi
+
+    out = np.zeros((N, Ho, Wo, F))
+    for i, j, a, b, hi, wi in taps():
+        out[:, i, j] += x64[:, hi, wi] @ w64[a, b]
+
+    def grads(gy):
+        gy = gy.astype(np.float64)
+        dx, dwt = np.zeros_like(x64), np.zeros_like(w64)
+        for i, j, a, b, hi, wi in taps():
+            dx[:, hi, wi] += gy[:, i, j] @ w64[a, b].T
+            dwt[a, b] += x64[:, hi, wi].T @ gy[:, i, j]
+        return dx, dwt
+    return out, grads
+
+
+CASES = [
+    # (N, H, W, C, kh, kw, F, strides, dilations, pads)
+    (1, 1, 17, 5, 1, 3, 4, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, one image
+    (9, 1, 23, 6, 1, 5, 7, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, images per thread
+    (8, 1, 20, 3, 1, 4, 5, (1, 1), (1, 1), (0, 0, 1, 2)),    # 1-D "same" (1 left, 2 right)
+    (8, 1, 19, 4, 1, 3, 6, (1, 1), (1, 1), (0, 0, 2, 0)),     # 1-D causal
+    (7, 1, 31, 5, 1, 5, 3, (1, 3), (1, 1), (0, 0, 0, 0)),     # 1-D strided: row path fwd/dW, im2col dx
+    (6, 1, 21, 5, 1, 3, 3, (1, 2), (1, 1), (0, 0, 1, 1)),     # strided and padded
+    (6, 1, 21, 4, 1, 3, 5, (1, 1), (1, 2), (0, 0, 2, 2)),     # dilated: im2col
+    (3, 9, 8, 5, 3, 2, 6, (1, 1), (1, 1), (1, 1, 0, 1)),      # 2-D, rectangular kernel
+    (2, 11, 10, 3, 3, 3, 4, (2, 2), (1, 1), (0, 1, 0, 1)),    # 2-D strided, TF "same" split
+    (5, 10, 9, 2, 2, 3, 3, (1, 2), (2, 1), (1, 1, 1, 1)),     # 2-D dilated
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_kernels_match_float64_loops(case, dtype):
+    N, H, W, C, kh, kw, F, strides, dilations, pads = case
+    rng = np.random.default_rng(sum(case[:7]))
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    w = rng.standard_normal((kh, kw, C, F)).astype(dtype)
+    out_ref, grads = reference(x, w, strides, dilations, pads)
+    gy = rng.standard_normal(out_ref.shape).astype(dtype)
+    dx_ref, dw_ref = grads(gy)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+
+    out = np.full(out_ref.shape, np.nan, dtype)
+    K.conv2d_forward(x, w, out, strides, dilations, pads)
+    np.testing.assert_allclose(out, out_ref, rtol=tol, atol=tol * 10)
+
+    dx = np.full(x.shape, np.nan, dtype)
+    K.conv2d_backward_input(gy, w, dx, strides, dilations, pads)
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol * 10)
+
+    dw = np.full(w.shape, np.nan, dtype)
+    K.conv2d_backward_weight(x, gy, dw, strides, dilations, pads)
+    np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * 10)
+
+    # accumulate adds onto what is there (shared kernels sum the gradients of every call)
+    dw2 = np.ones(w.shape, dtype)
+    K.conv2d_backward_weight(x, gy, dw2, strides, dilations, pads, accumulate=True)
+    np.testing.assert_allclose(dw2, dw_ref + 1, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_row_path_threads_agree(threads):
+    """Whole images per thread (partial kernel-gradient sums) and the threaded GEMM per image
+    give the same results as the reference."""
+    from engine import config
+    old = config.get_num_threads()
+    config.set_num_threads(threads)
+    try:
+        test_conv_kernels_match_float64_loops((16, 1, 40, 8, 1, 5, 9, (1, 1), (1, 1), (0, 0, 2, 2)),
+                                              np.float64)
+    finally:
+        config.set_num_threads(old)
+
+
+def test_kernel_shape_errors_name_the_shapes():
+    x = np.zeros((2, 1, 10, 3), np.float32)
+    w = np.zeros((1, 3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match="input channels"):
+        K.conv2d_forward(x, w, np.zeros((2, 1, 8, 5), np.float32))
+    w = np.zeros((1, 3, 3, 5), np.float32)
+    with pytest.raises(ValueError, match=r"output shape \(2, 1, 9, 5\)"):
+        K.conv2d_forward(x, w, np.zeros((2, 1, 9, 5), np.float32))
+    with pytest.raises(ValueError, match="share one dtype"):
+        K.conv2d_backward_input(np.zeros((2, 1, 8, 5), np.float32), w, np.zeros((2, 1, 10, 3)))
