@@ -64,8 +64,14 @@ static void GD_FN(gd_pack_a_)(int trans_a, ptrdiff_t mc, ptrdiff_t kc, const GD_
                 for (p = 0; p < kc; p++)
                     for (i = 0; i < mr; i++) out[p * MR + i] = rows[i][p];
             }
+        } else if (mr == MR) {
+            /* op(A) = A^T: rows ir..ir+MR of op(A) are a contiguous run of each stored row; a
+             * fixed-size copy the compiler turns into vector moves. */
+            if (MR == 12)
+                for (p = 0; p < kc; p++) memcpy(out + p * 12, A + p * lda + ir, 12 * sizeof(GD_T));
+            else
+                for (p = 0; p < kc; p++) memcpy(out + p * MR, A + p * lda + ir, (size_t)MR * sizeof(GD_T));
         } else {
-            /* op(A) = A^T: column (ir..ir+mr) of op(A) is contiguous in memory */
             for (p = 0; p < kc; p++) {
                 const GD_T *src = A + p * lda + ir;
                 for (i = 0; i < mr; i++) out[p * MR + i] = src[i];
