@@ -155,6 +155,55 @@ cdef void _col2im(const floating *cols, floating *dx, Geometry g, Py_ssize_t n0,
                         src = src + g.C
 
 
+cdef inline bint _by_image(Py_ssize_t N, int nt) noexcept nogil:
+    return nt > 1 and N >= 2 * nt
+
+
+cdef void _im2col_pixels(const floating *x, floating *cols, Geometry g, Py_ssize_t n, Py_ssize_t p0,
+                         Py_ssize_t p1) noexcept nogil:
+    """Unroll output pixels p0..p1 of image n into rows of cols (one thread)."""
+    cdef Py_ssize_t q, i, j, a, b, hi, wi, c
+    cdef floating *dst = cols
+    cdef const floating *src
+    for q in range(p0, p1):
+        i = q // g.Wo
+        j = q % g.Wo
+        for a in range(g.kh):
+            hi = i * g.sh + a * g.dh - g.pt
+            for b in range(g.kw):
+                wi = j * g.sw + b * g.dw - g.pl
+                if hi < 0 or hi >= g.H or wi < 0 or wi >= g.W:
+                    for c in range(g.C):
+                        dst[c] = 0
+                else:
+                    src = x + ((n * g.H + hi) * g.W + wi) * g.C
+                    for c in range(g.C):
+                        dst[c] = src[c]
+                dst = dst + g.C
+
+
+cdef void _col2im_pixels(const floating *cols, floating *dx, Geometry g, Py_ssize_t n, Py_ssize_t p0,
+                         Py_ssize_t p1) noexcept nogil:
+    """dx[n] += the unrolled gradient of output pixels p0..p1 of image n (one thread)."""
+    cdef Py_ssize_t K = g.kh * g.kw * g.C
+    cdef Py_ssize_t q, i, j, a, b, hi, wi, c
+    cdef const floating *src
+    cdef floating *dst
+    for q in range(p0, p1):
+        i = q // g.Wo
+        j = q % g.Wo
+        src = cols + (q - p0) * K
+        for a in range(g.kh):
+            hi = i * g.sh + a * g.dh - g.pt
+            for b in range(g.kw):
+                wi = j * g.sw + b * g.dw - g.pl
+                if hi >= 0 and hi < g.H and wi >= 0 and wi < g.W:
+                    dst = dx + ((n * g.H + hi) * g.W + wi) * g.C
+                    for c in range(g.C):
+                        dst[c] += src[c]
+                src = src + g.C
+
+
 cdef bint _is_pointwise(Geometry g) noexcept nogil:
     return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0 \
         and g.Ho == g.H and g.Wo == g.W
@@ -183,8 +232,22 @@ cdef Py_ssize_t _rows_per_chunk(Geometry g) noexcept nogil:
 # -- the three passes ------------------------------------------------------------------------
 cdef void _forward(const floating *x, const floating *w, floating *out, floating *cols, Geometry g) noexcept nogil:
     cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _rows_per_chunk(g), total = g.N * g.Ho * g.Wo, r0, r1
+    cdef Py_ssize_t n, p0, p1, HW = g.Ho * g.Wo
+    cdef int nt = _threads(total * K * g.F)
+    cdef floating *mine
     if _is_pointwise(g):
         _gemm(0, 0, g.N * g.H * g.W, g.F, g.C, x, g.C, w, g.F, 0, out, g.F)
+        return
+    if _by_image(g.N, nt):
+        # Whole images per thread: unroll a cache-sized run of pixels, multiply, repeat.
+        for n in prange(g.N, schedule="static", num_threads=nt):
+            mine = cols + engine_thread_num() * step * K
+            p0 = 0
+            while p0 < HW:
+                p1 = p0 + step if p0 + step < HW else HW
+                _im2col_pixels(x, mine, g, n, p0, p1)
+                _gemm(0, 0, p1 - p0, g.F, K, mine, K, w, g.F, 0, out + (n * HW + p0) * g.F, g.F)
+                p0 = p1
         return
     r0 = 0
     while r0 < total:
@@ -196,16 +259,33 @@ cdef void _forward(const floating *x, const floating *w, floating *out, floating
 
 cdef void _backward_input(const floating *gy, const floating *w, floating *dx, floating *cols,
                           Geometry g) noexcept nogil:
-    cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _images_per_chunk(g), n0, n1, rows
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, step, n0, n1, rows, n, p0, p1, HW = g.Ho * g.Wo
+    cdef int nt = _threads(g.N * HW * K * g.F)
+    cdef floating *mine
     if _is_pointwise(g):
         _gemm(0, 1, g.N * g.H * g.W, g.C, g.F, gy, g.F, w, g.F, 0, dx, g.C)
         return
+    if _by_image(g.N, nt):
+        # Whole images per thread: the GEMM writes a cache-sized run of unrolled rows and the
+        # same thread scatters it into its own image straight away (no race: images are disjoint).
+        step = _rows_per_chunk(g)
+        for n in prange(g.N, schedule="static", num_threads=nt):
+            mine = cols + engine_thread_num() * step * K
+            memset(dx + n * g.H * g.W * g.C, 0, g.H * g.W * g.C * sizeof(floating))
+            p0 = 0
+            while p0 < HW:
+                p1 = p0 + step if p0 + step < HW else HW
+                _gemm(0, 1, p1 - p0, K, g.F, gy + (n * HW + p0) * g.F, g.F, w, g.F, 0, mine, K)
+                _col2im_pixels(mine, dx, g, n, p0, p1)
+                p0 = p1
+        return
+    step = _images_per_chunk(g)
     memset(dx, 0, g.N * g.H * g.W * g.C * sizeof(floating))
     n0 = 0
     while n0 < g.N:
         n1 = n0 + step if n0 + step < g.N else g.N
-        rows = (n1 - n0) * g.Ho * g.Wo
-        _gemm(0, 1, rows, K, g.F, gy + n0 * g.Ho * g.Wo * g.F, g.F, w, g.F, 0, cols, K)
+        rows = (n1 - n0) * HW
+        _gemm(0, 1, rows, K, g.F, gy + n0 * HW * g.F, g.F, w, g.F, 0, cols, K)
         _col2im(cols, dx, g, n0, n1)
         n0 = n1
 
@@ -213,9 +293,34 @@ cdef void _backward_input(const floating *gy, const floating *w, floating *dx, f
 cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, floating *cols, Geometry g,
                            bint accumulate) noexcept nogil:
     cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _rows_per_chunk(g), total = g.N * g.Ho * g.Wo, r0, r1
+    cdef Py_ssize_t n, p0, p1, e, HW = g.Ho * g.Wo, KF = K * g.F
+    cdef int nt = _threads(total * KF), t, u
     cdef floating beta = 1 if accumulate else 0
+    cdef floating *mine
+    cdef floating *acc
+    cdef floating *partial = cols + nt * step * K
     if _is_pointwise(g):
         _gemm(1, 0, g.C, g.F, g.N * g.H * g.W, x, g.C, gy, g.F, beta, dw, g.F)
+        return
+    if _by_image(g.N, nt):
+        # Whole images per thread, each thread summing into its own kernel gradient (thread 0
+        # into dw, the others into partial[t-1]), added up at the end.
+        if not accumulate:
+            memset(dw, 0, KF * sizeof(floating))
+        memset(partial, 0, (nt - 1) * KF * sizeof(floating))
+        for n in prange(g.N, schedule="static", num_threads=nt):
+            t = engine_thread_num()
+            mine = cols + t * step * K
+            acc = dw if t == 0 else partial + (t - 1) * KF
+            p0 = 0
+            while p0 < HW:
+                p1 = p0 + step if p0 + step < HW else HW
+                _im2col_pixels(x, mine, g, n, p0, p1)
+                _gemm(1, 0, K, g.F, p1 - p0, mine, K, gy + (n * HW + p0) * g.F, g.F, 1, acc, g.F)
+                p0 = p1
+        for e in prange(KF, schedule="static", num_threads=nt):
+            for u in range(nt - 1):
+                dw[e] += partial[u * KF + e]
         return
     r0 = 0
     while r0 < total:
@@ -238,10 +343,6 @@ cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, 
 
 cdef bint _is_row_conv(Geometry g) noexcept nogil:
     return g.H == 1 and g.kh == 1 and g.Ho == 1 and g.pt == 0 and g.dw == 1
-
-
-cdef inline bint _by_image(Py_ssize_t N, int nt) noexcept nogil:
-    return nt > 1 and N >= 2 * nt
 
 
 cdef void _row_forward(const floating *xp, Py_ssize_t Wp, const floating *w, floating *out,
@@ -308,13 +409,21 @@ def _padded_rows(x, Geometry g):
     return xp, Wp
 
 
-def _cols_buffer(Geometry g, dtype, bint by_images=False):
-    """Scratch for the unrolled rows: whole images for the input gradient (col2im scatters image
-    by image), a cache-sized run of output pixels for the other two passes."""
+def _cols_buffer(Geometry g, dtype, bint input_grad=False):
+    """Scratch for the unrolled rows: a cache-sized run of output pixels (one per thread for the
+    input gradient with whole images per thread; else whole images, which col2im scatters in
+    parallel image by image)."""
     if _is_pointwise(g):
         return np.empty(1, dtype)
-    cdef Py_ssize_t rows = _images_per_chunk(g) * g.Ho * g.Wo if by_images else _rows_per_chunk(g)
-    return np.empty(rows * g.kh * g.kw * g.C, dtype)
+    cdef Py_ssize_t rows = _rows_per_chunk(g)
+    cdef int nt = _threads(g.N * g.Ho * g.Wo * g.kh * g.kw * g.C * g.F)
+    cdef Py_ssize_t extra = 0
+    if _by_image(g.N, nt):
+        rows = nt * rows
+        extra = (nt - 1) * g.kh * g.kw * g.C * g.F     # kernel-gradient partial sums
+    elif input_grad:
+        rows = _images_per_chunk(g) * g.Ho * g.Wo
+    return np.empty(rows * g.kh * g.kw * g.C + extra, dtype)
 
 
 cdef inline void* _p(a):

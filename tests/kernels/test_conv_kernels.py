@@ -58,6 +58,8 @@ CASES = [
     (2, 11, 10, 3, 3, 3, 4, (2, 2), (1, 1), (0, 1, 0, 1)),    # 2-D strided, TF "same" split
     (5, 10, 9, 2, 2, 3, 3, (1, 2), (2, 1), (1, 1, 1, 1)),     # 2-D dilated
     (2, 24, 24, 64, 3, 3, 8, (1, 1), (1, 1), (1, 1, 1, 1)),   # unrolled in chunks that split images
+    (4, 24, 24, 64, 3, 3, 8, (1, 1), (1, 1), (1, 1, 1, 1)),   # whole images per thread, two runs each
+    (6, 12, 11, 16, 3, 3, 8, (2, 1), (1, 1), (0, 1, 1, 1)),   # whole images per thread, strided
 ]
 
 
@@ -92,15 +94,16 @@ def test_conv_kernels_match_float64_loops(case, dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_row_path_threads_agree(threads):
-    """Whole images per thread (partial kernel-gradient sums) and the threaded GEMM per image
-    give the same results as the reference."""
+@pytest.mark.parametrize("case", [(16, 1, 40, 8, 1, 5, 9, (1, 1), (1, 1), (0, 0, 2, 2)),
+                                  (8, 9, 10, 12, 3, 3, 7, (1, 1), (1, 1), (1, 1, 1, 1))])
+def test_threads_agree(threads, case):
+    """Whole images per thread (partial kernel-gradient sums) and one image or chunk at a time
+    through the threaded GEMM give the reference's results."""
     from engine import config
     old = config.get_num_threads()
     config.set_num_threads(threads)
     try:
-        test_conv_kernels_match_float64_loops((16, 1, 40, 8, 1, 5, 9, (1, 1), (1, 1), (0, 0, 2, 2)),
-                                              np.float64)
+        test_conv_kernels_match_float64_loops(case, np.float64)
     finally:
         config.set_num_threads(old)
 
