@@ -17,6 +17,10 @@ from cython.parallel cimport prange
 cnp.import_array()
 
 
+cdef extern from "fpmode.h" nogil:
+    unsigned int engine_ftz_enter()
+    void engine_ftz_leave(unsigned int mode)
+
 cdef extern from "recurrent_math.h" nogil:
     ctypedef struct rnn_args:
         Py_ssize_t B, T, u
@@ -151,22 +155,33 @@ cdef Py_ssize_t _num_slabs(Py_ssize_t B, Py_ssize_t work):
     return n if n >= 1 else 1
 
 
+# Both run with denormals flushed to zero in every thread (see fpmode.h).
 cdef void _run_forward(fwd_fn f, rnn_args *a, Py_ssize_t nslab) noexcept nogil:
     cdef Py_ssize_t k, B = a.B
+    cdef unsigned int mode
     if nslab <= 1:
+        mode = engine_ftz_enter()
         f(a, 0, B)
+        engine_ftz_leave(mode)
         return
     for k in prange(nslab, num_threads=nslab, schedule="static"):
+        mode = engine_ftz_enter()
         f(a, k * B // nslab, (k + 1) * B // nslab)
+        engine_ftz_leave(mode)
 
 
 cdef void _run_backward(bwd_fn f, rnn_args *a, Py_ssize_t nslab) noexcept nogil:
     cdef Py_ssize_t k, B = a.B
+    cdef unsigned int mode
     if nslab <= 1:
+        mode = engine_ftz_enter()
         f(a, 0, B, 0)
+        engine_ftz_leave(mode)
         return
     for k in prange(nslab, num_threads=nslab, schedule="static"):
+        mode = engine_ftz_enter()
         f(a, k * B // nslab, (k + 1) * B // nslab, k)
+        engine_ftz_leave(mode)
 
 
 cdef void _gemm(bint dbl, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,

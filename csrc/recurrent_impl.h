@@ -104,6 +104,18 @@ RSUF(hprev_row)(const rnn_args *a, ptrdiff_t b, ptrdiff_t s)
     return (const RT *)a->hseq + (b * a->T + s - 1) * a->u;
 }
 
+/* Fetch a row of n elements into L2 ahead of its time step.  The buffers are batch-major, so
+ * the rows of one step lie T steps apart: a stride per row the hardware prefetchers do not
+ * track across a whole slab.  Once the buffers outgrow the caches (T = 200 at batch 128 here)
+ * each step otherwise waits on memory row after row: the LSTM backward step went from 19 us
+ * to 450 us. */
+static inline __attribute__((always_inline)) void
+RSUF(prefetch_row)(const RT *p, ptrdiff_t n)
+{
+    const char *c = (const char *)p, *end = (const char *)(p + n);
+    for (; c < end; c += 64) __builtin_prefetch(c, 1, 2);
+}
+
 /* Start a backward carry from the caller's gradient, or from zero. */
 static inline __attribute__((always_inline)) void
 RSUF(init_carry)(const rnn_args *a, const void *src, RT *dst, ptrdiff_t b0, ptrdiff_t b1)
@@ -167,6 +179,14 @@ RSUF(lstm_forward_slab)(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1)
             for (j = 0; j < u; j++) tc[j] = c[j];
             RSUF(act_run)(a->act, tc, u);
             for (j = 0; j < u; j++) h[j] = z[3 * u + j] * tc[j];
+            if (s + 1 < T) {
+                const ptrdiff_t tn = RSUF(time_of)(a, s + 1);
+                RSUF(prefetch_row)(Z + (b * T + tn) * G, G);
+                RSUF(prefetch_row)(C + (b * T + tn) * u, u);
+                RSUF(prefetch_row)(TC + (b * T + tn) * u, u);
+                RSUF(prefetch_row)(Hm + (b * T + tn) * u, u);
+                RSUF(prefetch_row)(hseq + (b * T + s + 1) * u, u);
+            }
         }
     }
 }
@@ -213,6 +233,14 @@ RSUF(lstm_backward_slab)(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_
             RSUF(dact_run)(a->act, z + 2 * u, d + 2 * u, u);
             RSUF(dact_run)(a->ract, z + 3 * u, d + 3 * u, u);
             if (dbp) for (j = 0; j < G; j++) dbp[j] += d[j];
+            if (s > 0) {
+                const ptrdiff_t tn = RSUF(time_of)(a, s - 1);
+                RSUF(prefetch_row)(Z + (b * T + tn) * G, G);
+                RSUF(prefetch_row)(dZ + (b * T + tn) * G, G);
+                RSUF(prefetch_row)(TC + (b * T + tn) * u, u);
+                if (s > 1) RSUF(prefetch_row)(C + (b * T + RSUF(time_of)(a, s - 2)) * u, u);
+                if (dhs) RSUF(prefetch_row)(dhs + (b * T + s - 1) * u, u);
+            }
         }
         RGEMM(0, 0, b1 - b0, u, G, (RT)1, dZ + (b0 * T + t) * G, T * G,
               (const RT *)a->UT, u, (RT)0, tmp + b0 * u, u);

@@ -222,3 +222,24 @@ def test_backward_skips_gradients_nobody_asked_for(kind):
         y = layer(xs)
     grads = tape.gradient(y, layer.trainable_weights, output_gradients=np.ones((B, u), np.float32))
     assert all(g is not None and np.isfinite(g).all() for g in grads)
+
+
+def test_denormal_flushing_stays_inside_the_kernels():
+    """The recurrent kernels flush denormals to zero while they run (a long backward pass would
+    otherwise crawl through microcode assists) and give the caller's floating-point mode back."""
+    from engine._kernels import recurrent as R
+    tiny = np.finfo(np.float32).tiny
+    assert np.float32(1e-38) * np.float32(1e-3) != 0        # denormals work out here
+    rng = np.random.default_rng(0)
+    B, T, D, u = 4, 3, 3, 2
+    x = rng.standard_normal((B, T, D)).astype(np.float32)
+    W = rng.standard_normal((D, 4 * u)).astype(np.float32)
+    U = rng.standard_normal((u, 4 * u)).astype(np.float32)
+    h0 = np.zeros((B, u), np.float32)
+    cache = R.lstm_forward(x, W, U, np.zeros(4 * u, np.float32), h0, h0)[3]
+    # a gradient just above the smallest normal float: the gate gradients fall below it
+    _, _, _, db, dh0, dc0 = R.lstm_backward(cache, None, np.full((B, u), 3 * tiny, np.float32), None)
+    inside = np.abs(np.concatenate([db.ravel(), dh0.ravel(), dc0.ravel()]))
+    assert (inside > 0).any()
+    assert ((inside == 0) | (inside >= tiny)).all()          # flushed, not denormal
+    assert np.float32(1e-38) * np.float32(1e-3) != 0        # and the mode is restored afterwards
