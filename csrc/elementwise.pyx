@@ -798,12 +798,28 @@ cdef void _bias_add_span(const floating* x, const floating* b, floating* out,
             orow[j] = xr[j] + b[j]
 
 
+cdef void _scale_shift_span(const floating* x, const floating* a, const floating* b, floating* out,
+                            Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t r, j
+    cdef const floating* xr
+    cdef floating* orow
+    for r in range(r0, r1):
+        xr = x + r * c
+        orow = out + r * c
+        for j in range(c):
+            orow[j] = xr[j] * a[j] + b[j]
+
+
 cdef void _bias_add_run(const floating* x, const floating* b, floating* out,
-                        Py_ssize_t rows, Py_ssize_t c, int nt) noexcept nogil:
+                        Py_ssize_t rows, Py_ssize_t c, int nt, const floating* a=NULL) noexcept nogil:
+    """out = x + b per channel, or x * a + b when a scale is given."""
     cdef Py_ssize_t span, lo, hi
     cdef int t
     if nt <= 1:
-        _bias_add_span(x, b, out, 0, rows, c)
+        if a == NULL:
+            _bias_add_span(x, b, out, 0, rows, c)
+        else:
+            _scale_shift_span(x, a, b, out, 0, rows, c)
         return
     span = _span_len(rows, nt, 1)
     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
@@ -812,7 +828,10 @@ cdef void _bias_add_run(const floating* x, const floating* b, floating* out,
         if hi > rows:
             hi = rows
         if lo < hi:
-            _bias_add_span(x, b, out, lo, hi, c)
+            if a == NULL:
+                _bias_add_span(x, b, out, lo, hi, c)
+            else:
+                _scale_shift_span(x, a, b, out, lo, hi, c)
 
 
 cdef void _col_sums(const floating* g, double* acc, Py_ssize_t r0, Py_ssize_t r1,
@@ -903,6 +922,36 @@ def bias_add(x, b, out):
         with nogil:
             _bias_add_run(<const double*>_data(xa), <const double*>_data(ba), <double*>_data(oa),
                           rows, c, nt)
+    return out
+
+
+def scale_shift(x, scale, shift, out):
+    """out[..., c] = x[..., c] * scale[c] + shift[c] in one pass (batch normalisation at
+    inference, folded); out may be x."""
+    cdef str fn = "scale_shift"
+    cdef cnp.ndarray xa = _float_array(fn, "x", x)
+    cdef cnp.ndarray aa = _float_array(fn, "scale", scale)
+    cdef cnp.ndarray ba = _float_array(fn, "shift", shift)
+    _check_bias(fn, "scale", aa, "x", xa)
+    _check_bias(fn, "shift", ba, "x", xa)
+    cdef cnp.ndarray oa = _like(fn, "out", out, "x", xa, True)
+    _same_or_disjoint(fn, "x", xa, "out", oa)
+    _disjoint(fn, "scale", aa, "out", oa)
+    _disjoint(fn, "shift", ba, "out", oa)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
+    cdef Py_ssize_t c = cnp.PyArray_DIMS(ba)[0]
+    if n == 0:
+        return out
+    cdef Py_ssize_t rows = n // c
+    cdef int nt = _team_size(n, PAR_MIN_CHEAP, rows)
+    if _is_f32(xa):
+        with nogil:
+            _bias_add_run(<const float*>_data(xa), <const float*>_data(ba), <float*>_data(oa),
+                          rows, c, nt, <const float*>_data(aa))
+    else:
+        with nogil:
+            _bias_add_run(<const double*>_data(xa), <const double*>_data(ba), <double*>_data(oa),
+                          rows, c, nt, <const double*>_data(aa))
     return out
 
 

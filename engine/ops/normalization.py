@@ -7,6 +7,8 @@ inputs so large batches do not lose precision.
 import numpy as np
 
 from engine.autodiff import differentiable
+from engine.ops._util import contiguous
+from engine._kernels import elementwise as K
 
 
 @differentiable
@@ -52,9 +54,10 @@ def _batch_norm_infer(x, gamma, beta, mean=None, variance=None, epsilon=1e-3):
     shift = -mean * scale
     if beta is not None:
         shift = shift + beta
-    # Two passes into one new array: y = x * scale, then y += shift in place.
-    y = np.multiply(x, scale, dtype=x.dtype)
-    np.add(y, shift.astype(x.dtype), out=y)
+    # One threaded pass: y = x * scale + shift per channel.
+    xc = contiguous(x)
+    y = np.empty_like(xc)
+    K.scale_shift(xc, np.ascontiguousarray(scale, xc.dtype), np.ascontiguousarray(shift, xc.dtype), y)
 
     def vjp(g, needs):
         g2 = g.reshape(-1, x.shape[-1])

@@ -817,3 +817,20 @@ def test_float32_simd_loops_match_reference(simd_path, n):
                                ref_softmax(rows.astype(np.float64)), **t)
     np.testing.assert_allclose(E.log_softmax(rows, np.empty_like(rows)),
                                ref_log_softmax(rows.astype(np.float64)), rtol=3e-6, atol=3e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (64, 33, 17)])
+def test_scale_shift_matches_float64(dtype, shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    a = rng.standard_normal(shape[-1]).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype)
+    want = x.astype(np.float64) * a + b
+    out = np.full_like(x, np.nan)
+    E.scale_shift(x, a, b, out)
+    np.testing.assert_allclose(out, want, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6)
+    E.scale_shift(x, a, b, x)                                  # in place
+    np.testing.assert_array_equal(x, out)
+    with pytest.raises(ValueError, match="scale must have shape"):
+        E.scale_shift(x, a[:-1] if shape[-1] > 1 else np.zeros(2, dtype), b, out)
