@@ -1,4 +1,5 @@
 """The Layer base class: weights, building from input shapes, symbolic and eager calls."""
+import functools
 import inspect
 import re
 import threading
@@ -7,7 +8,7 @@ import numpy as np
 
 from engine import config, initializers
 from engine.variables import Variable
-from engine.layers.keras_tensor import KerasTensor, Node, is_symbolic, map_structure
+from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
 
 _uids = {}
 _context = threading.local()
@@ -28,6 +29,29 @@ def snake_case(name):
 def in_training_call():
     """The `training` flag of the innermost model call in progress (False outside one)."""
     return getattr(_context, "training", False)
+
+
+class _CallContext:
+    """The outermost layer call (or model step) clears the losses its layers added in earlier calls,
+    as Keras does, so `losses` holds those of the latest call only."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        self.depth = getattr(_context, "call_depth", 0)
+        if self.depth == 0:
+            self.layer._clear_losses()
+        _context.call_depth = self.depth + 1
+
+    def __exit__(self, *exc):
+        _context.call_depth = self.depth
+        return False
+
+
+def call_context(layer):
+    """Context manager for running `layer` (a model step): see _CallContext."""
+    return _CallContext(layer)
 
 
 class _TrainingScope:
@@ -66,10 +90,23 @@ class Layer:
     `call(inputs, ...)` with engine.ops, and `compute_output_shape(input_shape)`.
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and cls.__module__.startswith("engine.") and \
+                "activity_regularizer" in inspect.signature(init).parameters:
+            cls.__init__ = _recording_activity_regularizer(init)
+
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
-        for key in ("input_length", "autocast", "activity_regularizer"):
+        from engine import regularizers
+        for key in ("input_length", "autocast"):
             kwargs.pop(key, None)
+        # A layer's constructor passes it on in kwargs, or takes it as a parameter of its own (engine's
+        # Dense, convolutions, RNNs), recorded for us by _recording_activity_regularizer.
+        recorded = self.__dict__.pop("_activity_regularizer_arg", None)
+        activity_regularizer = kwargs.pop("activity_regularizer", None)
+        activity_regularizer = recorded if activity_regularizer is None else activity_regularizer
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         object.__setattr__(self, "_layers", [])
@@ -77,6 +114,7 @@ class Layer:
         self._non_trainable_weights_list = []
         self._inbound_nodes = []
         self._losses = []
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = trainable
         self.dtype = np.dtype(dtype).name if dtype is not None and not isinstance(dtype, dict) else config.floatx()
@@ -193,20 +231,56 @@ class Layer:
                              "Call it on an input (or build it) first.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
+    def _flatten_layers(self):
+        """This layer and every layer inside it, each once, parents before children."""
+        out, seen, stack = [], set(), [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(reversed(layer._layers))
+        return out
+
+    @staticmethod
+    def _losses_of(layers, weight_regularization=True):
+        """The losses the layers added in their latest call (add_loss, activity regularizers), then
+        the penalties of their weights' regularizers, computed from the current weights."""
+        from engine import regularizers
+        out = [loss for layer in layers for loss in layer._losses]
+        if weight_regularization:
+            for layer in layers:
+                for w in layer._unique(list(layer._trainable_weights_list) + list(layer._non_trainable_weights_list)):
+                    if getattr(w, "regularizer", None) is not None:
+                        out.append(regularizers.get(w.regularizer)(w))
+        return out
+
     @property
     def losses(self):
-        """Regularization losses of this layer and its sublayers, computed from the current weights."""
-        from engine import regularizers
-        out = list(self._losses)
-        for w in self._unique(list(self._trainable_weights_list) + list(self._non_trainable_weights_list)):
-            if getattr(w, "regularizer", None) is not None:
-                out.append(regularizers.get(w.regularizer)(w))
-        for layer in self._layers:
-            out.extend(layer.losses)
-        return out
+        """Losses of this layer and its sublayers: those added by their latest call, then the
+        regularization of their weights."""
+        return Layer._losses_of(self._flatten_layers())
 
     def add_loss(self, loss):
         self._losses.append(loss)
+
+    def _clear_losses(self):
+        for layer in self._flatten_layers():
+            layer._losses.clear()
+
+    def _add_activity_losses(self, outputs):
+        """Keras adds regularizer(output) for each output of a call, divided by the batch size."""
+        from engine import ops
+        for output in flatten(outputs):
+            if not isinstance(output, np.ndarray):
+                continue
+            loss = self.activity_regularizer(output)
+            if output.ndim > 0:
+                n = output.shape[0]
+                # Keras divides with divide_no_nan: an empty batch adds 0.
+                loss = ops.divide(loss, float(n)) if n else np.zeros((), dtype=np.result_type(loss))
+            self.add_loss(loss)
 
     # -- building and shapes ---------------------------------------------------------------
     def build(self, input_shape):
@@ -269,6 +343,8 @@ class Layer:
         """Hook for layers to validate input shapes, raising ValueError that names the layer."""
 
     def _call_symbolic(self, args, kwargs):
+        if getattr(_context, "call_depth", 0) == 0:
+            self._clear_losses()
         inputs = args[0] if args else next(iter(kwargs.values()))
         self._check_input(map_structure(_shape_of, inputs))
         self._maybe_build(_shapes(inputs))
@@ -297,6 +373,19 @@ class Layer:
         return arr
 
     def _call_eager(self, args, kwargs, mask=None):
+        depth = getattr(_context, "call_depth", 0)
+        if depth == 0:
+            self._clear_losses()
+        _context.call_depth = depth + 1
+        try:
+            outputs = self._run_call(args, kwargs, mask)
+        finally:
+            _context.call_depth = depth
+        if self.activity_regularizer is not None:
+            self._add_activity_losses(outputs)
+        return outputs
+
+    def _run_call(self, args, kwargs, mask):
         args = list(args)
         if args:
             args[0] = self._convert(args[0])
@@ -339,10 +428,13 @@ class Layer:
         return out.shape if isinstance(out, KerasTensor) else [t.shape for t in out]
 
     def get_config(self):
+        from engine.saving.serialization import serialize_keras_object
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
         config.update(self._weight_settings_config())
+        if self.activity_regularizer is not None:  # Keras's base Layer writes it only when set
+            config["activity_regularizer"] = serialize_keras_object(self.activity_regularizer)
         return config
 
     def _weight_settings_config(self, cls=None):
@@ -353,7 +445,8 @@ class Layer:
         # other names (DepthwiseConv2D passes depthwise_regularizer on as kernel_regularizer).
         params = inspect.signature((cls or type(self)).__init__).parameters
         return {p: serialize_keras_object(getattr(self, p)) for p in sorted(params)
-                if p.endswith(("_initializer", "_regularizer", "_constraint")) and hasattr(self, p)}
+                if p.endswith(("_initializer", "_regularizer", "_constraint")) and hasattr(self, p)
+                and p != "activity_regularizer"}  # get_config's own
 
     @classmethod
     def from_config(cls, config):
@@ -361,6 +454,24 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _recording_activity_regularizer(init):
+    """Wrap the constructor of an engine layer that takes activity_regularizer as a parameter of its
+    own without passing it on, so Layer.__init__ still receives it. The outermost constructor of a
+    chain (DepthwiseConv2D's, not _Conv's) saw what the caller gave."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        if "_activity_regularizer_arg" not in self.__dict__:
+            try:
+                value = signature.bind_partial(self, *args, **kwargs).arguments.get("activity_regularizer")
+            except TypeError:
+                value = None  # the constructor itself reports the bad arguments
+            self.__dict__["_activity_regularizer_arg"] = value
+        init(self, *args, **kwargs)
+    return __init__
 
 
 def training_scope(training):

@@ -8,7 +8,7 @@ from engine import metrics as metrics_module
 from engine import optimizers
 from engine import random as engine_random
 from engine.autodiff import GradientTape
-from engine.layers.base import training_scope
+from engine.layers.base import Layer, call_context, training_scope
 from engine.models import data as data_utils
 from engine import ops
 
@@ -109,17 +109,32 @@ class Trainer:
             per_output.append(value)
             term = value if out_spec.weight == 1.0 else ops.multiply(value, out_spec.weight)
             total = term if total is None else ops.add(total, term)
-        if self._has_regularization():
-            for reg in self.losses:
-                total = ops.add(total, reg)
+        for extra in self._additional_losses():
+            # As in Keras, each add_loss / regularization loss enters the total as its sum.
+            total = ops.add(total, extra if np.ndim(extra) == 0 else ops.sum(extra))
         return total, per_output
 
-    def _has_regularization(self):
-        """Whether any layer adds a loss; cached per fit/evaluate call, since it walks every layer."""
-        cached = getattr(self, "_regularization_cache", None)
-        if cached is not None:
-            return cached
-        return bool(self.losses)
+    def _additional_losses(self):
+        """self.losses: what the layers added during this step's forward pass (add_loss, activity
+        regularizers), then their weights' regularization. During fit the layers, and whether any
+        weight has a regularizer, are looked up once (see _loss_sources)."""
+        sources = getattr(self, "_loss_sources_cache", None)
+        if sources is None:
+            return self.losses
+        layers, weight_regularization = sources
+        return Layer._losses_of(layers, weight_regularization)
+
+    def _loss_sources(self):
+        layers = self._flatten_layers()
+        weight_regularization = any(getattr(w, "regularizer", None) is not None for layer in layers
+                                    for w in layer._trainable_weights_list + layer._non_trainable_weights_list)
+        return layers, weight_regularization
+
+    def _run_forward(self, xs):
+        """One forward pass of the model as the outermost call: losses the layers added in earlier
+        passes are cleared first, as Keras clears them at the start of each model call."""
+        with call_context(self):
+            return self._forward(xs)
 
     def _trainable_variables(self):
         return self.trainable_weights
@@ -128,7 +143,7 @@ class Trainer:
         """A subclassed model creates its weights on its first call: make that call before training."""
         if not self.__dict__.get("_built_by_data") and not hasattr(self, "_nodes"):
             with training_scope(False):
-                self._forward(self._take(xs, slice(0, 1)))
+                self._run_forward(self._take(xs, slice(0, 1)))
             self._built_by_data = True
 
     def _train_step(self, xs, ys, sample_weight=None, tvars=None):
@@ -136,7 +151,7 @@ class Trainer:
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(tvars)
             with training_scope(True):
-                outs = self._forward(xs)
+                outs = self._run_forward(xs)
             total, per_output = self._compute_losses(ys, outs, sample_weight)
         grads = tape.gradient(total, tvars)
         self.optimizer.apply(grads, tvars)
@@ -144,7 +159,7 @@ class Trainer:
 
     def _test_step(self, xs, ys, sample_weight=None):
         with training_scope(False):
-            outs = self._forward(xs)
+            outs = self._run_forward(xs)
         total, per_output = self._compute_losses(ys, outs, sample_weight)
         return total, per_output, outs
 
@@ -246,7 +261,7 @@ class Trainer:
         self._build_on(xs)
         # The weights and losses of a model do not change during fit: look them up once.
         tvars = self._trainable_variables()
-        self._regularization_cache = bool(self.losses)
+        self._loss_sources_cache = self._loss_sources()
         cbs.on_train_begin()
         logs = {}
         try:
@@ -281,7 +296,7 @@ class Trainer:
         except KeyboardInterrupt:
             print("\nTraining interrupted: the model keeps the weights of the last completed step.")
         finally:
-            self._regularization_cache = None
+            self._loss_sources_cache = None
         cbs.on_train_end(logs)
         history.model = self
         self.history = history
@@ -342,7 +357,7 @@ class Trainer:
         with training_scope(False):
             for step, start in enumerate(range(0, n, batch_size)):
                 cbs.on_predict_batch_begin(step)
-                chunks.append(self._forward(self._take(xs, slice(start, start + batch_size))))
+                chunks.append(self._run_forward(self._take(xs, slice(start, start + batch_size))))
                 cbs.on_predict_batch_end(step)
         cbs.on_predict_end()
         if not chunks:
@@ -373,7 +388,7 @@ class Trainer:
 
     def predict_on_batch(self, x):
         with training_scope(False):
-            return self._pack_outputs(self._forward(self._prepare_x(x)))
+            return self._pack_outputs(self._run_forward(self._prepare_x(x)))
 
     @staticmethod
     def _batch_result(logs, return_dict):
