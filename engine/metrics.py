@@ -2,9 +2,19 @@
 import numpy as np
 
 
+def _dtype_name(dtype):
+    from engine import config
+    if dtype is None:
+        return config.floatx()
+    if isinstance(dtype, dict):  # a Keras dtype policy config
+        return dtype.get("config", {}).get("name") or config.floatx()
+    return np.dtype(dtype).name
+
+
 class Metric:
     def __init__(self, name=None, dtype=None):
         self.name = name or type(self).__name__.lower()
+        self.dtype = _dtype_name(dtype)
         self.reset_state()
 
     def reset_state(self):
@@ -29,7 +39,11 @@ class Metric:
         return self._total / self._count if self._count else 0.0
 
     def get_config(self):
-        return {"name": self.name}
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class Mean(Metric):
@@ -43,12 +57,47 @@ class Mean(Metric):
 
 
 class MeanMetricWrapper(Metric):
-    def __init__(self, fn, name=None, dtype=None):
+    """The mean of fn(y_true, y_pred, **kwargs) over every sample seen."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
         self.fn = fn
-        super().__init__(name or fn.__name__)
+        self._fn_kwargs = kwargs
+        super().__init__(name or fn.__name__, dtype)
 
     def values(self, y_true, y_pred):
-        return self.fn(y_true, y_pred)
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        # As in Keras: the function and its keyword arguments. The named metrics below are rebuilt
+        # from their own arguments instead.
+        from engine.saving.serialization import serialize_keras_object
+        config = super().get_config()
+        name = getattr(self.fn, "__name__", None)
+        if _FUNCTIONS.get(name) is self.fn:  # written as Keras writes its own metric functions
+            config["fn"] = {"module": "builtins", "class_name": "function", "config": name,
+                            "registered_name": "function"}
+        else:
+            config["fn"] = serialize_keras_object(self.fn)
+        config.update(serialize_keras_object(self._fn_kwargs))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        from engine.saving.serialization import deserialize_keras_object
+        config = dict(config)
+        fn = config.get("fn")
+        if isinstance(fn, dict):
+            name = fn.get("config")
+            is_function = fn.get("class_name") == "function" or fn.get("registered_name") == "function"
+            config["fn"] = _FUNCTIONS[name] if is_function and name in _FUNCTIONS else deserialize_keras_object(fn)
+        return cls(**config)
+
+
+class _NamedMeanMetric(MeanMetricWrapper):
+    """A metric class with a fixed function: its config is its constructor's arguments."""
+
+    def get_config(self):
+        return Metric.get_config(self)
 
 
 def _as(y):
@@ -79,35 +128,47 @@ def mean_absolute_error(y_true, y_pred):
     return np.mean(np.abs(_as(y_pred) - _as(y_true)), axis=-1)
 
 
-class Accuracy(MeanMetricWrapper):
+def _accuracy(y_true, y_pred):
+    return (_as(y_true) == _as(y_pred)).astype(np.float32)
+
+
+class Accuracy(_NamedMeanMetric):
     def __init__(self, name="accuracy", dtype=None):
-        super().__init__(lambda t, p: (_as(t) == _as(p)).astype(np.float32), name)
+        super().__init__(_accuracy, name, dtype)
 
 
-class CategoricalAccuracy(MeanMetricWrapper):
+class CategoricalAccuracy(_NamedMeanMetric):
     def __init__(self, name="categorical_accuracy", dtype=None):
-        super().__init__(categorical_accuracy, name)
+        super().__init__(categorical_accuracy, name, dtype)
 
 
-class SparseCategoricalAccuracy(MeanMetricWrapper):
+class SparseCategoricalAccuracy(_NamedMeanMetric):
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
-        super().__init__(sparse_categorical_accuracy, name)
+        super().__init__(sparse_categorical_accuracy, name, dtype)
 
 
-class BinaryAccuracy(MeanMetricWrapper):
+class BinaryAccuracy(_NamedMeanMetric):
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
-        super().__init__(lambda t, p: binary_accuracy(t, p, threshold), name)
+        super().__init__(binary_accuracy, name, dtype, threshold=threshold)
+        self.threshold = threshold
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
 
 
-class MeanSquaredError(MeanMetricWrapper):
+class MeanSquaredError(_NamedMeanMetric):
     def __init__(self, name="mean_squared_error", dtype=None):
-        super().__init__(mean_squared_error, name)
+        super().__init__(mean_squared_error, name, dtype)
 
 
-class MeanAbsoluteError(MeanMetricWrapper):
+class MeanAbsoluteError(_NamedMeanMetric):
     def __init__(self, name="mean_absolute_error", dtype=None):
-        super().__init__(mean_absolute_error, name)
+        super().__init__(mean_absolute_error, name, dtype)
 
+
+# The metric functions Keras also has, by the names its configs use.
+_FUNCTIONS = {fn.__name__: fn for fn in (binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+                                         mean_squared_error, mean_absolute_error)}
 
 _BY_NAME = {
     "categorical_accuracy": CategoricalAccuracy, "sparse_categorical_accuracy": SparseCategoricalAccuracy,
