@@ -56,14 +56,26 @@ class Model(Trainer, Layer):
         return outs[0] if len(outs) == 1 else outs
 
     def get_layer(self, name=None, index=None):
+        """The layer of that name, or at that index of `layers` (Python indexing, so -1 is the last;
+        as in Keras, an index past the end is a ValueError and one before the start an IndexError)."""
+        if index is not None and name is not None:
+            raise ValueError(f"get_layer: pass a layer name or a layer index, not both; got index={index}, "
+                             f"name={name!r}")
+        layers = self.layers
         if index is not None:
-            if not 0 <= index < len(self.layers):
-                raise ValueError(f"get_layer: index {index} is out of range; the model has {len(self.layers)} layers")
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"No such layer: {name!r}. Existing layers are: {[l.name for l in self.layers]}")
+            if index >= len(layers):
+                raise ValueError(f"get_layer: asked for the layer at index {index}, but the model has only "
+                                 f"{len(layers)} layers")
+            if index < -len(layers):
+                raise IndexError(f"get_layer: index {index} is out of range for a model with {len(layers)} "
+                                 f"layers (the lowest index is {-len(layers)})")
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: {[l.name for l in layers]}.")
+        raise ValueError("get_layer: pass either a layer name or a layer index")
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
