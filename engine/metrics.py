@@ -116,8 +116,9 @@ def sparse_categorical_accuracy(y_true, y_pred):
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    return np.mean((_as(y_true) > threshold) == (_as(y_pred) > threshold), axis=-1).astype(np.float32) \
-        if _as(y_pred).ndim > 1 else ((_as(y_true) > threshold) == (_as(y_pred) > threshold)).astype(np.float32)
+    # As Keras 3: only the prediction is thresholded; a soft label (0.3) matches nothing.
+    hits = _as(y_true) == (_as(y_pred) > threshold)
+    return np.mean(hits, axis=-1).astype(np.float32) if hits.ndim > 1 else hits.astype(np.float32)
 
 
 def mean_squared_error(y_true, y_pred):

@@ -72,3 +72,13 @@ def test_configs_match_keras():
         wrapper.get_config()
     mine = deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(wrapper))))
     assert mine.fn is metrics.binary_accuracy and mine._fn_kwargs == {"threshold": 0.3}
+
+
+def test_binary_accuracy_thresholds_only_the_prediction():
+    """Keras 3 compares y_true as given with (y_pred > threshold): a soft label matches nothing."""
+    y_true = np.array([[1.0, 0.0, 0.3]])
+    y_pred = np.array([[0.9, 0.2, 0.1]])
+    np.testing.assert_allclose(metrics.binary_accuracy(y_true, y_pred), [2 / 3], rtol=1e-6)
+    m = metrics.BinaryAccuracy(threshold=0.95)
+    m.update_state(y_true, y_pred)
+    np.testing.assert_allclose(float(m.result()), 1 / 3, rtol=1e-6)

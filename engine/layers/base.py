@@ -1,5 +1,4 @@
 """The Layer base class: weights, building from input shapes, symbolic and eager calls."""
-import functools
 import inspect
 import re
 import threading
@@ -90,23 +89,12 @@ class Layer:
     `call(inputs, ...)` with engine.ops, and `compute_output_shape(input_shape)`.
     """
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is not None and cls.__module__.startswith("engine.") and \
-                "activity_regularizer" in inspect.signature(init).parameters:
-            cls.__init__ = _recording_activity_regularizer(init)
-
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
         from engine import regularizers
         for key in ("input_length", "autocast"):
             kwargs.pop(key, None)
-        # A layer's constructor passes it on in kwargs, or takes it as a parameter of its own (engine's
-        # Dense, convolutions, RNNs), recorded for us by _recording_activity_regularizer.
-        recorded = self.__dict__.pop("_activity_regularizer_arg", None)
         activity_regularizer = kwargs.pop("activity_regularizer", None)
-        activity_regularizer = recorded if activity_regularizer is None else activity_regularizer
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         object.__setattr__(self, "_layers", [])
@@ -244,23 +232,22 @@ class Layer:
         return out
 
     @staticmethod
-    def _losses_of(layers, weight_regularization=True):
+    def _losses_of(layers, weights):
         """The losses the layers added in their latest call (add_loss, activity regularizers), then
-        the penalties of their weights' regularizers, computed from the current weights."""
+        the penalties of the given weights' regularizers, computed from their current values."""
         from engine import regularizers
         out = [loss for layer in layers for loss in layer._losses]
-        if weight_regularization:
-            for layer in layers:
-                for w in layer._unique(list(layer._trainable_weights_list) + list(layer._non_trainable_weights_list)):
-                    if getattr(w, "regularizer", None) is not None:
-                        out.append(regularizers.get(w.regularizer)(w))
+        for w in weights:
+            if getattr(w, "regularizer", None) is not None:
+                out.append(regularizers.get(w.regularizer)(w))
         return out
 
     @property
     def losses(self):
         """Losses of this layer and its sublayers: those added by their latest call, then the
-        regularization of their weights."""
-        return Layer._losses_of(self._flatten_layers())
+        regularization of their trainable weights (as in Keras, a frozen layer's regularizers do not
+        count)."""
+        return Layer._losses_of(self._flatten_layers(), self.trainable_weights)
 
     def add_loss(self, loss):
         self._losses.append(loss)
@@ -454,24 +441,6 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def _recording_activity_regularizer(init):
-    """Wrap the constructor of an engine layer that takes activity_regularizer as a parameter of its
-    own without passing it on, so Layer.__init__ still receives it. The outermost constructor of a
-    chain (DepthwiseConv2D's, not _Conv's) saw what the caller gave."""
-    signature = inspect.signature(init)
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        if "_activity_regularizer_arg" not in self.__dict__:
-            try:
-                value = signature.bind_partial(self, *args, **kwargs).arguments.get("activity_regularizer")
-            except TypeError:
-                value = None  # the constructor itself reports the bad arguments
-            self.__dict__["_activity_regularizer_arg"] = value
-        init(self, *args, **kwargs)
-    return __init__
 
 
 def training_scope(training):

@@ -22,7 +22,7 @@ class _Conv(Layer):
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only")
         if groups != 1:
@@ -144,7 +144,8 @@ class DepthwiseConv2D(_Conv):
                          dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
                          kernel_initializer=depthwise_initializer, bias_initializer=bias_initializer,
                          kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
-                         kernel_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
+                         activity_regularizer=activity_regularizer, kernel_constraint=depthwise_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
         self.depth_multiplier = int(depth_multiplier)
 
     def _kernel_shape(self, in_channels):
@@ -183,7 +184,8 @@ class SeparableConv2D(_Conv):
                          dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
                          kernel_initializer=depthwise_initializer, bias_initializer=bias_initializer,
                          kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
-                         kernel_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
+                         activity_regularizer=activity_regularizer, kernel_constraint=depthwise_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
         self.depth_multiplier = int(depth_multiplier)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)

@@ -50,7 +50,7 @@ class _RNN(Layer):
                  **kwargs):
         for key in ("use_cudnn", "time_major", "implementation", "zero_output_for_mask"):
             kwargs.pop(key, None)
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if int(units) <= 0:
             raise ValueError(f"{type(self).__name__}: units must be positive, got {units}")
         self.units = int(units)

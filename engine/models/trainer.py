@@ -116,19 +116,17 @@ class Trainer:
 
     def _additional_losses(self):
         """self.losses: what the layers added during this step's forward pass (add_loss, activity
-        regularizers), then their weights' regularization. During fit the layers, and whether any
-        weight has a regularizer, are looked up once (see _loss_sources)."""
+        regularizers), then their trainable weights' regularization. During fit the layers and the
+        regularized weights are looked up once (see _loss_sources)."""
         sources = getattr(self, "_loss_sources_cache", None)
         if sources is None:
             return self.losses
-        layers, weight_regularization = sources
-        return Layer._losses_of(layers, weight_regularization)
+        layers, regularized = sources
+        return Layer._losses_of(layers, regularized)
 
     def _loss_sources(self):
-        layers = self._flatten_layers()
-        weight_regularization = any(getattr(w, "regularizer", None) is not None for layer in layers
-                                    for w in layer._trainable_weights_list + layer._non_trainable_weights_list)
-        return layers, weight_regularization
+        regularized = [w for w in self.trainable_weights if getattr(w, "regularizer", None) is not None]
+        return self._flatten_layers(), regularized
 
     def _run_forward(self, xs):
         """One forward pass of the model as the outermost call: losses the layers added in earlier

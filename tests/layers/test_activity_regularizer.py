@@ -174,3 +174,17 @@ def test_matches_keras():
     assert mine.activity_regularizer.l2 == pytest.approx(0.25)
     back = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialize_keras_object(mine))))
     assert back.activity_regularizer.l2 == pytest.approx(0.25)
+
+
+def test_frozen_weights_regularizers_do_not_count():
+    """Keras 3 sums the regularizers of trainable weights only: freezing a layer (or a model holding
+    it) drops its penalties from losses and from the training loss."""
+    dense = layers.Dense(3, kernel_regularizer=regularizers.L2(0.5))
+    inputs = Input(shape=(4,))
+    model = Model(inputs, dense(inputs))
+    assert len(model.losses) == 1
+    dense.trainable = False
+    assert model.losses == [] and dense.losses == []
+    dense.trainable = True
+    model.trainable = False                  # freezes its layers too, as in Keras 3
+    assert model.losses == [] and dense.losses == []
