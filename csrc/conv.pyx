@@ -107,52 +107,54 @@ def _arrays(str fn, **arrays):
 
 
 # -- im2col / col2im ----------------------------------------------------------------------------
+cdef inline void _unroll_pixel(const floating *x, floating *dst, Geometry g, Py_ssize_t n,
+                              Py_ssize_t q) noexcept nogil:
+    """The kh*kw*C window of output pixel q of image n, zeros where it hangs over the padding."""
+    cdef Py_ssize_t i = q // g.Wo, j = q % g.Wo, a, b, hi, wi, c
+    cdef const floating *src
+    for a in range(g.kh):
+        hi = i * g.sh + a * g.dh - g.pt
+        for b in range(g.kw):
+            wi = j * g.sw + b * g.dw - g.pl
+            if hi < 0 or hi >= g.H or wi < 0 or wi >= g.W:
+                for c in range(g.C):
+                    dst[c] = 0
+            else:
+                src = x + ((n * g.H + hi) * g.W + wi) * g.C
+                for c in range(g.C):
+                    dst[c] = src[c]
+            dst = dst + g.C
+
+
+cdef inline void _scatter_pixel(const floating *src, floating *dx, Geometry g, Py_ssize_t n,
+                                Py_ssize_t q) noexcept nogil:
+    """dx[n] += the unrolled window gradient src of output pixel q (the adjoint of _unroll_pixel)."""
+    cdef Py_ssize_t i = q // g.Wo, j = q % g.Wo, a, b, hi, wi, c
+    cdef floating *dst
+    for a in range(g.kh):
+        hi = i * g.sh + a * g.dh - g.pt
+        for b in range(g.kw):
+            wi = j * g.sw + b * g.dw - g.pl
+            if hi >= 0 and hi < g.H and wi >= 0 and wi < g.W:
+                dst = dx + ((n * g.H + hi) * g.W + wi) * g.C
+                for c in range(g.C):
+                    dst[c] += src[c]
+            src = src + g.C
+
+
 cdef void _im2col(const floating *x, floating *cols, Geometry g, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """Unroll output pixels r0..r1 (flat over images, rows and columns) into rows of cols."""
-    cdef Py_ssize_t K = g.kh * g.kw * g.C
-    cdef Py_ssize_t rows = r1 - r0
-    cdef Py_ssize_t q, r, n, i, j, a, b, hi, wi, c
-    cdef floating *dst
-    cdef const floating *src
-    for q in prange(rows, schedule="static", num_threads=_threads(rows * K)):
-        r = r0 + q
-        n = r // (g.Ho * g.Wo)
-        i = (r // g.Wo) % g.Ho
-        j = r % g.Wo
-        dst = cols + q * K
-        for a in range(g.kh):
-            hi = i * g.sh + a * g.dh - g.pt
-            for b in range(g.kw):
-                wi = j * g.sw + b * g.dw - g.pl
-                if hi < 0 or hi >= g.H or wi < 0 or wi >= g.W:
-                    for c in range(g.C):
-                        dst[c] = 0
-                else:
-                    src = x + ((n * g.H + hi) * g.W + wi) * g.C
-                    for c in range(g.C):
-                        dst[c] = src[c]
-                dst = dst + g.C
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, HW = g.Ho * g.Wo, q
+    for q in prange(r1 - r0, schedule="static", num_threads=_threads((r1 - r0) * K)):
+        _unroll_pixel(x, cols + q * K, g, (r0 + q) // HW, (r0 + q) % HW)
 
 
 cdef void _col2im(const floating *cols, floating *dx, Geometry g, Py_ssize_t n0, Py_ssize_t n1) noexcept nogil:
     """dx[n0:n1] += the unrolled gradient, image by image (images never overlap, windows do)."""
-    cdef Py_ssize_t K = g.kh * g.kw * g.C
-    cdef Py_ssize_t n, i, j, a, b, hi, wi, c
-    cdef const floating *src
-    cdef floating *dst
-    for n in prange(n0, n1, schedule="static", num_threads=_threads((n1 - n0) * g.Ho * g.Wo * K)):
-        for i in range(g.Ho):
-            for j in range(g.Wo):
-                src = cols + (((n - n0) * g.Ho + i) * g.Wo + j) * K
-                for a in range(g.kh):
-                    hi = i * g.sh + a * g.dh - g.pt
-                    for b in range(g.kw):
-                        wi = j * g.sw + b * g.dw - g.pl
-                        if hi >= 0 and hi < g.H and wi >= 0 and wi < g.W:
-                            dst = dx + ((n * g.H + hi) * g.W + wi) * g.C
-                            for c in range(g.C):
-                                dst[c] += src[c]
-                        src = src + g.C
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, HW = g.Ho * g.Wo, n, q
+    for n in prange(n0, n1, schedule="static", num_threads=_threads((n1 - n0) * HW * K)):
+        for q in range(HW):
+            _scatter_pixel(cols + ((n - n0) * HW + q) * K, dx, g, n, q)
 
 
 cdef inline bint _by_image(Py_ssize_t N, int nt) noexcept nogil:
@@ -162,46 +164,17 @@ cdef inline bint _by_image(Py_ssize_t N, int nt) noexcept nogil:
 cdef void _im2col_pixels(const floating *x, floating *cols, Geometry g, Py_ssize_t n, Py_ssize_t p0,
                          Py_ssize_t p1) noexcept nogil:
     """Unroll output pixels p0..p1 of image n into rows of cols (one thread)."""
-    cdef Py_ssize_t q, i, j, a, b, hi, wi, c
-    cdef floating *dst = cols
-    cdef const floating *src
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, q
     for q in range(p0, p1):
-        i = q // g.Wo
-        j = q % g.Wo
-        for a in range(g.kh):
-            hi = i * g.sh + a * g.dh - g.pt
-            for b in range(g.kw):
-                wi = j * g.sw + b * g.dw - g.pl
-                if hi < 0 or hi >= g.H or wi < 0 or wi >= g.W:
-                    for c in range(g.C):
-                        dst[c] = 0
-                else:
-                    src = x + ((n * g.H + hi) * g.W + wi) * g.C
-                    for c in range(g.C):
-                        dst[c] = src[c]
-                dst = dst + g.C
+        _unroll_pixel(x, cols + (q - p0) * K, g, n, q)
 
 
 cdef void _col2im_pixels(const floating *cols, floating *dx, Geometry g, Py_ssize_t n, Py_ssize_t p0,
                          Py_ssize_t p1) noexcept nogil:
     """dx[n] += the unrolled gradient of output pixels p0..p1 of image n (one thread)."""
-    cdef Py_ssize_t K = g.kh * g.kw * g.C
-    cdef Py_ssize_t q, i, j, a, b, hi, wi, c
-    cdef const floating *src
-    cdef floating *dst
+    cdef Py_ssize_t K = g.kh * g.kw * g.C, q
     for q in range(p0, p1):
-        i = q // g.Wo
-        j = q % g.Wo
-        src = cols + (q - p0) * K
-        for a in range(g.kh):
-            hi = i * g.sh + a * g.dh - g.pt
-            for b in range(g.kw):
-                wi = j * g.sw + b * g.dw - g.pl
-                if hi >= 0 and hi < g.H and wi >= 0 and wi < g.W:
-                    dst = dx + ((n * g.H + hi) * g.W + wi) * g.C
-                    for c in range(g.C):
-                        dst[c] += src[c]
-                src = src + g.C
+        _scatter_pixel(cols + (q - p0) * K, dx, g, n, q)
 
 
 cdef bint _is_pointwise(Geometry g) noexcept nogil:

@@ -899,60 +899,47 @@ cdef int _check_bias(str fn, str name, cnp.ndarray b, str ref_name, cnp.ndarray 
     return 0
 
 
-def bias_add(x, b, out):
-    """out[..., c] = x[..., c] + b[c]; out may be x."""
-    cdef str fn = "bias_add"
+cdef object _per_channel(str fn, x, scale, shift, out):
+    """out[..., c] = x[..., c] (* scale[c]) + shift[c]: checks, then one threaded pass."""
     cdef cnp.ndarray xa = _float_array(fn, "x", x)
-    cdef cnp.ndarray ba = _float_array(fn, "b", b)
-    _check_bias(fn, "b", ba, "x", xa)
+    cdef cnp.ndarray aa = None if scale is None else _float_array(fn, "scale", scale)
+    cdef str shift_name = "b" if scale is None else "shift"
+    cdef cnp.ndarray ba = _float_array(fn, shift_name, shift)
+    if aa is not None:
+        _check_bias(fn, "scale", aa, "x", xa)
+    _check_bias(fn, shift_name, ba, "x", xa)
     cdef cnp.ndarray oa = _like(fn, "out", out, "x", xa, True)
     _same_or_disjoint(fn, "x", xa, "out", oa)
-    _disjoint(fn, "b", ba, "out", oa)
+    _disjoint(fn, shift_name, ba, "out", oa)
+    if aa is not None:
+        _disjoint(fn, "scale", aa, "out", oa)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
     cdef Py_ssize_t c = cnp.PyArray_DIMS(ba)[0]
     if n == 0:
         return out
     cdef Py_ssize_t rows = n // c
     cdef int nt = _team_size(n, PAR_MIN_CHEAP, rows)
+    cdef const void *pa = NULL if aa is None else _data(aa)
     if _is_f32(xa):
         with nogil:
             _bias_add_run(<const float*>_data(xa), <const float*>_data(ba), <float*>_data(oa),
-                          rows, c, nt)
+                          rows, c, nt, <const float*>pa)
     else:
         with nogil:
             _bias_add_run(<const double*>_data(xa), <const double*>_data(ba), <double*>_data(oa),
-                          rows, c, nt)
+                          rows, c, nt, <const double*>pa)
     return out
+
+
+def bias_add(x, b, out):
+    """out[..., c] = x[..., c] + b[c]; out may be x."""
+    return _per_channel("bias_add", x, None, b, out)
 
 
 def scale_shift(x, scale, shift, out):
     """out[..., c] = x[..., c] * scale[c] + shift[c] in one pass (batch normalisation at
     inference, folded); out may be x."""
-    cdef str fn = "scale_shift"
-    cdef cnp.ndarray xa = _float_array(fn, "x", x)
-    cdef cnp.ndarray aa = _float_array(fn, "scale", scale)
-    cdef cnp.ndarray ba = _float_array(fn, "shift", shift)
-    _check_bias(fn, "scale", aa, "x", xa)
-    _check_bias(fn, "shift", ba, "x", xa)
-    cdef cnp.ndarray oa = _like(fn, "out", out, "x", xa, True)
-    _same_or_disjoint(fn, "x", xa, "out", oa)
-    _disjoint(fn, "scale", aa, "out", oa)
-    _disjoint(fn, "shift", ba, "out", oa)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
-    cdef Py_ssize_t c = cnp.PyArray_DIMS(ba)[0]
-    if n == 0:
-        return out
-    cdef Py_ssize_t rows = n // c
-    cdef int nt = _team_size(n, PAR_MIN_CHEAP, rows)
-    if _is_f32(xa):
-        with nogil:
-            _bias_add_run(<const float*>_data(xa), <const float*>_data(ba), <float*>_data(oa),
-                          rows, c, nt, <const float*>_data(aa))
-    else:
-        with nogil:
-            _bias_add_run(<const double*>_data(xa), <const double*>_data(ba), <double*>_data(oa),
-                          rows, c, nt, <const double*>_data(aa))
-    return out
+    return _per_channel("scale_shift", x, scale, shift, out)
 
 
 def bias_grad(g, out_b):
