@@ -177,6 +177,22 @@ cdef void _col2im_pixels(const floating *cols, floating *dx, Geometry g, Py_ssiz
         _scatter_pixel(cols + (q - p0) * K, dx, g, n, q)
 
 
+cdef void _start_partials(floating *dw, floating *partial, Py_ssize_t KF, int nt, bint accumulate) noexcept nogil:
+    """Kernel gradients with whole images per thread: thread 0 sums into dw (cleared unless
+    accumulating), thread t > 0 into partial[t-1] (cleared); _add_partials folds them in."""
+    if not accumulate:
+        memset(dw, 0, KF * sizeof(floating))
+    memset(partial, 0, (nt - 1) * KF * sizeof(floating))
+
+
+cdef void _add_partials(floating *dw, const floating *partial, Py_ssize_t KF, int nt) noexcept nogil:
+    cdef Py_ssize_t e
+    cdef int u
+    for e in prange(KF, schedule="static", num_threads=nt):
+        for u in range(nt - 1):
+            dw[e] += partial[u * KF + e]
+
+
 cdef bint _is_pointwise(Geometry g) noexcept nogil:
     return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0 \
         and g.Ho == g.H and g.Wo == g.W
@@ -278,9 +294,7 @@ cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, 
     if _by_image(g.N, nt):
         # Whole images per thread, each thread summing into its own kernel gradient (thread 0
         # into dw, the others into partial[t-1]), added up at the end.
-        if not accumulate:
-            memset(dw, 0, KF * sizeof(floating))
-        memset(partial, 0, (nt - 1) * KF * sizeof(floating))
+        _start_partials(dw, partial, KF, nt, accumulate)
         for n in prange(g.N, schedule="static", num_threads=nt):
             t = engine_thread_num()
             mine = cols + t * step * K
@@ -291,9 +305,7 @@ cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, 
                 _im2col_pixels(x, mine, g, n, p0, p1)
                 _gemm(1, 0, K, g.F, p1 - p0, mine, K, gy + (n * HW + p0) * g.F, g.F, 1, acc, g.F)
                 p0 = p1
-        for e in prange(KF, schedule="static", num_threads=nt):
-            for u in range(nt - 1):
-                dw[e] += partial[u * KF + e]
+        _add_partials(dw, partial, KF, nt)
         return
     r0 = 0
     while r0 < total:
@@ -340,16 +352,12 @@ cdef void _row_backward_weight(const floating *xp, Py_ssize_t Wp, const floating
     cdef floating beta = 1 if accumulate else 0
     cdef floating *acc
     if _by_image(g.N, nt):
-        if not accumulate:
-            memset(dw, 0, KF * sizeof(floating))
-        memset(partial, 0, (nt - 1) * KF * sizeof(floating))
+        _start_partials(dw, partial, KF, nt, accumulate)
         for n in prange(g.N, schedule="static", num_threads=nt):
             t = engine_thread_num()
             acc = dw if t == 0 else partial + (t - 1) * KF
             _gemm(1, 0, K, g.F, g.Wo, xp + n * Wp * g.C, g.sw * g.C, gy + n * g.Wo * g.F, g.F, 1, acc, g.F)
-        for e in prange(KF, schedule="static", num_threads=nt):
-            for u in range(nt - 1):
-                dw[e] += partial[u * KF + e]
+        _add_partials(dw, partial, KF, nt)
     else:
         for n in range(g.N):
             _gemm(1, 0, K, g.F, g.Wo, xp + n * Wp * g.C, g.sw * g.C, gy + n * g.Wo * g.F, g.F, beta, dw, g.F)

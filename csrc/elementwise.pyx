@@ -787,27 +787,20 @@ def log_softmax_grad(y, g, out):
 # ---------------------------------------------------------------------------
 
 cdef void _bias_add_span(const floating* x, const floating* b, floating* out,
-                         Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c) noexcept nogil:
+                         Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c, const floating* a) noexcept nogil:
+    """Rows r0..r1 of out = x + b, or x * a + b when a is given (one loop each, so both vectorise)."""
     cdef Py_ssize_t r, j
     cdef const floating* xr
     cdef floating* orow
     for r in range(r0, r1):
         xr = x + r * c
         orow = out + r * c
-        for j in range(c):
-            orow[j] = xr[j] + b[j]
-
-
-cdef void _scale_shift_span(const floating* x, const floating* a, const floating* b, floating* out,
-                            Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t r, j
-    cdef const floating* xr
-    cdef floating* orow
-    for r in range(r0, r1):
-        xr = x + r * c
-        orow = out + r * c
-        for j in range(c):
-            orow[j] = xr[j] * a[j] + b[j]
+        if a == NULL:
+            for j in range(c):
+                orow[j] = xr[j] + b[j]
+        else:
+            for j in range(c):
+                orow[j] = xr[j] * a[j] + b[j]
 
 
 cdef void _bias_add_run(const floating* x, const floating* b, floating* out,
@@ -816,10 +809,7 @@ cdef void _bias_add_run(const floating* x, const floating* b, floating* out,
     cdef Py_ssize_t span, lo, hi
     cdef int t
     if nt <= 1:
-        if a == NULL:
-            _bias_add_span(x, b, out, 0, rows, c)
-        else:
-            _scale_shift_span(x, a, b, out, 0, rows, c)
+        _bias_add_span(x, b, out, 0, rows, c, a)
         return
     span = _span_len(rows, nt, 1)
     for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
@@ -828,10 +818,7 @@ cdef void _bias_add_run(const floating* x, const floating* b, floating* out,
         if hi > rows:
             hi = rows
         if lo < hi:
-            if a == NULL:
-                _bias_add_span(x, b, out, lo, hi, c)
-            else:
-                _scale_shift_span(x, a, b, out, lo, hi, c)
+            _bias_add_span(x, b, out, lo, hi, c, a)
 
 
 cdef void _col_sums(const floating* g, double* acc, Py_ssize_t r0, Py_ssize_t r1,
