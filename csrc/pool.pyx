@@ -40,7 +40,10 @@ def _window(str fn, x_shape, out_shape, pool, strides, pads):
                          f"no real cell")
     Ho = (H + pt + pb - ph) // sh + 1
     Wo = (W + pl + pr - pw) // sw + 1
-    if Ho < 1 or Wo < 1 or tuple(out_shape) != (N, Ho, Wo, C):
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{fn}: the pool {pool} does not fit the input {tuple(x_shape)} padded by {pads}: "
+                         f"there would be no output")
+    if tuple(out_shape) != (N, Ho, Wo, C):
         raise ValueError(f"{fn}: output shape {tuple(out_shape)} does not match {(N, Ho, Wo, C)} for input "
                          f"{x_shape}, pool {pool}, strides {strides}, pads {pads}")
     cdef Window w
