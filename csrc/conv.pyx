@@ -158,7 +158,9 @@ cdef void _col2im(const floating *cols, floating *dx, Geometry g, Py_ssize_t n0,
 
 
 cdef inline bint _by_image(Py_ssize_t N, int nt) noexcept nogil:
-    return nt > 1 and N >= 2 * nt
+    """Whole images per thread when that keeps the threads evenly loaded: the images divide
+    evenly, or there are enough that one left over matters little."""
+    return nt > 1 and (N >= 2 * nt or (N >= nt and N % nt == 0))
 
 
 cdef void _im2col_pixels(const floating *x, floating *cols, Geometry g, Py_ssize_t n, Py_ssize_t p0,

@@ -95,7 +95,8 @@ def test_conv_kernels_match_float64_loops(case, dtype):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [(16, 1, 40, 8, 1, 5, 9, (1, 1), (1, 1), (0, 0, 2, 2)),
-                                  (8, 9, 10, 12, 3, 3, 7, (1, 1), (1, 1), (1, 1, 1, 1))])
+                                  (8, 9, 10, 12, 3, 3, 7, (1, 1), (1, 1), (1, 1, 1, 1)),
+                                  (2, 13, 12, 12, 3, 3, 7, (2, 2), (1, 1), (0, 1, 0, 1))])
 def test_threads_agree(threads, case):
     """Whole images per thread (partial kernel-gradient sums) and one image or chunk at a time
     through the threaded GEMM give the reference's results."""
