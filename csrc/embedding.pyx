@@ -4,12 +4,14 @@
 # caller can make these kernels read or write outside the table.  The scatter
 # is race-free under threads without atomics: thread t owns the table rows
 # whose id % nthreads == t, scans all ids and adds only the rows it owns.
+# The dense gradient of a lookup (segment_sum) instead writes every table row once: the
+# positions of each id, grouped by a stable sort, are summed into it, or it is zeroed.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 cimport cython
 from cython cimport floating
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cnp.import_array()
 
@@ -81,6 +83,55 @@ cdef void _scatter_add(floating[:, ::1] table, index_t[::1] ids, floating[:, ::1
             if row % nt == t:
                 for j in range(width):
                     table[row, j] += rows[i, j]
+
+
+cdef void _segment_sum(floating *out, Py_ssize_t vocab, Py_ssize_t width, const floating *rows,
+                       const cnp.int64_t *order, const cnp.int64_t *start) noexcept nogil:
+    """out[v] = sum of rows[order[start[v]:start[v+1]]], in that order; zero for an unused id."""
+    cdef Py_ssize_t v, i, j
+    cdef floating *o
+    cdef const floating *r
+    for v in prange(vocab, schedule="static", num_threads=_threads_for(vocab * width)):
+        o = out + v * width
+        if start[v] == start[v + 1]:
+            memset(o, 0, width * sizeof(floating))
+            continue
+        r = rows + order[start[v]] * width
+        for j in range(width):
+            o[j] = r[j]
+        for i in range(start[v] + 1, start[v + 1]):
+            r = rows + order[i] * width
+            for j in range(width):
+                o[j] += r[j]
+
+
+def segment_sum(grad_table, ids, grad_out):
+    """grad_table = the dense gradient of gather: row v is the sum of grad_out at the positions
+    where ids == v (in position order, so the result does not depend on the thread count), zero
+    for ids that do not occur.  Overwrites all of grad_table: no zero fill beforehand."""
+    _check("segment_sum", grad_table, ids, grad_out, "grad_out")
+    if not grad_table.flags.writeable:
+        raise ValueError("segment_sum: grad_table is read-only")
+    cdef Py_ssize_t vocab = grad_table.shape[0], width = grad_table.shape[1]
+    if vocab == 0 or width == 0:
+        return grad_table
+    flat_ids = ids.reshape(-1)
+    cdef cnp.ndarray order = np.argsort(flat_ids, kind="stable").astype(np.int64, copy=False)
+    cdef cnp.ndarray start = np.zeros(vocab + 1, np.int64)
+    np.cumsum(np.bincount(flat_ids, minlength=vocab), out=start[1:])
+    cdef void *po = cnp.PyArray_DATA(order)
+    cdef void *ps = cnp.PyArray_DATA(start)
+    cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad_table)
+    cdef void *pr = cnp.PyArray_DATA(<cnp.ndarray>grad_out)
+    cdef bint single = grad_table.dtype == np.float32
+    with nogil:
+        if single:
+            _segment_sum(<float*>pg, vocab, width, <const float*>pr, <const cnp.int64_t*>po,
+                         <const cnp.int64_t*>ps)
+        else:
+            _segment_sum(<double*>pg, vocab, width, <const double*>pr, <const cnp.int64_t*>po,
+                         <const cnp.int64_t*>ps)
+    return grad_table
 
 
 def gather(table, ids, out):

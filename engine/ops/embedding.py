@@ -23,8 +23,9 @@ def _lookup(table, ids):
     E.gather(table, ids, out)
 
     def vjp(g, needs):
-        grad_table = np.zeros_like(table)
-        E.scatter_add(grad_table, ids, contiguous(g, table.dtype))
+        # Every row written once (sums where ids occur, zeros elsewhere): no separate zero fill.
+        grad_table = np.empty_like(table)
+        E.segment_sum(grad_table, ids, contiguous(g, table.dtype))
         return grad_table, None
     return out, vjp
 

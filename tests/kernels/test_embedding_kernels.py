@@ -66,3 +66,31 @@ def test_bad_arguments():
         E.gather(np.zeros((5, 6), np.float32)[:, ::2], ids, np.empty((2, 3), np.float32))
     with pytest.raises(ValueError, match="float32"):
         E.gather(table, ids, np.empty((2, 3), np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+def test_segment_sum_is_the_dense_gradient_of_gather(dtype, id_dtype):
+    """Every row is overwritten: sums of repeated ids in position order, zeros for unused ids
+    (whatever was in the buffer before), the same for any thread count."""
+    from engine import config
+    rng = np.random.default_rng(5)
+    vocab, width = 300, 40
+    ids = rng.integers(0, vocab // 2, size=(64, 50)).astype(id_dtype)   # half the table unused
+    grad = rng.standard_normal(ids.shape + (width,)).astype(dtype)
+    want = np.zeros((vocab, width))
+    np.add.at(want, ids.reshape(-1), grad.reshape(-1, width).astype(np.float64))
+    results = []
+    old = config.get_num_threads()
+    try:
+        for threads in (1, 2):
+            config.set_num_threads(threads)
+            out = np.full((vocab, width), np.nan, dtype)
+            E.segment_sum(out, ids, grad)
+            results.append(out)
+    finally:
+        config.set_num_threads(old)
+    np.testing.assert_allclose(results[0], want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    np.testing.assert_array_equal(results[0], results[1])
+    with pytest.raises(ValueError, match="outside"):
+        E.segment_sum(np.empty((vocab, width), dtype), np.array([[vocab]], id_dtype), grad[:1, :1])
