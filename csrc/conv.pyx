@@ -284,8 +284,8 @@ cdef void _backward_input(const floating *gy, const floating *w, floating *dx, f
 cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, floating *cols, Geometry g,
                            bint accumulate) noexcept nogil:
     cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _rows_per_chunk(g), total = g.N * g.Ho * g.Wo, r0, r1
-    cdef Py_ssize_t n, p0, p1, e, HW = g.Ho * g.Wo, KF = K * g.F
-    cdef int nt = _threads(total * KF), t, u
+    cdef Py_ssize_t n, p0, p1, HW = g.Ho * g.Wo, KF = K * g.F
+    cdef int nt = _threads(total * KF), t
     cdef floating beta = 1 if accumulate else 0
     cdef floating *mine
     cdef floating *acc
@@ -349,8 +349,8 @@ cdef void _row_backward_weight(const floating *xp, Py_ssize_t Wp, const floating
                                floating *partial, Geometry g, bint accumulate) noexcept nogil:
     """dw (kw*C, F) (+)= sum over images of xp[n]^T (as above) times gy[n] (Wo, F).  With whole
     images per thread, thread t > 0 sums into partial[t-1] and the partials are added at the end."""
-    cdef Py_ssize_t K = g.kw * g.C, KF = K * g.F, n, e
-    cdef int nt = _threads(g.N * g.Wo * KF), t, u
+    cdef Py_ssize_t K = g.kw * g.C, KF = K * g.F, n
+    cdef int nt = _threads(g.N * g.Wo * KF), t
     cdef floating beta = 1 if accumulate else 0
     cdef floating *acc
     if _by_image(g.N, nt):
