@@ -24,6 +24,7 @@ cnp.import_array()
 
 cdef extern from "elementwise_omp.h" nogil:
     int engine_ew_max_threads()
+    int engine_ew_thread_num()
 
 cdef extern from "cpu_features.h" nogil:
     int engine_cpu_has_avx2_fma()
@@ -1586,6 +1587,86 @@ def rmsprop_update(w, g, velocity, double lr, double rho, double epsilon, double
     st.b = momentum
     st.eps = epsilon
     args.run(&st)
+    return w
+
+
+cdef void _rmsprop_rows_run(const OptStep* st, floating* w, floating* vel, const floating* rows,
+                            const cnp.int64_t* order, const cnp.int64_t* start, floating* scratch,
+                            Py_ssize_t vocab, Py_ssize_t width, int nt) noexcept nogil:
+    cdef Py_ssize_t v, i, j
+    cdef floating rho = <floating>st.a
+    cdef floating* g
+    cdef const floating* r
+    cdef floating* vr
+    cdef OptStep row
+    for v in prange(vocab, schedule="static", num_threads=nt):
+        vr = vel + v * width
+        if start[v] == start[v + 1]:
+            # No gradient: the dense step leaves w as it is (w - 0) and decays the velocity
+            # (rho * v + (1 - rho) * 0, the same float).
+            for j in range(width):
+                vr[j] = rho * vr[j]
+            continue
+        g = scratch + engine_ew_thread_num() * width
+        r = rows + order[start[v]] * width
+        for j in range(width):
+            g[j] = r[j]
+        for i in range(start[v] + 1, start[v + 1]):
+            r = rows + order[i] * width
+            for j in range(width):
+                g[j] += r[j]
+        row = st[0]
+        row.g = g
+        row.s1 = vr
+        _rmsprop_span(&row, w + v * width, 0, width)
+
+
+def rmsprop_update_rows(w, velocity, rows, order, start, double lr, double rho, double epsilon):
+    """The dense RMSprop step (momentum 0, not centered) for a table whose gradient is zero but
+    on some rows: row v's gradient is the sum of rows[order[start[v]:start[v+1]]] (in that
+    order, as segment_sum adds them).  Bit-identical to rmsprop_update on the dense gradient, but
+    that gradient is never built and untouched rows of w are not rewritten."""
+    cdef str fn = "rmsprop_update_rows"
+    cdef _OptArgs args = _OptArgs(fn, w)
+    cdef cnp.ndarray wa = args.w
+    if cnp.PyArray_NDIM(wa) != 2:
+        raise ValueError(f"{fn}: w must be a 2-D table, got shape {w.shape}")
+    cdef Py_ssize_t vocab = cnp.PyArray_DIMS(wa)[0], width = cnp.PyArray_DIMS(wa)[1]
+    cdef OptStep st = _new_step(OPT_RMSPROP)
+    st.s1 = args.slot("velocity", velocity)
+    cdef cnp.ndarray ra = _float_array(fn, "rows", rows)
+    _check_same_dtype(fn, "rows", ra, "w", wa)
+    if cnp.PyArray_NDIM(ra) != 2 or cnp.PyArray_DIMS(ra)[1] != width:
+        raise ValueError(f"{fn}: rows must have shape (n, {width}) to match w {w.shape}, got {rows.shape}")
+    for name, a in (("order", order), ("start", start)):
+        if not (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1 and a.flags.c_contiguous):
+            raise ValueError(f"{fn}: {name} must be a contiguous 1-D int64 array")
+    if start.shape[0] != vocab + 1 or order.shape[0] != ra.shape[0] or \
+            (vocab and (start[0] != 0 or start[vocab] != order.shape[0] or np.any(np.diff(start) < 0))):
+        raise ValueError(f"{fn}: start must be the {vocab + 1} offsets of each row's positions in order "
+                         f"({order.shape[0]} positions of {ra.shape[0]} rows)")
+    if order.shape[0] and (order.min() < 0 or order.max() >= ra.shape[0]):
+        raise ValueError(f"{fn}: order holds positions outside the {ra.shape[0]} gradient rows")
+    st.lr = lr
+    st.a = rho
+    st.eps = epsilon
+    cdef int nt = _team_size(vocab * width, PAR_MIN_CHEAP, vocab)
+    scratch = np.empty(max(nt, 1) * width, dtype=w.dtype)
+    cdef void* wp = _data(wa)
+    cdef void* rp = _data(ra)
+    cdef void* sp = _data(<cnp.ndarray>scratch)
+    cdef const cnp.int64_t* op = <const cnp.int64_t*>_data(<cnp.ndarray>order)
+    cdef const cnp.int64_t* stp = <const cnp.int64_t*>_data(<cnp.ndarray>start)
+    if vocab == 0 or width == 0:
+        return w
+    if _is_f32(wa):
+        with nogil:
+            _rmsprop_rows_run(&st, <float*>wp, <float*>st.s1, <const float*>rp, op, stp, <float*>sp,
+                              vocab, width, nt)
+    else:
+        with nogil:
+            _rmsprop_rows_run(&st, <double*>wp, <double*>st.s1, <const double*>rp, op, stp, <double*>sp,
+                              vocab, width, nt)
     return w
 
 

@@ -9,8 +9,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 static inline int engine_ew_max_threads(void) { return omp_get_max_threads(); }
+static inline int engine_ew_thread_num(void) { return omp_get_thread_num(); }
 #else
 static inline int engine_ew_max_threads(void) { return 1; }
+static inline int engine_ew_thread_num(void) { return 0; }
 #endif
 
 #endif

@@ -41,6 +41,19 @@ def _as_array(x):
     return x
 
 
+class SparseGradient:
+    """A gradient an op may return in a cheaper form than the dense array (a table lookup's:
+    engine.ops.embedding.RowGradient).  The tape hands it over as is only to callers that ask
+    for it (the training step, whose optimizer can use it); everyone else gets dense()."""
+
+    def dense(self):
+        raise NotImplementedError
+
+
+def _dense(g):
+    return g.dense() if isinstance(g, SparseGradient) else g
+
+
 class GradientTape:
     """Records ops for differentiation, with TensorFlow's interface.
 
@@ -56,6 +69,8 @@ class GradientTape:
         self._tracked = {}
         self._recording = False
         self._used = False
+        # Set by the training step: return SparseGradients as they are (see SparseGradient).
+        self._row_gradients = False
 
     def __enter__(self):
         _active_tapes.append(self)
@@ -156,6 +171,7 @@ class GradientTape:
                 g = grads.get(id(out))
                 if g is None:
                     continue
+                g = _dense(g)          # ops' vjps take arrays (a table computed inside the tape)
             in_grads = rec.vjp(g, rec.needs)
             for x, need, gx in zip(rec.inputs, rec.needs, in_grads):
                 if not need or gx is None:
@@ -174,7 +190,7 @@ class GradientTape:
             g = grads.get(id(_as_array(s)))
             if g is None and unconnected_gradients == "zero":
                 g = np.zeros_like(_as_array(s))
-            result.append(g)
+            result.append(g if self._row_gradients else _dense(g))
         if not self.persistent:
             self.reset()
         return result[0] if single else result

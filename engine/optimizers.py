@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from engine.autodiff import SparseGradient
 from engine.variables import Variable
 from engine._kernels import elementwise as K
 
@@ -155,7 +156,10 @@ class Optimizer:
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:
             raise ValueError(f"{type(self).__name__}.apply: pass the variables the gradients belong to")
-        grads = self._clip(list(grads))
+        grads = list(grads)
+        if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
+            grads = [g.dense() if isinstance(g, SparseGradient) else g for g in grads]
+        grads = self._clip(grads)
         lr = self._current_lr()
         self.iterations.value[...] += 1
         step = int(self.iterations.value)
@@ -166,10 +170,14 @@ class Optimizer:
             if g.shape != w.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for variable "
                                  f"{getattr(var, 'path', '?')!r} of shape {w.shape}")
-            if not (g.dtype == w.dtype and g.flags.c_contiguous):
-                g = np.ascontiguousarray(g, dtype=w.dtype)
             if self.weight_decay:
                 w -= w * (self.weight_decay * lr)
+            if isinstance(g, SparseGradient):
+                if g.dtype == w.dtype and self.update_step_rows(g, var, w, lr, step):
+                    continue
+                g = g.dense()
+            if not (g.dtype == w.dtype and g.flags.c_contiguous):
+                g = np.ascontiguousarray(g, dtype=w.dtype)
             self.update_step(g, var, w, lr, step)
             constraint = getattr(var, "constraint", None)
             if constraint is not None:
@@ -181,6 +189,12 @@ class Optimizer:
 
     def update_step(self, gradient, variable, w, lr, step):
         raise NotImplementedError
+
+    def update_step_rows(self, gradient, variable, w, lr, step):
+        """The step for a table's gradient given as rows (engine.ops.embedding.RowGradient), with
+        the dense step's exact result; returns False where there is no such kernel (the caller
+        then uses the dense gradient)."""
+        return False
 
     def get_config(self):
         # A schedule is stored as itself (a nested config, as Keras writes it), not as today's rate.
@@ -231,6 +245,15 @@ class RMSprop(Optimizer):
         avg = self._slot(var, "average_gradient") if self.centered else None
         K.rmsprop_update(w, g, self._slot(var, "velocity"), lr, self.rho, self.epsilon,
                          self.momentum, mom, self.centered, avg)
+
+    def update_step_rows(self, g, var, w, lr, step):
+        # Rows without gradient only decay their velocity; w is read and written where ids occur.
+        if self.momentum > 0 or self.centered or w.ndim != 2:
+            return False
+        order, start = g.positions_by_row()
+        K.rmsprop_update_rows(w, self._slot(var, "velocity"), g.rows, order, start, lr, self.rho,
+                              self.epsilon)
+        return True
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,

@@ -1,7 +1,7 @@
 """Embedding lookup: a gather forward and a scatter-add gradient (engine._kernels.embedding)."""
 import numpy as np
 
-from engine.autodiff import differentiable
+from engine.autodiff import SparseGradient, differentiable
 from engine.ops._util import contiguous
 from engine._kernels import embedding as E
 
@@ -17,16 +17,51 @@ def _ids_array(ids):
     return np.ascontiguousarray(ids)
 
 
+class RowGradient(SparseGradient):
+    """The gradient of a table lookup kept as its rows: output-gradient rows and the ids they add
+    to.  The training step hands it to the optimizer as is, which can fold it into the table's
+    update without building the dense (V, D) array, most of it zeros (see Optimizer.apply).
+    Anything else gets the dense array: np.asarray(), +, and GradientTape.gradient's result."""
+    __array_priority__ = 100          # so ndarray + RowGradient defers to __radd__
+
+    def __init__(self, ids, rows, shape, dtype):
+        self.ids = ids.reshape(-1)
+        self.rows = rows.reshape(-1, shape[1])
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+
+    def dense(self):
+        """Every row written once: the sum where ids occur (in position order), zeros elsewhere."""
+        out = np.empty(self.shape, self.dtype)
+        E.segment_sum(out, self.ids, self.rows)
+        return out
+
+    def positions_by_row(self):
+        """(order, start): the gradient rows of table row v are rows[order[start[v]:start[v+1]]],
+        in position order (the order dense() adds them in)."""
+        order = np.argsort(self.ids, kind="stable").astype(np.int64, copy=False)
+        start = np.zeros(self.shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(self.ids, minlength=self.shape[0]), out=start[1:])
+        return order, start
+
+    def __array__(self, dtype=None, copy=None):
+        dense = self.dense()
+        return dense if dtype is None else dense.astype(dtype, copy=False)
+
+    def __add__(self, other):
+        return self.dense() + np.asarray(other)
+
+    __radd__ = __add__
+
+
 @differentiable
 def _lookup(table, ids):
     out = np.empty(ids.shape + (table.shape[1],), dtype=table.dtype)
     E.gather(table, ids, out)
 
     def vjp(g, needs):
-        # Every row written once (sums where ids occur, zeros elsewhere): no separate zero fill.
-        grad_table = np.empty_like(table)
-        E.segment_sum(grad_table, ids, contiguous(g, table.dtype))
-        return grad_table, None
+        return RowGradient(ids, contiguous(g, table.dtype), table.shape, table.dtype), None
     return out, vjp
 
 

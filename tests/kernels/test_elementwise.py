@@ -834,3 +834,36 @@ def test_scale_shift_matches_float64(dtype, shape):
     np.testing.assert_array_equal(x, out)
     with pytest.raises(ValueError, match="scale must have shape"):
         E.scale_shift(x, a[:-1] if shape[-1] > 1 else np.zeros(2, dtype), b, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rmsprop_update_rows_is_the_dense_step(dtype, threads):
+    """Same bits as rmsprop_update on the dense gradient (the sum of each id's rows in position
+    order): touched rows get the full step, untouched rows only a velocity decay."""
+    from engine import config
+    from engine.ops.embedding import RowGradient
+    rng = np.random.default_rng(11)
+    vocab, width = 257, 19
+    ids = rng.integers(0, 120, size=(30, 7))                          # repeats, unused rows
+    rows = rng.standard_normal(ids.shape + (width,)).astype(dtype)
+    w0 = rng.standard_normal((vocab, width)).astype(dtype)
+    v0 = rng.random((vocab, width)).astype(dtype)
+    g = RowGradient(ids, rows, (vocab, width), dtype)
+    w_dense, v_dense = w0.copy(), v0.copy()
+    E.rmsprop_update(w_dense, g.dense(), v_dense, 0.01, 0.9, 1e-7, 0.0, None, False, None)
+    old = config.get_num_threads()
+    config.set_num_threads(threads)
+    try:
+        w, v = w0.copy(), v0.copy()
+        order, start = g.positions_by_row()
+        E.rmsprop_update_rows(w, v, g.rows, order, start, 0.01, 0.9, 1e-7)
+    finally:
+        config.set_num_threads(old)
+    np.testing.assert_array_equal(w, w_dense)
+    np.testing.assert_array_equal(v, v_dense)
+    assert not np.array_equal(w, w0) and not np.array_equal(v, v0)
+    with pytest.raises(ValueError, match="offsets"):
+        E.rmsprop_update_rows(w, v, g.rows, order, start[:-1], 0.01, 0.9, 1e-7)
+    with pytest.raises(ValueError, match="positions outside"):
+        E.rmsprop_update_rows(w, v, g.rows, order + len(order), start, 0.01, 0.9, 1e-7)

@@ -52,3 +52,55 @@ def test_mask_zero_carries_state_over_padding():
 def test_float_ids_are_accepted_like_keras():
     layer = layers.Embedding(6, 2)
     np.testing.assert_array_equal(layer(np.array([[1.0, 5.0]])), layer(np.array([[1, 5]])))
+
+
+def _text_model(optimizer):
+    inp = Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(500, 8, embeddings_initializer="random_normal")(inp)
+    x = layers.GlobalAveragePooling1D()(x)
+    out = layers.Dense(3, activation="softmax")(x)
+    model = Model(inp, out)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    return model
+
+
+def test_training_uses_row_gradients_with_the_dense_result():
+    """The training step hands the embedding gradient to RMSprop as rows; the weights after a few
+    steps are bit-identical to the dense update's (forced here by an optimizer without the row
+    kernel), and users of GradientTape still get a dense array."""
+    from engine import optimizers
+
+    class DenseOnly(optimizers.RMSprop):
+        def update_step_rows(self, *args):
+            return False
+
+    r = np.random.default_rng(9)
+    ids = r.integers(0, 200, (64, 12)).astype(np.int32)               # rows 200..499 never used
+    y = np.eye(3, dtype=np.float32)[r.integers(0, 3, 64)]
+    rows_model, dense_model = _text_model(optimizers.RMSprop()), _text_model(DenseOnly())
+    dense_model.set_weights(rows_model.get_weights())
+    for m in (rows_model, dense_model):
+        m.fit(ids, y, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(rows_model.get_weights(), dense_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    table = rows_model.layers[1].embeddings
+    with GradientTape() as tape:
+        loss = ops.sum(ops.multiply(rows_model(ids[:4]), np.array([1.0, 2.0, 3.0], np.float32)))
+    grad = tape.gradient(loss, table)
+    assert isinstance(grad, np.ndarray) and grad.shape == (500, 8)
+    assert not grad[200:].any() and grad[:200].any()
+
+
+def test_shared_table_gradients_add_up():
+    """One Embedding called on two inputs: the two row gradients sum to the dense total."""
+    emb = layers.Embedding(50, 4)
+    a, b = Input(shape=(3,), dtype="int32"), Input(shape=(3,), dtype="int32")
+    model = Model([a, b], layers.Add()([emb(a), emb(b)]))
+    ia, ib = np.array([[1, 2, 2]]), np.array([[2, 7, 1]])
+    with GradientTape() as tape:
+        loss = ops.sum(model([ia, ib]))
+    grad = tape.gradient(loss, emb.embeddings)
+    want = np.zeros((50, 4), np.float32)
+    np.add.at(want, np.concatenate([ia, ib]).ravel(), 1.0)
+    np.testing.assert_array_equal(grad, want)
