@@ -18,6 +18,7 @@ from libc.math cimport (expm1, expm1f, log, logf, log1p, log1pf, tanhf,
 # Imported under other names: `exp` and `tanh` are Python-visible kernels below.
 from libc.math cimport exp as c_exp, tanh as c_tanh
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cnp.import_array()
@@ -1490,6 +1491,50 @@ cdef void _opt_run(const OptStep* st, floating* w, Py_ssize_t n, int nt) noexcep
             _opt_span(st, w, lo, hi)
 
 
+cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
+                       const int64_t* start, floating* scratch, Py_ssize_t vocab, Py_ssize_t width,
+                       int nt) noexcept nogil:
+    """The step of st for a (vocab, width) table whose gradient is zero but on some rows: row v's
+    gradient is the sum of rows[order[start[v]:start[v+1]]], in that order (as segment_sum adds
+    them).  Each row runs the dense step's own span code on its summed or zero gradient, so the
+    bits are the dense step's; rows without gradient that the step provably leaves as they are
+    (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity."""
+    cdef Py_ssize_t v, i, j, off
+    cdef floating rho = <floating>st.a
+    cdef floating* g
+    cdef floating* vr
+    cdef const floating* r
+    cdef OptStep row
+    cdef bint plain_rmsprop = st.kind == OPT_RMSPROP and st.s2 == NULL and st.s3 == NULL
+    for v in prange(vocab, schedule="static", num_threads=nt):
+        off = v * width
+        if start[v] == start[v + 1]:
+            if st.kind == OPT_SGD or st.kind == OPT_ADAGRAD:
+                continue
+            if plain_rmsprop:
+                vr = <floating*>st.s1 + off
+                for j in range(width):
+                    vr[j] = rho * vr[j]          # rho * v + (1 - rho) * 0: the same float
+                continue
+        g = scratch + engine_ew_thread_num() * width
+        if start[v] == start[v + 1]:
+            memset(g, 0, width * sizeof(floating))
+        else:
+            r = rows + order[start[v]] * width
+            for j in range(width):
+                g[j] = r[j]
+            for i in range(start[v] + 1, start[v + 1]):
+                r = rows + order[i] * width
+                for j in range(width):
+                    g[j] += r[j]
+        row = st[0]
+        row.g = g
+        row.s1 = NULL if st.s1 == NULL else <void*>(<floating*>st.s1 + off)
+        row.s2 = NULL if st.s2 == NULL else <void*>(<floating*>st.s2 + off)
+        row.s3 = NULL if st.s3 == NULL else <void*>(<floating*>st.s3 + off)
+        _opt_span(&row, w + off, 0, width)
+
+
 cdef class _OptArgs:
     """Checks the arrays of one optimizer call: w and its state buffers are
     written in place and must not share memory; g may alias only exactly."""
@@ -1497,6 +1542,7 @@ cdef class _OptArgs:
     cdef cnp.ndarray w
     cdef list state
     cdef list state_names
+    cdef tuple rows            # (rows, order, start) when g is given by rows, else None
 
     def __init__(self, str fn, object w):
         self.fn = fn
@@ -1504,11 +1550,43 @@ cdef class _OptArgs:
         _check_writable(fn, "w", self.w)
         self.state = [self.w]
         self.state_names = ["w"]
+        self.rows = None
 
     cdef void* grad(self, object g) except? NULL:
+        """g: an array like w, or a table's gradient by rows: a tuple (rows, order, start) where
+        rows is (n, width) and row v of the gradient is the sum of rows[order[start[v]:start[v+1]]]
+        (engine.ops.embedding.RowGradient.kernel_rows)."""
+        if isinstance(g, tuple):
+            self.rows = self._check_rows(g)
+            return <void*>1            # not read: the rows runner supplies each row's gradient
         cdef cnp.ndarray ga = _like(self.fn, "g", g, "w", self.w, False)
         _same_or_disjoint(self.fn, "g", ga, "w", self.w)
         return _data(ga)
+
+    cdef tuple _check_rows(self, tuple g):
+        cdef str fn = self.fn
+        if len(g) != 3:
+            raise ValueError(f"{fn}: a gradient by rows is (rows, order, start), got {len(g)} items")
+        rows, order, start = g
+        if cnp.PyArray_NDIM(self.w) != 2:
+            raise ValueError(f"{fn}: a gradient by rows needs a 2-D table, w has shape {(<object>self.w).shape}")
+        cdef Py_ssize_t vocab = cnp.PyArray_DIMS(self.w)[0], width = cnp.PyArray_DIMS(self.w)[1]
+        cdef cnp.ndarray ra = _float_array(fn, "rows", rows)
+        _check_same_dtype(fn, "rows", ra, "w", self.w)
+        if cnp.PyArray_NDIM(ra) != 2 or cnp.PyArray_DIMS(ra)[1] != width:
+            raise ValueError(f"{fn}: rows must have shape (n, {width}) to match w {(<object>self.w).shape}, "
+                             f"got {rows.shape}")
+        for name, a in (("order", order), ("start", start)):
+            if not (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1 and a.flags.c_contiguous):
+                raise ValueError(f"{fn}: {name} must be a contiguous 1-D int64 array")
+        cdef Py_ssize_t n = cnp.PyArray_DIMS(ra)[0]
+        if start.shape[0] != vocab + 1 or order.shape[0] != n or start[0] != 0 \
+                or start[vocab] != order.shape[0] or np.any(np.diff(start) < 0):
+            raise ValueError(f"{fn}: start must be the {vocab + 1} offsets of each table row's positions "
+                             f"in order ({order.shape[0]} positions of {n} gradient rows)")
+        if order.shape[0] and (order.min() < 0 or order.max() >= n):
+            raise ValueError(f"{fn}: order holds positions outside the {n} gradient rows")
+        return (ra, order, start)
 
     cdef void* slot(self, str name, object a) except? NULL:
         cdef cnp.ndarray sa = _like(self.fn, name, a, "w", self.w, True)
@@ -1525,12 +1603,32 @@ cdef class _OptArgs:
         cdef void* wp = _data(self.w)
         if n == 0:
             return None
+        if self.rows is not None:
+            return self._run_rows(st)
         if _is_f32(self.w):
             with nogil:
                 _opt_run(st, <float*>wp, n, nt)
         else:
             with nogil:
                 _opt_run(st, <double*>wp, n, nt)
+        return None
+
+    cdef object _run_rows(self, OptStep* st):
+        cdef Py_ssize_t vocab = cnp.PyArray_DIMS(self.w)[0], width = cnp.PyArray_DIMS(self.w)[1]
+        cdef int nt = _team_size(vocab * width, PAR_MIN_CHEAP, vocab)
+        cdef cnp.ndarray ra = self.rows[0], oa = self.rows[1], sa = self.rows[2]
+        cdef cnp.ndarray scratch = np.empty(max(nt, 1) * width, dtype=(<object>self.w).dtype)
+        cdef void* wp = _data(self.w)
+        cdef void* rp = _data(ra)
+        cdef void* sp = _data(scratch)
+        cdef const int64_t* op = <const int64_t*>_data(oa)
+        cdef const int64_t* stp = <const int64_t*>_data(sa)
+        if _is_f32(self.w):
+            with nogil:
+                _opt_rows_run(st, <float*>wp, <const float*>rp, op, stp, <float*>sp, vocab, width, nt)
+        else:
+            with nogil:
+                _opt_rows_run(st, <double*>wp, <const double*>rp, op, stp, <double*>sp, vocab, width, nt)
         return None
 
 
@@ -1587,86 +1685,6 @@ def rmsprop_update(w, g, velocity, double lr, double rho, double epsilon, double
     st.b = momentum
     st.eps = epsilon
     args.run(&st)
-    return w
-
-
-cdef void _rmsprop_rows_run(const OptStep* st, floating* w, floating* vel, const floating* rows,
-                            const cnp.int64_t* order, const cnp.int64_t* start, floating* scratch,
-                            Py_ssize_t vocab, Py_ssize_t width, int nt) noexcept nogil:
-    cdef Py_ssize_t v, i, j
-    cdef floating rho = <floating>st.a
-    cdef floating* g
-    cdef const floating* r
-    cdef floating* vr
-    cdef OptStep row
-    for v in prange(vocab, schedule="static", num_threads=nt):
-        vr = vel + v * width
-        if start[v] == start[v + 1]:
-            # No gradient: the dense step leaves w as it is (w - 0) and decays the velocity
-            # (rho * v + (1 - rho) * 0, the same float).
-            for j in range(width):
-                vr[j] = rho * vr[j]
-            continue
-        g = scratch + engine_ew_thread_num() * width
-        r = rows + order[start[v]] * width
-        for j in range(width):
-            g[j] = r[j]
-        for i in range(start[v] + 1, start[v + 1]):
-            r = rows + order[i] * width
-            for j in range(width):
-                g[j] += r[j]
-        row = st[0]
-        row.g = g
-        row.s1 = vr
-        _rmsprop_span(&row, w + v * width, 0, width)
-
-
-def rmsprop_update_rows(w, velocity, rows, order, start, double lr, double rho, double epsilon):
-    """The dense RMSprop step (momentum 0, not centered) for a table whose gradient is zero but
-    on some rows: row v's gradient is the sum of rows[order[start[v]:start[v+1]]] (in that
-    order, as segment_sum adds them).  Bit-identical to rmsprop_update on the dense gradient, but
-    that gradient is never built and untouched rows of w are not rewritten."""
-    cdef str fn = "rmsprop_update_rows"
-    cdef _OptArgs args = _OptArgs(fn, w)
-    cdef cnp.ndarray wa = args.w
-    if cnp.PyArray_NDIM(wa) != 2:
-        raise ValueError(f"{fn}: w must be a 2-D table, got shape {w.shape}")
-    cdef Py_ssize_t vocab = cnp.PyArray_DIMS(wa)[0], width = cnp.PyArray_DIMS(wa)[1]
-    cdef OptStep st = _new_step(OPT_RMSPROP)
-    st.s1 = args.slot("velocity", velocity)
-    cdef cnp.ndarray ra = _float_array(fn, "rows", rows)
-    _check_same_dtype(fn, "rows", ra, "w", wa)
-    if cnp.PyArray_NDIM(ra) != 2 or cnp.PyArray_DIMS(ra)[1] != width:
-        raise ValueError(f"{fn}: rows must have shape (n, {width}) to match w {w.shape}, got {rows.shape}")
-    for name, a in (("order", order), ("start", start)):
-        if not (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1 and a.flags.c_contiguous):
-            raise ValueError(f"{fn}: {name} must be a contiguous 1-D int64 array")
-    if start.shape[0] != vocab + 1 or order.shape[0] != ra.shape[0] or \
-            (vocab and (start[0] != 0 or start[vocab] != order.shape[0] or np.any(np.diff(start) < 0))):
-        raise ValueError(f"{fn}: start must be the {vocab + 1} offsets of each row's positions in order "
-                         f"({order.shape[0]} positions of {ra.shape[0]} rows)")
-    if order.shape[0] and (order.min() < 0 or order.max() >= ra.shape[0]):
-        raise ValueError(f"{fn}: order holds positions outside the {ra.shape[0]} gradient rows")
-    st.lr = lr
-    st.a = rho
-    st.eps = epsilon
-    cdef int nt = _team_size(vocab * width, PAR_MIN_CHEAP, vocab)
-    scratch = np.empty(max(nt, 1) * width, dtype=w.dtype)
-    cdef void* wp = _data(wa)
-    cdef void* rp = _data(ra)
-    cdef void* sp = _data(<cnp.ndarray>scratch)
-    cdef const cnp.int64_t* op = <const cnp.int64_t*>_data(<cnp.ndarray>order)
-    cdef const cnp.int64_t* stp = <const cnp.int64_t*>_data(<cnp.ndarray>start)
-    if vocab == 0 or width == 0:
-        return w
-    if _is_f32(wa):
-        with nogil:
-            _rmsprop_rows_run(&st, <float*>wp, <float*>st.s1, <const float*>rp, op, stp, <float*>sp,
-                              vocab, width, nt)
-    else:
-        with nogil:
-            _rmsprop_rows_run(&st, <double*>wp, <double*>st.s1, <const double*>rp, op, stp, <double*>sp,
-                              vocab, width, nt)
     return w
 
 

@@ -173,7 +173,10 @@ class Optimizer:
             if self.weight_decay:
                 w -= w * (self.weight_decay * lr)
             if isinstance(g, SparseGradient):
-                if g.dtype == w.dtype and self.update_step_rows(g, var, w, lr, step):
+                # The built-in steps hand g straight to a kernel that also takes a table's
+                # gradient by rows (same bits as the dense step); anything else gets it dense.
+                if g.dtype == w.dtype and w.ndim == 2 and getattr(self.update_step, "takes_rows", False):
+                    self.update_step(g.kernel_rows(), var, w, lr, step)
                     continue
                 g = g.dense()
             if not (g.dtype == w.dtype and g.flags.c_contiguous):
@@ -190,11 +193,6 @@ class Optimizer:
     def update_step(self, gradient, variable, w, lr, step):
         raise NotImplementedError
 
-    def update_step_rows(self, gradient, variable, w, lr, step):
-        """The step for a table's gradient given as rows (engine.ops.embedding.RowGradient), with
-        the dense step's exact result; returns False where there is no such kernel (the caller
-        then uses the dense gradient)."""
-        return False
 
     def get_config(self):
         # A schedule is stored as itself (a nested config, as Keras writes it), not as today's rate.
@@ -210,6 +208,13 @@ class Optimizer:
         return cls(**config)
 
 
+def _takes_rows(update_step):
+    """Mark an update_step that passes its gradient straight to an engine._kernels.elementwise
+    optimizer kernel, which also accepts a table's gradient by rows (see Optimizer.apply)."""
+    update_step.takes_rows = True
+    return update_step
+
+
 class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -220,6 +225,7 @@ class SGD(Optimizer):
     def _slot_groups(self):
         return [("momentum",)] if self.momentum else []
 
+    @_takes_rows
     def update_step(self, g, var, w, lr, step):
         if self.momentum:
             K.sgd_momentum_update(w, g, self._slot(var, "momentum"), lr, self.momentum, self.nesterov)
@@ -240,20 +246,12 @@ class RMSprop(Optimizer):
         return [("velocity",)] + ([("momentum",)] if self.momentum > 0 else []) + \
             ([("average_gradient",)] if self.centered else [])
 
+    @_takes_rows
     def update_step(self, g, var, w, lr, step):
         mom = self._slot(var, "momentum") if self.momentum > 0 else None
         avg = self._slot(var, "average_gradient") if self.centered else None
         K.rmsprop_update(w, g, self._slot(var, "velocity"), lr, self.rho, self.epsilon,
                          self.momentum, mom, self.centered, avg)
-
-    def update_step_rows(self, g, var, w, lr, step):
-        # Rows without gradient only decay their velocity; w is read and written where ids occur.
-        if self.momentum > 0 or self.centered or w.ndim != 2:
-            return False
-        order, start = g.positions_by_row()
-        K.rmsprop_update_rows(w, self._slot(var, "velocity"), g.rows, order, start, lr, self.rho,
-                              self.epsilon)
-        return True
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
@@ -269,6 +267,7 @@ class Adam(Optimizer):
     def _slot_groups(self):
         return [("momentum", "velocity")] + ([("velocity_hat",)] if self.amsgrad else [])
 
+    @_takes_rows
     def update_step(self, g, var, w, lr, step):
         # In the variable's precision, as Keras computes it (float32 alpha for float32 weights).
         t = w.dtype.type
@@ -301,6 +300,7 @@ class Adagrad(Optimizer):
     def _slot_initial_value(self, name):
         return self.initial_accumulator_value
 
+    @_takes_rows
     def update_step(self, g, var, w, lr, step):
         acc = self._slot(var, "accumulator", self.initial_accumulator_value)
         K.adagrad_update(w, g, acc, lr, self.epsilon)

@@ -37,13 +37,14 @@ class RowGradient(SparseGradient):
         E.segment_sum(out, self.ids, self.rows)
         return out
 
-    def positions_by_row(self):
-        """(order, start): the gradient rows of table row v are rows[order[start[v]:start[v+1]]],
-        in position order (the order dense() adds them in)."""
+    def kernel_rows(self):
+        """(rows, order, start), the form the optimizer kernels take a gradient by rows in: table
+        row v's gradient is the sum of rows[order[start[v]:start[v+1]]], in position order (the
+        order dense() adds them in)."""
         order = np.argsort(self.ids, kind="stable").astype(np.int64, copy=False)
         start = np.zeros(self.shape[0] + 1, np.int64)
         np.cumsum(np.bincount(self.ids, minlength=self.shape[0]), out=start[1:])
-        return order, start
+        return self.rows, order, start
 
     def __array__(self, dtype=None, copy=None):
         dense = self.dense()

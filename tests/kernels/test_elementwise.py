@@ -836,11 +836,26 @@ def test_scale_shift_matches_float64(dtype, shape):
         E.scale_shift(x, a[:-1] if shape[-1] > 1 else np.zeros(2, dtype), b, out)
 
 
+ROW_STEPS = {
+    "sgd": lambda w, g, s: E.sgd_update(w, g, 0.1),
+    "momentum": lambda w, g, s: E.sgd_momentum_update(w, g, s[0], 0.1, 0.9, False),
+    "nesterov": lambda w, g, s: E.sgd_momentum_update(w, g, s[0], 0.1, 0.9, True),
+    "rmsprop": lambda w, g, s: E.rmsprop_update(w, g, s[0], 0.01, 0.9, 1e-7, 0.0, None, False, None),
+    "rmsprop_momentum_centered": lambda w, g, s: E.rmsprop_update(w, g, s[0], 0.01, 0.9, 1e-7, 0.5, s[1],
+                                                                  True, s[2]),
+    "adam": lambda w, g, s: E.adam_update(w, g, s[0], s[1], 0.001, 0.9, 0.999, 1e-7),
+    "amsgrad": lambda w, g, s: E.adam_update(w, g, s[0], s[1], 0.001, 0.9, 0.999, 1e-7, s[2]),
+    "adagrad": lambda w, g, s: E.adagrad_update(w, g, s[0], 0.01, 1e-7),
+}
+
+
+@pytest.mark.parametrize("step", sorted(ROW_STEPS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_rmsprop_update_rows_is_the_dense_step(dtype, threads):
-    """Same bits as rmsprop_update on the dense gradient (the sum of each id's rows in position
-    order): touched rows get the full step, untouched rows only a velocity decay."""
+def test_optimizer_steps_by_rows_are_the_dense_steps(step, dtype, threads):
+    """A table's gradient given by rows (rows, order, start) gives the same bits as the dense
+    gradient (the sum of each id's rows in position order), for every optimizer kernel: rows with
+    gradient take the full step, the others whatever the dense step does with a zero gradient."""
     from engine import config
     from engine.ops.embedding import RowGradient
     rng = np.random.default_rng(11)
@@ -848,22 +863,33 @@ def test_rmsprop_update_rows_is_the_dense_step(dtype, threads):
     ids = rng.integers(0, 120, size=(30, 7))                          # repeats, unused rows
     rows = rng.standard_normal(ids.shape + (width,)).astype(dtype)
     w0 = rng.standard_normal((vocab, width)).astype(dtype)
-    v0 = rng.random((vocab, width)).astype(dtype)
+    slots0 = [rng.random((vocab, width)).astype(dtype) for _ in range(3)]
     g = RowGradient(ids, rows, (vocab, width), dtype)
-    w_dense, v_dense = w0.copy(), v0.copy()
-    E.rmsprop_update(w_dense, g.dense(), v_dense, 0.01, 0.9, 1e-7, 0.0, None, False, None)
+    w_dense, slots_dense = w0.copy(), [a.copy() for a in slots0]
+    ROW_STEPS[step](w_dense, g.dense(), slots_dense)
     old = config.get_num_threads()
     config.set_num_threads(threads)
     try:
-        w, v = w0.copy(), v0.copy()
-        order, start = g.positions_by_row()
-        E.rmsprop_update_rows(w, v, g.rows, order, start, 0.01, 0.9, 1e-7)
+        w, slots = w0.copy(), [a.copy() for a in slots0]
+        ROW_STEPS[step](w, g.kernel_rows(), slots)
     finally:
         config.set_num_threads(old)
     np.testing.assert_array_equal(w, w_dense)
-    np.testing.assert_array_equal(v, v_dense)
-    assert not np.array_equal(w, w0) and not np.array_equal(v, v0)
+    for a, b in zip(slots, slots_dense):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(w, w0)
+
+
+def test_gradient_by_rows_is_checked():
+    from engine.ops.embedding import RowGradient
+    w, v = np.zeros((10, 3), np.float32), np.zeros((10, 3), np.float32)
+    rows, order, start = RowGradient(np.array([1, 1, 4]), np.ones((3, 3), np.float32), (10, 3),
+                                     np.float32).kernel_rows()
     with pytest.raises(ValueError, match="offsets"):
-        E.rmsprop_update_rows(w, v, g.rows, order, start[:-1], 0.01, 0.9, 1e-7)
+        E.adagrad_update(w, (rows, order, start[:-1]), v, 0.1, 1e-7)
     with pytest.raises(ValueError, match="positions outside"):
-        E.rmsprop_update_rows(w, v, g.rows, order + len(order), start, 0.01, 0.9, 1e-7)
+        E.adagrad_update(w, (rows, order + 3, start), v, 0.1, 1e-7)
+    with pytest.raises(ValueError, match="rows must have shape"):
+        E.adagrad_update(w, (rows[:, :2].copy(), order, start), v, 0.1, 1e-7)
+    with pytest.raises(ValueError, match="2-D table"):
+        E.sgd_update(w.reshape(-1), (rows, order, start), 0.1)

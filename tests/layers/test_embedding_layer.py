@@ -64,20 +64,28 @@ def _text_model(optimizer):
     return model
 
 
-def test_training_uses_row_gradients_with_the_dense_result():
-    """The training step hands the embedding gradient to RMSprop as rows; the weights after a few
-    steps are bit-identical to the dense update's (forced here by an optimizer without the row
-    kernel), and users of GradientTape still get a dense array."""
+@pytest.mark.parametrize("name", ["rmsprop", "adam", "sgd_momentum", "adagrad"])
+def test_training_uses_row_gradients_with_the_dense_result(name):
+    """The training step hands the embedding gradient to the optimizer by rows; the weights after
+    a few steps are bit-identical to the dense update's (forced here by an update_step override,
+    which is not known to take rows), and users of GradientTape still get a dense array."""
     from engine import optimizers
+    make = {"rmsprop": optimizers.RMSprop, "adam": optimizers.Adam, "adagrad": optimizers.Adagrad,
+            "sgd_momentum": lambda: optimizers.SGD(0.1, momentum=0.9)}[name]
 
-    class DenseOnly(optimizers.RMSprop):
-        def update_step_rows(self, *args):
-            return False
+    def dense_only():
+        opt = make()
+
+        class DenseOnly(type(opt)):
+            def update_step(self, *args):
+                return super().update_step(*args)
+        opt.__class__ = DenseOnly
+        return opt
 
     r = np.random.default_rng(9)
     ids = r.integers(0, 200, (64, 12)).astype(np.int32)               # rows 200..499 never used
     y = np.eye(3, dtype=np.float32)[r.integers(0, 3, 64)]
-    rows_model, dense_model = _text_model(optimizers.RMSprop()), _text_model(DenseOnly())
+    rows_model, dense_model = _text_model(make()), _text_model(dense_only())
     dense_model.set_weights(rows_model.get_weights())
     for m in (rows_model, dense_model):
         m.fit(ids, y, epochs=3, batch_size=16, shuffle=False, verbose=0)
