@@ -18,7 +18,8 @@ from libc.math cimport (expm1, expm1f, log, logf, log1p, log1pf, tanhf,
 # Imported under other names: `exp` and `tanh` are Python-visible kernels below.
 from libc.math cimport exp as c_exp, tanh as c_tanh
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+
+from row_sums cimport sum_rows
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cnp.import_array()
@@ -1517,16 +1518,7 @@ cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, co
                     vr[j] = rho * vr[j]          # rho * v + (1 - rho) * 0: the same float
                 continue
         g = scratch + engine_ew_thread_num() * width
-        if start[v] == start[v + 1]:
-            memset(g, 0, width * sizeof(floating))
-        else:
-            r = rows + order[start[v]] * width
-            for j in range(width):
-                g[j] = r[j]
-            for i in range(start[v] + 1, start[v + 1]):
-                r = rows + order[i] * width
-                for j in range(width):
-                    g[j] += r[j]
+        sum_rows(g, rows, <const long long*>order, start[v], start[v + 1], width)
         row = st[0]
         row.g = g
         row.s1 = NULL if st.s1 == NULL else <void*>(<floating*>st.s1 + off)

@@ -11,11 +11,12 @@ cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 cimport cython
 from cython cimport floating
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
 cnp.import_array()
 
 from kernel_common cimport team_size
+from row_sums cimport sum_rows
 
 ctypedef fused index_t:
     cython.int
@@ -88,21 +89,9 @@ cdef void _scatter_add(floating[:, ::1] table, index_t[::1] ids, floating[:, ::1
 cdef void _segment_sum(floating *out, Py_ssize_t vocab, Py_ssize_t width, const floating *rows,
                        const cnp.int64_t *order, const cnp.int64_t *start) noexcept nogil:
     """out[v] = sum of rows[order[start[v]:start[v+1]]], in that order; zero for an unused id."""
-    cdef Py_ssize_t v, i, j
-    cdef floating *o
-    cdef const floating *r
+    cdef Py_ssize_t v
     for v in prange(vocab, schedule="static", num_threads=_threads_for(vocab * width)):
-        o = out + v * width
-        if start[v] == start[v + 1]:
-            memset(o, 0, width * sizeof(floating))
-            continue
-        r = rows + order[start[v]] * width
-        for j in range(width):
-            o[j] = r[j]
-        for i in range(start[v] + 1, start[v + 1]):
-            r = rows + order[i] * width
-            for j in range(width):
-                o[j] += r[j]
+        sum_rows(out + v * width, rows, <const long long*>order, start[v], start[v + 1], width)
 
 
 def segment_sum(grad_table, ids, grad_out):
