@@ -52,6 +52,12 @@ cdef struct Geometry:
     Py_ssize_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl
 
 
+cdef inline int _team(Geometry g) noexcept nogil:
+    """Threads for one pass of an ordinary convolution.  The per-thread scratch (_cols_buffer)
+    is sized with this same count, so kernels and buffers must both take it from here."""
+    return _threads(g.N * g.Ho * g.Wo * g.kh * g.kw * g.C * g.F)
+
+
 def _pair(v, name, fn):
     v = tuple(int(a) for a in v)
     if len(v) != 2:
@@ -224,7 +230,7 @@ cdef Py_ssize_t _rows_per_chunk(Geometry g) noexcept nogil:
 cdef void _forward(const floating *x, const floating *w, floating *out, floating *cols, Geometry g) noexcept nogil:
     cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _rows_per_chunk(g), total = g.N * g.Ho * g.Wo, r0, r1
     cdef Py_ssize_t n, p0, p1, HW = g.Ho * g.Wo
-    cdef int nt = _threads(total * K * g.F)
+    cdef int nt = _team(g)
     cdef floating *mine
     if _is_pointwise(g):
         _gemm(0, 0, g.N * g.H * g.W, g.F, g.C, x, g.C, w, g.F, 0, out, g.F)
@@ -251,7 +257,7 @@ cdef void _forward(const floating *x, const floating *w, floating *out, floating
 cdef void _backward_input(const floating *gy, const floating *w, floating *dx, floating *cols,
                           Geometry g) noexcept nogil:
     cdef Py_ssize_t K = g.kh * g.kw * g.C, step, n0, n1, rows, n, p0, p1, HW = g.Ho * g.Wo
-    cdef int nt = _threads(g.N * HW * K * g.F)
+    cdef int nt = _team(g)
     cdef floating *mine
     if _is_pointwise(g):
         _gemm(0, 1, g.N * g.H * g.W, g.C, g.F, gy, g.F, w, g.F, 0, dx, g.C)
@@ -285,7 +291,7 @@ cdef void _backward_weight(const floating *x, const floating *gy, floating *dw, 
                            bint accumulate) noexcept nogil:
     cdef Py_ssize_t K = g.kh * g.kw * g.C, step = _rows_per_chunk(g), total = g.N * g.Ho * g.Wo, r0, r1
     cdef Py_ssize_t n, p0, p1, HW = g.Ho * g.Wo, KF = K * g.F
-    cdef int nt = _threads(total * KF), t
+    cdef int nt = _team(g), t
     cdef floating beta = 1 if accumulate else 0
     cdef floating *mine
     cdef floating *acc
@@ -336,7 +342,7 @@ cdef void _row_forward(const floating *xp, Py_ssize_t Wp, const floating *w, flo
                        Geometry g) noexcept nogil:
     """out[n] = xp[n] viewed as (Wo, kw*C) with row stride sw*C, times w (kw*C, F)."""
     cdef Py_ssize_t K = g.kw * g.C, n
-    cdef int nt = _threads(g.N * g.Wo * K * g.F)
+    cdef int nt = _team(g)
     if _by_image(g.N, nt):
         for n in prange(g.N, schedule="static", num_threads=nt):
             _gemm(0, 0, g.Wo, g.F, K, xp + n * Wp * g.C, g.sw * g.C, w, g.F, 0, out + n * g.Wo * g.F, g.F)
@@ -350,7 +356,7 @@ cdef void _row_backward_weight(const floating *xp, Py_ssize_t Wp, const floating
     """dw (kw*C, F) (+)= sum over images of xp[n]^T (as above) times gy[n] (Wo, F).  With whole
     images per thread, thread t > 0 sums into partial[t-1] and the partials are added at the end."""
     cdef Py_ssize_t K = g.kw * g.C, KF = K * g.F, n
-    cdef int nt = _threads(g.N * g.Wo * KF), t
+    cdef int nt = _team(g), t
     cdef floating beta = 1 if accumulate else 0
     cdef floating *acc
     if _by_image(g.N, nt):
@@ -371,7 +377,7 @@ cdef void _row_backward_input(const floating *ge, Py_ssize_t Le, const floating 
     """Stride 1: dx[n, t] = ge[n] rows t+pl .. t+pl+kw-1 (one run of kw*F values) times wflip
     (kw*F, C), where ge[n] is gy[n] with kw-1 zero rows before and after (Le rows)."""
     cdef Py_ssize_t K = g.kw * g.F, n
-    cdef int nt = _threads(g.N * g.W * K * g.C)
+    cdef int nt = _team(g)
     if _by_image(g.N, nt):
         for n in prange(g.N, schedule="static", num_threads=nt):
             _gemm(0, 0, g.W, g.C, K, ge + (n * Le + g.pl) * g.F, g.F, wflip, g.C, 0, dx + n * g.W * g.C, g.C)
@@ -399,7 +405,7 @@ def _cols_buffer(Geometry g, dtype, bint input_grad=False):
     if _is_pointwise(g):
         return np.empty(1, dtype)
     cdef Py_ssize_t rows = _rows_per_chunk(g)
-    cdef int nt = _threads(g.N * g.Ho * g.Wo * g.kh * g.kw * g.C * g.F)
+    cdef int nt = _team(g)
     cdef Py_ssize_t extra = 0
     if _by_image(g.N, nt):
         rows = nt * rows
@@ -485,7 +491,7 @@ def conv2d_backward_weight(x, gy, dw, strides=(1, 1), dilations=(1, 1), pads=(0,
     if rows:
         x, Wp = _padded_rows(x, g)
         # per-thread partial sums for all threads but the first (see _row_backward_weight)
-        cols = np.empty(max(1, (_threads(g.N * g.Wo * g.kw * g.C * g.F) - 1) * g.kw * g.C * g.F), dtype)
+        cols = np.empty(max(1, (_team(g) - 1) * g.kw * g.C * g.F), dtype)
     else:
         cols = _cols_buffer(g, dtype)
     cdef void *px = _p(x)

@@ -1550,7 +1550,7 @@ cdef class _OptArgs:
         (engine.ops.embedding.RowGradient.kernel_rows)."""
         if isinstance(g, tuple):
             self.rows = self._check_rows(g)
-            return <void*>1            # not read: the rows runner supplies each row's gradient
+            return NULL                # not read: the rows runner supplies each row's gradient
         cdef cnp.ndarray ga = _like(self.fn, "g", g, "w", self.w, False)
         _same_or_disjoint(self.fn, "g", ga, "w", self.w)
         return _data(ga)

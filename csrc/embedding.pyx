@@ -1,14 +1,14 @@
-# Embedding lookups: gather rows of a table, and scatter-add gradients back into it.
+# Embedding lookups: gather rows of a table, and the dense gradient of a lookup.
 #
 # Every id is checked against the table before any memory is touched, so no
-# caller can make these kernels read or write outside the table.  The scatter
-# is race-free under threads without atomics: thread t owns the table rows
-# whose id % nthreads == t, scans all ids and adds only the rows it owns.
-# The dense gradient of a lookup (segment_sum) instead writes every table row once: the
-# positions of each id, grouped by a stable sort, are summed into it, or it is zeroed.
+# caller can make these kernels read or write outside the table.  The gradient
+# (segment_sum) writes every table row once, race-free without atomics: each
+# row sums the output-gradient rows at its id's positions, grouped by a stable
+# sort, or is zeroed.  (Training usually skips it: the optimizer kernels take the
+# gradient by rows, see engine.ops.embedding.RowGradient.)
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange, parallel
+from cython.parallel cimport prange
 cimport cython
 from cython cimport floating
 from libc.string cimport memcpy
@@ -74,18 +74,6 @@ cdef void _gather(floating[:, ::1] table, index_t[::1] ids, floating[:, ::1] out
         memcpy(&out[i, 0], &table[ids[i], 0], width * sizeof(floating))
 
 
-cdef void _scatter_add(floating[:, ::1] table, index_t[::1] ids, floating[:, ::1] rows) noexcept nogil:
-    cdef Py_ssize_t i, j, row, n = ids.shape[0], width = table.shape[1]
-    cdef int nt = _threads_for(n * width)
-    cdef int t
-    for t in prange(nt, nogil=True, schedule="static", num_threads=nt):
-        for i in range(n):
-            row = ids[i]
-            if row % nt == t:
-                for j in range(width):
-                    table[row, j] += rows[i, j]
-
-
 cdef void _segment_sum(floating *out, Py_ssize_t vocab, Py_ssize_t width, const floating *rows,
                        const cnp.int64_t *order, const cnp.int64_t *start) noexcept nogil:
     """out[v] = sum of rows[order[start[v]:start[v+1]]], in that order; zero for an unused id."""
@@ -141,25 +129,3 @@ def gather(table, ids, out):
         else:
             _gather[double, cython.longlong](table, flat_ids, flat_out)
     return out
-
-
-def scatter_add(grad_table, ids, grad_out):
-    """grad_table[ids] += grad_out, summing rows for repeated ids (the gradient of gather)."""
-    _check("scatter_add", grad_table, ids, grad_out, "grad_out")
-    if not grad_table.flags.writeable:
-        raise ValueError("scatter_add: grad_table is read-only")
-    if ids.size == 0 or grad_table.shape[1] == 0:
-        return grad_table
-    flat_ids = ids.reshape(-1)
-    rows = grad_out.reshape(-1, grad_table.shape[1])
-    if grad_table.dtype == np.float32:
-        if ids.dtype == np.int32:
-            _scatter_add[float, cython.int](grad_table, flat_ids, rows)
-        else:
-            _scatter_add[float, cython.longlong](grad_table, flat_ids, rows)
-    else:
-        if ids.dtype == np.int32:
-            _scatter_add[double, cython.int](grad_table, flat_ids, rows)
-        else:
-            _scatter_add[double, cython.longlong](grad_table, flat_ids, rows)
-    return grad_table

@@ -1,4 +1,5 @@
-"""Embedding lookup: a gather forward and a scatter-add gradient (engine._kernels.embedding)."""
+"""Embedding lookup: a gather forward; the gradient stays as rows until the optimizer or a dense
+consumer needs it (engine._kernels.embedding.segment_sum builds the dense array)."""
 import numpy as np
 
 from engine.autodiff import SparseGradient, differentiable

@@ -1,4 +1,4 @@
-"""Embedding kernels: gather against numpy take, scatter-add against np.add.at, id checks."""
+"""Embedding kernels: gather against numpy take, segment_sum against np.add.at, id checks."""
 import numpy as np
 import pytest
 
@@ -9,7 +9,7 @@ from engine._kernels import runtime
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("shape", [(0,), (7,), (3, 5), (64, 700)])  # the last one runs threaded
-def test_gather_and_scatter_add(dtype, id_dtype, shape):
+def test_gather_and_segment_sum(dtype, id_dtype, shape):
     rng = np.random.default_rng(0)
     table = rng.standard_normal((50, 9)).astype(dtype)
     ids = rng.integers(0, 50, shape).astype(id_dtype)
@@ -17,9 +17,9 @@ def test_gather_and_scatter_add(dtype, id_dtype, shape):
     E.gather(table, ids, out)
     np.testing.assert_array_equal(out, table[ids])
     grad = rng.standard_normal(shape + (9,)).astype(dtype)
-    acc = np.ones_like(table)
-    E.scatter_add(acc, ids, grad)
-    expected = np.ones((50, 9))
+    acc = np.ones_like(table)                      # overwritten, not added to
+    E.segment_sum(acc, ids, grad)
+    expected = np.zeros((50, 9))
     np.add.at(expected, ids.reshape(-1), grad.reshape(-1, 9).astype(np.float64))
     np.testing.assert_allclose(acc, expected, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
 
@@ -33,8 +33,8 @@ def test_heavily_repeated_ids_with_each_thread_count():
     try:
         for threads in (1, 2, 3):
             runtime.set_num_threads(threads)
-            acc = np.zeros((10, 4))
-            E.scatter_add(acc, ids, grad)
+            acc = np.full((10, 4), np.nan)
+            E.segment_sum(acc, ids, grad)
             expected = np.zeros((10, 4))
             np.add.at(expected, ids, grad)
             np.testing.assert_allclose(acc, expected, rtol=1e-10)
@@ -51,7 +51,7 @@ def test_out_of_range_ids_raise_and_write_nothing(bad):
         E.gather(table, ids, out)
     assert (out == 7.0).all()
     with pytest.raises(ValueError, match=f"id {bad}"):
-        E.scatter_add(table, ids, np.ones((2, 2, 3), np.float32))
+        E.segment_sum(table, ids, np.ones((2, 2, 3), np.float32))
     assert not table.any()
 
 
