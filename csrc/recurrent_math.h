@@ -110,33 +110,71 @@ RNN_AVX2 __m256 rnn_exp8(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
-__attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_sigmoid_run_avx2(float *x, ptrdiff_t n)
+RNN_AVX2 __m256 rnn_sigmoid8(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, rnn_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* Same split as rnn_tanhf: the exp form away from zero, the odd series near it. */
+RNN_AVX2 __m256 rnn_tanh8(__m256 v)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, v);
+    __m256 e = rnn_exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), ax));
+    __m256 big = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+    __m256 x2 = _mm256_mul_ps(v, v);
+    __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(-17.0f / 315.0f), _mm256_set1_ps(2.0f / 15.0f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.0f / 3.0f));
+    q = _mm256_fmadd_ps(x2, q, one);
+    __m256 small = _mm256_mul_ps(ax, q);
+    __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.125f), _CMP_LT_OQ));
+    return _mm256_or_ps(y, _mm256_and_ps(sign, v));
+}
+
+__attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_sigmoid_run_avx2(float *x, ptrdiff_t n)
+{
     ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 e = rnn_exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(x + j)));
-        _mm256_storeu_ps(x + j, _mm256_div_ps(one, _mm256_add_ps(one, e)));
-    }
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, rnn_sigmoid8(_mm256_loadu_ps(x + j)));
     return j;
 }
 
 __attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_tanh_run_avx2(float *x, ptrdiff_t n)
 {
-    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
     ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = _mm256_loadu_ps(x + j);
-        __m256 ax = _mm256_andnot_ps(sign, v);
-        __m256 e = rnn_exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), ax));
-        __m256 big = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
-        __m256 x2 = _mm256_mul_ps(v, v);
-        __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(-17.0f / 315.0f), _mm256_set1_ps(2.0f / 15.0f));
-        q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.0f / 3.0f));
-        q = _mm256_fmadd_ps(x2, q, one);
-        __m256 small = _mm256_mul_ps(ax, q);
-        __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.125f), _CMP_LT_OQ));
-        _mm256_storeu_ps(x + j, _mm256_or_ps(y, _mm256_and_ps(sign, v)));
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, rnn_tanh8(_mm256_loadu_ps(x + j)));
+    return j;
+}
+
+/* One LSTM cell (one batch row, one step) with Keras's default activations, all four gates
+ * and the state update in a single pass over the units: the gate pre-activations z (i, f, c,
+ * o runs of u) become the activated gates in place, then c, tanh(c) and h.  Separate passes per
+ * gate cost more than the arithmetic at small unit counts (loop set-up and reloads per run of
+ * 32).  Returns how many units it did: whole vectors; rnn's scalar loop finishes the rest. */
+__attribute__((target("avx2,fma"))) static inline ptrdiff_t
+rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *restrict cp,
+                   float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
+{
+    ptrdiff_t j = 0;
+    for (; j + 8 <= u; j += 8) {
+        __m256 zi = _mm256_loadu_ps(z + j), zf = _mm256_loadu_ps(z + u + j);
+        __m256 zg = _mm256_loadu_ps(z + 2 * u + j), zo = _mm256_loadu_ps(z + 3 * u + j);
+        if (bias) {
+            zi = _mm256_add_ps(zi, _mm256_loadu_ps(bias + j));
+            zf = _mm256_add_ps(zf, _mm256_loadu_ps(bias + u + j));
+            zg = _mm256_add_ps(zg, _mm256_loadu_ps(bias + 2 * u + j));
+            zo = _mm256_add_ps(zo, _mm256_loadu_ps(bias + 3 * u + j));
+        }
+        __m256 gi = rnn_sigmoid8(zi), gf = rnn_sigmoid8(zf), gg = rnn_tanh8(zg), go = rnn_sigmoid8(zo);
+        _mm256_storeu_ps(z + j, gi);
+        _mm256_storeu_ps(z + u + j, gf);
+        _mm256_storeu_ps(z + 2 * u + j, gg);
+        _mm256_storeu_ps(z + 3 * u + j, go);
+        __m256 cc = _mm256_fmadd_ps(gf, _mm256_loadu_ps(cp + j), _mm256_mul_ps(gi, gg));
+        __m256 t = rnn_tanh8(cc);
+        _mm256_storeu_ps(c + j, cc);
+        _mm256_storeu_ps(tc + j, t);
+        _mm256_storeu_ps(h + j, _mm256_mul_ps(go, t));
     }
     return j;
 }
@@ -145,11 +183,13 @@ __attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_tanh_run_avx2
 #define RATTR __attribute__((target("avx2,fma")))
 #define RVEC_SIGMOID rnn_sigmoid_run_avx2
 #define RVEC_TANH rnn_tanh_run_avx2
+#define RVEC_LSTM_CELL rnn_lstm_cell_avx2
 #include "recurrent_impl.h"
 #undef RSUF
 #undef RATTR
 #undef RVEC_SIGMOID
 #undef RVEC_TANH
+#undef RVEC_LSTM_CELL
 #else
 #define RNN_HAVE_AVX2 0
 #endif

@@ -487,10 +487,12 @@ def simd_path(request):
     ("simple", dict(mask="m", rec_mask="r")),
     ("simple", dict(activation="sigmoid")),
 ], ids=lambda v: v if isinstance(v, str) else ",".join(f"{k}={x}" for k, x in v.items()) or "plain")
-def test_float32_agrees_with_float64(kind, options, simd_path):
-    """u = 9 so 2u, 3u and 4u gate runs use whole 8-wide SIMD vectors plus a scalar tail; inputs
-    scaled by 3 reach the tails of exp/tanh."""
-    B, T, D, u = 5, 7, 6, 9
+@pytest.mark.parametrize("u", [9, 16])
+def test_float32_agrees_with_float64(kind, options, simd_path, u):
+    """u = 9: the gate runs (and the fused LSTM cell of the default activations) use whole 8-wide
+    SIMD vectors plus a scalar tail; u = 16: whole vectors only.  Inputs scaled by 3 reach the
+    tails of exp/tanh."""
+    B, T, D = 5, 7, 6
     p, opts = _build_case(kind, B, T, D, u, options, seed=12)
     p["x"] = p["x"] * 3
     ws = upstream_weights(kind, B, T, u, 12)
