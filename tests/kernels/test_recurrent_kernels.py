@@ -555,8 +555,9 @@ def _slabs(B, T, gates, u, threads):
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_one_thread_and_several_threads_agree(kind, T, u, dtype, bias, threads_restored):
     """B = 13 is not a multiple of the slab count, so slabs have different sizes; masks and
-    rec_mask vary by row so a row computed in the wrong slab would show.  (Today everything but
-    d_bias, a sum of per-slab partial sums, is bit-identical; the test allows roundoff.)"""
+    rec_mask vary by row so a row computed in the wrong slab would show.  (The outputs and dx are
+    bit-identical; the weight and bias gradients are sums of per-slab partials, so the test allows
+    roundoff.)"""
     B, D = 13, 5
     gates = KINDS[kind][0]
     assert _slabs(B, T, gates, u, 1) == 1
