@@ -5,7 +5,7 @@
 # rows (rows never interact, so steps need no barrier), doing a small GEMM
 # h_{t-1} U and fused gate math per step (csrc/recurrent_impl.h).  The
 # backward stores dZ for all steps so the weight gradients and dx are again
-# GEMMs: dx over all steps at once, the weight gradients per slab (see _WGrads).
+# GEMMs: dx over all steps at once, the weight gradients per slab (see _SlabGrads).
 #
 # The cache returned by a forward keeps references to x, the weights, h0/c0,
 # the masks and the returned h_seq: callers must not modify them in place
@@ -170,11 +170,12 @@ cdef void _run_forward(fwd_fn f, rnn_args *a, Py_ssize_t nslab) noexcept nogil:
         engine_ftz_leave(mode)
 
 
-# The weight gradients x^T dZ and h^T dZ sum over every batch row and step.  Each thread
-# computes them over its own slab's rows right after that slab's time loop, into a partial of
-# its own, while the slab's dZ is still in its core's caches; the partials are added after.  One
-# GEMM over all rows would make each thread read every row, half of them written by the other
-# core: measured here, that took 2.3 ms where the per-slab products take ~1.2 (LSTM 128x100x64->32).
+# The backward's products over all steps run per slab, in the thread that ran the slab's time
+# loop, right after it, while the slab's dZ is still in that core's caches: dx = dZ W^T for the
+# slab's rows, and the weight gradients x^T dZ and h^T dZ (sums over every row and step) into a
+# partial per slab, added after.  One GEMM over all rows made each thread read every row, half
+# of them written by the other core: 2.3 ms where the per-slab products take ~1.2 (LSTM
+# 128x100x64->32 weight gradients).
 cdef struct _WGrad:
     void *A             # (B*T, lda) rows in batch-major order: x, Hm or RH
     Py_ssize_t lda
@@ -184,16 +185,28 @@ cdef struct _WGrad:
     Py_ssize_t c_off    # where it goes in a slab's partial, row stride ldc
     Py_ssize_t ldc
 
-cdef struct _WGrads:
+cdef struct _SlabGrads:
     int count, dbl
     Py_ssize_t T, part_size
     void *parts         # (nslab, part_size)
     _WGrad job[3]
+    # dx = dZx W^T for the slab's rows as well (dx NULL when not wanted)
+    void *dx
+    const void *dZx
+    const void *WT      # (G, D)
+    Py_ssize_t D, G
 
 
-cdef void _slab_weight_grads(const _WGrads *w, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t slab) noexcept nogil:
+cdef void _slab_products(const _SlabGrads *w, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t slab) noexcept nogil:
     cdef Py_ssize_t j, r0 = b0 * w.T, k = (b1 - b0) * w.T
     cdef const _WGrad *g
+    if w.dx != NULL:
+        if w.dbl:
+            engine_dgemm(0, 0, k, w.D, w.G, 1.0, <const double *>w.dZx + r0 * w.G, w.G,
+                         <const double *>w.WT, w.D, 0.0, <double *>w.dx + r0 * w.D, w.D)
+        else:
+            engine_sgemm(0, 0, k, w.D, w.G, 1.0, <const float *>w.dZx + r0 * w.G, w.G,
+                         <const float *>w.WT, w.D, 0.0, <float *>w.dx + r0 * w.D, w.D)
     for j in range(w.count):
         g = &w.job[j]
         if w.dbl:
@@ -206,20 +219,20 @@ cdef void _slab_weight_grads(const _WGrads *w, Py_ssize_t b0, Py_ssize_t b1, Py_
                          <float *>w.parts + slab * w.part_size + g.c_off, g.ldc)
 
 
-cdef void _run_backward(bwd_fn f, rnn_args *a, Py_ssize_t nslab, const _WGrads *w) noexcept nogil:
+cdef void _run_backward(bwd_fn f, rnn_args *a, Py_ssize_t nslab, const _SlabGrads *w) noexcept nogil:
     cdef Py_ssize_t k, B = a.B
     cdef unsigned int mode
     if nslab <= 1:
         mode = engine_ftz_enter()
         f(a, 0, B, 0)
         engine_ftz_leave(mode)
-        _slab_weight_grads(w, 0, B, 0)
+        _slab_products(w, 0, B, 0)
         return
     for k in prange(nslab, num_threads=nslab, schedule="static"):
         mode = engine_ftz_enter()
         f(a, k * B // nslab, (k + 1) * B // nslab, k)
         engine_ftz_leave(mode)
-        _slab_weight_grads(w, k * B // nslab, (k + 1) * B // nslab, k)
+        _slab_products(w, k * B // nslab, (k + 1) * B // nslab, k)
 
 
 cdef void _gemm(bint dbl, int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -321,7 +334,7 @@ cdef tuple _backward_setup(str fn, dict c, object d_h_seq, object d_h_last, obje
     return d_h_seq, d_h_last, d_c_last
 
 
-cdef void _add_wgrad(_WGrads *w, object A, Py_ssize_t lda, object Bm, Py_ssize_t ldb, Py_ssize_t b_off,
+cdef void _add_wgrad(_SlabGrads *w, object A, Py_ssize_t lda, object Bm, Py_ssize_t ldb, Py_ssize_t b_off,
                      Py_ssize_t m, Py_ssize_t n, Py_ssize_t c_off, Py_ssize_t ldc):
     cdef _WGrad *g = &w.job[w.count]
     g.A = _ptr(A); g.lda = lda; g.B = _ptr(Bm); g.ldb = ldb; g.b_off = b_off
@@ -329,19 +342,32 @@ cdef void _add_wgrad(_WGrads *w, object A, Py_ssize_t lda, object Bm, Py_ssize_t
     w.count += 1
 
 
-cdef object _plan_weight_grads(_WGrads *w, dict c, object dZx, object dZr, Py_ssize_t nslab, bint wanted):
-    """Fill w with the products d_kernel = x^T dZx and d_recurrent_kernel = Hm^T dZr (GRU without
-    reset_after: Hm^T dZx for z, r and RH^T dZx for h) and return the per-slab partial buffer,
-    None when the weight gradients are not wanted."""
+cdef object _plan_slab_grads(_SlabGrads *w, dict c, object dZx, object dZr, Py_ssize_t nslab,
+                             bint input_grad, bint weight_grads):
+    """Fill w with the products each slab runs after its time loop: dx = dZx W^T over its rows
+    (into c["dx"]) when input_grad, and when weight_grads d_kernel = x^T dZx and
+    d_recurrent_kernel = Hm^T dZr (GRU without reset_after: Hm^T dZx for z, r and RH^T dZx for
+    h).  Returns (dx or None, the slabs' partials of the weight gradients or None, W^T or None:
+    the buffers w points into, to keep alive until the kernel has run)."""
     cdef Py_ssize_t D = c["D"], u = c["u"], G = c["G"]
+    dtype = c["dtype"]
     w.count = 0
-    w.dbl = c["dtype"] == np.float64
+    w.dbl = dtype == np.float64
     w.T = c["T"]
+    w.D = D
+    w.G = G
     w.part_size = D * G + u * G
     w.parts = NULL
-    if not wanted:
-        return None
-    parts = np.empty((nslab, w.part_size), dtype=c["dtype"])
+    w.dx = NULL
+    dx = parts = WT = None
+    if input_grad:
+        # W^T copied once so the GEMM streams it without a strided transpose access
+        WT = np.ascontiguousarray(c["kernel"].T)
+        dx = np.empty((c["B"], c["T"], D), dtype=dtype)
+        w.dx = _ptr(dx); w.dZx = _ptr(dZx); w.WT = _ptr(WT)
+    if not weight_grads:
+        return dx, parts, WT
+    parts = np.empty((nslab, w.part_size), dtype=dtype)
     w.parts = _ptr(parts)
     _add_wgrad(w, c["x"], D, dZx, G, 0, D, G, 0, G)
     if c["kind"] == _GRU and not c["reset_after"]:
@@ -349,26 +375,16 @@ cdef object _plan_weight_grads(_WGrads *w, dict c, object dZx, object dZr, Py_ss
         _add_wgrad(w, c["RH"], u, dZx, G, 2 * u, u, u, D * G + 2 * u, G)
     else:
         _add_wgrad(w, c["Hm"], u, dZr, G, 0, u, G, D * G, G)
-    return parts
+    return dx, parts, WT
 
 
-cdef tuple _input_and_weight_grads(dict c, object dZx, object parts, bint input_grad):
-    """dx = dZx W^T over all steps (None unless asked for: an RNN fed straight from a model input
-    needs none, and its GEMM is as big as the input projection); d_kernel and d_recurrent_kernel
-    as the sum of the slabs' partials (None when parts is None)."""
-    cdef Py_ssize_t B = c["B"], T = c["T"], D = c["D"], u = c["u"], G = c["G"]
-    dtype = c["dtype"]
-    dx = dW = dU = None
-    if input_grad:
-        # W^T copied once so the GEMM streams it without a strided transpose access
-        WT = np.ascontiguousarray(c["kernel"].T)
-        dx = np.empty((B, T, D), dtype=dtype)
-        _gemm(dtype == np.float64, 0, 0, B * T, D, G, dZx, 0, G, WT, 0, D, 0.0, dx, 0, D)
-    if parts is not None:
-        total = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
-        dW = total[:D * G].reshape(D, G)
-        dU = total[D * G:].reshape(u, G)
-    return dx, dW, dU
+cdef tuple _weight_grads(dict c, object parts):
+    """(d_kernel, d_recurrent_kernel): the sum of the slabs' partials, or (None, None)."""
+    cdef Py_ssize_t D = c["D"], u = c["u"], G = c["G"]
+    if parts is None:
+        return None, None
+    total = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+    return total[:D * G].reshape(D, G), total[D * G:].reshape(u, G)
 
 
 cdef object _new_backward_buffers(rnn_args *a, dict c, Py_ssize_t nslab, int gates):
@@ -438,12 +454,12 @@ def lstm_backward(cache, d_h_seq=None, d_h_last=None, d_c_last=None, input_grad=
     a.UT = _ptr(UT); a.dc = _ptr(dc)
     a.d_hseq = _ptr(d_h_seq); a.d_h_last = _ptr(d_h_last); a.d_c_last = _ptr(d_c_last)
     cdef bwd_fn f = rnn_lstm_backward_d if c["dtype"] == np.float64 else rnn_lstm_backward_f
-    cdef _WGrads w
+    cdef _SlabGrads w
     dZ = bufs["dZ"]
-    parts = _plan_weight_grads(&w, c, dZ, dZ, nslab, weight_grads)
+    dx, parts, WT = _plan_slab_grads(&w, c, dZ, dZ, nslab, input_grad, weight_grads)
     with nogil:
         _run_backward(f, &a, nslab, &w)
-    dx, dW, dU = _input_and_weight_grads(c, dZ, parts, input_grad)
+    dW, dU = _weight_grads(c, parts)
     db = None if bufs["db_part"] is None or not weight_grads else bufs["db_part"].sum(axis=0)
     return dx, dW, dU, db, bufs["dh"], dc
 
@@ -502,12 +518,12 @@ def gru_backward(cache, d_h_seq=None, d_h_last=None, input_grad=True, weight_gra
     a.UT = _ptr(UT); a.dZr = _ptr(dZr); a.tmp2 = _ptr(tmp2); a.db2_part = _ptr(db2_part)
     a.d_hseq = _ptr(d_h_seq); a.d_h_last = _ptr(d_h_last); a.d_c_last = NULL
     cdef bwd_fn f = rnn_gru_backward_d if dtype == np.float64 else rnn_gru_backward_f
-    cdef _WGrads w
+    cdef _SlabGrads w
     dZ = bufs["dZ"]
-    parts = _plan_weight_grads(&w, c, dZ, dZr if after else dZ, nslab, weight_grads)
+    dx, parts, WT = _plan_slab_grads(&w, c, dZ, dZr if after else dZ, nslab, input_grad, weight_grads)
     with nogil:
         _run_backward(f, &a, nslab, &w)
-    dx, dW, dU = _input_and_weight_grads(c, dZ, parts, input_grad)
+    dW, dU = _weight_grads(c, parts)
     db = None
     if bufs["db_part"] is not None and weight_grads:
         db = bufs["db_part"].sum(axis=0)
@@ -555,11 +571,11 @@ def simple_rnn_backward(cache, d_h_seq=None, d_h_last=None, input_grad=True, wei
     a.UT = _ptr(UT)
     a.d_hseq = _ptr(d_h_seq); a.d_h_last = _ptr(d_h_last); a.d_c_last = NULL
     cdef bwd_fn f = rnn_simple_backward_d if c["dtype"] == np.float64 else rnn_simple_backward_f
-    cdef _WGrads w
+    cdef _SlabGrads w
     dZ = bufs["dZ"]
-    parts = _plan_weight_grads(&w, c, dZ, dZ, nslab, weight_grads)
+    dx, parts, WT = _plan_slab_grads(&w, c, dZ, dZ, nslab, input_grad, weight_grads)
     with nogil:
         _run_backward(f, &a, nslab, &w)
-    dx, dW, dU = _input_and_weight_grads(c, dZ, parts, input_grad)
+    dW, dU = _weight_grads(c, parts)
     db = None if bufs["db_part"] is None or not weight_grads else bufs["db_part"].sum(axis=0)
     return dx, dW, dU, db, bufs["dh"]
