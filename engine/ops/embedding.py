@@ -42,9 +42,7 @@ class RowGradient(SparseGradient):
         """(rows, order, start), the form the optimizer kernels take a gradient by rows in: table
         row v's gradient is the sum of rows[order[start[v]:start[v+1]]], in position order (the
         order dense() adds them in)."""
-        order = np.argsort(self.ids, kind="stable").astype(np.int64, copy=False)
-        start = np.zeros(self.shape[0] + 1, np.int64)
-        np.cumsum(np.bincount(self.ids, minlength=self.shape[0]), out=start[1:])
+        order, start = E.rows_by_id(self.ids, self.shape[0])
         return self.rows, order, start
 
     def __array__(self, dtype=None, copy=None):

@@ -94,3 +94,28 @@ def test_segment_sum_is_the_dense_gradient_of_gather(dtype, id_dtype):
     np.testing.assert_array_equal(results[0], results[1])
     with pytest.raises(ValueError, match="outside"):
         E.segment_sum(np.empty((vocab, width), dtype), np.array([[vocab]], id_dtype), grad[:1, :1])
+
+
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("shape,vocab", [((0,), 5), ((7,), 1), ((3, 5), 4), ((128, 100), 10000), ((50,), 0)])
+def test_rows_by_id_is_a_stable_sort_with_group_starts(id_dtype, shape, vocab):
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, max(vocab, 1), shape).astype(id_dtype) if vocab else np.zeros(0, id_dtype)
+    order, start = E.rows_by_id(ids, vocab)
+    flat = ids.reshape(-1)
+    assert order.dtype == np.int64 and start.dtype == np.int64
+    # independent reference: positions listed id by id, in increasing position order
+    expected_order = [i for v in range(vocab) for i in range(flat.size) if flat[i] == v] \
+        if flat.size * vocab <= 10 ** 6 else np.argsort(flat, kind="stable")
+    np.testing.assert_array_equal(order, expected_order)
+    counts = np.bincount(flat, minlength=vocab) if vocab else np.zeros(0, np.int64)
+    np.testing.assert_array_equal(start, np.concatenate([[0], np.cumsum(counts)]))
+
+
+@pytest.mark.parametrize("bad", [-1, 10])
+def test_rows_by_id_rejects_ids_outside_the_vocabulary(bad):
+    ids = np.array([[0, 3], [bad, 9]], np.int64)
+    with pytest.raises(ValueError, match=rf"rows_by_id: id {bad} at position \(1, 0\) is outside \[0, 10\)"):
+        E.rows_by_id(ids, 10)
+    with pytest.raises(ValueError, match="ids must be an int32 or int64 array"):
+        E.rows_by_id(ids.astype(np.float32), 10)
