@@ -46,7 +46,7 @@ def _extensions():
         print("WARNING: the C compiler does not accept -fopenmp; engine kernels will run "
               "on one thread. Install a compiler with OpenMP (e.g. gcc) for parallel kernels.",
               file=sys.stderr)
-    compile_args = ["-O3", "-fno-strict-aliasing", "-Wno-unused-function",
+    compile_args = ["-O3", "-fno-math-errno", "-fno-strict-aliasing", "-Wno-unused-function",
                     "-Wno-maybe-uninitialized"]
     link_args = []
     if openmp:

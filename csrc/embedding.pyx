@@ -16,7 +16,7 @@ from libc.string cimport memcpy
 cnp.import_array()
 
 from kernel_common cimport team_size
-from row_sums cimport sum_rows
+from row_sums cimport sum_rows, prefetch_rows_of
 
 ctypedef fused index_t:
     cython.int
@@ -79,6 +79,7 @@ cdef void _segment_sum(floating *out, Py_ssize_t vocab, Py_ssize_t width, const 
     """out[v] = sum of rows[order[start[v]:start[v+1]]], in that order; zero for an unused id."""
     cdef Py_ssize_t v
     for v in prange(vocab, schedule="static", num_threads=_threads_for(vocab * width)):
+        prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
         sum_rows(out + v * width, rows, <const long long*>order, start[v], start[v + 1], width)
 
 
