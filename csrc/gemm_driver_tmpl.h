@@ -140,7 +140,10 @@ static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b
     const int MR = isa->mr, NR = isa->nr, NRN = NR / 2;
     /* ct: C holds the transpose of the product computed here (see gd_serial_) */
     const ptrdiff_t c_rs = ct ? 1 : ldc, c_cs = ct ? ldc : 1;
-    const ptrdiff_t KCS = ENGINE_GEMM_SMALL_MAX_K;
+    /* k chunks of equal length (a multiple of 8) no longer than the cap: 640 as 320 + 320
+     * rather than 512 + 128, whose short tail pays the C tile's load and store for little work. */
+    const ptrdiff_t n_chunks = (k + ENGINE_GEMM_SMALL_MAX_K - 1) / ENGINE_GEMM_SMALL_MAX_K;
+    const ptrdiff_t KCS = n_chunks <= 1 ? k : ((k + n_chunks - 1) / n_chunks + 7) / 8 * 8;
     const ptrdiff_t n_full = trans_b ? 0 : (n / NR) * NR;   /* panels read in place */
     const ptrdiff_t n_pack = n - n_full;                     /* columns copied */
     const ptrdiff_t r = n_pack % NR;
