@@ -392,8 +392,10 @@ def _padded_rows(x, Geometry g):
     cdef Py_ssize_t Wp = (g.Wo - 1) * g.sw + g.kw
     if g.pl == 0 and Wp <= g.W:
         return x, g.W
-    xp = np.zeros((g.N, Wp, g.C), x.dtype)
+    xp = np.empty((g.N, Wp, g.C), x.dtype)
     cdef Py_ssize_t stop = min(g.W, Wp - g.pl)
+    xp[:, :g.pl] = 0
+    xp[:, g.pl + stop:] = 0
     xp[:, g.pl:g.pl + stop] = x.reshape(g.N, g.W, g.C)[:, :stop]
     return xp, Wp
 
@@ -457,7 +459,9 @@ def conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 
     if rows:
         # gy with kw-1 zero rows at both ends, and the kernel flipped along its taps as (kw, F, C)
         Le = g.Wo + 2 * (g.kw - 1)
-        ge = np.zeros((g.N, Le, g.F), dtype)
+        ge = np.empty((g.N, Le, g.F), dtype)      # only the end rows need zeros: no full memset
+        ge[:, :g.kw - 1] = 0
+        ge[:, g.kw - 1 + g.Wo:] = 0
         ge[:, g.kw - 1:g.kw - 1 + g.Wo] = gy.reshape(g.N, g.Wo, g.F)
         wk = np.ascontiguousarray(w.reshape(g.kw, g.C, g.F)[::-1].transpose(0, 2, 1))
         cols = None
