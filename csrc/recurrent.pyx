@@ -68,11 +68,30 @@ from kernel_common cimport engine_sgemm, engine_dgemm, team_size
 
 cdef extern from "recurrent_math.h" nogil:
     void rnn_set_portable(int on)
+    void rnn_set_simd_cap(int cap)
+    int rnn_simd()
 
 
 def set_portable(bint on):
     """Force the portable C paths (True), or go back to the best SIMD paths (False)."""
     rnn_set_portable(on)
+
+
+_SIMD_LEVELS = {"portable": 0, "avx2_fma": 1, "avx2": 1, "avx512": 2, None: 2}
+_SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
+
+
+def set_simd_path(name=None):
+    """Cap this module's SIMD level ('portable', 'avx2_fma', 'avx512' or None for the best the
+    CPU has), for tests of each code path; the GEMM copy inside this module follows."""
+    if name not in _SIMD_LEVELS:
+        raise ValueError(f"set_simd_path: unknown path {name!r}")
+    rnn_set_simd_cap(_SIMD_LEVELS[name])
+
+
+def simd_path():
+    """The path the gate math takes now."""
+    return _SIMD_NAMES[rnn_simd()]
 
 
 ctypedef void (*fwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t) noexcept nogil

@@ -152,10 +152,10 @@ __attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_tanh_run_avx2
  * gate cost more than the arithmetic at small unit counts (loop set-up and reloads per run of
  * 32).  Returns how many units it did: whole vectors; rnn's scalar loop finishes the rest. */
 __attribute__((target("avx2,fma"))) static inline ptrdiff_t
-rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *restrict cp,
-                   float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
+rnn_lstm_cell_avx2_from(float *restrict z, const float *restrict bias, const float *restrict cp,
+                        float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u,
+                        ptrdiff_t j)
 {
-    ptrdiff_t j = 0;
     for (; j + 8 <= u; j += 8) {
         __m256 zi = _mm256_loadu_ps(z + j), zf = _mm256_loadu_ps(z + u + j);
         __m256 zg = _mm256_loadu_ps(z + 2 * u + j), zo = _mm256_loadu_ps(z + 3 * u + j);
@@ -179,6 +179,13 @@ rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *r
     return j;
 }
 
+__attribute__((target("avx2,fma"))) static inline ptrdiff_t
+rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *restrict cp,
+                   float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
+{
+    return rnn_lstm_cell_avx2_from(z, bias, cp, c, tc, h, u, 0);
+}
+
 #define RSUF(n) n##_f_avx2
 #define RATTR __attribute__((target("avx2,fma")))
 #define RVEC_SIGMOID rnn_sigmoid_run_avx2
@@ -190,8 +197,112 @@ rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *r
 #undef RVEC_SIGMOID
 #undef RVEC_TANH
 #undef RVEC_LSTM_CELL
+
+/* The same gate math 16 wide for AVX-512F (what remains of a run after whole 16-float vectors
+ * goes through the 8-wide code): an LSTM step's cell is half the instructions, which at 32
+ * units per row is most of the step after its small GEMM. */
+#define RNN_HAVE_AVX512 1
+#define RNN_AVX512 __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
+
+RNN_AVX512 __m512 rnn_exp16(__m512 x)
+{
+    __m512 n, r, p;
+    __m512i bits;
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+RNN_AVX512 __m512 rnn_sigmoid16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, rnn_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+RNN_AVX512 __m512 rnn_tanh16(__m512 v)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
+    __m512 e = rnn_exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), ax));
+    __m512 big = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+    __m512 x2 = _mm512_mul_ps(v, v);
+    __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(-17.0f / 315.0f), _mm512_set1_ps(2.0f / 15.0f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-1.0f / 3.0f));
+    q = _mm512_fmadd_ps(x2, q, one);
+    __m512 small = _mm512_mul_ps(ax, q);
+    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.125f), _CMP_LT_OQ), big, small);
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y),
+                                               _mm512_and_si512(sign, _mm512_castps_si512(v))));
+}
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static ptrdiff_t rnn_sigmoid_run_avx512(float *x, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, rnn_sigmoid16(_mm512_loadu_ps(x + j)));
+    return j + rnn_sigmoid_run_avx2(x + j, n - j);
+}
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static ptrdiff_t rnn_tanh_run_avx512(float *x, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, rnn_tanh16(_mm512_loadu_ps(x + j)));
+    return j + rnn_tanh_run_avx2(x + j, n - j);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static inline ptrdiff_t
+rnn_lstm_cell_avx512(float *restrict z, const float *restrict bias, const float *restrict cp,
+                     float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
+{
+    ptrdiff_t j = 0;
+    for (; j + 16 <= u; j += 16) {
+        __m512 zi = _mm512_loadu_ps(z + j), zf = _mm512_loadu_ps(z + u + j);
+        __m512 zg = _mm512_loadu_ps(z + 2 * u + j), zo = _mm512_loadu_ps(z + 3 * u + j);
+        if (bias) {
+            zi = _mm512_add_ps(zi, _mm512_loadu_ps(bias + j));
+            zf = _mm512_add_ps(zf, _mm512_loadu_ps(bias + u + j));
+            zg = _mm512_add_ps(zg, _mm512_loadu_ps(bias + 2 * u + j));
+            zo = _mm512_add_ps(zo, _mm512_loadu_ps(bias + 3 * u + j));
+        }
+        __m512 gi = rnn_sigmoid16(zi), gf = rnn_sigmoid16(zf), gg = rnn_tanh16(zg), go = rnn_sigmoid16(zo);
+        _mm512_storeu_ps(z + j, gi);
+        _mm512_storeu_ps(z + u + j, gf);
+        _mm512_storeu_ps(z + 2 * u + j, gg);
+        _mm512_storeu_ps(z + 3 * u + j, go);
+        __m512 cc = _mm512_fmadd_ps(gf, _mm512_loadu_ps(cp + j), _mm512_mul_ps(gi, gg));
+        __m512 t = rnn_tanh16(cc);
+        _mm512_storeu_ps(c + j, cc);
+        _mm512_storeu_ps(tc + j, t);
+        _mm512_storeu_ps(h + j, _mm512_mul_ps(go, t));
+    }
+    return rnn_lstm_cell_avx2_from(z, bias, cp, c, tc, h, u, j);
+}
+
+#define RSUF(n) n##_f_avx512
+#define RATTR __attribute__((target("avx512f,avx2,fma")))
+#define RVEC_SIGMOID rnn_sigmoid_run_avx512
+#define RVEC_TANH rnn_tanh_run_avx512
+#define RVEC_LSTM_CELL rnn_lstm_cell_avx512
+#include "recurrent_impl.h"
+#undef RSUF
+#undef RATTR
+#undef RVEC_SIGMOID
+#undef RVEC_TANH
+#undef RVEC_LSTM_CELL
 #else
 #define RNN_HAVE_AVX2 0
+#define RNN_HAVE_AVX512 0
 #endif
 #undef RT
 #undef REXP
@@ -212,23 +323,37 @@ rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *r
 #undef RTANH
 #undef RGEMM
 
-static int rnn_use_avx2 = -1;
+/* 0 portable C, 1 AVX2+FMA, 2 AVX-512F: the best the CPU has unless a test capped it. */
+static int rnn_simd_level = -1;
+static int rnn_simd_cap = 2;
 
-static inline int rnn_avx2(void)
+static inline int rnn_simd(void)
 {
-    if (rnn_use_avx2 < 0) rnn_use_avx2 = RNN_HAVE_AVX2 && engine_cpu_has_avx2_fma();
-    return rnn_use_avx2;
+    if (rnn_simd_level < 0) {
+        int level = 0;
+        if (RNN_HAVE_AVX2 && engine_cpu_has_avx2_fma()) level = 1;
+        if (level == 1 && RNN_HAVE_AVX512 && engine_cpu_has_avx512f()) level = 2;
+        rnn_simd_level = level < rnn_simd_cap ? level : rnn_simd_cap;
+    }
+    return rnn_simd_level;
+}
+
+/* Cap this module's gate math and its GEMM copy: 0 portable, 1 AVX2, 2 whatever the CPU has. */
+static void rnn_set_simd_cap(int cap)
+{
+    rnn_simd_cap = cap;
+    rnn_simd_level = -1;
+    engine_gemm_set_simd(cap);
 }
 
 /* Force the portable C paths of this module (gate math and its GEMM copy), for tests. */
 static void rnn_set_portable(int on)
 {
-    rnn_use_avx2 = on ? 0 : -1;
-    engine_gemm_set_simd(on ? 0 : 2);
+    rnn_set_simd_cap(on ? 0 : 2);
 }
 
 #if RNN_HAVE_AVX2
-#define RNN_PICK_F(name) (rnn_avx2() ? name##_f_avx2 : name##_f_base)
+#define RNN_PICK_F(name) (rnn_simd() == 2 ? name##_f_avx512 : rnn_simd() == 1 ? name##_f_avx2 : name##_f_base)
 #else
 #define RNN_PICK_F(name) (name##_f_base)
 #endif

@@ -471,9 +471,14 @@ def test_kernels_do_not_modify_their_inputs(kind, dtype):
 
 # ------------------------------------------------------------------ float32 against float64
 
-@pytest.fixture(params=["auto", "portable"])
+@pytest.fixture(params=["auto", "avx2_fma", "portable"])
 def simd_path(request):
-    engine.config.set_simd_path(request.param)
+    """Each gate-math path this CPU has: auto is AVX-512 where there is one; avx2_fma caps the
+    recurrent module at AVX2 (on a CPU without it, it is the portable path again)."""
+    if request.param == "avx2_fma":
+        R.set_simd_path("avx2_fma")
+    else:
+        engine.config.set_simd_path(request.param)
     yield request.param
     engine.config.set_simd_path("portable" if os.environ.get("ENGINE_SIMD") == "portable" else "auto")
 
@@ -689,3 +694,20 @@ def test_backward_rejects_bad_arguments():
         R.simple_rnn_backward({"kind": "gru"})
     with pytest.raises(ValueError, match=r"cache must be the cache"):
         R.lstm_backward(None)
+
+
+def test_simd_path_caps_the_gate_math():
+    try:
+        R.set_simd_path("portable")
+        assert R.simd_path() == "portable"
+        R.set_simd_path("avx2_fma")
+        assert R.simd_path() in ("avx2_fma", "portable")
+        R.set_simd_path(None)
+        best = R.simd_path()
+        assert best in ("avx512", "avx2_fma", "portable")
+        R.set_simd_path("avx512")
+        assert R.simd_path() == best
+        with pytest.raises(ValueError, match="unknown path 'sse9'"):
+            R.set_simd_path("sse9")
+    finally:
+        engine.config.set_simd_path("portable" if os.environ.get("ENGINE_SIMD") == "portable" else "auto")
