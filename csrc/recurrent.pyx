@@ -4,8 +4,8 @@
 # GEMM, then each OpenMP thread walks the time loop for its own slab of batch
 # rows (rows never interact, so steps need no barrier), doing a small GEMM
 # h_{t-1} U and fused gate math per step (csrc/recurrent_impl.h).  The
-# backward stores dZ for all steps so the weight gradients and dx are again
-# GEMMs: dx over all steps at once, the weight gradients per slab (see _SlabGrads).
+# backward stores dZ for all steps so dx and the weight gradients are again
+# GEMMs over all of a slab's steps, run by the slab's thread (see _SlabGrads).
 #
 # The cache returned by a forward keeps references to x, the weights, h0/c0,
 # the masks and the returned h_seq: callers must not modify them in place
@@ -193,7 +193,7 @@ cdef void _run_forward(fwd_fn f, rnn_args *a, Py_ssize_t nslab) noexcept nogil:
 # loop, right after it, while the slab's dZ is still in that core's caches: dx = dZ W^T for the
 # slab's rows, and the weight gradients x^T dZ and h^T dZ (sums over every row and step) into a
 # partial per slab, added after.  One GEMM over all rows made each thread read every row, half
-# of them written by the other core: 2.3 ms where the per-slab products take ~1.2 (LSTM
+# of them written by the other core: 2.3 ms where the per-slab products take ~1.0 (LSTM
 # 128x100x64->32 weight gradients).
 cdef struct _WGrad:
     void *A             # (B*T, lda) rows in batch-major order: x, Hm or RH
