@@ -170,10 +170,12 @@ def test_degenerate(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_thread_counts(nt, dtype):
     """Same results whatever the thread count (k is never split), and the
-    multi-threaded split (rows and/or columns) covers every element once."""
+    multi-threaded split (rows and/or columns) covers every element once.  The last three
+    split C by columns with every thread on the packed path, over several KC and MC blocks."""
     runtime.set_num_threads(nt)
     rng = np.random.default_rng(4)
-    for shape in [(300, 64, 128), (64, 700, 40), (13, 200, 3000), (250, 530, 300), (2000, 33, 10)]:
+    for shape in [(300, 64, 128), (64, 700, 40), (13, 200, 3000), (250, 530, 300), (2000, 33, 10),
+                  (60, 600, 700), (500, 600, 1100), (60, 600, 1100)]:
         for ta, tb in TRANS:
             _run(rng, shape, ta, tb, dtype, 1.0, 0.0, nan_c=True, sliced=True)
             _run(rng, shape, ta, tb, dtype, 0.5, 1.0)
