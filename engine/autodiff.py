@@ -69,8 +69,6 @@ class GradientTape:
         self._tracked = {}
         self._recording = False
         self._used = False
-        # Set by the training step: return SparseGradients as they are (see SparseGradient).
-        self._row_gradients = False
 
     def __enter__(self):
         _active_tapes.append(self)
@@ -138,6 +136,14 @@ class GradientTape:
 
         Sources not connected to the target get None, as in TensorFlow.
         """
+        return self._gradient(target, sources, output_gradients, unconnected_gradients, keep_sparse=False)
+
+    def _gradients_for_optimizer(self, target, sources):
+        """gradient() for the training step: a SparseGradient stays as it is, for the optimizer to
+        fold into its update (Optimizer.apply densifies it wherever that cannot be done)."""
+        return self._gradient(target, sources, None, None, keep_sparse=True)
+
+    def _gradient(self, target, sources, output_gradients, unconnected_gradients, keep_sparse):
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.gradient can only be called once on a non-persistent "
                                "tape; create the tape with persistent=True to call it again.")
@@ -190,7 +196,7 @@ class GradientTape:
             g = grads.get(id(_as_array(s)))
             if g is None and unconnected_gradients == "zero":
                 g = np.zeros_like(_as_array(s))
-            result.append(g if self._row_gradients else _dense(g))
+            result.append(g if keep_sparse else _dense(g))
         if not self.persistent:
             self.reset()
         return result[0] if single else result

@@ -151,8 +151,7 @@ class Trainer:
             with training_scope(True):
                 outs = self._run_forward(xs)
             total, per_output = self._compute_losses(ys, outs, sample_weight)
-        tape._row_gradients = True        # the optimizer takes embedding gradients as rows
-        grads = tape.gradient(total, tvars)
+        grads = tape._gradients_for_optimizer(total, tvars)   # embedding gradients stay as rows
         self.optimizer.apply(grads, tvars)
         return total, per_output, outs
 
