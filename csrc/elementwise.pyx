@@ -360,7 +360,10 @@ cdef void _act_backward_span(int act, const floating* a, const floating* g, floa
     cdef floating scale = <floating>SELU_SCALE, sa = <floating>(SELU_SCALE * SELU_ALPHA)
     if act == ACT_RELU:
         for i in range(n):
-            out[i] = g[i] if a[i] > 0 else zero
+            # g[i] read on both sides of the select so the loop vectorises as a blend (read
+            # only where a[i] > 0, it is a conditional load gcc leaves scalar: 9x slower here)
+            v = g[i]
+            out[i] = v if a[i] > 0 else zero
     elif act == ACT_SIGMOID:
         for i in range(n):
             v = a[i]
