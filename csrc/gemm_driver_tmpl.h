@@ -1,6 +1,7 @@
 /* GEMM driver template: included once per element type by gemm.h (no include
  * guard).  Parameters: GD_T (float / double), GD_SUF (s / d), GD_NAME (public
- * function name).  Uses the micro-kernels instantiated in gemm_kernels.h.
+ * function name), optionally GD_PACK_A12 (a faster packing of full 12-row slivers of a
+ * row-major A).  Uses the micro-kernels instantiated in gemm_kernels.h.
  *
  * Structure (GotoBLAS / BLIS):
  *   top level  decides the thread count and cuts C into one rectangle per thread
@@ -54,12 +55,16 @@ static void GD_FN(gd_pack_a_)(int trans_a, ptrdiff_t mc, ptrdiff_t kc, const GD_
             const GD_T *rows[16];
             for (i = 0; i < mr; i++) rows[i] = A + (ir + i) * lda;
             if (mr == MR && MR == 12) {
+#ifdef GD_PACK_A12
+                GD_PACK_A12(rows, kc, out);
+#else
                 for (p = 0; p < kc; p++) {
                     GD_T *o = out + p * 12;
                     o[0] = rows[0][p]; o[1] = rows[1][p]; o[2] = rows[2][p]; o[3] = rows[3][p];
                     o[4] = rows[4][p]; o[5] = rows[5][p]; o[6] = rows[6][p]; o[7] = rows[7][p];
                     o[8] = rows[8][p]; o[9] = rows[9][p]; o[10] = rows[10][p]; o[11] = rows[11][p];
                 }
+#endif
             } else {
                 for (p = 0; p < kc; p++)
                     for (i = 0; i < mr; i++) out[p * MR + i] = rows[i][p];
