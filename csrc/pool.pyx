@@ -21,8 +21,11 @@ cdef inline int _threads(Py_ssize_t work) noexcept nogil:
     return team_size(work, PARALLEL_MIN_WORK)
 
 
-cdef struct Window:
-    Py_ssize_t N, H, W, C, ph, pw, Ho, Wo, sh, sw, pt, pl
+cdef extern from "pool_rows.h" nogil:
+    ctypedef struct Window "pool_window":
+        Py_ssize_t N, H, W, C, ph, pw, Ho, Wo, sh, sw, pt, pl
+    void pool_max_row_f(const float *x, float *out, const Window *w, Py_ssize_t r)
+    void pool_max_row_d(const double *x, double *out, const Window *w, Py_ssize_t r)
 
 
 def _window(str fn, x_shape, out_shape, pool, strides, pads):
@@ -65,43 +68,27 @@ def _floats(str fn, **arrays):
 cdef void _max_forward(const floating *x, floating *out, int *argmax, Window w) noexcept nogil:
     """Window maxima (NaN is sticky, as in numpy); with argmax, the window cell (a * pw + b) of each.
 
-    The maxima come first, as a compare-and-select over whole channel rows; the cells are found in a
-    second pass as the first that equals the maximum.  Both passes vectorise, which one pass keeping
-    a 64-bit index per channel did not.
+    The maxima come first, a row at a time in C (pool_rows.h, one copy per instruction set); the
+    cells are found in a second pass as the first that equals the maximum.  Both passes vectorise,
+    which one pass keeping a 64-bit index per channel did not.
     """
     cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c
-    cdef bint first
     cdef int cell
     cdef floating v, m
     cdef floating *o
     cdef int *am
     cdef const floating *src
     for r in prange(w.N * w.Ho, schedule="static", num_threads=_threads(w.N * w.Ho * w.Wo * w.C * w.ph * w.pw)):
+        if floating is float:
+            pool_max_row_f(x, out, &w, r)
+        else:
+            pool_max_row_d(x, out, &w, r)
+        if argmax == NULL:
+            continue
         n = r // w.Ho
         i = r % w.Ho
         for j in range(w.Wo):
             o = out + (r * w.Wo + j) * w.C
-            first = True
-            for a in range(w.ph):
-                hi = i * w.sh + a - w.pt
-                if hi < 0 or hi >= w.H:
-                    continue
-                for b in range(w.pw):
-                    wi = j * w.sw + b - w.pl
-                    if wi < 0 or wi >= w.W:
-                        continue
-                    src = x + ((n * w.H + hi) * w.W + wi) * w.C
-                    if first:
-                        # Padding never wins: the first real cell seeds the window.
-                        for c in range(w.C):
-                            o[c] = src[c]
-                        first = False
-                    else:
-                        for c in range(w.C):
-                            v = src[c]
-                            o[c] = v if (v > o[c] or v != v) and o[c] == o[c] else o[c]
-            if argmax == NULL:
-                continue
             am = argmax + (r * w.Wo + j) * w.C
             for c in range(w.C):
                 am[c] = -1
