@@ -23,8 +23,8 @@ cdef extern from *:
     void engine_prefetch_span(const void *p, Py_ssize_t nbytes) noexcept nogil
 
 # How many table rows ahead prefetch_rows_of is called: the rows of a table row sit at random
-# positions of the gradient, so without it each one waits on memory (the RMSprop step by rows on
-# a 10000 x 64 table spent 40 % of its time on those loads).
+# positions of the gradient, so without it each one waits on memory (the RMSprop step by rows for
+# 12,800 random ids on a 10000 x 64 table: 0.47 ms without, 0.41 with, two threads).
 cdef enum:
     ROWS_AHEAD = 4
 
