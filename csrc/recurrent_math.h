@@ -84,107 +84,52 @@ static inline __attribute__((always_inline)) float rnn_tanhf(float x)
 #define RNN_HAVE_AVX2 1
 #include <immintrin.h>
 
-/* gcc does not vectorise rnn_expf's bit tricks, and the gate activations are
- * most of an LSTM step's time at small unit counts, so the AVX2 build gets
- * explicit 8-wide versions of the same polynomial. */
-#define RNN_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
-
-RNN_AVX2 __m256 rnn_exp8(__m256 x)
-{
-    const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
-    __m256 n, r, p;
-    __m256i bits;
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
-    p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
-
-RNN_AVX2 __m256 rnn_sigmoid8(__m256 x)
-{
-    const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, rnn_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-/* Same split as rnn_tanhf: the exp form away from zero, the odd series near it. */
-RNN_AVX2 __m256 rnn_tanh8(__m256 v)
-{
-    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-    __m256 ax = _mm256_andnot_ps(sign, v);
-    __m256 e = rnn_exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), ax));
-    __m256 big = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
-    __m256 x2 = _mm256_mul_ps(v, v);
-    __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(-17.0f / 315.0f), _mm256_set1_ps(2.0f / 15.0f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.0f / 3.0f));
-    q = _mm256_fmadd_ps(x2, q, one);
-    __m256 small = _mm256_mul_ps(ax, q);
-    __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.125f), _CMP_LT_OQ));
-    return _mm256_or_ps(y, _mm256_and_ps(sign, v));
-}
-
-__attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_sigmoid_run_avx2(float *x, ptrdiff_t n)
-{
-    ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, rnn_sigmoid8(_mm256_loadu_ps(x + j)));
-    return j;
-}
-
-__attribute__((target("avx2,fma"), noinline)) static ptrdiff_t rnn_tanh_run_avx2(float *x, ptrdiff_t n)
-{
-    ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, rnn_tanh8(_mm256_loadu_ps(x + j)));
-    return j;
-}
-
-/* One LSTM cell (one batch row, one step) with Keras's default activations, all four gates
- * and the state update in a single pass over the units: the gate pre-activations z (i, f, c,
- * o runs of u) become the activated gates in place, then c, tanh(c) and h.  Separate passes per
- * gate cost more than the arithmetic at small unit counts (loop set-up and reloads per run of
- * 32).  Returns how many units it did: whole vectors; rnn's scalar loop finishes the rest. */
-__attribute__((target("avx2,fma"))) static inline ptrdiff_t
-rnn_lstm_cell_avx2_from(float *restrict z, const float *restrict bias, const float *restrict cp,
-                        float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u,
-                        ptrdiff_t j)
-{
-    for (; j + 8 <= u; j += 8) {
-        __m256 zi = _mm256_loadu_ps(z + j), zf = _mm256_loadu_ps(z + u + j);
-        __m256 zg = _mm256_loadu_ps(z + 2 * u + j), zo = _mm256_loadu_ps(z + 3 * u + j);
-        if (bias) {
-            zi = _mm256_add_ps(zi, _mm256_loadu_ps(bias + j));
-            zf = _mm256_add_ps(zf, _mm256_loadu_ps(bias + u + j));
-            zg = _mm256_add_ps(zg, _mm256_loadu_ps(bias + 2 * u + j));
-            zo = _mm256_add_ps(zo, _mm256_loadu_ps(bias + 3 * u + j));
-        }
-        __m256 gi = rnn_sigmoid8(zi), gf = rnn_sigmoid8(zf), gg = rnn_tanh8(zg), go = rnn_sigmoid8(zo);
-        _mm256_storeu_ps(z + j, gi);
-        _mm256_storeu_ps(z + u + j, gf);
-        _mm256_storeu_ps(z + 2 * u + j, gg);
-        _mm256_storeu_ps(z + 3 * u + j, go);
-        __m256 cc = _mm256_fmadd_ps(gf, _mm256_loadu_ps(cp + j), _mm256_mul_ps(gi, gg));
-        __m256 t = rnn_tanh8(cc);
-        _mm256_storeu_ps(c + j, cc);
-        _mm256_storeu_ps(tc + j, t);
-        _mm256_storeu_ps(h + j, _mm256_mul_ps(go, t));
-    }
-    return j;
-}
-
-__attribute__((target("avx2,fma"))) static inline ptrdiff_t
-rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *restrict cp,
-                   float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
-{
-    return rnn_lstm_cell_avx2_from(z, bias, cp, c, tc, h, u, 0);
-}
+/* gcc does not vectorise rnn_expf's bit tricks, and the gate activations are most of an LSTM
+ * step's time at small unit counts, so the SIMD builds get explicit vector versions of the same
+ * polynomials (recurrent_vec.h), 8 wide for AVX2 and 16 wide for AVX-512F: at 32 units per row
+ * the cell is most of a step after its small GEMM, and AVX-512 halves its instructions. */
+#define RV_T __m256
+#define RV_W 8
+#define RV_SUF(n) n##_avx2
+#define RV_ATTR __attribute__((target("avx2,fma")))
+#define RV_SET1 _mm256_set1_ps
+#define RV_LOAD _mm256_loadu_ps
+#define RV_STORE _mm256_storeu_ps
+#define RV_ADD _mm256_add_ps
+#define RV_SUB _mm256_sub_ps
+#define RV_MUL _mm256_mul_ps
+#define RV_DIV _mm256_div_ps
+#define RV_MIN _mm256_min_ps
+#define RV_MAX _mm256_max_ps
+#define RV_FMADD _mm256_fmadd_ps
+#define RV_FNMADD _mm256_fnmadd_ps
+#define RV_ROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define RV_POW2I(n) _mm256_castsi256_ps(_mm256_slli_epi32( \
+    _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define RV_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (v))
+#define RV_WITH_SIGN_OF(y, v) _mm256_or_ps((y), _mm256_and_ps(_mm256_set1_ps(-0.0f), (v)))
+#define RV_SELECT_LT(a, t, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (t), _CMP_LT_OQ))
+#include "recurrent_vec.h"
+#undef RV_T
+#undef RV_W
+#undef RV_SUF
+#undef RV_ATTR
+#undef RV_SET1
+#undef RV_LOAD
+#undef RV_STORE
+#undef RV_ADD
+#undef RV_SUB
+#undef RV_MUL
+#undef RV_DIV
+#undef RV_MIN
+#undef RV_MAX
+#undef RV_FMADD
+#undef RV_FNMADD
+#undef RV_ROUND
+#undef RV_POW2I
+#undef RV_ABS
+#undef RV_WITH_SIGN_OF
+#undef RV_SELECT_LT
 
 #define RSUF(n) n##_f_avx2
 #define RATTR __attribute__((target("avx2,fma")))
@@ -198,96 +143,59 @@ rnn_lstm_cell_avx2(float *restrict z, const float *restrict bias, const float *r
 #undef RVEC_TANH
 #undef RVEC_LSTM_CELL
 
-/* The same gate math 16 wide for AVX-512F (what remains of a run after whole 16-float vectors
- * goes through the 8-wide code): an LSTM step's cell is half the instructions, which at 32
- * units per row is most of the step after its small GEMM. */
 #define RNN_HAVE_AVX512 1
-#define RNN_AVX512 __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
-
-RNN_AVX512 __m512 rnn_exp16(__m512 x)
-{
-    __m512 n, r, p;
-    __m512i bits;
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-    p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
-}
-
-RNN_AVX512 __m512 rnn_sigmoid16(__m512 x)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, rnn_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-RNN_AVX512 __m512 rnn_tanh16(__m512 v)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
-    __m512 e = rnn_exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), ax));
-    __m512 big = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
-    __m512 x2 = _mm512_mul_ps(v, v);
-    __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(-17.0f / 315.0f), _mm512_set1_ps(2.0f / 15.0f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-1.0f / 3.0f));
-    q = _mm512_fmadd_ps(x2, q, one);
-    __m512 small = _mm512_mul_ps(ax, q);
-    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.125f), _CMP_LT_OQ), big, small);
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y),
-                                               _mm512_and_si512(sign, _mm512_castps_si512(v))));
-}
-
-__attribute__((target("avx512f,avx2,fma"), noinline)) static ptrdiff_t rnn_sigmoid_run_avx512(float *x, ptrdiff_t n)
-{
-    ptrdiff_t j = 0;
-    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, rnn_sigmoid16(_mm512_loadu_ps(x + j)));
-    return j + rnn_sigmoid_run_avx2(x + j, n - j);
-}
-
-__attribute__((target("avx512f,avx2,fma"), noinline)) static ptrdiff_t rnn_tanh_run_avx512(float *x, ptrdiff_t n)
-{
-    ptrdiff_t j = 0;
-    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, rnn_tanh16(_mm512_loadu_ps(x + j)));
-    return j + rnn_tanh_run_avx2(x + j, n - j);
-}
-
-__attribute__((target("avx512f,avx2,fma"))) static inline ptrdiff_t
-rnn_lstm_cell_avx512(float *restrict z, const float *restrict bias, const float *restrict cp,
-                     float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
-{
-    ptrdiff_t j = 0;
-    for (; j + 16 <= u; j += 16) {
-        __m512 zi = _mm512_loadu_ps(z + j), zf = _mm512_loadu_ps(z + u + j);
-        __m512 zg = _mm512_loadu_ps(z + 2 * u + j), zo = _mm512_loadu_ps(z + 3 * u + j);
-        if (bias) {
-            zi = _mm512_add_ps(zi, _mm512_loadu_ps(bias + j));
-            zf = _mm512_add_ps(zf, _mm512_loadu_ps(bias + u + j));
-            zg = _mm512_add_ps(zg, _mm512_loadu_ps(bias + 2 * u + j));
-            zo = _mm512_add_ps(zo, _mm512_loadu_ps(bias + 3 * u + j));
-        }
-        __m512 gi = rnn_sigmoid16(zi), gf = rnn_sigmoid16(zf), gg = rnn_tanh16(zg), go = rnn_sigmoid16(zo);
-        _mm512_storeu_ps(z + j, gi);
-        _mm512_storeu_ps(z + u + j, gf);
-        _mm512_storeu_ps(z + 2 * u + j, gg);
-        _mm512_storeu_ps(z + 3 * u + j, go);
-        __m512 cc = _mm512_fmadd_ps(gf, _mm512_loadu_ps(cp + j), _mm512_mul_ps(gi, gg));
-        __m512 t = rnn_tanh16(cc);
-        _mm512_storeu_ps(c + j, cc);
-        _mm512_storeu_ps(tc + j, t);
-        _mm512_storeu_ps(h + j, _mm512_mul_ps(go, t));
-    }
-    return rnn_lstm_cell_avx2_from(z, bias, cp, c, tc, h, u, j);
-}
+#define RV_T __m512
+#define RV_W 16
+#define RV_SUF(n) n##_avx512
+#define RV_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define RV_SET1 _mm512_set1_ps
+#define RV_LOAD _mm512_loadu_ps
+#define RV_STORE _mm512_storeu_ps
+#define RV_ADD _mm512_add_ps
+#define RV_SUB _mm512_sub_ps
+#define RV_MUL _mm512_mul_ps
+#define RV_DIV _mm512_div_ps
+#define RV_MIN _mm512_min_ps
+#define RV_MAX _mm512_max_ps
+#define RV_FMADD _mm512_fmadd_ps
+#define RV_FNMADD _mm512_fnmadd_ps
+#define RV_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define RV_POW2I(n) _mm512_castsi512_ps(_mm512_slli_epi32( \
+    _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+/* float and/or/andnot on zmm need AVX-512DQ; the integer forms are AVX-512F */
+#define RV_SIGN_BITS _mm512_set1_epi32((int)0x80000000u)
+#define RV_ABS(v) _mm512_castsi512_ps(_mm512_andnot_si512(RV_SIGN_BITS, _mm512_castps_si512(v)))
+#define RV_WITH_SIGN_OF(y, v) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y), \
+    _mm512_and_si512(RV_SIGN_BITS, _mm512_castps_si512(v))))
+#define RV_SELECT_LT(a, t, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (t), _CMP_LT_OQ), (y), (x))
+#define RV_REST_SIGMOID_RUN rnn_sigmoid_run_avx2
+#define RV_REST_TANH_RUN rnn_tanh_run_avx2
+#define RV_REST_CELL_FROM rnn_lstm_cell_from_avx2
+#include "recurrent_vec.h"
+#undef RV_T
+#undef RV_W
+#undef RV_SUF
+#undef RV_ATTR
+#undef RV_SET1
+#undef RV_LOAD
+#undef RV_STORE
+#undef RV_ADD
+#undef RV_SUB
+#undef RV_MUL
+#undef RV_DIV
+#undef RV_MIN
+#undef RV_MAX
+#undef RV_FMADD
+#undef RV_FNMADD
+#undef RV_ROUND
+#undef RV_POW2I
+#undef RV_SIGN_BITS
+#undef RV_ABS
+#undef RV_WITH_SIGN_OF
+#undef RV_SELECT_LT
+#undef RV_REST_SIGMOID_RUN
+#undef RV_REST_TANH_RUN
+#undef RV_REST_CELL_FROM
 
 #define RSUF(n) n##_f_avx512
 #define RATTR __attribute__((target("avx512f,avx2,fma")))

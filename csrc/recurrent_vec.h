@@ -1,0 +1,114 @@
+/* The float gate math of recurrent_math.h written once for a SIMD width, and instantiated by it
+ * for AVX2 (8 floats) and AVX-512F (16) (this file has no include guard on purpose).  Expected
+ * macros: RV_T (vector type), RV_W (floats per vector), RV_SUF(n) (name mangling), RV_ATTR (the
+ * target attribute), the operations RV_SET1, RV_LOAD, RV_STORE, RV_ADD, RV_SUB, RV_MUL, RV_DIV,
+ * RV_MIN, RV_MAX, RV_FMADD(a, b, c) = a*b+c, RV_FNMADD(a, b, c) = c-a*b, RV_ROUND (to nearest),
+ * RV_POW2I(n) (2^n for integral n), RV_ABS, RV_WITH_SIGN_OF(y, v) (|y| with v's sign) and
+ * RV_SELECT_LT(a, t, x, y) (a < t ? x : y per lane), and optionally RV_REST_SIGMOID_RUN,
+ * RV_REST_TANH_RUN and RV_REST_CELL_FROM: a narrower instantiation that finishes what is left
+ * past whole vectors.  The polynomials are rnn_expf's and rnn_tanhf's. */
+
+RV_ATTR __attribute__((always_inline)) static inline RV_T RV_SUF(rnn_exp)(RV_T x)
+{
+    RV_T n, r, p;
+    x = RV_MIN(RV_MAX(x, RV_SET1(-87.0f)), RV_SET1(88.0f));
+    n = RV_ROUND(RV_MUL(x, RV_SET1(1.44269504088896341f)));
+    r = RV_FNMADD(n, RV_SET1(0.693145751953125f), x);
+    r = RV_FNMADD(n, RV_SET1(1.428606765330187e-06f), r);
+    p = RV_SET1(1.0f / 720.0f);
+    p = RV_FMADD(p, r, RV_SET1(1.0f / 120.0f));
+    p = RV_FMADD(p, r, RV_SET1(1.0f / 24.0f));
+    p = RV_FMADD(p, r, RV_SET1(1.0f / 6.0f));
+    p = RV_FMADD(p, r, RV_SET1(0.5f));
+    p = RV_FMADD(p, r, RV_SET1(1.0f));
+    p = RV_FMADD(p, r, RV_SET1(1.0f));
+    return RV_MUL(p, RV_POW2I(n));
+}
+
+RV_ATTR __attribute__((always_inline)) static inline RV_T RV_SUF(rnn_sigmoid)(RV_T x)
+{
+    const RV_T one = RV_SET1(1.0f);
+    return RV_DIV(one, RV_ADD(one, RV_SUF(rnn_exp)(RV_SUB(RV_SET1(0.0f), x))));
+}
+
+/* The exp form away from zero, the odd series near it. */
+RV_ATTR __attribute__((always_inline)) static inline RV_T RV_SUF(rnn_tanh)(RV_T v)
+{
+    const RV_T one = RV_SET1(1.0f);
+    RV_T ax = RV_ABS(v);
+    RV_T e = RV_SUF(rnn_exp)(RV_MUL(RV_SET1(-2.0f), ax));
+    RV_T big = RV_DIV(RV_SUB(one, e), RV_ADD(one, e));
+    RV_T x2 = RV_MUL(v, v);
+    RV_T q = RV_FMADD(x2, RV_SET1(-17.0f / 315.0f), RV_SET1(2.0f / 15.0f));
+    q = RV_FMADD(x2, q, RV_SET1(-1.0f / 3.0f));
+    q = RV_FMADD(x2, q, one);
+    return RV_WITH_SIGN_OF(RV_SELECT_LT(ax, RV_SET1(0.125f), RV_MUL(ax, q), big), v);
+}
+
+/* Activations in place over whole vectors; returns how many floats were done. */
+RV_ATTR __attribute__((noinline)) static ptrdiff_t RV_SUF(rnn_sigmoid_run)(float *x, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    for (; j + RV_W <= n; j += RV_W) RV_STORE(x + j, RV_SUF(rnn_sigmoid)(RV_LOAD(x + j)));
+#ifdef RV_REST_SIGMOID_RUN
+    j += RV_REST_SIGMOID_RUN(x + j, n - j);
+#endif
+    return j;
+}
+
+RV_ATTR __attribute__((noinline)) static ptrdiff_t RV_SUF(rnn_tanh_run)(float *x, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    for (; j + RV_W <= n; j += RV_W) RV_STORE(x + j, RV_SUF(rnn_tanh)(RV_LOAD(x + j)));
+#ifdef RV_REST_TANH_RUN
+    j += RV_REST_TANH_RUN(x + j, n - j);
+#endif
+    return j;
+}
+
+/* One LSTM cell (one batch row, one step) with Keras's default activations, all four gates and
+ * the state update in a single pass over units [j, u): the gate pre-activations z (i, f, c, o
+ * runs of u) become the activated gates in place, then c, tanh(c) and h.  Separate passes per
+ * gate cost more than the arithmetic at small unit counts (loop set-up and reloads per run of
+ * 32).  Returns how many units are done; the caller's scalar loop finishes the rest. */
+RV_ATTR static inline ptrdiff_t
+RV_SUF(rnn_lstm_cell_from)(float *restrict z, const float *restrict bias, const float *restrict cp,
+                           float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u,
+                           ptrdiff_t j)
+{
+    for (; j + RV_W <= u; j += RV_W) {
+        RV_T zi = RV_LOAD(z + j), zf = RV_LOAD(z + u + j);
+        RV_T zg = RV_LOAD(z + 2 * u + j), zo = RV_LOAD(z + 3 * u + j);
+        RV_T gi, gf, gg, go, cc, t;
+        if (bias) {
+            zi = RV_ADD(zi, RV_LOAD(bias + j));
+            zf = RV_ADD(zf, RV_LOAD(bias + u + j));
+            zg = RV_ADD(zg, RV_LOAD(bias + 2 * u + j));
+            zo = RV_ADD(zo, RV_LOAD(bias + 3 * u + j));
+        }
+        gi = RV_SUF(rnn_sigmoid)(zi);
+        gf = RV_SUF(rnn_sigmoid)(zf);
+        gg = RV_SUF(rnn_tanh)(zg);
+        go = RV_SUF(rnn_sigmoid)(zo);
+        RV_STORE(z + j, gi);
+        RV_STORE(z + u + j, gf);
+        RV_STORE(z + 2 * u + j, gg);
+        RV_STORE(z + 3 * u + j, go);
+        cc = RV_FMADD(gf, RV_LOAD(cp + j), RV_MUL(gi, gg));
+        t = RV_SUF(rnn_tanh)(cc);
+        RV_STORE(c + j, cc);
+        RV_STORE(tc + j, t);
+        RV_STORE(h + j, RV_MUL(go, t));
+    }
+#ifdef RV_REST_CELL_FROM
+    j = RV_REST_CELL_FROM(z, bias, cp, c, tc, h, u, j);
+#endif
+    return j;
+}
+
+RV_ATTR static inline ptrdiff_t
+RV_SUF(rnn_lstm_cell)(float *restrict z, const float *restrict bias, const float *restrict cp,
+                      float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u)
+{
+    return RV_SUF(rnn_lstm_cell_from)(z, bias, cp, c, tc, h, u, 0);
+}
