@@ -103,7 +103,7 @@ cdef void _count_sort(const index_t *ids, Py_ssize_t n, Py_ssize_t vocab, cnp.in
 def rows_by_id(ids, Py_ssize_t vocab):
     """(order, start), both int64: the positions of ids grouped by id, in position order within an
     id; the positions of id v are order[start[v]:start[v+1]].  A counting sort, O(ids + vocab)
-    (a stable argsort of a batch's 12,800 ids took 0.65 ms, this 0.03)."""
+    (a stable argsort of a batch's 12,800 ids took 0.65 ms, this 0.05)."""
     if not isinstance(ids, np.ndarray) or ids.dtype not in (np.int32, np.int64):
         raise ValueError(f"rows_by_id: ids must be an int32 or int64 array, got "
                          f"{getattr(ids, 'dtype', type(ids).__name__)}")
@@ -111,6 +111,11 @@ def rows_by_id(ids, Py_ssize_t vocab):
         raise ValueError(f"rows_by_id: vocab must be >= 0, got {vocab}")
     flat = np.ascontiguousarray(ids).reshape(-1)
     _check_ids("rows_by_id", flat, vocab, ids.shape)
+    return _rows_by_id(flat, vocab)
+
+
+cdef tuple _rows_by_id(cnp.ndarray flat, Py_ssize_t vocab):
+    """rows_by_id for contiguous 1-D int32/int64 ids already checked against vocab."""
     cdef Py_ssize_t n = flat.shape[0]
     cdef cnp.ndarray order = np.empty(n, np.int64)
     cdef cnp.ndarray start = np.empty(vocab + 1, np.int64)
@@ -118,7 +123,7 @@ def rows_by_id(ids, Py_ssize_t vocab):
     cdef cnp.int64_t *po = <cnp.int64_t *>cnp.PyArray_DATA(order)
     cdef cnp.int64_t *ps = <cnp.int64_t *>cnp.PyArray_DATA(start)
     cdef cnp.int64_t *pc = <cnp.int64_t *>cnp.PyArray_DATA(cursor)
-    cdef void *pi = cnp.PyArray_DATA(<cnp.ndarray>flat)
+    cdef void *pi = cnp.PyArray_DATA(flat)
     cdef bint narrow = flat.dtype == np.int32
     with nogil:
         if narrow:
@@ -139,7 +144,7 @@ def segment_sum(grad_table, ids, grad_out):
     if vocab == 0 or width == 0:
         return grad_table
     cdef cnp.ndarray order, start
-    order, start = rows_by_id(ids, vocab)
+    order, start = _rows_by_id(ids.reshape(-1), vocab)      # ids checked by _check above
     cdef void *po = cnp.PyArray_DATA(order)
     cdef void *ps = cnp.PyArray_DATA(start)
     cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad_table)

@@ -77,7 +77,7 @@ def set_portable(bint on):
     rnn_set_portable(on)
 
 
-_SIMD_LEVELS = {"portable": 0, "avx2_fma": 1, "avx2": 1, "avx512": 2, None: 2}
+from engine._kernels.gemm import _SIMD_LEVELS       # the one table of path names
 _SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
 
 
