@@ -6,7 +6,8 @@
 # output rows directly.  Chunks bound the unrolled buffer's memory.  A 1x1,
 # stride-1, unpadded convolution is a plain GEMM on the input, with no copy.
 # Depthwise convolutions are direct loops (no reduction over channels, so a
-# GEMM would waste its work).
+# GEMM would waste its work): depthwise.h's vector rows for depth multiplier 1,
+# plain loops here otherwise.
 #
 # 1-D convolutions are images with H = 1.  Padding is explicit
 # (top, bottom, left, right); the layer computes TensorFlow's "same" split.
@@ -23,8 +24,27 @@ from kernel_common cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd, eng
 
 
 def set_portable(bint on):
-    """Force the portable C path of this module's GEMM (True), or the best SIMD path (False)."""
-    engine_gemm_set_simd(0 if on else 2)
+    """Force the portable C paths of this module (GEMM and depthwise rows) (True), or the best
+    SIMD paths (False)."""
+    set_simd_path("portable" if on else None)
+
+
+from engine._kernels.gemm import _SIMD_LEVELS       # the one table of path names
+_SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
+
+
+def set_simd_path(name=None):
+    """Cap this module's instruction set ('portable', 'avx2_fma', 'avx512' or None for the best
+    the CPU has): its GEMM copy and the depthwise rows."""
+    if name not in _SIMD_LEVELS:
+        raise ValueError(f"set_simd_path: unknown path {name!r}")
+    engine_gemm_set_simd(_SIMD_LEVELS[name])
+    dw_set_simd_cap(_SIMD_LEVELS[name])
+
+
+def simd_path():
+    """The path the depthwise rows take now."""
+    return _SIMD_NAMES[dw_simd()]
 
 # Upper bound on the unrolled buffer, in elements (16 MiB of float32).
 cdef Py_ssize_t COLS_BUDGET = 1 << 22
@@ -48,8 +68,22 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         engine_dgemm(ta, tb, m, n, k, 1.0, A, lda, B, ldb, beta, C, ldc)
 
 
-cdef struct Geometry:
-    Py_ssize_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl
+cdef extern from "depthwise.h" nogil:
+    ctypedef struct Geometry "conv_geometry":
+        Py_ssize_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl
+    enum: DW_MAX_TAPS
+    int dw_simd()
+    void dw_set_simd_cap(int cap)
+    void dw_forward_row_f(const float *x, const float *w, float *out, const Geometry *g, Py_ssize_t r)
+    void dw_forward_row_d(const double *x, const double *w, double *out, const Geometry *g, Py_ssize_t r)
+    Py_ssize_t dw_input_scratch(const Geometry *g)
+    void dw_backward_input_row_f(const float *gy, const float *w, float *dx, const Geometry *g, Py_ssize_t r,
+                                 Py_ssize_t *cols)
+    void dw_backward_input_row_d(const double *gy, const double *w, double *dx, const Geometry *g,
+                                 Py_ssize_t r, Py_ssize_t *cols)
+    void dw_backward_weight_row_f(const float *x, const float *gy, float *dw, const Geometry *g, Py_ssize_t r)
+    void dw_backward_weight_row_d(const double *x, const double *gy, double *dw, const Geometry *g,
+                                  Py_ssize_t r)
 
 
 cdef inline int _team(Geometry g) noexcept nogil:
@@ -515,13 +549,27 @@ def conv2d_backward_weight(x, gy, dw, strides=(1, 1), dilations=(1, 1), pads=(0,
 
 
 # -- depthwise ---------------------------------------------------------------------------------
+cdef inline bint _dw_rows(Geometry g) noexcept nogil:
+    """Depth multiplier 1 with kernels of at most DW_MAX_TAPS a side (every Keras model we know)
+    runs depthwise.h's vector rows; other shapes take the plain loops below."""
+    return g.F == 1 and g.kh <= DW_MAX_TAPS and g.kw <= DW_MAX_TAPS
+
+
 cdef void _dw_forward(const floating *x, const floating *w, floating *out, Geometry g) noexcept nogil:
     cdef Py_ssize_t M = g.F, CM = g.C * g.F
     cdef Py_ssize_t r, n, i, j, a, b, hi, wi, c, m
     cdef floating *o
     cdef const floating *src
     cdef const floating *wk
-    for r in prange(g.N * g.Ho, schedule="static", num_threads=_threads(g.N * g.Ho * g.Wo * CM * g.kh * g.kw)):
+    cdef int nt = _threads(g.N * g.Ho * g.Wo * CM * g.kh * g.kw)
+    if _dw_rows(g):
+        for r in prange(g.N * g.Ho, schedule="static", num_threads=nt):
+            if floating is float:
+                dw_forward_row_f(x, w, out, &g, r)
+            else:
+                dw_forward_row_d(x, w, out, &g, r)
+        return
+    for r in prange(g.N * g.Ho, schedule="static", num_threads=nt):
         n = r // g.Ho
         i = r % g.Ho
         for j in range(g.Wo):
@@ -548,14 +596,25 @@ cdef void _dw_forward(const floating *x, const floating *w, floating *out, Geome
                                 o[c * M + m] += src[c] * wk[c * M + m]
 
 
-cdef void _dw_backward_input(const floating *gy, const floating *w, floating *dx, Geometry g) noexcept nogil:
+cdef void _dw_backward_input(const floating *gy, const floating *w, floating *dx, Geometry g,
+                             Py_ssize_t *scratch, int nt) noexcept nogil:
+    """scratch: dw_input_scratch entries for each of the nt threads (the vector rows' column lists)."""
     cdef Py_ssize_t M = g.F, CM = g.C * g.F
     cdef Py_ssize_t n, i, j, a, b, hi, wi, c, m
     cdef const floating *go
     cdef const floating *wk
     cdef floating *d
     cdef floating acc
-    for n in prange(g.N, schedule="static", num_threads=_threads(g.N * g.Ho * g.Wo * CM * g.kh * g.kw)):
+    cdef Py_ssize_t r
+    if _dw_rows(g):
+        # A gather per input row: each dx row is written once, no zeroing first.
+        for r in prange(g.N * g.H, schedule="static", num_threads=nt):
+            if floating is float:
+                dw_backward_input_row_f(gy, w, dx, &g, r, scratch + engine_thread_num() * dw_input_scratch(&g))
+            else:
+                dw_backward_input_row_d(gy, w, dx, &g, r, scratch + engine_thread_num() * dw_input_scratch(&g))
+        return
+    for n in prange(g.N, schedule="static", num_threads=nt):
         memset(dx + n * g.H * g.W * g.C, 0, g.H * g.W * g.C * sizeof(floating))
         for i in range(g.Ho):
             for j in range(g.Wo):
@@ -590,6 +649,13 @@ cdef void _dw_backward_weight(const floating *x, const floating *gy, floating *p
     cdef const floating *go
     cdef const floating *src
     cdef floating *d
+    if _dw_rows(g):
+        for r in prange(g.N * g.Ho, schedule="static", num_threads=nt):
+            if floating is float:
+                dw_backward_weight_row_f(x, gy, partial + engine_thread_num() * KK, &g, r)
+            else:
+                dw_backward_weight_row_d(x, gy, partial + engine_thread_num() * KK, &g, r)
+        return
     for r in prange(g.N * g.Ho, schedule="static", num_threads=nt):
         t = engine_thread_num()
         n = r // g.Ho
@@ -640,11 +706,13 @@ def depthwise_conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1),
     cdef void *pw = _p(w)
     cdef void *pd = _p(dx)
     cdef bint single = dtype == np.float32
+    cdef int nt = _threads(g.N * g.Ho * g.Wo * g.C * g.F * g.kh * g.kw)
+    cdef Py_ssize_t[::1] scratch = np.empty(nt * dw_input_scratch(&g) if _dw_rows(g) else 1, np.intp)
     with nogil:
         if single:
-            _dw_backward_input(<float*>pg, <float*>pw, <float*>pd, g)
+            _dw_backward_input(<float*>pg, <float*>pw, <float*>pd, g, &scratch[0], nt)
         else:
-            _dw_backward_input(<double*>pg, <double*>pw, <double*>pd, g)
+            _dw_backward_input(<double*>pg, <double*>pw, <double*>pd, g, &scratch[0], nt)
     return dx
 
 

@@ -119,3 +119,100 @@ def test_kernel_shape_errors_name_the_shapes():
         K.conv2d_forward(x, w, np.zeros((2, 1, 9, 5), np.float32))
     with pytest.raises(ValueError, match="share one dtype"):
         K.conv2d_backward_input(np.zeros((2, 1, 8, 5), np.float32), w, np.zeros((2, 1, 10, 3)))
+
+
+# -- depthwise ----------------------------------------------------------------------------------
+def depthwise_reference(x, w, strides, dilations, pads):
+    """out (N, Ho, Wo, C*M) and the two gradients for an output gradient gy, in float64 loops."""
+    N, H, W, C = x.shape
+    kh, kw, _, M = w.shape
+    (sh, sw), (dh, dw), (pt, pb, pl, pr) = strides, dilations, pads
+    Ho, Wo = _out_size(H, kh, sh, dh, pt, pb), _out_size(W, kw, sw, dw, pl, pr)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    taps = [(i, j, a, b, i * sh + a * dh - pt, j * sw + b * dw - pl)
+            for i in range(Ho) for j in range(Wo) for a in range(kh) for b in range(kw)]
+    taps = [t for t in taps if 0 <= t[4] < H and 0 <= t[5] < W]
+    out = np.zeros((N, Ho, Wo, C, M))
+    for i, j, a, b, hi, wi in taps:
+        out[:, i, j] += x64[:, hi, wi, :, None] * w64[a, b]
+
+    def grads(gy):
+        gy = gy.astype(np.float64).reshape(N, Ho, Wo, C, M)
+        dx, dwt = np.zeros_like(x64), np.zeros_like(w64)
+        for i, j, a, b, hi, wi in taps:
+            dx[:, hi, wi] += (gy[:, i, j] * w64[a, b]).sum(axis=-1)
+            dwt[a, b] += (x64[:, hi, wi, :, None] * gy[:, i, j]).sum(axis=0)
+        return dx, dwt
+    return out.reshape(N, Ho, Wo, C * M), grads
+
+
+DEPTHWISE_CASES = [
+    # (N, H, W, C, kh, kw, M, strides, dilations, pads)
+    (2, 9, 10, 53, 3, 3, 1, (1, 1), (1, 1), (1, 1, 1, 1)),    # "same"; 53 channels: 3 vector blocks + tail
+    (3, 8, 7, 40, 3, 3, 1, (1, 1), (1, 1), (0, 0, 0, 0)),     # valid
+    (2, 11, 10, 19, 3, 3, 1, (2, 2), (1, 1), (0, 1, 0, 1)),   # strided, TF's odd pad at the end
+    (2, 10, 12, 24, 3, 2, 1, (1, 2), (2, 1), (2, 2, 1, 1)),   # dilated, rectangular, mixed strides
+    (1, 6, 7, 5, 5, 5, 1, (3, 2), (1, 1), (2, 2, 2, 2)),      # stride 3: input rows no tap covers
+    (2, 4, 4, 70, 1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1x1
+    (2, 1, 40, 3, 1, 35, 1, (1, 1), (1, 1), (0, 0, 17, 17)),  # 35 taps: the plain loops
+    (2, 7, 6, 5, 3, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),      # depth multiplier 3: the plain loops
+]
+
+
+@pytest.mark.parametrize("path", ["avx512", "avx2_fma", "portable"])
+@pytest.mark.parametrize("case", DEPTHWISE_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_kernels_match_float64_loops(case, dtype, path):
+    N, H, W, C, kh, kw, M, strides, dilations, pads = case
+    rng = np.random.default_rng(sum(case[:7]))
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    w = rng.standard_normal((kh, kw, C, M)).astype(dtype)
+    out_ref, grads = depthwise_reference(x, w, strides, dilations, pads)
+    gy = rng.standard_normal(out_ref.shape).astype(dtype)
+    dx_ref, dw_ref = grads(gy)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    K.set_simd_path(path)
+    try:
+        out = np.full(out_ref.shape, np.nan, dtype)
+        K.depthwise_conv2d_forward(x, w, out, strides, dilations, pads)
+        dx = np.full(x.shape, np.nan, dtype)
+        K.depthwise_conv2d_backward_input(gy, w, dx, strides, dilations, pads)
+        dw = np.full(w.shape, np.nan, dtype)
+        K.depthwise_conv2d_backward_weight(x, gy, dw, strides, dilations, pads)
+        dw2 = np.ones(w.shape, dtype)
+        K.depthwise_conv2d_backward_weight(x, gy, dw2, strides, dilations, pads, accumulate=True)
+    finally:
+        K.set_simd_path(None)
+    np.testing.assert_allclose(out, out_ref, rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(dw2, dw_ref + 1, rtol=tol, atol=tol * 10)
+
+
+def test_depthwise_simd_path_switch():
+    """The switch the tests above rely on really moves the rows between instruction sets."""
+    from engine._kernels import gemm
+    best = {"avx512": "avx512", "avx2": "avx2_fma", "portable": "portable"}[gemm.simd_path()]
+    assert K.simd_path() == best
+    try:
+        K.set_simd_path("portable")
+        assert K.simd_path() == "portable"
+        K.set_simd_path("avx2_fma")
+        assert K.simd_path() == ("portable" if best == "portable" else "avx2_fma")
+    finally:
+        K.set_simd_path(None)
+    assert K.simd_path() == best
+    with pytest.raises(ValueError, match="unknown path"):
+        K.set_simd_path("sse9")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_threads_agree(threads):
+    from engine import config
+    old = config.get_num_threads()
+    config.set_num_threads(threads)
+    try:
+        test_depthwise_kernels_match_float64_loops((3, 12, 11, 33, 3, 3, 1, (1, 1), (1, 1), (1, 1, 1, 1)),
+                                                   np.float64, None)
+    finally:
+        config.set_num_threads(old)
