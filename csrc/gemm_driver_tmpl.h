@@ -94,18 +94,25 @@ static void GD_FN(gd_pack_a_)(int trans_a, ptrdiff_t mc, ptrdiff_t kc, const GD_
 static void GD_FN(gd_pack_b_)(int trans_b, ptrdiff_t kc, ptrdiff_t nc, const GD_T *B, ptrdiff_t ldb,
                               GD_T *out, int NR)
 {
-    ptrdiff_t jr, p;
+    ptrdiff_t jr = 0, p;
     int j;
-    for (jr = 0; jr < nc; jr += NR) {
-        int nr = (int)(nc - jr < NR ? nc - jr : NR);
-        if (!trans_b && nr == NR && (NR == 32 || NR == 16)) {
-            /* Full panel: fixed-size row copies the compiler turns into plain
-             * vector moves. */
-            for (p = 0; p < kc; p++) {
-                if (NR == 32) memcpy(out + p * 32, B + p * ldb + jr, 32 * sizeof(GD_T));
-                else memcpy(out + p * 16, B + p * ldb + jr, 16 * sizeof(GD_T));
+    if (!trans_b && (NR == 32 || NR == 16) && nc >= NR) {
+        /* Full panels, a row of B at a time across all of them: B is read in order (a weight
+         * matrix fresh from memory streams; panel by panel, each row's 128 bytes were a
+         * separate miss), and the fixed-size copies become plain vector moves. */
+        const ptrdiff_t full = nc / NR * NR;
+        for (p = 0; p < kc; p++) {
+            const GD_T *src = B + p * ldb;
+            for (jr = 0; jr < full; jr += NR) {
+                if (NR == 32) memcpy(out + jr * kc + p * 32, src + jr, 32 * sizeof(GD_T));
+                else memcpy(out + jr * kc + p * 16, src + jr, 16 * sizeof(GD_T));
             }
-        } else if (!trans_b) {
+        }
+        out += full * kc;
+    }
+    for (; jr < nc; jr += NR) {
+        int nr = (int)(nc - jr < NR ? nc - jr : NR);
+        if (!trans_b) {
             for (p = 0; p < kc; p++) {
                 const GD_T *src = B + p * ldb + jr;
                 GD_T *dst = out + p * NR;
