@@ -187,7 +187,7 @@ def main():
         t = f"{row['torch']:.1f}" if "torch" in row else "-"
         print(f"| {label} | {threads} | {row['engine']:.1f} | {row['numpy']:.1f} | {t} | "
               f"{row['engine'] / row['numpy']:.2f} | {100 * row['engine'] / p2:.0f} % | "
-              f"{100 * row['engine'] / p5:.0f} % |")
+              + (f"{100 * row['engine'] / p5:.0f} % |" if p5 > 0 else "- (no AVX-512) |"))
 
     for label, row in res.items():
         line(label, row, nt, peak2, peak5)
