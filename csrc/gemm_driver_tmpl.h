@@ -254,6 +254,16 @@ static int GD_FN(gd_use_small_)(ptrdiff_t n, ptrdiff_t k)
            <= ENGINE_GEMM_SMALL_MAX_B_BYTES;
 }
 
+/* Whether a transposed A (weight gradients x^T dY) should take the packed path although B is
+ * small.  Measured on a Zen 3 core, in GFLOP/s small -> packed: with a long k, even a few slivers
+ * gain (64 x 12800 x 128: 108 -> 135-143 on two threads); from 256 rows a k past 128 gains (the
+ * Conv1D kernel gradient 1280 x 496 x 128: 107-115 -> 177; 256^3: 124-138 -> 163); with fewer
+ * rows and a short k the packing is not repaid (64 x 256 x 64: 166 -> 120). */
+static int GD_FN(gd_pack_transposed_a_)(const GD_FN(gd_isa_) *isa, ptrdiff_t m, ptrdiff_t k)
+{
+    return m >= 2 * isa->mr && (k > ENGINE_GEMM_SMALL_MAX_K || (m >= 256 && k > 128));
+}
+
 /* One thread's share: picks the small or the packed path. */
 static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
                               ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
@@ -268,10 +278,10 @@ static void GD_FN(gd_serial_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
      * store the tiles transposed. */
     if (trans_a && n < isa->nr && m >= 2 * n && m >= isa->nr && GD_FN(gd_use_small_)(m, k))
         GD_FN(gd_small_)(isa, !trans_b, 0, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc, 1);
-    /* A transposed A is read down its columns by the small path, a cache line per k for MR
-     * values; with a long k (weight gradients: x^T dY over a whole batch) packing A is repaid
-     * even for a few slivers (64 x 12800 x 128 on one Zen 3 core: 47 -> 73 GFLOP/s). */
-    else if (GD_FN(gd_use_small_)(n, k) && !(trans_a && m >= 2 * isa->mr && k > ENGINE_GEMM_SMALL_MAX_K))
+    /* A transposed A is read down its columns by the small path, one cache line per k for MR
+     * values; once a k chunk's lines no longer stay in L1 across the column panels, packing A
+     * is repaid (see gd_pack_transposed_a_). */
+    else if (GD_FN(gd_use_small_)(n, k) && !(trans_a && GD_FN(gd_pack_transposed_a_)(isa, m, k)))
         GD_FN(gd_small_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
     else
         GD_FN(gd_packed_)(isa, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);

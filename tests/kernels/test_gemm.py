@@ -2,7 +2,7 @@
 k chunks, threads) against float64 numpy, plus the Python boundary checks.
 
 Shapes are chosen around the blocking in csrc/gemm.h: 1, primes and
-non-multiples of MR (4/6/12), NR (8/16/32), KC (256/384), MC (96..240),
+non-multiples of MR (4/6/12), NR (8/16/32), KC (256/512), MC (96..240),
 NC (2048/4096) and of the small path's k chunk (512); n*k large enough for the
 packed path in some cases.
 """
@@ -25,7 +25,9 @@ SHAPES = [
     (13, 29, 37),         # one full tile + edges, narrow last panel
     (128, 32, 10),        # Keras head: n far below NR
     (61, 97, 33),
-    (29, 1100, 70),       # small path with k in chunks
+    (29, 1100, 70),       # small path with k in chunks (packed when A is transposed)
+    (7, 1100, 70),        # small path with k in chunks, also for a transposed A (one sliver)
+    (300, 200, 40),       # a transposed A of many rows and a mid k: packed A, small B
     (250, 530, 300),      # packed: two MC blocks (float32), two KC blocks, n % NR != 0
 ]
 BIG_SHAPES = [
