@@ -251,7 +251,7 @@ static void GD_FN(gd_packed_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_
 static int GD_FN(gd_use_small_)(ptrdiff_t n, ptrdiff_t k)
 {
     return (double)(k < ENGINE_GEMM_SMALL_MAX_K ? k : ENGINE_GEMM_SMALL_MAX_K) * (double)n * sizeof(GD_T)
-           <= ENGINE_GEMM_SMALL_MAX_B_BYTES;
+           <= engine_gemm_small_b_bytes();
 }
 
 /* Whether a transposed A (weight gradients x^T dY) should take the packed path although B is
