@@ -48,7 +48,9 @@ def reference(x, w, strides, dilations, pads):
 CASES = [
     # (N, H, W, C, kh, kw, F, strides, dilations, pads)
     (1, 1, 17, 5, 1, 3, 4, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, one image
-    (9, 1, 23, 6, 1, 5, 7, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, images per thread
+    (9, 1, 23, 6, 1, 5, 7, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, short: all images in one product
+    (5, 1, 80, 4, 1, 3, 6, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, long: forward image by image
+    (3, 1, 70, 5, 1, 4, 3, (1, 1), (1, 1), (0, 0, 2, 1)),     # the same with "same" padding
     (8, 1, 20, 3, 1, 4, 5, (1, 1), (1, 1), (0, 0, 1, 2)),    # 1-D "same" (1 left, 2 right)
     (8, 1, 19, 4, 1, 3, 6, (1, 1), (1, 1), (0, 0, 2, 0)),     # 1-D causal
     (7, 1, 31, 5, 1, 5, 3, (1, 3), (1, 1), (0, 0, 0, 0)),     # 1-D strided: row path fwd/dW, im2col dx
