@@ -400,8 +400,9 @@ __attribute__((target("avx2"))) static inline void gd_transpose8_s(__m256 r[8])
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* Pack eight columns of op(B) = B^T (eight stored rows of a float B) into a micro-panel of
- * width NR at column offset j0: eight k at a time through an 8 x 8 register transpose.  The
+/* Pack eight columns of op(B) = B^T (eight stored rows of a float B) into eight columns of a
+ * micro-panel of width NR (out points at the first of them): eight k at a time through an
+ * 8 x 8 register transpose.  The
  * scalar loop stored one float per k, NR apart, and was a sixth of a 128 x 128 x 96 input
  * gradient.  Only the AVX2 and AVX-512 float kernels (NR 16 and 32) call it. */
 __attribute__((target("avx2"))) static void gd_pack_bt8_s(const float *B, ptrdiff_t ldb, ptrdiff_t kc,
