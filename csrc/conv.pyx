@@ -20,7 +20,9 @@ from libc.string cimport memset
 
 cnp.import_array()
 
-from kernel_common cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd, engine_thread_num, team_size
+from kernel_common cimport engine_thread_num, team_size
+from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd, engine_gemm_api_import
+engine_gemm_api_import()
 
 
 def set_portable(bint on):
@@ -34,8 +36,9 @@ _SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
 
 
 def set_simd_path(name=None):
-    """Cap this module's instruction set ('portable', 'avx2_fma', 'avx512' or None for the best
-    the CPU has): its GEMM copy and the depthwise rows."""
+    """Cap the instruction set ('portable', 'avx2_fma', 'avx512' or None for the best the CPU
+    has) of the depthwise rows and of the GEMM (the process's one GEMM, shared with
+    engine._kernels.gemm and recurrent)."""
     if name not in _SIMD_LEVELS:
         raise ValueError(f"set_simd_path: unknown path {name!r}")
     engine_gemm_set_simd(_SIMD_LEVELS[name])

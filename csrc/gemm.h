@@ -507,4 +507,9 @@ static void engine_gemm_get_blocking(int is_double, int *out)
     }
 }
 
+/* The table other kernel modules call through (see gemm_api.h); gemm.pyx puts it in a capsule. */
+#define ENGINE_GEMM_PROVIDER
+#include "gemm_api.h"
+static const engine_gemm_api engine_gemm_table = {engine_sgemm, engine_dgemm, engine_gemm_set_simd};
+
 #endif

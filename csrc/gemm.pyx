@@ -7,9 +7,20 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from kernel_common cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd
+from cpython.pycapsule cimport PyCapsule_New
 
 cdef extern from "gemm.h" nogil:
+    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                      float beta, float *C, Py_ssize_t ldc)
+    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                      double beta, double *C, Py_ssize_t ldc)
+    void engine_gemm_set_simd(int cap)
+    ctypedef struct engine_gemm_api:
+        pass
+    const engine_gemm_api engine_gemm_table
+    const char *ENGINE_GEMM_CAPSULE
     int engine_gemm_simd_level()
     const char *engine_gemm_simd_name()
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
@@ -17,6 +28,10 @@ cdef extern from "gemm.h" nogil:
 
 cdef extern from "gemm_peak.h" nogil:
     double engine_fma_peak_gflops(int nthreads, int simd, long iters)
+
+
+# The entry points conv and recurrent call (csrc/gemm_api.h): this module's one compiled GEMM.
+_c_api = PyCapsule_New(<void *>&engine_gemm_table, ENGINE_GEMM_CAPSULE, NULL)
 
 
 cdef Py_ssize_t _row_stride(cnp.ndarray a, str name) except -1:

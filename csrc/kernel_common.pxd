@@ -1,14 +1,5 @@
-# Declarations the kernel modules share: the C-level GEMM of gemm.h (each module
-# compiles its own copy of the header) and the size of an OpenMP thread team.
-
-cdef extern from "gemm.h" nogil:
-    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                      float beta, float *C, Py_ssize_t ldc)
-    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                      double beta, double *C, Py_ssize_t ldc)
-    void engine_gemm_set_simd(int cap)      # 0 portable, 1 AVX2+FMA, 2 best available
+# Declarations the kernel modules share: the size of an OpenMP thread team.  (The GEMM is
+# gemm_api.pxd: declared here, every module cimporting this file compiled all of gemm.h.)
 
 cdef extern from "threads.h" nogil:
     int engine_openmp_enabled()

@@ -64,7 +64,9 @@ cdef extern from "recurrent_math.h" nogil:
     void rnn_simple_backward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
     void rnn_simple_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
 
-from kernel_common cimport engine_sgemm, engine_dgemm, team_size
+from kernel_common cimport team_size
+from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
+engine_gemm_api_import()
 
 cdef extern from "recurrent_math.h" nogil:
     void rnn_set_portable(int on)
@@ -83,7 +85,7 @@ _SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
 
 def set_simd_path(name=None):
     """Cap this module's SIMD level ('portable', 'avx2_fma', 'avx512' or None for the best the
-    CPU has), for tests of each code path; the GEMM copy inside this module follows."""
+    CPU has), for tests of each code path; the process's one GEMM follows."""
     if name not in _SIMD_LEVELS:
         raise ValueError(f"set_simd_path: unknown path {name!r}")
     rnn_set_simd_cap(_SIMD_LEVELS[name])

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
-#include "gemm.h"
+#include "gemm_api.h"
 #include "cpu_features.h"
 
 enum { RNN_LINEAR = 0, RNN_TANH = 1, RNN_SIGMOID = 2, RNN_RELU = 3, RNN_HARD_SIGMOID = 4 };
@@ -246,7 +246,7 @@ static inline int rnn_simd(void)
     return rnn_simd_level;
 }
 
-/* Cap this module's gate math and its GEMM copy: 0 portable, 1 AVX2, 2 whatever the CPU has. */
+/* Cap this module's gate math and the GEMM (process-wide): 0 portable, 1 AVX2, 2 whatever the CPU has. */
 static void rnn_set_simd_cap(int cap)
 {
     rnn_simd_cap = cap;
@@ -254,7 +254,7 @@ static void rnn_set_simd_cap(int cap)
     engine_gemm_set_simd(cap);
 }
 
-/* Force the portable C paths of this module (gate math and its GEMM copy), for tests. */
+/* Force the portable C paths of this module's gate math and of the GEMM, for tests. */
 static void rnn_set_portable(int on)
 {
     rnn_set_simd_cap(on ? 0 : 2);
