@@ -1,6 +1,6 @@
-/* GEMM entry points shared by every kernel module (header-only: each .pyx that
- * includes it gets its own copy, so conv and recurrent kernels can call GEMM at
- * C level, without the GIL and without Python overhead).
+/* The GEMM, compiled into the gemm module only (gemm.pyx includes this header);
+ * conv and recurrent reach the same functions at C level, without the GIL,
+ * through the table this file ends with (see gemm_api.h).
  *
  * Row-major, like cblas with CblasRowMajor:
  *   C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C
@@ -19,9 +19,8 @@
  * threads, so results do not depend on the thread count.
  *
  * Instruction set: AVX-512F, else AVX2+FMA, else portable C, chosen at run time
- * (engine_gemm_set_simd() can force a lower level, for tests and benchmarks).
- * Each including module has its own copy of that setting and of the scratch
- * buffers.
+ * (engine_gemm_set_simd() can force a lower level, for tests and benchmarks;
+ * the setting is process-wide, like the per-thread scratch buffers).
  *
  * Files: gemm_kernel_tmpl.h (register-tile micro-kernels, one source for every
  * ISA), gemm_driver_tmpl.h (blocking, packing, threading), this file (glue).
