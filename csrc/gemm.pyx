@@ -9,14 +9,10 @@ cnp.import_array()
 
 from cpython.pycapsule cimport PyCapsule_New
 
+# gemm.h holds the implementation; it must be included before gemm_api.h (whose include guard
+# then keeps out the call-through wrappers of the same names that other modules use), so this
+# block comes before the cimport that declares the entry points.
 cdef extern from "gemm.h" nogil:
-    void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      float alpha, const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                      float beta, float *C, Py_ssize_t ldc)
-    void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                      double beta, double *C, Py_ssize_t ldc)
-    void engine_gemm_set_simd(int cap)
     ctypedef struct engine_gemm_api:
         pass
     const engine_gemm_api engine_gemm_table
@@ -25,6 +21,8 @@ cdef extern from "gemm.h" nogil:
     const char *engine_gemm_simd_name()
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
     void engine_gemm_get_blocking(int is_double, int *out)
+
+from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd
 
 cdef extern from "gemm_peak.h" nogil:
     double engine_fma_peak_gflops(int nthreads, int simd, long iters)

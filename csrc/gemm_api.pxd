@@ -1,6 +1,7 @@
-# The GEMM for kernel modules other than gemm itself: calls go through the table the gemm module
-# publishes (csrc/gemm_api.h), so gemm.h is compiled once.  Call engine_gemm_api_import() at
-# module import before anything else here.
+# The GEMM's entry points.  In conv and recurrent, calls go through the table the gemm module
+# publishes (csrc/gemm_api.h), so gemm.h is compiled once: call engine_gemm_api_import() at module
+# import before anything else here.  gemm.pyx cimports the same names after including gemm.h,
+# which makes them the implementation itself.
 
 cdef extern from "gemm_api.h" nogil:
     void engine_sgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
