@@ -49,7 +49,7 @@ CASES = [
     # (N, H, W, C, kh, kw, F, strides, dilations, pads)
     (1, 1, 17, 5, 1, 3, 4, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, one image
     (9, 1, 23, 6, 1, 5, 7, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, short: all images in one product
-    (5, 1, 80, 4, 1, 3, 6, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, long: forward image by image
+    (5, 1, 80, 4, 1, 3, 6, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1-D valid, long: forward per image, dx batched
     (3, 1, 70, 5, 1, 4, 3, (1, 1), (1, 1), (0, 0, 2, 1)),     # the same with "same" padding
     (8, 1, 20, 3, 1, 4, 5, (1, 1), (1, 1), (0, 0, 1, 2)),    # 1-D "same" (1 left, 2 right)
     (8, 1, 19, 4, 1, 3, 6, (1, 1), (1, 1), (0, 0, 2, 0)),     # 1-D causal
