@@ -154,6 +154,7 @@ DEPTHWISE_CASES = [
     (3, 8, 7, 40, 3, 3, 1, (1, 1), (1, 1), (0, 0, 0, 0)),     # valid
     (2, 11, 10, 19, 3, 3, 1, (2, 2), (1, 1), (0, 1, 0, 1)),   # strided, TF's odd pad at the end
     (2, 10, 12, 24, 3, 2, 1, (1, 2), (2, 1), (2, 2, 1, 1)),   # dilated, rectangular, mixed strides
+    (2, 10, 13, 20, 3, 3, 1, (1, 1), (2, 1), (2, 2, 1, 1)),   # 3 wide, rows dilated: four-pixel blocks
     (1, 6, 7, 5, 5, 5, 1, (3, 2), (1, 1), (2, 2, 2, 2)),      # stride 3: input rows no tap covers
     (2, 4, 4, 70, 1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),     # 1x1
     (2, 1, 40, 3, 1, 35, 1, (1, 1), (1, 1), (0, 0, 17, 17)),  # 35 taps: the plain loops
