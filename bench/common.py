@@ -18,6 +18,57 @@ def best_of(fn, repeat=5, number=1):
     return best
 
 
+def alternate(runs, rounds):
+    """Time every library once per round, taking turns, and return each one's list of times.
+
+    This machine's speed drifts by tens of percent within minutes (a shared host): measured one
+    library after the other, a ratio mostly says which one ran during a slow minute.  Taking
+    turns puts each through the same drift, and the median over rounds is robust to one bad
+    minute.  A run that raises is reported once and its library skipped in later rounds (its
+    list is then empty); a run returning None means the library has no such workload (None in
+    place of the list).
+    """
+    times = {name: [] for name in runs}
+    finished = set()        # failed, or no such workload
+    for _ in range(rounds):
+        for name, run in runs.items():
+            if name in finished:
+                continue
+            try:
+                seconds = run()
+            except Exception as e:
+                print(f"{name} skipped: {e}", flush=True)
+                times[name] = []
+                finished.add(name)
+                continue
+            if seconds is None:
+                times[name] = None
+                finished.add(name)
+            else:
+                times[name].append(seconds)
+    return times
+
+
+def median(values):
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def spread(values, fmt, scale=1.0):
+    """The median, with the range over rounds when there were several: "6.27 (5.93-6.66)"."""
+    if not values:
+        return "failed"
+    text = fmt.format(median(values) * scale)
+    if len(values) > 1:
+        text += f" ({fmt.format(min(values) * scale)}-{fmt.format(max(values) * scale)})"
+    return text
+
+
+def rounds_note(rounds):
+    return "one run each" if rounds == 1 else f"median of {rounds} alternating rounds, range in brackets"
+
+
 def machine():
     model = platform.processor() or "unknown CPU"
     try:

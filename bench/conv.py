@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from common import best_of, have, keras_backends, machine, print_table, run_isolated, run_keras
+from common import (alternate, best_of, have, keras_backends, machine, median, print_table, run_isolated,
+                    rounds_note, run_keras, spread)
 
 CONVS = {"conv_a": ((8, 32, 32, 64), (3, 3, 64, 128), 1, "same"),
          "conv_b": ((2, 250, 250, 3), (3, 3, 3, 32), 2, "valid"),
@@ -180,6 +181,8 @@ def main():
     parser.add_argument("--runner", choices=["engine", "torch"])
     parser.add_argument("--task")
     parser.add_argument("--only", nargs="*", help="task names to run (default: all)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each library runs each row, taking turns (the table shows medians)")
     args = parser.parse_args()
     if args.runner:
         fn = engine_task if args.runner == "engine" else torch_task
@@ -190,29 +193,29 @@ def main():
         if args.only and task not in args.only:
             continue
         fmt = "{:.3f}" if scale == 1.0 else "{:.2f}"
-        eng = run_isolated(__file__, "engine", ["--task", task])["seconds"]
-        row = [label, fmt.format(eng * scale)]
-        others = []
-        t = run_isolated(__file__, "torch", ["--task", task])["seconds"] if have("torch") else None
-        if t is not None:
-            others.append(t)
-            row += [fmt.format(t * scale), f"{t / eng:.2f}x"]
-        else:
-            row += ["-", "-"]
+        runs = {"engine": lambda task=task: run_isolated(__file__, "engine", ["--task", task])["seconds"]}
+        if have("torch"):
+            runs["PyTorch"] = lambda task=task: run_isolated(__file__, "torch", ["--task", task])["seconds"]
+        if task in ("three", "xception"):
+            for backend in keras_backends():
+                if backend in ("jax", "tensorflow"):
+                    runs[f"Keras-{backend}"] = (lambda backend=backend, task=task: run_keras(
+                        KERAS_SCRIPT.replace("__WHICH__", task), backend, timeout=1800)["seconds"])
+        times = alternate(runs, args.rounds)
+        eng = median(times["engine"])
+        others = {name: median(t) for name, t in times.items() if name != "engine" and t}
+        print(f"{label}: " + "; ".join(f"{name} {spread(t, fmt, scale)}" for name, t in times.items()
+                                       if t is not None), flush=True)
+        row = [label, spread(times["engine"], fmt, scale)]
+        torch_t = times.get("PyTorch")
+        row += [spread(torch_t, fmt, scale), f"{others['PyTorch'] / eng:.2f}x"] if torch_t else ["-", "-"]
         for backend in ("jax", "tensorflow"):
-            if task not in ("three", "xception") or backend not in keras_backends():
-                row.append("-")
-                continue
-            try:
-                k = run_keras(KERAS_SCRIPT.replace("__WHICH__", task), backend, timeout=1800)["seconds"]
-                others.append(k)
-                row.append(fmt.format(k))
-            except Exception as e:
-                print(f"Keras ({backend}) skipped: {e}")
-                row.append("failed")
-        row.append(f"{min(others) / eng:.2f}x" if others else "-")
+            t = times.get(f"Keras-{backend}")
+            row.append("-" if t is None else spread(t, fmt, scale))
+        row.append(f"{min(others.values()) / eng:.2f}x" if others else "-")
         rows.append(row)
-    print_table(f"Convolution workloads ({machine()}, {time.strftime('%Y-%m-%d')})",
+    print_table(f"Convolution workloads ({machine()}, {time.strftime('%Y-%m-%d')}; "
+                f"{rounds_note(args.rounds)})",
                 ["workload", "engine", "PyTorch", "PyTorch / engine", "Keras-JAX", "Keras-TF",
                  "fastest other / engine"], rows)
 

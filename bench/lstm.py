@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from common import best_of, have, keras_backends, machine, print_table, run_isolated, run_keras
+from common import (alternate, best_of, have, keras_backends, machine, median, print_table, run_isolated,
+                    rounds_note, run_keras, spread)
 
 SHAPES = [(128, 100, 64, 32), (128, 50, 128, 32)]
 
@@ -151,6 +152,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runner", choices=sorted(RUNNERS))
     parser.add_argument("--task")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each library runs each row, taking turns (the table shows medians)")
     args = parser.parse_args()
     if args.runner:
         print(json.dumps({"seconds": RUNNERS[args.runner](args.task)}))
@@ -159,29 +162,29 @@ def main():
     for task, label in TASKS:
         scale = 1e3 if task.startswith("lstm") else 1.0
         fmt = "{:.2f}" if scale > 1 else "{:.3f}"
-        eng = run_isolated(__file__, "engine", ["--task", task])["seconds"]
-        row = [label, fmt.format(eng * scale)]
-        others = []
+        runs = {"engine": lambda task=task: run_isolated(__file__, "engine", ["--task", task])["seconds"]}
         if have("torch"):
-            t = run_isolated(__file__, "torch", ["--task", task])["seconds"]
-            others.append(t)
-            row += [fmt.format(t * scale), f"{t / eng:.2f}x"]
-        else:
-            row += ["-", "-"]
+            runs["PyTorch"] = lambda task=task: run_isolated(__file__, "torch", ["--task", task])["seconds"]
+        if not task.startswith("lstm"):
+            for backend in keras_backends():
+                if backend in ("jax", "tensorflow"):
+                    runs[f"Keras-{backend}"] = (lambda backend=backend, task=task: run_keras(
+                        KERAS_SCRIPT.replace("__WHICH__", task), backend)["seconds"])
+        times = alternate(runs, args.rounds)
+        eng = median(times["engine"])
+        others = {name: median(t) for name, t in times.items() if name != "engine" and t}
+        print(f"{label}: " + "; ".join(f"{name} {spread(t, fmt, scale)}" for name, t in times.items()
+                                       if t is not None), flush=True)
+        row = [label, spread(times["engine"], fmt, scale)]
+        torch_t = times.get("PyTorch")
+        row += [spread(torch_t, fmt, scale), f"{others['PyTorch'] / eng:.2f}x"] if torch_t else ["-", "-"]
         for backend in ("jax", "tensorflow"):
-            if task.startswith("lstm") or backend not in keras_backends():
-                row += ["-"]
-                continue
-            try:
-                k = run_keras(KERAS_SCRIPT.replace("__WHICH__", task), backend)["seconds"]
-                others.append(k)
-                row += [fmt.format(k)]
-            except Exception as e:
-                print(f"Keras ({backend}) skipped: {e}")
-                row += ["failed"]
-        row += [f"{min(others) / eng:.2f}x" if others else "-"]
+            t = times.get(f"Keras-{backend}")
+            row.append("-" if t is None else spread(t, fmt, scale))
+        row.append(f"{min(others.values()) / eng:.2f}x" if others else "-")
         rows.append(row)
-    print_table(f"LSTM workloads ({machine()}, {time.strftime('%Y-%m-%d')})",
+    print_table(f"LSTM workloads ({machine()}, {time.strftime('%Y-%m-%d')}; "
+                f"{rounds_note(args.rounds)})",
                 ["workload", "engine", "PyTorch", "PyTorch / engine", "Keras-JAX", "Keras-TF",
                  "fastest other / engine"], rows)
 
