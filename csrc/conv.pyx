@@ -5,6 +5,8 @@
 # with the (kh*kw*Cin, Cout) kernel (Keras's layout, used as is) gives the
 # output rows directly.  Chunks bound the unrolled buffer's memory.  A 1x1,
 # stride-1, unpadded convolution is a plain GEMM on the input, with no copy.
+# 3x3 stride-1 convolutions with enough channels take Winograd F(2x2, 3x3)
+# instead (winograd.h), for the forward pass and the input gradient.
 # Depthwise convolutions are direct loops (no reduction over channels, so a
 # GEMM would waste its work): depthwise.h's vector rows for depth multiplier 1,
 # plain loops here otherwise.
@@ -91,6 +93,16 @@ cdef extern from "depthwise.h" nogil:
                                   Py_ssize_t r)
 
 
+cdef extern from "winograd.h" nogil:
+    Py_ssize_t wino_scratch(const Geometry *g, Py_ssize_t tb)
+    void wino_kernel_f(const float *w, Py_ssize_t C, Py_ssize_t F, int flip, float *U, int nt)
+    void wino_kernel_d(const double *w, Py_ssize_t C, Py_ssize_t F, int flip, double *U, int nt)
+    void wino_conv3x3_f(const float *x, const float *U, float *out, const Geometry *g, Py_ssize_t tb,
+                        float *scratch, const float *zeros, int nt)
+    void wino_conv3x3_d(const double *x, const double *U, double *out, const Geometry *g, Py_ssize_t tb,
+                        double *scratch, const double *zeros, int nt)
+
+
 cdef inline int _team(Geometry g) noexcept nogil:
     """Threads for one pass of an ordinary convolution.  The per-thread scratch (_cols_buffer)
     is sized with this same count, so kernels and buffers must both take it from here."""
@@ -149,6 +161,64 @@ def _arrays(str fn, **arrays):
         elif a.dtype != dtype:
             raise ValueError(f"{fn}: all arrays must share one dtype; {name} is {a.dtype}, expected {dtype}")
     return dtype
+
+
+# -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
+# 3x3 stride-1 convolutions with enough channels run through winograd.h: 2.25x fewer multiply-adds
+# than im2col + GEMM, for transforms that cost a pass over each tile's inputs and outputs.
+cdef bint _winograd_on = True
+# Per-thread bytes for a block's transformed inputs and products (16 x tiles x (C + F)): 256 KiB
+# to 1 MiB measured alike on a Zen 3 core (512 KiB L2); from 2 MiB the blocks spill to L3.
+cdef Py_ssize_t WINO_BLOCK_BYTES = 1 << 19
+
+
+def set_winograd(bint on):
+    """Use Winograd for the 3x3 stride-1 convolutions it suits (True, the default), or always
+    im2col + GEMM (False: tests compare the two, benches measure the gain)."""
+    global _winograd_on
+    _winograd_on = on
+
+
+cdef bint _use_winograd(Geometry g) noexcept nogil:
+    """3x3, stride 1, undilated, 2-D, and channels enough for the saved products to outweigh the
+    transforms, which cost ~C + F operations per tile position where the product saves ~C * F.
+    Measured on a Zen 3 core, forward: 32 -> 64 channels 6.6 -> 4.8 ms (2x122x122), 64 -> 128
+    8.0 -> 4.8 ms (8x32x32), 256 -> 256 15.1 -> 12.4 ms (8x16x16); 32 -> 32 1.8 -> 2.1 ms lost."""
+    return (_winograd_on and g.kh == 3 and g.kw == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
+            and g.H > 1 and g.W > 1 and g.C >= 16 and g.F >= 16 and g.C * g.F >= 2048)
+
+
+def _winograd(x, w, out, Geometry g, bint flip):
+    """out = the convolution of x under geometry g by the (3, 3, C, F) kernel w, or (flip, for the
+    input gradient) by w turned 180 degrees with its channel axes swapped.  The kernel transform
+    is done here in C, not with numpy: a BLAS call in between wakes OpenBLAS's threads, which
+    then spin against this module's on a small machine."""
+    cdef Py_ssize_t itemsize = x.dtype.itemsize
+    cdef Py_ssize_t tiles = g.N * ((g.Ho + 1) // 2) * ((g.Wo + 1) // 2)
+    cdef Py_ssize_t tb = WINO_BLOCK_BYTES // (16 * (g.C + g.F) * itemsize)
+    tb = max(6, min(tb, tiles))
+    cdef int nt = _team(g)
+    cdef Py_ssize_t blocks = (tiles + tb - 1) // tb
+    if nt > blocks:
+        nt = <int>blocks
+    U = np.empty((16, g.C, g.F), x.dtype)
+    scratch = np.empty(nt * wino_scratch(&g, tb), x.dtype)
+    zeros = np.zeros(g.C, x.dtype)
+    cdef Py_ssize_t wc = w.shape[2], wf = w.shape[3]
+    cdef void *pw = _p(w)
+    cdef void *px = _p(x)
+    cdef void *pu = _p(U)
+    cdef void *po = _p(out)
+    cdef void *ps = _p(scratch)
+    cdef void *pz = _p(zeros)
+    with nogil:
+        if itemsize == 4:
+            wino_kernel_f(<float*>pw, wc, wf, flip, <float*>pu, nt)
+            wino_conv3x3_f(<float*>px, <float*>pu, <float*>po, &g, tb, <float*>ps, <float*>pz, nt)
+        else:
+            wino_kernel_d(<double*>pw, wc, wf, flip, <double*>pu, nt)
+            wino_conv3x3_d(<double*>px, <double*>pu, <double*>po, &g, tb, <double*>ps, <double*>pz, nt)
+    return out
 
 
 # -- im2col / col2im ----------------------------------------------------------------------------
@@ -491,6 +561,8 @@ def conv2d_forward(x, w, out, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0
     """out (N,Ho,Wo,F) = conv(x (N,H,W,C), w (kh,kw,C,F)); no bias."""
     dtype = _arrays("conv2d_forward", x=x, w=w, out=out)
     cdef Geometry g = _geometry("conv2d_forward", x.shape, w.shape, out.shape, strides, dilations, pads)
+    if _use_winograd(g):
+        return _winograd(x, w, out, g, False)
     cdef bint single = dtype == np.float32
     cdef bint rows = _is_row_conv(g)
     # Short outputs run as one product over all images: a per-image product of 14 rows is two
@@ -533,6 +605,14 @@ def conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 
     """dx (N,H,W,C) = the gradient of conv2d_forward with respect to x, for output gradient gy."""
     dtype = _arrays("conv2d_backward_input", g=gy, w=w, dx=dx)
     cdef Geometry g = _geometry("conv2d_backward_input", dx.shape, w.shape, gy.shape, strides, dilations, pads)
+    cdef Geometry t
+    if _use_winograd(g):
+        # dx is gy convolved with the kernel turned 180 degrees, its channel axes swapped, and
+        # padded 2 - pt above and 2 - pl on the left (the bottom and right follow from dx's size)
+        t = g
+        t.H, t.W, t.C, t.F, t.Ho, t.Wo = g.Ho, g.Wo, g.F, g.C, g.H, g.W
+        t.pt, t.pl = 2 - g.pt, 2 - g.pl
+        return _winograd(gy, w, dx, t, True)
     cdef bint single = dtype == np.float32
     cdef bint rows = _is_row_conv(g) and g.sw == 1
     # Unpadded inputs run as one product over all images: a single shared run of kw-1 zero rows

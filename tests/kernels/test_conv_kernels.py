@@ -98,7 +98,8 @@ def test_conv_kernels_match_float64_loops(case, dtype):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [(16, 1, 40, 8, 1, 5, 9, (1, 1), (1, 1), (0, 0, 2, 2)),
                                   (8, 9, 10, 12, 3, 3, 7, (1, 1), (1, 1), (1, 1, 1, 1)),
-                                  (2, 13, 12, 12, 3, 3, 7, (2, 2), (1, 1), (0, 1, 0, 1))])
+                                  (2, 13, 12, 12, 3, 3, 7, (2, 2), (1, 1), (0, 1, 0, 1)),
+                                  (5, 12, 12, 40, 3, 3, 64, (1, 1), (1, 1), (1, 1, 1, 1))])
 def test_threads_agree(threads, case):
     """Whole images per thread (partial kernel-gradient sums) and one image or chunk at a time
     through the threaded GEMM give the reference's results."""
@@ -109,6 +110,30 @@ def test_threads_agree(threads, case):
         test_conv_kernels_match_float64_loops(case, np.float64)
     finally:
         config.set_num_threads(old)
+
+
+WINOGRAD_CASES = [
+    # (N, H, W, C, F, pads): 3x3, stride 1, C * F >= 2048, so the Winograd path runs
+    (2, 9, 10, 32, 64, (1, 1, 1, 1)),     # "same", odd height: half tiles along the bottom
+    (3, 8, 7, 64, 33, (0, 0, 0, 0)),      # valid, odd width and output channels
+    (1, 6, 5, 48, 48, (2, 0, 0, 2)),      # uneven explicit padding
+    (5, 12, 12, 40, 64, (1, 1, 1, 1)),    # several tile blocks per thread
+]
+
+
+@pytest.mark.parametrize("winograd", [True, False])
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_path_matches_float64_loops(case, dtype, winograd):
+    """3x3 stride-1 convolutions with enough channels take Winograd F(2x2, 3x3) for the forward
+    pass and the input gradient; im2col + GEMM (set_winograd(False)) must agree with the same
+    reference."""
+    N, H, W, C, F, pads = case
+    K.set_winograd(winograd)
+    try:
+        test_conv_kernels_match_float64_loops((N, H, W, C, 3, 3, F, (1, 1), (1, 1), pads), dtype)
+    finally:
+        K.set_winograd(True)
 
 
 def test_kernel_shape_errors_name_the_shapes():
