@@ -5,8 +5,9 @@
 # with the (kh*kw*Cin, Cout) kernel (Keras's layout, used as is) gives the
 # output rows directly.  Chunks bound the unrolled buffer's memory.  A 1x1,
 # stride-1, unpadded convolution is a plain GEMM on the input, with no copy.
-# 3x3 stride-1 convolutions with enough channels take Winograd F(2x2, 3x3)
-# instead (winograd.h), for the forward pass and the input gradient.
+# 3x3 and 1-D 5-wide stride-1 convolutions with enough channels take Winograd
+# F(2x2, 3x3) and F(2, 5) instead (winograd.h), for the forward pass and the
+# input gradient.
 # Depthwise convolutions are direct loops (no reduction over channels, so a
 # GEMM would waste its work): depthwise.h's vector rows for depth multiplier 1,
 # plain loops here otherwise.
@@ -101,6 +102,13 @@ cdef extern from "winograd.h" nogil:
                         float *scratch, const float *zeros, int nt)
     void wino_conv3x3_d(const double *x, const double *U, double *out, const Geometry *g, Py_ssize_t tb,
                         double *scratch, const double *zeros, int nt)
+    Py_ssize_t wino1_scratch(const Geometry *g, Py_ssize_t tb)
+    void wino1_kernel_f(const float *w, Py_ssize_t C, Py_ssize_t F, int flip, float *U, int nt)
+    void wino1_kernel_d(const double *w, Py_ssize_t C, Py_ssize_t F, int flip, double *U, int nt)
+    void wino1_conv5_f(const float *x, const float *U, float *out, const Geometry *g, Py_ssize_t tb,
+                       float *scratch, const float *zeros, int nt)
+    void wino1_conv5_d(const double *x, const double *U, double *out, const Geometry *g, Py_ssize_t tb,
+                       double *scratch, const double *zeros, int nt)
 
 
 cdef inline int _team(Geometry g) noexcept nogil:
@@ -180,29 +188,36 @@ def set_winograd(bint on):
 
 
 cdef bint _use_winograd(Geometry g) noexcept nogil:
-    """3x3, stride 1, undilated, 2-D, and channels enough for the saved products to outweigh the
-    transforms, which cost ~C + F operations per tile position where the product saves ~C * F.
-    Measured on a Zen 3 core, forward: 32 -> 64 channels 6.6 -> 4.8 ms (2x122x122), 64 -> 128
-    8.0 -> 4.8 ms (8x32x32), 256 -> 256 15.1 -> 12.4 ms (8x16x16); 32 -> 32 1.8 -> 2.1 ms lost."""
-    return (_winograd_on and g.kh == 3 and g.kw == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
-            and g.H > 1 and g.W > 1 and g.C >= 16 and g.F >= 16 and g.C * g.F >= 2048)
+    """Stride 1, undilated, and channels enough for the saved products to outweigh the transforms,
+    which cost ~C + F operations per tile position where the product saves ~C * F; then 2-D 3x3
+    kernels (F(2x2, 3x3)) and 1-D ones 5 wide (F(2, 5)).  Measured on a Zen 3 core, 3x3 forward:
+    32 -> 64 channels 6.6 -> 4.8 ms (2x122x122), 64 -> 128 8.0 -> 4.8 ms (8x32x32), 256 -> 256
+    15.1 -> 12.4 ms (8x16x16); 32 -> 32 1.8 -> 2.1 ms lost."""
+    if not (_winograd_on and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
+            and g.C >= 16 and g.F >= 16 and g.C * g.F >= 2048):
+        return False
+    if g.H == 1 and g.kh == 1 and g.Ho == 1 and g.pt == 0:
+        return g.kw == 5 and g.W > 1
+    return g.kh == 3 and g.kw == 3 and g.H > 1 and g.W > 1
 
 
 def _winograd(x, w, out, Geometry g, bint flip):
-    """out = the convolution of x under geometry g by the (3, 3, C, F) kernel w, or (flip, for the
-    input gradient) by w turned 180 degrees with its channel axes swapped.  The kernel transform
-    is done here in C, not with numpy: a BLAS call in between wakes OpenBLAS's threads, which
-    then spin against this module's on a small machine."""
+    """out = the convolution of x under geometry g by the kernel w ((3, 3, C, F), or (1, 5, C, F)
+    for 1-D), or (flip, for the input gradient) by w turned 180 degrees with its channel axes
+    swapped.  The kernel transform is done here in C, not with numpy: a BLAS call in between
+    wakes OpenBLAS's threads, which then spin against this module's on a small machine."""
+    cdef bint one_d = g.kh == 1
+    cdef Py_ssize_t positions = 6 if one_d else 16
     cdef Py_ssize_t itemsize = x.dtype.itemsize
-    cdef Py_ssize_t tiles = g.N * ((g.Ho + 1) // 2) * ((g.Wo + 1) // 2)
-    cdef Py_ssize_t tb = WINO_BLOCK_BYTES // (16 * (g.C + g.F) * itemsize)
+    cdef Py_ssize_t tiles = g.N * ((g.Wo + 1) // 2) * (1 if one_d else (g.Ho + 1) // 2)
+    cdef Py_ssize_t tb = WINO_BLOCK_BYTES // (positions * (g.C + g.F) * itemsize)
     tb = max(6, min(tb, tiles))
     cdef int nt = _team(g)
     cdef Py_ssize_t blocks = (tiles + tb - 1) // tb
     if nt > blocks:
         nt = <int>blocks
-    U = np.empty((16, g.C, g.F), x.dtype)
-    scratch = np.empty(nt * wino_scratch(&g, tb), x.dtype)
+    U = np.empty((positions, g.C, g.F), x.dtype)
+    scratch = np.empty(nt * (wino1_scratch(&g, tb) if one_d else wino_scratch(&g, tb)), x.dtype)
     zeros = np.zeros(g.C, x.dtype)
     cdef Py_ssize_t wc = w.shape[2], wf = w.shape[3]
     cdef void *pw = _p(w)
@@ -212,7 +227,13 @@ def _winograd(x, w, out, Geometry g, bint flip):
     cdef void *ps = _p(scratch)
     cdef void *pz = _p(zeros)
     with nogil:
-        if itemsize == 4:
+        if itemsize == 4 and one_d:
+            wino1_kernel_f(<float*>pw, wc, wf, flip, <float*>pu, nt)
+            wino1_conv5_f(<float*>px, <float*>pu, <float*>po, &g, tb, <float*>ps, <float*>pz, nt)
+        elif one_d:
+            wino1_kernel_d(<double*>pw, wc, wf, flip, <double*>pu, nt)
+            wino1_conv5_d(<double*>px, <double*>pu, <double*>po, &g, tb, <double*>ps, <double*>pz, nt)
+        elif itemsize == 4:
             wino_kernel_f(<float*>pw, wc, wf, flip, <float*>pu, nt)
             wino_conv3x3_f(<float*>px, <float*>pu, <float*>po, &g, tb, <float*>ps, <float*>pz, nt)
         else:
@@ -608,10 +629,10 @@ def conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 
     cdef Geometry t
     if _use_winograd(g):
         # dx is gy convolved with the kernel turned 180 degrees, its channel axes swapped, and
-        # padded 2 - pt above and 2 - pl on the left (the bottom and right follow from dx's size)
+        # padded kh-1-pt above and kw-1-pl on the left (the bottom and right follow from dx's size)
         t = g
         t.H, t.W, t.C, t.F, t.Ho, t.Wo = g.Ho, g.Wo, g.F, g.C, g.H, g.W
-        t.pt, t.pl = 2 - g.pt, 2 - g.pl
+        t.pt, t.pl = g.kh - 1 - g.pt, g.kw - 1 - g.pl
         return _winograd(gy, w, dx, t, True)
     cdef bint single = dtype == np.float32
     cdef bint rows = _is_row_conv(g) and g.sw == 1

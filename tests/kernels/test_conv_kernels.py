@@ -113,11 +113,15 @@ def test_threads_agree(threads, case):
 
 
 WINOGRAD_CASES = [
-    # (N, H, W, C, F, pads): 3x3, stride 1, C * F >= 2048, so the Winograd path runs
-    (2, 9, 10, 32, 64, (1, 1, 1, 1)),     # "same", odd height: half tiles along the bottom
-    (3, 8, 7, 64, 33, (0, 0, 0, 0)),      # valid, odd width and output channels
-    (1, 6, 5, 48, 48, (2, 0, 0, 2)),      # uneven explicit padding
-    (5, 12, 12, 40, 64, (1, 1, 1, 1)),    # several tile blocks per thread
+    # (N, H, W, C, kh, kw, F, pads): stride 1, C * F >= 2048, so a Winograd path runs
+    (2, 9, 10, 32, 3, 3, 64, (1, 1, 1, 1)),     # F(2x2, 3x3), "same", odd height: half tiles at the bottom
+    (3, 8, 7, 64, 3, 3, 33, (0, 0, 0, 0)),      # valid, odd width and output channels
+    (1, 6, 5, 48, 3, 3, 48, (2, 0, 0, 2)),      # uneven explicit padding
+    (5, 12, 12, 40, 3, 3, 64, (1, 1, 1, 1)),    # several tile blocks per thread
+    (3, 1, 23, 32, 1, 5, 64, (0, 0, 0, 0)),     # F(2, 5), valid, odd output length
+    (2, 1, 16, 64, 1, 5, 40, (0, 0, 2, 2)),     # "same"
+    (2, 1, 9, 40, 1, 5, 64, (0, 0, 4, 0)),      # causal
+    (40, 1, 14, 64, 1, 5, 48, (0, 0, 0, 0)),    # several tile blocks per thread
 ]
 
 
@@ -125,13 +129,13 @@ WINOGRAD_CASES = [
 @pytest.mark.parametrize("case", WINOGRAD_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_path_matches_float64_loops(case, dtype, winograd):
-    """3x3 stride-1 convolutions with enough channels take Winograd F(2x2, 3x3) for the forward
-    pass and the input gradient; im2col + GEMM (set_winograd(False)) must agree with the same
-    reference."""
-    N, H, W, C, F, pads = case
+    """3x3 and 1-D 5-wide stride-1 convolutions with enough channels take Winograd for the
+    forward pass and the input gradient; im2col + GEMM (set_winograd(False)) must agree with the
+    same reference."""
+    N, H, W, C, kh, kw, F, pads = case
     K.set_winograd(winograd)
     try:
-        test_conv_kernels_match_float64_loops((N, H, W, C, 3, 3, F, (1, 1), (1, 1), pads), dtype)
+        test_conv_kernels_match_float64_loops((N, H, W, C, kh, kw, F, (1, 1), (1, 1), pads), dtype)
     finally:
         K.set_winograd(True)
 
