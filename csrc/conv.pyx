@@ -109,6 +109,12 @@ cdef extern from "winograd.h" nogil:
                        float *scratch, const float *zeros, int nt)
     void wino1_conv5_d(const double *x, const double *U, double *out, const Geometry *g, Py_ssize_t tb,
                        double *scratch, const double *zeros, int nt)
+    int wino1_weight_sums_f(const float *x, const float *gy, float *S, const Geometry *g, Py_ssize_t tb,
+                            float *scratch, const float *zeros, int nt)
+    int wino1_weight_sums_d(const double *x, const double *gy, double *S, const Geometry *g, Py_ssize_t tb,
+                            double *scratch, const double *zeros, int nt)
+    void wino1_weight_finish_f(const float *S, int parts, Py_ssize_t C, Py_ssize_t F, float *dw, int accumulate)
+    void wino1_weight_finish_d(const double *S, int parts, Py_ssize_t C, Py_ssize_t F, double *dw, int accumulate)
 
 
 cdef inline int _team(Geometry g) noexcept nogil:
@@ -240,6 +246,42 @@ def _winograd(x, w, out, Geometry g, bint flip):
             wino_kernel_d(<double*>pw, wc, wf, flip, <double*>pu, nt)
             wino_conv3x3_d(<double*>px, <double*>pu, <double*>po, &g, tb, <double*>ps, <double*>pz, nt)
     return out
+
+
+# Tiles per block of the 1-D kernel gradient: its products are as deep as a block, so deeper
+# blocks than the forward's (each product then adds into the C x F sums fewer times).
+cdef Py_ssize_t WINO_WEIGHT_BLOCK_BYTES = 1 << 21
+
+
+def _winograd_weight(x, gy, dw, Geometry g, bint accumulate):
+    """dw (1, 5, C, F) (+)= the kernel gradient of a 1-D F(2, 5) convolution (winograd_tmpl.h)."""
+    cdef Py_ssize_t itemsize = x.dtype.itemsize
+    cdef Py_ssize_t tiles = g.N * ((g.Wo + 1) // 2)
+    cdef Py_ssize_t tb = WINO_WEIGHT_BLOCK_BYTES // (6 * (g.C + g.F) * itemsize)
+    tb = max(6, min(tb, tiles))
+    cdef int nt = _team(g)
+    cdef Py_ssize_t blocks = (tiles + tb - 1) // tb
+    if nt > blocks:
+        nt = <int>blocks
+    S = np.empty((nt, 6, g.C, g.F), x.dtype)
+    scratch = np.empty(nt * wino1_scratch(&g, tb), x.dtype)
+    zeros = np.zeros(g.C, x.dtype)
+    cdef int parts
+    cdef void *px = _p(x)
+    cdef void *pg = _p(gy)
+    cdef void *pS = _p(S)
+    cdef void *pd = _p(dw)
+    cdef void *ps = _p(scratch)
+    cdef void *pz = _p(zeros)
+    with nogil:
+        if itemsize == 4:
+            parts = wino1_weight_sums_f(<float*>px, <float*>pg, <float*>pS, &g, tb, <float*>ps, <float*>pz, nt)
+            wino1_weight_finish_f(<float*>pS, parts, g.C, g.F, <float*>pd, accumulate)
+        else:
+            parts = wino1_weight_sums_d(<double*>px, <double*>pg, <double*>pS, &g, tb, <double*>ps, <double*>pz,
+                                        nt)
+            wino1_weight_finish_d(<double*>pS, parts, g.C, g.F, <double*>pd, accumulate)
+    return dw
 
 
 # -- im2col / col2im ----------------------------------------------------------------------------
@@ -688,6 +730,8 @@ def conv2d_backward_weight(x, gy, dw, strides=(1, 1), dilations=(1, 1), pads=(0,
     """dw (kh,kw,C,F) = the gradient with respect to the kernel (added to dw when accumulate)."""
     dtype = _arrays("conv2d_backward_weight", x=x, g=gy, dw=dw)
     cdef Geometry g = _geometry("conv2d_backward_weight", x.shape, dw.shape, gy.shape, strides, dilations, pads)
+    if g.kh == 1 and _use_winograd(g):
+        return _winograd_weight(x, gy, dw, g, bool(accumulate))
     cdef bint single = dtype == np.float32
     cdef bint rows = _is_row_conv(g)
     cdef bint acc = bool(accumulate)

@@ -245,3 +245,85 @@ static void WSUF(wino1_conv5)(const WT *x, const WT *U, WT *out, const conv_geom
             WSUF(wino1_output_tile)(M + (t - t0) * F, tb * F, g, t / tw, 2 * (t % tw), out);
     }
 }
+
+/* The kernel gradient of the 1-D F(2, 5) convolution, through the same algorithm read backwards:
+ * dw[a] = sum over tiles and t < 2 of d[t + a] gy[t] is G^T [(A gy) . (B^T d)] per tile, so with
+ * V = B^T d as in the forward pass and Y = A gy (A = A^T's transpose, rows (1 0) (1 1) (1 -1)
+ * (1 2) (1 -2) (0 1)), S[xi] = sum over tiles of V[xi]^T Y[xi] is one product per position
+ * whose depth is the tiles, and dw = G^T S at the end. */
+static void WSUF(wino1_grad_tile)(const WT *gy, const conv_geometry *g, ptrdiff_t n, ptrdiff_t q0,
+                                  WT *restrict y, ptrdiff_t ys)
+{
+    const ptrdiff_t F = g->F;
+    const WT *g0 = gy + (n * g->Wo + q0) * F;
+    const int second = q0 + 1 < g->Wo;
+    ptrdiff_t f;
+#pragma GCC ivdep
+    for (f = 0; f < F; f++) {
+        WT a = g0[f], b = second ? g0[F + f] : (WT)0;
+        y[f] = a;
+        y[ys + f] = a + b;
+        y[2 * ys + f] = a - b;
+        y[3 * ys + f] = a + 2 * b;
+        y[4 * ys + f] = a - 2 * b;
+        y[5 * ys + f] = b;
+    }
+}
+
+/* S (a partial of 6 x C x F per thread) for x (N, W, C) and gy (N, Wo, F); scratch as for
+ * wino1_conv5 (tb tiles of V and Y per thread).  Returns how many partials were written. */
+static int WSUF(wino1_weight_sums)(const WT *x, const WT *gy, WT *S, const conv_geometry *g, ptrdiff_t tb,
+                                   WT *scratch, const WT *zeros, int nt)
+{
+    int parts = 1;
+    const ptrdiff_t tw = (g->Wo + 1) / 2, tiles = g->N * tw;
+    const ptrdiff_t blocks = (tiles + tb - 1) / tb, per_thread = wino1_scratch(g, tb);
+    const ptrdiff_t C = g->C, F = g->F;
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int me = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int me = 0, team = 1;
+#endif
+        WT *V = scratch + me * per_thread, *Y = V + tb * 6 * C, *Sme = S + (ptrdiff_t)me * 6 * C * F;
+        ptrdiff_t blk, t, xi;
+        int first = 1;
+        if (me == 0) parts = team;      /* the runtime may grant fewer threads than asked */
+        /* blocks dealt round-robin, so each thread knows which block is its first */
+        for (blk = me; blk < blocks; blk += team) {
+            const ptrdiff_t t0 = blk * tb, t1 = t0 + tb < tiles ? t0 + tb : tiles;
+            for (t = t0; t < t1; t++) {
+                WSUF(wino1_input_tile)(x, g, t / tw, 2 * (t % tw) - g->pl, zeros, V + (t - t0) * C, tb * C);
+                WSUF(wino1_grad_tile)(gy, g, t / tw, 2 * (t % tw), Y + (t - t0) * F, tb * F);
+            }
+            for (xi = 0; xi < 6; xi++)
+                WGEMM(1, 0, C, F, t1 - t0, (WT)1, V + xi * tb * C, C, Y + xi * tb * F, F, first ? (WT)0 : (WT)1,
+                      Sme + xi * C * F, F);
+            first = 0;
+        }
+        if (first)
+            for (t = 0; t < 6 * C * F; t++) Sme[t] = (WT)0;
+    }
+    return parts;
+}
+
+/* dw (5, C, F) (+)= G^T (the sum of the parts partials S). */
+static void WSUF(wino1_weight_finish)(const WT *S, int parts, ptrdiff_t C, ptrdiff_t F, WT *dw, int accumulate)
+{
+    const ptrdiff_t CF = C * F;
+    ptrdiff_t e;
+    int p;
+    for (e = 0; e < CF; e++) {
+        WT s[6] = {0, 0, 0, 0, 0, 0}, d[5];
+        int xi, a;
+        for (p = 0; p < parts; p++)
+            for (xi = 0; xi < 6; xi++) s[xi] += S[(ptrdiff_t)p * 6 * CF + xi * CF + e];
+        d[0] = s[0] / (WT)4 - (s[1] + s[2]) / (WT)6 + (s[3] + s[4]) / (WT)24;
+        d[1] = (s[2] - s[1]) / (WT)6 + (s[3] - s[4]) / (WT)12;
+        d[2] = (s[3] + s[4] - s[1] - s[2]) / (WT)6;
+        d[3] = (s[2] - s[1]) / (WT)6 + (s[3] - s[4]) / (WT)3;
+        d[4] = -(s[1] + s[2]) / (WT)6 + (WT)2 * (s[3] + s[4]) / (WT)3 + s[5];
+        for (a = 0; a < 5; a++) dw[a * CF + e] = accumulate ? dw[a * CF + e] + d[a] : d[a];
+    }
+}
