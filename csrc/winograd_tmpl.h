@@ -1,6 +1,7 @@
-/* Winograd F(2x2, 3x3) convolution, written once and instantiated per element type by
- * winograd.h (no include guard on purpose).  Expected macros: WT (float / double), WSUF(n)
- * (name mangling) and WGEMM (engine_sgemm / engine_dgemm).
+/* Winograd convolutions, F(2x2, 3x3) and (further down) the 1-D F(2, 5) with its kernel
+ * gradient, written once and instantiated per element type by winograd.h (no include guard on
+ * purpose).  Expected macros: WT (float / double), WSUF(n) (name mangling) and WGEMM
+ * (engine_sgemm / engine_dgemm).
  *
  * Each 2x2 block of output pixels ("tile") is computed from the 4x4 input patch under it:
  * V = B^T d B per channel (16 values), then for each of the 16 positions xi a product
