@@ -65,6 +65,27 @@ def spread(values, fmt, scale=1.0):
     return text
 
 
+WORKLOAD_HEADER = ["workload", "engine", "PyTorch", "PyTorch / engine", "Keras-JAX", "Keras-TF",
+                   "fastest other / engine"]
+
+
+def workload_row(label, times, fmt, scale=1.0):
+    """A WORKLOAD_HEADER row from alternate()'s times (keys engine, PyTorch, Keras-jax,
+    Keras-tensorflow), ratios of medians; it also prints the row's times as progress."""
+    print(f"{label}: " + "; ".join(f"{name} {spread(t, fmt, scale)}" for name, t in times.items()
+                                   if t is not None), flush=True)
+    eng = median(times["engine"])
+    others = {name: median(t) for name, t in times.items() if name != "engine" and t}
+    row = [label, spread(times["engine"], fmt, scale)]
+    torch_times = times.get("PyTorch")
+    row += [spread(torch_times, fmt, scale), f"{others['PyTorch'] / eng:.2f}x"] if torch_times else ["-", "-"]
+    for backend in ("jax", "tensorflow"):
+        t = times.get(f"Keras-{backend}")
+        row.append("-" if t is None else spread(t, fmt, scale))
+    row.append(f"{min(others.values()) / eng:.2f}x" if others else "-")
+    return row
+
+
 def rounds_note(rounds):
     return "one run each" if rounds == 1 else f"median of {rounds} alternating rounds, range in brackets"
 

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from common import (alternate, best_of, have, keras_backends, machine, median, print_table, run_isolated,
-                    rounds_note, run_keras, spread)
+from common import (WORKLOAD_HEADER, alternate, best_of, have, keras_backends, machine, print_table,
+                    rounds_note, run_isolated, run_keras, workload_row)
 
 SHAPES = [(128, 100, 64, 32), (128, 50, 128, 32)]
 
@@ -170,23 +170,10 @@ def main():
                 if backend in ("jax", "tensorflow"):
                     runs[f"Keras-{backend}"] = (lambda backend=backend, task=task: run_keras(
                         KERAS_SCRIPT.replace("__WHICH__", task), backend)["seconds"])
-        times = alternate(runs, args.rounds)
-        eng = median(times["engine"])
-        others = {name: median(t) for name, t in times.items() if name != "engine" and t}
-        print(f"{label}: " + "; ".join(f"{name} {spread(t, fmt, scale)}" for name, t in times.items()
-                                       if t is not None), flush=True)
-        row = [label, spread(times["engine"], fmt, scale)]
-        torch_t = times.get("PyTorch")
-        row += [spread(torch_t, fmt, scale), f"{others['PyTorch'] / eng:.2f}x"] if torch_t else ["-", "-"]
-        for backend in ("jax", "tensorflow"):
-            t = times.get(f"Keras-{backend}")
-            row.append("-" if t is None else spread(t, fmt, scale))
-        row.append(f"{min(others.values()) / eng:.2f}x" if others else "-")
-        rows.append(row)
+        rows.append(workload_row(label, alternate(runs, args.rounds), fmt, scale))
     print_table(f"LSTM workloads ({machine()}, {time.strftime('%Y-%m-%d')}; "
                 f"{rounds_note(args.rounds)})",
-                ["workload", "engine", "PyTorch", "PyTorch / engine", "Keras-JAX", "Keras-TF",
-                 "fastest other / engine"], rows)
+                WORKLOAD_HEADER, rows)
 
 
 if __name__ == "__main__":
