@@ -182,9 +182,12 @@ def _arrays(str fn, **arrays):
 # winograd.h: 2.25x (1.67x) fewer multiply-adds than im2col + GEMM, for transforms that cost a
 # pass over each tile's inputs and outputs.
 cdef bint _winograd_on = True
-# Per-thread bytes for a block's transformed inputs and products (16 x tiles x (C + F)): 256 KiB
-# to 1 MiB measured alike on a Zen 3 core (512 KiB L2); from 2 MiB the blocks spill to L3.
+# Per-thread bytes for a block's transformed inputs and products (positions x tiles x (C + F)):
+# 256 KiB to 1 MiB measured alike on a Zen 3 core (512 KiB L2); from 2 MiB the blocks spill to L3.
 cdef Py_ssize_t WINO_BLOCK_BYTES = 1 << 19
+# The kernel gradient's products are as deep as a block, so its blocks are deeper (each product
+# then adds into the C x F sums fewer times).
+cdef Py_ssize_t WINO_WEIGHT_BLOCK_BYTES = 1 << 21
 
 
 def set_winograd(bint on):
@@ -204,9 +207,17 @@ cdef bint _use_winograd(Geometry g) noexcept nogil:
     if not (_winograd_on and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
             and g.C >= 16 and g.F >= 16 and g.C * g.F >= 2048):
         return False
-    if g.H == 1 and g.kh == 1 and g.Ho == 1 and g.pt == 0:
+    if _is_row_conv(g):
         return g.kw == 5 and g.W > 1
     return g.kh == 3 and g.kw == 3 and g.H > 1 and g.W > 1
+
+
+cdef tuple _winograd_plan(Geometry g, Py_ssize_t positions, Py_ssize_t block_bytes, Py_ssize_t itemsize):
+    """(tiles per block, threads) for a Winograd pass: blocks of about block_bytes of transforms
+    per thread, and no more threads than blocks."""
+    cdef Py_ssize_t tiles = g.N * ((g.Wo + 1) // 2) * (1 if g.kh == 1 else (g.Ho + 1) // 2)
+    cdef Py_ssize_t tb = max(6, min(block_bytes // (positions * (g.C + g.F) * itemsize), tiles))
+    return tb, min(_team(g), (tiles + tb - 1) // tb)
 
 
 def _winograd(x, w, out, Geometry g, bint flip):
@@ -216,14 +227,9 @@ def _winograd(x, w, out, Geometry g, bint flip):
     wakes OpenBLAS's threads, which then spin against this module's on a small machine."""
     cdef bint one_d = g.kh == 1
     cdef Py_ssize_t positions = 6 if one_d else 16
-    cdef Py_ssize_t itemsize = x.dtype.itemsize
-    cdef Py_ssize_t tiles = g.N * ((g.Wo + 1) // 2) * (1 if one_d else (g.Ho + 1) // 2)
-    cdef Py_ssize_t tb = WINO_BLOCK_BYTES // (positions * (g.C + g.F) * itemsize)
-    tb = max(6, min(tb, tiles))
-    cdef int nt = _team(g)
-    cdef Py_ssize_t blocks = (tiles + tb - 1) // tb
-    if nt > blocks:
-        nt = <int>blocks
+    cdef Py_ssize_t itemsize = x.dtype.itemsize, tb
+    cdef int nt
+    tb, nt = _winograd_plan(g, positions, WINO_BLOCK_BYTES, itemsize)
     U = np.empty((positions, g.C, g.F), x.dtype)
     scratch = np.empty(nt * (wino1_scratch(&g, tb) if one_d else wino_scratch(&g, tb)), x.dtype)
     zeros = np.zeros(g.C, x.dtype)
@@ -250,21 +256,11 @@ def _winograd(x, w, out, Geometry g, bint flip):
     return out
 
 
-# Tiles per block of the 1-D kernel gradient: its products are as deep as a block, so deeper
-# blocks than the forward's (each product then adds into the C x F sums fewer times).
-cdef Py_ssize_t WINO_WEIGHT_BLOCK_BYTES = 1 << 21
-
-
 def _winograd_weight(x, gy, dw, Geometry g, bint accumulate):
     """dw (1, 5, C, F) (+)= the kernel gradient of a 1-D F(2, 5) convolution (winograd_tmpl.h)."""
-    cdef Py_ssize_t itemsize = x.dtype.itemsize
-    cdef Py_ssize_t tiles = g.N * ((g.Wo + 1) // 2)
-    cdef Py_ssize_t tb = WINO_WEIGHT_BLOCK_BYTES // (6 * (g.C + g.F) * itemsize)
-    tb = max(6, min(tb, tiles))
-    cdef int nt = _team(g)
-    cdef Py_ssize_t blocks = (tiles + tb - 1) // tb
-    if nt > blocks:
-        nt = <int>blocks
+    cdef Py_ssize_t itemsize = x.dtype.itemsize, tb
+    cdef int nt
+    tb, nt = _winograd_plan(g, 6, WINO_WEIGHT_BLOCK_BYTES, itemsize)
     S = np.empty((nt, 6, g.C, g.F), x.dtype)
     scratch = np.empty(nt * wino1_scratch(&g, tb), x.dtype)
     zeros = np.zeros(g.C, x.dtype)
