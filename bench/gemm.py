@@ -11,8 +11,11 @@ threads and with one.  A last block repeats 1024^3 on one thread (numpy and
 torch in a child process started with OPENBLAS_NUM_THREADS=1 etc., since their
 pools cannot be resized after import without extra packages).
 
-Timing: best of several runs, each run long enough (>= ~2 ms) for the clock;
-the machine is shared, so the best run is the least disturbed one.
+Timing: each measurement is the best of several runs, each long enough (>= ~2 ms) for the
+clock; every round measures each shape once per library, the libraries taking turns shape by
+shape, and the table shows each library's best round (--rounds, default 5) and, in brackets, the
+range of the rounds' own engine/numpy ratios.  The host's speed drifts within minutes, so only
+measurements taken close together compare.
 """
 import argparse
 import json
@@ -75,12 +78,14 @@ def cases(dtype, quick=False):
 
 
 def run_cases(dtype, quick, only=None, rounds=1):
-    """{label: {"engine": gflops, "numpy": ..., "torch": ...}}
+    """{label: {"flops": f, "engine": [gflops per round], "numpy": [...], "torch": [...]}}
 
-    One library at a time over all shapes: each keeps its worker threads
-    spinning for a while after a call (libgomp ~20 ms, OpenBLAS longer), and on
-    2 cores a spinning pool from one library stalls the next one's barriers for
-    whole scheduler slices.  Long pauses between the phases let them sleep."""
+    Every round times each shape once per library, the libraries taking turns shape by shape
+    (the first one changes from round to round): this host's speed drifts by tens of percent
+    within minutes, and a library measured in its own phase mostly records which minute it got.
+    A pause before each measurement lets the previous library's worker threads stop spinning
+    (libgomp and OpenBLAS keep them busy-waiting for a while after a call, and on 2 cores a
+    spinning pool stalls the next library's barriers)."""
     todo = [c for c in cases(dtype, quick) if not only or c[0] in only]
     for label, flops, a, ta, b, tb in todo:     # sanity: same answer as float64 numpy
         av, bv = (a.T if ta else a), (b.T if tb else b)
@@ -98,15 +103,28 @@ def run_cases(dtype, quick, only=None, rounds=1):
             x, y = (x.t() if ta else x), (y.t() if tb else y)
             return lambda: torch.mm(x, y)
         libs.append(("torch", torch_fn))
-    # Several rounds, best kept: the machine is shared, and a burst of someone
-    # else's load should not decide a whole column.
-    for _ in range(rounds):
-        for name, make in libs:
-            time.sleep(1.0)
-            for label, flops, a, ta, b, tb in todo:
-                g = flops / best_time(make(a, b, ta, tb)) / 1e9
-                res[label][name] = max(res[label].get(name, 0.0), g)
+    for r in range(rounds):
+        order = libs[r % len(libs):] + libs[:r % len(libs)]
+        for label, flops, a, ta, b, tb in todo:
+            for name, make in order:
+                time.sleep(0.1)
+                res[label].setdefault(name, []).append(flops / best_time(make(a, b, ta, tb), budget=1.5) / 1e9)
     return res
+
+
+def summarize(res):
+    """Per shape: each library's best GFLOP/s over the rounds (the host's disturbances only
+    ever slow a run down, so the best is the closest to the library's own speed, and taking
+    turns gave every library the same chances at the quiet moments), engine/numpy from those,
+    and the range of the rounds' own ratios to show how far one round can be trusted."""
+    out = {}
+    for label, row in res.items():
+        s = {name: max(v) for name, v in row.items() if name != "flops"}
+        s["ratio"] = s["engine"] / s["numpy"]
+        per_round = np.array(row["engine"]) / np.array(row["numpy"])
+        s["ratio_range"] = (float(per_round.min()), float(per_round.max()))
+        out[label] = s
+    return out
 
 
 def single_thread_child(dtype):
@@ -114,7 +132,7 @@ def single_thread_child(dtype):
     runtime.set_num_threads(1)
     if torch is not None:
         torch.set_num_threads(1)
-    r = run_cases(dtype, False, only={"1024x1024x1024"}, rounds=3)
+    r = summarize(run_cases(dtype, False, only={"1024x1024x1024"}, rounds=5))
     r.update(avx2_rows(dtype, {"1024x1024x1024"}, r))
     print(json.dumps(r))
 
@@ -130,6 +148,8 @@ def avx2_rows(dtype, labels, res):
             if label in labels:
                 row = dict(res[label])
                 row["engine"] = flops / best_time(lambda: eg.matmul(a, b, ta, tb)) / 1e9
+                row["ratio"] = row["engine"] / row["numpy"]
+                row["ratio_range"] = (row["ratio"], row["ratio"])
                 row.pop("torch", None)
                 out[label + " (engine AVX2 path)"] = row
     finally:
@@ -143,7 +163,8 @@ def main():
                     help="all-thread FMA peak in GFLOP/s (default: measured, AVX2)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true", help="skip 1024/2048 and the one-thread run")
-    ap.add_argument("--rounds", type=int, default=3, help="passes over all shapes, best kept")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="passes over all shapes, libraries taking turns (the table shows the bests)")
     ap.add_argument("--single-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     dtype = np.dtype(args.dtype).type
@@ -160,7 +181,7 @@ def main():
     peak5 = max(eg._fma_peak_gflops(nt, "avx512") for _ in range(3)) * scale
     peak5_1 = max(eg._fma_peak_gflops(1, "avx512") for _ in range(3)) * scale
 
-    res = run_cases(dtype, args.quick, rounds=args.rounds)
+    res = summarize(run_cases(dtype, args.quick, rounds=args.rounds))
     if not args.quick:
         res.update(avx2_rows(dtype, {"1024x1024x1024", "2048x2048x2048"}, res))
     single = None
@@ -179,6 +200,9 @@ def main():
           f"{peak2_1:.1f} on 1; AVX-512 {peak5:.1f} on {nt}, {peak5_1:.1f} on 1"
           + (" (AVX2 all-thread peak given by --peak)" if args.peak else ""))
     print()
+    print(f"GFLOP/s: best of {args.rounds} rounds (one-thread row: 5), the libraries taking turns shape "
+          f"by shape; engine/numpy from the bests [the rounds' own ratios, lowest-highest]")
+    print()
     hdr = "| shape (m x k x n) | threads | engine GFLOP/s | numpy GFLOP/s | torch GFLOP/s | engine/numpy | engine % AVX2 peak | engine % AVX-512 peak |"
     print(hdr)
     print("|---|---|---|---|---|---|---|---|")
@@ -186,7 +210,8 @@ def main():
     def line(label, row, threads, p2, p5):
         t = f"{row['torch']:.1f}" if "torch" in row else "-"
         print(f"| {label} | {threads} | {row['engine']:.1f} | {row['numpy']:.1f} | {t} | "
-              f"{row['engine'] / row['numpy']:.2f} | {100 * row['engine'] / p2:.0f} % | "
+              f"{row['ratio']:.2f} [{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}] | "
+              f"{100 * row['engine'] / p2:.0f} % | "
               + (f"{100 * row['engine'] / p5:.0f} % |" if p5 > 0 else "- (no AVX-512) |"))
 
     for label, row in res.items():
