@@ -66,39 +66,42 @@ RV_ATTR __attribute__((noinline)) static ptrdiff_t RV_SUF(rnn_tanh_run)(float *x
     return j;
 }
 
-/* One LSTM cell (one batch row, one step) with Keras's default activations, all four gates and
- * the state update in a single pass over units [j, u): the gate pre-activations z (i, f, c, o
- * runs of u) become the activated gates in place, then c, tanh(c) and h.  Separate passes per
- * gate cost more than the arithmetic at small unit counts (loop set-up and reloads per run of
- * 32).  Returns how many units are done; the caller's scalar loop finishes the rest. */
+/* One LSTM cell (one batch row, one step) with Keras's default activations, in two passes over
+ * units [j, u): the gate pre-activations z (i, f, c, o runs of u) become the activated gates in
+ * place, then c, tanh(c) and h.  Each vector's chain through a gate activation, the state and
+ * tanh(c) is ~135 cycles deep and ~150 instructions long, so in one pass the reorder window
+ * held less than two vectors' worth and the cell ran at the chain's latency (~85 cycles per
+ * vector on Zen 3); split, each pass's vectors are independent of each other and it runs at
+ * the pipes' throughput.  (Separate passes per gate, each a loop of its own, had cost more than
+ * the arithmetic at small unit counts.)  Returns how many units are done; the caller's scalar
+ * loop finishes the rest. */
 RV_ATTR static inline ptrdiff_t
 RV_SUF(rnn_lstm_cell_from)(float *restrict z, const float *restrict bias, const float *restrict cp,
                            float *restrict c, float *restrict tc, float *restrict h, ptrdiff_t u,
                            ptrdiff_t j)
 {
+    const ptrdiff_t j0 = j;
+    ptrdiff_t jv;
     for (; j + RV_W <= u; j += RV_W) {
         RV_T zi = RV_LOAD(z + j), zf = RV_LOAD(z + u + j);
         RV_T zg = RV_LOAD(z + 2 * u + j), zo = RV_LOAD(z + 3 * u + j);
-        RV_T gi, gf, gg, go, cc, t;
         if (bias) {
             zi = RV_ADD(zi, RV_LOAD(bias + j));
             zf = RV_ADD(zf, RV_LOAD(bias + u + j));
             zg = RV_ADD(zg, RV_LOAD(bias + 2 * u + j));
             zo = RV_ADD(zo, RV_LOAD(bias + 3 * u + j));
         }
-        gi = RV_SUF(rnn_sigmoid)(zi);
-        gf = RV_SUF(rnn_sigmoid)(zf);
-        gg = RV_SUF(rnn_tanh)(zg);
-        go = RV_SUF(rnn_sigmoid)(zo);
-        RV_STORE(z + j, gi);
-        RV_STORE(z + u + j, gf);
-        RV_STORE(z + 2 * u + j, gg);
-        RV_STORE(z + 3 * u + j, go);
-        cc = RV_FMADD(gf, RV_LOAD(cp + j), RV_MUL(gi, gg));
-        t = RV_SUF(rnn_tanh)(cc);
-        RV_STORE(c + j, cc);
-        RV_STORE(tc + j, t);
-        RV_STORE(h + j, RV_MUL(go, t));
+        RV_STORE(z + j, RV_SUF(rnn_sigmoid)(zi));
+        RV_STORE(z + u + j, RV_SUF(rnn_sigmoid)(zf));
+        RV_STORE(z + 2 * u + j, RV_SUF(rnn_tanh)(zg));
+        RV_STORE(z + 3 * u + j, RV_SUF(rnn_sigmoid)(zo));
+    }
+    for (jv = j0; jv < j; jv += RV_W) {
+        RV_T cc = RV_FMADD(RV_LOAD(z + u + jv), RV_LOAD(cp + jv), RV_MUL(RV_LOAD(z + jv), RV_LOAD(z + 2 * u + jv)));
+        RV_T t = RV_SUF(rnn_tanh)(cc);
+        RV_STORE(c + jv, cc);
+        RV_STORE(tc + jv, t);
+        RV_STORE(h + jv, RV_MUL(RV_LOAD(z + 3 * u + jv), t));
     }
 #ifdef RV_REST_CELL_FROM
     j = RV_REST_CELL_FROM(z, bias, cp, c, tc, h, u, j);
