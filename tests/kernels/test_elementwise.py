@@ -436,6 +436,29 @@ def test_cce_gradient_with_clipping_matches_finite_differences():
                                rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cce_one_hot_rows_and_non_finite_predictions(dtype):
+    """Classes with target 0 take a shortcut (no log, gradient -dot / s); it must give the
+    reference's values, and a NaN or inf prediction in such a class must still make the row's
+    loss NaN (TerminateOnNaN relies on it)."""
+    r = rng(30)
+    p = r.uniform(0.01, 1.0, (6, 500)).astype(dtype)
+    t = np.eye(500, dtype=dtype)[r.integers(0, 500, 6)]
+    t[1] = 0                                               # a row with no target at all
+    loss, grad = np.empty(6, dtype), np.empty_like(p)
+    E.categorical_crossentropy(t, p, loss, grad)
+    np.testing.assert_allclose(loss, ref_cce(t.astype(np.float64), p.astype(np.float64)),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+    fd = _fd_rows(E.categorical_crossentropy, t[:2].astype(np.float64), p[:2].astype(np.float64), h=1e-7)
+    np.testing.assert_allclose(grad[:2], fd, rtol=1e-3 if dtype == np.float32 else 1e-5, atol=1e-7)
+    hot = int(np.argmax(t[0]))
+    for bad in (np.nan, np.inf):
+        q = p.copy()
+        q[0, (hot + 1) % 500] = bad
+        E.categorical_crossentropy(t, q, loss, grad)
+        assert np.isnan(loss[0]) and np.all(np.isfinite(loss[2:]))
+
+
 def test_logit_losses_stable_for_large_logits():
     z = np.array([[1000.0, -1000.0, 0.0]], dtype=np.float32)
     t = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
