@@ -97,7 +97,8 @@ RV_SUF(rnn_lstm_cell_from)(float *restrict z, const float *restrict bias, const 
         RV_STORE(z + 3 * u + j, RV_SUF(rnn_sigmoid)(zo));
     }
     for (jv = j0; jv < j; jv += RV_W) {
-        RV_T cc = RV_FMADD(RV_LOAD(z + u + jv), RV_LOAD(cp + jv), RV_MUL(RV_LOAD(z + jv), RV_LOAD(z + 2 * u + jv)));
+        RV_T cc = RV_FMADD(RV_LOAD(z + u + jv), RV_LOAD(cp + jv),
+                           RV_MUL(RV_LOAD(z + jv), RV_LOAD(z + 2 * u + jv)));
         RV_T t = RV_SUF(rnn_tanh)(cc);
         RV_STORE(c + jv, cc);
         RV_STORE(tc + jv, t);
