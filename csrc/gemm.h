@@ -424,19 +424,23 @@ __attribute__((target("avx2"))) static void gd_pack_bt8_s(const float *B, ptrdif
 #define GD_T float
 #define GD_SUF s
 #define GD_NAME engine_sgemm
+#define GD_PAIR_NAME engine_sgemm_pair
 #include "gemm_driver_tmpl.h"
 #undef GD_T
 #undef GD_SUF
 #undef GD_NAME
+#undef GD_PAIR_NAME
 #undef GD_PACK_A12
 #undef GD_PACK_BT8
 #define GD_T double
 #define GD_SUF d
 #define GD_NAME engine_dgemm
+#define GD_PAIR_NAME engine_dgemm_pair
 #include "gemm_driver_tmpl.h"
 #undef GD_T
 #undef GD_SUF
 #undef GD_NAME
+#undef GD_PAIR_NAME
 
 static gd_isa_s gd_isa_s_portable = {4, 8, 128, 256, 1024,
     gk_packed_s_portable, gk_rowmajor_a_s_portable, gk_colmajor_a_s_portable,
@@ -509,6 +513,7 @@ static void engine_gemm_get_blocking(int is_double, int *out)
 /* The table other kernel modules call through (see gemm_api.h); gemm.pyx puts it in a capsule. */
 #define ENGINE_GEMM_PROVIDER
 #include "gemm_api.h"
-static const engine_gemm_api engine_gemm_table = {engine_sgemm, engine_dgemm, engine_gemm_set_simd};
+static const engine_gemm_api engine_gemm_table = {engine_sgemm, engine_dgemm, engine_sgemm_pair,
+                                                  engine_dgemm_pair, engine_gemm_set_simd};
 
 #endif

@@ -22,7 +22,8 @@ cdef extern from "gemm.h" nogil:
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
     void engine_gemm_get_blocking(int is_double, int *out)
 
-from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd
+from gemm_api cimport (engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair,
+                       engine_gemm_set_simd)
 
 cdef extern from "gemm_peak.h" nogil:
     double engine_fma_peak_gflops(int nthreads, int simd, long iters)
@@ -51,21 +52,20 @@ cdef Py_ssize_t _row_stride(cnp.ndarray a, str name) except -1:
     return ld if ld >= shape[1] else shape[1]
 
 
-def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
-         double alpha=1.0, double beta=0.0):
-    """C = alpha * op(A) @ op(B) + beta * C, in place. Same dtype (float32/float64) throughout."""
+cdef tuple _checked(str fn, object A, object B, object C, bint trans_a, bint trans_b):
+    """Every check the C code relies on for C = op(A) op(B); returns (m, n, k, lda, ldb, ldc)."""
     if not (cnp.PyArray_Check(A) and cnp.PyArray_Check(B) and cnp.PyArray_Check(C)):
-        raise ValueError("gemm: A, B and C must be numpy arrays")
+        raise ValueError(f"{fn}: A, B and C must be numpy arrays")
     cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B, c = <cnp.ndarray>C
     cdef int t = cnp.PyArray_TYPE(a)
     if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(b) != t \
             or cnp.PyArray_TYPE(c) != t:
-        raise ValueError(f"gemm: A, B, C must share dtype float32 or float64, got "
+        raise ValueError(f"{fn}: A, B, C must share dtype float32 or float64, got "
                          f"{A.dtype}, {B.dtype}, {C.dtype}")
     if not cnp.PyArray_ISWRITEABLE(c):
-        raise ValueError("gemm: C is read-only")
+        raise ValueError(f"{fn}: C is read-only")
     if not (cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISNOTSWAPPED(b) and cnp.PyArray_ISNOTSWAPPED(c)):
-        raise ValueError("gemm: operands must be in native byte order")
+        raise ValueError(f"{fn}: operands must be in native byte order")
     cdef Py_ssize_t lda = _row_stride(a, "A"), ldb = _row_stride(b, "B"), ldc = _row_stride(c, "C")
     cdef cnp.npy_intp *sa = cnp.PyArray_DIMS(a)
     cdef cnp.npy_intp *sb = cnp.PyArray_DIMS(b)
@@ -75,14 +75,22 @@ def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
     cdef Py_ssize_t kb = sb[1] if trans_b else sb[0]
     cdef Py_ssize_t n = sb[0] if trans_b else sb[1]
     if k != kb or sc[0] != m or sc[1] != n:
-        raise ValueError(f"gemm: shapes do not agree: op(A) is ({m}, {k}), op(B) is ({kb}, {n}), "
+        raise ValueError(f"{fn}: shapes do not agree: op(A) is ({m}, {k}), op(B) is ({kb}, {n}), "
                          f"C is {tuple(C.shape)}")
+    return m, n, k, lda, ldb, ldc
+
+
+def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
+         double alpha=1.0, double beta=0.0):
+    """C = alpha * op(A) @ op(B) + beta * C, in place. Same dtype (float32/float64) throughout."""
+    cdef Py_ssize_t m, n, k, lda, ldb, ldc
+    m, n, k, lda, ldb, ldc = _checked("gemm", A, B, C, trans_a, trans_b)
     if m == 0 or n == 0:
         return C
-    cdef char *pa = <char*>cnp.PyArray_DATA(a)
-    cdef char *pb = <char*>cnp.PyArray_DATA(b)
-    cdef char *pc = <char*>cnp.PyArray_DATA(c)
-    if t == cnp.NPY_FLOAT32:
+    cdef char *pa = <char*>cnp.PyArray_DATA(<cnp.ndarray>A)
+    cdef char *pb = <char*>cnp.PyArray_DATA(<cnp.ndarray>B)
+    cdef char *pc = <char*>cnp.PyArray_DATA(<cnp.ndarray>C)
+    if cnp.PyArray_TYPE(<cnp.ndarray>A) == cnp.NPY_FLOAT32:
         with nogil:
             engine_sgemm(trans_a, trans_b, m, n, k, <float>alpha, <float*>pa, lda,
                          <float*>pb, ldb, <float>beta, <float*>pc, ldc)
@@ -91,6 +99,34 @@ def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
             engine_dgemm(trans_a, trans_b, m, n, k, alpha, <double*>pa, lda,
                          <double*>pb, ldb, beta, <double*>pc, ldc)
     return C
+
+
+def gemm_pair(object A1, object A2, object B, object C1, object C2, bint trans_a=False,
+              bint trans_b=False, double alpha=1.0, double beta=0.0):
+    """C1 = alpha op(A1) @ op(B) + beta C1 and C2 = alpha op(A2) @ op(B) + beta C2, in place: two
+    products sharing op(B) (weight gradients x^T dZ and h^T dZ), op(B) packed once for both when
+    that pays.  Returns (C1, C2)."""
+    cdef Py_ssize_t m1, m2, n, n2, k, k2, lda1, lda2, ldb, ldc1, ldc2
+    m1, n, k, lda1, ldb, ldc1 = _checked("gemm_pair", A1, B, C1, trans_a, trans_b)
+    m2, n2, k2, lda2, ldb, ldc2 = _checked("gemm_pair", A2, B, C2, trans_a, trans_b)
+    cdef char *pa1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>A1)
+    cdef char *pa2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>A2)
+    cdef char *pb = <char*>cnp.PyArray_DATA(<cnp.ndarray>B)
+    cdef char *pc1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>C1)
+    cdef char *pc2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>C2)
+    if n == 0:
+        return C1, C2
+    if cnp.PyArray_TYPE(<cnp.ndarray>A1) == cnp.NPY_FLOAT32:
+        with nogil:
+            engine_sgemm_pair(trans_a, trans_b, m1, m2, n, k, <float>alpha, <float*>pa1, lda1,
+                              <float*>pa2, lda2, <float*>pb, ldb, <float>beta, <float*>pc1, ldc1,
+                              <float*>pc2, ldc2)
+    else:
+        with nogil:
+            engine_dgemm_pair(trans_a, trans_b, m1, m2, n, k, alpha, <double*>pa1, lda1,
+                              <double*>pa2, lda2, <double*>pb, ldb, beta, <double*>pc1, ldc1,
+                              <double*>pc2, ldc2)
+    return C1, C2
 
 
 def matmul(A, B, bint trans_a=False, bint trans_b=False):

@@ -24,6 +24,15 @@ typedef struct {
     void (*dgemm)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                   double alpha, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
                   double beta, double *C, ptrdiff_t ldc);
+    /* two products sharing op(B): C1 = alpha op(A1) op(B) + beta C1, C2 likewise (gemm_driver_tmpl.h) */
+    void (*sgemm_pair)(int trans_a, int trans_b, ptrdiff_t m1, ptrdiff_t m2, ptrdiff_t n, ptrdiff_t k,
+                       float alpha, const float *A1, ptrdiff_t lda1, const float *A2, ptrdiff_t lda2,
+                       const float *B, ptrdiff_t ldb, float beta, float *C1, ptrdiff_t ldc1,
+                       float *C2, ptrdiff_t ldc2);
+    void (*dgemm_pair)(int trans_a, int trans_b, ptrdiff_t m1, ptrdiff_t m2, ptrdiff_t n, ptrdiff_t k,
+                       double alpha, const double *A1, ptrdiff_t lda1, const double *A2, ptrdiff_t lda2,
+                       const double *B, ptrdiff_t ldb, double beta, double *C1, ptrdiff_t ldc1,
+                       double *C2, ptrdiff_t ldc2);
     void (*set_simd)(int cap);       /* 0 portable, 1 AVX2+FMA, 2 best available */
 } engine_gemm_api;
 
@@ -56,6 +65,24 @@ static inline void engine_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t
                                 double beta, double *C, ptrdiff_t ldc)
 {
     engine_gemm_fns->dgemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static inline void engine_sgemm_pair(int trans_a, int trans_b, ptrdiff_t m1, ptrdiff_t m2, ptrdiff_t n,
+                                     ptrdiff_t k, float alpha, const float *A1, ptrdiff_t lda1,
+                                     const float *A2, ptrdiff_t lda2, const float *B, ptrdiff_t ldb,
+                                     float beta, float *C1, ptrdiff_t ldc1, float *C2, ptrdiff_t ldc2)
+{
+    engine_gemm_fns->sgemm_pair(trans_a, trans_b, m1, m2, n, k, alpha, A1, lda1, A2, lda2, B, ldb, beta,
+                                C1, ldc1, C2, ldc2);
+}
+
+static inline void engine_dgemm_pair(int trans_a, int trans_b, ptrdiff_t m1, ptrdiff_t m2, ptrdiff_t n,
+                                     ptrdiff_t k, double alpha, const double *A1, ptrdiff_t lda1,
+                                     const double *A2, ptrdiff_t lda2, const double *B, ptrdiff_t ldb,
+                                     double beta, double *C1, ptrdiff_t ldc1, double *C2, ptrdiff_t ldc2)
+{
+    engine_gemm_fns->dgemm_pair(trans_a, trans_b, m1, m2, n, k, alpha, A1, lda1, A2, lda2, B, ldb, beta,
+                                C1, ldc1, C2, ldc2);
 }
 
 static inline void engine_gemm_set_simd(int cap) { engine_gemm_fns->set_simd(cap); }

@@ -10,6 +10,15 @@ cdef extern from "gemm_api.h" nogil:
     void engine_dgemm(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                       double alpha, const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                       double beta, double *C, Py_ssize_t ldc)
+    # C1 = alpha op(A1) op(B) + beta C1 and C2 likewise, op(B) packed once for both when it pays
+    void engine_sgemm_pair(int trans_a, int trans_b, Py_ssize_t m1, Py_ssize_t m2, Py_ssize_t n, Py_ssize_t k,
+                           float alpha, const float *A1, Py_ssize_t lda1, const float *A2, Py_ssize_t lda2,
+                           const float *B, Py_ssize_t ldb, float beta, float *C1, Py_ssize_t ldc1,
+                           float *C2, Py_ssize_t ldc2)
+    void engine_dgemm_pair(int trans_a, int trans_b, Py_ssize_t m1, Py_ssize_t m2, Py_ssize_t n, Py_ssize_t k,
+                           double alpha, const double *A1, Py_ssize_t lda1, const double *A2, Py_ssize_t lda2,
+                           const double *B, Py_ssize_t ldb, double beta, double *C1, Py_ssize_t ldc1,
+                           double *C2, Py_ssize_t ldc2)
     void engine_gemm_set_simd(int cap)      # 0 portable, 1 AVX2+FMA, 2 best available (process-wide)
 
 cdef extern from "gemm_api.h":

@@ -65,7 +65,8 @@ cdef extern from "recurrent_math.h" nogil:
     void rnn_simple_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
 
 from kernel_common cimport team_size
-from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
+from gemm_api cimport (engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair,
+                       engine_gemm_api_import)
 engine_gemm_api_import()
 
 cdef extern from "recurrent_math.h" nogil:
@@ -228,6 +229,25 @@ cdef void _slab_products(const _SlabGrads *w, Py_ssize_t b0, Py_ssize_t b1, Py_s
         else:
             engine_sgemm(0, 0, k, w.D, w.G, 1.0, <const float *>w.dZx + r0 * w.G, w.G,
                          <const float *>w.WT, w.D, 0.0, <float *>w.dx + r0 * w.D, w.D)
+    cdef const _WGrad *h
+    if w.count == 2 and w.job[0].B == w.job[1].B and w.job[0].b_off == w.job[1].b_off \
+            and w.job[0].n == w.job[1].n:
+        # x^T dZ and h^T dZ (LSTM, SimpleRNN): one pass over dZ packs it for both products.
+        g = &w.job[0]
+        h = &w.job[1]
+        if w.dbl:
+            engine_dgemm_pair(1, 0, g.m, h.m, g.n, k, 1.0, <const double *>g.A + r0 * g.lda, g.lda,
+                              <const double *>h.A + r0 * h.lda, h.lda,
+                              <const double *>g.B + r0 * g.ldb + g.b_off, g.ldb, 0.0,
+                              <double *>w.parts + slab * w.part_size + g.c_off, g.ldc,
+                              <double *>w.parts + slab * w.part_size + h.c_off, h.ldc)
+        else:
+            engine_sgemm_pair(1, 0, g.m, h.m, g.n, k, 1.0, <const float *>g.A + r0 * g.lda, g.lda,
+                              <const float *>h.A + r0 * h.lda, h.lda,
+                              <const float *>g.B + r0 * g.ldb + g.b_off, g.ldb, 0.0,
+                              <float *>w.parts + slab * w.part_size + g.c_off, g.ldc,
+                              <float *>w.parts + slab * w.part_size + h.c_off, h.ldc)
+        return
     for j in range(w.count):
         g = &w.job[j]
         if w.dbl:

@@ -267,3 +267,34 @@ def test_boundary_checks():
         G.gemm([[1.0]], [[1.0]], np.zeros((1, 1)))
     with pytest.raises(ValueError):
         G.matmul(np.ones((2, 2, 2), np.float32), g32)
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_gemm_pair_equals_two_products(nt, dtype, ta, tb):
+    """gemm_pair packs op(B) once for both products where both take the packed path on one
+    thread (the first shapes, on one thread); elsewhere it is two calls.  Either way the results
+    are those of two gemm calls bit for bit, and within the error bound of float64 numpy."""
+    runtime.set_num_threads(nt)
+    rng = np.random.default_rng(11)
+    for m1, m2, n, k in [(128, 32, 128, 1300), (50, 20, 300, 600), (13, 25, 17, 2000),
+                         (13, 7, 40, 700), (1, 3, 5, 9), (30, 12, 64, 0)]:
+        A1, B, C1 = _operands(rng, m1, k, n, ta, tb, dtype, sliced=True)
+        A2 = _operands(rng, m2, k, n, ta, tb, dtype, sliced=True)[0]
+        C2 = rng.standard_normal((m2, n)).astype(dtype)
+        C1_0, C2_0 = C1.copy(), C2.copy()
+        out = G.gemm_pair(A1, A2, B, C1, C2, ta, tb, 0.5, 1.0)
+        assert out[0] is C1 and out[1] is C2
+        for A, C0, C in ((A1, C1_0, C1), (A2, C2_0, C2)):
+            _check(A, B, C0, C, ta, tb, 0.5, 1.0)
+            np.testing.assert_array_equal(C, G.gemm(A, B, C0.copy(), ta, tb, 0.5, 1.0))
+
+
+def test_gemm_pair_checks_both_products():
+    a = np.ones((4, 3), np.float32)
+    b = np.ones((3, 5), np.float32)
+    with pytest.raises(ValueError, match=r"gemm_pair: shapes do not agree: op\(A\) is \(4, 3\)"):
+        G.gemm_pair(a, a, b, np.empty((4, 5), np.float32), np.empty((3, 5), np.float32))
+    with pytest.raises(ValueError, match="gemm_pair: A, B, C must share dtype"):  # B is shared
+        G.gemm_pair(a, a.astype(np.float64), b, np.empty((4, 5), np.float32), np.empty((4, 5), np.float64))
