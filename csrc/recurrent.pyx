@@ -230,8 +230,8 @@ cdef void _slab_products(const _SlabGrads *w, Py_ssize_t b0, Py_ssize_t b1, Py_s
             engine_sgemm(0, 0, k, w.D, w.G, 1.0, <const float *>w.dZx + r0 * w.G, w.G,
                          <const float *>w.WT, w.D, 0.0, <float *>w.dx + r0 * w.D, w.D)
     cdef const _WGrad *h
-    if w.count == 2 and w.job[0].B == w.job[1].B and w.job[0].b_off == w.job[1].b_off \
-            and w.job[0].n == w.job[1].n:
+    if w.count == 2 and w.job[0].B == w.job[1].B and w.job[0].ldb == w.job[1].ldb \
+            and w.job[0].b_off == w.job[1].b_off and w.job[0].n == w.job[1].n:
         # x^T dZ and h^T dZ (LSTM, SimpleRNN): one pass over dZ packs it for both products.
         g = &w.job[0]
         h = &w.job[1]
