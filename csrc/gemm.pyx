@@ -52,8 +52,14 @@ cdef Py_ssize_t _row_stride(cnp.ndarray a, str name) except -1:
     return ld if ld >= shape[1] else shape[1]
 
 
-cdef tuple _checked(str fn, object A, object B, object C, bint trans_a, bint trans_b):
-    """Every check the C code relies on for C = op(A) op(B); returns (m, n, k, lda, ldb, ldc)."""
+cdef struct _Dims:
+    Py_ssize_t m, n, k, lda, ldb, ldc
+
+
+cdef int _checked(str fn, object A, object B, object C, bint trans_a, bint trans_b,
+                  _Dims *d) except -1:
+    """Every check the C code relies on for C = op(A) op(B); fills d (a struct, not a tuple:
+    this runs on every small product of a training step)."""
     if not (cnp.PyArray_Check(A) and cnp.PyArray_Check(B) and cnp.PyArray_Check(C)):
         raise ValueError(f"{fn}: A, B and C must be numpy arrays")
     cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B, c = <cnp.ndarray>C
@@ -77,14 +83,16 @@ cdef tuple _checked(str fn, object A, object B, object C, bint trans_a, bint tra
     if k != kb or sc[0] != m or sc[1] != n:
         raise ValueError(f"{fn}: shapes do not agree: op(A) is ({m}, {k}), op(B) is ({kb}, {n}), "
                          f"C is {tuple(C.shape)}")
-    return m, n, k, lda, ldb, ldc
+    d.m = m; d.n = n; d.k = k; d.lda = lda; d.ldb = ldb; d.ldc = ldc
+    return 0
 
 
 def gemm(object A, object B, object C, bint trans_a=False, bint trans_b=False,
          double alpha=1.0, double beta=0.0):
     """C = alpha * op(A) @ op(B) + beta * C, in place. Same dtype (float32/float64) throughout."""
-    cdef Py_ssize_t m, n, k, lda, ldb, ldc
-    m, n, k, lda, ldb, ldc = _checked("gemm", A, B, C, trans_a, trans_b)
+    cdef _Dims d
+    _checked("gemm", A, B, C, trans_a, trans_b, &d)
+    cdef Py_ssize_t m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb, ldc = d.ldc
     if m == 0 or n == 0:
         return C
     cdef char *pa = <char*>cnp.PyArray_DATA(<cnp.ndarray>A)
@@ -106,9 +114,11 @@ def gemm_pair(object A1, object A2, object B, object C1, object C2, bint trans_a
     """C1 = alpha op(A1) @ op(B) + beta C1 and C2 = alpha op(A2) @ op(B) + beta C2, in place: two
     products sharing op(B) (weight gradients x^T dZ and h^T dZ), op(B) packed once for both when
     that pays.  Returns (C1, C2)."""
-    cdef Py_ssize_t m1, m2, n, n2, k, k2, lda1, lda2, ldb, ldc1, ldc2
-    m1, n, k, lda1, ldb, ldc1 = _checked("gemm_pair", A1, B, C1, trans_a, trans_b)
-    m2, n2, k2, lda2, ldb, ldc2 = _checked("gemm_pair", A2, B, C2, trans_a, trans_b)
+    cdef _Dims d1, d2
+    _checked("gemm_pair", A1, B, C1, trans_a, trans_b, &d1)
+    _checked("gemm_pair", A2, B, C2, trans_a, trans_b, &d2)     # the same B: same n, k, ldb
+    cdef Py_ssize_t m1 = d1.m, m2 = d2.m, n = d1.n, k = d1.k, ldb = d1.ldb
+    cdef Py_ssize_t lda1 = d1.lda, lda2 = d2.lda, ldc1 = d1.ldc, ldc2 = d2.ldc
     cdef char *pa1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>A1)
     cdef char *pa2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>A2)
     cdef char *pb = <char*>cnp.PyArray_DATA(<cnp.ndarray>B)
