@@ -3,7 +3,8 @@
 Rows: LSTM forward+backward (one layer, float32) for batch 128 x 100 steps x 64 features -> 32 units
 and 128 x 50 x 128 -> 32; an epoch of the seed's question-answering model (listings 7-1/7-2: 1,000
 samples of length 100, batch 128, RMSprop); an epoch of the shared-LSTM model (7.1.5: 1,000 pairs of
-length 50, batch 128).
+length 50, batch 128).  A second table sets the LSTM rows against their floor: the layer's
+three weight-sized products alone, by numpy, in the same rounds.
 
     python bench/lstm.py
 """
@@ -13,8 +14,8 @@ import time
 
 import numpy as np
 
-from common import (WORKLOAD_HEADER, alternate, best_of, have, keras_backends, machine, print_table,
-                    rounds_note, run_isolated, run_keras, workload_row)
+from common import (WORKLOAD_HEADER, alternate, best_of, have, keras_backends, machine, median, print_table,
+                    rounds_note, run_isolated, run_keras, spread, workload_row)
 
 SHAPES = [(128, 100, 64, 32), (128, 50, 128, 32)]
 
@@ -47,6 +48,27 @@ def engine_model(which):
     x, y = data(np.random.default_rng(0))
     model.fit(x, y, epochs=1, batch_size=128, verbose=0)
     return best_of(lambda: model.fit(x, y, epochs=1, batch_size=128, verbose=0), repeat=3)
+
+
+def numpy_products(b, t, d, u):
+    """The LSTM's three weight-sized products alone, by numpy (OpenBLAS), with no time loop: the
+    input projection x W of all steps at once and the weight gradients x^T dZ and h^T dZ.  Every
+    LSTM forward+backward on data with no gradient asked does these three (PyTorch and the engine
+    both), so this is the floor the rows are measured against: how much the 2 x T sequential
+    steps add on top, and what PyTorch's time would allow if they cost nothing."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((b * t, d)).astype(np.float32)
+    w = (rng.standard_normal((d, 4 * u)) * 0.1).astype(np.float32)
+    h = rng.standard_normal((b * t, u)).astype(np.float32)
+    z = np.empty((b * t, 4 * u), np.float32)
+    dw, dr = np.empty((d, 4 * u), np.float32), np.empty((u, 4 * u), np.float32)
+
+    def step():
+        np.matmul(x, w, out=z)
+        np.matmul(x.T, z, out=dw)
+        np.matmul(h.T, z, out=dr)
+    step()
+    return best_of(step, repeat=7)
 
 
 # -- PyTorch -------------------------------------------------------------------------------------------
@@ -143,7 +165,9 @@ print(json.dumps({"seconds": best}))
 RUNNERS = {
     "engine": lambda task: engine_lstm(*SHAPES[int(task[-1])]) if task.startswith("lstm") else engine_model(task),
     "torch": lambda task: torch_lstm(*SHAPES[int(task[-1])]) if task.startswith("lstm") else torch_model(task),
+    "numpy-products": lambda task: numpy_products(*SHAPES[int(task[-1])]),
 }
+CEILING = "floor: numpy, the 3 big products only"
 TASKS = [("lstm0", "LSTM fwd+bwd 128x100x64 -> 32 (ms)"), ("lstm1", "LSTM fwd+bwd 128x50x128 -> 32 (ms)"),
          ("qa", "QA model epoch, 1000x100 (s)"), ("shared", "Shared-LSTM epoch, 1000x50 pairs (s)")]
 
@@ -158,22 +182,37 @@ def main():
     if args.runner:
         print(json.dumps({"seconds": RUNNERS[args.runner](args.task)}))
         return
-    rows = []
+    rows, ceilings = [], []
     for task, label in TASKS:
         scale = 1e3 if task.startswith("lstm") else 1.0
         fmt = "{:.2f}" if scale > 1 else "{:.3f}"
         runs = {"engine": lambda task=task: run_isolated(__file__, "engine", ["--task", task])["seconds"]}
         if have("torch"):
             runs["PyTorch"] = lambda task=task: run_isolated(__file__, "torch", ["--task", task])["seconds"]
-        if not task.startswith("lstm"):
+        if task.startswith("lstm"):
+            runs[CEILING] = lambda task=task: run_isolated(__file__, "numpy-products", ["--task", task])["seconds"]
+        else:
             for backend in keras_backends():
                 if backend in ("jax", "tensorflow"):
                     runs[f"Keras-{backend}"] = (lambda backend=backend, task=task: run_keras(
                         KERAS_SCRIPT.replace("__WHICH__", task), backend)["seconds"])
-        rows.append(workload_row(label, alternate(runs, args.rounds), fmt, scale))
+        times = alternate(runs, args.rounds)
+        products = times.pop(CEILING, None)
+        rows.append(workload_row(label, times, fmt, scale))
+        if products and times["engine"]:
+            floor = median(products)
+            torch_times = times.get("PyTorch")
+            ceilings.append([label, spread(products, fmt, scale), f"{median(times['engine']) / floor:.2f}",
+                             f"{median(torch_times) / floor:.2f}" if torch_times else "-"])
     print_table(f"LSTM workloads ({machine()}, {time.strftime('%Y-%m-%d')}; "
                 f"{rounds_note(args.rounds)})",
                 WORKLOAD_HEADER, rows)
+    if ceilings:
+        print_table("Floor: the layer's three weight-sized products alone (x W, x^T dZ, h^T dZ), by numpy, "
+                    "in the same rounds. engine / floor is what its time loop and gate math add; "
+                    "PyTorch / floor is the most a layer whose time loop cost nothing could gain over "
+                    "PyTorch with products at OpenBLAS's speed",
+                    ["workload", CEILING, "engine / floor", "PyTorch / floor"], ceilings)
 
 
 if __name__ == "__main__":
