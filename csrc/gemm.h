@@ -43,6 +43,12 @@
 /* ---- tuning knobs (see bench/gemm.py) ---------------------------------- */
 /* Small (unpacked) path while k <= this and op(B) is at most engine_gemm_small_b_bytes(). */
 #define ENGINE_GEMM_SMALL_MAX_K 512
+
+/* The packed path reads a transposed A in place instead of packing it while one thread's block
+ * of C has at most this many elements (see gd_a_in_place_), [0] float, [1] double.  Double stays
+ * packed: with 8-wide panels, 32 x 12800 x 128 on two threads lost 11 % in place.  Variables so
+ * the tests can force either way (gemm._set_a_in_place_max_c), set between calls. */
+static ptrdiff_t engine_gemm_a_in_place_max_c[2] = {4096, 0};
 /* Multiply-adds one extra thread must get before it is worth waking it. */
 #define ENGINE_GEMM_MIN_FMAS_PER_THREAD (1 << 18)
 
@@ -497,6 +503,13 @@ static void engine_gemm_set_blocking(int is_double, ptrdiff_t mc, ptrdiff_t kc, 
 {
     if (is_double) { gd_isa_d *t = gd_select_isa_d(); t->mc = mc; t->kc = kc; t->nc = nc; }
     else { gd_isa_s *t = gd_select_isa_s(); t->mc = mc; t->kc = kc; t->nc = nc; }
+}
+
+static ptrdiff_t engine_gemm_swap_a_in_place_max_c(int is_double, ptrdiff_t elements)
+{
+    ptrdiff_t old = engine_gemm_a_in_place_max_c[is_double != 0];
+    engine_gemm_a_in_place_max_c[is_double != 0] = elements;
+    return old;
 }
 
 static void engine_gemm_get_blocking(int is_double, int *out)

@@ -21,6 +21,7 @@ cdef extern from "gemm.h" nogil:
     const char *engine_gemm_simd_name()
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
     void engine_gemm_get_blocking(int is_double, int *out)
+    Py_ssize_t engine_gemm_swap_a_in_place_max_c(int is_double, Py_ssize_t elements)
 
 from gemm_api cimport (engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair,
                        engine_gemm_set_simd)
@@ -199,3 +200,10 @@ def _set_blocking(dtype, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc):
     if mc < mr or mc % mr or nc < nr or nc % nr or kc < 1:
         raise ValueError(f"_set_blocking: need mc % {mr} == 0, nc % {nr} == 0, kc >= 1")
     engine_gemm_set_blocking(np.dtype(dtype) == np.float64, mc, kc, nc)
+
+
+def _set_a_in_place_max_c(dtype, Py_ssize_t elements):
+    """Largest block of C (elements per thread) for which the packed path reads a transposed A in
+    place rather than packing it (float32 4096, float64 0 by default).  Tests set 0 (always
+    pack) or a huge value (never pack) to compare the two ways; returns the previous value."""
+    return engine_gemm_swap_a_in_place_max_c(np.dtype(dtype) == np.float64, elements)

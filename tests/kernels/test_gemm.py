@@ -291,6 +291,35 @@ def test_gemm_pair_equals_two_products(nt, dtype, ta, tb):
             np.testing.assert_array_equal(C, G.gemm(A, B, C0.copy(), ta, tb, 0.5, 1.0))
 
 
+@pytest.mark.parametrize("path", [None, "portable"])
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposed_a_read_in_place_or_packed(path, nt, dtype):
+    """The packed path reads a transposed A in place when a thread's block of C is small (long-k
+    weight gradients): the same tiles and order of sums as packing it, so bit-identical results
+    either way, within the float64 bound, also for sub-blocks, edge tiles, several KC blocks,
+    accumulation and the paired products."""
+    G.set_simd_path(path)
+    runtime.set_num_threads(nt)
+    rng = np.random.default_rng(12)
+    old = G._set_a_in_place_max_c(dtype, 0)
+    try:
+        for m, k, n in [(64, 1300, 64), (61, 1200, 67), (13, 1500, 40), (3, 900, 600), (12, 2100, 300)]:
+            A, B, C = _operands(rng, m, k, n, True, False, dtype, sliced=True)
+            A2 = _operands(rng, 7, k, n, True, False, dtype, sliced=True)[0]
+            C2 = rng.standard_normal((7, n)).astype(dtype)
+            results = []
+            for limit in (0, 1 << 40):           # always packed, always in place
+                G._set_a_in_place_max_c(dtype, limit)
+                out = G.gemm(A, B, C.copy(), True, False, -0.5, 1.0)
+                _check(A, B, C, out, True, False, -0.5, 1.0)
+                results.append((out,) + G.gemm_pair(A, A2, B, C.copy(), C2.copy(), True, False, 2.0, 0.0))
+            for packed, in_place in zip(*results):
+                np.testing.assert_array_equal(packed, in_place)
+    finally:
+        G._set_a_in_place_max_c(dtype, old)
+
+
 def test_gemm_pair_checks_both_products():
     a = np.ones((4, 3), np.float32)
     b = np.ones((3, 5), np.float32)
