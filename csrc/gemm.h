@@ -49,6 +49,11 @@
  * packed: with 8-wide panels, 32 x 12800 x 128 on two threads lost 11 % in place.  Variables so
  * the tests can force either way (gemm._set_a_in_place_max_c), set between calls. */
 static ptrdiff_t engine_gemm_a_in_place_max_c[2] = {4096, 0};
+
+/* The small path reads a row-major op(B) in place while a k chunk of it has at most this many
+ * bytes (half of a 32 KiB L1), and copies it into panels beyond (see gd_small_b_in_place_);
+ * [0] float, [1] double, settable for the tests (gemm._set_small_b_in_place_max_bytes). */
+static ptrdiff_t engine_gemm_small_b_in_place_max[2] = {16384, 16384};
 /* Multiply-adds one extra thread must get before it is worth waking it. */
 #define ENGINE_GEMM_MIN_FMAS_PER_THREAD (1 << 18)
 
@@ -509,6 +514,13 @@ static ptrdiff_t engine_gemm_swap_a_in_place_max_c(int is_double, ptrdiff_t elem
 {
     ptrdiff_t old = engine_gemm_a_in_place_max_c[is_double != 0];
     engine_gemm_a_in_place_max_c[is_double != 0] = elements;
+    return old;
+}
+
+static ptrdiff_t engine_gemm_swap_small_b_in_place_max(int is_double, ptrdiff_t bytes)
+{
+    ptrdiff_t old = engine_gemm_small_b_in_place_max[is_double != 0];
+    engine_gemm_small_b_in_place_max[is_double != 0] = bytes;
     return old;
 }
 

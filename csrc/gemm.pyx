@@ -22,6 +22,7 @@ cdef extern from "gemm.h" nogil:
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
     void engine_gemm_get_blocking(int is_double, int *out)
     Py_ssize_t engine_gemm_swap_a_in_place_max_c(int is_double, Py_ssize_t elements)
+    Py_ssize_t engine_gemm_swap_small_b_in_place_max(int is_double, Py_ssize_t nbytes)
 
 from gemm_api cimport (engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair,
                        engine_gemm_set_simd)
@@ -207,3 +208,10 @@ def _set_a_in_place_max_c(dtype, Py_ssize_t elements):
     place rather than packing it (float32 4096, float64 0 by default).  Tests set 0 (always
     pack) or a huge value (never pack) to compare the two ways; returns the previous value."""
     return engine_gemm_swap_a_in_place_max_c(np.dtype(dtype) == np.float64, elements)
+
+
+def _set_small_b_in_place_max_bytes(dtype, Py_ssize_t nbytes):
+    """Largest k chunk of a row-major op(B), in bytes, that the small path reads in place rather
+    than copying into panels (16384 by default).  Tests set 0 (always copy) or a huge value
+    (always in place) to compare the two ways; returns the previous value."""
+    return engine_gemm_swap_small_b_in_place_max(np.dtype(dtype) == np.float64, nbytes)

@@ -153,6 +153,20 @@ static void GD_FN(gd_scale_c_)(ptrdiff_t m, ptrdiff_t n, GD_T beta, GD_T *C, ptr
     }
 }
 
+/* Whether the small path reads the full panels of a row-major op(B) in place rather than copying
+ * them: while a k chunk of op(B) fits in half of L1 the copy is pure cost (128 x 64 x 32: -4 % when
+ * copied); past that the panels come from L2 row after row, ldb apart (a power-of-two stride also
+ * maps them onto a few L1 sets), and contiguous copies are faster.  Measured on a Zen 3 core,
+ * alternating in one process, GFLOP/s in place -> copied on two threads: 256^3 135 -> 158,
+ * 1280 x 256 x 256 123 -> 162, 512 x 256 x 240 140 -> 171, 128^3 149 -> 162, X^T dY 96 x 128 x 128
+ * 150 -> 160; 12800 x 64 x 128 unchanged. */
+static int GD_FN(gd_small_b_in_place_)(const GD_FN(gd_isa_) *isa, ptrdiff_t m, ptrdiff_t kc, ptrdiff_t n)
+{
+    return m <= 16 * isa->mr
+           || (double)kc * (double)n * sizeof(GD_T)
+              <= (double)engine_gemm_small_b_in_place_max[sizeof(GD_T) == sizeof(double)];
+}
+
 static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b,
                              ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                              GD_T alpha, const GD_T *A, ptrdiff_t lda, const GD_T *B, ptrdiff_t ldb,
@@ -165,7 +179,9 @@ static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b
      * rather than 512 + 128, whose short tail pays the C tile's load and store for little work. */
     const ptrdiff_t n_chunks = (k + ENGINE_GEMM_SMALL_MAX_K - 1) / ENGINE_GEMM_SMALL_MAX_K;
     const ptrdiff_t KCS = n_chunks <= 1 ? k : ((k + n_chunks - 1) / n_chunks + 7) / 8 * 8;
-    const ptrdiff_t n_full = trans_b ? 0 : (n / NR) * NR;   /* panels read in place */
+    const ptrdiff_t kc_max = k < KCS ? k : KCS;
+    const ptrdiff_t n_full = trans_b || !(ct || GD_FN(gd_small_b_in_place_)(isa, m, kc_max, n)) ? 0 : (n / NR) * NR;
+                                                             /* panels read in place */
     const ptrdiff_t n_pack = n - n_full;                     /* columns copied */
     const ptrdiff_t r = n_pack % NR;
     const int narrow = r > 0 && r <= NRN;                    /* last panel half width */
@@ -176,7 +192,6 @@ static void GD_FN(gd_small_)(const GD_FN(gd_isa_) *isa, int trans_a, int trans_b
     GD_FN(gd_strided_fn_) kern_n = trans_a ? isa->cola_n : isa->rowa_n;
     const ptrdiff_t a_step = trans_a ? 1 : lda;               /* pointer step per row of op(A) */
     const ptrdiff_t a_kstep = trans_a ? lda : 1;              /* pointer step per k */
-    const ptrdiff_t kc_max = k < KCS ? k : KCS;
 
     if (n_pack > 0) {
         ptrdiff_t wide_cols = ((n_wide + NR - 1) / NR) * NR;

@@ -320,6 +320,33 @@ def test_transposed_a_read_in_place_or_packed(path, nt, dtype):
         G._set_a_in_place_max_c(dtype, old)
 
 
+@pytest.mark.parametrize("path", [None, "portable"])
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_path_b_in_place_or_copied(path, nt, dtype):
+    """The small path reads a row-major op(B) in place while a k chunk of it fits in half of L1,
+    and copies it into panels beyond (for products of many rows): the same tiles and order of
+    sums either way, so bit-identical results, within the float64 bound, for full and partial
+    panels, several k chunks, sub-blocks and accumulation, with op(A) = A and A^T."""
+    G.set_simd_path(path)
+    runtime.set_num_threads(nt)
+    rng = np.random.default_rng(13)
+    old = G._set_small_b_in_place_max_bytes(dtype, 0)
+    try:
+        for (m, k, n), ta in itertools.product([(200, 100, 64), (197, 300, 50), (130, 700, 40),
+                                                (150, 64, 8)], [False, True]):
+            A, B, C = _operands(rng, m, k, n, ta, False, dtype, sliced=True)
+            results = []
+            for limit in (0, 1 << 40):           # always copied, always in place
+                G._set_small_b_in_place_max_bytes(dtype, limit)
+                out = G.gemm(A, B, C.copy(), ta, False, 0.75, -1.0)
+                _check(A, B, C, out, ta, False, 0.75, -1.0)
+                results.append(out)
+            np.testing.assert_array_equal(results[0], results[1])
+    finally:
+        G._set_small_b_in_place_max_bytes(dtype, old)
+
+
 def test_gemm_pair_checks_both_products():
     a = np.ones((4, 3), np.float32)
     b = np.ones((3, 5), np.float32)
