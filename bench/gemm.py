@@ -13,9 +13,11 @@ pools cannot be resized after import without extra packages).
 
 Timing: each measurement is the best of several runs, each long enough (>= ~2 ms) for the
 clock; every round measures each shape once per library, the libraries taking turns shape by
-shape, and the table shows each library's best round (--rounds, default 5) and, in brackets, the
-range of the rounds' own engine/numpy ratios.  The host's speed drifts within minutes, so only
-measurements taken close together compare.
+shape, and the table shows each library's best round (--rounds, default 7) with the ratio of
+those bests, and the median of the rounds' own engine/numpy ratios with their range.  The host's
+speed drifts within minutes, so only measurements taken close together compare: the best rounds
+of two libraries may come from different minutes, while each round's ratio pairs two
+measurements taken a fraction of a second apart, so their median is the steadier of the two.
 """
 import argparse
 import json
@@ -116,23 +118,25 @@ def summarize(res):
     """Per shape: each library's best GFLOP/s over the rounds (the host's disturbances only
     ever slow a run down, so the best is the closest to the library's own speed, and taking
     turns gave every library the same chances at the quiet moments), engine/numpy from those,
-    and the range of the rounds' own ratios to show how far one round can be trusted."""
+    and the rounds' own ratios (each pairs two measurements taken moments apart): their median,
+    which one lucky or unlucky round cannot move, and their range."""
     out = {}
     for label, row in res.items():
         s = {name: max(v) for name, v in row.items() if name != "flops"}
         s["ratio"] = s["engine"] / s["numpy"]
         per_round = np.array(row["engine"]) / np.array(row["numpy"])
         s["ratio_range"] = (float(per_round.min()), float(per_round.max()))
+        s["ratio_median"] = float(np.median(per_round))
         out[label] = s
     return out
 
 
-def single_thread_child(dtype):
+def single_thread_child(dtype, rounds):
     """Run in a child with every BLAS pinned to one thread (env set by the parent)."""
     runtime.set_num_threads(1)
     if torch is not None:
         torch.set_num_threads(1)
-    r = summarize(run_cases(dtype, False, only={"1024x1024x1024"}, rounds=5))
+    r = summarize(run_cases(dtype, False, only={"1024x1024x1024"}, rounds=rounds))
     r.update(avx2_rows(dtype, {"1024x1024x1024"}, r))
     print(json.dumps(r))
 
@@ -150,6 +154,7 @@ def avx2_rows(dtype, labels, res):
                 row["engine"] = flops / best_time(lambda: eg.matmul(a, b, ta, tb)) / 1e9
                 row["ratio"] = row["engine"] / row["numpy"]
                 row["ratio_range"] = (row["ratio"], row["ratio"])
+                row["ratio_median"] = row["ratio"]
                 row.pop("torch", None)
                 out[label + " (engine AVX2 path)"] = row
     finally:
@@ -163,13 +168,13 @@ def main():
                     help="all-thread FMA peak in GFLOP/s (default: measured, AVX2)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true", help="skip 1024/2048 and the one-thread run")
-    ap.add_argument("--rounds", type=int, default=5,
-                    help="passes over all shapes, libraries taking turns (the table shows the bests)")
+    ap.add_argument("--rounds", type=int, default=7,
+                    help="passes over all shapes, libraries taking turns")
     ap.add_argument("--single-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     dtype = np.dtype(args.dtype).type
     if args.single_child:
-        single_thread_child(dtype)
+        single_thread_child(dtype, args.rounds)
         return
 
     nt = runtime.get_num_threads()
@@ -188,7 +193,7 @@ def main():
     if not args.quick:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--single-child",
-                              "--dtype", args.dtype], env=env, capture_output=True, text=True)
+                              "--dtype", args.dtype, "--rounds", str(args.rounds)], env=env, capture_output=True, text=True)
         if out.returncode == 0:
             single = json.loads(out.stdout.strip().splitlines()[-1])
         else:
@@ -200,17 +205,20 @@ def main():
           f"{peak2_1:.1f} on 1; AVX-512 {peak5:.1f} on {nt}, {peak5_1:.1f} on 1"
           + (" (AVX2 all-thread peak given by --peak)" if args.peak else ""))
     print()
-    print(f"GFLOP/s: best of {args.rounds} rounds (one-thread row: 5), the libraries taking turns shape "
-          f"by shape; engine/numpy from the bests [the rounds' own ratios, lowest-highest]")
+    print(f"GFLOP/s: best of {args.rounds} rounds, the libraries taking turns shape "
+          f"by shape; engine/numpy from those bests, and per round: the median of the rounds' own "
+          f"ratios [lowest-highest]")
     print()
-    hdr = "| shape (m x k x n) | threads | engine GFLOP/s | numpy GFLOP/s | torch GFLOP/s | engine/numpy | engine % AVX2 peak | engine % AVX-512 peak |"
+    hdr = ("| shape (m x k x n) | threads | engine GFLOP/s | numpy GFLOP/s | torch GFLOP/s | engine/numpy "
+           "(bests) | engine/numpy per round | engine % AVX2 peak | engine % AVX-512 peak |")
     print(hdr)
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
 
     def line(label, row, threads, p2, p5):
         t = f"{row['torch']:.1f}" if "torch" in row else "-"
         print(f"| {label} | {threads} | {row['engine']:.1f} | {row['numpy']:.1f} | {t} | "
-              f"{row['ratio']:.2f} [{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}] | "
+              f"{row['ratio']:.2f} | {row['ratio_median']:.2f} "
+              f"[{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}] | "
               f"{100 * row['engine'] / p2:.0f} % | "
               + (f"{100 * row['engine'] / p5:.0f} % |" if p5 > 0 else "- (no AVX-512) |"))
 
