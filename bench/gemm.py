@@ -38,6 +38,7 @@ except Exception:  # torch is optional
     torch = None
 
 SQUARE = [64, 128, 256, 512, 1024, 2048]
+PAUSE = 0.3     # seconds between libraries (see run_cases)
 # (m, k, n) of a dense layer's forward product X[m,k] . W[k,n]
 SKINNY = [(128, 64, 32), (128, 32, 10), (128, 96, 128), (12800, 64, 128)]
 
@@ -86,8 +87,11 @@ def run_cases(dtype, quick, only=None, rounds=1):
     (the first one changes from round to round): this host's speed drifts by tens of percent
     within minutes, and a library measured in its own phase mostly records which minute it got.
     A pause before each measurement lets the previous library's worker threads stop spinning
-    (libgomp and OpenBLAS keep them busy-waiting for a while after a call, and on 2 cores a
-    spinning pool stalls the next library's barriers)."""
+    (libgomp and OpenBLAS keep them busy-waiting after a call, OpenBLAS for 2^28 cycles, ~0.11 s
+    here; on 2 cores a spinning pool takes the next library's threads off the CPU for whole
+    scheduler slices).  0.1 s was too short: a 128^3 engine call measured 0.1 s after numpy
+    stalled for up to 8 ms, its mean over 300 calls 40-118 us against 35-40 us alone; from
+    0.2 s on the stalls were gone."""
     todo = [c for c in cases(dtype, quick) if not only or c[0] in only]
     for label, flops, a, ta, b, tb in todo:     # sanity: same answer as float64 numpy
         av, bv = (a.T if ta else a), (b.T if tb else b)
@@ -109,7 +113,7 @@ def run_cases(dtype, quick, only=None, rounds=1):
         order = libs[r % len(libs):] + libs[:r % len(libs)]
         for label, flops, a, ta, b, tb in todo:
             for name, make in order:
-                time.sleep(0.1)
+                time.sleep(PAUSE)
                 res[label].setdefault(name, []).append(flops / best_time(make(a, b, ta, tb), budget=1.5) / 1e9)
     return res
 
