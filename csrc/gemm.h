@@ -51,8 +51,9 @@
 static ptrdiff_t engine_gemm_a_in_place_max_c[2] = {4096, 0};
 
 /* The small path reads a row-major op(B) in place while a k chunk of it has at most this many
- * bytes (half of a 32 KiB L1), and copies it into panels beyond (see gd_small_b_in_place_);
- * [0] float, [1] double, settable for the tests (gemm._set_small_b_in_place_max_bytes). */
+ * bytes (half of a 32 KiB L1) or the product has at most 16 row tiles, and copies it into panels
+ * otherwise (see gd_small_b_in_place_); [0] float, [1] double, settable for the tests
+ * (gemm._set_small_b_in_place_max_bytes). */
 static ptrdiff_t engine_gemm_small_b_in_place_max[2] = {16384, 16384};
 /* Multiply-adds one extra thread must get before it is worth waking it. */
 #define ENGINE_GEMM_MIN_FMAS_PER_THREAD (1 << 18)

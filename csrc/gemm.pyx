@@ -212,6 +212,7 @@ def _set_a_in_place_max_c(dtype, Py_ssize_t elements):
 
 def _set_small_b_in_place_max_bytes(dtype, Py_ssize_t nbytes):
     """Largest k chunk of a row-major op(B), in bytes, that the small path reads in place rather
-    than copying into panels (16384 by default).  Tests set 0 (always copy) or a huge value
-    (always in place) to compare the two ways; returns the previous value."""
+    than copying into panels (16384 by default; products of at most 16 row tiles always read it
+    in place).  Tests set 0 (copy when allowed) or a huge value (always in place) to compare the
+    two ways; returns the previous value."""
     return engine_gemm_swap_small_b_in_place_max(np.dtype(dtype) == np.float64, nbytes)

@@ -156,10 +156,11 @@ static void GD_FN(gd_scale_c_)(ptrdiff_t m, ptrdiff_t n, GD_T beta, GD_T *C, ptr
 /* Whether the small path reads the full panels of a row-major op(B) in place rather than copying
  * them: while a k chunk of op(B) fits in half of L1 the copy is pure cost (128 x 64 x 32: -4 % when
  * copied); past that the panels come from L2 row after row, ldb apart (a power-of-two stride also
- * maps them onto a few L1 sets), and contiguous copies are faster.  Measured on a Zen 3 core,
- * alternating in one process, GFLOP/s in place -> copied on two threads: 256^3 135 -> 158,
- * 1280 x 256 x 256 123 -> 162, 512 x 256 x 240 140 -> 171, 128^3 149 -> 162, X^T dY 96 x 128 x 128
- * 150 -> 160; 12800 x 64 x 128 unchanged. */
+ * maps them onto a few L1 sets), and contiguous copies are faster once enough row tiles reuse
+ * them.  Measured on a Zen 3 core, alternating in one process, GFLOP/s in place -> copied, two
+ * threads: 1280 x 256 x 256 133-143 -> 164-185, 12800 x 64 x 128 129-152 -> 147-155, 256^3
+ * +2-12 %; one thread: 256^3 76-88 -> 95, 3200 x 128 x 128 +0-9 %.  With 16 row tiles or fewer
+ * (64 or 96 rows) the copy did not pay (-2 to -4 %, or within the noise), so those stay in place. */
 static int GD_FN(gd_small_b_in_place_)(const GD_FN(gd_isa_) *isa, ptrdiff_t m, ptrdiff_t kc, ptrdiff_t n)
 {
     return m <= 16 * isa->mr
