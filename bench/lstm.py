@@ -167,7 +167,7 @@ RUNNERS = {
     "torch": lambda task: torch_lstm(*SHAPES[int(task[-1])]) if task.startswith("lstm") else torch_model(task),
     "numpy-products": lambda task: numpy_products(*SHAPES[int(task[-1])]),
 }
-CEILING = "floor: numpy, the 3 big products only"
+FLOOR = "floor: numpy, the 3 big products only"
 TASKS = [("lstm0", "LSTM fwd+bwd 128x100x64 -> 32 (ms)"), ("lstm1", "LSTM fwd+bwd 128x50x128 -> 32 (ms)"),
          ("qa", "QA model epoch, 1000x100 (s)"), ("shared", "Shared-LSTM epoch, 1000x50 pairs (s)")]
 
@@ -182,7 +182,7 @@ def main():
     if args.runner:
         print(json.dumps({"seconds": RUNNERS[args.runner](args.task)}))
         return
-    rows, ceilings = [], []
+    rows, floors = [], []
     for task, label in TASKS:
         scale = 1e3 if task.startswith("lstm") else 1.0
         fmt = "{:.2f}" if scale > 1 else "{:.3f}"
@@ -190,29 +190,29 @@ def main():
         if have("torch"):
             runs["PyTorch"] = lambda task=task: run_isolated(__file__, "torch", ["--task", task])["seconds"]
         if task.startswith("lstm"):
-            runs[CEILING] = lambda task=task: run_isolated(__file__, "numpy-products", ["--task", task])["seconds"]
+            runs[FLOOR] = lambda task=task: run_isolated(__file__, "numpy-products", ["--task", task])["seconds"]
         else:
             for backend in keras_backends():
                 if backend in ("jax", "tensorflow"):
                     runs[f"Keras-{backend}"] = (lambda backend=backend, task=task: run_keras(
                         KERAS_SCRIPT.replace("__WHICH__", task), backend)["seconds"])
         times = alternate(runs, args.rounds)
-        products = times.pop(CEILING, None)
+        products = times.pop(FLOOR, None)
         rows.append(workload_row(label, times, fmt, scale))
         if products and times["engine"]:
             floor = median(products)
             torch_times = times.get("PyTorch")
-            ceilings.append([label, spread(products, fmt, scale), f"{median(times['engine']) / floor:.2f}",
+            floors.append([label, spread(products, fmt, scale), f"{median(times['engine']) / floor:.2f}",
                              f"{median(torch_times) / floor:.2f}" if torch_times else "-"])
     print_table(f"LSTM workloads ({machine()}, {time.strftime('%Y-%m-%d')}; "
                 f"{rounds_note(args.rounds)})",
                 WORKLOAD_HEADER, rows)
-    if ceilings:
+    if floors:
         print_table("Floor: the layer's three weight-sized products alone (x W, x^T dZ, h^T dZ), by numpy, "
                     "in the same rounds. engine / floor is what its time loop and gate math add; "
                     "PyTorch / floor is the most a layer whose time loop cost nothing could gain over "
                     "PyTorch with products at OpenBLAS's speed",
-                    ["workload", CEILING, "engine / floor", "PyTorch / floor"], ceilings)
+                    ["workload", FLOOR, "engine / floor", "PyTorch / floor"], floors)
 
 
 if __name__ == "__main__":

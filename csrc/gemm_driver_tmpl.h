@@ -262,9 +262,9 @@ static void GD_FN(gd_packed_jobs_)(const GD_FN(gd_isa_) *isa, int trans_a, int t
     GD_T *bp, *ap;
     ptrdiff_t jc, pc, ic, jr, ir;
     int j;
-    for (j = 0; j < njobs; j++) {
+    for (j = 0; j < njobs; j++) {       /* the A buffer serves only the jobs that pack A */
         const ptrdiff_t mc_j = jobs[j].m < MC ? jobs[j].m : MC;
-        if (mc_j > mc_max) mc_max = mc_j;
+        if (mc_j > mc_max && !GD_FN(gd_a_in_place_)(trans_a, jobs[j].m, n)) mc_max = mc_j;
     }
     bp = (GD_T *)engine_gemm_scratch(1, (size_t)(((nc_max + NR - 1) / NR) * NR * kc_max) * sizeof(GD_T));
     ap = (GD_T *)engine_gemm_scratch(0, (size_t)(((mc_max + MR - 1) / MR) * MR * kc_max) * sizeof(GD_T));
