@@ -6,14 +6,16 @@ While a GradientTape is active, each op whose inputs depend on something the
 tape watches is recorded as (inputs, output, vjp).  `tape.gradient` walks the
 records backwards, summing the gradients of values used more than once.
 
-Values are plain numpy arrays and are recognised by identity, so ops must
-always return a new array object (never one of their inputs).  Variables are
-recognised through the array they own, which never changes identity.
+Ops compute on numpy arrays and hand out engine Tensors (engine/tensor.py) that
+wrap them.  The tape recognises values by the identity of their arrays, so ops
+always return a new array object (never one of their inputs); a Tensor never
+changes its array, and a Variable never changes the array it owns.
 """
 import functools
 
 import numpy as np
 
+from engine.tensor import Tensor
 from engine.variables import Variable
 
 _active_tapes = []
@@ -35,10 +37,32 @@ class _Record:
         self.name = name
 
 
+_HOLDERS = (Tensor, Variable)
+
+
 def _as_array(x):
-    if isinstance(x, Variable):
-        return x.value
+    """The array behind a Tensor or Variable (anything else as it is)."""
+    if isinstance(x, _HOLDERS):
+        return x._value
     return x
+
+
+def _flatten(structure):
+    """Leaves of nested lists / tuples / dicts (dicts in key order), as TensorFlow's nest does."""
+    if isinstance(structure, (list, tuple)):
+        return [leaf for s in structure for leaf in _flatten(s)]
+    if isinstance(structure, dict):
+        return [leaf for k in sorted(structure) for leaf in _flatten(structure[k])]
+    return [structure]
+
+
+def _pack(structure, leaves):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_pack(s, leaves) for s in structure)
+    if isinstance(structure, dict):
+        packed = {k: _pack(structure[k], leaves) for k in sorted(structure)}
+        return {k: packed[k] for k in structure}
+    return next(leaves)
 
 
 class SparseGradient:
@@ -67,6 +91,7 @@ class GradientTape:
         self.watch_accessed_variables = watch_accessed_variables
         self._records = []
         self._tracked = {}
+        self._watched_variables = {}
         self._recording = False
         self._used = False
 
@@ -81,28 +106,28 @@ class GradientTape:
         return False
 
     def watch(self, tensor):
-        for t in tensor if isinstance(tensor, (list, tuple)) else [tensor]:
+        """Record ops on `tensor` (a Tensor, numpy array or Variable, or a nested structure of them)
+        so that gradients with respect to it can be taken."""
+        for t in _flatten(tensor):
             arr = _as_array(t)
             if not isinstance(arr, np.ndarray):
-                raise ValueError(f"GradientTape.watch: expected an array or Variable, got {type(t).__name__}")
+                raise ValueError(f"GradientTape.watch: expected a tensor, array or Variable, got "
+                                 f"{type(t).__name__}")
             self._tracked[id(arr)] = arr
 
+    def watched_variables(self):
+        """The Variables whose reads this tape has recorded."""
+        return list(self._watched_variables.values())
+
     def stop_recording(self):
-        tape = self
-
-        class _Pause:
-            def __enter__(self_inner):
-                _active_tapes.remove(tape)
-
-            def __exit__(self_inner, *exc):
-                _active_tapes.append(tape)
-                return False
-
-        return _Pause()
+        """A context manager inside which ops are not recorded on this tape."""
+        return _PausedRecording(self)
 
     def reset(self):
+        """Forget everything recorded so far (the tape keeps recording)."""
         self._records.clear()
         self._tracked.clear()
+        self._watched_variables.clear()
 
     # -- recording ------------------------------------------------------------------
     def _needs_for(self, args, arrays):
@@ -114,9 +139,12 @@ class GradientTape:
             if isinstance(arr, np.ndarray):
                 if id(arr) in tracked:
                     need = True
-                elif self.watch_accessed_variables and isinstance(a, Variable) and a.trainable:
-                    tracked[id(arr)] = arr
-                    need = True
+                elif self.watch_accessed_variables:
+                    var = a if isinstance(a, Variable) else (a._variable if isinstance(a, Tensor) else None)
+                    if var is not None and var.trainable:
+                        tracked[id(arr)] = arr
+                        self._watched_variables[id(var)] = var
+                        need = True
             needs.append(need)
             any_need = any_need or need
         return tuple(needs) if any_need else None
@@ -132,45 +160,58 @@ class GradientTape:
 
     # -- differentiation --------------------------------------------------------------
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients=None):
-        """Gradients of sum(target) (or of the list of targets) with respect to each source.
+        """Gradients of sum(target) with respect to each source.
 
-        Sources not connected to the target get None, as in TensorFlow.
+        Args:
+            target: a tensor, or a nested structure of tensors (their sums are added).
+            sources: a tensor, Variable or array, or a nested structure of them; the result has
+                the same structure.
+            output_gradients: optional gradients of the targets (same structure as `target`),
+                used instead of ones.
+            unconnected_gradients: "none" (default): a source the target does not depend on gets
+                None, as in TensorFlow; "zero": it gets zeros.
+
+        Returns:
+            Tensors (or None) in the structure of `sources`.
         """
-        return self._gradient(target, sources, output_gradients, unconnected_gradients, keep_sparse=False)
+        grads = self._gradient(target, sources, output_gradients, unconnected_gradients, keep_sparse=False)
+        leaves = iter(None if g is None else Tensor(g) for g in grads)
+        return _pack(sources, leaves) if isinstance(sources, (list, tuple, dict)) else next(leaves)
 
     def _gradients_for_optimizer(self, target, sources):
-        """gradient() for the training step: a SparseGradient stays as it is, for the optimizer to
-        fold into its update (Optimizer.apply densifies it wherever that cannot be done)."""
+        """gradient() for the training step, on a flat list of sources, as arrays: a
+        SparseGradient stays as it is, for the optimizer to fold into its update
+        (Optimizer.apply densifies it wherever that cannot be done)."""
         return self._gradient(target, sources, None, None, keep_sparse=True)
 
     def _gradient(self, target, sources, output_gradients, unconnected_gradients, keep_sparse):
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.gradient can only be called once on a non-persistent "
                                "tape; create the tape with persistent=True to call it again.")
+        if unconnected_gradients not in (None, "none", "zero"):
+            raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or 'zero', "
+                             f"got {unconnected_gradients!r}")
         self._used = True
-        targets = list(target) if isinstance(target, (list, tuple)) else [target]
-        if output_gradients is None:
-            output_gradients = [None] * len(targets)
-        elif not isinstance(output_gradients, (list, tuple)):
-            output_gradients = [output_gradients]
+        targets = _flatten(target)
+        seeds = [None] * len(targets) if output_gradients is None else _flatten(output_gradients)
+        if len(seeds) != len(targets):
+            raise ValueError(f"GradientTape.gradient: {len(seeds)} output_gradients for {len(targets)} targets")
         grads = {}
-        for t, og in zip(targets, output_gradients):
+        for t, og in zip(targets, seeds):
             arr = _as_array(t)
             if not isinstance(arr, np.ndarray):
                 arr = np.asarray(arr)
-            seed = np.ones_like(arr) if og is None else np.asarray(og, dtype=arr.dtype)
+            seed = np.ones_like(arr) if og is None else np.asarray(_as_array(og), dtype=arr.dtype)
+            if seed.shape != arr.shape:
+                raise ValueError(f"GradientTape.gradient: an output gradient of shape {seed.shape} for a "
+                                 f"target of shape {arr.shape}")
             prev = grads.get(id(arr))
             grads[id(arr)] = seed if prev is None else prev + seed
-        if not any(id(_as_array(t)) in self._tracked for t in targets):
-            raise ValueError(
-                "GradientTape.gradient: the target was not computed from anything this tape watches. "
-                "Compute it inside the `with GradientTape()` block with engine.ops functions or layers "
-                "(plain numpy operators on arrays are not recorded).")
 
         for rec in reversed(self._records):
             out = rec.output
             if isinstance(out, tuple):
-                g = tuple(grads.get(id(o)) for o in out)
+                g = tuple(_dense(grads.get(id(o))) for o in out)
                 if all(x is None for x in g):
                     continue
             else:
@@ -182,53 +223,85 @@ class GradientTape:
             for x, need, gx in zip(rec.inputs, rec.needs, in_grads):
                 if not need or gx is None:
                     continue
+                if not isinstance(gx, SparseGradient):
+                    gx = np.asarray(gx)
                 if gx.shape != x.shape:
                     raise RuntimeError(f"internal error: the gradient of op {rec.name!r} has shape "
                                        f"{gx.shape} for an input of shape {x.shape}")
                 key = id(x)
                 prev = grads.get(key)
-                grads[key] = gx if prev is None else prev + gx
+                grads[key] = gx if prev is None else _dense(prev) + _dense(gx)
 
-        single = not isinstance(sources, (list, tuple))
-        srcs = [sources] if single else sources
         result = []
-        for s in srcs:
-            g = grads.get(id(_as_array(s)))
+        for s in _flatten(sources):
+            arr = _as_array(s)
+            g = grads.get(id(arr))
             if g is None and unconnected_gradients == "zero":
-                g = np.zeros_like(_as_array(s))
-            result.append(g if keep_sparse else _dense(g))
+                g = np.zeros_like(arr)
+            result.append(g if keep_sparse or g is None else _dense(g))
         if not self.persistent:
             self.reset()
-        return result[0] if single else result
+        return result
+
+
+class _PausedRecording:
+    """GradientTape.stop_recording(): the tape leaves the active list for the block's duration."""
+
+    def __init__(self, tape):
+        self.tape = tape
+
+    def __enter__(self):
+        if self.tape in _active_tapes:
+            _active_tapes.remove(self.tape)
+            self.paused = True
+        else:
+            self.paused = False
+
+    def __exit__(self, *exc):
+        if self.paused:
+            _active_tapes.append(self.tape)
+        return False
+
+
+def _wrap(out):
+    """An op's result as engine tensors (numpy returns scalars from 0-d arithmetic: made arrays)."""
+    if isinstance(out, tuple):
+        return tuple(Tensor(o if isinstance(o, np.ndarray) else np.asarray(o)) for o in out)
+    return Tensor(out if isinstance(out, np.ndarray) else np.asarray(out))
 
 
 def differentiable(fn):
-    """Turn `fn(*inputs, **attrs) -> (output, vjp)` into a recorded op.
+    """Turn `fn(*inputs, **attrs) -> (output, vjp)` into a recorded op returning Tensors.
 
-    `vjp(grad_output, needs)` returns one gradient per positional input (None
-    where not needed; `needs[i]` says whether input i wants one).  Positional
-    arguments are the op's tensors; keyword arguments are its static attributes.
+    `fn` computes on numpy arrays: Tensors and Variables among the positional
+    inputs are unwrapped before it runs.  `vjp(grad_output, needs)` returns one
+    gradient per positional input (None where not needed; `needs[i]` says whether
+    input i wants one).  Positional arguments are the op's tensors; keyword
+    arguments are its static attributes.  `op.raw` is `fn` itself, for ops that
+    compose others inside one recorded step.
     """
     name = fn.__name__.lstrip("_")
 
     @functools.wraps(fn)
     def op(*args, **attrs):
-        arrays = tuple(a.value if isinstance(a, Variable) else a for a in args)
+        arrays = tuple(a._value if isinstance(a, _HOLDERS) else a for a in args)
         if not _active_tapes:
-            return fn(*arrays, **attrs)[0]
+            return _wrap(fn(*arrays, **attrs)[0])
         recorders = []
         for tape in _active_tapes:
             needs = tape._needs_for(args, arrays)
             if needs is not None:
                 recorders.append((tape, needs))
         out, vjp = fn(*arrays, **attrs)
-        if not isinstance(out, (np.ndarray, tuple)):
+        if isinstance(out, tuple):
+            out = tuple(o if isinstance(o, np.ndarray) else np.asarray(o) for o in out)
+        elif not isinstance(out, np.ndarray):
             out = np.asarray(out)  # numpy returns scalars from 0-d arithmetic; the tape needs arrays
-        elif not isinstance(out, tuple) and any(out is a for a in arrays):
+        elif any(out is a for a in arrays):
             out = out.view()  # identity is how the tape tells values apart
         for tape, needs in recorders:
             tape._record(arrays, out, needs, vjp, name)
-        return out
+        return tuple(Tensor(o) for o in out) if isinstance(out, tuple) else Tensor(out)
 
     op.raw = fn
     return op

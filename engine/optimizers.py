@@ -4,10 +4,12 @@ The update arithmetic runs in fused in-place kernels (engine._kernels.elementwis
 this module keeps the per-variable state and the step counter.
 """
 import math
+import warnings
 
 import numpy as np
 
 from engine.autodiff import SparseGradient
+from engine.tensor import Tensor
 from engine.variables import Variable
 from engine._kernels import elementwise as K
 
@@ -64,7 +66,7 @@ class Optimizer:
     @property
     def learning_rate(self):
         if self._schedule is not None:
-            self._learning_rate.assign(self._schedule(int(self.iterations.value)))
+            self._learning_rate.assign(self._schedule(int(self.iterations._value)))
         return self._learning_rate
 
     @learning_rate.setter
@@ -79,8 +81,8 @@ class Optimizer:
 
     def _current_lr(self):
         if self._schedule is not None:
-            return float(self._schedule(int(self.iterations.value)))
-        return float(self._learning_rate.value)
+            return float(self._schedule(int(self.iterations._value)))
+        return float(self._learning_rate._value)
 
     # -- state ---------------------------------------------------------------------------
     def _slot(self, var, name, init=0.0):
@@ -107,7 +109,7 @@ class Optimizer:
         return 0.0
 
     def ordered_state(self, variables):
-        state = [np.array(self.iterations.value), np.array(self._learning_rate.value)]
+        state = [np.array(self.iterations._value), np.array(self._learning_rate._value)]
         for group in self._slot_groups():
             for var in variables:
                 for name in group:
@@ -154,19 +156,38 @@ class Optimizer:
         return grads
 
     def apply(self, grads, trainable_variables=None):
+        """Update each variable from its gradient (tensors, arrays, or None for no gradient).
+
+        Args:
+            grads: one gradient per variable; a variable whose gradient is None is left alone.
+            trainable_variables: the Variables, in the order of `grads`.
+        """
         if trainable_variables is None:
             raise ValueError(f"{type(self).__name__}.apply: pass the variables the gradients belong to")
-        grads = list(grads)
+        grads = [g._value if isinstance(g, Tensor) else g for g in grads]
+        trainable_variables = list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for "
+                             f"{len(trainable_variables)} variables")
+        missing = [getattr(v, "path", "?") for g, v in zip(grads, trainable_variables) if g is None]
+        if grads and len(missing) == len(grads):
+            raise ValueError("No gradients provided for any variable: the loss does not depend on "
+                             f"{missing}. Compute it from the model's outputs with engine.ops or "
+                             "tensor operators inside the GradientTape block.")
+        if missing and tuple(missing) != getattr(self, "_warned_missing", None):
+            self._warned_missing = tuple(missing)
+            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss. "
+                          "If using `model.compile()`, did you forget to provide a `loss` argument?")
         if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
             grads = [g.dense() if isinstance(g, SparseGradient) else g for g in grads]
         grads = self._clip(grads)
         lr = self._current_lr()
-        self.iterations.value[...] += 1
-        step = int(self.iterations.value)
+        self.iterations._value[...] += 1
+        step = int(self.iterations._value)
         for g, var in zip(grads, trainable_variables):
             if g is None:
                 continue
-            w = var.value if isinstance(var, Variable) else var
+            w = var._value if isinstance(var, Variable) else var
             if g.shape != w.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for variable "
                                  f"{getattr(var, 'path', '?')!r} of shape {w.shape}")

@@ -83,5 +83,5 @@ def check_layer_gradients(layer, inputs, training=False, rtol=1e-5, atol=1e-7, e
     for k, x in enumerate(float_xs):
         _compare(analytic[k], _central_differences(run, x, seed_grad, eps), rtol, atol, f"input {k}")
     for w, got in zip(weights, analytic[len(float_xs):]):
-        _compare(got, _central_differences(run, w.value, seed_grad, eps), rtol, atol, f"weight {w.path}")
+        _compare(got, _central_differences(run, w._value, seed_grad, eps), rtol, atol, f"weight {w.path}")
     return analytic

@@ -18,6 +18,16 @@ def _unique_name(base):
 
 
 class Variable:
+    """A mutable, persistent array: a layer's weight or an optimizer's state.
+
+    Args:
+        initializer: an initializer (called with `shape` and `dtype`) or an initial value.
+        shape: the shape; required with a callable initializer.
+        dtype: the dtype (floatx by default; a float array initial value keeps its own).
+        trainable: whether optimizers update it and tapes watch it by default.
+        name: the variable's name (its `path` adds the owning layer's name).
+    """
+
     def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, name=None,
                  aggregation="none", synchronization="auto"):
         if dtype is None and isinstance(initializer, np.ndarray) and initializer.dtype.kind == "f":
@@ -39,7 +49,11 @@ class Variable:
     # -- value access ------------------------------------------------------------
     @property
     def value(self):
-        return self._value
+        """The current value as an engine Tensor (ops on it are recorded as reads of this variable).
+
+        It shares the variable's memory: a later `assign` shows through it."""
+        from engine.tensor import Tensor
+        return Tensor(self._value, variable=self)
 
     def numpy(self):
         return self._value.copy()
@@ -64,6 +78,7 @@ class Variable:
         return self._value.size
 
     def assign(self, value):
+        """Copy `value` (same shape) into the variable; returns the variable."""
         value = np.asarray(value)
         if value.shape != self._value.shape:
             raise ValueError(f"Variable {self.path!r}: cannot assign a value of shape {value.shape} "
@@ -72,66 +87,42 @@ class Variable:
         return self
 
     def assign_add(self, value):
-        self._value += np.asarray(value, dtype=self._value.dtype)
+        """Add `value` (broadcast to the variable's shape) in place; returns the variable."""
+        self._value += self._checked(value, "assign_add")
         return self
 
     def assign_sub(self, value):
-        self._value -= np.asarray(value, dtype=self._value.dtype)
+        """Subtract `value` (broadcast to the variable's shape) in place; returns the variable."""
+        self._value -= self._checked(value, "assign_sub")
         return self
+
+    def _checked(self, value, what):
+        value = np.asarray(value, dtype=self._value.dtype)
+        try:
+            fits = np.broadcast_shapes(value.shape, self._value.shape) == self._value.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"Variable {self.path!r}: {what} of a value of shape {value.shape} to a "
+                             f"variable of shape {self._value.shape}")
+        return value
 
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype.name}>"
 
-    # -- arithmetic records on the tape through engine.ops -------------------------
-    def __add__(self, other):
-        from engine import ops
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        from engine import ops
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        from engine import ops
-        return ops.subtract(self, other)
-
-    def __rsub__(self, other):
-        from engine import ops
-        return ops.subtract(other, self)
-
-    def __mul__(self, other):
-        from engine import ops
-        return ops.multiply(self, other)
-
-    def __rmul__(self, other):
-        from engine import ops
-        return ops.multiply(other, self)
-
-    def __truediv__(self, other):
-        from engine import ops
-        return ops.divide(self, other)
-
-    def __neg__(self):
-        from engine import ops
-        return ops.negative(self)
-
-    def __matmul__(self, other):
-        from engine import ops
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from engine import ops
-        return ops.matmul(other, self)
-
-    def __pow__(self, other):
-        from engine import ops
-        return ops.power(self, other)
-
-    def __getitem__(self, idx):
-        return self._value[idx]
+    # The Python operators (+, -, @, comparisons, ...) are installed by engine/ops/operators.py,
+    # one definition shared with Tensor; they record on the tape through engine.ops.
+    __array_priority__ = 100      # `ndarray + variable` defers to the variable's operator
+    __hash__ = object.__hash__    # its elementwise `==` leaves variables hashable by identity
 
     def __float__(self):
         return float(self._value)
+
+    def __int__(self):
+        return int(self._value)
+
+    def __bool__(self):
+        return bool(self._value)
 
     def __len__(self):
         return len(self._value)

@@ -6,6 +6,7 @@ import threading
 import numpy as np
 
 from engine import config, initializers
+from engine.tensor import Tensor
 from engine.variables import Variable
 from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
 
@@ -26,8 +27,13 @@ def snake_case(name):
 
 
 def in_training_call():
-    """The `training` flag of the innermost model call in progress (False outside one)."""
-    return getattr(_context, "training", False)
+    """The `training` flag of the innermost layer or model call that set one (False outside any)."""
+    return bool(getattr(_context, "training", None))
+
+
+def _context_training():
+    """The `training` value the enclosing calls set, or None when none did."""
+    return getattr(_context, "training", None)
 
 
 class _CallContext:
@@ -64,6 +70,29 @@ class _TrainingScope:
     def __exit__(self, *exc):
         _context.training = self.previous
         return False
+
+
+def _masks_of(inputs):
+    """The masks the input tensors carry: one mask, a list of them (None where absent), or None."""
+    if isinstance(inputs, Tensor):
+        return inputs._keras_mask
+    if isinstance(inputs, (list, tuple)):
+        masks = [t._keras_mask if isinstance(t, Tensor) else None for t in inputs]
+        return masks if any(m is not None for m in masks) else None
+    return None
+
+
+def _as_tensors(outputs):
+    """A call's outputs with any numpy array wrapped: every layer call returns Tensors."""
+    if isinstance(outputs, Tensor):
+        return outputs
+    if isinstance(outputs, np.ndarray):
+        return Tensor(outputs)
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(_as_tensors(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return {k: _as_tensors(v) for k, v in outputs.items()}
+    return outputs
 
 
 def _shape_of(x):
@@ -260,7 +289,7 @@ class Layer:
         """Keras adds regularizer(output) for each output of a call, divided by the batch size."""
         from engine import ops
         for output in flatten(outputs):
-            if not isinstance(output, np.ndarray):
+            if not isinstance(output, Tensor):
                 continue
             loss = self.activity_regularizer(output)
             if output.ndim > 0:
@@ -340,14 +369,20 @@ class Layer:
         return outputs
 
     def _convert(self, x):
-        """Arrays fed to a layer: floats in the layer's dtype, integers left as they are."""
-        if isinstance(x, Variable):
-            return x.value
-        if isinstance(x, np.ndarray):
+        """What a layer's call receives: Tensors, with floats in the layer's dtype (a recorded
+        cast, so gradients flow through it) and integers as they are; arrays and Python data are
+        wrapped (and keep the mask a tensor carries)."""
+        if isinstance(x, Tensor):
             if x.dtype.kind == "f" and x.dtype != self.dtype:
                 from engine import ops
-                return ops.cast(x, self.dtype)  # recorded, so gradients flow through the cast
+                cast = ops.cast(x, self.dtype)
+                cast._keras_mask = x._keras_mask
+                return cast
             return x
+        if isinstance(x, Variable):
+            return self._convert(x.value)
+        if isinstance(x, np.ndarray):
+            return self._convert(Tensor(x))
         if isinstance(x, (list, tuple)):
             return type(x)(self._convert(v) for v in x)
         if isinstance(x, dict):
@@ -357,36 +392,75 @@ class Layer:
         arr = np.asarray(x)
         if arr.dtype.kind == "f":
             arr = arr.astype(self.dtype)
-        return arr
+        return Tensor(arr)
 
     def _call_eager(self, args, kwargs, mask=None):
+        """Run the layer on values. Keras's call conventions: every layer takes `training=` and
+        `mask=`; each is passed to `call` only if `call` accepts it. An explicit `training`
+        holds for the layers called inside this one; otherwise the enclosing call's value is
+        used (or `call`'s own default outside any). Without an explicit mask, the mask the
+        input tensors carry is used; the output carries `compute_mask`'s."""
+        training = None
+        if kwargs and ("training" in kwargs or "mask" in kwargs):
+            kwargs = dict(kwargs)        # never change the caller's (or a graph node's) dict
+            training = kwargs.pop("training", None)
+            explicit_mask = kwargs.pop("mask", None)
+            if explicit_mask is not None:
+                mask = explicit_mask
         depth = getattr(_context, "call_depth", 0)
         if depth == 0:
             self._clear_losses()
         _context.call_depth = depth + 1
+        previous_training = _context_training()
+        if training is not None:
+            _context.training = bool(training)
+        else:
+            training = previous_training
         try:
-            outputs = self._run_call(args, kwargs, mask)
+            outputs = self._run_call(args, kwargs, mask, training)
         finally:
             _context.call_depth = depth
+            _context.training = previous_training
         if self.activity_regularizer is not None:
             self._add_activity_losses(outputs)
         return outputs
 
-    def _run_call(self, args, kwargs, mask):
+    def _run_call(self, args, kwargs, mask, training):
         args = list(args)
+        inputs = None
         if args:
-            args[0] = self._convert(args[0])
-            inputs = args[0]
-        else:
-            inputs = None
+            args[0] = inputs = self._convert(args[0])
         if not self.built:
             self._check_input(map_structure(_shape_of, inputs))
             self._maybe_build(_shapes(inputs))
-        if self._call_has_training and kwargs.get("training") is None:
-            kwargs["training"] = in_training_call()
+        if mask is None and inputs is not None:
+            mask = _masks_of(inputs)
+        if self._call_has_training and training is not None and kwargs.get("training") is None:
+            kwargs["training"] = training
         if self._call_has_mask and mask is not None and kwargs.get("mask") is None:
             kwargs["mask"] = mask
-        return self.call(*args, **kwargs)
+        outputs = _as_tensors(self.call(*args, **kwargs))
+        if self.supports_masking or mask is not None or self._overrides_compute_mask():
+            self._set_output_masks(inputs, outputs, mask)
+        return outputs
+
+    def _overrides_compute_mask(self):
+        return type(self).compute_mask is not Layer.compute_mask
+
+    def _set_output_masks(self, inputs, outputs, mask):
+        """Attach compute_mask's result to the output tensors that carry none yet (Keras 3)."""
+        flat_outputs = [t for t in flatten(outputs) if isinstance(t, Tensor)]
+        if not flat_outputs or all(t._keras_mask is not None for t in flat_outputs):
+            return
+        if not (self.supports_masking or self._overrides_compute_mask()):
+            return                       # a layer that does not support masking drops the mask
+        out_masks = self.compute_mask(inputs, mask)
+        if out_masks is None:
+            return
+        flat_masks = flatten(out_masks) if isinstance(out_masks, (list, tuple)) else [out_masks] * len(flat_outputs)
+        for t, m in zip(flat_outputs, flat_masks):
+            if t._keras_mask is None and m is not None:
+                t._keras_mask = m
 
     # -- introspection -----------------------------------------------------------------------
     def _single_node_attr(self, attr):

@@ -1,5 +1,7 @@
 """BatchNormalization (over the channel axis, channels_last)."""
 
+import numpy as np
+
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
@@ -57,11 +59,12 @@ class BatchNormalization(Layer):
         if training and self.trainable:
             y, mean, var = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon)
             m = self.momentum
-            self.moving_mean.assign(self.moving_mean.value * m + mean * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance.value * m + var * (1.0 - m))
+            # The moving statistics are state, not part of the differentiated computation.
+            self.moving_mean.assign(self.moving_mean._value * m + np.asarray(mean) * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance._value * m + np.asarray(var) * (1.0 - m))
             return y
-        return norm_ops.batch_norm_infer(inputs, self.gamma, self.beta, self.moving_mean.value,
-                                         self.moving_variance.value, epsilon=self.epsilon)
+        return norm_ops.batch_norm_infer(inputs, self.gamma, self.beta, self.moving_mean._value,
+                                         self.moving_variance._value, epsilon=self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape

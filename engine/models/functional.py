@@ -131,11 +131,10 @@ class Functional(Model):
 
     # -- running the graph -------------------------------------------------------------------
     def _run_graph(self, input_arrays):
-        """Run every node in order on arrays; returns the flat list of output arrays."""
+        """Run every node in order; returns the flat list of output tensors. Masks travel on the
+        tensors themselves (Layer._call_eager attaches each layer's output mask)."""
         values = {id(t): a for t, a in zip(self.inputs, input_arrays)}
-        masks = {}
         for node in self._nodes:
-            layer = node.layer
             # Most calls are layer(tensor) or layer([tensors]): fetch those directly, without
             # rebuilding the call's argument structure (this loop runs every training step).
             single = node.single_input
@@ -145,23 +144,13 @@ class Functional(Model):
                 args, kwargs = ([values[i] for i in node.list_input],), {}
             else:
                 args, kwargs = node.substitute(lambda t: values[id(t)])
-            mask = None
-            if masks:
-                in_masks = [masks.get(id(t)) for t in node.input_tensors]
-                if any(m is not None for m in in_masks):
-                    mask = in_masks[0] if len(in_masks) == 1 else in_masks
-            outputs = layer._call_eager(args, kwargs, mask=mask)
+            outputs = node.layer._call_eager(args, kwargs)
             out_tensors = node.output_tensors
             if len(out_tensors) == 1 and not isinstance(outputs, (list, tuple, dict)):
                 values[id(out_tensors[0])] = outputs
             else:
                 for t, v in zip(out_tensors, flatten(outputs)):
                     values[id(t)] = v
-            if mask is not None or getattr(layer, "_produces_mask", False):
-                new_mask = layer.compute_mask(args[0] if args else None, mask)
-                if new_mask is not None:
-                    for t in out_tensors:
-                        masks[id(t)] = new_mask
         return [values[id(t)] for t in self.outputs]
 
     def _input_names_for_errors(self):

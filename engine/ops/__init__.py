@@ -10,5 +10,9 @@ from engine.ops.convolution import conv, depthwise_conv, max_pool, average_pool
 from engine.ops.nn import (relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, swish, leaky_relu,
                            softmax, log_softmax, dense, bias_add, dropout, categorical_crossentropy,
                            sparse_categorical_crossentropy, binary_crossentropy)
+from engine.ops.math import (floor_divide, mod, equal, not_equal, less, less_equal, greater,
+                             greater_equal, logical_and, logical_or, logical_xor, logical_not, getitem,
+                             is_tensor)
+from engine.ops import operators as _operators  # noqa: F401  (installs Tensor's Python operators)
 from engine.ops import math as numpy  # keras.ops.numpy.* lives beside keras.ops.*
 from engine.ops import nn  # noqa: F401

@@ -1,16 +1,27 @@
 """Small helpers shared by the op definitions."""
 import numpy as np
 
+from engine.tensor import Tensor
 from engine.variables import Variable
+
+_HOLDERS = (Tensor, Variable)
 
 
 def to_array(x, dtype=None):
-    """A numpy array view of x (Variables give their value; Python numbers become arrays)."""
-    if isinstance(x, Variable):
-        x = x.value
+    """A numpy array view of x (Tensors and Variables give their array; Python numbers and lists
+    become arrays)."""
+    if isinstance(x, _HOLDERS):
+        x = x._value
     if isinstance(x, np.ndarray) and (dtype is None or x.dtype == dtype):
         return x
     return np.asarray(x, dtype=dtype)
+
+
+def wrap(x):
+    """The result of a non-differentiable op as a Tensor (every op hands out Tensors)."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x if isinstance(x, np.ndarray) else np.asarray(x))
 
 
 def contiguous(x, dtype=None):

@@ -1,8 +1,12 @@
 """Differentiable array ops with Keras 3 names and semantics (engine.ops.*)."""
 import numpy as np
 
+from engine import config
 from engine.autodiff import differentiable
-from engine.ops._util import to_array, unbroadcast, normalize_axis, contiguous
+from engine.dtypes import result_type, standardize_dtype
+from engine.ops._util import to_array, unbroadcast, normalize_axis, contiguous, wrap
+from engine.tensor import Tensor
+from engine.variables import Variable
 from engine._kernels import gemm as _gemm
 
 
@@ -14,9 +18,42 @@ def _grad_shape_safe(g, x):
 
 
 # -- arithmetic ------------------------------------------------------------------------
+# Binary ops take tensors, Variables, arrays and Python numbers on either side and promote
+# dtypes as Keras 3 does (engine.dtypes.result_type): numpy agrees in the common cases (same
+# dtypes, a float array with a Python number), where no dtype is passed; otherwise the op is
+# told the result dtype, and each input's gradient is cast back to that input's dtype.
+
+def _operand(x):
+    """x as a binary op takes it: tensors, Variables, arrays and Python numbers as they are;
+    anything else (lists, numpy scalars) converted as convert_to_tensor does."""
+    if isinstance(x, (Tensor, Variable, np.ndarray)) or type(x) in (float, int, bool):
+        return x
+    return convert_to_tensor(x)
+
+
+def _binary_dtype(x1, x2, floating=False):
+    """The numpy dtype the op must compute in, or None where numpy's own choice is Keras's."""
+    d1 = getattr(x1, "dtype", None)
+    d2 = getattr(x2, "dtype", None)
+    if d1 is not None and d2 is not None:
+        if d1 == d2 and (d1.kind == "f" or not floating):
+            return None
+    elif d1 is not None or d2 is not None:
+        d, other = (d1, x2) if d1 is not None else (d2, x1)
+        if d.kind == "f" and type(other) in (float, int):
+            return None
+        if d.kind in "iu" and type(other) is int and not floating:
+            return None
+    return np.dtype(result_type(x1, x2, float) if floating else result_type(x1, x2))
+
+
+def _as_dtype(x, dtype):
+    return x if dtype is None else np.asarray(x, dtype=dtype)
+
+
 @differentiable
-def _add(a, b):
-    out = np.add(a, b)
+def _add(a, b, dtype=None):
+    out = np.add(a, b, dtype=dtype)
 
     def vjp(g, needs):
         return (_grad_shape_safe(g, a) if needs[0] else None,
@@ -25,8 +62,8 @@ def _add(a, b):
 
 
 @differentiable
-def _subtract(a, b):
-    out = np.subtract(a, b)
+def _subtract(a, b, dtype=None):
+    out = np.subtract(a, b, dtype=dtype)
 
     def vjp(g, needs):
         return (_grad_shape_safe(g, a) if needs[0] else None,
@@ -35,121 +72,254 @@ def _subtract(a, b):
 
 
 @differentiable
-def _multiply(a, b):
-    out = np.multiply(a, b)
+def _multiply(a, b, dtype=None):
+    out = np.multiply(a, b, dtype=dtype)
 
     def vjp(g, needs):
-        return (_grad_shape_safe(g * b, a) if needs[0] else None,
-                _grad_shape_safe(g * a, b) if needs[1] else None)
+        return (_grad_shape_safe(g * _as_dtype(b, dtype), a) if needs[0] else None,
+                _grad_shape_safe(g * _as_dtype(a, dtype), b) if needs[1] else None)
     return out, vjp
 
 
 @differentiable
-def _divide(a, b):
-    out = np.divide(a, b)
+def _divide(a, b, dtype=None):
+    out = np.divide(a, b, dtype=dtype)
 
     def vjp(g, needs):
-        return (_grad_shape_safe(g / b, a) if needs[0] else None,
-                _grad_shape_safe(-g * out / b, b) if needs[1] else None)
+        bd = _as_dtype(b, dtype)
+        return (_grad_shape_safe(g / bd, a) if needs[0] else None,
+                _grad_shape_safe(-g * out / bd, b) if needs[1] else None)
     return out, vjp
 
 
 @differentiable
-def _power(a, b):
+def _power(a_in, b_in, dtype=None):
+    a, b = _as_dtype(a_in, dtype), _as_dtype(b_in, dtype)
     out = np.power(a, b)
 
     def vjp(g, needs):
-        ga = _grad_shape_safe(g * b * np.power(a, b - 1), a) if needs[0] else None
-        gb = None
+        ga = gb = None
+        if needs[0]:
+            # d/da a**b = b * a**(b-1); b == 0 contributes 0 even where a == 0.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                da = np.where(np.equal(b, 0), 0, b * np.power(a, b - 1))
+            ga = _grad_shape_safe(g * da, a_in)
         if needs[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
-            gb = _grad_shape_safe(g * out * logs, b)
+            gb = _grad_shape_safe(g * out * logs, b_in)
         return ga, gb
     return out, vjp
 
 
+def _binary(op, x1, x2, floating=False):
+    x1, x2 = _operand(x1), _operand(x2)
+    dtype = _binary_dtype(x1, x2, floating)
+    return op(x1, x2, dtype=dtype) if dtype is not None else op(x1, x2)
+
+
 def add(x1, x2):
-    return _add(x1, x2)
+    """x1 + x2, elementwise with broadcasting."""
+    return _binary(_add, x1, x2)
 
 
 def subtract(x1, x2):
-    return _subtract(x1, x2)
+    """x1 - x2, elementwise with broadcasting."""
+    return _binary(_subtract, x1, x2)
 
 
 def multiply(x1, x2):
-    return _multiply(x1, x2)
+    """x1 * x2, elementwise with broadcasting."""
+    return _binary(_multiply, x1, x2)
 
 
 def divide(x1, x2):
-    return _divide(x1, x2)
+    """x1 / x2, elementwise with broadcasting; integers divide to floatx, as in Keras."""
+    return _binary(_divide, x1, x2, floating=True)
 
 
 true_divide = divide
 
 
 def power(x1, x2):
-    return _power(x1, x2)
+    """x1 ** x2, elementwise with broadcasting."""
+    return _binary(_power, x1, x2)
 
 
 @differentiable
-def _maximum(a, b):
+def _maximum(a_in, b_in, dtype=None):
+    a, b = _as_dtype(a_in, dtype), _as_dtype(b_in, dtype)
     out = np.maximum(a, b)
 
     def vjp(g, needs):
         pick_a = np.greater_equal(a, b)
-        return (_grad_shape_safe(g * pick_a, a) if needs[0] else None,
-                _grad_shape_safe(g * ~pick_a, b) if needs[1] else None)
+        return (_grad_shape_safe(g * pick_a, a_in) if needs[0] else None,
+                _grad_shape_safe(g * ~pick_a, b_in) if needs[1] else None)
     return out, vjp
 
 
 @differentiable
-def _minimum(a, b):
+def _minimum(a_in, b_in, dtype=None):
+    a, b = _as_dtype(a_in, dtype), _as_dtype(b_in, dtype)
     out = np.minimum(a, b)
 
     def vjp(g, needs):
         pick_a = np.less_equal(a, b)
-        return (_grad_shape_safe(g * pick_a, a) if needs[0] else None,
-                _grad_shape_safe(g * ~pick_a, b) if needs[1] else None)
+        return (_grad_shape_safe(g * pick_a, a_in) if needs[0] else None,
+                _grad_shape_safe(g * ~pick_a, b_in) if needs[1] else None)
     return out, vjp
 
 
 def maximum(x1, x2):
-    return _maximum(x1, x2)
+    """The elementwise maximum (ties send the gradient to x1)."""
+    return _binary(_maximum, x1, x2)
 
 
 def minimum(x1, x2):
-    return _minimum(x1, x2)
+    """The elementwise minimum (ties send the gradient to x1)."""
+    return _binary(_minimum, x1, x2)
 
 
-def _unary(name, forward, derivative):
-    """An elementwise op from its forward and its derivative d(out)/d(x) = derivative(x, out)."""
+@differentiable
+def _floor_divide(a_in, b_in, dtype=None):
+    a, b = _as_dtype(a_in, dtype), _as_dtype(b_in, dtype)
+    out = np.floor_divide(a, b)
+
+    def vjp(g, needs):
+        # Piecewise constant: the derivative is zero wherever it exists (as JAX defines it).
+        return (_grad_shape_safe(np.zeros_like(g), a_in) if needs[0] else None,
+                _grad_shape_safe(np.zeros_like(g), b_in) if needs[1] else None)
+    return out, vjp
+
+
+@differentiable
+def _mod(a_in, b_in, dtype=None):
+    a, b = _as_dtype(a_in, dtype), _as_dtype(b_in, dtype)
+    out = np.mod(a, b)
+
+    def vjp(g, needs):
+        # a mod b = a - floor(a / b) * b
+        return (_grad_shape_safe(g, a_in) if needs[0] else None,
+                _grad_shape_safe(-g * np.floor_divide(a, b), b_in) if needs[1] else None)
+    return out, vjp
+
+
+def floor_divide(x1, x2):
+    """floor(x1 / x2), elementwise (its gradient is zero)."""
+    return _binary(_floor_divide, x1, x2)
+
+
+def mod(x1, x2):
+    """x1 mod x2 with the sign of x2 (Python's %), elementwise."""
+    x1, x2 = _operand(x1), _operand(x2)
+    if getattr(x1, "dtype", None) == np.bool_ and getattr(x2, "dtype", None) == np.bool_:
+        x1, x2 = cast(x1, "int32"), cast(x2, "int32")
+    return _binary(_mod, x1, x2)
+
+
+# -- comparisons and logic (not differentiable: bool results) ----------------------------------
+def _compare(ufunc, x1, x2):
+    x1, x2 = _operand(x1), _operand(x2)
+    dtype = _binary_dtype(x1, x2)
+    a, b = to_array(x1), to_array(x2)
+    if dtype is not None:
+        a, b = np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)
+    return wrap(ufunc(a, b))
+
+
+def equal(x1, x2):
+    """x1 == x2, elementwise (bool)."""
+    return _compare(np.equal, x1, x2)
+
+
+def not_equal(x1, x2):
+    """x1 != x2, elementwise (bool)."""
+    return _compare(np.not_equal, x1, x2)
+
+
+def less(x1, x2):
+    """x1 < x2, elementwise (bool)."""
+    return _compare(np.less, x1, x2)
+
+
+def less_equal(x1, x2):
+    """x1 <= x2, elementwise (bool)."""
+    return _compare(np.less_equal, x1, x2)
+
+
+def greater(x1, x2):
+    """x1 > x2, elementwise (bool)."""
+    return _compare(np.greater, x1, x2)
+
+
+def greater_equal(x1, x2):
+    """x1 >= x2, elementwise (bool)."""
+    return _compare(np.greater_equal, x1, x2)
+
+
+def logical_and(x1, x2):
+    """x1 and x2, elementwise, on truth values (bool)."""
+    return wrap(np.logical_and(to_array(x1), to_array(x2)))
+
+
+def logical_or(x1, x2):
+    """x1 or x2, elementwise, on truth values (bool)."""
+    return wrap(np.logical_or(to_array(x1), to_array(x2)))
+
+
+def logical_xor(x1, x2):
+    """x1 xor x2, elementwise, on truth values (bool)."""
+    return wrap(np.logical_xor(to_array(x1), to_array(x2)))
+
+
+def logical_not(x):
+    """not x, elementwise, on truth values (bool)."""
+    return wrap(np.logical_not(to_array(x)))
+
+
+def _unary(name, forward, derivative, floating=False, doc=None):
+    """An elementwise op from its forward and its derivative d(out)/d(x) = derivative(x, out).
+
+    `floating` ops (exp, log, ...) compute integer and bool inputs in floatx, as Keras does."""
     @differentiable
     def op(x):
         out = forward(x)
 
         def vjp(g, needs):
-            return (g * derivative(x, out),)
+            return (np.asarray(g * derivative(x, out), dtype=x.dtype),)
         return out, vjp
-    op.__name__ = name
-    return op
+    op.__name__ = "_" + name
+
+    def public(x):
+        x = _operand(x)
+        if not hasattr(x, "dtype"):
+            x = convert_to_tensor(x)
+        if floating and x.dtype.kind in "biu":
+            x = cast(x, config.floatx())
+        return op(x)
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = doc or f"The elementwise {name} of x."
+    public.raw = op
+    return public
 
 
-negative = _unary("negative", np.negative, lambda x, y: -1.0)
-square = _unary("square", np.square, lambda x, y: 2.0 * x)
-sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y)
-exp = _unary("exp", np.exp, lambda x, y: y)
-log = _unary("log", np.log, lambda x, y: 1.0 / x)
-log1p = _unary("log1p", np.log1p, lambda x, y: 1.0 / (1.0 + x))
-abs = _unary("abs", np.abs, lambda x, y: np.sign(x))
+negative = _unary("negative", np.negative, lambda x, y: -1.0, doc="-x, elementwise.")
+square = _unary("square", np.square, lambda x, y: 2.0 * x, doc="x * x, elementwise.")
+sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y, floating=True, doc="The elementwise square root.")
+exp = _unary("exp", np.exp, lambda x, y: y, floating=True, doc="e ** x, elementwise.")
+log = _unary("log", np.log, lambda x, y: 1.0 / x, floating=True, doc="The elementwise natural logarithm.")
+log1p = _unary("log1p", np.log1p, lambda x, y: 1.0 / (1.0 + x), floating=True,
+               doc="log(1 + x), elementwise (accurate for small x).")
+abs = _unary("abs", np.abs, lambda x, y: np.sign(x), doc="|x|, elementwise (gradient sign(x), 0 at 0).")
 absolute = abs
-sin = _unary("sin", np.sin, lambda x, y: np.cos(x))
-cos = _unary("cos", np.cos, lambda x, y: -np.sin(x))
-reciprocal = _unary("reciprocal", np.reciprocal, lambda x, y: -y * y)
+sin = _unary("sin", np.sin, lambda x, y: np.cos(x), floating=True)
+cos = _unary("cos", np.cos, lambda x, y: -np.sin(x), floating=True)
+reciprocal = _unary("reciprocal", np.reciprocal, lambda x, y: -y * y, floating=True, doc="1 / x, elementwise.")
 
 
 def sign(x):
-    return np.sign(to_array(x))
+    """-1, 0 or 1 by the sign of each element (not differentiable: its gradient is zero)."""
+    return wrap(np.sign(to_array(x)))
 
 
 @differentiable
@@ -219,32 +389,53 @@ _max = _extreme(np.max)
 _min = _extreme(np.min)
 
 
+def _reduction_input(x):
+    x = _operand(x)
+    return convert_to_tensor(x) if not hasattr(x, "dtype") else x
+
+
 def sum(x, axis=None, keepdims=False):
-    return _sum(x, axis=normalize_axis(axis, np.ndim(to_array(x))), keepdims=keepdims)
+    """The sum over `axis` (an int, a tuple of ints, or None for all axes)."""
+    x = _reduction_input(x)
+    return _sum(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
-    return _mean(x, axis=normalize_axis(axis, np.ndim(to_array(x))), keepdims=keepdims)
+    """The mean over `axis`; integer and bool inputs average in float32, as in Keras."""
+    x = _reduction_input(x)
+    if x.dtype.kind in "biu":
+        x = cast(x, result_type(x.dtype, "float32"))
+    return _mean(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims=False):
-    return _max(x, axis=normalize_axis(axis, np.ndim(to_array(x))), keepdims=keepdims)
+    """The maximum over `axis` (tied maxima share the gradient equally)."""
+    x = _reduction_input(x)
+    return _max(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims=False):
-    return _min(x, axis=normalize_axis(axis, np.ndim(to_array(x))), keepdims=keepdims)
+    """The minimum over `axis` (tied minima share the gradient equally)."""
+    x = _reduction_input(x)
+    return _min(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
 amax = max
 amin = min
 
 
-def argmax(x, axis=-1, keepdims=False):
-    return np.argmax(to_array(x), axis=axis, keepdims=keepdims)
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest element along `axis` (of the flattened input for axis=None), int32."""
+    arr = to_array(x)
+    axis = normalize_axis(axis, arr.ndim)
+    return wrap(np.argmax(arr, axis=axis, keepdims=keepdims).astype(np.int32))
 
 
-def argmin(x, axis=-1, keepdims=False):
-    return np.argmin(to_array(x), axis=axis, keepdims=keepdims)
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest element along `axis` (of the flattened input for axis=None), int32."""
+    arr = to_array(x)
+    axis = normalize_axis(axis, arr.ndim)
+    return wrap(np.argmin(arr, axis=axis, keepdims=keepdims).astype(np.int32))
 
 
 # -- linear algebra --------------------------------------------------------------------
@@ -271,21 +462,40 @@ def _matmul(a, b):
             return ga, gb
         return out, vjp
 
-    out = np.matmul(a, b)
+    # Batched or 1-D operands: numpy's matmul, with a 1-D operand made a matrix (as matmul
+    # itself treats it) so one gradient formula covers every case.
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    out2 = np.matmul(a2, b2)
+    out = out2
+    if b.ndim == 1:
+        out = out[..., 0]
+    if a.ndim == 1:
+        out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
 
     def vjp(g, needs):
+        g2 = np.reshape(g, out2.shape)
         ga = gb = None
         if needs[0]:
-            ga = np.matmul(g, np.swapaxes(b, -1, -2)) if b.ndim > 1 else np.multiply.outer(g, b)
-            ga = unbroadcast(ga, a.shape)
+            ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if needs[1]:
-            gb = np.matmul(np.swapaxes(a, -1, -2), g) if a.ndim > 1 else np.multiply.outer(a, g)
-            gb = unbroadcast(gb, b.shape)
+            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
     return out, vjp
 
 
 def matmul(x1, x2):
+    """The matrix product of x1 and x2 (numpy's matmul rules: batched, 1-D operands as vectors)."""
+    x1, x2 = _reduction_input(x1), _reduction_input(x2)
+    if x1.ndim == 0 or x2.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least one axis, got shapes {x1.shape} and {x2.shape}")
+    k2 = x2.shape[0] if x2.ndim == 1 else x2.shape[-2]
+    if x1.shape[-1] != k2:
+        raise ValueError(f"matmul: the inner dimensions of shapes {x1.shape} and {x2.shape} differ "
+                         f"({x1.shape[-1]} vs {k2})")
+    if x1.dtype != x2.dtype:
+        dtype = result_type(x1, x2)
+        x1, x2 = cast(x1, dtype), cast(x2, dtype)
     return _matmul(x1, x2)
 
 
@@ -374,20 +584,62 @@ def stack(xs, axis=0):
     return _stack(*xs, axis=axis)
 
 
+def _is_basic_key(key):
+    """True when indexing with `key` picks each element at most once (no integer arrays), so
+    the gradient can be written with one assignment instead of a scatter-add."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) for k in parts)
+
+
 @differentiable
 def _getitem(x, key=None):
-    out = np.array(x[key])
+    out = np.array(x[key])      # a copy: the result must not alias a Variable that may change
 
     def vjp(g, needs):
         gx = np.zeros_like(x)
-        np.add.at(gx, key, g)
+        if _is_basic_key(key):
+            gx[key] = g
+        else:
+            np.add.at(gx, key, g)   # repeated indices add up
         return (gx,)
     return out, vjp
 
 
-def slice_along(x, key):
-    """x[key] as a recorded op (key: anything numpy indexing accepts)."""
-    return _getitem(x, key=key)
+def _index_key(key):
+    """An indexing key with tensors replaced by arrays (and lists by integer / bool arrays)."""
+    if isinstance(key, tuple):
+        return tuple(_index_key(k) for k in key)
+    if isinstance(key, (Tensor, Variable)):
+        key = to_array(key)
+    elif isinstance(key, list):
+        key = np.asarray(key)
+    if isinstance(key, np.ndarray) and key.dtype.kind not in "biu":
+        raise IndexError(f"only integers, slices, ..., None and integer or boolean arrays are valid "
+                         f"indices; got an array of dtype {key.dtype}")
+    return key
+
+
+def getitem(x, key):
+    """x[key] as a recorded op: ints, slices, ..., None, integer arrays (a gather; repeated
+    indices add their gradients) and boolean masks, with numpy's semantics."""
+    x = _reduction_input(x)
+    key = _index_key(key)
+    try:
+        return _getitem(x, key=key)
+    except IndexError as e:
+        raise IndexError(f"index {_describe_key(key)} is out of range for a tensor of shape "
+                         f"{tuple(x.shape)}: {e}") from None
+
+
+def _describe_key(key):
+    if isinstance(key, np.ndarray):
+        return f"array(shape={key.shape}, dtype={key.dtype})"
+    if isinstance(key, tuple):
+        return "[" + ", ".join(_describe_key(k) for k in key) + "]"
+    return repr(key)
+
+
+slice_along = getitem
 
 
 @differentiable
@@ -399,14 +651,28 @@ def _take(x, indices, axis=None):
         if axis is None:
             np.add.at(gx.reshape(-1), indices, g)
         else:
-            moved = np.moveaxis(gx, axis, 0)
-            np.add.at(moved, indices, np.moveaxis(g, axis, 0) if np.ndim(indices) == 1 else g)
+            # g is x's shape with `axis` replaced by the index axes; bring those to the front to
+            # match x with `axis` first.
+            k = np.ndim(indices)
+            g_front = np.moveaxis(g, list(range(axis, axis + k)), list(range(k)))
+            np.add.at(np.moveaxis(gx, axis, 0), indices, g_front)
         return (gx, None)
     return out, vjp
 
 
 def take(x, indices, axis=None):
-    return _take(x, np.asarray(indices), axis=axis)
+    """Elements of x at `indices` along `axis` (of the flattened x for axis=None): a gather."""
+    x = _reduction_input(x)
+    indices = to_array(indices)
+    if indices.dtype.kind not in "iu":
+        indices = indices.astype(np.int64)
+    axis = normalize_axis(axis, x.ndim)
+    size = x.size if axis is None else x.shape[axis]
+    if indices.size and (indices.max() >= size or indices.min() < -size):
+        raise IndexError(f"take: indices must lie in [{-size}, {size}) for a tensor of shape "
+                         f"{tuple(x.shape)} along axis {axis}; got indices from {indices.min()} to "
+                         f"{indices.max()}")
+    return _take(x, indices, axis=axis)
 
 
 @differentiable
@@ -420,8 +686,19 @@ def _where(condition, x1, x2):
     return out, vjp
 
 
-def where(condition, x1, x2):
-    return _where(np.asarray(condition, dtype=bool), x1, x2)
+def where(condition, x1=None, x2=None):
+    """Elements of x1 where `condition` holds and of x2 elsewhere (broadcasting all three); with
+    only a condition, the indices where it holds (one int32 tensor per axis)."""
+    cond = to_array(condition)
+    if x1 is None and x2 is None:
+        return tuple(wrap(i.astype(np.int32)) for i in np.nonzero(cond))
+    if x1 is None or x2 is None:
+        raise ValueError("where: pass both x1 and x2, or neither")
+    x1, x2 = _operand(x1), _operand(x2)
+    dtype = _binary_dtype(x1, x2)
+    if dtype is not None:
+        x1, x2 = cast(x1, dtype), cast(x2, dtype)
+    return _where(np.asarray(cond, dtype=bool), x1, x2)
 
 
 @differentiable
@@ -434,51 +711,111 @@ def _cast(x, dtype=None):
 
 
 def cast(x, dtype):
-    dtype = np.dtype(dtype)
+    """x converted to `dtype`; float-to-float casts pass the gradient through."""
+    dtype = np.dtype(standardize_dtype(dtype))
+    x = _operand(x)
     arr = to_array(x)
-    if not np.issubdtype(arr.dtype, np.floating) or not np.issubdtype(dtype, np.floating):
-        return arr.astype(dtype)
+    if arr.dtype == dtype and isinstance(x, Tensor):
+        return x
+    if arr.dtype.kind != "f" or dtype.kind != "f":
+        return wrap(arr.astype(dtype))
     return _cast(x, dtype=dtype)
 
 
 def stop_gradient(x):
-    return np.array(to_array(x), copy=True)
+    """x as a constant: no gradient flows back through the result."""
+    return wrap(to_array(x).view())
 
 
-def convert_to_tensor(x, dtype=None):
-    return np.asarray(to_array(x), dtype=dtype)
+def _default_dtype(arr):
+    """Keras's dtype for data converted without one: Python floats are floatx, Python ints int32."""
+    if arr.dtype == np.float64:
+        return np.dtype(config.floatx())
+    if arr.dtype == np.int64:
+        return np.dtype(np.int32)
+    return arr.dtype
+
+
+def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
+    """x as an engine Tensor.
+
+    Args:
+        x: a tensor (returned as it is), Variable (its current value, recorded as a read of
+            the variable), numpy array (wrapped without a copy), or Python data (numbers and
+            nested lists: floats become floatx, ints int32, as in Keras).
+        dtype: the dtype to convert to (default: keep the input's).
+        sparse, ragged: accepted for Keras's signature; engine tensors are always dense.
+    """
+    if sparse or ragged:
+        raise ValueError("convert_to_tensor: engine has no sparse or ragged tensors; pass dense data")
+    if isinstance(x, Tensor):
+        return x if dtype is None else cast(x, dtype)
+    if isinstance(x, Variable):
+        value = x.value
+        return value if dtype is None else cast(value, dtype)
+    if isinstance(x, np.ndarray):
+        t = Tensor(x)
+        return t if dtype is None or x.dtype == np.dtype(standardize_dtype(dtype)) else cast(t, dtype)
+    if hasattr(x, "__array__") and not isinstance(x, (list, tuple)):
+        return convert_to_tensor(np.asarray(x), dtype)
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise ValueError(f"convert_to_tensor: cannot make a tensor of {type(x).__name__} data "
+                         f"(numpy made an object array); pass numbers or strings")
+    if isinstance(x, np.generic):
+        target = arr.dtype if dtype is None else np.dtype(standardize_dtype(dtype))
+    else:
+        target = _default_dtype(arr) if dtype is None else np.dtype(standardize_dtype(dtype))
+    return Tensor(arr.astype(target, copy=False))
 
 
 def convert_to_numpy(x):
+    """A numpy array with x's value (a copy)."""
     return np.array(to_array(x))
 
 
+def is_tensor(x):
+    """True for engine tensors (numpy arrays and Variables are not tensors)."""
+    return isinstance(x, Tensor)
+
+
 def shape(x):
+    """The shape of x as a tuple of ints."""
     return tuple(np.shape(to_array(x)))
 
 
-def zeros(shape, dtype="float32"):
-    return np.zeros(shape, dtype=dtype)
+def _dtype_or_floatx(dtype):
+    return np.dtype(standardize_dtype(dtype))
 
 
-def ones(shape, dtype="float32"):
-    return np.ones(shape, dtype=dtype)
+def zeros(shape, dtype=None):
+    """A tensor of zeros (floatx unless told)."""
+    return Tensor(np.zeros(shape, dtype=_dtype_or_floatx(dtype)))
+
+
+def ones(shape, dtype=None):
+    """A tensor of ones (floatx unless told)."""
+    return Tensor(np.ones(shape, dtype=_dtype_or_floatx(dtype)))
 
 
 def zeros_like(x, dtype=None):
-    return np.zeros_like(to_array(x), dtype=dtype)
+    """Zeros of x's shape (and dtype unless told)."""
+    return Tensor(np.zeros_like(to_array(x), dtype=None if dtype is None else _dtype_or_floatx(dtype)))
 
 
 def ones_like(x, dtype=None):
-    return np.ones_like(to_array(x), dtype=dtype)
+    """Ones of x's shape (and dtype unless told)."""
+    return Tensor(np.ones_like(to_array(x), dtype=None if dtype is None else _dtype_or_floatx(dtype)))
 
 
-def one_hot(x, num_classes, axis=-1, dtype="float32"):
-    x = np.asarray(x, dtype=np.int64)
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
+    """One-hot rows of length `num_classes` for integer labels x (out-of-range labels give zeros)."""
+    x = np.asarray(to_array(x), dtype=np.int64)
+    dtype = _dtype_or_floatx(dtype)
     out = np.zeros(x.shape + (num_classes,), dtype=dtype)
     valid = (x >= 0) & (x < num_classes)
     np.put_along_axis(out, np.where(valid, x, 0)[..., None], valid[..., None].astype(dtype), axis=-1)
-    return np.moveaxis(out, -1, axis) if axis != -1 else out
+    return wrap(np.moveaxis(out, -1, axis) if axis != -1 else out)
 
 
 @differentiable
