@@ -30,7 +30,7 @@ def contiguous(x, dtype=None):
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
     if isinstance(x, np.ndarray) and x.dtype == dtype and x.flags.c_contiguous:
         return x
-    return np.ascontiguousarray(x, dtype=dtype)
+    return np.asarray(x, dtype=dtype, order="C")   # (ascontiguousarray would make a 0-d array 1-d)
 
 
 def float_dtype_of(*xs):

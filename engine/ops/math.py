@@ -356,7 +356,7 @@ def _sum(x, axis=None, keepdims=False):
     out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
 
     def vjp(g, needs):
-        return (np.ascontiguousarray(_expand_reduced(g, x.shape, axis, keepdims)),)
+        return (np.asarray(_expand_reduced(g, x.shape, axis, keepdims), order="C"),)
     return out, vjp
 
 
@@ -366,7 +366,7 @@ def _mean(x, axis=None, keepdims=False):
     count = x.size // out.size if out.size else 1
 
     def vjp(g, needs):
-        return (np.ascontiguousarray(_expand_reduced(g / count, x.shape, axis, keepdims)).astype(x.dtype, copy=False),)
+        return (np.asarray(_expand_reduced(g / count, x.shape, axis, keepdims), order="C").astype(x.dtype, copy=False),)
     return out, vjp
 
 
