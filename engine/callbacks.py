@@ -69,6 +69,8 @@ class CallbackList(Callback):
         def hook(self, *args, **kwargs):
             args = list(args) + ([kwargs.pop("logs")] if "logs" in kwargs else [])
             args += [None] * (arity - len(args))
+            if args[-1] is None:
+                args[-1] = {}            # Keras always hands callbacks a logs dict, never None
             for c in self.callbacks:
                 getattr(c, name)(*args)
         hook.__name__ = name

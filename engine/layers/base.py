@@ -72,6 +72,12 @@ class _TrainingScope:
         return False
 
 
+def _is_metric(value):
+    """Duck-typed (metrics sit above layers): a Metric has update_state, result and reset_state."""
+    kind = type(value)
+    return hasattr(kind, "update_state") and hasattr(kind, "reset_state") and hasattr(kind, "result")
+
+
 def _masks_of(inputs):
     """The masks the input tensors carry: one mask, a list of them (None where absent), or None."""
     if isinstance(inputs, Tensor):
@@ -152,7 +158,12 @@ class Layer:
 
     # -- tracking of sublayers ---------------------------------------------------------
     def __setattr__(self, name, value):
-        if isinstance(value, Layer):
+        if _is_metric(value):
+            # Metrics assigned as attributes are reported by a model (Keras tracks them too).
+            tracked = self.__dict__.setdefault("_tracked_metrics", [])
+            if not any(m is value for m in tracked):
+                tracked.append(value)
+        elif isinstance(value, Layer):
             if value not in self.__dict__.get("_layers", []) and value is not self:
                 self.__dict__.setdefault("_layers", []).append(value)
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):

@@ -7,11 +7,46 @@ from engine.layers.keras_tensor import flatten
 from engine.models.trainer import Trainer
 
 
+def _functional_arguments(args, kwargs):
+    return len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs
+
+
+_functional_subclasses = {}
+
+
+def _functional_subclass(cls):
+    """`class CustomModel(Model)` built as `CustomModel(inputs, outputs)` is a functional model
+    with the subclass's methods (its train_step, its properties): a class deriving from both,
+    made once per subclass. Its MRO puts the subclass before Functional, so the subclass's
+    overrides win and its `super().__init__(inputs, outputs)` reaches Functional's."""
+    from engine.models.functional import Functional
+    made = _functional_subclasses.get(cls)
+    if made is None:
+        made = type(cls.__name__, (cls, Functional), {"__module__": cls.__module__,
+                                                      "__qualname__": cls.__qualname__,
+                                                      "_functional_of": cls})
+        _functional_subclasses[cls] = made
+    return made
+
+
 class Model(Trainer, Layer):
+    """A Layer that can be trained. `Model(inputs, outputs)` builds a functional model (also for
+    subclasses: `CustomModel(inputs, outputs)`); subclassing Model and defining `call` gives a
+    subclassed one.
+
+    Args:
+        inputs, outputs: the functional model's Input tensors and output tensors (each one
+            tensor, a list or a dict).
+        name: the model's name.
+    """
+
     def __new__(cls, *args, **kwargs):
-        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+        if _functional_arguments(args, kwargs):
             from engine.models.functional import Functional
-            return Functional.__new__(Functional)
+            if cls is Model:
+                return Functional.__new__(Functional)
+            if not issubclass(cls, Functional):
+                return object.__new__(_functional_subclass(cls))
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):

@@ -76,7 +76,8 @@ class Sequential(Functional):
                 raise ValueError(f"Sequential model \"{self.name}\" does not know its input shape yet: give the "
                                  "first layer input_shape=..., start with an Input, call build(), or fit it "
                                  "on data first")
-            arr = np.asarray(data[0] if isinstance(data, (list, tuple)) else data)
+            arr = data[0] if isinstance(data, (list, tuple)) else data
+            arr = arr if hasattr(arr, "shape") and hasattr(arr, "dtype") else np.asarray(arr)
             self._input_layer = InputLayer(shape=arr.shape[1:],
                                            dtype=arr.dtype if arr.dtype.kind in "iu" else None)
         self._build_graph()
@@ -102,6 +103,13 @@ class Sequential(Functional):
     def call(self, inputs, training=None, mask=None):
         self._ensure_graph(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def _call_eager(self, args, kwargs, mask=None):
+        # A Sequential without an Input builds its graph from the first data it is called on
+        # (shape without the batch axis, and the data's integer dtype for an Embedding first).
+        if not self._graph_ready and args:
+            self._ensure_graph(args[0])
+        return super()._call_eager(args, kwargs, mask)
 
     def _call_symbolic(self, args, kwargs):
         if not self._graph_ready:

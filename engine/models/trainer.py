@@ -1,4 +1,14 @@
-"""compile / fit / evaluate / predict: the training loop shared by every model kind."""
+"""compile / fit / evaluate / predict: the training loop shared by every model kind.
+
+The steps are Keras 3's: `fit` calls `train_step(data)`, `evaluate` `test_step(data)` and
+`predict` `predict_step(data)`, where `data` is `(x, y)` or `(x, y, sample_weight)` (or `x`)
+for one batch in the structure the user passed. Subclasses override them with
+`GradientTape`, `compute_loss`, `optimizer.apply` and their own metrics; the dict a step
+returns is what the progress bar, the callbacks and History see. When a model does not
+override `train_step` / `test_step`, the loop runs the same step on its prepared arrays
+directly (`_train_step` / `_test_step`), which saves rebuilding each batch's structure.
+"""
+import warnings
 
 import numpy as np
 
@@ -9,6 +19,7 @@ from engine import optimizers
 from engine import random as engine_random
 from engine.autodiff import GradientTape
 from engine.layers.base import Layer, call_context, training_scope
+from engine.layers.keras_tensor import flatten, pack_like
 from engine.models import data as data_utils
 from engine import ops
 
@@ -29,6 +40,55 @@ def _per_output(spec, names, what, default=None):
                              f"outputs ({names})")
         return list(spec)
     return [spec] * len(names)
+
+
+def unpack_x_y_sample_weight(data):
+    """Split one batch of data into (x, y, sample_weight), as Keras's utility does.
+
+    Args:
+        data: `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`.
+
+    Returns:
+        The tuple (x, y, sample_weight), with None for what `data` lacks.
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise ValueError(f"Data is expected to be (x,), (x, y) or (x, y, sample_weight); got a tuple of "
+                     f"{len(data)} elements")
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The inverse of unpack_x_y_sample_weight: `x`'s batch as a step takes it."""
+    if y is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def _python_logs(logs):
+    """A step's returned dict as plain Python numbers (tensors and numpy scalars converted)."""
+    if logs is None:
+        return {}
+    if not isinstance(logs, dict):
+        raise ValueError(f"A train/test step must return a dict of metric values (name -> value); got "
+                         f"{type(logs).__name__}")
+    out = {}
+    for k, v in logs.items():
+        if isinstance(v, dict):
+            out.update(_python_logs(v))
+            continue
+        arr = np.asarray(v)
+        out[k] = float(arr) if arr.size == 1 else arr
+    return out
 
 
 class _CompiledOutput:
@@ -55,6 +115,54 @@ class _CompiledOutput:
             self.metrics.append(m)
 
 
+class _CompiledLoss:
+    """`model.compiled_loss(y, y_pred, sample_weight=None, regularization_losses=None)`: the
+    compiled losses (plus the given regularization losses, or else the model's own `losses`),
+    tracked in the loss metrics as the `compiled_loss` of Keras 2 was. Kept for the many
+    published train_step overrides written that way; new code calls `compute_loss`."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, y, y_pred, sample_weight=None, regularization_losses=None):
+        model = self.model
+        ys, outs = model._flat_targets(y), model._flat_predictions(y_pred)
+        extra = None if regularization_losses is None else list(regularization_losses)
+        total, per_output = model._compute_losses(ys, outs, sample_weight, extra_losses=extra)
+        if total is None:
+            raise ValueError("compiled_loss: the model was compiled without a loss")
+        model._track_losses(total, per_output, _batch_size(outs))
+        return total
+
+
+class _CompiledMetrics:
+    """`model.compiled_metrics`: the metrics given to compile, updated together (Keras 2's API,
+    kept for published train_step overrides)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def update_state(self, y, y_pred, sample_weight=None):
+        """Update every compiled metric with this batch's targets and predictions."""
+        self.model._update_compiled_metrics(self.model._flat_targets(y),
+                                            self.model._flat_predictions(y_pred), sample_weight)
+
+    @property
+    def metrics(self):
+        return [m for o in self.model._compiled_outputs for m in (o.metrics or [])]
+
+    def reset_state(self):
+        for m in self.metrics:
+            m.reset_state()
+
+
+def _batch_size(arrays):
+    for a in flatten(arrays):
+        if a is not None and np.ndim(a):
+            return int(np.shape(a)[0])
+    return 1
+
+
 class Trainer:
     def _init_trainer(self):
         self.optimizer = None
@@ -62,10 +170,26 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._compiled_outputs = []
+        self._loss_tracker = None
+        self._output_loss_trackers = {}
+        self.compiled_loss = None
+        self.compiled_metrics = None
 
     # -- compile ---------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Configure the model for training.
+
+        Args:
+            optimizer: an optimizer name or instance.
+            loss: a loss (name, function or Loss), a list or dict of them for several outputs,
+                or None for a model that computes its own loss (`add_loss`, or an overridden
+                `train_step` / `compute_loss`).
+            loss_weights: scalars weighting each output's loss in the total (list or dict).
+            metrics: metrics to report for each output (list, or dict keyed by output name).
+            weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
+                accepted for Keras's signature (engine always runs eagerly, one step at a time).
+        """
         self.optimizer = optimizers.get(optimizer)
         names = self.output_names
         losses = _per_output(loss, names, "loss")
@@ -85,6 +209,11 @@ class Trainer:
             for n, l, w, m in zip(names, losses, weights, metric_lists)]
         if all(o.loss is None for o in self._compiled_outputs) and loss is not None:
             raise ValueError("compile: no loss could be resolved")
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = {o.name: metrics_module.Mean(name=f"{o.name}_loss")
+                                      for o in self._compiled_outputs if multi and o.loss is not None}
+        self.compiled_loss = _CompiledLoss(self)
+        self.compiled_metrics = _CompiledMetrics(self)
         self.compiled = True
         self.loss = loss
         self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
@@ -94,24 +223,28 @@ class Trainer:
         if not self.compiled:
             raise RuntimeError(f"You must compile the model before calling {what}(): "
                                f"model.compile(optimizer=..., loss=...)")
-        if all(o.loss is None for o in self._compiled_outputs):
-            raise ValueError(f"{what}(): the model was compiled without a loss; pass loss=... to compile()")
 
-    # -- one step ------------------------------------------------------------------------------
-    def _compute_losses(self, ys, outs, sample_weight=None):
+    # -- losses ----------------------------------------------------------------------------------
+    def _compute_losses(self, ys, outs, sample_weight=None, extra_losses=None):
+        """(total, per-output losses) for flat targets and predictions; total is None when there
+        is no loss at all. `extra_losses` replaces the model's own `losses` when given."""
         total = None
         per_output = []
         for out_spec, y, p in zip(self._compiled_outputs, ys, outs):
             if out_spec.loss is None:
                 per_output.append(None)
                 continue
+            if y is None:
+                raise ValueError(f"The model was compiled with a loss for output \"{out_spec.name}\" but "
+                                 "got no targets for it: pass y (or compile without that loss)")
             value = out_spec.loss(y, p, sample_weight=sample_weight)
             per_output.append(value)
             term = value if out_spec.weight == 1.0 else ops.multiply(value, out_spec.weight)
             total = term if total is None else ops.add(total, term)
-        for extra in self._additional_losses():
+        for extra in (self._additional_losses() if extra_losses is None else extra_losses):
             # As in Keras, each add_loss / regularization loss enters the total as its sum.
-            total = ops.add(total, extra if np.ndim(extra) == 0 else ops.sum(extra))
+            extra = extra if np.ndim(extra) == 0 else ops.sum(extra)
+            total = extra if total is None else ops.add(total, extra)
         return total, per_output
 
     def _additional_losses(self):
@@ -128,6 +261,105 @@ class Trainer:
         regularized = [w for w in self.trainable_weights if getattr(w, "regularizer", None) is not None]
         return self._flatten_layers(), regularized
 
+    def _flat_targets(self, y):
+        if y is None:
+            return [None] * len(self.output_names)
+        return data_utils.standardize_targets(self, y)
+
+    def _flat_predictions(self, y_pred):
+        if isinstance(y_pred, dict):
+            return [y_pred[n] for n in self.output_names]
+        return flatten(y_pred)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss of a batch: the compiled losses of the outputs (weighted) plus the
+        model's own `losses` (add_loss, regularizers). Overridable.
+
+        Args:
+            x: the batch's inputs (unused by the default implementation).
+            y: the targets (structure of the model's outputs).
+            y_pred: the model's outputs for `x`.
+            sample_weight: optional per-sample weights.
+            training: whether this is a training step.
+
+        Returns:
+            A scalar tensor.
+        """
+        ys, outs = self._flat_targets(y), self._flat_predictions(y_pred)
+        total, per_output = self._compute_losses(ys, outs, sample_weight)
+        if total is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, or add "
+                             "losses with `add_loss`.")
+        self._track_output_losses(per_output, _batch_size(outs))
+        return total
+
+    # -- metrics ---------------------------------------------------------------------------------
+    @property
+    def metrics(self):
+        """The metrics the model reports, in Keras's order: the loss tracker, the per-output loss
+        trackers, the compiled metrics, then the metrics assigned as attributes of the model."""
+        out = []
+        if self.compiled:
+            out.append(self._loss_tracker)
+            out.extend(self._output_loss_trackers.values())
+            for o in self._compiled_outputs:
+                out.extend(o.metrics or [])
+        out.extend(m for m in self.__dict__.get("_tracked_metrics", []) if m not in out)
+        return out
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        """Reset the state of every metric in `metrics` (fit does at the start of each epoch)."""
+        for m in self.metrics:
+            m.reset_state()
+
+    def get_metrics_result(self):
+        """{name: result} for every metric in `metrics`."""
+        out = {}
+        for m in self.metrics:
+            result = m.result()
+            if isinstance(result, dict):
+                out.update(result)
+            else:
+                out[m.name] = result
+        return out
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics with a batch and return `get_metrics_result()`. Overridable."""
+        self._update_compiled_metrics(self._flat_targets(y), self._flat_predictions(y_pred), sample_weight)
+        return self.get_metrics_result()
+
+    def _track_output_losses(self, per_output, batch_n):
+        for o, value in zip(self._compiled_outputs, per_output):
+            tracker = self._output_loss_trackers.get(o.name)
+            if tracker is not None and value is not None:
+                tracker.update_state(float(value), sample_weight=batch_n)
+
+    def _track_losses(self, total, per_output, batch_n):
+        self._loss_tracker.update_state(float(total), sample_weight=batch_n)
+        self._track_output_losses(per_output, batch_n)
+
+    def _update_compiled_metrics(self, ys, outs, sample_weight=None):
+        for o, y, p in zip(self._compiled_outputs, ys, outs):
+            if not o.metric_specs or y is None:
+                continue
+            if o.metrics is None:
+                o.resolve_metrics(y, p)
+            for m in o.metrics:
+                m.update_state(y, p) if sample_weight is None else m.update_state(y, p, sample_weight)
+
+    def _update_metrics(self, total, per_output, ys, outs, batch_n):
+        if total is not None:
+            self._track_losses(total, per_output, batch_n)
+        self._update_compiled_metrics(ys, outs)
+
+    def _logs(self):
+        return _python_logs(self.get_metrics_result())
+
+    # -- one step ------------------------------------------------------------------------------
     def _run_forward(self, xs):
         """One forward pass of the model as the outermost call: losses the layers added in earlier
         passes are cleared first, as Keras clears them at the start of each model call."""
@@ -145,14 +377,22 @@ class Trainer:
             self._built_by_data = True
 
     def _train_step(self, xs, ys, sample_weight=None, tvars=None):
+        """The built-in training step on prepared arrays: (total loss, per-output losses, outputs)."""
         tvars = tvars if tvars is not None else self._trainable_variables()
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(tvars)
             with training_scope(True):
                 outs = self._run_forward(xs)
             total, per_output = self._compute_losses(ys, outs, sample_weight)
-        grads = tape._gradients_for_optimizer(total, tvars)   # embedding gradients stay as rows
-        self.optimizer.apply(grads, tvars)
+        if total is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, add losses "
+                             "with `add_loss`, or override `train_step`.")
+        if tvars:
+            grads = tape._gradients_for_optimizer(total, tvars)   # embedding gradients stay as rows
+            self.optimizer.apply(grads, tvars)
+        elif not self.__dict__.get("_warned_no_weights"):
+            self._warned_no_weights = True
+            warnings.warn("The model does not have any trainable weights.")
         return total, per_output, outs
 
     def _test_step(self, xs, ys, sample_weight=None):
@@ -161,38 +401,32 @@ class Trainer:
         total, per_output = self._compute_losses(ys, outs, sample_weight)
         return total, per_output, outs
 
-    # -- metric bookkeeping ------------------------------------------------------------------
-    def _new_trackers(self):
-        trackers = {"loss": metrics_module.Mean("loss")}
-        if len(self._compiled_outputs) > 1:
-            for o in self._compiled_outputs:
-                if o.loss is not None:
-                    trackers[f"{o.name}_loss"] = metrics_module.Mean(f"{o.name}_loss")
-        return trackers
+    def train_step(self, data):
+        """One training step on a batch `data` ((x, y) or (x, y, sample_weight)); returns the
+        metric results as a dict. Override it for custom training (GradientTape, compute_loss,
+        optimizer.apply, metrics)."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        xs, ys, n = self._prepare(x, y)
+        total, per_output, outs = self._train_step(xs, ys, _weights_array(sample_weight), None)
+        self._update_metrics(total, per_output, ys, outs, n)
+        return self.get_metrics_result()
 
-    def _update_metrics(self, trackers, total, per_output, ys, outs, batch_n):
-        trackers["loss"].update_state(float(total), sample_weight=batch_n)
-        if len(self._compiled_outputs) > 1:
-            for o, value in zip(self._compiled_outputs, per_output):
-                if value is not None:
-                    trackers[f"{o.name}_loss"].update_state(float(value), sample_weight=batch_n)
-        for o, y, p in zip(self._compiled_outputs, ys, outs):
-            if o.metrics is None:
-                o.resolve_metrics(y, p)
-            for m in o.metrics:
-                m.update_state(y, p)
+    def test_step(self, data):
+        """One evaluation step on a batch `data`; returns the metric results as a dict."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        xs, ys, n = self._prepare(x, y)
+        total, per_output, outs = self._test_step(xs, ys, _weights_array(sample_weight))
+        self._update_metrics(total, per_output, ys, outs, n)
+        return self.get_metrics_result()
 
-    def _reset_metrics(self):
-        for o in self._compiled_outputs:
-            for m in o.metrics or []:
-                m.reset_state()
+    def predict_step(self, data):
+        """The model's outputs for one batch `data` (x, or a tuple whose first element is x)."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        with training_scope(False):
+            return self._pack_outputs(self._run_forward(self._prepare_x(x)))
 
-    def _logs(self, trackers):
-        logs = {k: float(t.result()) for k, t in trackers.items()}
-        for o in self._compiled_outputs:
-            for m in o.metrics or []:
-                logs[m.name] = float(m.result())
-        return logs
+    def _overrides(self, name):
+        return getattr(type(self), name) is not getattr(Trainer, name)
 
     # -- data ------------------------------------------------------------------------------------
     def _prepare(self, x, y=None):
@@ -205,15 +439,24 @@ class Trainer:
     def _take(arrays, idx):
         return [a[idx] for a in arrays]
 
+    def _user_batch(self, x, y, sw, xs, ys, idx):
+        """A batch in the structure the user passed, for an overridden step."""
+        bx = _restructure(x, self._take(xs, idx), self._input_names_for_errors())
+        by = None if ys is None else _restructure(y, self._take(ys, idx), self.output_names)
+        return pack_x_y_sample_weight(bx, by, None if sw is None else sw[idx])
+
     # -- fit ----------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1):
+        """Train the model for a number of epochs on arrays (one per input: a list or dict for
+        several), with Keras's arguments; returns a History."""
         self._require_compiled("fit")
         if x is None:
             raise ValueError("fit: pass training data x (and targets y)")
-        if y is None:
+        custom_step = self._overrides("train_step")
+        if y is None and not custom_step and any(o.loss is not None for o in self._compiled_outputs):
             raise ValueError("fit: pass targets y (engine does not take datasets that yield (x, y) yet)")
         batch_size = 32 if batch_size is None else int(batch_size)
         if batch_size <= 0:
@@ -222,6 +465,8 @@ class Trainer:
         xs, ys, n = self._prepare(x, y)
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
         if class_weight is not None:
+            if ys is None:
+                raise ValueError("fit: class_weight needs targets y")
             y0 = ys[0]
             one_hot = y0.ndim > 1 and y0.shape[-1] > 1
             labels = y0.argmax(axis=-1) if one_hot else np.rint(y0.reshape(len(y0), -1)[:, 0]).astype(int)
@@ -231,8 +476,10 @@ class Trainer:
             if not 0 < validation_split < 1:
                 raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
             split = int(n * (1.0 - validation_split))
-            val = (self._take(xs, slice(split, None)), self._take(ys, slice(split, None)), None)
-            xs, ys = self._take(xs, slice(0, split)), self._take(ys, slice(0, split))
+            val = (self._take(xs, slice(split, None)), None if ys is None else self._take(ys, slice(split, None)),
+                   None)
+            xs = self._take(xs, slice(0, split))
+            ys = None if ys is None else self._take(ys, slice(0, split))
             sw = None if sw is None else sw[:split]
             n = split
         elif validation_data is not None:
@@ -265,8 +512,7 @@ class Trainer:
         try:
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
-                trackers = self._new_trackers()
-                self._reset_metrics()
+                self.reset_metrics()
                 # shuffle=True shuffles samples; shuffle="batch" (as in Keras) shuffles the order of
                 # contiguous batches, which keeps reads sequential.
                 order = rng.permutation(n) if shuffle is True else None
@@ -275,12 +521,14 @@ class Trainer:
                     start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
                     idx = slice(start, min(start + batch_size, n)) if order is None else \
                         order[start:start + batch_size]
-                    bx, by = self._take(xs, idx), self._take(ys, idx)
-                    bsw = None if sw is None else sw[idx]
                     cbs.on_train_batch_begin(step)
-                    total, per_output, outs = self._train_step(bx, by, bsw, tvars)
-                    self._update_metrics(trackers, total, per_output, by, outs, len(by[0]))
-                    logs = self._logs(trackers)
+                    if custom_step:
+                        logs = _python_logs(self.train_step(self._user_batch(x, y, sw, xs, ys, idx)))
+                    else:
+                        bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
+                        total, per_output, outs = self._train_step(bx, by, None if sw is None else sw[idx], tvars)
+                        self._update_metrics(total, per_output, by, outs, len(bx[0]))
+                        logs = self._logs()
                     cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
@@ -301,27 +549,34 @@ class Trainer:
         return history
 
     # -- evaluate --------------------------------------------------------------------------------
-    def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None):
+    def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None, x=None, y=None):
         n = len(xs[0])
-        trackers = self._new_trackers()
-        self._reset_metrics()
+        custom_step = self._overrides("test_step")
+        self.reset_metrics()
+        sw = None if sw is None else np.asarray(sw, dtype=np.float32)
         logs = {}
         for step, start in enumerate(range(0, n, batch_size)):
             idx = slice(start, start + batch_size)
-            bx, by = self._take(xs, idx), self._take(ys, idx)
             if cbs:
                 cbs.on_test_batch_begin(step)
-            total, per_output, outs = self._test_step(bx, by, None if sw is None else np.asarray(sw)[idx])
-            self._update_metrics(trackers, total, per_output, by, outs, len(by[0]))
-            logs = self._logs(trackers)
+            if custom_step:
+                logs = _python_logs(self.test_step(self._user_batch(x, y, sw, xs, ys, idx)))
+            else:
+                bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
+                total, per_output, outs = self._test_step(bx, by, None if sw is None else sw[idx])
+                self._update_metrics(total, per_output, by, outs, len(bx[0]))
+                logs = self._logs()
             if cbs:
                 cbs.on_test_batch_end(step, logs)
-        return logs or self._logs(trackers)
+        return logs or self._logs()
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
+        """The loss and metrics of the model on data, batch by batch (a scalar, a list in the order
+        of `metrics_names`, or a dict with return_dict=True)."""
         self._require_compiled("evaluate")
-        if y is None:
+        if y is None and not self._overrides("test_step") and \
+                any(o.loss is not None for o in self._compiled_outputs):
             raise ValueError("evaluate: pass targets y")
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -332,7 +587,7 @@ class Trainer:
             cb_list.insert(0, callbacks_module.ProgbarLogger())
         cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=steps_n, mode="evaluate")
         cbs.on_test_begin()
-        logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs)
+        logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y)
         cbs.on_test_end(logs)
         if return_dict:
             return logs
@@ -341,10 +596,12 @@ class Trainer:
 
     # -- predict ---------------------------------------------------------------------------------
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for `x` as numpy arrays, computed batch by batch."""
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         xs = self._prepare_x(x)
         n = data_utils.check_sample_counts(xs, None, self._input_names_for_errors(), [])
+        custom_step = self._overrides("predict_step")
         steps_n = -(-n // batch_size)
         cb_list = list(callbacks or [])
         if verbose:
@@ -352,41 +609,58 @@ class Trainer:
         cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=steps_n, mode="predict")
         cbs.on_predict_begin()
         chunks = []
+        structure = None
         with training_scope(False):
             for step, start in enumerate(range(0, n, batch_size)):
+                idx = slice(start, start + batch_size)
                 cbs.on_predict_batch_begin(step)
-                chunks.append(self._run_forward(self._take(xs, slice(start, start + batch_size))))
-                cbs.on_predict_batch_end(step)
+                if custom_step:
+                    batch = _restructure(x, self._take(xs, idx), self._input_names_for_errors())
+                    result = self.predict_step(batch)
+                    structure = result
+                    chunks.append(flatten(result))
+                else:
+                    chunks.append(self._run_forward(self._take(xs, idx)))
+                cbs.on_predict_batch_end(step, {})
         cbs.on_predict_end()
         if not chunks:
             outs = [np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype) for t in self.outputs]
         else:
-            outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]
+            outs = [np.concatenate([np.asarray(c[i]) for c in chunks], axis=0) for i in range(len(chunks[0]))]
+        if structure is not None:
+            return pack_like(structure, iter(outs))
         return self._pack_outputs(outs)
 
     # -- single batches ------------------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on one batch; returns the metrics of that batch."""
         self._require_compiled("train_on_batch")
+        self.reset_metrics()
+        if self._overrides("train_step"):
+            return self._batch_result(_python_logs(self.train_step(pack_x_y_sample_weight(x, y, sample_weight))),
+                                      return_dict)
         xs, ys, _ = self._prepare(x, y)
         self._build_on(xs)
-        trackers = self._new_trackers()
-        self._reset_metrics()
-        total, per_output, outs = self._train_step(xs, ys, sample_weight)
-        self._update_metrics(trackers, total, per_output, ys, outs, len(ys[0]))
-        return self._batch_result(self._logs(trackers), return_dict)
+        total, per_output, outs = self._train_step(xs, ys, _weights_array(sample_weight))
+        self._update_metrics(total, per_output, ys, outs, len(xs[0]))
+        return self._batch_result(self._logs(), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss and metrics of the model on one batch."""
         self._require_compiled("test_on_batch")
+        self.reset_metrics()
+        if self._overrides("test_step"):
+            return self._batch_result(_python_logs(self.test_step(pack_x_y_sample_weight(x, y, sample_weight))),
+                                      return_dict)
         xs, ys, _ = self._prepare(x, y)
-        trackers = self._new_trackers()
-        self._reset_metrics()
-        total, per_output, outs = self._test_step(xs, ys, sample_weight)
-        self._update_metrics(trackers, total, per_output, ys, outs, len(ys[0]))
-        return self._batch_result(self._logs(trackers), return_dict)
+        total, per_output, outs = self._test_step(xs, ys, _weights_array(sample_weight))
+        self._update_metrics(total, per_output, ys, outs, len(xs[0]))
+        return self._batch_result(self._logs(), return_dict)
 
     def predict_on_batch(self, x):
-        with training_scope(False):
-            return self._pack_outputs(self._run_forward(self._prepare_x(x)))
+        """The model's outputs for one batch, as numpy arrays."""
+        out = self.predict_step(x)
+        return _to_numpy(out)
 
     @staticmethod
     def _batch_result(logs, return_dict):
@@ -394,3 +668,27 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
+
+
+def _weights_array(sample_weight):
+    return None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
+
+
+def _to_numpy(structure):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_to_numpy(s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _to_numpy(v) for k, v in structure.items()}
+    return np.asarray(structure)
+
+
+def _restructure(original, arrays, names):
+    """`arrays` (in model order) in the structure of the user's `original` data: a dict keyed by
+    name, a list, or one array."""
+    if isinstance(original, dict):
+        return dict(zip(names, arrays))
+    if isinstance(original, (list, tuple)) and len(arrays) > 1:
+        return type(original)(arrays)
+    if isinstance(original, (list, tuple)) and len(original) == 1:
+        return type(original)(arrays)
+    return arrays[0]
