@@ -36,7 +36,10 @@ class Metric:
         raise NotImplementedError
 
     def result(self):
-        return self._total / self._count if self._count else 0.0
+        """The metric's value as a scalar tensor (of the metric's dtype)."""
+        from engine import ops
+        return ops.convert_to_tensor(np.asarray(self._total / self._count if self._count else 0.0,
+                                                dtype=self.dtype))
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}

@@ -158,8 +158,9 @@ class Layer:
 
     # -- tracking of sublayers ---------------------------------------------------------
     def __setattr__(self, name, value):
-        if _is_metric(value):
-            # Metrics assigned as attributes are reported by a model (Keras tracks them too).
+        if not name.startswith("_") and _is_metric(value):
+            # Metrics assigned as public attributes are reported by a model (Keras tracks them
+            # too); the trainer keeps its own trackers under private names.
             tracked = self.__dict__.setdefault("_tracked_metrics", [])
             if not any(m is value for m in tracked):
                 tracked.append(value)

@@ -136,8 +136,12 @@ class _CompiledLoss:
 
 
 class _CompiledMetrics:
-    """`model.compiled_metrics`: the metrics given to compile, updated together (Keras 2's API,
-    kept for published train_step overrides)."""
+    """The metrics given to compile, as one entry of `model.metrics` (Keras 3's CompileMetrics):
+    `update_state(y, y_pred, sample_weight=None)` updates every output's metrics (resolving
+    "accuracy" from the first batch's shapes), `result()` is a dict of their values. Also
+    `model.compiled_metrics`, Keras 2's name for it, which published train_step code uses."""
+
+    name = "compile_metrics"
 
     def __init__(self, model):
         self.model = model
@@ -150,6 +154,9 @@ class _CompiledMetrics:
     @property
     def metrics(self):
         return [m for o in self.model._compiled_outputs for m in (o.metrics or [])]
+
+    def result(self):
+        return {m.name: m.result() for m in self.metrics}
 
     def reset_state(self):
         for m in self.metrics:
@@ -212,8 +219,9 @@ class Trainer:
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = {o.name: metrics_module.Mean(name=f"{o.name}_loss")
                                       for o in self._compiled_outputs if multi and o.loss is not None}
-        self.compiled_loss = _CompiledLoss(self)
-        self.compiled_metrics = _CompiledMetrics(self)
+        # Set past Layer.__setattr__, which would track the container as a user metric.
+        object.__setattr__(self, "compiled_loss", _CompiledLoss(self))
+        object.__setattr__(self, "compiled_metrics", _CompiledMetrics(self))
         self.compiled = True
         self.loss = loss
         self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
@@ -230,6 +238,8 @@ class Trainer:
         is no loss at all. `extra_losses` replaces the model's own `losses` when given."""
         total = None
         per_output = []
+        if ys is None:
+            ys = [None] * len(self._compiled_outputs)
         for out_spec, y, p in zip(self._compiled_outputs, ys, outs):
             if out_spec.loss is None:
                 per_output.append(None)
@@ -296,14 +306,15 @@ class Trainer:
     # -- metrics ---------------------------------------------------------------------------------
     @property
     def metrics(self):
-        """The metrics the model reports, in Keras's order: the loss tracker, the per-output loss
-        trackers, the compiled metrics, then the metrics assigned as attributes of the model."""
+        """The metrics the model reports, in Keras's order: the loss tracker, the compiled metrics
+        (one entry whose result is a dict), the per-output loss trackers, then the metrics
+        assigned as attributes of the model."""
         out = []
         if self.compiled:
             out.append(self._loss_tracker)
+            if any(o.metric_specs for o in self._compiled_outputs):
+                out.append(self.compiled_metrics)
             out.extend(self._output_loss_trackers.values())
-            for o in self._compiled_outputs:
-                out.extend(o.metrics or [])
         out.extend(m for m in self.__dict__.get("_tracked_metrics", []) if m not in out)
         return out
 
@@ -354,7 +365,8 @@ class Trainer:
     def _update_metrics(self, total, per_output, ys, outs, batch_n):
         if total is not None:
             self._track_losses(total, per_output, batch_n)
-        self._update_compiled_metrics(ys, outs)
+        if ys is not None:
+            self._update_compiled_metrics(ys, outs)
 
     def _logs(self):
         return _python_logs(self.get_metrics_result())

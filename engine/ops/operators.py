@@ -43,8 +43,27 @@ def _round(a, ndigits=None):
     return m.wrap(np.round(m.to_array(a), ndigits or 0))
 
 
+def _takes(other):
+    """Whether an operator can take `other` as its second operand; for anything else it returns
+    NotImplemented, so Python asks the other object (pytest.approx, a KerasTensor, ...)."""
+    return isinstance(other, (Tensor, Variable, np.ndarray, np.generic, int, float, bool, list, tuple)) \
+        or hasattr(other, "__array__")
+
+
+def _binary_operator(fn):
+    def operator(a, b):
+        if not _takes(b):
+            return NotImplemented
+        return fn(a, b)
+    operator.__name__ = fn.__name__
+    operator.__doc__ = fn.__doc__
+    return operator
+
+
 def _swap(fn):
     def reflected(a, b):
+        if not _takes(b):
+            return NotImplemented
         return fn(b, a)
     return reflected
 
@@ -75,19 +94,21 @@ _METHODS = {
 }
 
 _OPERATORS = {
-    "__add__": m.add, "__radd__": _swap(m.add),
-    "__sub__": m.subtract, "__rsub__": _swap(m.subtract),
-    "__mul__": m.multiply, "__rmul__": _swap(m.multiply),
-    "__truediv__": m.divide, "__rtruediv__": _swap(m.divide),
-    "__floordiv__": m.floor_divide, "__rfloordiv__": _swap(m.floor_divide),
-    "__mod__": m.mod, "__rmod__": _swap(m.mod),
-    "__pow__": m.power, "__rpow__": _swap(m.power),
-    "__matmul__": m.matmul, "__rmatmul__": _swap(m.matmul),
+    "__add__": _binary_operator(m.add), "__radd__": _swap(m.add),
+    "__sub__": _binary_operator(m.subtract), "__rsub__": _swap(m.subtract),
+    "__mul__": _binary_operator(m.multiply), "__rmul__": _swap(m.multiply),
+    "__truediv__": _binary_operator(m.divide), "__rtruediv__": _swap(m.divide),
+    "__floordiv__": _binary_operator(m.floor_divide), "__rfloordiv__": _swap(m.floor_divide),
+    "__mod__": _binary_operator(m.mod), "__rmod__": _swap(m.mod),
+    "__pow__": _binary_operator(m.power), "__rpow__": _swap(m.power),
+    "__matmul__": _binary_operator(m.matmul), "__rmatmul__": _swap(m.matmul),
     "__neg__": m.negative, "__pos__": _positive, "__abs__": m.abs,
-    "__lt__": m.less, "__le__": m.less_equal, "__gt__": m.greater, "__ge__": m.greater_equal,
-    "__eq__": m.equal, "__ne__": m.not_equal,
-    "__and__": _and, "__rand__": _swap(_and), "__or__": _or, "__ror__": _swap(_or),
-    "__xor__": _xor, "__rxor__": _swap(_xor), "__invert__": _invert,
+    "__lt__": _binary_operator(m.less), "__le__": _binary_operator(m.less_equal),
+    "__gt__": _binary_operator(m.greater), "__ge__": _binary_operator(m.greater_equal),
+    "__eq__": _binary_operator(m.equal), "__ne__": _binary_operator(m.not_equal),
+    "__and__": _binary_operator(_and), "__rand__": _swap(_and),
+    "__or__": _binary_operator(_or), "__ror__": _swap(_or),
+    "__xor__": _binary_operator(_xor), "__rxor__": _swap(_xor), "__invert__": _invert,
     "__round__": _round,
     "__getitem__": getitem,
 }

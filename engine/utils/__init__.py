@@ -4,6 +4,7 @@ import numpy as np
 from engine.utils.progbar import Progbar
 from engine.random import set_seed as set_random_seed
 from engine.utils.plot_model import plot_model, model_to_dot
+from engine.models.trainer import unpack_x_y_sample_weight, pack_x_y_sample_weight
 
 
 def to_categorical(x, num_classes=None):
