@@ -6,6 +6,7 @@ import threading
 import numpy as np
 
 from engine import config, initializers
+from engine.dtypes import standardize_dtype
 from engine.tensor import Tensor
 from engine.variables import Variable
 from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
@@ -70,6 +71,9 @@ class _TrainingScope:
     def __exit__(self, *exc):
         _context.training = self.previous
         return False
+
+
+_OVERRIDES_COMPUTE_MASK = {}   # layer class -> whether it defines its own compute_mask
 
 
 def _is_metric(value):
@@ -140,7 +144,7 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = trainable
-        self.dtype = np.dtype(dtype).name if dtype is not None and not isinstance(dtype, dict) else config.floatx()
+        self.dtype = standardize_dtype(dtype) if dtype is not None and not isinstance(dtype, dict) else config.floatx()
         self.built = False
         self.supports_masking = False
         # Sequential reads these to create its Input (Keras 2 style `input_shape=`).
@@ -452,12 +456,17 @@ class Layer:
         if self._call_has_mask and mask is not None and kwargs.get("mask") is None:
             kwargs["mask"] = mask
         outputs = _as_tensors(self.call(*args, **kwargs))
-        if self.supports_masking or mask is not None or self._overrides_compute_mask():
+        # Without a mask coming in, only a layer with its own compute_mask can make one.
+        if mask is not None or self._overrides_compute_mask():
             self._set_output_masks(inputs, outputs, mask)
         return outputs
 
     def _overrides_compute_mask(self):
-        return type(self).compute_mask is not Layer.compute_mask
+        kind = type(self)
+        known = _OVERRIDES_COMPUTE_MASK.get(kind)
+        if known is None:
+            known = _OVERRIDES_COMPUTE_MASK[kind] = kind.compute_mask is not Layer.compute_mask
+        return known
 
     def _set_output_masks(self, inputs, outputs, mask):
         """Attach compute_mask's result to the output tensors that carry none yet (Keras 3)."""

@@ -1,6 +1,7 @@
 """Input: the entry point of a functional model."""
 import numpy as np
 
+from engine.dtypes import standardize_dtype
 from engine.layers.base import Layer, unique_name
 from engine.layers.keras_tensor import KerasTensor, Node
 
@@ -37,7 +38,7 @@ class InputLayer(Layer):
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):
     """A symbolic tensor to start a functional model from; `shape` excludes the batch dimension."""
     if dtype is not None:
-        dtype = np.dtype(dtype).name
+        dtype = standardize_dtype(dtype)
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name,
                        input_tensor=tensor)
     return layer.output_tensor

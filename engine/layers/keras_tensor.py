@@ -8,10 +8,8 @@ import numpy as np
 
 
 def _standard_dtype(dtype):
-    if dtype is None:
-        from engine import config
-        return config.floatx()
-    return np.dtype(dtype).name
+    from engine.dtypes import standardize_dtype
+    return standardize_dtype(dtype)
 
 
 class KerasTensor:

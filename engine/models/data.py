@@ -11,13 +11,18 @@ def _names(tensors_or_names):
     return ", ".join(repr(n) for n in tensors_or_names)
 
 
-def _to_numeric_array(value, what):
+def _to_numeric_array(value, what, strings=False):
+    """`value` as a numpy array of numbers (or of strings, for a string input), else a ValueError."""
     if hasattr(value, "value") and not isinstance(value, np.ndarray):
         value = value.value
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{what}: could not convert the data to an array ({e})") from None
+    if strings:
+        if arr.dtype.kind not in "USO":
+            raise ValueError(f"{what} takes strings, got an array of dtype {arr.dtype} (shape {arr.shape})")
+        return arr
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{what}: expected numeric data, got an array of dtype {arr.dtype} "
                          f"(shape {arr.shape}); convert it to numbers first")
@@ -54,12 +59,16 @@ def standardize_inputs(model, x):
     out = []
     for tensor, value in zip(model.inputs, arrays):
         what = f"Input \"{tensor.name}\" of model \"{model.name}\""
-        arr = _to_numeric_array(value, what)
+        strings = tensor.dtype == "string"
+        arr = _to_numeric_array(value, what, strings=strings)
         expected = tensor.shape
         if arr.ndim == len(expected) - 1 and len(expected) >= 2 and expected[-1] == 1:
             arr = arr[..., None]  # Keras accepts (n,) data for an input of shape (None, 1)
         if arr.ndim != len(expected) or any(e is not None and e != a for e, a in zip(expected[1:], arr.shape[1:])):
             raise ValueError(f"{what} expects data of shape {expected}, but got an array of shape {arr.shape}")
+        if strings:
+            out.append(arr)
+            continue
         dtype = np.dtype(tensor.dtype)
         if arr.dtype != dtype:
             if dtype.kind in "iu" and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):

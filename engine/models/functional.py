@@ -225,4 +225,5 @@ def _already_flat(model, inputs):
     """True when `inputs` is already a list of arrays in model.inputs order with the right dtypes."""
     if not isinstance(inputs, list) or len(inputs) != len(model.inputs):
         return False
-    return all(isinstance(a, np.ndarray) and a.dtype == np.dtype(t.dtype) for a, t in zip(inputs, model.inputs))
+    return all(isinstance(a, np.ndarray) and t.dtype != "string" and a.dtype == np.dtype(t.dtype)
+               for a, t in zip(inputs, model.inputs))
