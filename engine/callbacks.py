@@ -106,6 +106,7 @@ class ProgbarLogger(Callback):
         self.verbose = 1
         self._bar = None
         self.epochs = 1
+        self._seen = 0
 
     def set_params(self, params):
         super().set_params(params)
@@ -114,17 +115,23 @@ class ProgbarLogger(Callback):
         self.steps = params.get("steps")
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._seen = 0
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
             self._bar = Progbar(self.steps, verbose=self.verbose)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1
         if self._bar is not None:
             self._bar.update(batch + 1, list((logs or {}).items()), finalize=False)
 
+    def on_test_batch_end(self, batch, logs=None):
+        self._seen_test = batch + 1
+
     def on_epoch_end(self, epoch, logs=None):
         if self._bar is not None:
-            self._bar.update(self.steps or 0, list((logs or {}).items()), finalize=True)
+            # A source of unknown length (a generator) ends the epoch where it ended.
+            self._bar.update(self.steps or self._seen, list((logs or {}).items()), finalize=True)
             self._bar = None
 
     def on_test_begin(self, logs=None):
@@ -133,7 +140,8 @@ class ProgbarLogger(Callback):
 
     def on_test_end(self, logs=None):
         if self._bar is not None and self.params.get("mode") == "evaluate":
-            self._bar.update(self.params.get("steps") or 0, list((logs or {}).items()), finalize=True)
+            self._bar.update(self.params.get("steps") or getattr(self, "_seen_test", 0),
+                             list((logs or {}).items()), finalize=True)
             self._bar = None
 
     def on_predict_begin(self, logs=None):

@@ -21,6 +21,8 @@ from engine.autodiff import GradientTape
 from engine.layers.base import Layer, call_context, training_scope
 from engine.layers.keras_tensor import flatten, pack_like
 from engine.models import data as data_utils
+from engine.models import data_adapters
+from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
 from engine import ops
 
 
@@ -40,38 +42,6 @@ def _per_output(spec, names, what, default=None):
                              f"outputs ({names})")
         return list(spec)
     return [spec] * len(names)
-
-
-def unpack_x_y_sample_weight(data):
-    """Split one batch of data into (x, y, sample_weight), as Keras's utility does.
-
-    Args:
-        data: `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`.
-
-    Returns:
-        The tuple (x, y, sample_weight), with None for what `data` lacks.
-    """
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if len(data) == 1:
-        return data[0], None, None
-    if len(data) == 2:
-        return data[0], data[1], None
-    if len(data) == 3:
-        return data
-    raise ValueError(f"Data is expected to be (x,), (x, y) or (x, y, sample_weight); got a tuple of "
-                     f"{len(data)} elements")
-
-
-def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    """The inverse of unpack_x_y_sample_weight: `x`'s batch as a step takes it."""
-    if y is None:
-        return (x,) if isinstance(x, (list, tuple)) else x
-    if sample_weight is None:
-        return (x, y)
-    return (x, y, sample_weight)
 
 
 def _python_logs(logs):
@@ -457,55 +427,86 @@ class Trainer:
         by = None if ys is None else _restructure(y, self._take(ys, idx), self.output_names)
         return pack_x_y_sample_weight(bx, by, None if sw is None else sw[idx])
 
+    # -- steps on raw batches (generators, PyDataset, tf.data, DataLoader) ---------------------------
+    def _step_on_batch(self, batch, index, training, tvars=None):
+        """One step on a batch a data source yielded: the overridden step gets it as it is; the
+        built-in one gets it standardized (a batch that does not fit the model is a ValueError
+        naming the batch)."""
+        if self._overrides("train_step" if training else "test_step"):
+            step = self.train_step if training else self.test_step
+            return _python_logs(step(batch))
+        bx, by, bsw = data_adapters.split_batch(batch)
+        try:
+            xs, ys, n = self._prepare(bx, by)
+        except ValueError as e:
+            raise ValueError(f"Batch {index} of the data: {e}") from None
+        if training:
+            if not self.__dict__.get("_built_by_data"):
+                self._build_on(xs)
+            total, per_output, outs = self._train_step(xs, ys, _weights_array(bsw), tvars)
+        else:
+            total, per_output, outs = self._test_step(xs, ys, _weights_array(bsw))
+        self._update_metrics(total, per_output, ys, outs, n)
+        return self._logs()
+
+    def _source(self, x, y, sample_weight, shuffle, what):
+        data_adapters.check_batch_source_arguments(x, y, sample_weight, shuffle, what)
+        return data_adapters.BatchSource(x, shuffle=shuffle is True, rng=engine_random.generator(), what=what)
+
     # -- fit ----------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1):
-        """Train the model for a number of epochs on arrays (one per input: a list or dict for
-        several), with Keras's arguments; returns a History."""
+        """Train the model for a number of epochs, with Keras's arguments; returns a History.
+
+        `x` is an array (a list or dict of them for several inputs, or a pandas DataFrame), with
+        targets `y`; or a source of batches `(x, y)` / `(x, y, sample_weight)`: a Python
+        generator, an engine.utils.PyDataset (loaded ahead by its workers), a tf.data.Dataset or
+        a torch DataLoader, which then carries the targets itself.
+        """
         self._require_compiled("fit")
         if x is None:
             raise ValueError("fit: pass training data x (and targets y)")
-        custom_step = self._overrides("train_step")
-        if y is None and not custom_step and any(o.loss is not None for o in self._compiled_outputs):
-            raise ValueError("fit: pass targets y (engine does not take datasets that yield (x, y) yet)")
+        x, y = data_adapters.pandas_to_numpy(x), data_adapters.pandas_to_numpy(y)
         batch_size = 32 if batch_size is None else int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"fit: batch_size must be positive, got {batch_size}")
         verbose = 1 if verbose == "auto" else int(verbose)
-        xs, ys, n = self._prepare(x, y)
-        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
-        if class_weight is not None:
-            if ys is None:
-                raise ValueError("fit: class_weight needs targets y")
-            y0 = ys[0]
-            one_hot = y0.ndim > 1 and y0.shape[-1] > 1
-            labels = y0.argmax(axis=-1) if one_hot else np.rint(y0.reshape(len(y0), -1)[:, 0]).astype(int)
-            cw = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float32)
-            sw = cw if sw is None else sw * cw
-        if validation_data is None and validation_split:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            split = int(n * (1.0 - validation_split))
-            val = (self._take(xs, slice(split, None)), None if ys is None else self._take(ys, slice(split, None)),
-                   None)
-            xs = self._take(xs, slice(0, split))
-            ys = None if ys is None else self._take(ys, slice(0, split))
-            sw = None if sw is None else sw[:split]
-            n = split
-        elif validation_data is not None:
-            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                                 "sample_weight)")
-            vx, vy, _ = self._prepare(validation_data[0], validation_data[1])
-            val = (vx, vy, validation_data[2] if len(validation_data) == 3 else None)
+        custom_step = self._overrides("train_step")
+        source = None
+        if data_adapters.is_batch_source(x):
+            if validation_split:
+                raise ValueError("fit: validation_split is only supported for arrays; pass "
+                                 "validation_data for a generator or dataset")
+            if class_weight is not None:
+                raise ValueError("fit: class_weight is only supported for arrays; yield "
+                                 "(x, y, sample_weight) from the data instead")
+            source = self._source(x, y, sample_weight, shuffle, "fit")
+            steps = steps_per_epoch or source.num_batches
+            xs = ys = sw = None
         else:
-            val = None
-        if n == 0:
-            raise ValueError("fit: the training data is empty")
+            if y is None and not custom_step and any(o.loss is not None for o in self._compiled_outputs):
+                raise ValueError("fit: pass targets y, or x as a generator or dataset that yields (x, y)")
+            xs, ys, n = self._prepare(x, y)
+            sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
+            if class_weight is not None:
+                sw = self._class_weights(ys, class_weight, sw)
+            if validation_data is None and validation_split:
+                if not 0 < validation_split < 1:
+                    raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+                split = int(n * (1.0 - validation_split))
+                validation_data = (self._take(xs, slice(split, None)),
+                                   None if ys is None else self._take(ys, slice(split, None)))
+                xs = self._take(xs, slice(0, split))
+                ys = None if ys is None else self._take(ys, slice(0, split))
+                sw = None if sw is None else sw[:split]
+                n = split
+            if n == 0:
+                raise ValueError("fit: the training data is empty")
+            steps = steps_per_epoch or -(-n // batch_size)
+        val = self._validation(validation_data)
 
-        steps = steps_per_epoch or -(-n // batch_size)
         history = callbacks_module.History()
         cb_list = list(callbacks or [])
         if verbose and not any(isinstance(c, callbacks_module.ProgbarLogger) for c in cb_list):
@@ -515,38 +516,42 @@ class Trainer:
                                             mode="fit")
         self.stop_training = False
         rng = engine_random.generator()
-        self._build_on(xs)
-        # The weights and losses of a model do not change during fit: look them up once.
-        tvars = self._trainable_variables()
-        self._loss_sources_cache = self._loss_sources()
+        if source is None:
+            self._build_on(xs)
+        # The weights and losses of a model do not change during fit: look them up once (for a
+        # batch source, after the first batch has built a subclassed model).
+        tvars = self._trainable_variables() if source is None or self.built else None
+        self._loss_sources_cache = self._loss_sources() if tvars is not None else None
         cbs.on_train_begin()
         logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
                 self.reset_metrics()
-                # shuffle=True shuffles samples; shuffle="batch" (as in Keras) shuffles the order of
-                # contiguous batches, which keeps reads sequential.
-                order = rng.permutation(n) if shuffle is True else None
-                batch_order = rng.permutation(steps) if shuffle == "batch" else None
-                for step in range(steps):
-                    start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
-                    idx = slice(start, min(start + batch_size, n)) if order is None else \
-                        order[start:start + batch_size]
-                    cbs.on_train_batch_begin(step)
-                    if custom_step:
-                        logs = _python_logs(self.train_step(self._user_batch(x, y, sw, xs, ys, idx)))
-                    else:
-                        bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
-                        total, per_output, outs = self._train_step(bx, by, None if sw is None else sw[idx], tvars)
-                        self._update_metrics(total, per_output, by, outs, len(bx[0]))
-                        logs = self._logs()
-                    cbs.on_train_batch_end(step, logs)
-                    if self.stop_training:
+                ran = 0
+                if source is not None:
+                    for step, batch in enumerate(source.epoch(steps_per_epoch)):
+                        cbs.on_train_batch_begin(step)
+                        logs = self._step_on_batch(batch, step, True, tvars)
+                        if tvars is None:
+                            tvars = self._trainable_variables()
+                            self._loss_sources_cache = self._loss_sources()
+                        ran += 1
+                        cbs.on_train_batch_end(step, logs)
+                        if self.stop_training:
+                            break
+                    if ran == 0:
+                        warnings.warn("Your input ran out of data; interrupting training. Make sure that "
+                                      "your dataset or generator can generate at least "
+                                      "`steps_per_epoch * epochs` batches.", stacklevel=2)
+                        self.stop_training = True
                         break
+                else:
+                    logs = self._fit_arrays_epoch(cbs, xs, ys, sw, x, y, n, steps, batch_size, shuffle, rng,
+                                                  custom_step, tvars)
                 epoch_logs = dict(logs)
                 if val is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_arrays(*val, validation_batch_size or batch_size)
+                    val_logs = self._evaluate_data(val, validation_batch_size or batch_size, validation_steps)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
@@ -555,10 +560,77 @@ class Trainer:
             print("\nTraining interrupted: the model keeps the weights of the last completed step.")
         finally:
             self._loss_sources_cache = None
+            if source is not None:
+                source.close()
         cbs.on_train_end(logs)
         history.model = self
         self.history = history
         return history
+
+    def _fit_arrays_epoch(self, cbs, xs, ys, sw, x, y, n, steps, batch_size, shuffle, rng, custom_step, tvars):
+        """One epoch over prepared arrays: batches sliced from them, shuffled as Keras does."""
+        logs = {}
+        # shuffle=True shuffles samples; shuffle="batch" (as in Keras) shuffles the order of
+        # contiguous batches, which keeps reads sequential.
+        order = rng.permutation(n) if shuffle is True else None
+        batch_order = rng.permutation(steps) if shuffle == "batch" else None
+        for step in range(steps):
+            start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
+            idx = slice(start, min(start + batch_size, n)) if order is None else order[start:start + batch_size]
+            cbs.on_train_batch_begin(step)
+            if custom_step:
+                logs = _python_logs(self.train_step(self._user_batch(x, y, sw, xs, ys, idx)))
+            else:
+                bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
+                total, per_output, outs = self._train_step(bx, by, None if sw is None else sw[idx], tvars)
+                self._update_metrics(total, per_output, by, outs, len(bx[0]))
+                logs = self._logs()
+            cbs.on_train_batch_end(step, logs)
+            if self.stop_training:
+                break
+        return logs
+
+    @staticmethod
+    def _class_weights(ys, class_weight, sw):
+        if ys is None:
+            raise ValueError("fit: class_weight needs targets y")
+        y0 = ys[0]
+        one_hot = y0.ndim > 1 and y0.shape[-1] > 1
+        labels = y0.argmax(axis=-1) if one_hot else np.rint(y0.reshape(len(y0), -1)[:, 0]).astype(int)
+        cw = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float32)
+        return cw if sw is None else sw * cw
+
+    def _validation(self, validation_data):
+        """validation_data as prepared arrays (x, y, sample_weight, original x, original y) or a
+        batch source, or None."""
+        if validation_data is None:
+            return None
+        validation_data = data_adapters.pandas_to_numpy(validation_data)
+        if data_adapters.is_batch_source(validation_data):
+            return self._source(validation_data, None, None, False, "validation_data")
+        if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                             "sample_weight), or a generator or dataset")
+        vx, vy, _ = self._prepare(validation_data[0], validation_data[1])
+        return (vx, vy, validation_data[2] if len(validation_data) == 3 else None,
+                validation_data[0], validation_data[1])
+
+    def _evaluate_data(self, val, batch_size, steps=None, cbs=None):
+        if isinstance(val, data_adapters.BatchSource):
+            return self._evaluate_source(val, steps, cbs)
+        xs, ys, sw, x, y = val
+        return self._evaluate_arrays(xs, ys, sw, batch_size, cbs, x=x, y=y)
+
+    def _evaluate_source(self, source, steps=None, cbs=None):
+        self.reset_metrics()
+        logs = {}
+        for step, batch in enumerate(source.epoch(steps)):
+            if cbs:
+                cbs.on_test_batch_begin(step)
+            logs = self._step_on_batch(batch, step, False)
+            if cbs:
+                cbs.on_test_batch_end(step, logs)
+        return logs or self._logs()
 
     # -- evaluate --------------------------------------------------------------------------------
     def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None, x=None, y=None):
@@ -585,21 +657,32 @@ class Trainer:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """The loss and metrics of the model on data, batch by batch (a scalar, a list in the order
-        of `metrics_names`, or a dict with return_dict=True)."""
+        of `metrics_names`, or a dict with return_dict=True). `x` takes what fit takes."""
         self._require_compiled("evaluate")
-        if y is None and not self._overrides("test_step") and \
-                any(o.loss is not None for o in self._compiled_outputs):
-            raise ValueError("evaluate: pass targets y")
+        x, y = data_adapters.pandas_to_numpy(x), data_adapters.pandas_to_numpy(y)
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        xs, ys, n = self._prepare(x, y)
-        steps_n = -(-n // batch_size)
         cb_list = list(callbacks or [])
         if verbose:
             cb_list.insert(0, callbacks_module.ProgbarLogger())
-        cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=steps_n, mode="evaluate")
-        cbs.on_test_begin()
-        logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y)
+        if data_adapters.is_batch_source(x):
+            source = self._source(x, y, sample_weight, False, "evaluate")
+            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose,
+                                                steps=steps or source.num_batches, mode="evaluate")
+            cbs.on_test_begin()
+            try:
+                logs = self._evaluate_source(source, steps, cbs)
+            finally:
+                source.close()
+        else:
+            if y is None and not self._overrides("test_step") and \
+                    any(o.loss is not None for o in self._compiled_outputs):
+                raise ValueError("evaluate: pass targets y, or x as a generator or dataset that yields (x, y)")
+            xs, ys, n = self._prepare(x, y)
+            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=-(-n // batch_size),
+                                                mode="evaluate")
+            cbs.on_test_begin()
+            logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y)
         cbs.on_test_end(logs)
         if return_dict:
             return logs
@@ -608,32 +691,49 @@ class Trainer:
 
     # -- predict ---------------------------------------------------------------------------------
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The model's outputs for `x` as numpy arrays, computed batch by batch."""
+        """The model's outputs for `x` as numpy arrays, computed batch by batch. `x` is what fit
+        takes (a source's batches may carry targets: they are ignored)."""
+        x = data_adapters.pandas_to_numpy(x)
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        xs = self._prepare_x(x)
-        n = data_utils.check_sample_counts(xs, None, self._input_names_for_errors(), [])
         custom_step = self._overrides("predict_step")
-        steps_n = -(-n // batch_size)
         cb_list = list(callbacks or [])
         if verbose:
             cb_list.insert(0, callbacks_module.ProgbarLogger())
+        source = self._source(x, None, None, False, "predict") if data_adapters.is_batch_source(x) else None
+        if source is not None:
+            steps_n = steps or source.num_batches
+            batches = (data_adapters.split_batch(b)[0] for b in source.epoch(steps))
+        else:
+            xs = self._prepare_x(x)
+            n = data_utils.check_sample_counts(xs, None, self._input_names_for_errors(), [])
+            steps_n = -(-n // batch_size)
+            batches = (self._take(xs, slice(start, start + batch_size)) for start in range(0, n, batch_size))
         cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=steps_n, mode="predict")
         cbs.on_predict_begin()
         chunks = []
         structure = None
-        with training_scope(False):
-            for step, start in enumerate(range(0, n, batch_size)):
-                idx = slice(start, start + batch_size)
-                cbs.on_predict_batch_begin(step)
-                if custom_step:
-                    batch = _restructure(x, self._take(xs, idx), self._input_names_for_errors())
-                    result = self.predict_step(batch)
-                    structure = result
-                    chunks.append(flatten(result))
-                else:
-                    chunks.append(self._run_forward(self._take(xs, idx)))
-                cbs.on_predict_batch_end(step, {})
+        try:
+            with training_scope(False):
+                for step, batch in enumerate(batches):
+                    cbs.on_predict_batch_begin(step)
+                    if custom_step:
+                        if source is None:
+                            batch = _restructure(x, batch, self._input_names_for_errors())
+                        result = self.predict_step(batch)
+                        structure = result
+                        chunks.append(flatten(result))
+                    else:
+                        if source is not None:
+                            try:
+                                batch = self._prepare_x(batch)
+                            except ValueError as e:
+                                raise ValueError(f"Batch {step} of the data: {e}") from None
+                        chunks.append(self._run_forward(batch))
+                    cbs.on_predict_batch_end(step, {})
+        finally:
+            if source is not None:
+                source.close()
         cbs.on_predict_end()
         if not chunks:
             outs = [np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype) for t in self.outputs]

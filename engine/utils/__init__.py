@@ -4,7 +4,8 @@ import numpy as np
 from engine.utils.progbar import Progbar
 from engine.random import set_seed as set_random_seed
 from engine.utils.plot_model import plot_model, model_to_dot
-from engine.models.trainer import unpack_x_y_sample_weight, pack_x_y_sample_weight
+from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
+from engine.utils.py_dataset import PyDataset, Sequence
 
 
 def to_categorical(x, num_classes=None):

@@ -41,7 +41,7 @@ class Progbar:
         elapsed = time.perf_counter() - self.start
         per_step = elapsed / max(current, 1)
         metrics = "".join(f" - {k}: {_format_value(v)}" for k, v in values)
-        count = f"{current}/{self.target}" if self.target else f"{current}"
+        count = f"{current}/{self.target}" if self.target else f"{current}/Unknown"   # as Keras
         if self.verbose == 2:
             return f"{count} - {_format_time(elapsed)} - {_format_per_step(per_step)}{metrics}"
         if self.target:
@@ -49,11 +49,10 @@ class Progbar:
             bar = "\u2501" * filled + ("\u2578" if filled < self.width else "") + " " * max(self.width - filled - 1, 0)
         else:
             bar = ""
-        if finished:
+        if finished or not self.target:      # without a total, Keras shows the time so far
             timing = f"{_format_time(elapsed)} {_format_per_step(per_step)}"
         else:
-            eta = per_step * (self.target - current) if self.target else 0
-            timing = f"{_format_time(eta)}"
+            timing = f"{_format_time(per_step * (self.target - current))}"
         return f"{count} {bar} {timing}{metrics}"
 
     def update(self, current, values=(), finalize=None):
