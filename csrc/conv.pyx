@@ -23,6 +23,19 @@ from libc.string cimport memset
 
 cnp.import_array()
 
+from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
+
+
+def _set_thread_cap(int n):
+    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
+    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
+    engine_set_thread_cap(n)
+
+
+def _thread_cap():
+    """The cap _set_thread_cap set (0: none)."""
+    return engine_get_thread_cap()
+
 from kernel_common cimport engine_thread_num, team_size
 from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd, engine_gemm_api_import
 engine_gemm_api_import()
@@ -79,6 +92,7 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
 cdef extern from "depthwise.h" nogil:
     ctypedef struct Geometry "conv_geometry":
         Py_ssize_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl
+        int nt
     enum: DW_MAX_TAPS
     int dw_simd()
     void dw_set_simd_cap(int cap)
@@ -119,8 +133,10 @@ cdef extern from "winograd.h" nogil:
 
 cdef inline int _team(Geometry g) noexcept nogil:
     """Threads for one pass of an ordinary convolution.  The per-thread scratch (_cols_buffer)
-    is sized with this same count, so kernels and buffers must both take it from here."""
-    return _threads(g.N * g.Ho * g.Wo * g.kh * g.kw * g.C * g.F)
+    is sized with this same count, so kernels and buffers must both take it from here; it is
+    fixed in the geometry (_geometry) rather than recomputed, so a thread count changed from
+    another Python thread between sizing and running cannot make a team outgrow its scratch."""
+    return g.nt
 
 
 def _pair(v, name, fn):
@@ -159,6 +175,7 @@ def _geometry(str fn, x_shape, w_shape, out_shape, strides, dilations, pads, bin
     cdef Geometry g
     g.N, g.H, g.W, g.C, g.kh, g.kw, g.F, g.Ho, g.Wo = N, H, W, C, kh, kw, F, Ho, Wo
     g.sh, g.sw, g.dh, g.dw, g.pt, g.pl = sh, sw, dh, dw, pt, pl
+    g.nt = _threads(g.N * g.Ho * g.Wo * g.kh * g.kw * g.C * g.F)
     return g
 
 
@@ -667,7 +684,9 @@ def conv2d_backward_input(gy, w, dx, strides=(1, 1), dilations=(1, 1), pads=(0, 
     dtype = _arrays("conv2d_backward_input", g=gy, w=w, dx=dx)
     cdef Geometry g = _geometry("conv2d_backward_input", dx.shape, w.shape, gy.shape, strides, dilations, pads)
     cdef Geometry t
-    if _use_winograd(g):
+    # The transposed convolution pads kh-1-pt above and kw-1-pl on the left: padding wider than
+    # the kernel would make those negative, which the Winograd tiles do not handle.
+    if _use_winograd(g) and max(pads) < min(g.kh, g.kw):
         # dx is gy convolved with the kernel turned 180 degrees, its channel axes swapped, and
         # padded kh-1-pt above and kw-1-pl on the left (the bottom and right follow from dx's size)
         t = g

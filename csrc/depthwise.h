@@ -15,6 +15,7 @@
  * strides sh, sw, dilations dh, dw, top/left padding pt, pl.  conv.pyx's Geometry. */
 typedef struct {
     ptrdiff_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl;
+    int nt;     /* threads of one pass, fixed when the shapes are checked (conv.pyx's _team) */
 } conv_geometry;
 
 /* The backward-input pass lists the kernel rows covering an input row on the stack; taller

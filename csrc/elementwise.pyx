@@ -24,6 +24,19 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cnp.import_array()
 
+from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
+
+
+def _set_thread_cap(int n):
+    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
+    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
+    engine_set_thread_cap(n)
+
+
+def _thread_cap():
+    """The cap _set_thread_cap set (0: none)."""
+    return engine_get_thread_cap()
+
 cdef extern from "elementwise_omp.h" nogil:
     int engine_ew_max_threads()
     int engine_ew_thread_num()
@@ -41,16 +54,46 @@ cdef extern from "elementwise_math.h" nogil:
     void engine_ew_f32_sigmoid_mul(const float *x, const float *g, float *out, Py_ssize_t n)
     void engine_ew_f32_silu_grad(const float *x, const float *g, float *out, Py_ssize_t n)
 
-# The float32 exp-based loops have an AVX2+FMA build; choose it once here.
-engine_ew_use_avx2 = engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+# The float32 exp-based loops have an AVX2+FMA build, the rest is baseline x86-64 only.  The
+# level follows engine.config.set_simd_path like the other modules' (0 portable, 1 AVX2+FMA;
+# this module has no AVX-512 code, so 2 means the best it has).
+_SIMD_NAMES = {0: "portable", 1: "avx2_fma"}
+_SIMD_LEVELS = {"portable": 0, "avx2_fma": 1, "avx2": 1, "avx512": 2, None: 2}
+cdef int _simd_cap = 2
+
+
+cdef void _apply_simd_cap(int cap):
+    global engine_ew_use_avx2, _simd_cap
+    _simd_cap = cap
+    engine_ew_use_avx2 = cap >= 1 and engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+
+
+_apply_simd_cap(2)
+
+
+def set_portable(bint on):
+    """Force the portable C loops (True), or go back to the best SIMD ones (False)."""
+    _apply_simd_cap(0 if on else 2)
+
+
+def set_simd_path(name=None):
+    """Cap the instruction set ('portable', 'avx2_fma', 'avx512' or None for the best the CPU
+    has), for tests of each code path."""
+    if name not in _SIMD_LEVELS:
+        raise ValueError(f"set_simd_path: unknown path {name!r}")
+    _apply_simd_cap(_SIMD_LEVELS[name])
+
+
+def simd_path():
+    """The path the float32 exp-based loops take now."""
+    return _SIMD_NAMES[1 if engine_ew_use_avx2 else 0]
 
 
 def _set_avx2(bint enabled):
     """Testing hook: force the baseline (False) or AVX2 (True, if the CPU has it) float32 loops.
     Returns the previous setting."""
-    global engine_ew_use_avx2
     cdef bint previous = engine_ew_use_avx2
-    engine_ew_use_avx2 = enabled and engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+    _apply_simd_cap(2 if enabled else 0)
     return previous
 
 

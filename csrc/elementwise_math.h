@@ -118,7 +118,7 @@ ENGINE_EW_DEFINE_SPANS(base, )
 ENGINE_EW_DEFINE_SPANS(avx2, ENGINE_EW_TARGET_AVX2)
 #endif
 
-/* Set once at module import from engine_cpu_has_avx2_fma(). */
+/* Set by elementwise.pyx from engine_cpu_has_avx2_fma() and the SIMD cap (set_simd_path). */
 static int engine_ew_use_avx2 = 0;
 
 #if ENGINE_EW_HAVE_AVX2_CLONES

@@ -15,6 +15,19 @@ from libc.string cimport memcpy
 
 cnp.import_array()
 
+from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
+
+
+def _set_thread_cap(int n):
+    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
+    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
+    engine_set_thread_cap(n)
+
+
+def _thread_cap():
+    """The cap _set_thread_cap set (0: none)."""
+    return engine_get_thread_cap()
+
 from kernel_common cimport team_size
 from row_sums cimport sum_rows, prefetch_rows_of
 

@@ -39,6 +39,7 @@
 #include <omp.h>
 #endif
 #include "cpu_features.h"
+#include "threads.h"
 
 /* ---- tuning knobs (see bench/gemm.py) ---------------------------------- */
 /* Small (unpacked) path while k <= this and op(B) is at most engine_gemm_small_b_bytes(). */
@@ -114,7 +115,7 @@ static int engine_gemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k)
     int nt;
     double by_work;
     if (omp_in_parallel()) return 1;
-    nt = omp_get_max_threads();
+    nt = engine_max_threads();      /* honours the after-fork cap (threads.h) */
     by_work = (double)m * (double)n * (double)k / (double)ENGINE_GEMM_MIN_FMAS_PER_THREAD;
     if (by_work < (double)nt) nt = by_work < 1.0 ? 1 : (int)by_work;
     return nt < 1 ? 1 : nt;

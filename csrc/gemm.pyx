@@ -7,6 +7,19 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
+
+
+def _set_thread_cap(int n):
+    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
+    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
+    engine_set_thread_cap(n)
+
+
+def _thread_cap():
+    """The cap _set_thread_cap set (0: none)."""
+    return engine_get_thread_cap()
+
 from cpython.pycapsule cimport PyCapsule_New
 
 # gemm.h holds the implementation; it must be included before gemm_api.h (whose include guard

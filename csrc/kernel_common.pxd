@@ -6,6 +6,8 @@ cdef extern from "threads.h" nogil:
     int engine_max_threads()
     int engine_thread_num()
     void engine_set_max_threads(int n)
+    void engine_set_thread_cap(int n)
+    int engine_get_thread_cap()
 
 
 cdef inline int team_size(Py_ssize_t work, Py_ssize_t minimum) noexcept nogil:

@@ -16,6 +16,19 @@ from cython.parallel cimport prange
 
 cnp.import_array()
 
+from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
+
+
+def _set_thread_cap(int n):
+    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
+    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
+    engine_set_thread_cap(n)
+
+
+def _thread_cap():
+    """The cap _set_thread_cap set (0: none)."""
+    return engine_get_thread_cap()
+
 
 cdef extern from "fpmode.h" nogil:
     unsigned int engine_ftz_enter()
@@ -313,9 +326,77 @@ cdef tuple _check_common(str fn, object x, object kernel, object recurrent_kerne
 
 
 cdef object _forward_cache(str fn, object cache, str kind):
+    """The cache of a forward call, every size in it checked against its arrays.
+
+    The cache is a dict the caller can reach and change; the backward kernels index its arrays
+    with its B, T, D and u, so each array is checked here (type, dtype, C order, exact shape)
+    before anything runs without the GIL: a changed dict is a ValueError, never a read outside
+    a buffer."""
     if not isinstance(cache, dict) or cache.get("kind") != kind:
         raise ValueError(f"{fn}: cache must be the cache returned by the matching forward call")
+    _check_cache(fn, cache, kind)
     return cache
+
+
+cdef Py_ssize_t _cache_size(str fn, dict c, str key) except -1:
+    v = c.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{fn}: cache[{key!r}] must be a positive int, got {v!r}")
+    return v
+
+
+cdef void _cache_array(str fn, dict c, str key, tuple shape, object dtype, bint optional) except *:
+    a = c.get(key)
+    if a is None and optional:
+        return
+    if a is None:
+        raise ValueError(f"{fn}: cache[{key!r}] is missing")
+    _float_array(fn, f"cache[{key!r}]", a, len(shape), dtype)
+    _expect_shape(fn, f"cache[{key!r}]", a, shape)
+
+
+cdef void _check_cache(str fn, dict c, str kind) except *:
+    cdef int gates = 4 if kind == _LSTM else 3 if kind == _GRU else 1
+    cdef Py_ssize_t B = _cache_size(fn, c, "B"), T = _cache_size(fn, c, "T")
+    cdef Py_ssize_t D = _cache_size(fn, c, "D"), u = _cache_size(fn, c, "u")
+    cdef Py_ssize_t G = _cache_size(fn, c, "G")
+    if G != gates * u:
+        raise ValueError(f"{fn}: cache['G'] = {G} must be {gates} * cache['u'] = {gates * u}")
+    dtype = c.get("dtype")
+    if dtype is None or np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"{fn}: cache['dtype'] must be float32 or float64, got {dtype!r}")
+    dtype = np.dtype(dtype)
+    if c.get("act") not in _ACTIVATIONS.values() or c.get("ract") not in _ACTIVATIONS.values():
+        raise ValueError(f"{fn}: cache['act'] and cache['ract'] must be activation codes")
+    _cache_array(fn, c, "x", (B, T, D), dtype, False)
+    _cache_array(fn, c, "kernel", (D, G), dtype, False)
+    _cache_array(fn, c, "recurrent_kernel", (u, G), dtype, False)
+    reset_after = bool(c.get("reset_after", True))
+    cdef tuple bias_shape = (G,)
+    if kind == _GRU and reset_after:
+        bias_shape = (2, G)
+    _cache_array(fn, c, "bias", bias_shape, dtype, True)
+    _cache_array(fn, c, "h0", (B, u), dtype, False)
+    _cache_array(fn, c, "rec_mask", (B, u), dtype, True)
+    _cache_array(fn, c, "Z", (B, T, G), dtype, False)
+    _cache_array(fn, c, "Hm", (B, T, u), dtype, False)
+    _cache_array(fn, c, "h_seq", (B, T, u), dtype, False)
+    if kind == _LSTM:
+        for key in ("C", "TC"):
+            _cache_array(fn, c, key, (B, T, u), dtype, False)
+        _cache_array(fn, c, "c0", (B, u), dtype, False)
+    if kind == _GRU:
+        _cache_array(fn, c, "R", (B, T, G), dtype, False)
+        if reset_after:
+            if c.get("RH") is not None:
+                raise ValueError(f"{fn}: cache['RH'] must be None when reset_after")
+        else:
+            _cache_array(fn, c, "RH", (B, T, u), dtype, False)
+    mask = c.get("mask")
+    if mask is not None and (not isinstance(mask, np.ndarray) or mask.dtype != np.uint8
+                             or mask.shape != (B, T) or not mask.flags.c_contiguous):
+        raise ValueError(f"{fn}: cache['mask'] must be None or a C-contiguous uint8 array of shape "
+                         f"{(B, T)}")
 
 
 cdef void _fill_common(rnn_args *a, dict c):

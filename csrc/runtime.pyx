@@ -2,7 +2,8 @@
 #
 # libgomp keeps one thread-count setting for the process, so setting it here
 # applies to every kernel module.
-from kernel_common cimport engine_openmp_enabled, engine_max_threads, engine_set_max_threads
+from kernel_common cimport (engine_openmp_enabled, engine_max_threads, engine_set_max_threads,
+                            engine_set_thread_cap, engine_get_thread_cap)
 
 cdef extern from "cpu_features.h":
     int engine_cpu_has_avx2_fma() nogil
@@ -30,3 +31,14 @@ def cpu_has_avx2_fma():
 
 def cpu_has_avx512f():
     return bool(engine_cpu_has_avx512f())
+
+
+def _set_thread_cap(int n):
+    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
+    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
+    engine_set_thread_cap(n)
+
+
+def _thread_cap():
+    """The cap _set_thread_cap set (0: none)."""
+    return engine_get_thread_cap()

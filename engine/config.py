@@ -2,6 +2,7 @@
 import os
 
 from engine._kernels import runtime as _runtime
+from engine import _fork
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -13,6 +14,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
+    """Threads a kernel may use now (1 in a fork()ed child: see engine/_fork.py)."""
     return _runtime.get_num_threads()
 
 
@@ -67,3 +69,6 @@ def set_simd_path(path):
 
 if os.environ.get("ENGINE_SIMD") == "portable":
     set_simd_path("portable")
+
+# A fork()ed child runs the kernels on one thread (GNU OpenMP cannot start teams there).
+_fork.install()

@@ -1,15 +1,32 @@
 """Convolution layers (channels_last): Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D."""
 
+import numpy as np
+
 from engine import activations, constraints, initializers, regularizers, ops
 from engine.layers.base import Layer
 from engine.ops import convolution as conv_ops
 
 
-def _tuple(v, n, name, layer):
+def _tuple(v, n, name, layer, minimum=1):
+    """v as n ints, each at least `minimum`; ValueError naming the layer and the argument.
+
+    A kernel size of 0 made an all-zero output and a stride of 0 a ZeroDivisionError deep in the
+    shape arithmetic: both are refused here, at construction, as Keras does.
+    """
     try:
-        return conv_ops._tuple(v, n, name)
+        values = conv_ops._tuple(v, n, name)
     except (ValueError, TypeError):
         raise ValueError(f"{type(layer).__name__}: {name} must be an int or {n} ints, got {v!r}") from None
+    if min(values) < minimum:
+        raise ValueError(f"{type(layer).__name__}: every value of {name} must be at least {minimum}, got {v!r}")
+    return values
+
+
+def _positive_int(v, name, layer):
+    """v as an int >= 1; ValueError naming the layer and the argument."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{type(layer).__name__}: {name} must be a positive integer, got {v!r}")
+    return int(v)
 
 
 class _Conv(Layer):
@@ -27,7 +44,7 @@ class _Conv(Layer):
             raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only")
         if groups != 1:
             raise ValueError(f"{type(self).__name__}: groups != 1 is not supported yet")
-        self.filters = None if filters is None else int(filters)
+        self.filters = None if filters is None else _positive_int(filters, "filters", self)
         self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size", self)
         self.strides = _tuple(strides, self.rank, "strides", self)
         self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate", self)
@@ -146,7 +163,7 @@ class DepthwiseConv2D(_Conv):
                          kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
                          activity_regularizer=activity_regularizer, kernel_constraint=depthwise_constraint,
                          bias_constraint=bias_constraint, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier", self)
 
     def _kernel_shape(self, in_channels):
         return self.kernel_size + (in_channels, self.depth_multiplier)
@@ -186,7 +203,7 @@ class SeparableConv2D(_Conv):
                          kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
                          activity_regularizer=activity_regularizer, kernel_constraint=depthwise_constraint,
                          bias_constraint=bias_constraint, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier", self)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
         self.pointwise_constraint = constraints.get(pointwise_constraint)

@@ -5,6 +5,7 @@ import numpy as np
 
 from engine import ops
 from engine.layers.base import Layer
+from engine.ops._util import check_axis
 
 
 class _Merge(Layer):
@@ -96,9 +97,17 @@ class Concatenate(Layer):
             raise ValueError(f"Layer \"{self.name}\" (Concatenate) must be called on a list of tensors")
         self.compute_output_shape(list(shapes))
 
+    def _axis(self, rank, shapes):
+        """self.axis as an index into inputs of this rank; ValueError when out of range."""
+        try:
+            return check_axis(self.axis, rank)
+        except ValueError as e:
+            raise ValueError(f"Layer \"{self.name}\" (Concatenate): {e}; got input shapes "
+                             f"{', '.join(str(tuple(s)) for s in shapes)}") from None
+
     def compute_output_shape(self, input_shape):
         rank = len(input_shape[0])
-        axis = self.axis % rank
+        axis = self._axis(rank, input_shape)
         error = ValueError(f"Layer \"{self.name}\" (Concatenate) needs inputs whose shapes match except on "
                            f"the concatenation axis ({self.axis}); got input shapes "
                            f"{', '.join(str(tuple(s)) for s in input_shape)}")
@@ -120,7 +129,7 @@ class Concatenate(Layer):
             return inputs[0]
         shapes = [tuple(x.shape) for x in inputs]
         rank = len(shapes[0])
-        axis = self.axis % rank
+        axis = self._axis(rank, shapes)
         if any(len(s) != rank or any(s[i] != shapes[0][i] for i in range(rank) if i != axis) for s in shapes):
             self.compute_output_shape([(None,) + s[1:] for s in shapes])
             raise ValueError(f"Layer \"{self.name}\" (Concatenate): inputs of shapes {shapes} cannot be "
@@ -151,7 +160,11 @@ class Dot(Layer):
 
     def _axes(self, shapes):
         axes = self.axes if isinstance(self.axes, (list, tuple)) else [self.axes, self.axes]
-        return [a % len(s) for a, s in zip(axes, shapes)]
+        try:
+            return [check_axis(a, len(s), "axes entry") for a, s in zip(axes, shapes)]
+        except ValueError as e:
+            raise ValueError(f"Layer \"{self.name}\" (Dot): {e}; got input shapes "
+                             f"{', '.join(str(tuple(s)) for s in shapes)}") from None
 
     def compute_output_shape(self, input_shape):
         a, b = input_shape

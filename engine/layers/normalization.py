@@ -5,6 +5,7 @@ import numpy as np
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
+from engine.ops._util import check_axis
 
 
 class BatchNormalization(Layer):
@@ -32,7 +33,12 @@ class BatchNormalization(Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if self.axis % len(input_shape) != len(input_shape) - 1:
+        try:
+            axis = check_axis(self.axis, len(input_shape))
+        except ValueError as e:
+            raise ValueError(f"Layer \"{self.name}\" (BatchNormalization): {e}; got input shape "
+                             f"{tuple(input_shape)}") from None
+        if axis != len(input_shape) - 1:
             raise ValueError(f"Layer \"{self.name}\" (BatchNormalization): engine normalises the last axis only "
                              f"(channels_last); got axis={self.axis} for input shape {tuple(input_shape)}")
         channels = input_shape[-1]

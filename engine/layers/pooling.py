@@ -1,6 +1,7 @@
 """Pooling layers: max and average pooling (1-D, 2-D) and their global forms."""
 from engine import ops
 from engine.layers.base import Layer
+from engine.layers.convolutional import _tuple
 from engine.ops import convolution as conv_ops
 
 
@@ -12,8 +13,8 @@ class _Pool(Layer):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only")
-        self.pool_size = conv_ops._tuple(pool_size, self.rank, "pool_size")
-        self.strides = self.pool_size if strides is None else conv_ops._tuple(strides, self.rank, "strides")
+        self.pool_size = _tuple(pool_size, self.rank, "pool_size", self)
+        self.strides = self.pool_size if strides is None else _tuple(strides, self.rank, "strides", self)
         self.padding = padding.lower()
         if self.padding not in ("valid", "same"):
             raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same', got {padding!r}")

@@ -4,17 +4,23 @@ from engine.layers.base import Layer
 
 
 def _pairs(padding, rank, name):
+    """padding (an int, a pair, or one int/pair per axis) as one (before, after) pair per axis;
+    ValueError naming the layer when an amount is negative or the axes do not match."""
+    pairs = _as_pairs(padding, rank)
+    if len(pairs) != rank:
+        raise ValueError(f"{name}: expected padding for {rank} axes, got {padding}")
+    if any(len(p) != 2 or min(p) < 0 for p in pairs):
+        raise ValueError(f"{name}: every amount must be a pair of integers >= 0, got {padding}")
+    return pairs
+
+
+def _as_pairs(padding, rank):
     if isinstance(padding, int):
         return ((padding, padding),) * rank
     padding = tuple(padding)
     if rank == 1 and len(padding) == 2 and all(isinstance(p, int) for p in padding):
         return (tuple(padding),)
-    out = []
-    for p in padding:
-        out.append((p, p) if isinstance(p, int) else tuple(p))
-    if len(out) != rank:
-        raise ValueError(f"{name}: expected padding for {rank} axes, got {padding}")
-    return tuple(out)
+    return tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
 
 
 class _ZeroPadding(Layer):
@@ -51,6 +57,9 @@ class _UpSampling(Layer):
         if interpolation != "nearest":
             raise ValueError(f"{type(self).__name__}: only interpolation='nearest' is supported")
         self.size = (size,) * self.rank if isinstance(size, int) else tuple(size)
+        if len(self.size) != self.rank or any(not isinstance(v, int) or v < 1 for v in self.size):
+            raise ValueError(f"{type(self).__name__}: size must be a positive integer or {self.rank} of them, "
+                             f"got {size!r}")
 
     def get_config(self):
         return {**super().get_config(), "size": self.size if self.rank > 1 else self.size[0],

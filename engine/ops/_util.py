@@ -54,9 +54,29 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
+def check_axis(axis, ndim, what="axis"):
+    """axis as a non-negative index into a tensor of rank ndim; ValueError when it is out of range.
+
+    Taking it modulo the rank would compute along another axis and answer silently wrong, so an
+    axis outside [-ndim, ndim) is refused, naming the axis and the rank (Keras does the same).
+    """
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{what} must be an integer, got {axis!r}")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        valid = f"from {-ndim} to {ndim - 1}" if ndim else "none: the tensor is a scalar"
+        raise ValueError(f"{what} {axis} is out of bounds for a tensor of rank {ndim} (valid axes: {valid})")
+    return axis % ndim
+
+
 def normalize_axis(axis, ndim):
+    """None, an axis or a list/tuple of axes as non-negative indices (a sorted tuple for several);
+    ValueError naming the axis and the rank when one is out of range or repeated."""
     if axis is None:
         return None
     if isinstance(axis, (list, tuple)):
-        return tuple(sorted(a % ndim for a in axis))
-    return axis % ndim
+        axes = tuple(sorted(check_axis(a, ndim) for a in axis))
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"axis {tuple(axis)} names an axis twice (tensor of rank {ndim})")
+        return axes
+    return check_axis(axis, ndim)

@@ -6,7 +6,7 @@ this module defines each op once with its gradient.
 import numpy as np
 
 from engine.autodiff import differentiable, is_recording
-from engine.ops._util import contiguous, float_dtype_of, to_array
+from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array
 from engine.ops.math import _gemm_2d
 from engine._kernels import elementwise as K
 
@@ -48,7 +48,7 @@ def _activation_grad(name, x, y, g, params):
 def _along_axis(name, x, axis):
     """Run a last-axis kernel (softmax) along any axis by moving that axis last."""
     ndim = np.ndim(to_array(x))
-    axis = axis % max(ndim, 1)
+    axis = check_axis(axis, max(ndim, 1))  # out of range is an error, not another axis
     if ndim <= 1 or axis == ndim - 1:
         return _activation(x, name=name)
     from engine.ops.math import transpose

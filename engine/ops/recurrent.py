@@ -10,6 +10,21 @@ def _maybe(g, dtype):
     return None if g is None else contiguous(g, dtype)
 
 
+def _meet_kernel(kernel, *arrays):
+    """The arrays as the kernels take them: C-contiguous, in the weights' dtype (None stays None).
+
+    Strided, Fortran-order or float64 inputs are valid layer inputs; copying them here, inside
+    the op, keeps the tape's link to the caller's array (its gradient comes back in its shape).
+    """
+    dtype = kernel.dtype
+    return tuple(None if a is None else contiguous(a, dtype) for a in arrays)
+
+
+def _as_input(g, x):
+    """A gradient in the dtype of the input it belongs to (the kernel computed it in its own)."""
+    return g if g is None or g.dtype == x.dtype else g.astype(x.dtype)
+
+
 def _wanted(needs):
     """(input_grad, weight_grads) for the backward kernels: an RNN reading a model input needs no
     dx, whose GEMM costs as much as the whole input projection."""
@@ -19,43 +34,46 @@ def _wanted(needs):
 @differentiable
 def _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, go_backwards=False,
           activation="tanh", recurrent_activation="sigmoid"):
-    h_seq, h_last, c_last, cache = R.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, rec_mask,
+    xk, h0k, c0k = _meet_kernel(kernel, x, h0, c0)
+    h_seq, h_last, c_last, cache = R.lstm_forward(xk, kernel, recurrent_kernel, bias, h0k, c0k, mask, rec_mask,
                                                   go_backwards, activation, recurrent_activation)
 
     def vjp(grads, needs):
         g_seq, g_h, g_c = grads
-        dt = x.dtype
+        dt = kernel.dtype
         dx, dw, du, db, dh0, dc0 = R.lstm_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), _maybe(g_c, dt),
                                                    *_wanted(needs))
-        return dx, dw, du, db, dh0, dc0
+        return _as_input(dx, x), dw, du, db, _as_input(dh0, h0), _as_input(dc0, c0)
     return (h_seq, h_last, c_last), vjp
 
 
 @differentiable
 def _gru(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
          activation="tanh", recurrent_activation="sigmoid", reset_after=True):
-    h_seq, h_last, cache = R.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, rec_mask, go_backwards,
+    xk, h0k = _meet_kernel(kernel, x, h0)
+    h_seq, h_last, cache = R.gru_forward(xk, kernel, recurrent_kernel, bias, h0k, mask, rec_mask, go_backwards,
                                          activation, recurrent_activation, reset_after)
 
     def vjp(grads, needs):
         g_seq, g_h = grads
-        dt = x.dtype
+        dt = kernel.dtype
         dx, dw, du, db, dh0 = R.gru_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), *_wanted(needs))
-        return dx, dw, du, db, dh0
+        return _as_input(dx, x), dw, du, db, _as_input(dh0, h0)
     return (h_seq, h_last), vjp
 
 
 @differentiable
 def _simple_rnn(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
                 activation="tanh"):
-    h_seq, h_last, cache = R.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, rec_mask,
+    xk, h0k = _meet_kernel(kernel, x, h0)
+    h_seq, h_last, cache = R.simple_rnn_forward(xk, kernel, recurrent_kernel, bias, h0k, mask, rec_mask,
                                                 go_backwards, activation)
 
     def vjp(grads, needs):
         g_seq, g_h = grads
-        dt = x.dtype
+        dt = kernel.dtype
         dx, dw, du, db, dh0 = R.simple_rnn_backward(cache, _maybe(g_seq, dt), _maybe(g_h, dt), *_wanted(needs))
-        return dx, dw, du, db, dh0
+        return _as_input(dx, x), dw, du, db, _as_input(dh0, h0)
     return (h_seq, h_last), vjp
 
 

@@ -26,12 +26,73 @@ def _file_mode(path):
         return 0o666 & ~umask
 
 
+_TMP_PREFIX = ".tmp-"
+# Leftovers without a process id (from before they carried one) count as abandoned at this age.
+_STALE_SECONDS = 3600
+
+
+def _tmp_prefix():
+    """.tmp-<pid>-: the process id in the name tells a later save whether the writer still lives."""
+    return f"{_TMP_PREFIX}{os.getpid()}-"
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True         # maybe another thread of this process saving the same path
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True         # exists (another user's) or cannot tell: leave it
+    return True
+
+
+def _abandoned(folder, entry, base):
+    """True for a temporary file of a save to base whose process is gone (killed mid-save)."""
+    middle = entry[len(_TMP_PREFIX):len(entry) - len(base)]
+    pid, dash, rand = middle.partition("-")
+    if dash and pid.isdigit() and len(rand) == 8:
+        return not _alive(int(pid))
+    if not dash and len(middle) == 8:   # the older name, .tmp-<8 random characters><name>
+        import time
+        try:
+            return time.time() - os.path.getmtime(os.path.join(folder, entry)) > _STALE_SECONDS
+        except OSError:
+            return False
+    return False
+
+
+def remove_leftovers(path):
+    """Delete the temporary files that killed saves to path left in its folder.
+
+    Only names atomic_write makes are touched, and only when the process that made them is gone,
+    so saves running side by side in other processes are safe."""
+    folder = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for entry in names:
+        if not (entry.startswith(_TMP_PREFIX) and entry.endswith(base) and len(entry) > len(_TMP_PREFIX) + len(base)):
+            continue
+        tmp = os.path.join(folder, entry)
+        try:
+            if os.path.isfile(tmp) and not os.path.islink(tmp) and _abandoned(folder, entry, base):
+                os.remove(tmp)
+        except OSError:
+            pass    # removed by another process first, or a read-only folder: the save goes on
+
+
 def atomic_write(path, write):
     """Call write(tmp_path), then rename tmp_path over path (same folder, so the rename is atomic).
-    The data reaches the disk before the rename, so even a crash leaves the old file or the new one."""
+    The data reaches the disk before the rename, so even a crash leaves the old file or the new one.
+    Temporary files that killed saves to path left behind are removed first."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), suffix=os.path.basename(path), dir=folder)
     os.close(fd)
     try:
         write(tmp)
@@ -97,14 +158,37 @@ def save_model(model, filepath, overwrite=True):
     atomic_write(filepath, write)
 
 
-def _read_member(z, member, filepath):
+# config.json is a few KB (Xception's is ~100 KB): a member that inflates past this is refused.
+CONFIG_MAX_BYTES = 64 << 20
+_CHUNK = 1 << 20
+
+
+def _read_member(z, member, filepath, cap):
+    """The bytes of one member, refused (naming the file and the member) when it declares or
+    inflates to more than cap bytes: a small zip can inflate to gigabytes."""
     try:
-        return z.read(member)
+        info = z.getinfo(member)
     except KeyError:
         raise ValueError(f"{filepath} lacks {member}; it is not a complete .keras file "
                          f"(it holds: {', '.join(z.namelist()) or 'nothing'})") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
+    too_big = (f"{filepath}: {member} is too large for this model (it declares {info.file_size} bytes "
+               f"uncompressed; at most {cap} are expected), so it is not read")
+    if info.file_size > cap:
+        raise ValueError(too_big)
+    parts, total = [], 0
+    try:
+        with z.open(info) as stream:
+            while True:             # streamed with the cap, in case the declared size lies
+                chunk = stream.read(_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > cap:
+                    raise ValueError(too_big)
+                parts.append(chunk)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as e:
         raise ValueError(f"{filepath}: {member} is corrupt ({e})") from None
+    return b"".join(parts)
 
 
 def _open_archive(filepath):
@@ -114,19 +198,25 @@ def _open_archive(filepath):
         raise ValueError(f"load_model: {filepath} is not a .keras file ({e})") from None
 
 
-def read_archive(filepath):
-    """(config dict, weights bytes) from a .keras file, with clear errors for anything malformed."""
+def read_config(filepath):
+    """The config dict of a .keras file, with clear errors for anything malformed."""
     filepath = os.fspath(filepath)
     with _open_archive(filepath) as z:
-        raw_config = _read_member(z, "config.json", filepath)
-        weights = _read_member(z, "model.weights.h5", filepath)
+        raw_config = _read_member(z, "config.json", filepath, CONFIG_MAX_BYTES)
     try:
         config = json.loads(raw_config)
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{filepath}: config.json is not valid JSON ({e})") from None
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"{filepath}: config.json does not describe a model (no class_name)")
-    return config, weights
+    return config
+
+
+def read_weights(filepath, model):
+    """The bytes of a .keras file's model.weights.h5, capped by what this model can hold."""
+    filepath = os.fspath(filepath)
+    with _open_archive(filepath) as z:
+        return _read_member(z, "model.weights.h5", filepath, weights_io.weights_bytes_bound(model))
 
 
 def _deserialize_compile_value(value, custom_objects):
@@ -153,7 +243,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     optimizer state).  Only engine's own and registered or given custom classes can be built;
     Lambda layers need safe_mode=False."""
     filepath = os.fspath(filepath)
-    config, weights = read_archive(filepath)
+    config = read_config(filepath)
     try:
         model = deserialize_keras_object(config, custom_objects, safe_mode)
         compile_config = config.get("compile_config")
@@ -161,6 +251,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             _compile_from_config(model, compile_config, custom_objects)
     except (KeyError, IndexError, TypeError, AttributeError) as e:
         raise ValueError(f"{filepath}: config.json is malformed ({type(e).__name__}: {e})") from None
+    weights = read_weights(filepath, model)
     weights_io.load_weights_from_h5(model, io.BytesIO(weights), include_optimizer=bool(compile and compile_config),
                                     name=f"{filepath} (model.weights.h5)")
     return model
@@ -168,6 +259,6 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
 def load_weights_from_archive(model, filepath, skip_mismatch=False):
     """model.load_weights("m.keras"): the archive's weights into this model (same checks as .weights.h5)."""
-    _, weights = read_archive(filepath)
+    weights = read_weights(filepath, model)
     weights_io.load_weights_from_h5(model, io.BytesIO(weights), skip_mismatch=skip_mismatch,
                                     name=f"{os.fspath(filepath)} (model.weights.h5)")

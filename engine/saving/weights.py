@@ -10,6 +10,8 @@ Everything is read and checked before any weight is assigned, so a file that
 does not fit leaves the model as it was.  h5py is optional: without it these
 functions say how to install it.
 """
+import math
+
 from engine.layers.base import snake_case
 
 
@@ -82,17 +84,77 @@ def _open(h5py, source, name):
         raise ValueError(f"{name}: not a readable weights file ({e})") from None
 
 
-def _read_array(stored, key, where, name):
-    item = stored.get(key) if stored is not None else None
-    if item is None or not hasattr(item, "shape"):
-        raise ValueError(f"{name}: {where}/{key} is missing; the file does not belong to this model")
+# Every object is reached through links that stay in the file: HDF5 can also make a dataset of
+# bytes of another file (external storage), of other datasets or files (virtual datasets) or
+# put a link to another file where a group or dataset belongs (external links).  Keras writes
+# none of these; a file that has them is refused, naming the path, before anything is read.
+_MAX_SOFT_LINKS = 16
+
+
+def _child(h5py, group, key, path, name, depth=0):
+    """group[key] reached only through links inside the file, or None if there is no such link."""
+    link = group.get(key, getlink=True)
+    if link is None:
+        return None
+    if isinstance(link, h5py.ExternalLink):
+        raise ValueError(f"{name}: {path} is an external link to {link.filename}:{link.path}; weights must "
+                         f"be stored in the file itself, so it is refused")
+    if isinstance(link, h5py.SoftLink):
+        if depth >= _MAX_SOFT_LINKS:
+            raise ValueError(f"{name}: {path}: too many soft links in a row")
+        start = group.file if link.path.startswith("/") else group
+        return _resolve(h5py, start, link.path.strip("/"), path, name, depth + 1)
+    return group[key]
+
+
+def _resolve(h5py, start, rel, path, name, depth=0):
+    """The object at rel (a '/'-separated path) from start, through in-file links only."""
+    node = start
+    for part in [p for p in rel.split("/") if p not in ("", ".")]:
+        if not hasattr(node, "keys"):
+            return None
+        node = _child(h5py, node, part, path, name, depth)
+        if node is None:
+            return None
+    return node
+
+
+def _check_storage(item, path, name):
+    """Refuse datasets whose bytes live outside the file (external storage, virtual datasets)."""
+    if getattr(item, "is_virtual", False):
+        raise ValueError(f"{name}: {path} is a virtual dataset (its data comes from other datasets or files); "
+                         f"weights must be stored in the file itself, so it is refused")
+    if item.id.get_create_plist().get_external_count() > 0:
+        raise ValueError(f"{name}: {path} keeps its data in an external file; weights must be stored in the "
+                         f"file itself, so it is refused")
+
+
+def _dataset(h5py, stored, key, where, name):
+    """The dataset where/key, checked to be a plain in-file numeric dataset (nothing read yet)."""
+    path = f"{where}/{key}"
+    item = _child(h5py, stored, key, path, name) if stored is not None else None
+    if item is None or not isinstance(item, h5py.Dataset):
+        raise ValueError(f"{name}: {path} is missing; the file does not belong to this model")
+    _check_storage(item, path, name)
+    if item.dtype.kind not in "fiub":
+        raise ValueError(f"{name}: {path} holds {item.dtype} data, not numbers")
+    return item
+
+
+def _read(item, path, name):
     try:
-        value = item[()]
+        return item[()]
     except (OSError, ValueError, TypeError) as e:
-        raise ValueError(f"{name}: {where}/{key} is unreadable ({e}); the file is corrupt") from None
-    if not hasattr(value, "dtype") or value.dtype.kind not in "fiub":
-        raise ValueError(f"{name}: {where}/{key} holds {getattr(value, 'dtype', type(value))} data, not numbers")
-    return value
+        raise ValueError(f"{name}: {path} is unreadable ({e}); the file is corrupt") from None
+
+
+def _read_array(h5py, stored, key, where, name, max_size):
+    """The array where/key, refused before reading when it declares more than max_size elements."""
+    item = _dataset(h5py, stored, key, where, name)
+    if item.size > max_size:
+        raise ValueError(f"{name}: {where}/{key} declares {item.size} elements (shape {item.shape}), more "
+                         f"than any weight of this model ({max_size}); the file does not belong to it")
+    return _read(item, f"{where}/{key}", name)
 
 
 def _stored_arrays(f, prefix):
@@ -104,6 +166,13 @@ def _stored_arrays(f, prefix):
     return found
 
 
+def _array_keys(h5py, stored, where, name):
+    """Names of the datasets in a group (each reached through in-file links only)."""
+    if stored is None:
+        return []
+    return [k for k in stored.keys() if isinstance(_child(h5py, stored, k, f"{where}/{k}", name), h5py.Dataset)]
+
+
 def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=False, name=None):
     """Read, check, then assign.  source is a path or a binary file object; name is how errors call it."""
     h5py = _h5py()
@@ -111,9 +180,12 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
     with _open(h5py, source, name) as f:
         assignments = []
         used = set()
-        for group, variables in _layer_entries(model):
-            stored = f.get(group)
-            count = 0 if stored is None else sum(1 for k in stored if hasattr(stored[k], "shape"))
+        entries = _layer_entries(model)
+        # No optimizer slot is larger than the largest weight; scalars (iterations, rate) are 1.
+        largest = max([1] + [math.prod(v.shape) for _, variables in entries for v in variables])
+        for group, variables in entries:
+            stored = _resolve(h5py, f, group, group, name)
+            count = len(_array_keys(h5py, stored, group, name))
             if count != len(variables):
                 if skip_mismatch:
                     continue
@@ -121,27 +193,42 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
                                  f"{len(variables)} weights; the file does not belong to this model")
             values = []
             for i, v in enumerate(variables):
-                value = _read_array(stored, str(i), group, name)
+                item = _dataset(h5py, stored, str(i), group, name)
                 used.add(f"{group}/{i}")
-                if value.shape != tuple(v.shape):
+                if item.shape != tuple(v.shape):    # checked before reading: a shape costs nothing
                     if skip_mismatch:
                         values = None
                         break
-                    raise ValueError(f"{name}: {group}/{i} has shape {value.shape} but weight {v.path} has "
+                    raise ValueError(f"{name}: {group}/{i} has shape {item.shape} but weight {v.path} has "
                                      f"shape {tuple(v.shape)}")
-                values.append((v, value))
+                values.append((v, _read(item, f"{group}/{i}", name)))
             assignments += values or []
         extra = [p for p in _stored_arrays(f, "layers") if p not in used]
         if extra and not skip_mismatch:
             raise ValueError(f"{name}: holds weights the model has no place for ({', '.join(extra[:5])}"
                              f"{', ...' if len(extra) > 5 else ''}); the file does not belong to this model")
         opt_values = None
-        if include_optimizer and "optimizer/vars" in f:
-            g = f["optimizer/vars"]
-            opt_values = [_read_array(g, str(i), "optimizer/vars", name) for i in range(len(g))]
+        g = _resolve(h5py, f, "optimizer/vars", "optimizer/vars", name) if include_optimizer else None
+        if g is not None:
+            keys = _array_keys(h5py, g, "optimizer/vars", name)
+            opt_values = [_read_array(h5py, g, str(i), "optimizer/vars", name, largest)
+                          for i in range(len(keys))]
     # Everything is read and checked.  The optimizer checks its state before changing anything, so it
     # goes first: if it refuses, the model is still untouched.
     if opt_values is not None and getattr(model, "optimizer", None) is not None:
         model.optimizer.load_ordered_state(model.trainable_weights, opt_values)
     for v, value in assignments:
         v.assign(value)
+
+
+def weights_bytes_bound(model):
+    """An upper bound on the size of a weights file for this model (the cap for a .keras member).
+
+    The weights, up to three optimizer slots per trainable weight (Adam's two moments, AdamW's,
+    plus slack for others) and the optimizer's scalars, in float64 at most, plus HDF5's own
+    metadata: a few KiB per dataset and group, and 1 MiB for the rest.
+    """
+    entries = _layer_entries(model)
+    elements = sum(math.prod(v.shape) for _, variables in entries for v in variables)
+    datasets = sum(len(variables) for _, variables in entries)
+    return 8 * 4 * elements + 16384 * (4 * datasets + 8) + (1 << 20)

@@ -68,10 +68,23 @@ def test_multi_output_training_with_lists_and_dicts():
     assert set(h1.history) == {"loss", "age_loss", "kind_loss", "age_acc", "kind_acc"}
     loss, age_loss, kind_loss = (h1.history[k][-1] for k in ("loss", "age_loss", "kind_loss"))
     assert np.isfinite([loss, age_loss, kind_loss]).all()
+    # Each output's loss against values computed here from the predictions, in float64.  With a
+    # learning rate of 0 the weights stay, so fit's epoch means (4 equal batches) are these too.
+    pred_reg, pred_cls = (p.astype(np.float64) for p in model.predict(x, verbose=0))
+    want_age = np.mean((pred_reg - y_reg) ** 2)
+    want_kind = np.mean(-np.sum(y_cls * np.log(np.clip(pred_cls, 1e-7, 1 - 1e-7)), axis=1))
+    model.compile(engine.optimizers.SGD(learning_rate=0.0),
+                  loss=["mse", "categorical_crossentropy"], loss_weights=[0.5, 2.0])
+    h0 = model.fit(x, [y_reg, y_cls], epochs=1, batch_size=16, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(h0["age_loss"][0], want_age, rtol=1e-5)
+    np.testing.assert_allclose(h0["kind_loss"][0], want_kind, rtol=1e-5)
+    np.testing.assert_allclose(h0["loss"][0], 0.5 * want_age + 2.0 * want_kind, rtol=1e-5)
     model.compile("adam", loss={"age": "mse", "kind": "categorical_crossentropy"},
                   loss_weights={"age": 0.5, "kind": 2.0})
     logs = model.evaluate(x, {"age": y_reg, "kind": y_cls}, verbose=0, return_dict=True)
-    np.testing.assert_allclose(logs["loss"], 0.5 * logs["age_loss"] + 2.0 * logs["kind_loss"], rtol=1e-4)
+    np.testing.assert_allclose(logs["age_loss"], want_age, rtol=1e-5)
+    np.testing.assert_allclose(logs["kind_loss"], want_kind, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], 0.5 * want_age + 2.0 * want_kind, rtol=1e-5)
     preds = model.predict(x, verbose=0)
     assert isinstance(preds, list) and preds[0].shape == (64, 1) and preds[1].shape == (64, 3)
 
@@ -106,7 +119,7 @@ def test_bad_data_errors_name_the_input_and_shapes():
         model.layers[1](np.zeros((3, 5), dtype=np.float32))
 
 
-def test_accepts_noncontiguous_float64_and_integer_arrays_and_survives_nan():
+def test_accepts_noncontiguous_float64_and_integer_arrays_and_survives_nan(capsys):
     inp = Input(shape=(4,))
     model = Model(inp, layers.Dense(1)(inp))
     model.compile("rmsprop", "mse")
@@ -116,8 +129,17 @@ def test_accepts_noncontiguous_float64_and_integer_arrays_and_survives_nan():
     model.fit(np.arange(40, dtype=np.int64).reshape(10, 4), np.zeros((10, 1), dtype=np.int32), verbose=0)
     x_nan = np.ones((10, 4))
     x_nan[3, 1] = np.nan
+    # A NaN input is not hidden or dropped (as in Keras): the loss of every epoch says NaN, and
+    # the weights it reached are NaN; TerminateOnNaN stops at the first NaN batch.
     history = model.fit(x_nan, np.zeros((10, 1)), epochs=2, verbose=0)
-    assert len(history.history["loss"]) == 2
+    assert len(history.history["loss"]) == 2 and np.isnan(history.history["loss"]).all()
+    assert all(np.isnan(w).any() for w in model.get_weights())
+    fresh = Model(inp, layers.Dense(1)(inp))
+    fresh.compile("rmsprop", "mse")
+    stopped = fresh.fit(x_nan, np.zeros((10, 1)), epochs=5, batch_size=2, shuffle=False, verbose=0,
+                        callbacks=[engine.callbacks.TerminateOnNaN()])
+    assert len(stopped.history["loss"]) == 1 and np.isnan(stopped.history["loss"][0])
+    assert capsys.readouterr().out.strip() == "Batch 1: Invalid loss, terminating training"  # rows 2-3
 
 
 def test_sequential_variants():

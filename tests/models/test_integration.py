@@ -6,15 +6,17 @@ from engine import layers, Input, Model, Sequential, ops
 
 
 def test_sequential_text_model_with_keras2_arguments():
+    rng = np.random.default_rng(0)
     model = Sequential([layers.Embedding(100, 8, input_length=10), layers.LSTM(4),
                         layers.Dense(1, activation="sigmoid")])
     model.compile("rmsprop", "binary_crossentropy", metrics=["acc"])
-    history = model.fit(np.random.randint(0, 100, (64, 10)), np.random.randint(0, 2, (64,)), epochs=2, verbose=0)
+    history = model.fit(rng.integers(0, 100, (64, 10)), rng.integers(0, 2, (64,)), epochs=2, verbose=0)
     assert set(history.history) == {"loss", "acc"}
     assert model.count_params() == 800 + 208 + 5
 
 
 def test_nested_model_batch_norm_trains_inside_outer_model():
+    rng = np.random.default_rng(0)
     inner_in = Input(shape=(8, 8, 3))
     z = layers.BatchNormalization()(layers.Conv2D(4, 3, padding="same")(inner_in))
     inner = Model(inner_in, layers.GlobalAveragePooling2D()(z))
@@ -23,10 +25,10 @@ def test_nested_model_batch_norm_trains_inside_outer_model():
     outer.compile("adam", "categorical_crossentropy")
     bn = inner.layers[2]
     before = bn.moving_mean.numpy().copy()
-    outer.fit(np.random.rand(16, 8, 8, 3), np.eye(2)[np.random.randint(0, 2, 16)], verbose=0)
+    outer.fit(rng.random((16, 8, 8, 3)), np.eye(2)[rng.integers(0, 2, 16)], verbose=0)
     assert not np.allclose(before, bn.moving_mean.numpy())
     frozen = bn.moving_mean.numpy().copy()
-    outer.predict(np.random.rand(4, 8, 8, 3), verbose=0)
+    outer.predict(rng.random((4, 8, 8, 3)), verbose=0)
     np.testing.assert_array_equal(frozen, bn.moving_mean.numpy())
 
 

@@ -15,8 +15,9 @@ def small_model(loss="mse", metrics=None, optimizer="adam"):
 
 
 def test_on_batch_methods():
+    rng = np.random.default_rng(0)
     model = small_model("categorical_crossentropy", ["acc"])
-    x = np.random.random((8, 4))
+    x = rng.random((8, 4))
     y = engine.utils.to_categorical(np.arange(8) % 3, 3)
     loss, acc = model.train_on_batch(x, y)
     assert np.isfinite(loss) and 0 <= acc <= 1
@@ -27,8 +28,9 @@ def test_on_batch_methods():
 
 
 def test_validation_split_takes_the_last_samples_and_logs_val_metrics():
+    rng = np.random.default_rng(0)
     model = small_model(metrics=["mae"])
-    x, y = np.random.random((100, 4)), np.random.random((100, 3))
+    x, y = rng.random((100, 4)), rng.random((100, 3))
     seen = []
 
     class Recorder(callbacks.Callback):
@@ -61,7 +63,8 @@ def test_callback_hooks_order_and_early_stopping():
         def on_train_end(self, logs=None):
             events.append("train_end")
 
-    x, y = np.random.random((20, 4)), np.random.random((20, 3))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((20, 4)), rng.random((20, 3))
     model.fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=[Recorder()])
     assert events == ["train_begin", "epoch_begin 0", "epoch_end 0 ['loss']", "epoch_begin 1",
                       "epoch_end 1 ['loss']", "train_end"]
@@ -71,8 +74,9 @@ def test_callback_hooks_order_and_early_stopping():
 
 
 def test_progress_output_verbose_modes(capsys):
+    rng = np.random.default_rng(0)
     model = small_model()
-    x, y = np.random.random((20, 4)), np.random.random((20, 3))
+    x, y = rng.random((20, 4)), rng.random((20, 3))
     model.fit(x, y, epochs=2, batch_size=10, verbose=1)
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "2/2" in out and "loss:" in out and "step" in out
@@ -85,9 +89,23 @@ def test_progress_output_verbose_modes(capsys):
 
 def test_initial_epoch_and_shuffle_false():
     model = small_model()
-    x, y = np.random.random((20, 4)), np.random.random((20, 3))
-    history = model.fit(x, y, epochs=3, initial_epoch=1, shuffle=False, verbose=0)
+    x = np.arange(80, dtype=np.float64).reshape(20, 4)     # column 0 names the sample: 0, 4, ..., 76
+    y = np.random.default_rng(0).random((20, 3))
+    seen = []
+    original = model._train_step
+
+    def record(xs, ys, sw=None, tvars=None):
+        seen.append(xs[0][:, 0].copy())
+        return original(xs, ys, sw, tvars)
+
+    model._train_step = record
+    history = model.fit(x, y, epochs=3, initial_epoch=1, shuffle=False, batch_size=8, verbose=0)
     assert history.epoch == [1, 2]
+    # Two epochs of batches 0-7, 8-15, 16-19, each in the order of the data.
+    in_order = [x[0:8, 0], x[8:16, 0], x[16:20, 0]]
+    assert len(seen) == 6
+    for got, want in zip(seen, in_order * 2):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_compile_errors_are_clear():
@@ -102,6 +120,7 @@ def test_compile_errors_are_clear():
 
 
 def test_to_categorical_and_threads():
+    rng = np.random.default_rng(0)
     np.testing.assert_array_equal(engine.utils.to_categorical([0, 2, 1]), np.eye(3)[[0, 2, 1]])
     assert engine.utils.to_categorical([[1], [0]], 4).shape == (2, 4)
     with pytest.raises(ValueError):
@@ -111,7 +130,7 @@ def test_to_categorical_and_threads():
         engine.config.set_num_threads(1)
         assert engine.config.get_num_threads() == 1
         model = small_model()
-        model.fit(np.random.random((8, 4)), np.random.random((8, 3)), verbose=0)
+        model.fit(rng.random((8, 4)), rng.random((8, 3)), verbose=0)
     finally:
         engine.config.set_num_threads(before)
     with pytest.raises(ValueError):
@@ -128,9 +147,11 @@ def test_subclassed_model_trains():
         def call(self, inputs):
             return self.out(self.hidden(inputs))
 
+    engine.utils.set_random_seed(0)     # the initial weights too: the loss must fall
     model = TwoLayer()
     model.compile("adam", "mse")
-    x = np.random.random((32, 3))
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 3))
     y = x.sum(axis=1, keepdims=True)
     history = model.fit(x, y, epochs=5, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -139,16 +160,17 @@ def test_subclassed_model_trains():
 
 
 def test_sparse_and_binary_accuracy_are_picked_from_loss_and_shapes():
+    rng = np.random.default_rng(0)
     inp = Input(shape=(4,))
     model = Model(inp, layers.Dense(3, activation="softmax")(inp))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    logs = model.evaluate(np.random.random((10, 4)), np.arange(10) % 3, verbose=0, return_dict=True)
+    logs = model.evaluate(rng.random((10, 4)), np.arange(10) % 3, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy"}
     binary = Model(inp, layers.Dense(1, activation="sigmoid")(inp))
     binary.compile("adam", "binary_crossentropy", metrics=["acc"])
-    x = np.random.random((10, 4))
+    x = rng.random((10, 4))
     p = binary.predict(x, verbose=0)
-    y = (np.random.random((10, 1)) > 0.5).astype("float32")
+    y = (rng.random((10, 1)) > 0.5).astype("float32")
     logs = binary.evaluate(x, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["acc"], ((p > 0.5) == (y > 0.5)).mean(), rtol=1e-6)
 

@@ -4,6 +4,7 @@ import numpy as np
 
 
 def test_question_answering_model_fits_with_list_and_dict():
+    rng = np.random.default_rng(0)
     from engine.models import Model
     from engine import layers
     from engine import Input
@@ -34,9 +35,9 @@ def test_question_answering_model_fits_with_list_and_dict():
     np.random.seed(1)
     num_samples = 1000
     max_length = 20
-    text = np.random.randint(1, text_vocabulary_size, size=(num_samples, max_length))
-    question = np.random.randint(1, question_vocabulary_size, size=(num_samples, max_length))
-    answers = np.random.randint(0, answer_vocabulary_size, size=num_samples)
+    text = rng.integers(1, text_vocabulary_size, size=(num_samples, max_length))
+    question = rng.integers(1, question_vocabulary_size, size=(num_samples, max_length))
+    answers = rng.integers(0, answer_vocabulary_size, size=num_samples)
     answers = to_categorical(answers)
     assert answers.shape == (1000, 500)
     before = [w.copy() for w in model.get_weights()]
@@ -48,6 +49,7 @@ def test_question_answering_model_fits_with_list_and_dict():
 
 
 def test_shared_lstm_updates_one_set_of_weights_from_both_branches():
+    rng = np.random.default_rng(0)
     from engine import layers
     from engine import Input
     from engine.models import Model
@@ -64,9 +66,9 @@ def test_shared_lstm_updates_one_set_of_weights_from_both_branches():
     assert len(lstm.weights) == 3 and len(model.weights) == 5
 
     model.compile(optimizer='rmsprop', loss='binary_crossentropy')
-    left_data = np.random.random((64, 10, 128))
-    right_data = np.random.random((64, 10, 128))
-    targets = np.random.randint(0, 2, size=(64, 1))
+    left_data = rng.random((64, 10, 128))
+    right_data = rng.random((64, 10, 128))
+    targets = rng.integers(0, 2, size=(64, 1))
     kernel_before = lstm.get_weights()[0].copy()
     model.fit([left_data, right_data], targets, verbose=0)
     assert not np.allclose(lstm.get_weights()[0], kernel_before)

@@ -1,5 +1,5 @@
 """Listings 7-3 to 7-6 (three outputs), the inception module, both residual forms (7.1.4) and the
-dual-camera model on one Xception base (7.1.6), unchanged but for `keras` -> `engine`.
+dual-camera model on one Xception base (7.1.6), unchanged but for `keras` -> `engine` and seeded random data.
 Where the chapter leaves `x = ...` or data undefined, the tests define them."""
 import numpy as np
 import pytest
@@ -71,6 +71,7 @@ def test_three_output_model_compiles_and_fits_every_way():
 
 
 def test_inception_module():
+    rng = np.random.default_rng(0)
     from engine import layers, Input, Model
     x = Input(shape=(17, 17, 32))
     branch_a = layers.Conv2D(128, 1, activation='relu', strides=2)(x)
@@ -101,10 +102,11 @@ def test_inception_module():
     output = layers.concatenate([branch_a, branch_b, branch_c, branch_d], axis=-1)
     assert output.shape == (None, 9, 9, 512)
     model = Model(x, output)
-    assert model.predict(np.random.random((2, 17, 17, 32)), verbose=0).shape == (2, 9, 9, 512)
+    assert model.predict(rng.random((2, 17, 17, 32)), verbose=0).shape == (2, 9, 9, 512)
 
 
 def test_residual_connections():
+    rng = np.random.default_rng(0)
     from engine import layers, Input, Model
     x = Input(shape=(16, 16, 128))
     y = layers.Conv2D(128, 3, activation='relu', padding='same')(x)
@@ -122,7 +124,7 @@ def test_residual_connections():
     projection = Model(x2, y2)
     assert projection.output_shape == (None, 8, 8, 128)
 
-    data = np.random.random((2, 16, 16, 128)).astype(np.float32)
+    data = rng.random((2, 16, 16, 128)).astype(np.float32)
     out = identity.predict(data, verbose=0)
     body = Model(x, identity.layers[3].output).predict(data, verbose=0)
     np.testing.assert_allclose(out, body + data, rtol=1e-5, atol=1e-5)
@@ -144,6 +146,7 @@ def test_xception_parameter_counts_and_weights_policy():
 
 
 def test_dual_camera_model_shares_one_xception_base():
+    rng = np.random.default_rng(0)
     from engine import layers
     from engine import applications
     from engine import Input
@@ -159,8 +162,8 @@ def test_dual_camera_model_shares_one_xception_base():
 
     model = Model([left_input, right_input], merged_features)
     assert model.count_params() == xception_base.count_params()
-    left = np.random.random((1, 250, 250, 3)).astype(np.float32)
-    right = np.random.random((1, 250, 250, 3)).astype(np.float32)
+    left = rng.random((1, 250, 250, 3)).astype(np.float32)
+    right = rng.random((1, 250, 250, 3)).astype(np.float32)
     both = model.predict([left, right], verbose=0)
     assert both.shape == (1, 8, 8, 4096)
     np.testing.assert_allclose(both[..., :2048], xception_base.predict(left, verbose=0), rtol=1e-4, atol=1e-5)
