@@ -120,13 +120,23 @@ def have(module):
         return False
 
 
+# Keras may live in another environment than engine's (ENGINE_BENCH_KERAS_PYTHON=/path/to/python).
+KERAS_PYTHON = os.environ.get("ENGINE_BENCH_KERAS_PYTHON", sys.executable)
+
+
+def _keras_python_has(module):
+    if KERAS_PYTHON == sys.executable:
+        return have(module)
+    return subprocess.run([KERAS_PYTHON, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
 def keras_backends():
     """Keras 3 backends that can run here (Keras and the backend package both installed)."""
-    if not have("keras"):
+    if not _keras_python_has("keras"):
         return []
     found = []
     for backend, module in (("jax", "jax"), ("tensorflow", "tensorflow"), ("torch", "torch")):
-        if have(module):
+        if _keras_python_has(module):
             found.append(backend)
     return found
 
@@ -149,7 +159,7 @@ def run_isolated(script_path, runner, extra_args=(), timeout=900):
 def run_keras(script, backend, timeout=900):
     """Run a Keras timing script in a subprocess with KERAS_BACKEND set; it prints one JSON line."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+    proc = subprocess.run([KERAS_PYTHON, "-c", script], env=env, capture_output=True, text=True,
                           timeout=timeout)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):

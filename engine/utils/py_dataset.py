@@ -11,8 +11,8 @@ class PyDataset:
     `on_epoch_begin()` / `on_epoch_end()` are called around each epoch (reshuffle there).
 
     Args:
-        workers: how many workers load batches ahead of the training step (1: batches are
-            loaded in the training loop itself, one at a time).
+        workers: how many workers load batches ahead of the training step (0 or 1: batches
+            are loaded in the training loop itself, one at a time, as in Keras).
         use_multiprocessing: load in worker processes instead of threads (for `__getitem__`
             code that holds the GIL). The dataset is pickled to each worker process, which
             starts with the "spawn" method (safe with OpenMP kernels); its class must be
@@ -21,8 +21,8 @@ class PyDataset:
     """
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
-        if int(workers) < 1:
-            raise ValueError(f"PyDataset: workers must be at least 1, got {workers}")
+        if int(workers) < 0:
+            raise ValueError(f"PyDataset: workers must be 0 or more, got {workers}")
         if int(max_queue_size) < 1:
             raise ValueError(f"PyDataset: max_queue_size must be at least 1, got {max_queue_size}")
         self._workers = int(workers)
