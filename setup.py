@@ -6,7 +6,8 @@ and a warning is printed (the install never fails for lack of OpenMP).  No
 and picked at run time (see csrc/cpu_features.h), so a wheel built here runs on
 any x86-64.
 
-Developer switch: ENGINE_BUILD_ONLY=gemm,conv builds just those modules.
+Developer switches: ENGINE_BUILD_ONLY=gemm,conv builds just those modules; ENGINE_BUILD_OPT=-O1
+sets the optimisation level (default -O3).
 """
 import os
 import sys
@@ -50,7 +51,10 @@ def _extensions():
     # optimizer loops scalar (same IEEE results either way).  -g0 overrides the -g of Python's
     # own CFLAGS: debug info for the Cython-generated C cost ~15 % of the build and a larger
     # install, for symbols nobody steps through.
-    compile_args = ["-O3", "-g0", "-fno-math-errno", "-fno-strict-aliasing", "-Wno-unused-function",
+    # ENGINE_BUILD_OPT overrides the optimisation level (the sanitizer build in .ci/sanitize
+    # uses -O1: extra_compile_args come after CFLAGS, so an -O there would not win over -O3).
+    compile_args = [os.environ.get("ENGINE_BUILD_OPT", "-O3"), "-g0", "-fno-math-errno", "-fno-strict-aliasing",
+                    "-Wno-unused-function",
                     "-Wno-maybe-uninitialized"]
     link_args = []
     if openmp:

@@ -6,6 +6,10 @@ output and the shapes involved, because that is what the user has to fix.
 """
 import numpy as np
 
+from engine import ops
+from engine.tensor import Tensor
+from engine.variables import Variable
+
 
 def _names(tensors_or_names):
     return ", ".join(repr(n) for n in tensors_or_names)
@@ -62,7 +66,8 @@ def standardize_inputs(model, x):
         strings = tensor.dtype == "string"
         arr = _to_numeric_array(value, what, strings=strings)
         expected = tensor.shape
-        if arr.ndim == len(expected) - 1 and len(expected) >= 2 and expected[-1] == 1:
+        expand = arr.ndim == len(expected) - 1 and len(expected) >= 2 and expected[-1] == 1
+        if expand:
             arr = arr[..., None]  # Keras accepts (n,) data for an input of shape (None, 1)
         if arr.ndim != len(expected) or any(e is not None and e != a for e, a in zip(expected[1:], arr.shape[1:])):
             raise ValueError(f"{what} expects data of shape {expected}, but got an array of shape {arr.shape}")
@@ -70,6 +75,12 @@ def standardize_inputs(model, x):
             out.append(arr)
             continue
         dtype = np.dtype(tensor.dtype)
+        if isinstance(value, (Tensor, Variable)) and arr.dtype.kind == "f" and dtype.kind == "f":
+            # A tensor's reshape and cast are recorded ops, so gradients reach it (saliency maps,
+            # adversarial inputs: tape.gradient(model(x), x)).
+            value = ops.expand_dims(value, -1) if expand else ops.convert_to_tensor(value)
+            out.append(value if value.dtype == dtype else ops.cast(value, dtype))
+            continue
         if arr.dtype != dtype:
             if dtype.kind in "iu" and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
                 raise ValueError(f"{what} takes integers but the data has NaN or infinite values")

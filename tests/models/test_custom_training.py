@@ -373,3 +373,18 @@ def test_gradient_tape_as_tensorflow():
     once.gradient(w, x)
     with pytest.raises(RuntimeError, match="persistent"):
         once.gradient(w, x)
+
+
+def test_gradient_with_respect_to_a_model_input_tensor():
+    """Saliency maps: tape.gradient(model(x), x) for a functional model, also through the cast
+    of float64 input to the model's float32."""
+    inp = Input((3,))
+    model = Model(inp, layers.Dense(2, kernel_initializer="ones")(inp))
+    for dtype in (np.float32, np.float64):
+        x = ops.convert_to_tensor(rng.standard_normal((4, 3)).astype(dtype))
+        with GradientTape() as tape:
+            tape.watch(x)
+            y = ops.sum(model(x))
+        g = tape.gradient(y, x)
+        assert g is not None and g.dtype == dtype
+        np.testing.assert_allclose(np.asarray(g), np.full((4, 3), 2.0))
