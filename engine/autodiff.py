@@ -47,13 +47,22 @@ def _as_array(x):
     return x
 
 
+_NESTED = (list, tuple, dict)
+
+
 def _flatten(structure):
     """Leaves of nested lists / tuples / dicts (dicts in key order), as TensorFlow's nest does."""
-    if isinstance(structure, (list, tuple)):
-        return [leaf for s in structure for leaf in _flatten(s)]
     if isinstance(structure, dict):
-        return [leaf for k in sorted(structure) for leaf in _flatten(structure[k])]
-    return [structure]
+        structure = [structure[k] for k in sorted(structure)]
+    elif not isinstance(structure, (list, tuple)):
+        return [structure]
+    out = []
+    for s in structure:
+        if isinstance(s, _NESTED):
+            out.extend(_flatten(s))
+        else:
+            out.append(s)
+    return out
 
 
 def _pack(structure, leaves):
@@ -174,7 +183,9 @@ class GradientTape:
         Returns:
             Tensors (or None) in the structure of `sources`.
         """
-        grads = self._gradient(target, sources, output_gradients, unconnected_gradients, keep_sparse=False)
+        seeds = None if output_gradients is None else _flatten(output_gradients)
+        grads = self._gradient(_flatten(target), _flatten(sources), seeds, unconnected_gradients,
+                               keep_sparse=False)
         leaves = iter(None if g is None else Tensor(g) for g in grads)
         return _pack(sources, leaves) if isinstance(sources, (list, tuple, dict)) else next(leaves)
 
@@ -182,9 +193,11 @@ class GradientTape:
         """gradient() for the training step, on a flat list of sources, as arrays: a
         SparseGradient stays as it is, for the optimizer to fold into its update
         (Optimizer.apply densifies it wherever that cannot be done)."""
-        return self._gradient(target, sources, None, None, keep_sparse=True)
+        return self._gradient([target], sources, None, None, keep_sparse=True)
 
-    def _gradient(self, target, sources, output_gradients, unconnected_gradients, keep_sparse):
+    def _gradient(self, targets, sources, seeds, unconnected_gradients, keep_sparse):
+        """Gradients of the flat list `targets` (seeded with `seeds`, or ones) for the flat list
+        `sources`, as arrays or None."""
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.gradient can only be called once on a non-persistent "
                                "tape; create the tape with persistent=True to call it again.")
@@ -192,8 +205,8 @@ class GradientTape:
             raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or 'zero', "
                              f"got {unconnected_gradients!r}")
         self._used = True
-        targets = _flatten(target)
-        seeds = [None] * len(targets) if output_gradients is None else _flatten(output_gradients)
+        if seeds is None:
+            seeds = [None] * len(targets)
         if len(seeds) != len(targets):
             raise ValueError(f"GradientTape.gradient: {len(seeds)} output_gradients for {len(targets)} targets")
         grads = {}
@@ -223,7 +236,7 @@ class GradientTape:
             for x, need, gx in zip(rec.inputs, rec.needs, in_grads):
                 if not need or gx is None:
                     continue
-                if not isinstance(gx, SparseGradient):
+                if not isinstance(gx, (np.ndarray, SparseGradient)):
                     gx = np.asarray(gx)
                 if gx.shape != x.shape:
                     raise RuntimeError(f"internal error: the gradient of op {rec.name!r} has shape "
@@ -233,7 +246,7 @@ class GradientTape:
                 grads[key] = gx if prev is None else _dense(prev) + _dense(gx)
 
         result = []
-        for s in _flatten(sources):
+        for s in sources:
             arr = _as_array(s)
             g = grads.get(id(arr))
             if g is None and unconnected_gradients == "zero":

@@ -164,12 +164,17 @@ class Optimizer:
         """
         if trainable_variables is None:
             raise ValueError(f"{type(self).__name__}.apply: pass the variables the gradients belong to")
-        grads = [g._value if isinstance(g, Tensor) else g for g in grads]
+        grads = list(grads)
         trainable_variables = list(trainable_variables)
         if len(grads) != len(trainable_variables):
             raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for "
                              f"{len(trainable_variables)} variables")
-        missing = [getattr(v, "path", "?") for g, v in zip(grads, trainable_variables) if g is None]
+        missing = []
+        for i, g in enumerate(grads):
+            if g is None:
+                missing.append(getattr(trainable_variables[i], "path", "?"))
+            elif isinstance(g, Tensor):
+                grads[i] = g._value
         if grads and len(missing) == len(grads):
             raise ValueError("No gradients provided for any variable: the loss does not depend on "
                              f"{missing}. Compute it from the model's outputs with engine.ops or "

@@ -73,7 +73,15 @@ class _TrainingScope:
         return False
 
 
-_OVERRIDES_COMPUTE_MASK = {}   # layer class -> whether it defines its own compute_mask
+_NUMPY_DTYPES = {}
+
+
+def _numpy_dtype(name):
+    """np.dtype(name), cached (numpy's builtin dtypes are singletons, so `is` compares them)."""
+    dtype = _NUMPY_DTYPES.get(name)
+    if dtype is None:
+        dtype = _NUMPY_DTYPES[name] = np.dtype(name)
+    return dtype
 
 
 def _is_metric(value):
@@ -127,6 +135,8 @@ class Layer:
     Subclasses implement `build(input_shape)` to create weights with `add_weight`,
     `call(inputs, ...)` with engine.ops, and `compute_output_shape(input_shape)`.
     """
+
+    _own_compute_mask = False     # set per subclass by __init_subclass__
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
@@ -388,8 +398,9 @@ class Layer:
         """What a layer's call receives: Tensors, with floats in the layer's dtype (a recorded
         cast, so gradients flow through it) and integers as they are; arrays and Python data are
         wrapped (and keep the mask a tensor carries)."""
-        if isinstance(x, Tensor):
-            if x.dtype.kind == "f" and x.dtype != self.dtype:
+        if type(x) is Tensor:
+            dtype = x._value.dtype
+            if dtype.kind == "f" and dtype is not _numpy_dtype(self.dtype):
                 from engine import ops
                 cast = ops.cast(x, self.dtype)
                 cast._keras_mask = x._keras_mask
@@ -423,11 +434,12 @@ class Layer:
             explicit_mask = kwargs.pop("mask", None)
             if explicit_mask is not None:
                 mask = explicit_mask
-        depth = getattr(_context, "call_depth", 0)
+        context = _context
+        depth = getattr(context, "call_depth", 0)
         if depth == 0:
             self._clear_losses()
-        _context.call_depth = depth + 1
-        previous_training = _context_training()
+        context.call_depth = depth + 1
+        previous_training = getattr(context, "training", None)
         if training is not None:
             _context.training = bool(training)
         else:
@@ -435,8 +447,8 @@ class Layer:
         try:
             outputs = self._run_call(args, kwargs, mask, training)
         finally:
-            _context.call_depth = depth
-            _context.training = previous_training
+            context.call_depth = depth
+            context.training = previous_training
         if self.activity_regularizer is not None:
             self._add_activity_losses(outputs)
         return outputs
@@ -450,23 +462,26 @@ class Layer:
             self._check_input(map_structure(_shape_of, inputs))
             self._maybe_build(_shapes(inputs))
         if mask is None and inputs is not None:
-            mask = _masks_of(inputs)
+            mask = inputs._keras_mask if type(inputs) is Tensor else _masks_of(inputs)
         if self._call_has_training and training is not None and kwargs.get("training") is None:
             kwargs["training"] = training
         if self._call_has_mask and mask is not None and kwargs.get("mask") is None:
             kwargs["mask"] = mask
-        outputs = _as_tensors(self.call(*args, **kwargs))
+        outputs = self.call(*args, **kwargs)
+        if type(outputs) is not Tensor:
+            outputs = _as_tensors(outputs)
         # Without a mask coming in, only a layer with its own compute_mask can make one.
-        if mask is not None or self._overrides_compute_mask():
+        if mask is not None or self._own_compute_mask:
             self._set_output_masks(inputs, outputs, mask)
         return outputs
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Whether the class computes masks of its own (looked up on every call otherwise).
+        cls._own_compute_mask = cls.compute_mask is not Layer.compute_mask
+
     def _overrides_compute_mask(self):
-        kind = type(self)
-        known = _OVERRIDES_COMPUTE_MASK.get(kind)
-        if known is None:
-            known = _OVERRIDES_COMPUTE_MASK[kind] = kind.compute_mask is not Layer.compute_mask
-        return known
+        return self._own_compute_mask
 
     def _set_output_masks(self, inputs, outputs, mask):
         """Attach compute_mask's result to the output tensors that carry none yet (Keras 3)."""

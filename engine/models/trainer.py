@@ -186,6 +186,7 @@ class Trainer:
             for n, l, w, m in zip(names, losses, weights, metric_lists)]
         if all(o.loss is None for o in self._compiled_outputs) and loss is not None:
             raise ValueError("compile: no loss could be resolved")
+        self._has_compiled_metrics = any(o.metric_specs for o in self._compiled_outputs)
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = {o.name: metrics_module.Mean(name=f"{o.name}_loss")
                                       for o in self._compiled_outputs if multi and o.loss is not None}
@@ -282,10 +283,12 @@ class Trainer:
         out = []
         if self.compiled:
             out.append(self._loss_tracker)
-            if any(o.metric_specs for o in self._compiled_outputs):
+            if self._has_compiled_metrics:
                 out.append(self.compiled_metrics)
             out.extend(self._output_loss_trackers.values())
-        out.extend(m for m in self.__dict__.get("_tracked_metrics", []) if m not in out)
+        for m in self.__dict__.get("_tracked_metrics", ()):
+            if not any(m is seen for seen in out):
+                out.append(m)
         return out
 
     @property
