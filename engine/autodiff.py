@@ -278,9 +278,11 @@ class _PausedRecording:
 
 def _wrap(out):
     """An op's result as engine tensors (numpy returns scalars from 0-d arithmetic: made arrays)."""
+    if isinstance(out, np.ndarray):
+        return Tensor(out)
     if isinstance(out, tuple):
-        return tuple(Tensor(o if isinstance(o, np.ndarray) else np.asarray(o)) for o in out)
-    return Tensor(out if isinstance(out, np.ndarray) else np.asarray(out))
+        return tuple([Tensor(o if isinstance(o, np.ndarray) else np.asarray(o)) for o in out])
+    return Tensor(np.asarray(out))
 
 
 def differentiable(fn):
@@ -297,7 +299,7 @@ def differentiable(fn):
 
     @functools.wraps(fn)
     def op(*args, **attrs):
-        arrays = tuple(a._value if isinstance(a, _HOLDERS) else a for a in args)
+        arrays = tuple([a._value if isinstance(a, _HOLDERS) else a for a in args])
         if not _active_tapes:
             return _wrap(fn(*arrays, **attrs)[0])
         recorders = []
@@ -307,14 +309,17 @@ def differentiable(fn):
                 recorders.append((tape, needs))
         out, vjp = fn(*arrays, **attrs)
         if isinstance(out, tuple):
-            out = tuple(o if isinstance(o, np.ndarray) else np.asarray(o) for o in out)
+            out = tuple([o if isinstance(o, np.ndarray) else np.asarray(o) for o in out])
         elif not isinstance(out, np.ndarray):
             out = np.asarray(out)  # numpy returns scalars from 0-d arithmetic; the tape needs arrays
-        elif any(out is a for a in arrays):
-            out = out.view()  # identity is how the tape tells values apart
+        else:
+            for a in arrays:
+                if out is a:
+                    out = out.view()  # identity is how the tape tells values apart
+                    break
         for tape, needs in recorders:
             tape._record(arrays, out, needs, vjp, name)
-        return tuple(Tensor(o) for o in out) if isinstance(out, tuple) else Tensor(out)
+        return tuple([Tensor(o) for o in out]) if isinstance(out, tuple) else Tensor(out)
 
     op.raw = fn
     return op

@@ -1,6 +1,8 @@
 """Metrics (keras.metrics): stateful accumulators reported per epoch."""
 import numpy as np
 
+from engine import ops
+
 
 def _dtype_name(dtype):
     from engine import config
@@ -37,7 +39,6 @@ class Metric:
 
     def result(self):
         """The metric's value as a scalar tensor (of the metric's dtype)."""
-        from engine import ops
         return ops.convert_to_tensor(np.asarray(self._total / self._count if self._count else 0.0,
                                                 dtype=self.dtype))
 

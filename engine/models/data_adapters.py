@@ -6,8 +6,6 @@ Arrays are prepared once and sliced per step (the fast path). Every other source
 batches `x`, `(x, y)` or `(x, y, sample_weight)` as the user's code made them; the trainer
 standardizes each one, and names the batch when one does not fit the model.
 """
-import concurrent.futures
-import multiprocessing
 import warnings
 
 import numpy as np
@@ -156,6 +154,8 @@ class BatchSource:
     def _ahead(self, dataset, indices, workers, processes, queue_size):
         """Batches in order, each loaded by a worker while earlier ones train; at most
         `queue_size` wait loaded. An exception in a worker is raised here, as itself."""
+        import concurrent.futures      # here, not at import: engine imports in a blink
+        import multiprocessing
         if self._pool is None:
             if processes:
                 self._pool = concurrent.futures.ProcessPoolExecutor(
