@@ -166,7 +166,8 @@ def _module_of(obj):
     if isinstance(obj, LearningRateSchedule):
         return "keras.optimizers.schedules"
     return {"engine.initializers": "keras.initializers", "engine.optimizers": "keras.optimizers",
-            "engine.losses": "keras.losses", "engine.regularizers": "keras.regularizers",
+            "engine.losses": "keras.losses", "engine.losses.losses": "keras.losses",
+            "engine.losses.loss": "keras.losses", "engine.regularizers": "keras.regularizers",
             "engine.constraints": "keras.constraints", "engine.metrics": "keras.metrics"}.get(
         type(obj).__module__, type(obj).__module__)
 
@@ -191,7 +192,7 @@ def to_jsonable(value):
 
 def _is_loss_function(fn):
     """engine.losses' plain functions (mean_squared_error(y_true, y_pred), ...), not its helpers."""
-    if not inspect.isfunction(fn) or not fn.__module__ == "engine.losses":
+    if not inspect.isfunction(fn) or not fn.__module__.startswith("engine.losses"):
         return False
     return list(inspect.signature(fn).parameters)[:2] == ["y_true", "y_pred"]
 
