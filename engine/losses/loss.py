@@ -1,11 +1,10 @@
 """The Loss base class and the reduction every loss ends with (keras.losses.Loss)."""
-import re
-
 import numpy as np
 
 from engine import config, ops
 from engine.ops._util import to_array
 from engine.tensor import Tensor
+from engine.utils.naming import to_snake_case
 
 REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
 
@@ -15,10 +14,6 @@ def standardize_reduction(reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"Loss: invalid reduction={reduction!r}. Expected one of {REDUCTIONS}")
     return reduction
-
-
-def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _dtype_name(dtype):
@@ -130,7 +125,7 @@ class Loss:
     """
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype = _dtype_name(dtype)
 
