@@ -165,11 +165,11 @@ def _module_of(obj):
         return "keras.layers"
     if isinstance(obj, LearningRateSchedule):
         return "keras.optimizers.schedules"
-    return {"engine.initializers": "keras.initializers", "engine.optimizers": "keras.optimizers",
-            "engine.losses": "keras.losses", "engine.losses.losses": "keras.losses",
-            "engine.losses.loss": "keras.losses", "engine.regularizers": "keras.regularizers",
-            "engine.constraints": "keras.constraints", "engine.metrics": "keras.metrics"}.get(
-        type(obj).__module__, type(obj).__module__)
+    module = type(obj).__module__
+    family = module.split(".")[1] if module.startswith("engine.") else None
+    if family in ("initializers", "optimizers", "losses", "regularizers", "constraints", "metrics"):
+        return f"keras.{family}"      # engine.losses.losses -> keras.losses, as Keras writes it
+    return module
 
 
 # -- to configs --------------------------------------------------------------------------------------
