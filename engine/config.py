@@ -13,6 +13,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
+    """The number of OpenMP threads the kernels use."""
     return _runtime.get_num_threads()
 
 
@@ -63,6 +64,7 @@ def enable_unsafe_deserialization():
 
 
 def openmp_enabled():
+    """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()
 
 

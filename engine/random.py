@@ -66,6 +66,7 @@ class SeedGenerator:
         return current
 
     def get_config(self):
+        """The starting seed and the name."""
         return {"seed": self._initial_seed, "name": self.name}
 
     @classmethod

@@ -21,6 +21,7 @@ class LearningRateSchedule:
         raise NotImplementedError(f"Learning rate schedule {type(self).__name__} must define __call__(step)")
 
     def get_config(self):
+        """The constructor arguments (subclasses define it)."""
         raise NotImplementedError(f"Learning rate schedule {type(self).__name__} must define get_config() "
                                   "to be serializable")
 

@@ -186,6 +186,7 @@ class OptimizerMap(MutableMapping):
         return self[getattr(variable, "path", getattr(variable, "name", ""))]
 
     def get_config(self):
+        """The default optimizer and the map, as configs."""
         from engine.saving.serialization import serialize_keras_object
         return {"default_optimizer": serialize_keras_object(self._default_optimizer),
                 "optimizer_map": {k: serialize_keras_object(v) for k, v in self._optimizer_map.items()}}

@@ -58,17 +58,14 @@ class CustomObjectScope:
             model = engine.saving.load_model("m.keras")
 
     Args:
-        custom_objects: {name: class or function}; several dictionaries may be given.
+        custom_objects: {name: class or function} (None: none).
         safe_mode: if not None, the safe mode inside the block.
     """
 
-    def __init__(self, *custom_objects, safe_mode=None):
-        self.custom_objects = {}
-        for objects in custom_objects:
-            if objects:
-                if not isinstance(objects, dict):
-                    raise TypeError(f"CustomObjectScope: expected dictionaries of custom objects, got {objects!r}")
-                self.custom_objects.update(objects)
+    def __init__(self, custom_objects=None, safe_mode=None):
+        if custom_objects is not None and not isinstance(custom_objects, dict):
+            raise TypeError(f"CustomObjectScope: expected a dictionary of custom objects, got {custom_objects!r}")
+        self.custom_objects = dict(custom_objects or {})
         self.safe_mode = safe_mode
         self._previous = None
 
@@ -93,7 +90,7 @@ def custom_object_scope(custom_objects=None, safe_mode=None):
         custom_objects: {name: class or function}.
         safe_mode: if not None, the safe mode inside the block.
     """
-    return CustomObjectScope(custom_objects or {}, safe_mode=safe_mode)
+    return CustomObjectScope(custom_objects, safe_mode=safe_mode)
 
 
 def get_custom_objects():
@@ -214,6 +211,8 @@ def _refuse_lambda():
 
 
 def resolve_class(config, custom_objects=None, safe_mode=None):
+    """The class (or registered function) a config names, looked up in the custom objects and in
+    engine's namespaces chosen by the config's "module"; never imported from the config."""
     class_name = config.get("class_name")
     registered = config.get("registered_name")
     module = config.get("module")
@@ -301,6 +300,13 @@ def _function_name(fn):
 
 
 def serialize_keras_object(obj):
+    """An object as Keras 3's config dictionary ({"module", "class_name", "config",
+    "registered_name"}); plain values, lists and dicts as JSON-ready values; functions by name.
+
+    Args:
+        obj: a layer, model, loss, metric, optimizer, schedule, initializer, ..., a function, or a
+            plain value.
+    """
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     if isinstance(obj, (list, tuple, dict, np.ndarray, np.generic)):
@@ -420,6 +426,13 @@ def _build_from_config(obj, build_config):
 
 
 def deserialize_keras_object(config, custom_objects=None, safe_mode=None):
+    """The object a config dictionary describes (plain values come back as they are).
+
+    Args:
+        config: a dictionary from `serialize_keras_object` (engine's or Keras's).
+        custom_objects: optional {name: class or function} for custom objects.
+        safe_mode: refuse Lambda layers (default: on, unless enable_unsafe_deserialization was called).
+    """
     if config is None or isinstance(config, (int, float, bool, str)):
         return config
     if isinstance(config, list):
