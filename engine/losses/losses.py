@@ -667,7 +667,26 @@ class Poisson(_BuiltinLoss):
         super().__init__(poisson, name=name, reduction=reduction, dtype=dtype)
 
 
-class BinaryCrossentropy(_KernelLoss):
+class _Crossentropy(_KernelLoss):
+    """Binary or categorical crossentropy: fused into one op for plain batch means."""
+    _config_keys = ("from_logits", "label_smoothing", "axis")
+    _function = None   # the per-sample function
+    _kind = None       # its kernel's name
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        super().__init__(type(self)._function, name=name, reduction=reduction, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+    def _kernel_kind(self):
+        # Smoothed targets and other axes go through the function (which handles both).
+        if self.label_smoothing or self.axis != -1:
+            return None
+        return self._kind + ("_logits" if self.from_logits else "")
+
+
+class BinaryCrossentropy(_Crossentropy):
     """Binary crossentropy.
 
     Args:
@@ -676,21 +695,14 @@ class BinaryCrossentropy(_KernelLoss):
         axis: the axis averaged over.
         reduction, name, dtype: see `Loss`.
     """
-    _config_keys = ("from_logits", "label_smoothing", "axis")
+    _function, _kind = staticmethod(binary_crossentropy), "binary_crossentropy"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_crossentropy", dtype=None):
-        super().__init__(binary_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
-
-    def _kernel_kind(self):
-        if self.label_smoothing or self.axis not in (-1,):
-            return None
-        return "binary_crossentropy" + ("_logits" if self.from_logits else "")
+        super().__init__(from_logits, label_smoothing, axis, reduction, name, dtype)
 
 
-class CategoricalCrossentropy(_KernelLoss):
+class CategoricalCrossentropy(_Crossentropy):
     """Categorical crossentropy.
 
     Args:
@@ -699,18 +711,11 @@ class CategoricalCrossentropy(_KernelLoss):
         axis: the class axis.
         reduction, name, dtype: see `Loss`.
     """
-    _config_keys = ("from_logits", "label_smoothing", "axis")
+    _function, _kind = staticmethod(categorical_crossentropy), "categorical_crossentropy"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
-        super().__init__(categorical_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
-
-    def _kernel_kind(self):
-        if self.label_smoothing or self.axis not in (-1,):
-            return None
-        return "categorical_crossentropy" + ("_logits" if self.from_logits else "")
+        super().__init__(from_logits, label_smoothing, axis, reduction, name, dtype)
 
 
 class SparseCategoricalCrossentropy(_BuiltinLoss):

@@ -48,29 +48,36 @@ def concordance_correlation(y_true, y_pred, axis=-1):
     return ops.convert_to_tensor(np.mean(2 * covar / (norm + config.epsilon()), axis=axis))
 
 
-class PearsonCorrelation(_FixedFunctionMetric):
+class _CorrelationMetric(_FixedFunctionMetric):
+    _config_keys = ("axis",)
+    _function = None
+
+    def __init__(self, name=None, dtype=None, axis=-1):
+        super().__init__(type(self)._function, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class PearsonCorrelation(_CorrelationMetric):
     """Mean Pearson correlation.
 
     Args:
         name, dtype: as for every metric.
         axis: the axis the correlation runs along.
     """
-    _config_keys = ("axis",)
+    _function = staticmethod(pearson_correlation)
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
-        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
-        self.axis = axis
+        super().__init__(name, dtype, axis)
 
 
-class ConcordanceCorrelation(_FixedFunctionMetric):
+class ConcordanceCorrelation(_CorrelationMetric):
     """Mean concordance correlation.
 
     Args:
         name, dtype: as for every metric.
         axis: the axis the coefficient runs along.
     """
-    _config_keys = ("axis",)
+    _function = staticmethod(concordance_correlation)
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
-        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
-        self.axis = axis
+        super().__init__(name, dtype, axis)

@@ -11,7 +11,18 @@ def _t(w, x):
     return w.dtype.type(x)
 
 
-class Nadam(Optimizer):
+class _Moments(Optimizer):
+    """An optimizer with Adam's hyperparameters beta_1, beta_2 and epsilon."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(_Moments):
     """Adam with Nesterov momentum (Dozat's schedule of momentum 0.96 ** step).
 
     Args:
@@ -26,8 +37,7 @@ class Nadam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
         self._u_product = Variable(1.0, shape=(), dtype="float32", trainable=False, name="variable")
 
     def _slot_groups(self):
@@ -54,11 +64,8 @@ class Nadam(Optimizer):
         v_hat = v / (t(1) - b2 ** t(step))
         w -= m_hat * lr / (np.sqrt(v_hat) + t(self.epsilon))
 
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
-
-class Adamax(Optimizer):
+class Adamax(_Moments):
     """Adam with the infinity norm: u = max(beta_2 * u, |g|).
 
     Args:
@@ -71,8 +78,7 @@ class Adamax(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
 
     def _slot_groups(self):
         return [("momentum", "norm")]
@@ -83,9 +89,6 @@ class Adamax(Optimizer):
         m += (g - m) * (t(1) - t(self.beta_1))
         np.maximum(t(self.beta_2) * u, np.abs(g), out=u)
         w -= t(lr) * m / ((t(1) - t(self.beta_1) ** t(step)) * (u + t(self.epsilon)))
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 class Adadelta(Optimizer):
@@ -213,7 +216,7 @@ class Lion(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
-class Lamb(Optimizer):
+class Lamb(_Moments):
     """LAMB: Adam's update scaled per variable by ||w|| / ||update|| (You et al. 2019).
 
     Args:
@@ -226,8 +229,7 @@ class Lamb(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
 
     def _slot_groups(self):
         return [("momentum", "velocity")]
@@ -242,9 +244,6 @@ class Lamb(Optimizer):
         w_norm, u_norm = np.sqrt(np.sum(np.square(w))), np.sqrt(np.sum(np.square(update)))
         ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else t(1)
         w -= ratio * t(lr) * update
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 class Adafactor(Optimizer):
