@@ -77,9 +77,6 @@ class Adamax(_Moments):
         **kwargs: the base Optimizer's arguments (see `Nadam`).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
-
     def _slot_groups(self):
         return [("momentum", "norm")]
 
@@ -227,9 +224,6 @@ class Lamb(_Moments):
         name: the optimizer's name.
         **kwargs: the base Optimizer's arguments (see `Nadam`).
     """
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **kwargs)
 
     def _slot_groups(self):
         return [("momentum", "velocity")]
