@@ -270,13 +270,13 @@ class MultiOptimizer(Optimizer):
 
     @property
     def variables(self):
-        out = [self._iterations]
+        out = [self._iterations, self._learning_rate]   # (Keras keeps an unused rate of its own)
         for opt in self._inner:
             out.extend(opt.variables)
         return out
 
     def ordered_state(self, variables):
-        state = [np.array(self._iterations._value)]
+        state = [np.array(self._iterations._value), np.array(self._learning_rate._value)]
         for opt, group in zip(self._inner, self._groups(variables)):
             state.extend(opt.ordered_state(group))
         return state
@@ -284,7 +284,8 @@ class MultiOptimizer(Optimizer):
     def load_ordered_state(self, variables, values):
         values = list(values)
         self._iterations.assign(values[0])
-        at = 1
+        self._learning_rate.assign(values[1])
+        at = 2
         for opt, group in zip(self._inner, self._groups(variables)):
             n = len(opt.ordered_state(group))
             opt.load_ordered_state(group, values[at:at + n])

@@ -412,3 +412,32 @@ def test_schedules_match_keras():
         assert theirs.get_config() == schedule.get_config()
         for step in (0, 3, 10, 17, 40):
             assert float(schedule(step)) == pytest.approx(float(theirs(step)), rel=1e-6, abs=1e-9)
+
+
+def test_wrapper_state_order_and_configs_match_keras():
+    keras = _keras()
+    w, b = Variable(W0.astype("float32"), name="w"), Variable(B0.astype("float32"), name="b")
+    kw, kb = keras.Variable(W0.astype("float32"), name="w"), keras.Variable(B0.astype("float32"), name="b")
+    # (Keras's LossScaleOptimizer cannot apply eagerly on JAX: its state order is compared once built.)
+    scaled = optimizers.LossScaleOptimizer(optimizers.Adam(), initial_scale=16.0, dynamic_growth_steps=2)
+    their_scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(), initial_scale=16.0,
+                                                       dynamic_growth_steps=2)
+    their_scaled.build([kw, kb])
+    assert [np.shape(s) for s in scaled.ordered_state([w, b])] == [tuple(v.shape) for v in their_scaled.variables]
+    assert scaled.get_config()["inner_optimizer"]["class_name"] == "Adam"
+    pairs = [
+        (optimizers.MultiOptimizer(optimizers.OptimizerMap(optimizers.SGD(0.1, momentum=0.9), {"b": optimizers.Adam()})),
+         keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(keras.optimizers.SGD(0.1, momentum=0.9),
+                                                                       {"b": keras.optimizers.Adam()}))),
+    ]
+    for mine, theirs in pairs:
+        for gw, gb in GRADS:
+            mine.apply([gw.astype("float32"), gb.astype("float32")], [w, b])
+            theirs.apply([gw.astype("float32"), gb.astype("float32")], [kw, kb])
+        np.testing.assert_allclose(w.numpy(), np.asarray(kw), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b.numpy(), np.asarray(kb), rtol=1e-5, atol=1e-6)
+        state = mine.ordered_state([w, b])
+        assert [np.shape(s) for s in state] == [tuple(v.shape) for v in theirs.variables]
+        for a, t in zip(state, theirs.variables):
+            np.testing.assert_allclose(np.asarray(a, dtype="float64"), np.asarray(t, dtype="float64"), rtol=1e-5,
+                                       atol=1e-6)
