@@ -6,6 +6,7 @@ The update rules themselves are the subclasses' `update_step(gradient, variable,
 which change `w` (the variable's array) in place: the built-in SGD/RMSprop/Adam/AdamW/Adagrad call
 fused kernels (engine._kernels.elementwise), the others use float32 numpy as Keras computes.
 """
+import inspect
 import re
 import warnings
 
@@ -162,8 +163,64 @@ class Optimizer:
         return groups + self._slot_groups()
 
     def _extra_state(self):
-        """Optimizer-wide state Variables that come after the per-variable slots (Keras's order)."""
-        return []
+        """Optimizer-wide state Variables that come after the per-variable slots (Keras's order):
+        those a subclass made with add_variable / add_variable_from_reference, in creation order."""
+        return list(self.__dict__.get("_own_variables", []))
+
+    # -- Keras's API for optimizers written against keras.optimizers.Optimizer ---------------------
+    @property
+    def built(self):
+        """Whether the optimizer's state has been created (by build or the first apply)."""
+        return self.__dict__.get("_built_variables") is not None
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="none", layout=None, name=None):
+        """Create a state Variable (kept in `variables`, after the built-in state).
+
+        Args:
+            shape: its shape.
+            initializer: an initializer or its name.
+            dtype: its dtype (default floatx).
+            aggregation, layout: accepted for Keras compatibility (one device, one replica).
+            name: its name.
+        """
+        from engine import initializers
+        variable = Variable(initializers.get(initializer), shape=tuple(shape), dtype=dtype, trainable=False,
+                            name=name or "variable")
+        self.__dict__.setdefault("_own_variables", []).append(variable)
+        return variable
+
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
+        """A state Variable shaped like `reference_variable`, named "<its name>_<name>"."""
+        return self.add_variable(reference_variable.shape, initializer, dtype=reference_variable.dtype,
+                                 name=f"{getattr(reference_variable, 'name', 'variable')}_{name}")
+
+    def _get_variable_index(self, variable):
+        """The position of `variable` in the list the optimizer was built with."""
+        for i, v in enumerate(self._built_variables or []):
+            if v is variable:
+                return i
+        raise ValueError(f"{type(self).__name__}: variable {getattr(variable, 'path', '?')} was not part of the "
+                         "list the optimizer was built with")
+
+    def assign(self, variable, value):
+        """variable = value (for update rules written as Keras writes them)."""
+        variable.assign(value)
+
+    def assign_add(self, variable, value):
+        """variable += value."""
+        variable.assign_add(value)
+
+    def assign_sub(self, variable, value):
+        """variable -= value."""
+        variable.assign_sub(value)
+
+    def _keras_style_update(self):
+        """Whether update_step is Keras's (gradient, variable, learning_rate), written with engine.ops
+        on Variables, instead of engine's in-place (gradient, variable, w, lr, step)."""
+        try:
+            return len(inspect.signature(self.update_step).parameters) == 3
+        except (TypeError, ValueError):
+            return False
 
     def _layout(self, variables):
         """(variable, slot name) for every slot, in Keras's order."""
@@ -364,6 +421,11 @@ class Optimizer:
         self._apply_weight_decay(pairs, lr)
         step = int(np.asarray(self.iterations._value)) + 1
         self._before_updates(step)
+        if self._keras_style_update():
+            for g, var, _ in pairs:
+                g = g.dense() if isinstance(g, SparseGradient) else g
+                self.update_step(Tensor(np.asarray(g, dtype=var.dtype)), var, self.learning_rate)
+            return
         for g, var, w in pairs:
             if isinstance(g, SparseGradient):
                 # The built-in steps hand g straight to a kernel that also takes a table's

@@ -441,3 +441,35 @@ def test_wrapper_state_order_and_configs_match_keras():
         for a, t in zip(state, theirs.variables):
             np.testing.assert_allclose(np.asarray(a, dtype="float64"), np.asarray(t, dtype="float64"), rtol=1e-5,
                                        atol=1e-6)
+
+
+def test_an_optimizer_written_as_keras_documents_it_runs():
+    from engine import ops
+
+    class MomentumSGD(optimizers.Optimizer):
+        def __init__(self, learning_rate=0.1, momentum=0.9, name="momentum_sgd", **kwargs):
+            super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+            self.momentum = momentum
+
+        def build(self, var_list):
+            if self.built:
+                return
+            super().build(var_list)
+            self.velocities = [self.add_variable_from_reference(v, "velocity") for v in var_list]
+
+        def update_step(self, gradient, variable, learning_rate):
+            lr = ops.cast(learning_rate, variable.dtype)
+            v = self.velocities[self._get_variable_index(variable)]
+            self.assign(v, v * self.momentum - gradient * lr)
+            self.assign_add(variable, v)
+
+    opt = MomentumSGD()
+    w = Variable(W0.copy(), name="w")
+    ref, vel = W0.copy(), np.zeros_like(W0)
+    for g, _ in GRADS:
+        opt.apply([g], [w])
+        vel = 0.9 * vel - f32(0.1) * g
+        ref = ref + vel
+    np.testing.assert_allclose(w.numpy(), ref, rtol=1e-9)
+    assert [v.name for v in opt.variables] == ["iteration", "learning_rate", "w_velocity"]
+    assert len(opt.ordered_state([w])) == 3
