@@ -297,3 +297,29 @@ def test_iou_values_match_keras():
             mine.update_state(y, p, sample_weight=w)
             theirs.update_state(y, p, sample_weight=w)
         np.testing.assert_allclose(np.asarray(mine.result()), np.asarray(theirs.result()), rtol=1e-6)
+
+
+def test_a_metric_written_as_keras_documents_it_runs_in_fit():
+    import engine
+
+    class BinaryTruePositives(metrics.Metric):
+        def __init__(self, name="binary_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), initializer="zeros", name="true_positives")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            hits = ops.logical_and(ops.cast(y_true, "bool"), ops.greater(y_pred, 0.5))
+            self.true_positives.assign(self.true_positives + ops.sum(ops.cast(hits, self.dtype)))
+
+        def result(self):
+            return self.true_positives
+
+    m = BinaryTruePositives()
+    m.update_state(np.array([1.0, 1.0, 0.0]), np.array([0.9, 0.2, 0.8]))
+    assert float(m.result()) == 1.0 and [v.path for v in m.variables] == ["binary_true_positives/true_positives"]
+    inp = engine.Input((2,))
+    model = engine.Model(inp, engine.layers.Dense(1, activation="sigmoid")(inp))
+    model.compile("sgd", "binary_crossentropy", metrics=[BinaryTruePositives(), "auc", "precision"])
+    x = rng.standard_normal((16, 2)).astype("float32")
+    logs = model.fit(x, (x[:, :1] > 0).astype("float32"), epochs=1, verbose=0).history
+    assert {"binary_true_positives", "auc", "precision"} <= set(logs)
