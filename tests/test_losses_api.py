@@ -228,3 +228,19 @@ def test_classes_match_keras_configs_and_values():
         a = losses.Huber(reduction=r)(Y_REG.astype("float32"), P_REG.astype("float32"), sample_weight=sw)
         b = keras.losses.Huber(reduction=r)(Y_REG.astype("float32"), P_REG.astype("float32"), sample_weight=sw)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+def test_masked_predictions_weigh_the_reduction_as_keras():
+    import engine
+    x = rng.random((2, 3, 4)).astype("float32")
+    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    probs = engine.ops.softmax(engine.ops.convert_to_tensor(x))
+    probs._keras_mask = mask
+    labels = np.array([[0, 1, 2], [3, 0, 1]])
+    p = softmax(x.astype(np.float64))
+    per = -np.log(p[np.arange(2)[:, None], np.arange(3)[None, :], labels])
+    # "sum_over_batch_size": the kept entries' mean (kept entries are scaled by total / kept).
+    assert float(losses.SparseCategoricalCrossentropy()(labels, probs)) == pytest.approx(per[mask].mean(), rel=1e-5)
+    sw = np.array([[1.0, 2.0, 1.0], [0.5, 1.0, 1.0]])
+    got = float(losses.SparseCategoricalCrossentropy(reduction="sum")(labels, probs, sample_weight=sw))
+    assert got == pytest.approx(np.sum(per * sw * mask), rel=1e-5)
