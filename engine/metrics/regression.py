@@ -4,8 +4,6 @@ import warnings
 import numpy as np
 
 from engine import losses
-from engine.losses.losses import l2_normalize
-from engine.losses.loss import squeeze_or_expand_to_same_rank
 from engine.metrics.base import Metric, Mean, _FixedFunctionMetric, as_array, match_ranks
 from engine.ops import convert_to_tensor
 
