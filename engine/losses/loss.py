@@ -16,13 +16,22 @@ def standardize_reduction(reduction):
     return reduction
 
 
-def _dtype_name(dtype):
+def dtype_name(dtype, default=None):
+    """A dtype argument (name, numpy dtype, Keras dtype-policy config or None) as a dtype name.
+
+    Mixed-precision policies ("mixed_float16", "mixed_bfloat16") are refused: engine computes in
+    float32 or float64."""
     if dtype is None:
-        return config.floatx()
-    if isinstance(dtype, dict):  # a Keras dtype policy config
-        return dtype.get("config", {}).get("name") or config.floatx()
-    return getattr(dtype, "name", None) if not isinstance(dtype, str) and hasattr(dtype, "name") \
-        else np.dtype(dtype).name
+        return default or config.floatx()
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name") or default or config.floatx()
+    if dtype == "int":
+        return "int32"
+    try:
+        return np.dtype(getattr(dtype, "name", dtype)).name
+    except TypeError:
+        raise ValueError(f"dtype={dtype!r} is not a dtype engine computes in; pass 'float32' or 'float64' "
+                         "(mixed-precision policies are not supported)") from None
 
 
 def as_tensor(x, dtype):
@@ -127,7 +136,7 @@ class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         self.name = name or to_snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
-        self._dtype = _dtype_name(dtype)
+        self._dtype = dtype_name(dtype)
 
     @property
     def dtype(self):

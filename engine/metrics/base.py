@@ -7,20 +7,10 @@ keeps them); `update_state` accepts tensors, arrays or Python numbers and accumu
 import numpy as np
 
 from engine import config, ops
+from engine.losses.loss import dtype_name
 from engine.ops._util import to_array
 from engine.utils.naming import to_snake_case
 from engine.variables import Variable
-
-
-def dtype_name(dtype, default=None):
-    """A dtype argument (name, numpy dtype, Keras dtype-policy config or None) as a dtype name."""
-    if dtype is None:
-        return default or config.floatx()
-    if isinstance(dtype, dict):
-        return dtype.get("config", {}).get("name") or default or config.floatx()
-    if dtype == "int":
-        return "int32"
-    return np.dtype(dtype).name
 
 
 def as_array(x, dtype=None):

@@ -282,6 +282,25 @@ class Optimizer:
         for var, value in zip(extras, values[head + len(layout):]):
             var.assign(value)
 
+    def set_weights(self, weights):
+        """Set the state Variables (in `variables`' order) from arrays.
+
+        Args:
+            weights: one array per Variable in `variables`, of the same shapes.
+        """
+        if not self.built:
+            raise ValueError(f"{type(self).__name__}.set_weights: build the optimizer first "
+                             "(optimizer.build(trainable_variables))")
+        variables = self.variables
+        if len(weights) != len(variables):
+            raise ValueError(f"{type(self).__name__}.set_weights: {len(weights)} arrays for {len(variables)} "
+                             "optimizer variables")
+        for var, value in zip(variables, weights):
+            if np.shape(value) != var.shape:
+                raise ValueError(f"{type(self).__name__}.set_weights: an array of shape {np.shape(value)} for "
+                                 f"variable {var.name!r} of shape {var.shape}")
+            var.assign(value)
+
     # -- weight decay --------------------------------------------------------------------------------
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Leave these variables (or those whose names match any of var_names) out of weight decay.
