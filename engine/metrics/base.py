@@ -6,7 +6,7 @@ keeps them); `update_state` accepts tensors, arrays or Python numbers and accumu
 """
 import numpy as np
 
-from engine import config, ops
+from engine import ops
 from engine.losses.loss import dtype_name
 from engine.ops._util import to_array
 from engine.utils.naming import to_snake_case
