@@ -243,3 +243,29 @@ def test_masked_predictions_weigh_the_reduction_as_keras():
     sw = np.array([[1.0, 2.0, 1.0], [0.5, 1.0, 1.0]])
     got = float(losses.SparseCategoricalCrossentropy(reduction="sum")(labels, probs, sample_weight=sw))
     assert got == pytest.approx(np.sum(per * sw * mask), rel=1e-5)
+
+
+def test_more_functions_match_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    emb = norm(rng.standard_normal((6, 4))).astype("float32")
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    np.testing.assert_allclose(np.asarray(losses.circle(labels, emb)), np.asarray(keras.losses.circle(labels, emb)),
+                               rtol=1e-5, atol=1e-6)
+    probs = P_PROB.astype("float32")
+    ids = np.array([0, 2, 1, 2])
+    np.testing.assert_allclose(np.asarray(losses.categorical_generalized_cross_entropy(ids, probs, q=0.3)),
+                               np.asarray(keras.losses.categorical_generalized_cross_entropy(ids, probs, q=0.3)),
+                               rtol=1e-6)
+    x = rng.standard_normal((2, 3, 4)).astype("float32")
+    onehot = np.eye(3, dtype="float32")[rng.integers(0, 3, (2, 4))].transpose(0, 2, 1)
+    for fn, kwargs in ((losses.categorical_crossentropy, {"from_logits": True, "axis": 1, "label_smoothing": 0.1}),
+                       (losses.binary_crossentropy, {"from_logits": True, "axis": 1, "label_smoothing": 0.2}),
+                       (losses.binary_focal_crossentropy, {"from_logits": True, "gamma": 1.0, "axis": 1})):
+        np.testing.assert_allclose(np.asarray(fn(onehot, x, **kwargs)),
+                                   np.asarray(getattr(keras.losses, fn.__name__)(onehot, x, **kwargs)), rtol=1e-5)
+    sparse = np.array([0, 2, -1, 1])
+    for reduction in ("sum_over_batch_size", "sum", "none"):
+        mine = losses.SparseCategoricalCrossentropy(ignore_class=-1, reduction=reduction)(sparse, probs)
+        theirs = keras.losses.SparseCategoricalCrossentropy(ignore_class=-1, reduction=reduction)(sparse, probs)
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-6)

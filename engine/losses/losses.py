@@ -238,10 +238,11 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     if y_pred.shape[-1] == 1:
         warnings.warn("categorical_crossentropy: y_pred has one class; for two classes use "
                       "binary_crossentropy", SyntaxWarning, stacklevel=2)
+    if label_smoothing:
+        # Keras 3 counts the classes along the last axis whatever `axis` is; so does engine.
+        y_true = _smooth_one_hot(y_true, label_smoothing, y_true.shape[-1])
     y_true = _last_axis(y_true, axis, "categorical_crossentropy")
     y_pred = _last_axis(y_pred, axis, "categorical_crossentropy")
-    if label_smoothing:
-        y_true = _smooth_one_hot(y_true, label_smoothing, y_true.shape[-1])
     kind = "categorical_crossentropy" + ("_logits" if from_logits else "")
     return per_sample_loss(kind, y_true, y_pred)
 
@@ -324,7 +325,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     """
     y_true, y_pred = _pair(y_true, y_pred, same_rank=False)
     if label_smoothing:
-        y_true = _smooth_one_hot(y_true, label_smoothing, y_true.shape[axis])
+        y_true = _smooth_one_hot(y_true, label_smoothing, y_true.shape[-1])  # (the last axis, as Keras)
     if from_logits:
         y_pred = ops.softmax(y_pred, axis=axis)
     eps = config.epsilon()
