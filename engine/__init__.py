@@ -14,6 +14,9 @@ from engine.autodiff import GradientTape
 from engine import ops
 from engine import activations, initializers, regularizers, constraints
 from engine import losses, metrics, optimizers, callbacks
+from engine.losses import Loss
+from engine.metrics import Metric
+from engine.optimizers import Optimizer
 from engine import layers
 from engine.layers import Input, InputLayer, Layer
 from engine import models
@@ -22,5 +25,6 @@ from engine import utils
 from engine import random
 from engine import applications
 from engine import saving
+from engine import tree
 
 backend = config

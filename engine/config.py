@@ -19,10 +19,12 @@ def get_num_threads():
 
 
 def floatx():
+    """The default float dtype name ("float32" unless set_floatx changed it)."""
     return _FLOATX
 
 
 def set_floatx(value):
+    """Set the default float dtype: "float32" or "float64" (engine's kernels have no float16)."""
     global _FLOATX
     if value not in ("float32", "float64"):
         raise ValueError(f"set_floatx: engine supports 'float32' and 'float64', got {value!r}")
@@ -30,19 +32,40 @@ def set_floatx(value):
 
 
 def epsilon():
+    """The fuzz factor numeric expressions use (default 1e-7)."""
     return _EPSILON
 
 
 def set_epsilon(value):
+    """Set the fuzz factor `epsilon()` returns."""
     global _EPSILON
     _EPSILON = float(value)
 
 
 def image_data_format():
+    """The image layout engine's layers use: always "channels_last"."""
     return "channels_last"
 
 
+def set_image_data_format(data_format):
+    """Set the default image layout; engine supports only "channels_last".
+
+    Args:
+        data_format: "channels_last" (or "channels_first", which is refused with a ValueError).
+    """
+    if data_format != "channels_last":
+        raise ValueError(f"set_image_data_format: engine's layers support only 'channels_last', got "
+                         f"{data_format!r}")
+
+
+def enable_unsafe_deserialization():
+    """Turn safe mode off for later loads (see engine.saving.serialization)."""
+    from engine.saving.serialization import enable_unsafe_deserialization as enable
+    enable()
+
+
 def openmp_enabled():
+    """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()
 
 

@@ -21,7 +21,7 @@ def test_binary_accuracy_keeps_its_threshold():
                   deserialize_keras_object(json.loads(json.dumps(serialize_keras_object(metric))))):
         assert type(clone) is metrics.BinaryAccuracy and clone.get_config() == metric.get_config()
         clone.update_state(y_true, y_pred)
-        assert clone.result() == pytest.approx(2 / 3)  # 0.6 is below the threshold
+        assert float(clone.result()) == pytest.approx(2 / 3)  # 0.6 is below the threshold
 
 
 @pytest.mark.parametrize("name", NAMED)
@@ -43,7 +43,7 @@ def test_mean_metric_wrapper_writes_its_function_and_keyword_arguments():
     clone = deserialize_keras_object(json.loads(json.dumps(serialize_keras_object(metric))))
     assert clone.fn is metrics.binary_accuracy and clone.get_config() == config
     clone.update_state(np.array([[1.0], [0.0]]), np.array([[0.4], [0.2]]))
-    assert clone.result() == pytest.approx(1.0)  # 0.4 > 0.3
+    assert float(clone.result()) == pytest.approx(1.0)  # 0.4 > 0.3
 
 
 def test_compiled_metric_objects_survive_saving(tmp_path):
@@ -78,7 +78,7 @@ def test_binary_accuracy_thresholds_only_the_prediction():
     """Keras 3 compares y_true as given with (y_pred > threshold): a soft label matches nothing."""
     y_true = np.array([[1.0, 0.0, 0.3]])
     y_pred = np.array([[0.9, 0.2, 0.1]])
-    np.testing.assert_allclose(metrics.binary_accuracy(y_true, y_pred), [2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(metrics.binary_accuracy(y_true, y_pred), [[1.0, 1.0, 0.0]])  # elementwise, as Keras
     m = metrics.BinaryAccuracy(threshold=0.95)
     m.update_state(y_true, y_pred)
     np.testing.assert_allclose(float(m.result()), 1 / 3, rtol=1e-6)

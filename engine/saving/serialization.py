@@ -7,13 +7,17 @@ class names are looked up in engine's own namespaces (chosen by the config's
 MeanSquaredError loss and metric, stay apart) and in the registry of custom
 objects (`register_keras_serializable`, `custom_objects=`, `custom_object_scope`).
 """
-import contextlib
 import inspect
 import threading
 
 import numpy as np
 
+# The global custom objects: {name: class or function}. Registered objects are stored under
+# "package>name"; users may add plain names through get_custom_objects(), as in Keras.
 _REGISTRY = {}
+# The name each registered object was registered under (by object, so a subclass of a registered
+# class does not inherit its parent's name, as a class attribute would).
+_NAMES = {}
 
 # Keys Keras 3 writes that engine's constructors have no use for; dropped on load.
 _KERAS_ONLY_KEYS = {"quantization_config", "lora_rank", "lora_alpha", "sparse", "ragged", "optional",
@@ -27,51 +31,134 @@ _ACTIVATION_KEYS = ("activation", "recurrent_activation")
 # Loading state shared by nested calls (a layer inside a nested model inside the loaded model):
 # the custom objects in effect and whether safe mode is on.
 _STATE = threading.local()
+_DEFAULTS = {"safe_mode": True}
 
 
 def _scope():
-    return getattr(_STATE, "scope", ({}, True))
+    return getattr(_STATE, "scope", ({}, _DEFAULTS["safe_mode"]))
 
 
-@contextlib.contextmanager
-def custom_object_scope(custom_objects=None, safe_mode=None):
-    """Make custom_objects ({name: class or function}) visible to every load inside the block."""
-    objects, safe = _scope()
-    previous = getattr(_STATE, "scope", None)
-    _STATE.scope = ({**objects, **(custom_objects or {})}, safe if safe_mode is None else bool(safe_mode))
-    try:
-        yield
-    finally:
-        if previous is None:
+def enable_unsafe_deserialization():
+    """Turn safe mode off for every later load in this process (as keras.config's does): a Lambda
+    layer whose function is named in custom_objects can then be loaded. Engine still never runs
+    bytecode stored in a file."""
+    _DEFAULTS["safe_mode"] = False
+
+
+def in_safe_mode():
+    """Whether loads currently refuse Lambda layers (safe mode)."""
+    return _scope()[1]
+
+
+class CustomObjectScope:
+    """A context in which extra custom objects (and optionally a safe-mode setting) are visible to
+    every load.
+
+        with CustomObjectScope({"MyLayer": MyLayer}):
+            model = engine.saving.load_model("m.keras")
+
+    Args:
+        custom_objects: {name: class or function} (None: none).
+        safe_mode: if not None, the safe mode inside the block.
+    """
+
+    def __init__(self, custom_objects=None, safe_mode=None):
+        if custom_objects is not None and not isinstance(custom_objects, dict):
+            raise TypeError(f"CustomObjectScope: expected a dictionary of custom objects, got {custom_objects!r}")
+        self.custom_objects = dict(custom_objects or {})
+        self.safe_mode = safe_mode
+        self._previous = None
+
+    def __enter__(self):
+        objects, safe = _scope()
+        self._previous = getattr(_STATE, "scope", None)
+        _STATE.scope = ({**objects, **self.custom_objects}, safe if self.safe_mode is None else bool(self.safe_mode))
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is None:
             del _STATE.scope
         else:
-            _STATE.scope = previous
+            _STATE.scope = self._previous
+        return False
 
 
-CustomObjectScope = custom_object_scope
+def custom_object_scope(custom_objects=None, safe_mode=None):
+    """`CustomObjectScope` as a function: `with custom_object_scope({"MyLayer": MyLayer}): ...`.
+
+    Args:
+        custom_objects: {name: class or function}.
+        safe_mode: if not None, the safe mode inside the block.
+    """
+    return CustomObjectScope(custom_objects, safe_mode=safe_mode)
+
+
+def get_custom_objects():
+    """The global dictionary of custom objects, {name: class or function}: registered objects are
+    in it under "package>name", and objects added to it by plain name load by that name.
+
+    Returns:
+        The dictionary itself (changes to it take effect).
+    """
+    return _REGISTRY
 
 
 def register_keras_serializable(package="Custom", name=None):
-    """Decorator: make a custom class or function loadable by name ("package>name", as Keras registers it)."""
+    """Decorator: make a custom class or function loadable by name ("package>name", as Keras registers it).
+
+    Args:
+        package: the package part of the registered name.
+        name: the name part (default: the object's __name__).
+    """
     def decorate(obj):
         key = f"{package}>{name or obj.__name__}"
         if key in _REGISTRY and _REGISTRY[key] is not obj:
             raise ValueError(f"register_keras_serializable: {key!r} is already registered")
+        if inspect.isclass(obj) and not hasattr(obj, "get_config"):
+            raise ValueError(f"register_keras_serializable: {obj.__name__} must define get_config() to be "
+                             "serializable")
         _REGISTRY[key] = obj
-        obj._registered_name = key
+        _NAMES[obj] = key
         return obj
     return decorate
 
 
+def _registered_key(obj):
+    """The "package>name" obj was registered under, or None."""
+    try:
+        return _NAMES.get(obj)
+    except TypeError:  # an unhashable object is never registered
+        return None
+
+
 def get_registered_name(obj):
-    return getattr(obj, "_registered_name", None) or getattr(obj, "__name__", type(obj).__name__)
+    """The name obj is saved under: its registered "package>name", else its __name__.
+
+    Args:
+        obj: a class or function.
+    """
+    return _registered_key(obj) or getattr(obj, "__name__", type(obj).__name__)
 
 
-def get_registered_object(name, custom_objects=None):
-    objects = {**_scope()[0], **(custom_objects or {})}
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """The object saved under `name`: from custom_objects, the active custom object scopes, the
+    global custom objects, or module_objects, in that order (None if none has it).
+
+    Args:
+        name: the registered or plain name.
+        custom_objects: optional {name: object} looked at first.
+        module_objects: optional {name: object} looked at last.
+    """
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    objects = _scope()[0]
     if name in objects:
         return objects[name]
-    return _REGISTRY.get(name)
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if module_objects and name in module_objects:
+        return module_objects[name]
+    return None
 
 
 # -- where classes come from ----------------------------------------------------------------------
@@ -124,6 +211,8 @@ def _refuse_lambda():
 
 
 def resolve_class(config, custom_objects=None, safe_mode=None):
+    """The class (or registered function) a config names, looked up in the custom objects and in
+    engine's namespaces chosen by the config's "module"; never imported from the config."""
     class_name = config.get("class_name")
     registered = config.get("registered_name")
     module = config.get("module")
@@ -157,7 +246,7 @@ def _module_of(obj):
     from engine.layers.base import Layer
     from engine.models.model import Model
     from engine.optimizers import LearningRateSchedule
-    if getattr(type(obj), "_registered_name", None):
+    if _registered_key(type(obj)):
         return type(obj).__module__
     if isinstance(obj, Model):
         return "keras.src.models.functional" if type(obj).__name__ == "Functional" else "keras"
@@ -165,10 +254,11 @@ def _module_of(obj):
         return "keras.layers"
     if isinstance(obj, LearningRateSchedule):
         return "keras.optimizers.schedules"
-    return {"engine.initializers": "keras.initializers", "engine.optimizers": "keras.optimizers",
-            "engine.losses": "keras.losses", "engine.regularizers": "keras.regularizers",
-            "engine.constraints": "keras.constraints", "engine.metrics": "keras.metrics"}.get(
-        type(obj).__module__, type(obj).__module__)
+    module = type(obj).__module__
+    family = module.split(".")[1] if module.startswith("engine.") else None
+    if family in ("initializers", "optimizers", "losses", "regularizers", "constraints", "metrics"):
+        return f"keras.{family}"      # engine.losses.losses -> keras.losses, as Keras writes it
+    return module
 
 
 # -- to configs --------------------------------------------------------------------------------------
@@ -191,7 +281,7 @@ def to_jsonable(value):
 
 def _is_loss_function(fn):
     """engine.losses' plain functions (mean_squared_error(y_true, y_pred), ...), not its helpers."""
-    if not inspect.isfunction(fn) or not fn.__module__ == "engine.losses":
+    if not inspect.isfunction(fn) or not fn.__module__.startswith("engine.losses"):
         return False
     return list(inspect.signature(fn).parameters)[:2] == ["y_true", "y_pred"]
 
@@ -199,7 +289,7 @@ def _is_loss_function(fn):
 def _function_name(fn):
     """The name a function is stored under: its registration, or an engine activation or loss name."""
     from engine import activations, losses
-    registered = getattr(fn, "_registered_name", None)
+    registered = _registered_key(fn)
     if registered:
         return registered
     name = getattr(fn, "__name__", None)
@@ -210,6 +300,13 @@ def _function_name(fn):
 
 
 def serialize_keras_object(obj):
+    """An object as Keras 3's config dictionary ({"module", "class_name", "config",
+    "registered_name"}); plain values, lists and dicts as JSON-ready values; functions by name.
+
+    Args:
+        obj: a layer, model, loss, metric, optimizer, schedule, initializer, ..., a function, or a
+            plain value.
+    """
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     if isinstance(obj, (list, tuple, dict, np.ndarray, np.generic)):
@@ -225,10 +322,10 @@ def serialize_keras_object(obj):
         # Layers name their activations; a registered custom one is written as Keras does, as a
         # function config carrying its registered name.
         fn = getattr(obj, key, None) if isinstance(config.get(key), str) else None
-        if callable(fn) and getattr(fn, "_registered_name", None):
+        if callable(fn) and _registered_key(fn):
             config = {**config, key: serialize_keras_object(fn)}
     return {"module": _module_of(obj), "class_name": type(obj).__name__, "config": to_jsonable(config),
-            "registered_name": getattr(type(obj), "_registered_name", None)}
+            "registered_name": _registered_key(type(obj))}
 
 
 # -- from configs ------------------------------------------------------------------------------------
@@ -329,6 +426,13 @@ def _build_from_config(obj, build_config):
 
 
 def deserialize_keras_object(config, custom_objects=None, safe_mode=None):
+    """The object a config dictionary describes (plain values come back as they are).
+
+    Args:
+        config: a dictionary from `serialize_keras_object` (engine's or Keras's).
+        custom_objects: optional {name: class or function} for custom objects.
+        safe_mode: refuse Lambda layers (default: on, unless enable_unsafe_deserialization was called).
+    """
     if config is None or isinstance(config, (int, float, bool, str)):
         return config
     if isinstance(config, list):

@@ -6,6 +6,10 @@ from engine.random import set_seed as set_random_seed
 from engine.utils.plot_model import plot_model, model_to_dot
 from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
 from engine.utils.py_dataset import PyDataset, Sequence
+# keras.utils re-exports the saving helpers.
+from engine.saving.serialization import (CustomObjectScope, custom_object_scope, get_custom_objects,
+                                         get_registered_name, get_registered_object, register_keras_serializable,
+                                         serialize_keras_object, deserialize_keras_object)
 
 
 def to_categorical(x, num_classes=None):
@@ -29,6 +33,13 @@ def to_categorical(x, num_classes=None):
 
 
 def normalize(x, axis=-1, order=2):
+    """x divided by its `order`-norm along `axis` (zero norms are left as they are).
+
+    Args:
+        x: an array.
+        axis: the axis normalized along.
+        order: the norm's order (2: Euclidean).
+    """
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.where(norm == 0, 1, norm)

@@ -1,0 +1,61 @@
+"""Optimizers (keras.optimizers) with Keras 3's defaults, update rules and state order.
+
+SGD, RMSprop, Adam, AdamW and Adagrad run on fused in-place kernels (engine._kernels.elementwise);
+the others are float32 numpy, in place on the variables' arrays.
+"""
+import inspect
+
+from engine.optimizers import schedules
+from engine.optimizers.base import Optimizer
+from engine.optimizers.kernel_optimizers import SGD, RMSprop, Adam, AdamW, Adagrad
+from engine.optimizers.adaptive import Nadam, Adamax, Adadelta, Ftrl, Lion, Lamb, Adafactor
+from engine.optimizers.muon import Muon, ScheduleFreeAdamW
+from engine.optimizers.wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
+from engine.optimizers.schedules import LearningRateSchedule, ExponentialDecay  # (engine's older paths)
+
+_CLASSES = [Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, Nadam, Adamax, Adadelta, Ftrl, Lion, Lamb, Adafactor,
+            Muon, ScheduleFreeAdamW, LossScaleOptimizer, MultiOptimizer]
+ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in _CLASSES}
+
+
+def serialize(optimizer):
+    """An optimizer as Keras 3's config dictionary.
+
+    Args:
+        optimizer: an Optimizer.
+    """
+    from engine.saving.serialization import serialize_keras_object
+    return serialize_keras_object(optimizer)
+
+
+def deserialize(config, custom_objects=None, use_legacy_format=False):
+    """An optimizer from its config dictionary.
+
+    Args:
+        config: the dictionary `serialize` gives.
+        custom_objects: optional {name: class} for custom optimizers.
+        use_legacy_format: must be False (the legacy format is not supported).
+    """
+    if use_legacy_format:
+        raise ValueError("optimizers.deserialize: use_legacy_format=True (the TF 2 legacy format) is not supported")
+    from engine.saving.serialization import deserialize_keras_object
+    return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+def get(identifier):
+    """An Optimizer from a name ("adam", "SGD", ...), a config dictionary, an Optimizer or its class.
+
+    Args:
+        identifier: the name, config, instance or class.
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if inspect.isclass(identifier) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str) and identifier.lower() in ALL_OBJECTS_DICT and \
+            identifier.lower() not in ("optimizer", "lossscaleoptimizer", "multioptimizer"):
+        return ALL_OBJECTS_DICT[identifier.lower()]()
+    raise ValueError(f"Unknown optimizer {identifier!r}. Known: "
+                     f"{', '.join(sorted(k for k in ALL_OBJECTS_DICT if k != 'optimizer'))}")

@@ -1,0 +1,149 @@
+"""The optimizers with fused update kernels (engine._kernels.elementwise): SGD, RMSprop, Adam,
+AdamW and Adagrad, with Keras 3's defaults and update rules."""
+import numpy as np
+
+from engine._kernels import elementwise as K
+from engine.optimizers.base import Optimizer, takes_rows
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    Args:
+        learning_rate: the step size.
+        momentum: in [0, 1]; velocity = momentum * velocity - lr * g.
+        nesterov: use Nesterov momentum.
+        name: the optimizer's name.
+        **kwargs: the base Optimizer's arguments (weight_decay, clipnorm, clipvalue,
+            global_clipnorm, use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps).
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _slot_groups(self):
+        return [("momentum",)] if self.momentum else []
+
+    @takes_rows
+    def update_step(self, g, var, w, lr, step):
+        if self.momentum:
+            K.sgd_momentum_update(w, g, self._slot(var, "momentum"), lr, self.momentum, self.nesterov)
+        else:
+            K.sgd_update(w, g, lr)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by a running root mean square of recent gradients.
+
+    Args:
+        learning_rate: the step size.
+        rho: the decay of the mean square.
+        momentum: momentum of the update (0: none).
+        epsilon: added to the denominator.
+        centered: divide by the centred second moment (the variance estimate).
+        name: the optimizer's name.
+        **kwargs: the base Optimizer's arguments (see `SGD`).
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    def _slot_groups(self):
+        return [("velocity",)] + ([("momentum",)] if self.momentum > 0 else []) + \
+            ([("average_gradient",)] if self.centered else [])
+
+    @takes_rows
+    def update_step(self, g, var, w, lr, step):
+        mom = self._slot(var, "momentum") if self.momentum > 0 else None
+        avg = self._slot(var, "average_gradient") if self.centered else None
+        K.rmsprop_update(w, g, self._slot(var, "velocity"), lr, self.rho, self.epsilon,
+                         self.momentum, mom, self.centered, avg)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam: adaptive moment estimation.
+
+    Args:
+        learning_rate: the step size.
+        beta_1: decay of the first moment.
+        beta_2: decay of the second moment.
+        epsilon: added to the denominator.
+        amsgrad: use the maximum of past second moments (AMSGrad).
+        name: the optimizer's name.
+        **kwargs: the base Optimizer's arguments (see `SGD`).
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def _slot_groups(self):
+        return [("momentum", "velocity")] + ([("velocity_hat",)] if self.amsgrad else [])
+
+    @takes_rows
+    def update_step(self, g, var, w, lr, step):
+        # In the variable's precision, as Keras computes it (float32 alpha for float32 weights).
+        t = w.dtype.type
+        alpha = float(t(lr) * np.sqrt(t(1) - t(self.beta_2) ** t(step)) / (t(1) - t(self.beta_1) ** t(step)))
+        vhat = self._slot(var, "velocity_hat") if self.amsgrad else None
+        K.adam_update(w, g, self._slot(var, "momentum"), self._slot(var, "velocity"), alpha,
+                      self.beta_1, self.beta_2, self.epsilon, vhat)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (arguments as `Adam`, weight_decay defaulting to 0.004)."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         amsgrad=amsgrad, name=name, weight_decay=weight_decay, **kwargs)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-element step sizes from the sum of past squared gradients.
+
+    Args:
+        learning_rate: the step size.
+        initial_accumulator_value: the accumulators' starting value.
+        epsilon: added to the denominator.
+        name: the optimizer's name.
+        **kwargs: the base Optimizer's arguments (see `SGD`).
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name=None,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _slot_groups(self):
+        return [("accumulator",)]
+
+    def _slot_initial_value(self, name):
+        return self.initial_accumulator_value
+
+    @takes_rows
+    def update_step(self, g, var, w, lr, step):
+        acc = self._slot(var, "accumulator", self.initial_accumulator_value)
+        K.adagrad_update(w, g, acc, lr, self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
