@@ -337,7 +337,27 @@ def _clip(x, lo=None, hi=None):
 
 
 def clip(x, x_min, x_max):
-    return _clip(x, lo=x_min, hi=x_max)
+    """x limited to [x_min, x_max], elementwise (the gradient is 1 inside the range, 0 outside).
+
+    Args:
+        x: input tensor.
+        x_min: the lower bound (a number or tensor; None for none).
+        x_max: the upper bound (a number or tensor; None for none).
+
+    The result dtype is Keras's promotion of x with the bounds (bools clip as int32).
+    """
+    x = _reduction_input(x)
+    if x.dtype == np.bool_:
+        x = cast(x, "int32")
+    bounds = [b for b in (x_min, x_max) if b is not None]
+    dtype = np.dtype(result_type(x, *[b if type(b) in (int, float) else to_array(b) for b in bounds]))
+    if dtype != x.dtype:
+        x = cast(x, dtype)
+    lo = None if x_min is None else np.asarray(to_array(x_min), dtype=dtype)
+    hi = None if x_max is None else np.asarray(to_array(x_max), dtype=dtype)
+    if x.dtype.kind != "f":
+        return wrap(np.clip(to_array(x), lo, hi))
+    return _clip(x, lo=lo, hi=hi)
 
 
 # -- reductions ------------------------------------------------------------------------
@@ -395,8 +415,11 @@ def _reduction_input(x):
 
 
 def sum(x, axis=None, keepdims=False):
-    """The sum over `axis` (an int, a tuple of ints, or None for all axes)."""
+    """The sum over `axis` (an int, a tuple of ints, or None for all axes); bools and 8/16-bit
+    integers sum in 32 bits, as in Keras."""
     x = _reduction_input(x)
+    if x.dtype.kind in "biu" and x.dtype.itemsize < 4:
+        x = cast(x, "uint32" if x.dtype.kind == "u" else "int32")
     return _sum(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
@@ -408,16 +431,41 @@ def mean(x, axis=None, keepdims=False):
     return _mean(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False):
-    """The maximum over `axis` (tied maxima share the gradient equally)."""
+def max(x, axis=None, keepdims=False, initial=None):
+    """The maximum over `axis` (tied maxima share the gradient equally).
+
+    Args:
+        x: input tensor.
+        axis: an int, a tuple of ints, or None (all axes).
+        keepdims: keep the reduced axes with size 1.
+        initial: a value the maximum is taken with (the result where x is empty along axis).
+    """
     x = _reduction_input(x)
-    return _max(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+    out = _max(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims) if x.size or initial is None else None
+    return _with_initial(out, x, axis, keepdims, initial, maximum)
 
 
-def min(x, axis=None, keepdims=False):
-    """The minimum over `axis` (tied minima share the gradient equally)."""
+def min(x, axis=None, keepdims=False, initial=None):
+    """The minimum over `axis` (tied minima share the gradient equally).
+
+    Args:
+        x: input tensor.
+        axis: an int, a tuple of ints, or None (all axes).
+        keepdims: keep the reduced axes with size 1.
+        initial: a value the minimum is taken with (the result where x is empty along axis).
+    """
     x = _reduction_input(x)
-    return _min(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+    out = _min(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims) if x.size or initial is None else None
+    return _with_initial(out, x, axis, keepdims, initial, minimum)
+
+
+def _with_initial(out, x, axis, keepdims, initial, combine):
+    if initial is None:
+        return out
+    if out is None:   # an empty reduction: the result is `initial` everywhere
+        shape = np.sum(np.zeros(x.shape, np.int8), axis=normalize_axis(axis, x.ndim), keepdims=keepdims).shape
+        return wrap(np.full(shape, initial, dtype=x.dtype))
+    return combine(out, np.asarray(initial, dtype=x.dtype))
 
 
 amax = max
@@ -499,9 +547,6 @@ def matmul(x1, x2):
     return _matmul(x1, x2)
 
 
-dot = matmul
-
-
 # -- shape manipulation ----------------------------------------------------------------
 @differentiable
 def _reshape(x, shape=None):
@@ -580,8 +625,9 @@ def _stack(*xs, axis=0):
     return out, vjp
 
 
-def stack(xs, axis=0):
-    return _stack(*xs, axis=axis)
+def stack(x, axis=0):
+    """The tensors of the sequence `x` joined along a new axis `axis` (they share one shape)."""
+    return _stack(*x, axis=axis)
 
 
 def _is_basic_key(key):
@@ -722,9 +768,10 @@ def cast(x, dtype):
     return _cast(x, dtype=dtype)
 
 
-def stop_gradient(x):
-    """x as a constant: no gradient flows back through the result."""
-    return wrap(to_array(x).view())
+def stop_gradient(variable):
+    """The value of `variable` (a tensor or Variable) as a constant: no gradient flows back
+    through the result."""
+    return wrap(to_array(variable).view())
 
 
 def _default_dtype(arr):
@@ -828,14 +875,6 @@ def _pad(x, pad_width=None, constant_values=0):
     return out, vjp
 
 
-def pad(x, pad_width, mode="constant", constant_values=None):
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
-    nd = np.ndim(to_array(x))
-    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2))
-    return _pad(x, pad_width=tuple((int(a), int(b)) for a, b in width), constant_values=constant_values or 0)
-
-
 @differentiable
 def _repeat(x, repeats=1, axis=0):
     out = np.repeat(x, repeats, axis=axis)
@@ -845,9 +884,3 @@ def _repeat(x, repeats=1, axis=0):
         shape.insert(axis + 1, repeats)
         return (g.reshape(shape).sum(axis=axis + 1),)
     return out, vjp
-
-
-def repeat(x, repeats, axis=None):
-    if axis is None or not isinstance(repeats, (int, np.integer)):
-        raise ValueError("repeat: engine supports an integer `repeats` along a given axis")
-    return _repeat(x, repeats=int(repeats), axis=axis % np.ndim(to_array(x)))
