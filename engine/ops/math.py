@@ -856,13 +856,46 @@ def ones_like(x, dtype=None):
 
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
-    """One-hot rows of length `num_classes` for integer labels x (out-of-range labels give zeros)."""
+    """One-hot vectors of length `num_classes` for the integer labels x (out-of-range labels,
+    negative ones included, give all zeros).
+
+    Args:
+        x: integer labels.
+        num_classes: the length of each vector.
+        axis: where the new class axis goes (default last).
+        dtype: the result dtype (default floatx).
+        sparse: engine tensors are dense: True is an error.
+    """
+    if sparse:
+        raise ValueError("one_hot: engine has no sparse tensors; call it with sparse=False")
     x = np.asarray(to_array(x), dtype=np.int64)
     dtype = _dtype_or_floatx(dtype)
     out = np.zeros(x.shape + (num_classes,), dtype=dtype)
     valid = (x >= 0) & (x < num_classes)
     np.put_along_axis(out, np.where(valid, x, 0)[..., None], valid[..., None].astype(dtype), axis=-1)
     return wrap(np.moveaxis(out, -1, axis) if axis != -1 else out)
+
+
+def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwargs):
+    """Multi-hot vectors: 1 at every class listed in a sample's labels (the samples are the
+    rows of a 2-D input; a 1-D input is one sample).
+
+    Args:
+        inputs: integer labels, (batch, labels) or (labels,).
+        num_classes: the length of each vector (`num_tokens` is accepted as its old name).
+        axis: where the class axis goes.
+        dtype: the result dtype (default floatx).
+        sparse: engine tensors are dense: True is an error.
+    """
+    if num_classes is None and "num_tokens" in kwargs:
+        num_classes = kwargs.pop("num_tokens")
+    if kwargs:
+        raise ValueError(f"multi_hot: unexpected arguments {sorted(kwargs)}")
+    if num_classes is None:
+        raise ValueError("multi_hot: num_classes must be given")
+    labels = np.asarray(to_array(inputs))
+    hot = to_array(one_hot(labels, num_classes, axis=axis, dtype=dtype, sparse=sparse))
+    return wrap(hot.max(axis=1 if labels.ndim > 1 else 0))
 
 
 @differentiable

@@ -284,3 +284,14 @@ def binary_crossentropy(target, output, from_logits=False):
     target = np.broadcast_to(to_array(target), out_arr.shape)
     per = per_sample_loss(kind, target.reshape(out_arr.shape + (1,)), reshape(output, out_arr.shape + (1,)))
     return per
+
+
+# -- the rest of keras.ops.nn, defined in their own modules (imported last: they use the ops above) --
+from engine.ops.activation_fns import *  # noqa: E402,F401,F403
+from engine.ops.normalizing import *  # noqa: E402,F401,F403
+from engine.ops.attention import dot_product_attention  # noqa: E402,F401
+from engine.ops.patches import *  # noqa: E402,F401,F403
+from engine.ops.ctc import ctc_loss, ctc_decode  # noqa: E402,F401
+from engine.ops.math import one_hot, multi_hot  # noqa: E402,F401
+from engine.ops.convolution import (conv, conv_transpose, depthwise_conv, separable_conv,  # noqa: E402,F401
+                                    max_pool, average_pool)

@@ -18,3 +18,4 @@ from engine.ops.arrays import *  # noqa: F401,F403
 from engine.ops.reductions import *  # noqa: F401,F403
 from engine.ops.contraction import *  # noqa: F401,F403
 from engine.ops.reductions import corrcoef  # noqa: F401
+from engine.ops.linalg import slogdet  # noqa: F401,E402  (keras.ops.numpy.slogdet)
