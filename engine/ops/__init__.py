@@ -22,3 +22,6 @@ from engine.ops import linalg  # noqa: F401
 from engine.ops import operators as _operators  # noqa: F401  (installs Tensor's Python operators)
 from engine.ops import math  # noqa: F401
 from engine.ops import nn  # noqa: F401
+from engine.ops.core import *  # noqa: F401,F403,E402  (control flow, slicing, scatter, segments)
+from engine.ops.einops import rearrange  # noqa: F401,E402
+from engine.ops.spectral import *  # noqa: F401,F403,E402
