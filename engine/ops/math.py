@@ -468,8 +468,14 @@ def _with_initial(out, x, axis, keepdims, initial, combine):
     return combine(out, np.asarray(initial, dtype=x.dtype))
 
 
-amax = max
-amin = min
+def amax(x, axis=None, keepdims=False):
+    """The maximum over `axis` (numpy's name; as max without `initial`)."""
+    return max(x, axis=axis, keepdims=keepdims)
+
+
+def amin(x, axis=None, keepdims=False):
+    """The minimum over `axis` (numpy's name; as min without `initial`)."""
+    return min(x, axis=axis, keepdims=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False):

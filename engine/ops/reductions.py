@@ -84,7 +84,7 @@ def prod(x, axis=None, keepdims=False, dtype=None):
         x = m.cast(x, target)
     flat, restore = _reduced_last(x, axis)
     if x.dtype.kind != "f":
-        return restore(wrap(np.prod(to_array(flat), axis=-1)), keepdims)
+        return restore(wrap(np.prod(to_array(flat), axis=-1, dtype=x.dtype)), keepdims)
     return restore(_prod_last(flat), keepdims)
 
 
