@@ -25,3 +25,4 @@ from engine.ops import nn  # noqa: F401
 from engine.ops.core import *  # noqa: F401,F403,E402  (control flow, slicing, scatter, segments)
 from engine.ops.einops import rearrange  # noqa: F401,E402
 from engine.ops.spectral import *  # noqa: F401,F403,E402
+from engine.ops import image  # noqa: F401,E402
