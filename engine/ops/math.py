@@ -373,7 +373,8 @@ def _expand_reduced(g, x_shape, axis, keepdims):
 
 @differentiable
 def _sum(x, axis=None, keepdims=False):
-    out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
+    # Integers sum in their own dtype (numpy would widen int32 to int64; Keras keeps int32).
+    out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype if x.dtype.kind in "iu" else None))
 
     def vjp(g, needs):
         return (np.asarray(_expand_reduced(g, x.shape, axis, keepdims), order="C"),)
