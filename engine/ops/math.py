@@ -347,6 +347,8 @@ def clip(x, x_min, x_max):
     The result dtype is Keras's promotion of x with the bounds (bools clip as int32).
     """
     x = _reduction_input(x)
+    if x.dtype.kind == "f" and type(x_min) in (float, int) and type(x_max) in (float, int):
+        return _clip(x, lo=x_min, hi=x_max)      # the common case: a float tensor and number bounds
     if x.dtype == np.bool_:
         x = cast(x, "int32")
     bounds = [b for b in (x_min, x_max) if b is not None]
@@ -565,6 +567,7 @@ def _reshape(x, shape=None):
 
 
 def reshape(x, newshape):
+    """x with the same elements in shape `newshape` (one size may be -1: inferred)."""
     return _reshape(x, shape=tuple(newshape) if not isinstance(newshape, int) else newshape)
 
 
@@ -579,6 +582,7 @@ def _transpose(x, axes=None):
 
 
 def transpose(x, axes=None):
+    """x with its axes permuted by `axes` (default: reversed)."""
     return _transpose(x, axes=None if axes is None else tuple(axes))
 
 
@@ -592,6 +596,7 @@ def _expand_dims(x, axis=0):
 
 
 def expand_dims(x, axis):
+    """x with a new axis of size 1 inserted at `axis`."""
     return _expand_dims(x, axis=axis)
 
 
@@ -605,6 +610,7 @@ def _squeeze(x, axis=None):
 
 
 def squeeze(x, axis=None):
+    """x without its size-1 axes (only `axis`, if given)."""
     return _squeeze(x, axis=axis)
 
 
@@ -620,6 +626,7 @@ def _concatenate(*xs, axis=-1):
 
 
 def concatenate(xs, axis=0):
+    """The tensors of `xs` joined along the existing axis `axis`."""
     return _concatenate(*xs, axis=axis)
 
 
