@@ -14,6 +14,7 @@ from engine import config
 from engine.autodiff import differentiable
 from engine.dtypes import result_type, standardize_dtype
 from engine.ops._checks import axis_arg, min_rank, positive_int
+from engine.ops._naming import named
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
 
@@ -234,11 +235,9 @@ def meshgrid(*x, indexing="xy"):
 
 # -- windows ------------------------------------------------------------------------------------
 def _window(name, fn, doc):
+    @named(name, doc)
     def public(x):
-        n = int(to_array(x))
-        return wrap(fn(n).astype(config.floatx()))
-    public.__name__ = public.__qualname__ = name
-    public.__doc__ = doc
+        return wrap(fn(int(to_array(x))).astype(config.floatx()))
     return public
 
 

@@ -9,7 +9,7 @@ import builtins
 
 import numpy as np
 
-from engine.autodiff import differentiable, _active_tapes, _PausedRecording
+from engine.autodiff import differentiable, _active_tapes, _PausedRecording, _flatten, _pack
 from engine.dtypes import standardize_dtype
 from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap, unbroadcast
@@ -19,26 +19,13 @@ from engine.tensor import Tensor
 from engine.variables import Variable
 
 
-# -- nested structures (lists, tuples, dicts of tensors), as keras.tree sees them --------------------
+# -- nested structures (lists, tuples, dicts of tensors), flattened as the tape flattens them ---------
 def _leaves(tree):
-    if isinstance(tree, (list, tuple)):
-        return [leaf for t in tree for leaf in _leaves(t)]
-    if isinstance(tree, dict):
-        return [leaf for k in sorted(tree) for leaf in _leaves(tree[k])]
-    return [tree]
+    return _flatten(tree)
 
 
 def _rebuild(tree, leaves):
-    it = iter(leaves)
-
-    def build(t):
-        if isinstance(t, (list, tuple)):
-            return type(t)(build(s) for s in t)
-        if isinstance(t, dict):
-            done = {k: build(t[k]) for k in sorted(t)}
-            return {k: done[k] for k in t}
-        return next(it)
-    return build(tree)
+    return _pack(tree, iter(leaves))
 
 
 # -- branches and loops -------------------------------------------------------------------------------

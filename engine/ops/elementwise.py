@@ -12,6 +12,7 @@ import numpy as np
 from engine import config
 from engine.autodiff import differentiable
 from engine.dtypes import result_type
+from engine.ops._naming import named
 from engine.ops._util import to_array, unbroadcast, wrap
 from engine.ops.math import _unary, _operand, _binary, _binary_dtype, _as_dtype, cast, convert_to_tensor
 
@@ -145,10 +146,9 @@ def round(x, decimals=0):
 
 
 def _predicate(name, fn, doc):
+    @named(name, doc)
     def public(x):
         return wrap(fn(to_array(convert_to_tensor(x))))
-    public.__name__ = public.__qualname__ = name
-    public.__doc__ = doc
     return public
 
 
@@ -243,10 +243,9 @@ def _float_binary(name, forward, grads, doc):
         return out, vjp
     op.__name__ = "_" + name
 
+    @named(name, doc)
     def public(x1, x2):
         return op(*_float_pair(x1, x2))
-    public.__name__ = public.__qualname__ = name
-    public.__doc__ = doc
     return public
 
 
@@ -312,10 +311,9 @@ def _select_binary(name, pick_first_fn, doc):
         return out, vjp
     op.__name__ = "_" + name
 
+    @named(name, doc)
     def public(x1, x2):
         return _binary(op, x1, x2)
-    public.__name__ = public.__qualname__ = name
-    public.__doc__ = doc
     return public
 
 
@@ -425,35 +423,23 @@ def allclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 # -- bitwise ops on integer and bool tensors ---------------------------------------------------------
-def _bitwise(name, ufunc, doc):
+def _bitwise(name, ufunc, doc, shift=False):
+    @named(name, doc)
     def public(x, y):
         a, b = _integer_pair(name, x, y)
+        if shift and a.dtype == np.bool_:
+            a, b = a.astype(np.int32), b.astype(np.int32)   # shifting bools: as int32, as Keras
         return wrap(ufunc(a, b))
-    public.__name__ = public.__qualname__ = name
-    public.__doc__ = doc
     return public
 
 
 bitwise_and = _bitwise("bitwise_and", np.bitwise_and, "x & y, bit by bit (integer or bool tensors).")
 bitwise_or = _bitwise("bitwise_or", np.bitwise_or, "x | y, bit by bit (integer or bool tensors).")
 bitwise_xor = _bitwise("bitwise_xor", np.bitwise_xor, "x ^ y, bit by bit (integer or bool tensors).")
-
-
-def _shift(name, ufunc, doc):
-    def public(x, y):
-        a, b = _integer_pair(name, x, y)
-        if a.dtype == np.bool_:
-            a, b = a.astype(np.int32), b.astype(np.int32)
-        return wrap(ufunc(a, b))
-    public.__name__ = public.__qualname__ = name
-    public.__doc__ = doc
-    return public
-
-
-bitwise_left_shift = _shift("bitwise_left_shift", np.left_shift, "x << y, elementwise (integers).")
-bitwise_right_shift = _shift("bitwise_right_shift", np.right_shift, "x >> y, elementwise (integers).")
-left_shift = _shift("left_shift", np.left_shift, "x << y, elementwise (integers).")
-right_shift = _shift("right_shift", np.right_shift, "x >> y, elementwise (integers).")
+bitwise_left_shift = _bitwise("bitwise_left_shift", np.left_shift, "x << y, elementwise (integers).", shift=True)
+bitwise_right_shift = _bitwise("bitwise_right_shift", np.right_shift, "x >> y, elementwise (integers).", shift=True)
+left_shift = _bitwise("left_shift", np.left_shift, "x << y, elementwise (integers).", shift=True)
+right_shift = _bitwise("right_shift", np.right_shift, "x >> y, elementwise (integers).", shift=True)
 
 
 def bitwise_invert(x):

@@ -443,32 +443,24 @@ def max(x, axis=None, keepdims=False, initial=None):
         keepdims: keep the reduced axes with size 1.
         initial: a value the maximum is taken with (the result where x is empty along axis).
     """
-    x = _reduction_input(x)
-    out = _max(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims) if x.size or initial is None else None
-    return _with_initial(out, x, axis, keepdims, initial, maximum)
+    return _extremum(_max, maximum, x, axis, keepdims, initial)
 
 
 def min(x, axis=None, keepdims=False, initial=None):
-    """The minimum over `axis` (tied minima share the gradient equally).
+    """The minimum over `axis` (tied minima share the gradient equally); the arguments are max's."""
+    return _extremum(_min, minimum, x, axis, keepdims, initial)
 
-    Args:
-        x: input tensor.
-        axis: an int, a tuple of ints, or None (all axes).
-        keepdims: keep the reduced axes with size 1.
-        initial: a value the minimum is taken with (the result where x is empty along axis).
-    """
+
+def _extremum(reduce, combine, x, axis, keepdims, initial):
+    """max / min over `axis`, taken together with `initial` when given (its value where x is empty)."""
     x = _reduction_input(x)
-    out = _min(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims) if x.size or initial is None else None
-    return _with_initial(out, x, axis, keepdims, initial, minimum)
-
-
-def _with_initial(out, x, axis, keepdims, initial, combine):
+    axis = normalize_axis(axis, x.ndim)
     if initial is None:
-        return out
-    if out is None:   # an empty reduction: the result is `initial` everywhere
-        shape = np.sum(np.zeros(x.shape, np.int8), axis=normalize_axis(axis, x.ndim), keepdims=keepdims).shape
+        return reduce(x, axis=axis, keepdims=keepdims)
+    if not x.size:
+        shape = np.sum(np.zeros(x.shape, np.int8), axis=axis, keepdims=keepdims).shape
         return wrap(np.full(shape, initial, dtype=x.dtype))
-    return combine(out, np.asarray(initial, dtype=x.dtype))
+    return combine(reduce(x, axis=axis, keepdims=keepdims), np.asarray(initial, dtype=x.dtype))
 
 
 def amax(x, axis=None, keepdims=False):

@@ -12,6 +12,7 @@ from engine import config
 from engine.autodiff import differentiable
 from engine.dtypes import result_type, standardize_dtype
 from engine.ops._checks import axis_arg, positive_int
+from engine.ops._naming import named
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
 from engine.ops.arrays import _tensor, take_along_axis, moveaxis
@@ -130,28 +131,22 @@ def _cumprod(x, axis=0):
     return out, vjp
 
 
-def cumsum(x, axis=None, dtype=None):
-    """The running sum along `axis` (axis=None: of the flattened x).
+def _scan(name, op, numpy_fn, what):
+    @named(name, f"""The running {what} along `axis` (axis=None: of the flattened x).
 
     Args:
         x: input tensor.
         axis: the axis to accumulate along.
         dtype: the result dtype (default x's; bools give int32).
-    """
-    x, axis = _scan_input("cumsum", x, axis, dtype)
-    return _cumsum(x, axis=axis) if x.dtype.kind == "f" else wrap(np.cumsum(to_array(x), axis=axis, dtype=x.dtype))
+    """)
+    def public(x, axis=None, dtype=None):
+        x, axis = _scan_input(name, x, axis, dtype)
+        return op(x, axis=axis) if x.dtype.kind == "f" else wrap(numpy_fn(to_array(x), axis=axis, dtype=x.dtype))
+    return public
 
 
-def cumprod(x, axis=None, dtype=None):
-    """The running product along `axis` (axis=None: of the flattened x).
-
-    Args:
-        x: input tensor.
-        axis: the axis to accumulate along.
-        dtype: the result dtype (default x's; bools give int32).
-    """
-    x, axis = _scan_input("cumprod", x, axis, dtype)
-    return _cumprod(x, axis=axis) if x.dtype.kind == "f" else wrap(np.cumprod(to_array(x), axis=axis, dtype=x.dtype))
+cumsum = _scan("cumsum", _cumsum, np.cumsum, "sum")
+cumprod = _scan("cumprod", _cumprod, np.cumprod, "product")
 
 
 # -- moments ---------------------------------------------------------------------------------------
