@@ -27,9 +27,9 @@ def _erfinv_array(y):
     """The inverse of erf by Newton's method from a rational first guess (float64 throughout)."""
     y64 = np.asarray(y, dtype=np.float64)
     a = 0.147   # Winitzki's closed-form approximation as the starting point
-    ln = np.log1p(-np.minimum(y64 * y64, 1.0))
-    t = 2.0 / (np.pi * a) + ln / 2.0
-    with np.errstate(invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):     # y = +-1 give +-inf, set below
+        ln = np.log1p(-np.minimum(y64 * y64, 1.0))
+        t = 2.0 / (np.pi * a) + ln / 2.0
         x = np.sign(y64) * np.sqrt(np.sqrt(t * t - ln / a) - t)
         for _ in range(4):
             err = np.asarray(_erf_scalar(x), dtype=np.float64) - y64

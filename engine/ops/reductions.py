@@ -197,7 +197,8 @@ def logsumexp(x, axis=None, keepdims=False):
     top = to_array(m.max(x, axis=axis, keepdims=True))
     top = np.where(np.isfinite(top), top, 0).astype(x.dtype)   # a constant shift: no gradient
     total = m.sum(m.exp(m.subtract(x, top)), axis=axis, keepdims=True)
-    out = m.add(m.log(total), top)
+    with np.errstate(divide="ignore"):       # an all -inf slice sums to 0: its logsumexp is -inf
+        out = m.add(m.log(total), top)
     return out if keepdims else m.squeeze(out, axis=axis)
 
 
