@@ -1,18 +1,28 @@
-"""engine.ops: differentiable ops with Keras 3's names (keras.ops.*)."""
-from engine.ops.math import *  # noqa: F401,F403
-from engine.ops.math import (add, subtract, multiply, divide, true_divide, power, maximum, minimum,
-                             negative, square, sqrt, exp, log, log1p, abs, absolute, sin, cos,
-                             reciprocal, sign, clip, sum, mean, max, min, amax, amin, argmax, argmin,
-                             matmul, dot, reshape, transpose, expand_dims, squeeze, concatenate, stack,
-                             take, where, cast, stop_gradient, convert_to_tensor, convert_to_numpy,
-                             shape, zeros, ones, zeros_like, ones_like, one_hot, pad, repeat)
-from engine.ops.convolution import conv, depthwise_conv, max_pool, average_pool
-from engine.ops.nn import (relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, swish, leaky_relu,
+"""engine.ops: differentiable ops with Keras 3's names (keras.ops.*).
+
+The families live in their own modules and namespaces, as in Keras: engine.ops.numpy (numpy-like
+ops), engine.ops.nn, engine.ops.linalg, engine.ops.image and the core ops (control flow,
+scatter, slicing, segment reductions); every name is also at engine.ops.X.
+"""
+from engine.ops.numpy import *  # noqa: F401,F403
+from engine.ops import numpy  # noqa: F401  (keras.ops.numpy.* lives beside keras.ops.*)
+from engine.ops.numpy import get_item, corrcoef, tanh  # noqa: F401
+from engine.ops.math import (cast, stop_gradient, convert_to_tensor, convert_to_numpy, shape, one_hot,  # noqa: F401
+                             getitem, is_tensor)
+from engine.ops.nn import (relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, swish, leaky_relu,  # noqa: F401
                            softmax, log_softmax, dense, bias_add, dropout, categorical_crossentropy,
                            sparse_categorical_crossentropy, binary_crossentropy)
-from engine.ops.math import (floor_divide, mod, equal, not_equal, less, less_equal, greater,
-                             greater_equal, logical_and, logical_or, logical_xor, logical_not, getitem,
-                             is_tensor)
+from engine.ops.activation_fns import *  # noqa: F401,F403
+from engine.ops.normalizing import *  # noqa: F401,F403
+from engine.ops.patches import *  # noqa: F401,F403
+from engine.ops.nn import (dot_product_attention, ctc_loss, ctc_decode, multi_hot, conv, conv_transpose,  # noqa: F401
+                           depthwise_conv, separable_conv, max_pool, average_pool)
+from engine.ops.linalg import *  # noqa: F401,F403  (keras.ops has the linalg names too)
+from engine.ops import linalg  # noqa: F401
 from engine.ops import operators as _operators  # noqa: F401  (installs Tensor's Python operators)
-from engine.ops import math as numpy  # keras.ops.numpy.* lives beside keras.ops.*
+from engine.ops import math  # noqa: F401
 from engine.ops import nn  # noqa: F401
+from engine.ops.core import *  # noqa: F401,F403,E402  (control flow, slicing, scatter, segments)
+from engine.ops.einops import rearrange  # noqa: F401,E402
+from engine.ops.spectral import *  # noqa: F401,F403,E402
+from engine.ops import image  # noqa: F401,E402

@@ -110,22 +110,159 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, ac
                    depthwise=depthwise)
 
 
-def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """keras.ops.conv for 1-D and 2-D channels_last inputs."""
+def _channels_last(op, inputs, data_format, ranks=(3, 4)):
+    """inputs as channels_last (transposed if data_format says channels_first) and a function
+    bringing a channels_last result back to the caller's layout."""
+    from engine import config
+    from engine.ops.math import transpose, convert_to_tensor
+    data_format = config.image_data_format() if data_format is None else data_format
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"{op}: data_format must be 'channels_last' or 'channels_first', got {data_format!r}")
+    x = inputs if hasattr(inputs, "ndim") else convert_to_tensor(inputs)
+    if x.ndim not in ranks:
+        spatial = ", ".join(str(r - 2) for r in ranks)
+        raise ValueError(f"{op}: engine supports inputs with {spatial} spatial axes (rank {ranks}), got shape "
+                         f"{tuple(x.shape)}")
+    if data_format == "channels_last":
+        return x, lambda y: y
+    n = x.ndim
+    to_last = (0,) + tuple(range(2, n)) + (1,)
+    to_first = (0, n - 1) + tuple(range(1, n - 1))
+    return transpose(x, to_last), lambda y: transpose(y, to_first)
+
+
+def _as_2d(x, kernel):
+    """A 1-D input (N, L, C) and kernel (k, C, F) as an image of height 1 and a (1, k, C, F) kernel."""
     from engine.ops.math import reshape
-    x = to_array(inputs)
+    x_arr, w_arr = to_array(x), to_array(kernel)
+    return reshape(x, (x_arr.shape[0], 1) + x_arr.shape[1:]), reshape(kernel, (1,) + w_arr.shape)
+
+
+def _one_spatial(v, name):
+    return (1, _tuple(v, 1, name)[0])
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """N-D convolution (1-D and 2-D here) of inputs by kernel.
+
+    Args:
+        inputs: (N, L, C) or (N, H, W, C) (channels first with data_format="channels_first").
+        kernel: (k, C, F) or (kh, kw, C, F).
+        strides, dilation_rate: ints or one per spatial axis.
+        padding: "valid" or "same" ("causal" for 1-D).
+        data_format: "channels_last" or "channels_first" (default config.image_data_format()).
+    """
+    from engine.ops.math import reshape
+    x, back = _channels_last("conv", inputs, data_format)
     if x.ndim == 3:
-        w = to_array(kernel)
-        pads_mode = padding
-        y = conv2d(reshape(inputs, (x.shape[0], 1) + x.shape[1:]), reshape(kernel, (1,) + w.shape),
-                   strides=(1, _tuple(strides, 1, "strides")[0]), padding=pads_mode,
-                   dilation_rate=(1, _tuple(dilation_rate, 1, "dilation_rate")[0]))
-        return reshape(y, (x.shape[0], -1, w.shape[-1]))
-    return conv2d(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
+        x2, w2 = _as_2d(x, kernel)
+        y = conv2d(x2, w2, strides=_one_spatial(strides, "strides"), padding=padding,
+                   dilation_rate=_one_spatial(dilation_rate, "dilation_rate"))
+        return back(reshape(y, (x.shape[0], -1, to_array(kernel).shape[-1])))
+    return back(conv2d(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate))
 
 
 def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    return conv2d(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate, depthwise=True)
+    """Depthwise convolution: each input channel convolved with its own filters.
+
+    Args:
+        inputs: (N, L, C) or (N, H, W, C) (channels first with data_format="channels_first").
+        kernel: (k, C, M) or (kh, kw, C, M): M filters per channel, C*M output channels.
+        strides, dilation_rate: ints or one per spatial axis.
+        padding: "valid" or "same".
+        data_format: "channels_last" or "channels_first".
+    """
+    from engine.ops.math import reshape
+    x, back = _channels_last("depthwise_conv", inputs, data_format)
+    if x.ndim == 3:
+        x2, w2 = _as_2d(x, kernel)
+        w = to_array(kernel)
+        y = conv2d(x2, w2, strides=_one_spatial(strides, "strides"), padding=padding,
+                   dilation_rate=_one_spatial(dilation_rate, "dilation_rate"), depthwise=True)
+        return back(reshape(y, (x.shape[0], -1, w.shape[-2] * w.shape[-1])))
+    return back(conv2d(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate, depthwise=True))
+
+
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    """A depthwise convolution followed by a 1x1 (pointwise) convolution mixing the channels.
+
+    Args:
+        inputs: (N, L, C) or (N, H, W, C) (channels first with data_format="channels_first").
+        depthwise_kernel: (k, C, M) or (kh, kw, C, M).
+        pointwise_kernel: (1, C*M, F) or (1, 1, C*M, F).
+        strides, padding, dilation_rate: of the depthwise step.
+        data_format: "channels_last" or "channels_first".
+    """
+    x, back = _channels_last("separable_conv", inputs, data_format)
+    y = depthwise_conv(x, depthwise_kernel, strides=strides, padding=padding, data_format="channels_last",
+                       dilation_rate=dilation_rate)
+    return back(conv(y, pointwise_kernel, strides=1, padding="valid", data_format="channels_last"))
+
+
+def _transpose_pads(size, kernel, stride, dilation, padding, output_padding):
+    """(before, after) padding of the stride-dilated input for a transposed convolution, and the
+    output length: Keras's conventions ("valid": (n-1)*s + max(k, s), "same": n*s, or the
+    explicit output_padding)."""
+    k = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(k, stride) - k if output_padding is None else output_padding
+        lo, hi = k - 1, k - 1 + extra
+    elif padding == "same":
+        total = stride + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
+        lo = min(total // 2 + total % 2, k - 1)
+        hi = total - lo
+    else:
+        raise ValueError(f"conv_transpose: padding must be 'valid' or 'same', got {padding!r}")
+    return lo, hi
+
+
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None,
+                   dilation_rate=1):
+    """The transposed convolution (the gradient of conv with respect to its input), as Keras.
+
+    Args:
+        inputs: (N, L, C) or (N, H, W, C) (channels first with data_format="channels_first").
+        kernel: (k, F, C) or (kh, kw, F, C): F output channels from C input channels.
+        strides, dilation_rate: ints or one per spatial axis.
+        padding: "valid" or "same".
+        output_padding: None, or extra cells per spatial axis added after the output (less than
+            the stride).
+        data_format: "channels_last" or "channels_first".
+    """
+    from engine.ops.arrays import rearrange_with, pad
+    from engine.ops.math import getitem
+    x, back = _channels_last("conv_transpose", inputs, data_format)
+    spatial = x.ndim - 2
+    w = kernel if hasattr(kernel, "ndim") else np.asarray(kernel)
+    if np.ndim(w) != spatial + 2:
+        raise ValueError(f"conv_transpose: a kernel of rank {spatial + 2} is needed for inputs of shape "
+                         f"{tuple(x.shape)}, got shape {np.shape(w)}")
+    if np.shape(w)[-1] != x.shape[-1]:
+        raise ValueError(f"conv_transpose: the kernel's last axis ({np.shape(w)[-1]}) must equal the input "
+                         f"channels ({x.shape[-1]})")
+    strides = _tuple(strides, spatial, "strides")
+    dilations = _tuple(dilation_rate, spatial, "dilation_rate")
+    out_pad = (None,) * spatial if output_padding is None else _tuple(output_padding, spatial, "output_padding")
+    pads = [_transpose_pads(x.shape[1 + i], np.shape(w)[i], strides[i], dilations[i], padding.lower(), out_pad[i])
+            for i in range(spatial)]
+    if any(s > 1 for s in strides):
+        def dilate(a):
+            shape = (a.shape[0],) + tuple((n - 1) * s + 1 for n, s in zip(a.shape[1:-1], strides)) + (a.shape[-1],)
+            z = np.zeros(shape, a.dtype)
+            z[(slice(None),) + tuple(slice(None, None, s) for s in strides)] = a
+            return z
+        x = rearrange_with(x, dilate)
+    # Negative pads crop: pad the positive parts, then slice off the rest.
+    x = pad(x, ((0, 0),) + tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads) + ((0, 0),))
+    crop = tuple(slice(max(-lo, 0), x.shape[1 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pads))
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        x = getitem(x, (slice(None),) + crop)
+    # The kernel flipped in space with its channel axes swapped: (k..., C, F).
+    space = tuple(range(spatial))
+    flipped = rearrange_with(w, lambda a: np.ascontiguousarray(np.swapaxes(np.flip(a, space), -1, -2)))
+    return back(conv(x, flipped, strides=1, padding="valid", data_format="channels_last",
+                     dilation_rate=dilations if spatial > 1 else dilations[0]))
 
 
 # -- pooling ------------------------------------------------------------------------------------
@@ -163,11 +300,23 @@ def pool2d(x, kind, pool_size, strides=None, padding="valid"):
 
 
 def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    return _pool_nd(inputs, "max", pool_size, strides, padding)
+    """Max pooling of 1-D or 2-D inputs.
+
+    Args:
+        inputs: (N, L, C) or (N, H, W, C) (channels first with data_format="channels_first").
+        pool_size: an int or one size per spatial axis.
+        strides: default pool_size.
+        padding: "valid" or "same".
+        data_format: "channels_last" or "channels_first".
+    """
+    x, back = _channels_last("max_pool", inputs, data_format)
+    return back(_pool_nd(x, "max", pool_size, strides, padding))
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    return _pool_nd(inputs, "avg", pool_size, strides, padding)
+    """Average pooling of 1-D or 2-D inputs (arguments as max_pool)."""
+    x, back = _channels_last("average_pool", inputs, data_format)
+    return back(_pool_nd(x, "avg", pool_size, strides, padding))
 
 
 def _pool_nd(inputs, kind, pool_size, strides, padding):

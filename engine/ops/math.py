@@ -337,7 +337,29 @@ def _clip(x, lo=None, hi=None):
 
 
 def clip(x, x_min, x_max):
-    return _clip(x, lo=x_min, hi=x_max)
+    """x limited to [x_min, x_max], elementwise (the gradient is 1 inside the range, 0 outside).
+
+    Args:
+        x: input tensor.
+        x_min: the lower bound (a number or tensor; None for none).
+        x_max: the upper bound (a number or tensor; None for none).
+
+    The result dtype is Keras's promotion of x with the bounds (bools clip as int32).
+    """
+    x = _reduction_input(x)
+    if x.dtype.kind == "f" and type(x_min) in (float, int) and type(x_max) in (float, int):
+        return _clip(x, lo=x_min, hi=x_max)      # the common case: a float tensor and number bounds
+    if x.dtype == np.bool_:
+        x = cast(x, "int32")
+    bounds = [b for b in (x_min, x_max) if b is not None]
+    dtype = np.dtype(result_type(x, *[b if type(b) in (int, float) else to_array(b) for b in bounds]))
+    if dtype != x.dtype:
+        x = cast(x, dtype)
+    lo = None if x_min is None else np.asarray(to_array(x_min), dtype=dtype)
+    hi = None if x_max is None else np.asarray(to_array(x_max), dtype=dtype)
+    if x.dtype.kind != "f":
+        return wrap(np.clip(to_array(x), lo, hi))
+    return _clip(x, lo=lo, hi=hi)
 
 
 # -- reductions ------------------------------------------------------------------------
@@ -353,7 +375,8 @@ def _expand_reduced(g, x_shape, axis, keepdims):
 
 @differentiable
 def _sum(x, axis=None, keepdims=False):
-    out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
+    # Integers sum in their own dtype (numpy would widen int32 to int64; Keras keeps int32).
+    out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype if x.dtype.kind in "iu" else None))
 
     def vjp(g, needs):
         return (np.asarray(_expand_reduced(g, x.shape, axis, keepdims), order="C"),)
@@ -395,8 +418,11 @@ def _reduction_input(x):
 
 
 def sum(x, axis=None, keepdims=False):
-    """The sum over `axis` (an int, a tuple of ints, or None for all axes)."""
+    """The sum over `axis` (an int, a tuple of ints, or None for all axes); bools and 8/16-bit
+    integers sum in 32 bits, as in Keras."""
     x = _reduction_input(x)
+    if x.dtype.kind in "biu" and x.dtype.itemsize < 4:
+        x = cast(x, "uint32" if x.dtype.kind == "u" else "int32")
     return _sum(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
@@ -408,20 +434,43 @@ def mean(x, axis=None, keepdims=False):
     return _mean(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False):
-    """The maximum over `axis` (tied maxima share the gradient equally)."""
+def max(x, axis=None, keepdims=False, initial=None):
+    """The maximum over `axis` (tied maxima share the gradient equally).
+
+    Args:
+        x: input tensor.
+        axis: an int, a tuple of ints, or None (all axes).
+        keepdims: keep the reduced axes with size 1.
+        initial: a value the maximum is taken with (the result where x is empty along axis).
+    """
+    return _extremum(_max, maximum, x, axis, keepdims, initial)
+
+
+def min(x, axis=None, keepdims=False, initial=None):
+    """The minimum over `axis` (tied minima share the gradient equally); the arguments are max's."""
+    return _extremum(_min, minimum, x, axis, keepdims, initial)
+
+
+def _extremum(reduce, combine, x, axis, keepdims, initial):
+    """max / min over `axis`, taken together with `initial` when given (its value where x is empty)."""
     x = _reduction_input(x)
-    return _max(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+    axis = normalize_axis(axis, x.ndim)
+    if initial is None:
+        return reduce(x, axis=axis, keepdims=keepdims)
+    if not x.size:
+        shape = np.sum(np.zeros(x.shape, np.int8), axis=axis, keepdims=keepdims).shape
+        return wrap(np.full(shape, initial, dtype=x.dtype))
+    return combine(reduce(x, axis=axis, keepdims=keepdims), np.asarray(initial, dtype=x.dtype))
 
 
-def min(x, axis=None, keepdims=False):
-    """The minimum over `axis` (tied minima share the gradient equally)."""
-    x = _reduction_input(x)
-    return _min(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+def amax(x, axis=None, keepdims=False):
+    """The maximum over `axis` (numpy's name; as max without `initial`)."""
+    return max(x, axis=axis, keepdims=keepdims)
 
 
-amax = max
-amin = min
+def amin(x, axis=None, keepdims=False):
+    """The minimum over `axis` (numpy's name; as min without `initial`)."""
+    return min(x, axis=axis, keepdims=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False):
@@ -499,9 +548,6 @@ def matmul(x1, x2):
     return _matmul(x1, x2)
 
 
-dot = matmul
-
-
 # -- shape manipulation ----------------------------------------------------------------
 @differentiable
 def _reshape(x, shape=None):
@@ -513,6 +559,7 @@ def _reshape(x, shape=None):
 
 
 def reshape(x, newshape):
+    """x with the same elements in shape `newshape` (one size may be -1: inferred)."""
     return _reshape(x, shape=tuple(newshape) if not isinstance(newshape, int) else newshape)
 
 
@@ -527,6 +574,7 @@ def _transpose(x, axes=None):
 
 
 def transpose(x, axes=None):
+    """x with its axes permuted by `axes` (default: reversed)."""
     return _transpose(x, axes=None if axes is None else tuple(axes))
 
 
@@ -540,6 +588,7 @@ def _expand_dims(x, axis=0):
 
 
 def expand_dims(x, axis):
+    """x with a new axis of size 1 inserted at `axis`."""
     return _expand_dims(x, axis=axis)
 
 
@@ -553,6 +602,7 @@ def _squeeze(x, axis=None):
 
 
 def squeeze(x, axis=None):
+    """x without its size-1 axes (only `axis`, if given)."""
     return _squeeze(x, axis=axis)
 
 
@@ -568,6 +618,7 @@ def _concatenate(*xs, axis=-1):
 
 
 def concatenate(xs, axis=0):
+    """The tensors of `xs` joined along the existing axis `axis`."""
     return _concatenate(*xs, axis=axis)
 
 
@@ -580,8 +631,9 @@ def _stack(*xs, axis=0):
     return out, vjp
 
 
-def stack(xs, axis=0):
-    return _stack(*xs, axis=axis)
+def stack(x, axis=0):
+    """The tensors of the sequence `x` joined along a new axis `axis` (they share one shape)."""
+    return _stack(*x, axis=axis)
 
 
 def _is_basic_key(key):
@@ -722,9 +774,10 @@ def cast(x, dtype):
     return _cast(x, dtype=dtype)
 
 
-def stop_gradient(x):
-    """x as a constant: no gradient flows back through the result."""
-    return wrap(to_array(x).view())
+def stop_gradient(variable):
+    """The value of `variable` (a tensor or Variable) as a constant: no gradient flows back
+    through the result."""
+    return wrap(to_array(variable).view())
 
 
 def _default_dtype(arr):
@@ -809,13 +862,46 @@ def ones_like(x, dtype=None):
 
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
-    """One-hot rows of length `num_classes` for integer labels x (out-of-range labels give zeros)."""
+    """One-hot vectors of length `num_classes` for the integer labels x (out-of-range labels,
+    negative ones included, give all zeros).
+
+    Args:
+        x: integer labels.
+        num_classes: the length of each vector.
+        axis: where the new class axis goes (default last).
+        dtype: the result dtype (default floatx).
+        sparse: engine tensors are dense: True is an error.
+    """
+    if sparse:
+        raise ValueError("one_hot: engine has no sparse tensors; call it with sparse=False")
     x = np.asarray(to_array(x), dtype=np.int64)
     dtype = _dtype_or_floatx(dtype)
     out = np.zeros(x.shape + (num_classes,), dtype=dtype)
     valid = (x >= 0) & (x < num_classes)
     np.put_along_axis(out, np.where(valid, x, 0)[..., None], valid[..., None].astype(dtype), axis=-1)
     return wrap(np.moveaxis(out, -1, axis) if axis != -1 else out)
+
+
+def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwargs):
+    """Multi-hot vectors: 1 at every class listed in a sample's labels (the samples are the
+    rows of a 2-D input; a 1-D input is one sample).
+
+    Args:
+        inputs: integer labels, (batch, labels) or (labels,).
+        num_classes: the length of each vector (`num_tokens` is accepted as its old name).
+        axis: where the class axis goes.
+        dtype: the result dtype (default floatx).
+        sparse: engine tensors are dense: True is an error.
+    """
+    if num_classes is None and "num_tokens" in kwargs:
+        num_classes = kwargs.pop("num_tokens")
+    if kwargs:
+        raise ValueError(f"multi_hot: unexpected arguments {sorted(kwargs)}")
+    if num_classes is None:
+        raise ValueError("multi_hot: num_classes must be given")
+    labels = np.asarray(to_array(inputs))
+    hot = to_array(one_hot(labels, num_classes, axis=axis, dtype=dtype, sparse=sparse))
+    return wrap(hot.max(axis=1 if labels.ndim > 1 else 0))
 
 
 @differentiable
@@ -828,14 +914,6 @@ def _pad(x, pad_width=None, constant_values=0):
     return out, vjp
 
 
-def pad(x, pad_width, mode="constant", constant_values=None):
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
-    nd = np.ndim(to_array(x))
-    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2))
-    return _pad(x, pad_width=tuple((int(a), int(b)) for a, b in width), constant_values=constant_values or 0)
-
-
 @differentiable
 def _repeat(x, repeats=1, axis=0):
     out = np.repeat(x, repeats, axis=axis)
@@ -845,9 +923,3 @@ def _repeat(x, repeats=1, axis=0):
         shape.insert(axis + 1, repeats)
         return (g.reshape(shape).sum(axis=axis + 1),)
     return out, vjp
-
-
-def repeat(x, repeats, axis=None):
-    if axis is None or not isinstance(repeats, (int, np.integer)):
-        raise ValueError("repeat: engine supports an integer `repeats` along a given axis")
-    return _repeat(x, repeats=int(repeats), axis=axis % np.ndim(to_array(x)))

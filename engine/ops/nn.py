@@ -69,34 +69,42 @@ def _activation(x, name=None, params=None):
 
 
 def relu(x):
+    """max(x, 0), elementwise."""
     return _activation(x, name="relu")
 
 
 def sigmoid(x):
+    """1 / (1 + exp(-x)), elementwise."""
     return _activation(x, name="sigmoid")
 
 
 def tanh(x):
+    """The hyperbolic tangent, elementwise."""
     return _activation(x, name="tanh")
 
 
 def elu(x, alpha=1.0):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
     return _activation(x, name="elu", params={"alpha": float(alpha)})
 
 
 def selu(x):
+    """The scaled exponential linear unit (Klambauer et al.'s constants)."""
     return _activation(x, name="selu")
 
 
 def softplus(x):
+    """log(1 + exp(x)), elementwise, computed stably."""
     return _activation(x, name="softplus")
 
 
 def gelu(x, approximate=True):
+    """x * Phi(x), Phi the standard normal CDF (its tanh approximation when approximate=True)."""
     return _activation(x, name="gelu_tanh" if approximate else "gelu")
 
 
 def silu(x):
+    """x * sigmoid(x), elementwise (swish)."""
     return _activation(x, name="silu")
 
 
@@ -104,6 +112,7 @@ swish = silu
 
 
 def leaky_relu(x, negative_slope=0.2):
+    """x for x >= 0, negative_slope * x otherwise."""
     return _activation(x, name="leaky_relu", params={"negative_slope": float(negative_slope)})
 
 
@@ -158,6 +167,7 @@ def _bias_add(x, bias):
 
 
 def bias_add(x, bias):
+    """x + bias, the bias broadcast along the last axis."""
     return _bias_add(x, bias)
 
 
@@ -266,14 +276,42 @@ def per_sample_loss(kind, y_true, y_pred):
     return _per_sample_loss(_checked_targets(kind, y_true, to_array(y_pred)), y_pred, kind=kind)
 
 
+def _class_axis_last(op, x, axis):
+    """x with its class axis `axis` moved last (the kernels reduce over the last axis)."""
+    from engine.ops.math import convert_to_tensor, transpose
+    x = convert_to_tensor(x) if not hasattr(x, "ndim") else x
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {tuple(x.shape)}")
+    axis %= x.ndim
+    if axis == x.ndim - 1:
+        return x
+    return transpose(x, [a for a in range(x.ndim) if a != axis] + [axis])
+
+
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """-sum(target * log(softmax)) over the class axis, per sample.
+
+    Args:
+        target: one-hot (or soft) targets of output's shape.
+        output: probabilities, or logits with from_logits=True.
+        from_logits: whether output holds logits.
+        axis: the class axis.
+    """
     kind = "categorical_crossentropy" + ("_logits" if from_logits else "")
-    return per_sample_loss(kind, target, output)
+    return per_sample_loss(kind, _class_axis_last(kind, target, axis), _class_axis_last(kind, output, axis))
 
 
 def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """-log of the predicted probability of each integer target class, per sample.
+
+    Args:
+        target: integer class labels (output's shape without the class axis).
+        output: probabilities, or logits with from_logits=True.
+        from_logits: whether output holds logits.
+        axis: the class axis of output.
+    """
     kind = "sparse_categorical_crossentropy" + ("_logits" if from_logits else "")
-    return per_sample_loss(kind, target, output)
+    return per_sample_loss(kind, target, _class_axis_last(kind, output, axis))
 
 
 def binary_crossentropy(target, output, from_logits=False):
@@ -284,3 +322,15 @@ def binary_crossentropy(target, output, from_logits=False):
     target = np.broadcast_to(to_array(target), out_arr.shape)
     per = per_sample_loss(kind, target.reshape(out_arr.shape + (1,)), reshape(output, out_arr.shape + (1,)))
     return per
+
+
+# -- the rest of keras.ops.nn, defined in their own modules (imported last: they use the ops above) --
+from engine.ops.activation_fns import *  # noqa: E402,F401,F403
+from engine.ops.normalizing import *  # noqa: E402,F401,F403
+from engine.ops.attention import dot_product_attention  # noqa: E402,F401
+from engine.ops.patches import *  # noqa: E402,F401,F403
+from engine.ops.ctc import ctc_loss, ctc_decode  # noqa: E402,F401
+from engine.ops.math import one_hot, multi_hot  # noqa: E402,F401
+from engine.ops.spectral import polar  # noqa: E402,F401
+from engine.ops.convolution import (conv, conv_transpose, depthwise_conv, separable_conv,  # noqa: E402,F401
+                                    max_pool, average_pool)

@@ -1,0 +1,186 @@
+"""Statistics-based ops of keras.ops.nn: moments, batch / layer / RMS normalization, L_p
+normalization and PSNR, composed of recorded ops (their gradients follow from those)."""
+import numpy as np
+
+from engine import config
+from engine.dtypes import result_type
+from engine.ops._checks import axis_arg
+from engine.ops._util import to_array
+from engine.ops import math as m
+from engine.ops.arrays import _tensor
+
+
+def _compute_tensor(x):
+    """x in at least float32, as Keras computes normalizations."""
+    x = _tensor(x)
+    dtype = result_type(x.dtype, "float32")
+    return m.cast(x, dtype) if x.dtype != dtype else x
+
+
+def _axes(op, axes, ndim):
+    axes = axis_arg(op, axes, ndim, allow_none=False)
+    return axes if isinstance(axes, tuple) else (axes,)
+
+
+def moments(x, axes, keepdims=False, synchronized=False):
+    """The mean and variance of x over `axes`.
+
+    Args:
+        x: input tensor (integers give floatx statistics).
+        axes: an int or a sequence of ints.
+        keepdims: keep the reduced axes with size 1.
+        synchronized: only meaningful for distributed training; engine runs on one device, where
+            synchronized and local statistics are the same.
+
+    Returns:
+        (mean, variance).
+    """
+    x = _tensor(x)
+    if x.dtype.kind != "f":
+        x = m.cast(x, result_type(x.dtype, float))
+    axes = _axes("moments", axes, x.ndim)
+    mean = m.mean(x, axis=axes, keepdims=True)
+    variance = m.mean(m.square(m.subtract(x, mean)), axis=axes, keepdims=keepdims)
+    return (mean if keepdims else m.squeeze(mean, axis=axes)), variance
+
+
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """(x - mean) / sqrt(variance + epsilon) * scale + offset, the statistics given per channel.
+
+    Args:
+        x: input tensor.
+        mean, variance: 1-D tensors with one value per entry of `axis`.
+        axis: the channel axis.
+        offset: optional 1-D shift (beta).
+        scale: optional 1-D scale (gamma).
+        epsilon: added to the variance.
+    """
+    x = _tensor(x)
+    axis = axis_arg("batch_normalization", axis, x.ndim, allow_none=False, allow_tuple=False)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+
+    def per_channel(name, v):
+        v = _tensor(v)
+        if v.shape not in ((x.shape[axis],), tuple(shape)):
+            raise ValueError(f"batch_normalization: {name} of shape {v.shape} must have one value per "
+                             f"entry of axis {axis} of x (shape {x.shape})")
+        return m.reshape(v, shape)
+
+    inv = m.divide(1.0, m.sqrt(m.add(per_channel("variance", variance), epsilon)))
+    if scale is not None:
+        inv = m.multiply(inv, per_channel("scale", scale))
+    shift = m.negative(m.multiply(per_channel("mean", mean), inv))
+    if offset is not None:
+        shift = m.add(shift, per_channel("offset", offset))
+    return m.add(m.multiply(x, inv), shift)
+
+
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
+    """x normalized to zero mean and unit variance over `axis` per example, then scaled by
+    gamma and shifted by beta.
+
+    Args:
+        x: input tensor.
+        gamma: optional scale, of the normalized axes' shape.
+        beta: optional shift, of the normalized axes' shape.
+        axis: an int or sequence of ints.
+        epsilon: added to the variance (default config.epsilon()).
+        **kwargs: `rms_scaling` (deprecated in Keras): scale by the variance without centring.
+    """
+    rms_scaling = kwargs.pop("rms_scaling", False)
+    if kwargs:
+        raise ValueError(f"layer_normalization: unexpected arguments {sorted(kwargs)}")
+    epsilon = config.epsilon() if epsilon is None else epsilon
+    original = _tensor(x).dtype
+    x = _compute_tensor(x)
+    axes = _axes("layer_normalization", axis, x.ndim)
+    shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
+
+    def broadcast(v):
+        v = m.cast(_tensor(v), x.dtype)
+        return m.reshape(v, shape) if v.ndim != x.ndim and axes != (x.ndim - 1,) else v
+
+    if rms_scaling:
+        _, variance = moments(x, axes, keepdims=True)
+        out = m.multiply(x, m.divide(1.0, m.sqrt(m.add(variance, epsilon))))
+        if gamma is not None:
+            out = m.multiply(out, broadcast(gamma))
+    else:
+        mean, variance = moments(x, axes, keepdims=True)
+        inv = m.divide(1.0, m.sqrt(m.add(variance, epsilon)))
+        if gamma is not None:
+            inv = m.multiply(inv, broadcast(gamma))
+        shift = m.negative(m.multiply(mean, inv))
+        if beta is not None:
+            shift = m.add(shift, broadcast(beta))
+        out = m.add(m.multiply(x, inv), shift)
+    return m.cast(out, original) if out.dtype != original and original.kind == "f" else out
+
+
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
+    """x / sqrt(mean(x**2) + epsilon) over `axis`, times `scale` (root-mean-square normalization).
+
+    Args:
+        x: input tensor.
+        scale: optional scale.
+        axis: an int or sequence of ints.
+        epsilon: added to the mean square (default config.epsilon()).
+    """
+    epsilon = config.epsilon() if epsilon is None else epsilon
+    original = _tensor(x).dtype
+    x = _compute_tensor(x)
+    if x.ndim == 0:
+        x = m.reshape(x, (1,))
+    axes = _axes("rms_normalization", axis, x.ndim)
+    mean_square = m.mean(m.square(x), axis=axes, keepdims=True)
+    out = m.multiply(x, m.divide(1.0, m.sqrt(m.add(mean_square, epsilon))))
+    if scale is not None:
+        out = m.multiply(out, m.cast(_tensor(scale), x.dtype))
+    return m.cast(out, original) if out.dtype != original and original.kind == "f" else out
+
+
+def normalize(x, axis=-1, order=2, epsilon=None):
+    """x divided by its L_order norm over `axis` (the norm floored at epsilon).
+
+    Args:
+        x: input tensor.
+        axis: the axis (or axes) of the norm.
+        order: the norm's order, an int >= 1.
+        epsilon: the smallest norm divided by (default config.epsilon()).
+    """
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"normalize: order must be an int >= 1, got {order!r}")
+    epsilon = config.epsilon() if epsilon is None else epsilon
+    x = _tensor(x)
+    if x.dtype.kind != "f":
+        x = m.cast(x, result_type(x.dtype, float))
+    if x.ndim == 0:
+        x = m.reshape(x, (1,))
+    axis = axis_arg("normalize", axis, x.ndim)
+    if order == 2:
+        square_sum = m.sum(m.square(x), axis=axis, keepdims=True)
+        with np.errstate(divide="ignore"):
+            inv_norm = m.minimum(m.divide(1.0, m.sqrt(square_sum)), 1.0 / epsilon)
+        return m.multiply(x, inv_norm)
+    from engine.ops.linalg import norm
+    return m.divide(x, m.maximum(norm(x, ord=order, axis=axis, keepdims=True), epsilon))
+
+
+def psnr(x1, x2, max_val):
+    """The peak signal-to-noise ratio of x2 against x1 in dB: 20 log10(max_val) - 10 log10(mse).
+
+    Args:
+        x1, x2: tensors of the same shape.
+        max_val: the largest possible value (e.g. 1.0 or 255).
+    """
+    x1, x2 = _tensor(x1), _tensor(x2)
+    if x1.shape != x2.shape:
+        raise ValueError(f"psnr: x1 of shape {x1.shape} and x2 of shape {x2.shape} must have the same shape")
+    from engine.ops.elementwise import log10
+    mse = m.mean(m.square(m.subtract(x1, x2)))
+    peak = np.asarray(to_array(max_val), dtype=mse.dtype)
+    return m.subtract(m.multiply(20.0, log10(peak)), m.multiply(10.0, log10(mse)))
+
+
+__all__ = ["moments", "batch_normalization", "layer_normalization", "rms_normalization", "normalize", "psnr"]
