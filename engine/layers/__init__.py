@@ -17,4 +17,5 @@ from engine.layers.normalization import BatchNormalization
 from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D, UpSampling2D, Cropping1D,
                                      Cropping2D)
 from engine.layers.preprocessing import (Normalization, Rescaling, Resizing, CenterCrop, RandomFlip, RandomRotation,
-                                         RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop)
+                                         RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop,
+                                         CategoryEncoding, Hashing, StringLookup, IntegerLookup)

@@ -4,3 +4,6 @@ from engine.layers.preprocessing.image_preprocessing import Rescaling, Resizing,
 from engine.layers.preprocessing.image_augmentation import (RandomFlip, RandomRotation, RandomZoom,
                                                             RandomTranslation, RandomContrast, RandomBrightness,
                                                             RandomCrop)
+from engine.layers.preprocessing.category_encoding import CategoryEncoding
+from engine.layers.preprocessing.hashing import Hashing
+from engine.layers.preprocessing.index_lookup import StringLookup, IntegerLookup
