@@ -18,4 +18,5 @@ from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D,
                                      Cropping2D)
 from engine.layers.preprocessing import (Normalization, Rescaling, Resizing, CenterCrop, RandomFlip, RandomRotation,
                                          RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop,
-                                         CategoryEncoding, Hashing, StringLookup, IntegerLookup)
+                                         CategoryEncoding, Hashing, StringLookup, IntegerLookup, TextVectorization,
+                                         Discretization)

@@ -28,7 +28,7 @@ def _recurrent(layer):
 
 
 def _layer_entries(model, prefix="layers"):
-    """(h5 path of a variable group, the variables stored there), for every layer of the model."""
+    """(h5 path of a variable group, the variables stored there, the layer), for every layer of the model."""
     from engine.layers.recurrent import Bidirectional
     from engine.models.functional import Functional
     used = {}
@@ -41,13 +41,28 @@ def _layer_entries(model, prefix="layers"):
         if isinstance(layer, Functional):
             entries += _layer_entries(layer, f"{key}/layers")
         elif isinstance(layer, Bidirectional):
-            entries.append((f"{key}/forward_layer/cell/vars", layer.forward_layer.weights))
-            entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights))
+            entries.append((f"{key}/forward_layer/cell/vars", layer.forward_layer.weights, layer.forward_layer))
+            entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights, layer.backward_layer))
         elif _recurrent(layer):
-            entries.append((f"{key}/cell/vars", layer.weights))
+            entries.append((f"{key}/cell/vars", layer.weights, layer))
         else:
-            entries.append((f"{key}/vars", layer.weights))
+            entries.append((f"{key}/vars", layer.weights, layer))
+            # A layer holding another saveable layer (TextVectorization's StringLookup) has it saved
+            # at <key>/<attribute> as well, as Keras walks a layer's attributes.
+            for attr, child in getattr(layer, "_saveable_children", lambda: [])():
+                entries.append((f"{key}/{attr}/vars", [], child))
     return entries
+
+
+def _has_own_store(layer):
+    """Layers whose state is not a list of variables (the lookup layers' idf weights) store named
+    arrays through save_own_variables / load_own_variables, as in Keras."""
+    return hasattr(layer, "save_own_variables") and hasattr(layer, "load_own_variables")
+
+
+def layer_paths(model):
+    """(path of a layer's state in a .keras file, the layer) for each layer, as the weights use them."""
+    return [(group[:-len("/vars")], layer) for group, _, layer in _layer_entries(model)]
 
 
 def optimizer_variables(model):
@@ -61,8 +76,14 @@ def optimizer_variables(model):
 def save_weights_to_h5(model, path, include_optimizer=False):
     h5py = _h5py()
     with h5py.File(path, "w") as f:
-        for group, variables in _layer_entries(model):
+        for group, variables, layer in _layer_entries(model):
             g = f.require_group(group)
+            if _has_own_store(layer):
+                store = {}
+                layer.save_own_variables(store)
+                for name, value in store.items():
+                    g.create_dataset(name, data=value)
+                continue
             for i, v in enumerate(variables):
                 g.create_dataset(str(i), data=v.numpy())
         f.require_group("vars").attrs["name"] = model.name
@@ -110,9 +131,15 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
     name = name or str(source)
     with _open(h5py, source, name) as f:
         assignments = []
+        own_stores = []
         used = set()
-        for group, variables in _layer_entries(model):
+        for group, variables, layer in _layer_entries(model):
             stored = f.get(group)
+            if _has_own_store(layer):
+                names = [k for k in stored if hasattr(stored[k], "shape")] if stored is not None else []
+                own_stores.append((layer, {k: _read_array(stored, k, group, name) for k in names}))
+                used.update(f"{group}/{k}" for k in names)
+                continue
             count = 0 if stored is None else sum(1 for k in stored if hasattr(stored[k], "shape"))
             if count != len(variables):
                 if skip_mismatch:
@@ -145,3 +172,5 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
         model.optimizer.load_ordered_state(model.trainable_weights, opt_values)
     for v, value in assignments:
         v.assign(value)
+    for layer, store in own_stores:
+        layer.load_own_variables(store)

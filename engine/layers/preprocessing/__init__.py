@@ -7,3 +7,5 @@ from engine.layers.preprocessing.image_augmentation import (RandomFlip, RandomRo
 from engine.layers.preprocessing.category_encoding import CategoryEncoding
 from engine.layers.preprocessing.hashing import Hashing
 from engine.layers.preprocessing.index_lookup import StringLookup, IntegerLookup
+from engine.layers.preprocessing.text_vectorization import TextVectorization
+from engine.layers.preprocessing.discretization import Discretization

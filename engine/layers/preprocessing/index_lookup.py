@@ -234,10 +234,13 @@ class IndexLookup(Layer):
 
     def update_state(self, data):
         """Count the tokens of one batch (see adapt)."""
+        self._check_adaptable()
+        self._count_documents(self._documents(data))
+
+    def _check_adaptable(self):
         if self._has_input_vocabulary:
             raise ValueError(f"{type(self).__name__} ({self.name!r}): cannot adapt after a vocabulary was given "
                              "(the vocabulary argument or set_vocabulary)")
-        self._count_documents(self._documents(data))
 
     def _count_documents(self, documents):
         for doc in documents:
