@@ -244,7 +244,7 @@ class TextVectorization(Layer):
                   "output_sequence_length": self._output_sequence_length,
                   "pad_to_max_tokens": lookup.pad_to_max_tokens, "sparse": False, "ragged": False,
                   "vocabulary": lookup.get_config()["vocabulary"], "idf_weights": lookup.get_config()["idf_weights"],
-                  "encoding": self._encoding, "vocabulary_size": lookup._frozen_vocab_size}
+                  "encoding": self._encoding, "vocabulary_size": lookup.vocabulary_size()}
         for key in ("standardize", "split"):
             if callable(config[key]):
                 config[key] = serialize_keras_object(config[key])
