@@ -22,5 +22,6 @@ from engine import utils
 from engine import random
 from engine import applications
 from engine import saving
+from engine import datasets, preprocessing  # keras.datasets, keras.preprocessing
 
 backend = config
