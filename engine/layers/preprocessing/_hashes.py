@@ -55,24 +55,23 @@ def _upto16(s):
     return _K2
 
 
-def _upto32(s):
+def _head(s, first_mul):
+    """The four multiplied words HashLen17to32 and HashLen33to64 both start from."""
     n = len(s)
     mul = _K2 + 2 * n
-    a = (_u64(s, 0) * _K1) & _MASK
-    b = _u64(s, 8)
-    c = (_u64(s, n - 8) * mul) & _MASK
-    d = (_u64(s, n - 16) * _K2) & _MASK
+    a = (_u64(s, 0) * first_mul) & _MASK
+    return mul, a, _u64(s, 8), (_u64(s, n - 8) * mul) & _MASK, (_u64(s, n - 16) * _K2) & _MASK
+
+
+def _upto32(s):
+    mul, a, b, c, d = _head(s, _K1)
     return _mix16((_rotr((a + b) & _MASK, 43) + _rotr(c, 30) + d) & _MASK,
                   (a + _rotr((b + _K2) & _MASK, 18) + c) & _MASK, mul)
 
 
 def _upto64(s):
     n = len(s)
-    mul = _K2 + 2 * n
-    a = (_u64(s, 0) * _K2) & _MASK
-    b = _u64(s, 8)
-    c = (_u64(s, n - 8) * mul) & _MASK
-    d = (_u64(s, n - 16) * _K2) & _MASK
+    mul, a, b, c, d = _head(s, _K2)
     y = (_rotr((a + b) & _MASK, 43) + _rotr(c, 30) + d) & _MASK
     z = _mix16(y, (a + _rotr((b + _K2) & _MASK, 18) + c) & _MASK, mul)
     e = (_u64(s, 16) * mul) & _MASK

@@ -33,6 +33,17 @@ def hash_to_bins(values, num_bins, salt=None):
     return np.asarray(hashed, dtype=np.int64)[inverse].reshape(strings.shape)
 
 
+def standardize_salt(salt, layer_name):
+    """Keras's salt argument: None, or a pair of ints (one int k stands for [k, k])."""
+    if salt is None:
+        return None
+    if isinstance(salt, (tuple, list)) and len(salt) == 2:
+        return [int(salt[0]), int(salt[1])]
+    if isinstance(salt, (int, np.integer)):
+        return [int(salt), int(salt)]
+    raise ValueError(f"{layer_name}: salt must be an integer or a pair of integers, got {salt!r}")
+
+
 class Hashing(Layer):
     """Map strings or integers to `num_bins` bins by hashing them (Keras's bin values).
 
@@ -61,13 +72,7 @@ class Hashing(Layer):
         if sparse:
             raise ValueError("Hashing: sparse=True is not supported (engine has no sparse tensors); "
                              "leave sparse=False")
-        if salt is not None:
-            if isinstance(salt, (tuple, list)) and len(salt) == 2:
-                salt = [int(salt[0]), int(salt[1])]
-            elif isinstance(salt, (int, np.integer)):
-                salt = [int(salt), int(salt)]
-            else:
-                raise ValueError(f"Hashing: salt must be an integer or a pair of integers, got {salt!r}")
+        salt = standardize_salt(salt, "Hashing")
         self.num_bins = int(num_bins)
         self.mask_value = mask_value
         self.salt = salt

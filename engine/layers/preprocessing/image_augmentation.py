@@ -374,10 +374,7 @@ class RandomCrop(RandomImageLayer):
         return self.transform_images(inputs, {"top": None, "left": None})
 
     def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        h, w = self._spatial_axes(len(shape))
-        shape[h], shape[w] = self.height, self.width
-        return tuple(shape)
+        return self._sized_shape(input_shape, self.height, self.width)
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}

@@ -40,6 +40,13 @@ class ImageLayer(Layer):
             images = ops.transpose(images, (0, 2, 3, 1))
         return images, single
 
+    def _sized_shape(self, input_shape, height, width):
+        """input_shape with its spatial sizes replaced by (height, width)."""
+        shape = list(input_shape)
+        h, w = self._spatial_axes(len(shape))
+        shape[h], shape[w] = height, width
+        return tuple(shape)
+
     def _from_batch(self, images, single):
         if self.data_format == "channels_first":
             images = ops.transpose(images, (0, 3, 1, 2))
@@ -132,10 +139,7 @@ class Resizing(ImageLayer):
         return dtype if dtype is not None and np.dtype(dtype).kind in "iu" else self.dtype
 
     def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        h, w = self._spatial_axes(len(shape))
-        shape[h], shape[w] = self.height, self.width
-        return tuple(shape)
+        return self._sized_shape(input_shape, self.height, self.width)
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width,

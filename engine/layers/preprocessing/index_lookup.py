@@ -13,6 +13,7 @@ from engine import config
 from engine.layers.base import Layer
 from engine.layers.preprocessing import _encoding, _hashes
 from engine.layers.preprocessing._base import to_numpy
+from engine.layers.preprocessing.hashing import standardize_salt
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -41,15 +42,9 @@ class IndexLookup(Layer):
             raise ValueError(f"{kind}: num_oov_indices must be 0 or more, got {num_oov_indices}")
         if oov_method not in ("floormod", "farmhash"):
             raise ValueError(f"{kind}: oov_method must be 'floormod' or 'farmhash', got {oov_method!r}")
-        if salt is not None:
-            if vocabulary_dtype != "string" and oov_method != "farmhash":
-                raise ValueError(f"{kind}: salt can only be used with oov_method='farmhash'")
-            if isinstance(salt, (tuple, list)) and len(salt) == 2:
-                salt = [int(salt[0]), int(salt[1])]
-            elif isinstance(salt, (int, np.integer)):
-                salt = [int(salt), int(salt)]
-            else:
-                raise ValueError(f"{kind}: salt must be an integer or a pair of integers, got {salt!r}")
+        if salt is not None and vocabulary_dtype != "string" and oov_method != "farmhash":
+            raise ValueError(f"{kind}: salt can only be used with oov_method='farmhash'")
+        salt = standardize_salt(salt, kind)
         output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         if output_mode not in _encoding.OUTPUT_MODES:
             raise ValueError(f"{kind}: output_mode must be one of {', '.join(_encoding.OUTPUT_MODES)}; "
