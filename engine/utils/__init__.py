@@ -37,3 +37,4 @@ from engine.utils.sequence_utils import pad_sequences
 from engine.utils.timeseries_dataset import timeseries_dataset_from_array
 from engine.utils.dataset_utils import (ArrayBatches, split_dataset, text_dataset_from_directory,
                                         image_dataset_from_directory)
+from engine.utils.image_utils import array_to_img, img_to_array, load_img, save_img

@@ -391,26 +391,7 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int", 
 
 
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-_CHANNELS = {"rgb": ("RGB", 3), "rgba": ("RGBA", 4), "grayscale": ("L", 1)}
-
-
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("Reading images needs Pillow: pip install Pillow (or pip install \"engine[images]\")") \
-            from None
-    return Image
-
-
-def load_image_array(path, color_mode="rgb"):
-    """One image file as a float32 array (height, width, channels) in [0, 255] (Pillow reads it)."""
-    if color_mode not in _CHANNELS:
-        raise ValueError(f'color_mode must be "rgb", "rgba" or "grayscale", got {color_mode!r}')
-    image_module = _pillow()
-    with image_module.open(path) as img:
-        arr = np.asarray(img.convert(_CHANNELS[color_mode][0]), dtype="float32")
-    return arr[..., None] if arr.ndim == 2 else arr
+_COLOR_MODES = ("rgb", "rgba", "grayscale")
 
 
 def image_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None, color_mode="rgb",
@@ -438,8 +419,9 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         `file_paths` attributes.
     """
     from engine.layers.preprocessing.image_preprocessing import Resizing
+    from engine.utils.image_utils import img_to_array, load_img, pillow_image
     _check_format(format, "image_dataset_from_directory")
-    if color_mode not in _CHANNELS:
+    if color_mode not in _COLOR_MODES:
         raise ValueError(f'color_mode must be "rgb", "rgba" or "grayscale", got {color_mode!r}')
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
@@ -448,14 +430,12 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     resizer = Resizing(image_size[0], image_size[1], interpolation=interpolation.lower(),
                        crop_to_aspect_ratio=crop_to_aspect_ratio, pad_to_aspect_ratio=pad_to_aspect_ratio,
                        data_format=data_format, dtype="float32")
-    _pillow()   # fail early, before indexing, when images cannot be read
+    pillow_image()   # fail early, before indexing, when images cannot be read
 
     def read(paths):
         images = []
         for path in paths:
-            img = load_image_array(path, color_mode)
-            if resizer.data_format == "channels_first":
-                img = img.transpose(2, 0, 1)
+            img = img_to_array(load_img(path, color_mode=color_mode), data_format=resizer.data_format, dtype="float32")
             images.append(np.asarray(resizer(img)))
         return np.stack(images)
     return _from_directory(directory, labels, label_mode, class_names, batch_size, shuffle, seed, validation_split,

@@ -143,3 +143,30 @@ def test_image_dataset_without_pillow_names_the_install(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pillow)
     with pytest.raises(ImportError, match="pip install Pillow"):
         utils.image_dataset_from_directory(str(tmp_path))
+
+
+def test_image_utils_round_trip_and_smart_resize(tmp_path):
+    pytest.importorskip("PIL.Image")
+    from engine.preprocessing import image
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, size=(6, 8, 3)).astype("float32")
+    path = os.path.join(tmp_path, "x.png")
+    utils.save_img(path, pixels, scale=False)
+    loaded = utils.img_to_array(utils.load_img(path))
+    np.testing.assert_array_equal(loaded, pixels)
+    assert loaded.dtype == np.float32 and utils.img_to_array(utils.load_img(path), data_format="channels_first").shape \
+        == (3, 6, 8)
+    gray = utils.img_to_array(utils.load_img(path, color_mode="grayscale", target_size=(3, 4)))
+    assert gray.shape == (3, 4, 1)
+    kept = utils.load_img(path, target_size=(4, 4), keep_aspect_ratio=True)
+    assert kept.size == (4, 4)
+    stretched = utils.img_to_array(utils.array_to_img(np.linspace(0, 1, 12).reshape(2, 2, 3)))
+    assert stretched.min() == 0 and stretched.max() == 255
+    resized = image.smart_resize(pixels, (3, 3))
+    from engine import layers
+    np.testing.assert_allclose(resized, layers.Resizing(3, 3, crop_to_aspect_ratio=True)(pixels), rtol=1e-6)
+    assert image.smart_resize(pixels[None], (4, 4)).shape == (1, 4, 4, 3)
+    with pytest.raises(ValueError, match="color_mode"):
+        utils.load_img(path, color_mode="cmyk")
+    with pytest.raises(ValueError, match="interpolation"):
+        utils.load_img(path, target_size=(2, 2), interpolation="cubic")
