@@ -86,6 +86,22 @@ class ArrayBatches:
         out._order = self._order.copy()
         return out
 
+    def map(self, fn):
+        """The dataset with `fn` applied to each item when it is loaded: fn(x, y) for (x, y) items, fn(x)
+        otherwise (as tf.data's `map`, e.g. `ds.map(lambda x, y: (vectorize(x), y))`). Tensors fn
+        returns are turned into numpy arrays."""
+        load = self._load
+
+        def mapped(indices):
+            item = load(indices)
+            out = fn(*item) if isinstance(item, tuple) else fn(item)
+            return _to_arrays(out)
+        out = ArrayBatches(self.num_samples, mapped, self.batch_size, self.shuffle, class_names=self.class_names,
+                           file_paths=self.file_paths)
+        out._order = self._order
+        out._rng = self._rng
+        return out
+
     def _batched_load(self):
         load = self._load
 
@@ -99,6 +115,15 @@ class ArrayBatches:
     def __repr__(self):
         return (f"<ArrayBatches samples={self.num_samples}, batch_size={self.batch_size}, "
                 f"batches={len(self)}>")
+
+
+def _to_arrays(value):
+    """Tensors (anything with __array__) in a batch structure as numpy arrays."""
+    if isinstance(value, tuple):
+        return tuple(_to_arrays(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_arrays(v) for k, v in value.items()}
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
 
 
 def _take(data, indices):

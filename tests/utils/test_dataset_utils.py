@@ -170,3 +170,16 @@ def test_image_utils_round_trip_and_smart_resize(tmp_path):
         utils.load_img(path, color_mode="cmyk")
     with pytest.raises(ValueError, match="interpolation"):
         utils.load_img(path, target_size=(2, 2), interpolation="cubic")
+
+
+def test_text_directory_dataset_feeds_text_vectorization(text_dir):
+    from engine import layers
+    ds = utils.text_dataset_from_directory(text_dir, batch_size=2, seed=0, verbose=False)
+    vectorize = layers.TextVectorization(output_sequence_length=4)
+    vectorize.adapt(ds)                                  # (texts, labels) batches: the texts are read
+    assert vectorize.get_vocabulary()[:4] == ["", "[UNK]", "review", "number"]
+    vectors = ds.map(lambda texts, labels: (vectorize(texts), labels))
+    x, y = vectors[0]
+    assert isinstance(x, np.ndarray) and x.shape == (2, 4) and x.dtype == np.int64
+    assert y.shape == (2,) and len(vectors) == len(ds)
+    assert ds.map(lambda texts, labels: labels * 2)[0].tolist() == (ds[0][1] * 2).tolist()
