@@ -26,5 +26,6 @@ from engine import random
 from engine import applications
 from engine import saving
 from engine import tree
+from engine import datasets, preprocessing  # keras.datasets, keras.preprocessing
 
 backend = config

@@ -16,3 +16,7 @@ from engine.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D,
 from engine.layers.normalization import BatchNormalization
 from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D, UpSampling2D, Cropping1D,
                                      Cropping2D)
+from engine.layers.preprocessing import (Normalization, Rescaling, Resizing, CenterCrop, RandomFlip, RandomRotation,
+                                         RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop,
+                                         CategoryEncoding, Hashing, StringLookup, IntegerLookup, TextVectorization,
+                                         Discretization)

@@ -155,7 +155,50 @@ def save_model(model, filepath, overwrite=True):
             z.writestr("metadata.json", json.dumps(metadata))
             z.writestr("config.json", json.dumps(config))
             z.writestr("model.weights.h5", weights.getvalue())
+            _write_assets(model, z)
     atomic_write(filepath, write)
+
+
+# -- assets: files layers keep beside their weights (a lookup layer's vocabulary.txt) --------------
+def _write_assets(model, z):
+    """Each layer with save_assets writes into a folder that becomes assets/<layer path>/ in the zip."""
+    for path, layer in weights_io.layer_paths(model):
+        if not hasattr(layer, "save_assets"):
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            for root, _, files in os.walk(folder):
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    z.write(full, f"assets/{path}/{os.path.relpath(full, folder)}".replace(os.sep, "/"))
+
+
+def _load_assets(model, filepath):
+    """Give each layer with load_assets the files saved under assets/<its path>/ (in a temporary
+    folder; member names are checked so nothing lands outside it)."""
+    layers = [(path, layer) for path, layer in weights_io.layer_paths(model) if hasattr(layer, "load_assets")]
+    if not layers:
+        return
+    with _open_archive(filepath) as z:
+        names = z.namelist()
+        for path, layer in layers:
+            prefix = f"assets/{path}/"
+            members = [n for n in names if n.startswith(prefix) and not n.endswith("/")]
+            with tempfile.TemporaryDirectory() as folder:
+                for member in members:
+                    rel = member[len(prefix):]
+                    parts = rel.split("/")
+                    if ".." in parts or rel.startswith("/"):
+                        raise ValueError(f"{filepath}: asset {member} points outside its folder")
+                    target = os.path.join(folder, *parts)
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with open(target, "wb") as f:
+                        f.write(_read_member(z, member, filepath, CONFIG_MAX_BYTES))
+                try:
+                    layer.load_assets(folder)
+                except FileNotFoundError as e:
+                    raise ValueError(f"{filepath}: layer {layer.name!r} needs {prefix}{os.path.basename(e.filename)}, "
+                                     f"which the file lacks") from None
 
 
 # config.json is a few KB (Xception's is ~100 KB): a member that inflates past this is refused.
@@ -254,6 +297,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     weights = read_weights(filepath, model)
     weights_io.load_weights_from_h5(model, io.BytesIO(weights), include_optimizer=bool(compile and compile_config),
                                     name=f"{filepath} (model.weights.h5)")
+    _load_assets(model, filepath)
     return model
 
 
@@ -262,3 +306,4 @@ def load_weights_from_archive(model, filepath, skip_mismatch=False):
     weights = read_weights(filepath, model)
     weights_io.load_weights_from_h5(model, io.BytesIO(weights), skip_mismatch=skip_mismatch,
                                     name=f"{os.fspath(filepath)} (model.weights.h5)")
+    _load_assets(model, filepath)

@@ -30,7 +30,7 @@ def _recurrent(layer):
 
 
 def _layer_entries(model, prefix="layers"):
-    """(h5 path of a variable group, the variables stored there), for every layer of the model."""
+    """(h5 path of a variable group, the variables stored there, the layer), for every layer of the model."""
     from engine.layers.recurrent import Bidirectional
     from engine.models.functional import Functional
     used = {}
@@ -43,13 +43,28 @@ def _layer_entries(model, prefix="layers"):
         if isinstance(layer, Functional):
             entries += _layer_entries(layer, f"{key}/layers")
         elif isinstance(layer, Bidirectional):
-            entries.append((f"{key}/forward_layer/cell/vars", layer.forward_layer.weights))
-            entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights))
+            entries.append((f"{key}/forward_layer/cell/vars", layer.forward_layer.weights, layer.forward_layer))
+            entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights, layer.backward_layer))
         elif _recurrent(layer):
-            entries.append((f"{key}/cell/vars", layer.weights))
+            entries.append((f"{key}/cell/vars", layer.weights, layer))
         else:
-            entries.append((f"{key}/vars", layer.weights))
+            entries.append((f"{key}/vars", layer.weights, layer))
+            # A layer holding another saveable layer (TextVectorization's StringLookup) has it saved
+            # at <key>/<attribute> as well, as Keras walks a layer's attributes.
+            for attr, child in getattr(layer, "_saveable_children", lambda: [])():
+                entries.append((f"{key}/{attr}/vars", [], child))
     return entries
+
+
+def _has_own_store(layer):
+    """Layers whose state is not a list of variables (the lookup layers' idf weights) store named
+    arrays through save_own_variables / load_own_variables, as in Keras."""
+    return hasattr(layer, "save_own_variables") and hasattr(layer, "load_own_variables")
+
+
+def layer_paths(model):
+    """(path of a layer's state in a .keras file, the layer) for each layer, as the weights use them."""
+    return [(group[:-len("/vars")], layer) for group, _, layer in _layer_entries(model)]
 
 
 def optimizer_variables(model):
@@ -63,8 +78,14 @@ def optimizer_variables(model):
 def save_weights_to_h5(model, path, include_optimizer=False):
     h5py = _h5py()
     with h5py.File(path, "w") as f:
-        for group, variables in _layer_entries(model):
+        for group, variables, layer in _layer_entries(model):
             g = f.require_group(group)
+            if _has_own_store(layer):
+                store = {}
+                layer.save_own_variables(store)
+                for name, value in store.items():
+                    g.create_dataset(name, data=value)
+                continue
             for i, v in enumerate(variables):
                 g.create_dataset(str(i), data=v.numpy())
         f.require_group("vars").attrs["name"] = model.name
@@ -179,13 +200,22 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
     name = name or str(source)
     with _open(h5py, source, name) as f:
         assignments = []
+        own_stores = []
         used = set()
         entries = _layer_entries(model)
         # No optimizer slot is larger than the largest weight; scalars (iterations, rate) are 1.
-        largest = max([1] + [math.prod(v.shape) for _, variables in entries for v in variables])
-        for group, variables in entries:
+        largest = max([1] + [math.prod(v.shape) for _, variables, _ in entries for v in variables])
+        for group, variables, layer in entries:
             stored = _resolve(h5py, f, group, group, name)
-            count = len(_array_keys(h5py, stored, group, name))
+            keys = _array_keys(h5py, stored, group, name)
+            if _has_own_store(layer):
+                # Named arrays of a layer's own (a lookup layer's idf weights): no variable bounds
+                # their size, so they get the fixed cap of OWN_STORE_MAX_ELEMENTS.
+                own_stores.append((layer, {k: _read_array(h5py, stored, k, group, name, OWN_STORE_MAX_ELEMENTS)
+                                           for k in keys}))
+                used.update(f"{group}/{k}" for k in keys)
+                continue
+            count = len(keys)
             if count != len(variables):
                 if skip_mismatch:
                     continue
@@ -219,6 +249,12 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
         model.optimizer.load_ordered_state(model.trainable_weights, opt_values)
     for v, value in assignments:
         v.assign(value)
+    for layer, store in own_stores:
+        layer.load_own_variables(store)
+
+
+# A layer's own named arrays (not variables) are refused past this many elements (1 GiB of float64).
+OWN_STORE_MAX_ELEMENTS = 1 << 27
 
 
 def weights_bytes_bound(model):
@@ -226,9 +262,11 @@ def weights_bytes_bound(model):
 
     The weights, up to three optimizer slots per trainable weight (Adam's two moments, AdamW's,
     plus slack for others) and the optimizer's scalars, in float64 at most, plus HDF5's own
-    metadata: a few KiB per dataset and group, and 1 MiB for the rest.
+    metadata: a few KiB per dataset and group, and 1 MiB for the rest; layers storing arrays of
+    their own (lookup tables) may add up to OWN_STORE_MAX_ELEMENTS float64 each.
     """
     entries = _layer_entries(model)
-    elements = sum(math.prod(v.shape) for _, variables in entries for v in variables)
-    datasets = sum(len(variables) for _, variables in entries)
-    return 8 * 4 * elements + 16384 * (4 * datasets + 8) + (1 << 20)
+    elements = sum(math.prod(v.shape) for _, variables, _ in entries for v in variables)
+    datasets = sum(len(variables) for _, variables, _ in entries)
+    own = sum(1 for _, _, layer in entries if _has_own_store(layer))
+    return 8 * 4 * elements + 16384 * (4 * datasets + 8) + (1 << 20) + 8 * OWN_STORE_MAX_ELEMENTS * own

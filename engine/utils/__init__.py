@@ -43,3 +43,10 @@ def normalize(x, axis=-1, order=2):
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.where(norm == 0, 1, norm)
+
+# Data utilities (issue 18): sequences, timeseries windows, datasets from arrays and directories.
+from engine.utils.sequence_utils import pad_sequences
+from engine.utils.timeseries_dataset import timeseries_dataset_from_array
+from engine.utils.dataset_utils import (ArrayBatches, split_dataset, text_dataset_from_directory,
+                                        image_dataset_from_directory)
+from engine.utils.image_utils import array_to_img, img_to_array, load_img, save_img

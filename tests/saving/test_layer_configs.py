@@ -67,3 +67,11 @@ def test_merges_round_trip():
         xs = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(2)]
         assert clone.get_config() == layer.get_config()
         np.testing.assert_allclose(clone(xs), layer(xs), rtol=1e-6)
+
+# The preprocessing layers (issue 18) take strings or draw random numbers, so their config round
+# trips live in tests/layers/preprocessing/test_preprocessing_configs.py; listed here for the check
+# that every exported layer has one.
+PREPROCESSING = [layers.Normalization, layers.Rescaling, layers.Resizing, layers.CenterCrop, layers.RandomFlip,
+                 layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation, layers.RandomContrast,
+                 layers.RandomBrightness, layers.RandomCrop, layers.CategoryEncoding, layers.Hashing,
+                 layers.StringLookup, layers.IntegerLookup, layers.TextVectorization, layers.Discretization]
