@@ -16,3 +16,5 @@ from engine.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D,
 from engine.layers.normalization import BatchNormalization
 from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D, UpSampling2D, Cropping1D,
                                      Cropping2D)
+from engine.layers.attention import MultiHeadAttention, Attention, AdditiveAttention
+from engine.layers.normalization_layers import LayerNormalization, GroupNormalization, UnitNormalization
