@@ -45,6 +45,11 @@ def _layer_entries(model, prefix="layers"):
             entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights))
         elif _recurrent(layer):
             entries.append((f"{key}/cell/vars", layer.weights))
+        elif hasattr(layer, "_h5_groups"):
+            # Layers whose weights live in sublayers that Keras saves under the sublayer's
+            # attribute name (MultiHeadAttention: query_dense/vars, ...); own weights stay in vars.
+            entries.append((f"{key}/vars", layer._trainable_weights_list + layer._non_trainable_weights_list))
+            entries += [(f"{key}/{sub}/vars", variables) for sub, variables in layer._h5_groups()]
         else:
             entries.append((f"{key}/vars", layer.weights))
     return entries
