@@ -21,3 +21,5 @@ from engine.layers.normalization_layers import LayerNormalization, GroupNormaliz
 from engine.layers.activation_layers import ReLU, LeakyReLU, PReLU, ELU, Softmax
 from engine.layers.regularization import (Masking, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
                                           GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization)
+from engine.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose,
+                                          Convolution2DTranspose)
