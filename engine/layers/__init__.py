@@ -23,3 +23,7 @@ from engine.layers.regularization import (Masking, SpatialDropout1D, SpatialDrop
                                           GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization)
 from engine.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose,
                                           Convolution2DTranspose)
+from engine.layers.convolutional3d import (Conv3D, Convolution3D, MaxPooling3D, AveragePooling3D, MaxPool3D,
+                                           AvgPool3D, GlobalMaxPooling3D, GlobalAveragePooling3D, GlobalMaxPool3D,
+                                           GlobalAvgPool3D, ZeroPadding3D, UpSampling3D, Cropping3D)
+from engine.layers.depthwise1d import DepthwiseConv1D, SeparableConv1D, SeparableConvolution1D

@@ -14,6 +14,7 @@ from engine import layers  # noqa: E402
 rng = np.random.default_rng(7)
 SEQ = rng.standard_normal((2, 6, 8)).astype("float32")
 IMG = rng.standard_normal((2, 5, 5, 4)).astype("float32")
+VOL = rng.standard_normal((2, 5, 4, 6, 3)).astype("float32")
 
 # (class name, constructor kwargs, input, call kwargs)
 SINGLE = [
@@ -32,6 +33,15 @@ SINGLE = [
     ("Conv2DTranspose", {"filters": 2, "kernel_size": (2, 3), "strides": (3, 2), "output_padding": (2, 1)}, IMG, {}),
     ("Conv2DTranspose", {"filters": 2, "kernel_size": 3, "dilation_rate": 2, "padding": "same"}, IMG, {}),
     ("Conv1DTranspose", {"filters": 3, "kernel_size": 4, "strides": 3, "padding": "same"}, SEQ, {}),
+    ("Conv3D", {"filters": 2, "kernel_size": (3, 2, 3), "strides": (2, 1, 2), "padding": "same"}, VOL, {}),
+    ("MaxPooling3D", {"pool_size": 3, "strides": 2, "padding": "same"}, VOL, {}),
+    ("AveragePooling3D", {"pool_size": (3, 2, 2), "strides": 2, "padding": "same"}, VOL, {}),
+    ("GlobalAveragePooling3D", {}, VOL, {}),
+    ("ZeroPadding3D", {"padding": (1, 2, 0)}, VOL, {}),
+    ("UpSampling3D", {"size": (1, 2, 3)}, VOL, {}),
+    ("Cropping3D", {"cropping": ((1, 0), 1, (2, 1))}, VOL, {}),
+    ("DepthwiseConv1D", {"kernel_size": 3, "depth_multiplier": 2, "padding": "same"}, SEQ, {}),
+    ("SeparableConv1D", {"filters": 3, "kernel_size": 2, "strides": 2}, SEQ, {}),
     ("SpatialDropout1D", {"rate": 0.3}, SEQ, {}),
     ("GaussianNoise", {"stddev": 0.3}, SEQ, {}),
     ("GaussianDropout", {"rate": 0.3}, SEQ, {}),
