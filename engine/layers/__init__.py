@@ -27,3 +27,4 @@ from engine.layers.convolutional3d import (Conv3D, Convolution3D, MaxPooling3D, 
                                            AvgPool3D, GlobalMaxPooling3D, GlobalAveragePooling3D, GlobalMaxPool3D,
                                            GlobalAvgPool3D, ZeroPadding3D, UpSampling3D, Cropping3D)
 from engine.layers.depthwise1d import DepthwiseConv1D, SeparableConv1D, SeparableConvolution1D
+from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, TimeDistributed

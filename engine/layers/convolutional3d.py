@@ -43,6 +43,11 @@ class Conv3D(_Conv):
 
     rank = 3
 
+    def get_config(self):
+        config = super().get_config()
+        config["groups"] = 1
+        return config
+
     def _run(self, x, kernel, bias, activation):
         n = x.shape[0]
         taps, depth_out = _depth_windows(x, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
@@ -142,7 +147,14 @@ class GlobalAveragePooling3D(_GlobalPool):
     rank, reduce = 3, staticmethod(ops.mean)
 
 
-class ZeroPadding3D(_ZeroPadding):
+class _ChannelsLastConfig:
+    """Keras's 3-D reshaping layers write their data_format."""
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": "channels_last"}
+
+
+class ZeroPadding3D(_ChannelsLastConfig, _ZeroPadding):
     """Zeros around the (depth, rows, cols) axes, as keras.layers.ZeroPadding3D.
 
     Args:
@@ -153,7 +165,7 @@ class ZeroPadding3D(_ZeroPadding):
     rank = 3
 
 
-class UpSampling3D(_UpSampling):
+class UpSampling3D(_ChannelsLastConfig, _UpSampling):
     """Repeat each (depth, row, col) cell size times, as keras.layers.UpSampling3D.
 
     Args:
@@ -172,7 +184,7 @@ class UpSampling3D(_UpSampling):
         return config
 
 
-class Cropping3D(_Cropping):
+class Cropping3D(_ChannelsLastConfig, _Cropping):
     """Crop the (depth, rows, cols) axes, as keras.layers.Cropping3D.
 
     Args:

@@ -5,6 +5,12 @@ from engine.layers.convolutional import DepthwiseConv2D, SeparableConv2D
 from engine.ops import convolution as conv_ops
 
 
+def _settings(layer, names):
+    """Constructor settings Keras's 1-D layers write that the 2-D bases' configs leave out."""
+    from engine.saving.serialization import serialize_keras_object
+    return {n: serialize_keras_object(getattr(layer, n, None)) for n in names}
+
+
 class DepthwiseConv1D(DepthwiseConv2D):
     """Depthwise 1-D convolution (one filter set per channel), as keras.layers.DepthwiseConv1D;
     kernel (kernel_size, channels, depth_multiplier).
@@ -21,6 +27,11 @@ class DepthwiseConv1D(DepthwiseConv2D):
                  dilation_rate=1, **kwargs):
         super().__init__(kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
                          data_format=data_format, dilation_rate=dilation_rate, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(_settings(self, ("bias_regularizer", "bias_constraint")))
+        return config
 
 
 class SeparableConv1D(SeparableConv2D):
@@ -41,6 +52,12 @@ class SeparableConv1D(SeparableConv2D):
                  depth_multiplier=1, **kwargs):
         super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
                          dilation_rate=dilation_rate, depth_multiplier=depth_multiplier, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(_settings(self, ("bias_regularizer", "bias_constraint", "pointwise_regularizer",
+                                       "pointwise_constraint")))
+        return config
 
     def build(self, input_shape):
         super().build(input_shape)
