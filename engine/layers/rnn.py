@@ -15,6 +15,7 @@ from engine import random as engine_random
 from engine.layers.base import Layer, snake_case
 from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _UnitForgetBias
 from engine.ops import recurrent as rnn_ops
+from engine.ops.layout import ascontiguous
 
 
 def _sizes(state_size):
@@ -423,6 +424,12 @@ class RNN(Layer):
         if act is None or rec is None:
             return None
         m = None if mask is None else np.ascontiguousarray(np.asarray(mask, dtype=bool).view(np.uint8))
+        dtype = cell.kernel.dtype
+        if x.dtype != dtype:            # the cell computes in its own dtype, as in Keras
+            x = ops.cast(x, dtype)
+            states = [ops.cast(st, dtype) for st in states]
+        if not np.asarray(x).flags.c_contiguous:
+            x = ascontiguous(x)          # the kernels take C-contiguous sequences
         if kind is LSTMCell:
             h_seq, h_last, c_last = rnn_ops.lstm(x, cell.kernel, cell.recurrent_kernel, cell.bias, states[0],
                                                  states[1], mask=m, go_backwards=self.go_backwards, activation=act,

@@ -112,3 +112,32 @@ def test_attention_layers_match_keras(name, kwargs):
         np.testing.assert_allclose(np.asarray(ours([q, v], **call)), np.asarray(theirs([q, v], **call)),
                                    rtol=1e-4, atol=1e-5)
     assert _config_keys(ours) == _config_keys(theirs)
+
+
+def _rnn_model(L, api):
+    x = api.Input((5, 3))
+    a = L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(2)]), return_sequences=True)(x)
+    b = L.RNN(L.SimpleRNNCell(3), go_backwards=True)(a)
+    c = L.TimeDistributed(L.Dense(2))(a)
+    d = L.Bidirectional(L.RNN(L.GRUCell(2, reset_after=False)))(c)
+    return api.Model(x, [b, d])
+
+
+def test_rnn_cell_models_load_both_ways(tmp_path):
+    import engine
+    keras.utils.set_random_seed(3)
+    theirs = _rnn_model(keras.layers, keras)
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+    path = str(tmp_path / "theirs.keras")
+    theirs.save(path)
+    ours = engine.models.load_model(path)
+    for p, q in zip(ours.predict(x, verbose=0), theirs.predict(x, verbose=0)):
+        np.testing.assert_allclose(p, np.asarray(q), rtol=1e-4, atol=1e-5)
+    back = str(tmp_path / "ours.keras")
+    ours.save(back)
+    again = keras.saving.load_model(back)
+    for p, q in zip(ours.predict(x, verbose=0), again.predict(x, verbose=0)):
+        np.testing.assert_allclose(p, np.asarray(q), rtol=1e-4, atol=1e-5)
+    built = _rnn_model(layers, engine)
+    assert [tuple(w.shape) for w in built.weights] == [tuple(w.shape) for w in theirs.weights]
+    assert built.count_params() == theirs.count_params()
