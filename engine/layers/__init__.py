@@ -28,3 +28,5 @@ from engine.layers.convolutional3d import (Conv3D, Convolution3D, MaxPooling3D, 
                                            GlobalAvgPool3D, ZeroPadding3D, UpSampling3D, Cropping3D)
 from engine.layers.depthwise1d import DepthwiseConv1D, SeparableConv1D, SeparableConvolution1D
 from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, TimeDistributed
+from engine.layers.input_spec import InputSpec
+from engine.layers.wrappers import Wrapper

@@ -14,6 +14,7 @@ from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer, snake_case
 from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _UnitForgetBias
+from engine.layers.wrappers import Wrapper
 from engine.ops import recurrent as rnn_ops
 from engine.ops.layout import ascontiguous
 
@@ -509,7 +510,7 @@ class RNN(Layer):
         return config
 
 
-class TimeDistributed(Layer):
+class TimeDistributed(Wrapper):
     """Apply a layer to every time step of (batch, timesteps, ...) inputs (the steps fold into
     the batch), as keras.layers.TimeDistributed.
 
@@ -518,13 +519,7 @@ class TimeDistributed(Layer):
     """
 
     def __init__(self, layer, **kwargs):
-        if isinstance(layer, dict):
-            from engine.saving.serialization import deserialize_keras_object
-            layer = deserialize_keras_object(layer)
-        if not isinstance(layer, Layer):
-            raise ValueError(f"TimeDistributed: expected a layer, got {layer!r}")
-        super().__init__(**kwargs)
-        self.layer = layer
+        super().__init__(layer, **kwargs)
         self.supports_masking = True
 
     def _check_input(self, shape):
@@ -533,11 +528,7 @@ class TimeDistributed(Layer):
                              f"timesteps, ...), got {shape}")
 
     def build(self, input_shape):
-        self.layer._maybe_build((None,) + tuple(input_shape[2:]))
-        self.built = True
-
-    def _h5_groups(self):
-        return [("layer", self.layer.weights)]
+        super().build((None,) + tuple(input_shape[2:]))
 
     def call(self, inputs, mask=None, training=None):
         batch, steps = inputs.shape[:2]
@@ -554,9 +545,3 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
-
-    def get_config(self):
-        from engine.saving.serialization import serialize_keras_object
-        config = super().get_config()
-        config["layer"] = serialize_keras_object(self.layer)
-        return config
