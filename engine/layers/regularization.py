@@ -210,7 +210,7 @@ class AlphaDropout(_Noise):
         if not 0 <= rate < 1:
             raise ValueError(f"AlphaDropout: rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
-        self.noise_shape = noise_shape
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
