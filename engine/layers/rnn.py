@@ -394,21 +394,25 @@ class RNN(Layer):
             groups.append((f"cell/cells/{base if n == 0 else f'{base}_{n}'}", cell.weights))
         return groups
 
-    def _initial_states(self, batch, initial_state, dtype):
-        sizes = _sizes(self.cell.state_size)
+    def _state_shapes(self, batch, inputs_shape):
+        """The shape of each state for a batch (a vector per sample; ConvLSTM's are feature maps)."""
+        return [(batch, size) for size in _sizes(self.cell.state_size)]
+
+    def _initial_states(self, batch, initial_state, dtype, inputs_shape=None):
+        shapes = self._state_shapes(batch, inputs_shape)
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            if len(states) != len(sizes):
-                raise ValueError(f"Layer \"{self.name}\" (RNN): the cell takes {len(sizes)} state(s), got "
-                                 f"{len(states)} initial states")
-            for s, size in zip(states, sizes):
-                if tuple(np.shape(s)) != (batch, size):
-                    raise ValueError(f"Layer \"{self.name}\" (RNN): an initial state must have shape "
-                                     f"{(batch, size)}, got {tuple(np.shape(s))}")
+            if len(states) != len(shapes):
+                raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}): the cell takes {len(shapes)} "
+                                 f"state(s), got {len(states)} initial states")
+            for s, shape in zip(states, shapes):
+                if tuple(np.shape(s)) != shape:
+                    raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}): an initial state must have "
+                                     f"shape {shape}, got {tuple(np.shape(s))}")
             return [ops.convert_to_tensor(s, dtype) if not hasattr(s, "_value") else s for s in states]
         if self.stateful and self.states is not None and self.states[0].shape[0] == batch:
             return [ops.convert_to_tensor(s) for s in self.states]
-        return [ops.zeros((batch, size), dtype) for size in sizes]
+        return [ops.zeros(shape, dtype) for shape in shapes]
 
     def _fused_run(self, x, states, mask, training):
         """The whole sequence in one kernel call for the built-in cells, or None."""
@@ -455,7 +459,7 @@ class RNN(Layer):
         for t in order:
             out, new_states = _call_cell(self.cell, x[:, t], states, training)
             if keep is not None:
-                k = keep[:, t][:, None]
+                k = keep[:, t].reshape((-1,) + (1,) * (out.ndim - 1))
                 new_states = [ops.where(k, n, s) for n, s in zip(new_states, states)]
                 fallback = previous if previous is not None and not self.zero_output_for_mask \
                     else ops.zeros(tuple(out.shape), out.dtype)
@@ -469,7 +473,7 @@ class RNN(Layer):
         if inputs.ndim < 3:
             raise ValueError(f"Layer \"{self.name}\" (RNN) expects inputs of shape (batch, timesteps, features), "
                              f"got {inputs.shape}")
-        states = self._initial_states(inputs.shape[0], initial_state, inputs.dtype)
+        states = self._initial_states(inputs.shape[0], initial_state, inputs.dtype, tuple(inputs.shape))
         if hasattr(self.cell, "reset_dropout_mask"):
             self.cell.reset_dropout_mask()
         run = self._fused_run(inputs, states, mask, training) if inputs.ndim == 3 and inputs.shape[1] else None

@@ -42,6 +42,10 @@ SINGLE = [
     ("Cropping3D", {"cropping": ((1, 0), 1, (2, 1))}, VOL, {}),
     ("DepthwiseConv1D", {"kernel_size": 3, "depth_multiplier": 2, "padding": "same"}, SEQ, {}),
     ("SeparableConv1D", {"filters": 3, "kernel_size": 2, "strides": 2}, SEQ, {}),
+    ("ConvLSTM1D", {"filters": 2, "kernel_size": 3, "padding": "same", "return_sequences": True},
+     rng.standard_normal((2, 3, 6, 2)).astype("float32"), {}),
+    ("ConvLSTM2D", {"filters": 2, "kernel_size": (2, 3), "strides": (2, 1), "return_state": True},
+     rng.standard_normal((2, 3, 5, 4, 2)).astype("float32"), {}),
     ("SpatialDropout1D", {"rate": 0.3}, SEQ, {}),
     ("GaussianNoise", {"stddev": 0.3}, SEQ, {}),
     ("GaussianDropout", {"rate": 0.3}, SEQ, {}),
@@ -72,7 +76,9 @@ def test_single_input_layers_match_keras(name, kwargs, x, call):
     ours(x, **call)
     theirs(x, **call)
     _same_weights(ours, theirs)
-    np.testing.assert_allclose(np.asarray(ours(x, **call)), np.asarray(theirs(x, **call)), rtol=1e-4, atol=1e-5)
+    got, want = ours(x, **call), theirs(x, **call)
+    for g, w in zip(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want]):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
     assert _config_keys(ours) == _config_keys(theirs)
     # Keras builds ours from our config and vice versa.
     getattr(keras.layers, name).from_config(ours.get_config())
