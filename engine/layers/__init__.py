@@ -21,8 +21,8 @@ from engine.layers.normalization_layers import LayerNormalization, GroupNormaliz
 from engine.layers.activation_layers import ReLU, LeakyReLU, PReLU, ELU, Softmax
 from engine.layers.regularization import (Masking, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
                                           GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization)
-from engine.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose,
-                                          Convolution2DTranspose)
+from engine.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
+                                          Convolution2DTranspose, Convolution3DTranspose)
 from engine.layers.convolutional3d import (Conv3D, Convolution3D, MaxPooling3D, AveragePooling3D, MaxPool3D,
                                            AvgPool3D, GlobalMaxPooling3D, GlobalAveragePooling3D, GlobalMaxPool3D,
                                            GlobalAvgPool3D, ZeroPadding3D, UpSampling3D, Cropping3D)

@@ -94,7 +94,6 @@ class _ConvLSTM(RNN):
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only, got "
                              f"{data_format!r}")
-        kwargs.pop("unroll", None)
         cell = _ConvLSTMCell(self.rank, filters, kernel_size, strides=strides, padding=padding,
                              dilation_rate=dilation_rate, unit_forget_bias=unit_forget_bias, activation=activation,
                              recurrent_activation=recurrent_activation, use_bias=use_bias,
@@ -126,8 +125,6 @@ class _ConvLSTM(RNN):
     def get_config(self):
         config = super().get_config()
         del config["cell"]
-        for key in ("unroll", "zero_output_for_mask"):
-            config.pop(key, None)
         cell = self.cell
         config.update({
             "filters": cell.filters, "kernel_size": cell.kernel_size, "strides": cell.strides,

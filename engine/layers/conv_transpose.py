@@ -99,5 +99,52 @@ class Conv2DTranspose(_ConvTranspose):
     rank = 2
 
 
+class Conv3DTranspose(_ConvTranspose):
+    """3-D transposed convolution of (batch, depth, rows, cols, channels) inputs, as
+    keras.layers.Conv3DTranspose; kernel (kd, kh, kw, filters, channels).  Each depth tap is a
+    2-D transposed convolution of the depth slices (on the GEMM); the taps land on the output
+    depth at stride / dilation spacing and are summed.
+
+    Args:
+        filters, kernel_size, strides, padding ("valid" / "same"), output_padding, data_format,
+        dilation_rate, activation, use_bias, kernel_initializer, bias_initializer,
+        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+        bias_constraint: as Keras's.
+    """
+
+    rank = 3
+
+    def _run(self, x, kernel, bias, activation):
+        n, depth = x.shape[:2]
+        kd, s, d = self.kernel_size[0], self.strides[0], self.dilation_rate[0]
+        op = None if self.output_padding is None else self.output_padding[0]
+        before, after = ct_ops.transpose_padding(kd, s, d, self.padding, op)
+        full = (depth - 1) * s + (kd - 1) * d + 1
+        images = ops.reshape(x, (n * depth,) + tuple(x.shape[2:]))
+        total = None
+        for a in range(kd):
+            y = ct_ops.conv2d_transpose(images, kernel[a], None, strides=self.strides[1:], padding=self.padding,
+                                        output_padding=None if op is None else self.output_padding[1:],
+                                        dilation_rate=self.dilation_rate[1:])
+            y = ops.reshape(y, (n, depth) + tuple(y.shape[1:]))
+            if s > 1:          # slices s apart along depth: interleave s - 1 zero slices
+                y = ops.stack([y] + [ops.zeros(tuple(y.shape), y.dtype)] * (s - 1), axis=2)
+                y = ops.reshape(y, (n, depth * s) + tuple(y.shape[3:]))[:, :(depth - 1) * s + 1]
+            lead, tail = a * d, full - a * d - y.shape[1]
+            y = ops.pad(y, ((0, 0), (lead, tail)) + ((0, 0),) * (y.ndim - 2))
+            total = y if total is None else ops.add(total, y)
+        # The implied convolution's padding: `before` cells cut at the front, `after` at the end
+        # (a negative `after` adds cells that receive nothing).
+        total = total[:, before:full - max(after, 0)]
+        if after < 0:
+            total = ops.pad(total, ((0, 0), (0, -after)) + ((0, 0),) * (total.ndim - 2))
+        if bias is not None:
+            total = ops.nn.bias_add(total, bias)
+        if activation is not None:
+            total = activations.get(activation)(total)
+        return total
+
+
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+Convolution3DTranspose = Conv3DTranspose

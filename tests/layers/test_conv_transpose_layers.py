@@ -110,3 +110,39 @@ def test_conv_transpose_configs_and_errors():
     with pytest.raises(ValueError, match="rank 4"):
         layers.Conv2DTranspose(3, 2)(np.zeros((2, 3, 3), np.float32))
     assert layers.Convolution2DTranspose is layers.Conv2DTranspose
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"strides": 2, "padding": "same"},
+                                    {"strides": (2, 1, 3), "output_padding": (1, 0, 2)},
+                                    {"dilation_rate": (2, 1, 1), "padding": "same"}])
+def test_conv3d_transpose_against_direct_loop(kwargs):
+    layer = layers.Conv3DTranspose(2, (3, 2, 2), activation="tanh", dtype="float64", **kwargs)
+    x = rng.standard_normal((2, 3, 2, 3, 2))
+    y = np.asarray(layer(x))
+    w, b = layer.get_weights()
+    assert w.shape == (3, 2, 2, 2, 2)
+    s = kwargs.get("strides", 1)
+    s = (s,) * 3 if isinstance(s, int) else s
+    d = kwargs.get("dilation_rate", (1, 1, 1))
+    padding = kwargs.get("padding", "valid")
+    ops_ = kwargs.get("output_padding", (None,) * 3)
+    sizes, befores = [], []
+    for n, k, st, dd, op in zip(x.shape[1:4], w.shape[:3], s, d, ops_):
+        out = keras_length(n, k, st, dd, padding, op)
+        total = max((n - 1) * st + (k - 1) * dd + 1 - out, 0)
+        sizes.append(out)
+        befores.append(total // 2 if padding == "same" else 0)
+    ref = np.zeros((2, *sizes, 2))
+    for i in range(3):
+        for j in range(2):
+            for m in range(3):
+                for a in range(3):
+                    for bb in range(2):
+                        for c in range(2):
+                            o = (i * s[0] + a * d[0] - befores[0], j * s[1] + bb * d[1] - befores[1],
+                                 m * s[2] + c * d[2] - befores[2])
+                            if all(0 <= oo < size for oo, size in zip(o, sizes)):
+                                ref[:, o[0], o[1], o[2]] += x[:, i, j, m] @ w[a, bb, c].T
+    np.testing.assert_allclose(y, np.tanh(ref + b), rtol=1e-10, atol=1e-12)
+    assert layer.compute_output_shape((None,) + x.shape[1:]) == (None,) + y.shape[1:]
+    check_layer_gradients(layer, x)

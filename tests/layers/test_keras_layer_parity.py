@@ -34,6 +34,8 @@ SINGLE = [
     ("Conv2DTranspose", {"filters": 2, "kernel_size": 3, "dilation_rate": 2, "padding": "same"}, IMG, {}),
     ("Conv1DTranspose", {"filters": 3, "kernel_size": 4, "strides": 3, "padding": "same"}, SEQ, {}),
     ("Conv3D", {"filters": 2, "kernel_size": (3, 2, 3), "strides": (2, 1, 2), "padding": "same"}, VOL, {}),
+    ("Conv3DTranspose", {"filters": 2, "kernel_size": (3, 2, 2), "strides": (2, 1, 2), "padding": "same"}, VOL, {}),
+    ("Conv3DTranspose", {"filters": 2, "kernel_size": 2, "strides": 3, "output_padding": (2, 0, 1)}, VOL, {}),
     ("MaxPooling3D", {"pool_size": 3, "strides": 2, "padding": "same"}, VOL, {}),
     ("AveragePooling3D", {"pool_size": (3, 2, 2), "strides": 2, "padding": "same"}, VOL, {}),
     ("GlobalAveragePooling3D", {}, VOL, {}),
@@ -77,7 +79,8 @@ def test_single_input_layers_match_keras(name, kwargs, x, call):
     theirs(x, **call)
     _same_weights(ours, theirs)
     got, want = ours(x, **call), theirs(x, **call)
-    for g, w in zip(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want]):
+    listed = (list, tuple)
+    for g, w in zip(got if isinstance(got, listed) else [got], want if isinstance(want, listed) else [want]):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
     assert _config_keys(ours) == _config_keys(theirs)
     # Keras builds ours from our config and vice versa.

@@ -61,6 +61,7 @@ CASES = [
     (lambda: layers.Conv1DTranspose(3, 3, strides=2, padding="same"), (2, 5, 2)),
     (lambda: layers.Conv2DTranspose(2, (2, 3), strides=(2, 1), output_padding=(1, 0)), (2, 4, 4, 3)),
     (lambda: layers.Conv3D(2, 2, strides=(1, 2, 1), padding="same"), (2, 3, 4, 4, 2)),
+    (lambda: layers.Conv3DTranspose(2, 2, strides=(2, 1, 1), padding="same"), (2, 3, 3, 3, 2)),
     (lambda: layers.MaxPooling3D(2, padding="same"), (2, 3, 4, 4, 2)),
     (lambda: layers.AveragePooling3D((2, 1, 2)), (2, 3, 4, 4, 2)),
     (lambda: layers.GlobalMaxPooling3D(keepdims=True), (2, 3, 4, 4, 2)),
