@@ -94,12 +94,16 @@ cdef inline bint _skip_tile(const _Args *a, Py_ssize_t i1, Py_ssize_t j0) noexce
     return a.causal and a.mask == NULL and j0 > i1 - 1
 
 
-cdef inline void _mask_tile(const _Args *a, const uint8_t *plane, floating *tile, Py_ssize_t i0,
-                            Py_ssize_t nq, Py_ssize_t j0, Py_ssize_t nk) noexcept nogil:
-    """Replace the masked scores of a (nq, nk) tile (row stride _BK) by _NEG."""
+cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floating *q, const floating *k,
+                             floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
+                             Py_ssize_t nk) noexcept nogil:
+    """tile (nq, nk; row stride _BK) = scale * q[i0:i0+nq] k[j0:j0+nk]^T, masked scores
+    replaced by _NEG (q and k point at the pair's first row)."""
     cdef Py_ssize_t r, c
     cdef const uint8_t *mrow
     cdef floating neg = <floating>_NEG
+    _gemm[floating](0, 1, nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq, 0,
+                    tile, _BK)
     for r in range(nq):
         if plane != NULL:
             mrow = plane + (i0 + r) * a.S + j0
@@ -129,7 +133,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
     cdef floating *rinv = <floating *>a.row_inv + bh * T
     cdef const uint8_t *plane = _mask_of(a, bh)
     cdef Py_ssize_t i0, j0, nq, nk, r, c
-    cdef floating mx, corr, s, scale = <floating>a.scale
+    cdef floating mx, corr, s
     cdef floating *trow
     cdef floating *orow
     cdef double total
@@ -146,8 +150,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _gemm[floating](0, 1, nq, nk, D, scale, q + i0 * ldq, ldq, k + j0 * ldq, ldq, 0, tile, _BK)
-            _mask_tile(a, plane, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _BK
                 mx = rmax[i0 + r]
@@ -216,8 +219,7 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _gemm[floating](0, 1, nq, nk, D, scale, q + i0 * ldq, ldq, k + j0 * ldq, ldq, 0, tile, _BK)
-            _mask_tile(a, plane, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _BK
                 for c in range(nk):

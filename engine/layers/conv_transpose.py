@@ -29,15 +29,11 @@ class _ConvTranspose(_Conv):
                                  f"the strides {self.strides} (or dilation_rate {self.dilation_rate}) on each axis")
 
     def _check_input(self, shape):
-        if not isinstance(shape, tuple) or len(shape) != self.rank + 2:
-            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of rank {self.rank + 2} "
-                             f"(batch, {'steps' if self.rank == 1 else 'rows, cols'}, channels), got {shape}")
-        if shape[-1] is None:
-            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}): the channel axis of the input must be "
-                             f"known, got {shape}")
-        if self.built and shape[-1] != self._in_channels:
-            raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) was built for {self._in_channels} input "
-                             f"channels but got an input of shape {shape}")
+        # The convolution's checks (rank, channels), without its "kernel larger than a valid
+        # input" one: a transposed convolution grows its input, so any size is fine.
+        if isinstance(shape, tuple) and len(shape) == self.rank + 2:
+            shape = shape[:1] + (None,) * self.rank + shape[-1:]
+        super()._check_input(shape)
 
     def _kernel_shape(self, in_channels):
         return self.kernel_size + (self.filters, in_channels)

@@ -13,7 +13,7 @@ import numpy as np
 from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer, snake_case
-from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _UnitForgetBias
+from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _RNN, _UnitForgetBias
 from engine.layers.wrappers import Wrapper
 from engine.ops import recurrent as rnn_ops
 from engine.ops.layout import ascontiguous
@@ -498,11 +498,8 @@ class RNN(Layer):
             return [out] + [(input_shape[0], s) for s in _sizes(self.cell.state_size)]
         return out
 
-    def compute_mask(self, inputs, previous_mask=None):
-        mask = previous_mask if self.return_sequences else None
-        if self.return_state:
-            return [mask] + [None] * self.state_count
-        return mask
+    # The output mask: the input's for sequences, none for the states (as LSTM / GRU / SimpleRNN).
+    compute_mask = _RNN.compute_mask
 
     def get_config(self):
         from engine.saving.serialization import serialize_keras_object
