@@ -17,7 +17,8 @@ from engine.layers.normalization import BatchNormalization
 from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D, UpSampling2D, Cropping1D,
                                      Cropping2D)
 from engine.layers.attention import MultiHeadAttention, Attention, AdditiveAttention
-from engine.layers.normalization_layers import LayerNormalization, GroupNormalization, UnitNormalization
+from engine.layers.normalization_layers import (LayerNormalization, GroupNormalization, RMSNormalization,
+                                               UnitNormalization)
 from engine.layers.activation_layers import ReLU, LeakyReLU, PReLU, ELU, Softmax
 from engine.layers.regularization import (Masking, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
                                           GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization)

@@ -1,13 +1,15 @@
-"""Per-sample normalization layers: LayerNormalization, GroupNormalization, UnitNormalization.
+"""Per-sample normalization layers: LayerNormalization, GroupNormalization, RMSNormalization,
+UnitNormalization.
 
 LayerNormalization and GroupNormalization run on the fused layer-normalization kernel
-(engine.ops.layer_normalization); UnitNormalization is composed from the tensor ops.
+(engine.ops.layer_normalization); RMSNormalization and UnitNormalization are composed from the
+tensor ops.
 """
 import numpy as np
 
 from engine import constraints, initializers, ops, regularizers
 from engine.layers.base import Layer
-from engine.ops.layer_normalization import layer_normalization
+from engine.ops.layer_normalization import layer_normalization, rms_normalization
 
 
 def _axis_list(layer, axis, ndim):
@@ -173,6 +175,43 @@ class GroupNormalization(_ScaleShift):
     def get_config(self):
         config = super().get_config()
         config["groups"] = self.groups
+        return config
+
+
+class RMSNormalization(Layer):
+    """Root-mean-square normalization, x / sqrt(mean(x ** 2) + epsilon) * scale over `axis`,
+    with a learned `scale` (init ones) shaped like the normalized axes, as
+    keras.layers.RMSNormalization.
+
+    Args:
+        axis: an int or a list of ints (default the last).
+        epsilon: added to the mean square.
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, (int, np.integer, list, tuple)):
+            raise TypeError(f"RMSNormalization: axis must be an int or a list of ints, got {axis!r}")
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else int(axis)
+        self.epsilon = float(epsilon)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self._axes = _axis_list(self, self.axis, len(input_shape))
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        self.scale = self.add_weight(shape=tuple(input_shape[a] for a in self._axes), initializer="ones",
+                                     name="scale")
+        self.built = True
+
+    def call(self, inputs):
+        return rms_normalization(inputs, self.scale, axis=self._axes, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis, "epsilon": self.epsilon})
         return config
 
 

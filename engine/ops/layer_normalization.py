@@ -112,3 +112,33 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_sca
         from engine.ops.math import reshape
         return _rms_scaled(x, None if gamma is None else reshape(gamma, bshape), axes, float(epsilon))
     return _layer_norm(x, gamma, beta, axes=axes, epsilon=float(epsilon))
+
+
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
+    """x / sqrt(mean(x ** 2 over `axis`) + epsilon) * scale (keras.ops.rms_normalization).
+
+    Args:
+        x: input tensor.
+        scale: optional scale, shaped like the normalized axes of x.
+        axis: an int or a list of ints.
+        epsilon: added to the mean square; defaults to `engine.config.epsilon()`.
+
+    Returns:
+        A tensor of x's shape.
+    """
+    from engine.ops import math as m
+    xa = to_array(x)
+    if xa.dtype.kind != "f":
+        x = m.convert_to_tensor(x, config.floatx())
+        xa = to_array(x)
+    axes = _axes(axis, xa.ndim, "rms_normalization")
+    epsilon = config.epsilon() if epsilon is None else float(epsilon)
+    inv = m.reciprocal(m.sqrt(m.add(m.mean(m.square(x), axis=axes, keepdims=True), epsilon)))
+    out = m.multiply(x, inv)
+    if scale is None:
+        return out
+    shape = [xa.shape[a] if a in axes else 1 for a in range(xa.ndim)]
+    if int(np.prod(np.shape(to_array(scale)))) != int(np.prod([xa.shape[a] for a in axes])):
+        raise ValueError(f"rms_normalization: scale of shape {np.shape(to_array(scale))} does not fit the normalized "
+                         f"axes {axes} of an input of shape {xa.shape}")
+    return m.multiply(out, m.reshape(scale, shape))

@@ -22,6 +22,7 @@ SINGLE = [
     ("LayerNormalization", {"axis": [1, 2], "epsilon": 1e-5, "center": False}, SEQ, {}),
     ("GroupNormalization", {"groups": 2}, IMG, {}),
     ("UnitNormalization", {"axis": [1, 2]}, SEQ, {}),
+    ("RMSNormalization", {}, SEQ, {}),
     ("ReLU", {"max_value": 0.7, "negative_slope": 0.1, "threshold": 0.2}, SEQ, {}),
     ("LeakyReLU", {}, SEQ, {}),
     ("PReLU", {"alpha_initializer": "glorot_uniform", "shared_axes": [1]}, SEQ, {}),

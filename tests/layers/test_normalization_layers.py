@@ -134,3 +134,20 @@ def test_unit_normalization(axis):
 def test_batch_normalization_accepts_synchronized():
     layer = layers.BatchNormalization(synchronized=True)
     assert np.asarray(layer(np.ones((2, 3), np.float32))).shape == (2, 3)
+
+
+@pytest.mark.parametrize("axis", [-1, [1, 2]])
+def test_rms_normalization(axis):
+    x = rng.standard_normal((2, 3, 4))
+    layer = layers.RMSNormalization(axis=axis, dtype="float64")
+    layer(x)
+    scale = rng.standard_normal(layer.weights[0].shape)
+    layer.set_weights([scale])
+    axes = (2,) if axis == -1 else (1, 2)
+    shape = (1, 1, 4) if axis == -1 else (1, 3, 4)
+    expected = x / np.sqrt((x ** 2).mean(axes, keepdims=True) + 1e-6) * scale.reshape(shape)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-12)
+    check_layer_gradients(layer, x)
+    config = layer.get_config()
+    assert config["epsilon"] == 1e-6
+    assert layers.RMSNormalization.from_config(config).get_config() == config

@@ -45,6 +45,7 @@ CASES = [
     (lambda: layers.LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False), (2, 3, 4)),
     (lambda: layers.GroupNormalization(groups=2, scale=False), (2, 3, 4)),
     (lambda: layers.UnitNormalization(axis=[1, 2]), (2, 3, 4)),
+    (lambda: layers.RMSNormalization(axis=[1, 2], epsilon=1e-5), (2, 3, 4)),
     (lambda: layers.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5), (2, 4)),
     (lambda: layers.LeakyReLU(negative_slope=0.2), (2, 4)),
     (lambda: layers.PReLU(alpha_initializer="ones", shared_axes=[1]), (2, 3, 4)),
