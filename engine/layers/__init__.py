@@ -31,4 +31,4 @@ from engine.layers.depthwise1d import DepthwiseConv1D, SeparableConv1D, Separabl
 from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, TimeDistributed
 from engine.layers.input_spec import InputSpec
 from engine.layers.wrappers import Wrapper
-from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D

@@ -1,4 +1,4 @@
-"""Convolutional LSTMs (channels_last): ConvLSTM1D and ConvLSTM2D, as keras.layers.ConvLSTM*.
+"""Convolutional LSTMs (channels_last): ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, as keras.layers.ConvLSTM*.
 
 An LSTM whose products are convolutions: each step, the input goes through a convolution with
 the layer's strides / padding / dilation and the hidden state through a "same" convolution,
@@ -7,6 +7,7 @@ loop is RNN's (masks, states, go_backwards, stateful).
 """
 from engine import activations, initializers, ops
 from engine.layers.convolutional import _tuple
+from engine.layers.convolutional3d import conv3d
 from engine.layers.recurrent import _UnitForgetBias
 from engine.layers.rnn import RNN, _Cell
 from engine.ops import convolution as conv_ops
@@ -59,6 +60,8 @@ class _ConvLSTMCell(_Cell):
                      for n, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate))
 
     def _conv(self, x, kernel, bias, strides, padding, dilation):
+        if self.rank == 3:
+            return conv3d(x, kernel, bias, strides, padding, dilation)
         if self.rank == 2:
             return conv_ops.conv2d(x, kernel, bias, strides=strides, padding=padding, dilation_rate=dilation)
         n, steps, channels = x.shape
@@ -109,8 +112,9 @@ class _ConvLSTM(RNN):
 
     def _check_input(self, shape):
         if not isinstance(shape, tuple) or len(shape) != self.rank + 3:
+            axes = {1: "steps", 2: "rows, cols", 3: "depth, rows, cols"}[self.rank]
             raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of rank {self.rank + 3} "
-                             f"(batch, time, {'steps' if self.rank == 1 else 'rows, cols'}, channels), got {shape}")
+                             f"(batch, time, {axes}, channels), got {shape}")
 
     def _state_shapes(self, batch, inputs_shape):
         shape = (batch,) + self.cell.output_spatial(inputs_shape[2:-1]) + (self.cell.filters,)
@@ -176,3 +180,15 @@ class ConvLSTM2D(_ConvLSTM):
     """
 
     rank = 2
+
+
+class ConvLSTM3D(_ConvLSTM):
+    """3-D convolutional LSTM over (batch, time, depth, rows, cols, channels) inputs, as
+    keras.layers.ConvLSTM3D; kernel (kd, kh, kw, channels, 4 * filters), recurrent_kernel
+    (kd, kh, kw, filters, 4 * filters), bias (4 * filters).
+
+    Args:
+        as ConvLSTM2D.
+    """
+
+    rank = 3

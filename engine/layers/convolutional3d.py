@@ -49,20 +49,24 @@ class Conv3D(_Conv):
         return config
 
     def _run(self, x, kernel, bias, activation):
-        n = x.shape[0]
-        taps, depth_out = _depth_windows(x, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
-                                         self.padding, 0.0)
-        total = None
-        for a, t in enumerate(taps):
-            images = ops.reshape(t, (-1,) + tuple(t.shape[2:]))
-            y = conv_ops.conv2d(images, kernel[a], None, strides=self.strides[1:], padding=self.padding,
-                                dilation_rate=self.dilation_rate[1:])
-            total = y if total is None else ops.add(total, y)
-        if bias is not None:
-            total = ops.nn.bias_add(total, bias)
-        if activation is not None:
-            total = activations.get(activation)(total)
-        return ops.reshape(total, (n, depth_out) + tuple(total.shape[1:]))
+        y = conv3d(x, kernel, bias, self.strides, self.padding, self.dilation_rate)
+        return y if activation is None else activations.get(activation)(y)
+
+
+def conv3d(x, kernel, bias, strides, padding, dilation_rate):
+    """3-D convolution of (N, D, H, W, C) by (kd, kh, kw, C, F), plus bias: each depth tap is a
+    2-D convolution (on the GEMM) of the strided depth slices, folded into the batch."""
+    n = x.shape[0]
+    taps, depth_out = _depth_windows(x, kernel.shape[0], strides[0], dilation_rate[0], padding, 0.0)
+    total = None
+    for a, t in enumerate(taps):
+        images = ops.reshape(t, (-1,) + tuple(t.shape[2:]))
+        y = conv_ops.conv2d(images, kernel[a], None, strides=strides[1:], padding=padding,
+                            dilation_rate=dilation_rate[1:])
+        total = y if total is None else ops.add(total, y)
+    if bias is not None:
+        total = ops.nn.bias_add(total, bias)
+    return ops.reshape(total, (n, depth_out) + tuple(total.shape[1:]))
 
 
 Convolution3D = Conv3D

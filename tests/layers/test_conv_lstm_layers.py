@@ -24,11 +24,12 @@ def conv1d_same_or_valid(x, w, padding):
     return np.stack([sum(x[:, t + a] @ w[a] for a in range(k)) for t in range(out)], 1)
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 def test_conv_lstm_with_a_1x1_kernel_is_an_lstm_per_position(rank):
-    shape = (2, 4, 5, 3) if rank == 1 else (2, 4, 3, 2, 3)
+    shape = {1: (2, 4, 5, 3), 2: (2, 4, 3, 2, 3), 3: (2, 4, 2, 2, 2, 3)}[rank]
     x = rng.standard_normal(shape)
-    layer = (layers.ConvLSTM1D if rank == 1 else layers.ConvLSTM2D)(2, 1, return_sequences=True, dtype="float64")
+    cls = {1: layers.ConvLSTM1D, 2: layers.ConvLSTM2D, 3: layers.ConvLSTM3D}[rank]
+    layer = cls(2, 1, return_sequences=True, dtype="float64")
     y = np.asarray(layer(x))
     k, u, b = layer.get_weights()
     positions = int(np.prod(shape[2:-1]))
@@ -71,3 +72,11 @@ def test_conv_lstm_gradients_masks_and_config():
     assert layers.ConvLSTM2D.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="rank 5"):
         layers.ConvLSTM2D(2, 2)(np.zeros((2, 3, 4, 2), np.float32))
+
+
+def test_conv_lstm3d_shapes_and_gradients():
+    layer = layers.ConvLSTM3D(2, 2, padding="same", dtype="float64")
+    x = rng.standard_normal((1, 2, 2, 3, 2, 2))
+    assert layer(x).shape == (1, 2, 3, 2, 2)
+    assert [w.shape for w in layer.weights] == [(2, 2, 2, 2, 8), (2, 2, 2, 2, 8), (8,)]
+    check_layer_gradients(layer, x)

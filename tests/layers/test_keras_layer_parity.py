@@ -49,6 +49,8 @@ SINGLE = [
      rng.standard_normal((2, 3, 6, 2)).astype("float32"), {}),
     ("ConvLSTM2D", {"filters": 2, "kernel_size": (2, 3), "strides": (2, 1), "return_state": True},
      rng.standard_normal((2, 3, 5, 4, 2)).astype("float32"), {}),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "padding": "same"},
+     rng.standard_normal((2, 2, 3, 3, 2, 2)).astype("float32"), {}),
     ("SpatialDropout1D", {"rate": 0.3}, SEQ, {}),
     ("GaussianNoise", {"stddev": 0.3}, SEQ, {}),
     ("GaussianDropout", {"rate": 0.3}, SEQ, {}),

@@ -77,6 +77,7 @@ CASES = [
     (lambda: layers.Wrapper(layers.Dense(3)), (2, 4)),
     (lambda: layers.ConvLSTM1D(2, 3, padding="same", return_sequences=True), (2, 3, 5, 2)),
     (lambda: layers.ConvLSTM2D(2, 2, strides=2, unit_forget_bias=False), (2, 3, 4, 4, 2)),
+    (lambda: layers.ConvLSTM3D(2, (1, 2, 2), padding="same"), (2, 2, 2, 3, 3, 2)),
 ]
 MERGES = [layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum,
           layers.Concatenate, layers.Dot]
