@@ -16,3 +16,6 @@ from engine.ops.math import (floor_divide, mod, equal, not_equal, less, less_equ
 from engine.ops import operators as _operators  # noqa: F401  (installs Tensor's Python operators)
 from engine.ops import math as numpy  # keras.ops.numpy.* lives beside keras.ops.*
 from engine.ops import nn  # noqa: F401
+from engine.ops.attention import dot_product_attention
+from engine.ops.layer_normalization import layer_normalization, rms_normalization
+from engine.ops.conv_transpose import conv_transpose

@@ -361,3 +361,11 @@ def test_attention_layer_mask_output_and_errors():
     with pytest.raises(ValueError, match="score_mode"):
         layers.Attention(score_mode="add")
     assert layers.Attention.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_ops_are_at_keras_paths():
+    from engine.ops.conv_transpose import conv_transpose
+    from engine.ops.layer_normalization import layer_normalization, rms_normalization
+    assert ops.dot_product_attention is dot_product_attention
+    assert (ops.layer_normalization, ops.rms_normalization, ops.conv_transpose) == \
+        (layer_normalization, rms_normalization, conv_transpose)
