@@ -259,23 +259,26 @@ class MultiHeadAttention(Layer):
         t_dims = [q_shape[a] for a in self._axes]
         s_dims = [k_shape[a] for a in self._axes]
         m = np.asarray(mask, dtype=bool)
-        # Keras inserts the head axis just before the query attention axes.
-        split = m.ndim - 2 * nt
-        if split < 0:
-            raise ValueError(f"Layer \"{self.name}\" (MultiHeadAttention): attention_mask of shape {m.shape} has "
-                             f"fewer axes than the {2 * nt} attention axes of query and key")
-        m = m.reshape(m.shape[:split] + (1,) + m.shape[split:])
-        heads = self.num_heads
-        target = tuple(lead_q) + (heads,) + tuple(t_dims) + tuple(s_dims)
+        full = len(lead_q) + 1 + 2 * nt
+        if m.ndim < 2 * nt or m.ndim > full:
+            raise ValueError(f"Layer \"{self.name}\" (MultiHeadAttention): an attention mask of shape {m.shape} does "
+                             f"not fit query attention axes {t_dims} and key attention axes {s_dims}")
+        if m.ndim < full:
+            # Keras inserts the missing axes (the head axis first) just before the query attention axes.
+            at = m.ndim - 2 * nt
+            m = m.reshape(m.shape[:at] + (1,) * (full - m.ndim) + m.shape[at:])
+        # Keep a mask shared by the whole batch (a causal one) at batch size 1, and a head axis of
+        # 1 as it is: the kernel broadcasts both, so no (B, H, T, S) copy is made.
+        lead = [1] * len(lead_q) if all(d == 1 for d in m.shape[:len(lead_q)]) else list(lead_q)
+        heads = m.shape[len(lead_q)]
+        target = tuple(lead) + (heads,) + tuple(t_dims) + tuple(s_dims)
         try:
-            m = np.broadcast_to(m.reshape((1,) * (len(target) - m.ndim) + m.shape) if m.ndim < len(target) else m,
-                                target)
+            m = np.broadcast_to(m, target)
         except ValueError:
             raise ValueError(f"Layer \"{self.name}\" (MultiHeadAttention): the attention mask of shape "
-                             f"{np.shape(mask)} does not broadcast to (batch..., T..., S...) = "
-                             f"{tuple(lead_q) + tuple(t_dims) + tuple(s_dims)}") from None
-        batch = int(np.prod(lead_q))
-        return m.reshape(batch, heads, int(np.prod(t_dims)), int(np.prod(s_dims)))
+                             f"{np.shape(mask)} does not broadcast to (batch..., heads, T..., S...) = "
+                             f"{tuple(lead_q) + (self.num_heads,) + tuple(t_dims) + tuple(s_dims)}") from None
+        return m.reshape(int(np.prod(lead)), heads, int(np.prod(t_dims)), int(np.prod(s_dims)))
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
              return_attention_scores=False, training=None, use_causal_mask=False):

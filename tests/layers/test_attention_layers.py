@@ -369,3 +369,21 @@ def test_ops_are_at_keras_paths():
     assert ops.dot_product_attention is dot_product_attention
     assert (ops.layer_normalization, ops.rms_normalization, ops.conv_transpose) == \
         (layer_normalization, rms_normalization, conv_transpose)
+
+
+def test_mha_per_head_and_shared_attention_masks():
+    layer, xq, xv = built_mha()
+    per_head = rng.random((2, 2, 5, 7)) > 0.3          # (B, heads, T, S): no head axis inserted
+    got = np.asarray(layer(xq, xv, attention_mask=per_head))
+    wq, bq, wk, bk, wv, bv, wo, bo = layer.get_weights()
+    q = np.einsum("btd,dnh->btnh", xq, wq) + bq
+    k = np.einsum("bsd,dnh->bsnh", xv, wk) + bk
+    v = np.einsum("bsd,dnh->bsnh", xv, wv) + bv
+    o = sdpa_reference(q, k, v, per_head, 1 / np.sqrt(3))
+    np.testing.assert_allclose(got, np.einsum("btnh,nho->bto", o, wo) + bo, rtol=1e-10, atol=1e-12)
+    shared = rng.random((5, 7)) > 0.3                   # (T, S): one mask for every sample
+    np.testing.assert_allclose(np.asarray(layer(xq, xv, attention_mask=shared)),
+                               mha_reference(xq, xv, layer.get_weights(), 2, np.broadcast_to(shared, (2, 5, 7))),
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        layer(xq, xv, attention_mask=np.ones((2, 3, 5, 7), bool))
