@@ -41,8 +41,12 @@ def _layer_entries(model, prefix="layers"):
         if isinstance(layer, Functional):
             entries += _layer_entries(layer, f"{key}/layers")
         elif isinstance(layer, Bidirectional):
-            entries.append((f"{key}/forward_layer/cell/vars", layer.forward_layer.weights))
-            entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights))
+            for side in ("forward_layer", "backward_layer"):
+                inner = getattr(layer, side)
+                if hasattr(inner, "_h5_groups"):        # RNN over cells: a stack keeps cell/cells/...
+                    entries += [(f"{key}/{side}/{sub}/vars", variables) for sub, variables in inner._h5_groups()]
+                else:
+                    entries.append((f"{key}/{side}/cell/vars", inner.weights))
         elif _recurrent(layer):
             entries.append((f"{key}/cell/vars", layer.weights))
         elif hasattr(layer, "_h5_groups"):

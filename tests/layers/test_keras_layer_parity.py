@@ -132,7 +132,8 @@ def _rnn_model(L, api):
     b = L.RNN(L.SimpleRNNCell(3), go_backwards=True)(a)
     c = L.TimeDistributed(L.Dense(2))(a)
     d = L.Bidirectional(L.RNN(L.GRUCell(2, reset_after=False)))(c)
-    return api.Model(x, [b, d])
+    e = L.Bidirectional(L.RNN(L.StackedRNNCells([L.SimpleRNNCell(2), L.LSTMCell(2)])), merge_mode="sum")(c)
+    return api.Model(x, [b, d, e])
 
 
 def test_rnn_cell_models_load_both_ways(tmp_path):
