@@ -32,6 +32,18 @@ from kernel_common cimport team_size, engine_thread_num
 from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
 engine_gemm_api_import()
 
+cdef extern from "cpu_features.h" nogil:
+    int engine_cpu_has_avx2_fma()
+
+# The float32 exponentials run in the elementwise kernels' vectorised exp (libm's expf is a call
+# per element): its span loop has an AVX2+FMA build, picked once here.
+cdef extern from "elementwise_math.h" nogil:
+    int engine_ew_use_avx2
+    int ENGINE_EW_HAVE_AVX2_CLONES
+    void engine_ew_f32_exp_shift(const float *x, float shift, float *y, Py_ssize_t n)
+
+engine_ew_use_avx2 = engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+
 cdef enum:
     _BQ = 64          # query rows per tile
     _BK = 128         # keys per tile: a float32 tile of scores is 32 KiB, in L2 with its operands
@@ -67,6 +79,16 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         engine_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
         engine_dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef inline void _exp_shift(floating *row, floating shift, Py_ssize_t n) noexcept nogil:
+    """row[c] = exp(row[c] - shift), in place."""
+    cdef Py_ssize_t c
+    if floating is float:
+        engine_ew_f32_exp_shift(row, shift, row, n)
+    else:
+        for c in range(n):
+            row[c] = exp(row[c] - shift)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -158,11 +180,10 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
                     if trow[c] > mx:
                         mx = trow[c]
                 corr = _exp(rmax[i0 + r] - mx)
+                _exp_shift(trow, mx, nk)
                 total = 0.0
                 for c in range(nk):
-                    s = _exp(trow[c] - mx)
-                    trow[c] = s
-                    total = total + s
+                    total = total + trow[c]
                 rinv[i0 + r] = rinv[i0 + r] * corr + <floating>total
                 rmax[i0 + r] = mx
                 if corr != 1:
@@ -222,8 +243,10 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
             _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _BK
+                _exp_shift(trow, rmax[i0 + r], nk)
+                p = rinv[i0 + r]
                 for c in range(nk):
-                    trow[c] = _exp(trow[c] - rmax[i0 + r]) * rinv[i0 + r]
+                    trow[c] = trow[c] * p
             # dV_j += P^T dO_i ;  dP = dO_i V_j^T
             _gemm[floating](1, 0, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, 1, dv + j0 * ldv, ldv)
             _gemm[floating](0, 1, nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, 0, dtile, _BK)

@@ -155,6 +155,8 @@ class MultiHeadAttention(Layer):
 
     def _h5_groups(self):
         """(sub-path, variables) of each projection, where Keras's .weights.h5 files keep them."""
+        if not self.built:
+            return []
         groups = [("query_dense", self._query_dense.weights), ("key_dense", self._key_dense.weights),
                   ("value_dense", self._value_dense.weights), ("output_dense", self._output_dense.weights)]
         if self.use_gate:

@@ -2,7 +2,7 @@
 
 from engine import activations, ops
 from engine.layers.convolutional import _Conv, _tuple
-from engine.ops import conv_transpose as ct_ops
+from engine.ops import transposed_conv as ct_ops
 
 
 class _ConvTranspose(_Conv):

@@ -2,14 +2,14 @@
 UnitNormalization.
 
 LayerNormalization and GroupNormalization run on the fused layer-normalization kernel
-(engine.ops.layer_normalization); RMSNormalization and UnitNormalization are composed from the
+(engine.ops.layernorm); RMSNormalization and UnitNormalization are composed from the
 tensor ops.
 """
 import numpy as np
 
 from engine import constraints, initializers, ops, regularizers
 from engine.layers.base import Layer
-from engine.ops.layer_normalization import layer_normalization, rms_normalization
+from engine.ops.layernorm import layer_normalization, rms_normalization
 
 
 def _axis_list(layer, axis, ndim):

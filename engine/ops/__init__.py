@@ -17,5 +17,5 @@ from engine.ops import operators as _operators  # noqa: F401  (installs Tensor's
 from engine.ops import math as numpy  # keras.ops.numpy.* lives beside keras.ops.*
 from engine.ops import nn  # noqa: F401
 from engine.ops.attention import dot_product_attention
-from engine.ops.layer_normalization import layer_normalization, rms_normalization
-from engine.ops.conv_transpose import conv_transpose
+from engine.ops.layernorm import layer_normalization, rms_normalization
+from engine.ops.transposed_conv import conv_transpose

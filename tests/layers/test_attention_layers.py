@@ -364,8 +364,8 @@ def test_attention_layer_mask_output_and_errors():
 
 
 def test_ops_are_at_keras_paths():
-    from engine.ops.conv_transpose import conv_transpose
-    from engine.ops.layer_normalization import layer_normalization, rms_normalization
+    from engine.ops.transposed_conv import conv_transpose
+    from engine.ops.layernorm import layer_normalization, rms_normalization
     assert ops.dot_product_attention is dot_product_attention
     assert (ops.layer_normalization, ops.rms_normalization, ops.conv_transpose) == \
         (layer_normalization, rms_normalization, conv_transpose)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine import layers
-from engine.ops.conv_transpose import conv_transpose
+from engine.ops.transposed_conv import conv_transpose
 from engine.testing import check_gradients, check_layer_gradients
 
 rng = np.random.default_rng(4)

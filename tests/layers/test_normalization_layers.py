@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine import layers
-from engine.ops.layer_normalization import layer_normalization
+from engine.ops.layernorm import layer_normalization
 from engine.testing import check_gradients, check_layer_gradients
 
 rng = np.random.default_rng(1)

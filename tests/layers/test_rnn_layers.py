@@ -100,7 +100,7 @@ def test_cells_weights_and_configs_follow_keras():
 
 
 class MinimalRNNCell(layers.Layer):
-    """The user cell of Keras's RNN guide: h' = x W + tanh(h) U... here h' = x W + h U."""
+    """A user cell as in Keras's RNN guide: h' = x W + h U."""
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
@@ -112,7 +112,8 @@ class MinimalRNNCell(layers.Layer):
         self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel")
 
     def call(self, inputs, states):
-        out = engine.ops.add(engine.ops.matmul(inputs, self.kernel), engine.ops.matmul(states[0], self.recurrent_kernel))
+        ops = engine.ops
+        out = ops.add(ops.matmul(inputs, self.kernel), ops.matmul(states[0], self.recurrent_kernel))
         return out, [out]
 
 
