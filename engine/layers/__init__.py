@@ -20,3 +20,19 @@ from engine.layers.preprocessing import (Normalization, Rescaling, Resizing, Cen
                                          RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop,
                                          CategoryEncoding, Hashing, StringLookup, IntegerLookup, TextVectorization,
                                          Discretization)
+from engine.layers.attention import MultiHeadAttention, Attention, AdditiveAttention
+from engine.layers.normalization_layers import (LayerNormalization, GroupNormalization, RMSNormalization,
+                                               UnitNormalization)
+from engine.layers.activation_layers import ReLU, LeakyReLU, PReLU, ELU, Softmax
+from engine.layers.regularization import (Masking, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+                                          GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization)
+from engine.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
+                                          Convolution2DTranspose, Convolution3DTranspose)
+from engine.layers.convolutional3d import (Conv3D, Convolution3D, MaxPooling3D, AveragePooling3D, MaxPool3D,
+                                           AvgPool3D, GlobalMaxPooling3D, GlobalAveragePooling3D, GlobalMaxPool3D,
+                                           GlobalAvgPool3D, ZeroPadding3D, UpSampling3D, Cropping3D)
+from engine.layers.depthwise1d import DepthwiseConv1D, SeparableConv1D, SeparableConvolution1D
+from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, TimeDistributed
+from engine.layers.input_spec import InputSpec
+from engine.layers.wrappers import Wrapper
+from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D

@@ -10,6 +10,7 @@ from engine.dtypes import standardize_dtype
 from engine.tensor import Tensor
 from engine.variables import Variable
 from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
+from engine.layers.input_spec import assert_input_compatibility
 
 _uids = {}
 _context = threading.local()
@@ -137,6 +138,8 @@ class Layer:
     """
 
     _own_compute_mask = False     # set per subclass by __init_subclass__
+    # An InputSpec (or a list of them) that every call's inputs are checked against.
+    input_spec = None
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
@@ -388,6 +391,8 @@ class Layer:
         if getattr(_context, "call_depth", 0) == 0:
             self._clear_losses()
         inputs = args[0] if args else next(iter(kwargs.values()))
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
         self._check_input(map_structure(_shape_of, inputs))
         self._maybe_build(_shapes(inputs))
         outputs = self.compute_output_spec(*args, **kwargs)
@@ -458,6 +463,8 @@ class Layer:
         inputs = None
         if args:
             args[0] = inputs = self._convert(args[0])
+            if self.input_spec is not None:
+                assert_input_compatibility(self.input_spec, inputs, self.name)
         if not self.built:
             self._check_input(map_structure(_shape_of, inputs))
             self._maybe_build(_shapes(inputs))

@@ -261,8 +261,9 @@ class Bidirectional(Layer):
     """Runs a recurrent layer forwards and a copy of it backwards, and merges the two."""
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        if not isinstance(layer, _RNN):
-            raise ValueError(f"Bidirectional: expected an LSTM, GRU or SimpleRNN layer, got {layer!r}")
+        from engine.layers.rnn import RNN
+        if not isinstance(layer, (_RNN, RNN)):
+            raise ValueError(f"Bidirectional: expected a recurrent layer (LSTM, GRU, SimpleRNN or RNN), got {layer!r}")
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
             raise ValueError(f"Bidirectional: merge_mode must be concat, sum, mul, ave or None, got {merge_mode!r}")
         super().__init__(**kwargs)

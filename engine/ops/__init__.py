@@ -26,3 +26,6 @@ from engine.ops.core import *  # noqa: F401,F403,E402  (control flow, slicing, s
 from engine.ops.einops import rearrange  # noqa: F401,E402
 from engine.ops.spectral import *  # noqa: F401,F403,E402
 from engine.ops import image  # noqa: F401,E402
+from engine.ops.attention import dot_product_attention
+from engine.ops.layernorm import layer_normalization, rms_normalization
+from engine.ops.transposed_conv import conv_transpose

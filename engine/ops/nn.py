@@ -332,5 +332,6 @@ from engine.ops.patches import *  # noqa: E402,F401,F403
 from engine.ops.ctc import ctc_loss, ctc_decode  # noqa: E402,F401
 from engine.ops.math import one_hot, multi_hot  # noqa: E402,F401
 from engine.ops.spectral import polar  # noqa: E402,F401
-from engine.ops.convolution import (conv, conv_transpose, depthwise_conv, separable_conv,  # noqa: E402,F401
+from engine.ops.convolution import (conv, depthwise_conv, separable_conv,  # noqa: E402,F401
                                     max_pool, average_pool)
+from engine.ops.transposed_conv import conv_transpose  # noqa: E402,F401  (the kernel path for 1-D / 2-D)

@@ -76,68 +76,6 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
     return m.add(m.multiply(x, inv), shift)
 
 
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
-    """x normalized to zero mean and unit variance over `axis` per example, then scaled by
-    gamma and shifted by beta.
-
-    Args:
-        x: input tensor.
-        gamma: optional scale, of the normalized axes' shape.
-        beta: optional shift, of the normalized axes' shape.
-        axis: an int or sequence of ints.
-        epsilon: added to the variance (default config.epsilon()).
-        **kwargs: `rms_scaling` (deprecated in Keras): scale by the variance without centring.
-    """
-    rms_scaling = kwargs.pop("rms_scaling", False)
-    if kwargs:
-        raise ValueError(f"layer_normalization: unexpected arguments {sorted(kwargs)}")
-    epsilon = config.epsilon() if epsilon is None else epsilon
-    original = _tensor(x).dtype
-    x = _compute_tensor(x)
-    axes = _axes("layer_normalization", axis, x.ndim)
-    shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
-
-    def broadcast(v):
-        v = m.cast(_tensor(v), x.dtype)
-        return m.reshape(v, shape) if v.ndim != x.ndim and axes != (x.ndim - 1,) else v
-
-    if rms_scaling:
-        _, variance = moments(x, axes, keepdims=True)
-        out = m.multiply(x, m.divide(1.0, m.sqrt(m.add(variance, epsilon))))
-        if gamma is not None:
-            out = m.multiply(out, broadcast(gamma))
-    else:
-        mean, variance = moments(x, axes, keepdims=True)
-        inv = m.divide(1.0, m.sqrt(m.add(variance, epsilon)))
-        if gamma is not None:
-            inv = m.multiply(inv, broadcast(gamma))
-        shift = m.negative(m.multiply(mean, inv))
-        if beta is not None:
-            shift = m.add(shift, broadcast(beta))
-        out = m.add(m.multiply(x, inv), shift)
-    return m.cast(out, original) if out.dtype != original and original.kind == "f" else out
-
-
-def rms_normalization(x, scale=None, axis=-1, epsilon=None):
-    """x / sqrt(mean(x**2) + epsilon) over `axis`, times `scale` (root-mean-square normalization).
-
-    Args:
-        x: input tensor.
-        scale: optional scale.
-        axis: an int or sequence of ints.
-        epsilon: added to the mean square (default config.epsilon()).
-    """
-    epsilon = config.epsilon() if epsilon is None else epsilon
-    original = _tensor(x).dtype
-    x = _compute_tensor(x)
-    if x.ndim == 0:
-        x = m.reshape(x, (1,))
-    axes = _axes("rms_normalization", axis, x.ndim)
-    mean_square = m.mean(m.square(x), axis=axes, keepdims=True)
-    out = m.multiply(x, m.divide(1.0, m.sqrt(m.add(mean_square, epsilon))))
-    if scale is not None:
-        out = m.multiply(out, m.cast(_tensor(scale), x.dtype))
-    return m.cast(out, original) if out.dtype != original and original.kind == "f" else out
 
 
 def normalize(x, axis=-1, order=2, epsilon=None):
@@ -182,5 +120,8 @@ def psnr(x1, x2, max_val):
     peak = np.asarray(to_array(max_val), dtype=mse.dtype)
     return m.subtract(m.multiply(20.0, log10(peak)), m.multiply(10.0, log10(mse)))
 
+
+# layer_normalization and rms_normalization are engine/ops/layernorm.py's (one fused kernel each).
+from engine.ops.layernorm import layer_normalization, rms_normalization  # noqa: E402,F401
 
 __all__ = ["moments", "batch_normalization", "layer_normalization", "rms_normalization", "normalize", "psnr"]

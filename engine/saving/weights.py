@@ -43,10 +43,19 @@ def _layer_entries(model, prefix="layers"):
         if isinstance(layer, Functional):
             entries += _layer_entries(layer, f"{key}/layers")
         elif isinstance(layer, Bidirectional):
-            entries.append((f"{key}/forward_layer/cell/vars", layer.forward_layer.weights, layer.forward_layer))
-            entries.append((f"{key}/backward_layer/cell/vars", layer.backward_layer.weights, layer.backward_layer))
+            for side in ("forward_layer", "backward_layer"):
+                inner = getattr(layer, side)
+                if hasattr(inner, "_h5_groups"):        # RNN over cells: a stack keeps cell/cells/...
+                    entries += [(f"{key}/{side}/{sub}/vars", variables, inner) for sub, variables in inner._h5_groups()]
+                else:
+                    entries.append((f"{key}/{side}/cell/vars", inner.weights, inner))
         elif _recurrent(layer):
             entries.append((f"{key}/cell/vars", layer.weights, layer))
+        elif hasattr(layer, "_h5_groups"):
+            # Layers whose weights live in sublayers that Keras saves under the sublayer's
+            # attribute name (MultiHeadAttention: query_dense/vars, ...); own weights stay in vars.
+            entries.append((f"{key}/vars", layer._trainable_weights_list + layer._non_trainable_weights_list, layer))
+            entries += [(f"{key}/{sub}/vars", variables, layer) for sub, variables in layer._h5_groups()]
         else:
             entries.append((f"{key}/vars", layer.weights, layer))
             # A layer holding another saveable layer (TextVectorization's StringLookup) has it saved

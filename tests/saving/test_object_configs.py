@@ -135,7 +135,8 @@ def test_every_exported_layer_class_has_a_config_test():
     spec = importlib.util.spec_from_file_location("layer_configs", os.path.join(here, "test_layer_configs.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    covered = {type(make()) for make, _ in module.CASES} | set(module.MERGES) | set(module.PREPROCESSING)
+    covered = {type(make()) for make, _ in module.CASES} | set(module.MERGES) | set(module.PREPROCESSING) | \
+        {type(make()) for make, _ in getattr(module, "CALLED", [])}
     exported = {obj for name, obj in vars(layers).items()
                 if isinstance(obj, type) and issubclass(obj, layers.Layer) and obj is not layers.Layer}
     special = {layers.InputLayer, layers.Lambda}  # covered by the model and safe-mode tests

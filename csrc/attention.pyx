@@ -1,0 +1,405 @@
+# Fused scaled-dot-product attention, forward and backward, in Keras's layout (batch, length,
+# heads, depth): out = softmax(scale * q k^T, masked) v for every (batch, head) pair.  The
+# pairs are read in place through the GEMM's row strides (heads * depth), so the projections
+# of MultiHeadAttention feed the kernel without transposes.
+#
+# The (T, S) score matrix is never materialised: each (batch, head) pair walks its queries in
+# blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores on
+# the GEMM, and keeps a running row maximum and row sum (the online softmax), rescaling the
+# partial output when the maximum grows.  The forward saves each row's maximum and 1 / sum, so
+# the backward recomputes each tile's probabilities exactly (no log-sum-exp round trip, which
+# in float32 would lose a fully masked row's normaliser) and never stores the matrix either.
+# OpenMP runs one (batch, head) pair per iteration; the GEMM runs on one thread inside the
+# team (it checks omp_in_parallel).
+#
+# Masks: a uint8 array (Bm, Hm, T, S) with Bm in {1, batch} and Hm in {1, heads}, nonzero where
+# a query may attend to a key, and/or a causal flag (key j visible to query i when j <= i).
+# A masked score is replaced by _NEG (not added to), so a row with every key masked averages
+# all values uniformly, as Keras's JAX backend does, and its gradient through the scores is 0.
+#
+# The Python entries check every shape, dtype and contiguity the C loops rely on.
+import numpy as np
+cimport numpy as cnp
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, INFINITY
+from libc.string cimport memset
+from libc.stdint cimport uint8_t
+
+cnp.import_array()
+
+from kernel_common cimport team_size, engine_thread_num
+from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
+engine_gemm_api_import()
+
+cdef extern from "cpu_features.h" nogil:
+    int engine_cpu_has_avx2_fma()
+
+# The float32 exponentials run in the elementwise kernels' vectorised exp (libm's expf is a call
+# per element): its span loop has an AVX2+FMA build, picked once here.
+cdef extern from "elementwise_math.h" nogil:
+    int engine_ew_use_avx2
+    int ENGINE_EW_HAVE_AVX2_CLONES
+    void engine_ew_f32_exp_shift(const float *x, float shift, float *y, Py_ssize_t n)
+
+engine_ew_use_avx2 = engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
+
+cdef enum:
+    _BQ = 64          # query rows per tile
+    _BK = 128         # keys per tile: a float32 tile of scores is 32 KiB, in L2 with its operands
+
+# Below this much work (multiply-adds) one thread is faster than a team.
+cdef Py_ssize_t _PARALLEL_MIN = 1 << 16
+
+cdef double _NEG = -1e30
+
+
+cdef struct _Args:
+    const void *q
+    const void *k
+    const void *v
+    const uint8_t *mask
+    const void *dout
+    void *out
+    void *row_max
+    void *row_inv
+    void *dq
+    void *dk
+    void *dv
+    Py_ssize_t heads, T, S, D, Dv, mask_b, mask_h
+    Py_ssize_t ldq, ldv        # row strides of q / k (heads * D) and of v / out (heads * Dv)
+    bint causal
+    double scale
+
+
+cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,
+                       const floating *A, Py_ssize_t lda, const floating *B, Py_ssize_t ldb,
+                       floating beta, floating *C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        engine_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        engine_dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef inline void _exp_shift(floating *row, floating shift, Py_ssize_t n) noexcept nogil:
+    """row[c] = exp(row[c] - shift), in place."""
+    cdef Py_ssize_t c
+    if floating is float:
+        engine_ew_f32_exp_shift(row, shift, row, n)
+    else:
+        for c in range(n):
+            row[c] = exp(row[c] - shift)
+
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline const uint8_t *_mask_of(const _Args *a, Py_ssize_t bh) noexcept nogil:
+    """The (T, S) mask plane of pair bh (NULL without a mask)."""
+    if a.mask == NULL:
+        return NULL
+    cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
+    if a.mask_b == 1:
+        b = 0
+    if a.mask_h == 1:
+        h = 0
+    return a.mask + (b * a.mask_h + h) * a.T * a.S
+
+
+cdef inline bint _skip_tile(const _Args *a, Py_ssize_t i1, Py_ssize_t j0) noexcept nogil:
+    """A key tile every query of the tile is causally blind to contributes nothing, unless an
+    explicit mask could leave some row with no visible key (then every key counts, uniformly)."""
+    return a.causal and a.mask == NULL and j0 > i1 - 1
+
+
+cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floating *q, const floating *k,
+                             floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
+                             Py_ssize_t nk) noexcept nogil:
+    """tile (nq, nk; row stride _BK) = scale * q[i0:i0+nq] k[j0:j0+nk]^T, masked scores
+    replaced by _NEG (q and k point at the pair's first row)."""
+    cdef Py_ssize_t r, c
+    cdef const uint8_t *mrow
+    cdef floating neg = <floating>_NEG
+    _gemm[floating](0, 1, nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq, 0,
+                    tile, _BK)
+    for r in range(nq):
+        if plane != NULL:
+            mrow = plane + (i0 + r) * a.S + j0
+            for c in range(nk):
+                if mrow[c] == 0:
+                    tile[r * _BK + c] = neg
+        if a.causal:
+            for c in range(nk):
+                if j0 + c > i0 + r:
+                    tile[r * _BK + c] = neg
+
+
+cdef inline bint _masked(const _Args *a, const uint8_t *plane, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    if a.causal and j > i:
+        return True
+    return plane != NULL and plane[i * a.S + j] == 0
+
+
+cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept nogil:
+    cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
+    cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
+    cdef const floating *q = <const floating *>a.q + b * T * ldq + h * D
+    cdef const floating *k = <const floating *>a.k + b * S * ldq + h * D
+    cdef const floating *v = <const floating *>a.v + b * S * ldv + h * Dv
+    cdef floating *out = <floating *>a.out + b * T * ldv + h * Dv
+    cdef floating *rmax = <floating *>a.row_max + bh * T
+    cdef floating *rinv = <floating *>a.row_inv + bh * T
+    cdef const uint8_t *plane = _mask_of(a, bh)
+    cdef Py_ssize_t i0, j0, nq, nk, r, c
+    cdef floating mx, corr, s
+    cdef floating *trow
+    cdef floating *orow
+    cdef double total
+    for r in range(T):
+        memset(out + r * ldv, 0, Dv * sizeof(floating))
+    i0 = 0
+    while i0 < T:
+        nq = min(<Py_ssize_t>_BQ, T - i0)
+        for r in range(nq):
+            rmax[i0 + r] = -INFINITY
+            rinv[i0 + r] = 0          # the running sum until the end of the row
+        j0 = 0
+        while j0 < S:
+            nk = min(<Py_ssize_t>_BK, S - j0)
+            if _skip_tile(a, i0 + nq, j0):
+                break
+            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
+            for r in range(nq):
+                trow = tile + r * _BK
+                mx = rmax[i0 + r]
+                for c in range(nk):
+                    if trow[c] > mx:
+                        mx = trow[c]
+                corr = _exp(rmax[i0 + r] - mx)
+                _exp_shift(trow, mx, nk)
+                total = 0.0
+                for c in range(nk):
+                    total = total + trow[c]
+                rinv[i0 + r] = rinv[i0 + r] * corr + <floating>total
+                rmax[i0 + r] = mx
+                if corr != 1:
+                    orow = out + (i0 + r) * ldv
+                    for c in range(Dv):
+                        orow[c] = orow[c] * corr
+            _gemm[floating](0, 0, nq, Dv, nk, 1, tile, _BK, v + j0 * ldv, ldv, 1, out + i0 * ldv, ldv)
+            j0 = j0 + nk
+        for r in range(nq):
+            s = 1 / rinv[i0 + r]
+            rinv[i0 + r] = s
+            orow = out + (i0 + r) * ldv
+            for c in range(Dv):
+                orow[c] = orow[c] * s
+        i0 = i0 + nq
+
+
+cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *dtile,
+                         floating *delta) noexcept nogil:
+    cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
+    cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
+    cdef const floating *q = <const floating *>a.q + b * T * ldq + h * D
+    cdef const floating *k = <const floating *>a.k + b * S * ldq + h * D
+    cdef const floating *v = <const floating *>a.v + b * S * ldv + h * Dv
+    cdef const floating *out = <const floating *>a.out + b * T * ldv + h * Dv
+    cdef const floating *dout = <const floating *>a.dout + b * T * ldv + h * Dv
+    cdef const floating *rmax = <const floating *>a.row_max + bh * T
+    cdef const floating *rinv = <const floating *>a.row_inv + bh * T
+    cdef floating *dq = <floating *>a.dq + b * T * ldq + h * D
+    cdef floating *dk = <floating *>a.dk + b * S * ldq + h * D
+    cdef floating *dv = <floating *>a.dv + b * S * ldv + h * Dv
+    cdef const uint8_t *plane = _mask_of(a, bh)
+    cdef Py_ssize_t i0, j0, nq, nk, r, c
+    cdef floating scale = <floating>a.scale, p
+    cdef floating *trow
+    cdef floating *drow
+    cdef double acc
+    for r in range(T):
+        memset(dq + r * ldq, 0, D * sizeof(floating))
+    for r in range(S):
+        memset(dk + r * ldq, 0, D * sizeof(floating))
+        memset(dv + r * ldv, 0, Dv * sizeof(floating))
+    # delta_i = sum_c dout_ic out_ic: the softmax backward's row term
+    for r in range(T):
+        acc = 0.0
+        for c in range(Dv):
+            acc = acc + <double>dout[r * ldv + c] * out[r * ldv + c]
+        delta[r] = <floating>acc
+    i0 = 0
+    while i0 < T:
+        nq = min(<Py_ssize_t>_BQ, T - i0)
+        j0 = 0
+        while j0 < S:
+            nk = min(<Py_ssize_t>_BK, S - j0)
+            if _skip_tile(a, i0 + nq, j0):
+                break
+            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
+            for r in range(nq):
+                trow = tile + r * _BK
+                _exp_shift(trow, rmax[i0 + r], nk)
+                p = rinv[i0 + r]
+                for c in range(nk):
+                    trow[c] = trow[c] * p
+            # dV_j += P^T dO_i ;  dP = dO_i V_j^T
+            _gemm[floating](1, 0, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, 1, dv + j0 * ldv, ldv)
+            _gemm[floating](0, 1, nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, 0, dtile, _BK)
+            for r in range(nq):
+                trow = tile + r * _BK
+                drow = dtile + r * _BK
+                for c in range(nk):
+                    p = trow[c] * (drow[c] - delta[i0 + r])
+                    if (plane != NULL or a.causal) and _masked(a, plane, i0 + r, j0 + c):
+                        p = 0          # a replaced score does not depend on q or k
+                    drow[c] = p
+            # dQ_i += scale dS K_j ;  dK_j += scale dS^T Q_i
+            _gemm[floating](0, 0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, 1, dq + i0 * ldq, ldq)
+            _gemm[floating](1, 0, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, 1, dk + j0 * ldq, ldq)
+            j0 = j0 + nk
+        i0 = i0 + nq
+
+
+cdef void _run_forward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
+                       Py_ssize_t per_thread) noexcept nogil:
+    """scratch: nt * per_thread bytes, one tile of scores per thread."""
+    cdef Py_ssize_t bh
+    cdef char *mine
+    for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
+        mine = scratch + engine_thread_num() * per_thread
+        if is_double:
+            _forward_pair[double](a, bh, <double *>mine)
+        else:
+            _forward_pair[float](a, bh, <float *>mine)
+
+
+cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
+                        Py_ssize_t per_thread) noexcept nogil:
+    """scratch: nt * per_thread bytes, two tiles and a row of T values per thread."""
+    cdef Py_ssize_t bh
+    cdef char *mine
+    for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
+        mine = scratch + engine_thread_num() * per_thread
+        if is_double:
+            _backward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK,
+                                   <double *>mine + 2 * _BQ * _BK)
+        else:
+            _backward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK,
+                                  <float *>mine + 2 * _BQ * _BK)
+
+
+def _expect(str fn, str name, a, dtype, shape, bint writable=False):
+    if not isinstance(a, np.ndarray) or a.dtype != dtype or tuple(a.shape) != tuple(shape) \
+            or not a.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be a C-contiguous {np.dtype(dtype).name} array of shape "
+                         f"{tuple(shape)}, got {getattr(a, 'dtype', type(a).__name__)} "
+                         f"{getattr(a, 'shape', None)}")
+    if writable and not a.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only")
+
+
+cdef int _fill(str fn, _Args *a, q, k, v, mask, bint causal, double scale) except -1:
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{fn}: {name} must be a 4-D float32/float64 array (batch, length, heads, "
+                             f"depth), got {getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', None)}")
+    cdef Py_ssize_t batch = q.shape[0]
+    a.T, a.heads, a.D = q.shape[1], q.shape[2], q.shape[3]
+    a.S, a.Dv = k.shape[1], v.shape[3]
+    _expect(fn, "q", q, q.dtype, (batch, a.T, a.heads, a.D))
+    _expect(fn, "k", k, q.dtype, (batch, a.S, a.heads, a.D))
+    _expect(fn, "v", v, q.dtype, (batch, a.S, a.heads, a.Dv))
+    a.ldq, a.ldv = a.heads * a.D, a.heads * a.Dv
+    a.q, a.k, a.v = cnp.PyArray_DATA(q), cnp.PyArray_DATA(k), cnp.PyArray_DATA(v)
+    a.mask = NULL
+    a.mask_b = a.mask_h = 1
+    if mask is not None:
+        if not isinstance(mask, np.ndarray) or mask.ndim != 4 or mask.dtype != np.uint8:
+            raise ValueError(f"{fn}: mask must be a 4-D uint8 array, got "
+                             f"{getattr(mask, 'dtype', type(mask).__name__)} {getattr(mask, 'shape', None)}")
+        mb, mh = mask.shape[0], mask.shape[1]
+        if mb not in (1, batch) or mh not in (1, a.heads):
+            raise ValueError(f"{fn}: mask of shape {mask.shape} does not broadcast to "
+                             f"({batch}, {a.heads}, {a.T}, {a.S})")
+        _expect(fn, "mask", mask, np.uint8, (mb, mh, a.T, a.S))
+        a.mask_b, a.mask_h = mb, mh
+        a.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
+    a.causal = causal
+    a.scale = scale
+    return 0
+
+
+cdef int _threads(const _Args *a, Py_ssize_t pairs):
+    cdef int nt = team_size(pairs * a.T * a.S * (a.D + a.Dv), _PARALLEL_MIN)
+    if nt > pairs:
+        nt = <int>pairs
+    return nt if nt > 0 else 1
+
+
+def sdpa_forward(q, k, v, mask, bint causal, double scale, out, row_max, row_inv):
+    """out = softmax(scale * q k^T with masked scores replaced) v, per (batch, head) pair.
+
+    q (B, T, N, D), k (B, S, N, D), v (B, S, N, Dv), out (B, T, N, Dv) of one dtype; mask None
+    or uint8 (Bm, Hm, T, S) (see the module comment); row_max and row_inv (B, N, T) receive each
+    row's score maximum and 1 / sum of exponentials, for sdpa_backward."""
+    fn = "sdpa_forward"
+    cdef _Args a
+    _fill(fn, &a, q, k, v, mask, causal, scale)
+    cdef Py_ssize_t batch = q.shape[0], pairs = q.shape[0] * a.heads
+    _expect(fn, "out", out, q.dtype, (batch, a.T, a.heads, a.Dv), True)
+    _expect(fn, "row_max", row_max, q.dtype, (batch, a.heads, a.T), True)
+    _expect(fn, "row_inv", row_inv, q.dtype, (batch, a.heads, a.T), True)
+    if a.S == 0:
+        raise ValueError(f"{fn}: there are no keys (S == 0) to attend to")
+    a.out, a.row_max, a.row_inv = cnp.PyArray_DATA(out), cnp.PyArray_DATA(row_max), cnp.PyArray_DATA(row_inv)
+    cdef int nt = _threads(&a, pairs)
+    cdef bint is_double = q.dtype == np.float64
+    if pairs == 0 or a.T == 0:
+        return out
+    scratch = np.empty(nt * _BQ * _BK, dtype=q.dtype)
+    cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
+    cdef Py_ssize_t per_thread = _BQ * _BK * q.dtype.itemsize
+    with nogil:
+        _run_forward(&a, pairs, nt, is_double, sp, per_thread)
+    return out
+
+
+def sdpa_backward(q, k, v, mask, bint causal, double scale, out, row_max, row_inv, dout, dq, dk, dv):
+    """Gradients of sdpa_forward with respect to q, k and v (written into dq, dk, dv), from the
+    forward's out, row_max and row_inv and the output gradient dout."""
+    fn = "sdpa_backward"
+    cdef _Args a
+    _fill(fn, &a, q, k, v, mask, causal, scale)
+    cdef Py_ssize_t batch = q.shape[0], pairs = q.shape[0] * a.heads
+    _expect(fn, "out", out, q.dtype, (batch, a.T, a.heads, a.Dv))
+    _expect(fn, "dout", dout, q.dtype, (batch, a.T, a.heads, a.Dv))
+    _expect(fn, "row_max", row_max, q.dtype, (batch, a.heads, a.T))
+    _expect(fn, "row_inv", row_inv, q.dtype, (batch, a.heads, a.T))
+    _expect(fn, "dq", dq, q.dtype, (batch, a.T, a.heads, a.D), True)
+    _expect(fn, "dk", dk, q.dtype, (batch, a.S, a.heads, a.D), True)
+    _expect(fn, "dv", dv, q.dtype, (batch, a.S, a.heads, a.Dv), True)
+    if a.S == 0:
+        raise ValueError(f"{fn}: there are no keys (S == 0) to attend to")
+    a.out, a.dout = cnp.PyArray_DATA(out), cnp.PyArray_DATA(dout)
+    a.row_max, a.row_inv = cnp.PyArray_DATA(row_max), cnp.PyArray_DATA(row_inv)
+    a.dq, a.dk, a.dv = cnp.PyArray_DATA(dq), cnp.PyArray_DATA(dk), cnp.PyArray_DATA(dv)
+    cdef int nt = _threads(&a, pairs)
+    cdef bint is_double = q.dtype == np.float64
+    if pairs == 0:
+        return dq, dk, dv
+    if a.T == 0:
+        dk[...] = 0
+        dv[...] = 0
+        return dq, dk, dv
+    cdef Py_ssize_t per = 2 * _BQ * _BK + a.T
+    scratch = np.empty(nt * per, dtype=q.dtype)
+    cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
+    cdef Py_ssize_t per_thread = per * q.dtype.itemsize
+    with nogil:
+        _run_backward(&a, pairs, nt, is_double, sp, per_thread)
+    return dq, dk, dv
