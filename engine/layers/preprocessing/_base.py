@@ -1,4 +1,4 @@
-"""What the preprocessing layers share: reading data for `adapt`, random streams, data formats."""
+"""What the preprocessing layers share: reading data for `adapt`, data formats."""
 import numpy as np
 
 from engine import config
@@ -65,10 +65,3 @@ def standardize_data_format(data_format, layer_name):
         raise ValueError(f"{layer_name}: data_format must be 'channels_last' or 'channels_first', "
                          f"got {data_format!r}")
     return data_format
-
-
-def random_stream(seed):
-    """The random stream of a seeded layer (its own Generator), or engine's global one (seeded by
-    `engine.utils.set_random_seed`) when no seed is given."""
-    from engine import random
-    return random.make_generator(seed)
