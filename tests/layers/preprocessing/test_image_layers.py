@@ -295,3 +295,26 @@ def test_image_layers_against_live_keras():
             theirs = keras.layers.RandomTranslation(0.5, 0.5, fill_mode=fill_mode, interpolation=interpolation) \
                 .transform_images(x, {"translations": shifts})
             np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-4, atol=1e-4)
+
+
+def test_dict_inputs_move_masks_with_images_and_pass_labels():
+    x = rng.uniform(0, 255, size=(3, 6, 6, 1)).astype("float32")
+    masks = (rng.uniform(size=(3, 6, 6, 1)) > 0.5).astype("float32")
+    labels = np.array([0, 1, 2])
+    rotate = layers.RandomRotation(0.25, seed=5)
+    transformation = rotate.get_random_transformation(x)
+    out = rotate.transform_segmentation_masks(masks, transformation)
+    assert set(np.unique(np.asarray(out))) <= {0.0, 1.0}       # masks are sampled nearest, never blended
+    flip = layers.RandomFlip("horizontal", seed=2)
+    result = flip({"images": x, "labels": labels, "segmentation_masks": masks})
+    np.testing.assert_array_equal(np.asarray(result["labels"]), labels)
+    for i in range(3):   # an image and its mask are flipped together
+        same_image = np.array_equal(np.asarray(result["images"])[i], x[i])
+        same_mask = np.array_equal(np.asarray(result["segmentation_masks"])[i], masks[i])
+        assert same_image == same_mask or np.array_equal(masks[i], masks[i, :, ::-1])
+    bright = layers.RandomBrightness(0.5, seed=1)({"images": x, "segmentation_masks": masks})
+    np.testing.assert_array_equal(np.asarray(bright["segmentation_masks"]), masks)   # colour leaves masks alone
+    crop = layers.RandomCrop(4, 4, seed=3)({"images": x, "segmentation_masks": masks})
+    assert np.asarray(crop["segmentation_masks"]).shape == (3, 4, 4, 1)
+    with pytest.raises(ValueError, match="bounding boxes"):
+        flip({"images": x, "bounding_boxes": {"boxes": np.zeros((3, 1, 4))}})
