@@ -380,6 +380,7 @@ class IndexLookup(Layer):
             store["idf_weights"] = np.asarray(self.idf_weights)
 
     def load_own_variables(self, store):
+        """Read back what save_own_variables stored."""
         if self.output_mode == "tf_idf":
             self.idf_weights = np.asarray(store["idf_weights"], dtype=config.floatx())
 
