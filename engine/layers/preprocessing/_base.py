@@ -16,8 +16,9 @@ def to_numpy(x):
 
 
 def _first_of_pair(batch):
-    """The features of a batch that may come as (x, y) or (x, y, sample_weight), as Keras reads them."""
-    if isinstance(batch, tuple) and 1 <= len(batch) <= 3 and not isinstance(batch[0], str):
+    """The features of a batch that may come as (x, y) or (x, y, sample_weight), as Keras reads them
+    (a tuple of plain values, strings or numbers, is a batch itself)."""
+    if isinstance(batch, tuple) and 1 <= len(batch) <= 3 and isinstance(batch[0], (np.ndarray, Tensor, Variable, list)):
         return batch[0]
     return batch
 
