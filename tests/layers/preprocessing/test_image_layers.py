@@ -276,6 +276,7 @@ def test_image_layers_save_and_load(tmp_path):
 
 
 def test_image_layers_against_live_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     if keras.backend.backend() not in ("jax", "numpy"):
         # TensorFlow's and torch's own resize kernels differ from Keras's backend-neutral one (used

@@ -123,6 +123,7 @@ def test_in_a_model_fit_predict_and_saving(tmp_path):
 
 
 def test_against_live_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     data = rng.normal(size=(40, 3, 2)).astype("float32")
     for axis in (-1, (1, 2), None):

@@ -153,6 +153,7 @@ def test_keras_made_file_with_text_vectorization_and_normalization(tmp_path):
 
 
 def test_engine_file_loads_in_live_keras(tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     try:
         keras.layers.TextVectorization()
