@@ -101,10 +101,12 @@ def test_resizing_channels_first_and_single_image():
     np.testing.assert_allclose(layers.Resizing(3, 4)(x[0]), np.asarray(last)[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "area", "lanczos3"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "area", "lanczos3", "nearest"])
 def test_resizing_gradients(interpolation):
     check_layer_gradients(layers.Resizing(3, 5, interpolation=interpolation, dtype="float64"),
                           rng.standard_normal((2, 4, 3, 2)))
+    check_layer_gradients(layers.Resizing(6, 3, interpolation=interpolation, pad_to_aspect_ratio=True,
+                                          dtype="float64"), rng.standard_normal((1, 4, 3, 2)))
 
 
 def test_rescaling_values_dtype_and_gradient():
@@ -174,7 +176,8 @@ def test_flip_contrast_brightness_transforms():
     factor = np.array([1.3, 0.6]).reshape(2, 1, 1, 1)
     np.testing.assert_allclose(contrast, np.clip((x - mean) * factor + mean, 0, 8), rtol=1e-5)
     bright = layers.RandomBrightness(0.5, value_range=(0, 8)).transform_images(x, {"rgb_delta": np.array([1.3, -0.6])})
-    np.testing.assert_allclose(bright, np.clip(x + np.array([1.3, -0.6]).reshape(2, 1, 1, 1), 0, 8), rtol=1e-6)
+    np.testing.assert_allclose(bright, np.clip(x + np.array([1.3, -0.6]).reshape(2, 1, 1, 1), 0, 8), rtol=1e-6,
+                               atol=1e-6)   # float32 sums against a float64 reference
 
 
 @pytest.mark.parametrize("make,transformation", [
@@ -186,6 +189,10 @@ def test_flip_contrast_brightness_transforms():
     (lambda: layers.RandomContrast(0.5, value_range=(-100, 100), dtype="float64"),
      {"contrast_factor": np.array([1.3, 0.6])}),
     (lambda: layers.RandomFlip(dtype="float64"), {"flips": np.array([True, False])}),
+    (lambda: layers.RandomBrightness(0.2, value_range=(-100, 100), dtype="float64"),
+     {"rgb_delta": np.array([3.0, -2.0])}),
+    (lambda: layers.RandomCrop(2, 3, dtype="float64"), {"top": 1, "left": 2}),
+    (lambda: layers.RandomCrop(5, 5, dtype="float64"), {"top": None, "left": None}),   # aspect crop + resize
 ])
 def test_augmentation_gradients(make, transformation):
     layer = make()
