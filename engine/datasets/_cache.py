@@ -27,6 +27,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 
 def unpickle(stream, encoding="ASCII"):
+    """Load a pickle that may hold only plain Python data and numpy arrays."""
     return _ArraysOnlyUnpickler(stream, encoding=encoding).load()
 
 
@@ -91,6 +92,7 @@ def shuffled(seed, *arrays):
 
 
 def check_test_split(test_split):
+    """A ValueError unless 0 <= test_split < 1."""
     if not 0 <= test_split < 1:
         raise ValueError(f"load_data: test_split must be in [0, 1), got {test_split}")
 

@@ -28,6 +28,7 @@ def limit_vocabulary(seqs, num_words, skip_top, oov_char):
 
 
 def as_object_array(seqs):
+    """A 1-D object array of lists (numpy would make a 2-D array of equal-length sequences)."""
     out = np.empty(len(seqs), dtype=object)
     out[:] = [list(s) for s in seqs]
     return out

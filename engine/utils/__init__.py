@@ -44,6 +44,7 @@ def normalize(x, axis=-1, order=2):
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.where(norm == 0, 1, norm)
 
+
 # Data utilities (issue 18): sequences, timeseries windows, datasets from arrays and directories.
 from engine.utils.sequence_utils import pad_sequences
 from engine.utils.timeseries_dataset import timeseries_dataset_from_array

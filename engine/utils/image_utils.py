@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from engine import config
+from engine.layers.preprocessing._base import standardize_data_format
 
 _RESAMPLING = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 _MODES = {"grayscale": ("L", "I;16", "I"), "rgb": ("RGB",), "rgba": ("RGBA",)}
@@ -21,13 +22,6 @@ def pillow_image():
         raise ImportError("Reading and writing images needs Pillow: pip install Pillow "
                           "(or pip install \"engine[images]\")") from None
     return Image
-
-
-def _data_format(data_format):
-    data_format = data_format or config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}")
-    return data_format
 
 
 def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False):
@@ -74,7 +68,7 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", 
 def img_to_array(img, data_format=None, dtype=None):
     """A Pillow image (or array) as an array of shape (height, width, channels) (channels first
     when data_format says so), in floatx unless dtype is given."""
-    data_format = _data_format(data_format)
+    data_format = standardize_data_format(data_format, "img_to_array")
     x = np.asarray(img, dtype=dtype or config.floatx())
     if x.ndim == 2:
         x = x[None] if data_format == "channels_first" else x[..., None]
@@ -96,7 +90,7 @@ def array_to_img(x, data_format=None, scale=True, dtype=None):
     x = np.array(x, dtype=dtype or config.floatx())
     if x.ndim != 3:
         raise ValueError(f"array_to_img: expected one image of rank 3, got an array of shape {x.shape}")
-    if _data_format(data_format) == "channels_first":
+    if standardize_data_format(data_format, "array_to_img") == "channels_first":
         x = x.transpose(1, 2, 0)
     if scale:
         x = x - np.min(x)

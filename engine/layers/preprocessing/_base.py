@@ -1,4 +1,4 @@
-"""What the preprocessing layers share: reading data for `adapt`, random streams, data formats."""
+"""What the preprocessing layers share: reading data for `adapt`, data formats."""
 import numpy as np
 
 from engine import config
@@ -16,8 +16,9 @@ def to_numpy(x):
 
 
 def _first_of_pair(batch):
-    """The features of a batch that may come as (x, y) or (x, y, sample_weight), as Keras reads them."""
-    if isinstance(batch, tuple) and 1 <= len(batch) <= 3 and not isinstance(batch[0], str):
+    """The features of a batch that may come as (x, y) or (x, y, sample_weight), as Keras reads them
+    (a tuple of plain values, strings or numbers, is a batch itself)."""
+    if isinstance(batch, tuple) and 1 <= len(batch) <= 3 and isinstance(batch[0], (np.ndarray, Tensor, Variable, list)):
         return batch[0]
     return batch
 
@@ -65,10 +66,3 @@ def standardize_data_format(data_format, layer_name):
         raise ValueError(f"{layer_name}: data_format must be 'channels_last' or 'channels_first', "
                          f"got {data_format!r}")
     return data_format
-
-
-def random_stream(seed):
-    """The random stream of a seeded layer (its own Generator), or engine's global one (seeded by
-    `engine.utils.set_random_seed`) when no seed is given."""
-    from engine import random
-    return random.make_generator(seed)

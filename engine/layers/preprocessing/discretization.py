@@ -35,11 +35,13 @@ def compress(summary, epsilon):
 
 
 def merge(summary, other, epsilon):
+    """The summary of two samples together, compressed."""
     both = np.concatenate([summary, other], axis=1)
     return compress(both[:, np.argsort(both[0])], epsilon)
 
 
 def quantile_boundaries(summary, num_bins):
+    """The num_bins - 1 inner quantiles a summary gives."""
     return compress(summary, 1.0 / num_bins)[0, :-1]
 
 
@@ -91,14 +93,17 @@ class Discretization(Layer):
         self.finalize_state()
 
     def update_state(self, data):
+        """Merge one batch into the quantile summary."""
         self.summary = merge(summarize(np.asarray(to_numpy(data), dtype="float32"), self.epsilon), self.summary,
                              self.epsilon)
 
     def finalize_state(self):
+        """Turn the summary into bin_boundaries."""
         if self.num_bins is not None:
             self.bin_boundaries = quantile_boundaries(self.summary, self.num_bins).tolist()
 
     def reset_state(self):
+        """Forget the summary of an adapt in progress."""
         if self.num_bins is not None:
             self.summary = np.zeros((2, 0), dtype="float32")
 

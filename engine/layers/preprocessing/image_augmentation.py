@@ -66,6 +66,8 @@ def _check_fill_mode(layer, fill_mode):
 class RandomImageLayer(ImageLayer):
     """Base of the augmentation layers: the seed, the random stream and the training switch."""
 
+    _moves_pixels = True      # False for the colour layers, whose masks stay as they are
+
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
         self.seed = seed
@@ -83,9 +85,40 @@ class RandomImageLayer(ImageLayer):
         return images.shape[h], images.shape[w]
 
     def call(self, inputs, training=True):
+        if isinstance(inputs, dict):
+            return self._call_on_dict(inputs, training)
         if not training:
             return self._inference(inputs)
         return self.transform_images(inputs, self.get_random_transformation(inputs, training=True))
+
+    def _call_on_dict(self, data, training):
+        """Keras's dict inputs: "images" augmented, "segmentation_masks" moved with them (sampled
+        nearest), "labels" passed through."""
+        unknown = sorted(set(data) - {"images", "labels", "segmentation_masks"})
+        if "images" not in data or unknown:
+            raise ValueError(f"{type(self).__name__} ({self.name!r}): a dict input holds 'images' and optionally "
+                             f"'labels' and 'segmentation_masks'; got keys {sorted(data)}"
+                             + (" (bounding boxes are not supported by engine)" if "bounding_boxes" in data else ""))
+        out = dict(data)
+        transformation = self.get_random_transformation(data["images"], training=training)
+        out["images"] = self.transform_images(data["images"], transformation, training=training)
+        if "segmentation_masks" in data:
+            out["segmentation_masks"] = self.transform_segmentation_masks(data["segmentation_masks"], transformation,
+                                                                          training=training)
+        return out
+
+    def transform_segmentation_masks(self, masks, transformation, training=True):
+        """Segmentation masks moved as the images are (colour changes leave them alone)."""
+        if not self._moves_pixels:
+            return masks
+        interpolation = getattr(self, "interpolation", None)
+        if interpolation is not None:
+            self.interpolation = "nearest"      # labels must not be blended
+        try:
+            return self.transform_images(masks, transformation, training=training)
+        finally:
+            if interpolation is not None:
+                self.interpolation = interpolation
 
     def _inference(self, inputs):
         return ops.cast(inputs, self.dtype)
@@ -113,6 +146,11 @@ class RandomImageLayer(ImageLayer):
         return self._from_batch(self._apply(batch, transformation), single)
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            return {k: (self._image_output_shape(v) if k != "labels" else v) for k, v in input_shape.items()}
+        return self._image_output_shape(input_shape)
+
+    def _image_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
@@ -287,6 +325,8 @@ class RandomContrast(RandomImageLayer):
         seed: seed of the layer's random stream.
     """
 
+    _moves_pixels = False
+
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.factor = _factor_pair(self, factor, (0, 1))
@@ -315,6 +355,8 @@ class RandomBrightness(RandomImageLayer):
         value_range: the (min, max) of the pixel values; the output is clipped to it.
         seed: seed of the layer's random stream.
     """
+
+    _moves_pixels = False
 
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -373,7 +415,7 @@ class RandomCrop(RandomImageLayer):
     def _inference(self, inputs):
         return self.transform_images(inputs, {"top": None, "left": None})
 
-    def compute_output_shape(self, input_shape):
+    def _image_output_shape(self, input_shape):
         return self._sized_shape(input_shape, self.height, self.width)
 
     def get_config(self):

@@ -371,10 +371,8 @@ class IndexLookup(Layer):
         idf = self.idf_weights if self.output_mode == "tf_idf" else None
         if idf is not None:
             idf = idf[:len(values)]   # the stored weights start with the special tokens' as the vocabulary does
-        has_input = self._has_input_vocabulary
-        self._has_input_vocabulary = False
-        self.set_vocabulary(values, idf_weights=idf) if values else None
-        self._has_input_vocabulary = has_input
+        if values:
+            self.set_vocabulary(values, idf_weights=idf)
 
     def save_own_variables(self, store):
         """Keras stores only the idf weights of a tf_idf layer ("idf_weights")."""
@@ -382,6 +380,7 @@ class IndexLookup(Layer):
             store["idf_weights"] = np.asarray(self.idf_weights)
 
     def load_own_variables(self, store):
+        """Read back what save_own_variables stored."""
         if self.output_mode == "tf_idf":
             self.idf_weights = np.asarray(store["idf_weights"], dtype=config.floatx())
 

@@ -156,6 +156,7 @@ class TextVectorization(Layer):
         self.finalize_state()
 
     def update_state(self, data):
+        """Count the tokens of one batch of strings (see adapt)."""
         tokens = self._preprocess(data)
         if isinstance(tokens, list):
             self._lookup_layer._check_adaptable()
@@ -164,9 +165,11 @@ class TextVectorization(Layer):
             self._lookup_layer.update_state(tokens)
 
     def finalize_state(self):
+        """Turn the counts into the vocabulary."""
         self._lookup_layer.finalize_state()
 
     def reset_state(self):
+        """Forget the counts of an adapt in progress."""
         self._lookup_layer.reset_state()
 
     def get_vocabulary(self, include_special_tokens=True):
@@ -174,6 +177,7 @@ class TextVectorization(Layer):
         return self._lookup_layer.get_vocabulary(include_special_tokens)
 
     def vocabulary_size(self):
+        """The number of indices, "" and "[UNK]" included."""
         return self._lookup_layer.vocabulary_size()
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
@@ -225,15 +229,19 @@ class TextVectorization(Layer):
         return [("_lookup_layer", self._lookup_layer)]
 
     def save_own_variables(self, store):
+        """The inner StringLookup's arrays (tf_idf weights), as Keras stores them."""
         self._lookup_layer.save_own_variables(store)
 
     def load_own_variables(self, store):
+        """Read back what save_own_variables stored."""
         self._lookup_layer.load_own_variables(store)
 
     def save_assets(self, dir_path):
+        """The vocabulary, as dir_path/vocabulary.txt."""
         self._lookup_layer.save_assets(dir_path)
 
     def load_assets(self, dir_path):
+        """Read the vocabulary save_assets wrote."""
         self._lookup_layer.load_assets(dir_path)
 
     def get_config(self):

@@ -101,10 +101,12 @@ def test_resizing_channels_first_and_single_image():
     np.testing.assert_allclose(layers.Resizing(3, 4)(x[0]), np.asarray(last)[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "area", "lanczos3"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "area", "lanczos3", "nearest"])
 def test_resizing_gradients(interpolation):
     check_layer_gradients(layers.Resizing(3, 5, interpolation=interpolation, dtype="float64"),
                           rng.standard_normal((2, 4, 3, 2)))
+    check_layer_gradients(layers.Resizing(6, 3, interpolation=interpolation, pad_to_aspect_ratio=True,
+                                          dtype="float64"), rng.standard_normal((1, 4, 3, 2)))
 
 
 def test_rescaling_values_dtype_and_gradient():
@@ -174,7 +176,8 @@ def test_flip_contrast_brightness_transforms():
     factor = np.array([1.3, 0.6]).reshape(2, 1, 1, 1)
     np.testing.assert_allclose(contrast, np.clip((x - mean) * factor + mean, 0, 8), rtol=1e-5)
     bright = layers.RandomBrightness(0.5, value_range=(0, 8)).transform_images(x, {"rgb_delta": np.array([1.3, -0.6])})
-    np.testing.assert_allclose(bright, np.clip(x + np.array([1.3, -0.6]).reshape(2, 1, 1, 1), 0, 8), rtol=1e-6)
+    np.testing.assert_allclose(bright, np.clip(x + np.array([1.3, -0.6]).reshape(2, 1, 1, 1), 0, 8), rtol=1e-6,
+                               atol=1e-6)   # float32 sums against a float64 reference
 
 
 @pytest.mark.parametrize("make,transformation", [
@@ -186,6 +189,10 @@ def test_flip_contrast_brightness_transforms():
     (lambda: layers.RandomContrast(0.5, value_range=(-100, 100), dtype="float64"),
      {"contrast_factor": np.array([1.3, 0.6])}),
     (lambda: layers.RandomFlip(dtype="float64"), {"flips": np.array([True, False])}),
+    (lambda: layers.RandomBrightness(0.2, value_range=(-100, 100), dtype="float64"),
+     {"rgb_delta": np.array([3.0, -2.0])}),
+    (lambda: layers.RandomCrop(2, 3, dtype="float64"), {"top": 1, "left": 2}),
+    (lambda: layers.RandomCrop(5, 5, dtype="float64"), {"top": None, "left": None}),   # aspect crop + resize
 ])
 def test_augmentation_gradients(make, transformation):
     layer = make()
@@ -276,6 +283,7 @@ def test_image_layers_save_and_load(tmp_path):
 
 
 def test_image_layers_against_live_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     if keras.backend.backend() not in ("jax", "numpy"):
         # TensorFlow's and torch's own resize kernels differ from Keras's backend-neutral one (used
@@ -295,3 +303,26 @@ def test_image_layers_against_live_keras():
             theirs = keras.layers.RandomTranslation(0.5, 0.5, fill_mode=fill_mode, interpolation=interpolation) \
                 .transform_images(x, {"translations": shifts})
             np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-4, atol=1e-4)
+
+
+def test_dict_inputs_move_masks_with_images_and_pass_labels():
+    x = rng.uniform(0, 255, size=(3, 6, 6, 1)).astype("float32")
+    masks = (rng.uniform(size=(3, 6, 6, 1)) > 0.5).astype("float32")
+    labels = np.array([0, 1, 2])
+    rotate = layers.RandomRotation(0.25, seed=5)
+    transformation = rotate.get_random_transformation(x)
+    out = rotate.transform_segmentation_masks(masks, transformation)
+    assert set(np.unique(np.asarray(out))) <= {0.0, 1.0}       # masks are sampled nearest, never blended
+    flip = layers.RandomFlip("horizontal", seed=2)
+    result = flip({"images": x, "labels": labels, "segmentation_masks": masks})
+    np.testing.assert_array_equal(np.asarray(result["labels"]), labels)
+    for i in range(3):   # an image and its mask are flipped together
+        same_image = np.array_equal(np.asarray(result["images"])[i], x[i])
+        same_mask = np.array_equal(np.asarray(result["segmentation_masks"])[i], masks[i])
+        assert same_image == same_mask or np.array_equal(masks[i], masks[i, :, ::-1])
+    bright = layers.RandomBrightness(0.5, seed=1)({"images": x, "segmentation_masks": masks})
+    np.testing.assert_array_equal(np.asarray(bright["segmentation_masks"]), masks)   # colour leaves masks alone
+    crop = layers.RandomCrop(4, 4, seed=3)({"images": x, "segmentation_masks": masks})
+    assert np.asarray(crop["segmentation_masks"]).shape == (3, 4, 4, 1)
+    with pytest.raises(ValueError, match="bounding boxes"):
+        flip({"images": x, "bounding_boxes": {"boxes": np.zeros((3, 1, 4))}})

@@ -1,5 +1,7 @@
 """StringLookup, IntegerLookup, CategoryEncoding, Hashing and Discretization against values Keras 3.15
 (TensorFlow backend) gave for the same calls, written out here, and against formulas written out."""
+import os
+
 import numpy as np
 import pytest
 
@@ -204,6 +206,7 @@ def test_discretization_buckets_and_keras_quantiles():
 
 
 def test_against_live_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     try:
         theirs = keras.layers.StringLookup()

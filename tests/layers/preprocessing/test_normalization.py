@@ -55,6 +55,9 @@ def test_adapt_takes_pairs_and_pydataset_like_objects():
     layer = layers.Normalization(dtype="float64")
     layer.adapt(Loader())
     np.testing.assert_allclose(layer.adapt_mean.numpy(), x.mean(axis=0), rtol=1e-10)
+    plain = layers.Normalization(axis=None, dtype="float64")
+    plain.adapt(iter([(1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]))        # tuples of numbers are batches, not (x, y)
+    np.testing.assert_allclose([plain.adapt_mean.numpy(), plain.adapt_variance.numpy()], [3.5, np.var(np.arange(1, 7))])
     with pytest.raises(ValueError, match="no batches"):
         layers.Normalization().adapt(iter([]))
     built = layers.Normalization()
@@ -120,6 +123,7 @@ def test_in_a_model_fit_predict_and_saving(tmp_path):
 
 
 def test_against_live_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     data = rng.normal(size=(40, 3, 2)).astype("float32")
     for axis in (-1, (1, 2), None):

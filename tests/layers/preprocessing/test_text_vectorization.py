@@ -126,6 +126,7 @@ def _reference():
 
 
 def test_keras_made_file_with_text_vectorization_and_normalization(tmp_path):
+    """Made by tests/data/make_keras_preprocessing.py with Keras 3.15 (TensorFlow backend)."""
     pytest.importorskip("h5py")
     ref = _reference()
     model = engine.saving.load_model(os.path.join(DATA, "keras_preprocessing.keras"))
@@ -133,10 +134,13 @@ def test_keras_made_file_with_text_vectorization_and_normalization(tmp_path):
     assert words.get_vocabulary() == ref["words_vocabulary"]
     assert weights.get_vocabulary() == ref["weights_vocabulary"]
     assert norm.adapt_mean.shape == (3,)
-    x = [np.array(ref["texts"]), np.array(ref["numbers"], dtype="float32")]
-    scores, ids = model.predict(x, verbose=0)
+    x = [np.array(ref["texts"]), np.array(ref["numbers"], dtype="float32"), np.array(ref["colours"]),
+         np.array(ref["codes"])]
+    scores, ids, *extras = model.predict(x, verbose=0)
     np.testing.assert_allclose(scores, ref["scores"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ids, ref["ids"])
+    for name, got in zip(("colour_ids", "hashed", "code_ids", "buckets"), extras):   # the other lookups
+        np.testing.assert_array_equal(got, ref[name], err_msg=name)
     # engine writes it back in the same layout (vocabularies as assets, idf weights and statistics as arrays).
     path = os.path.join(tmp_path, "again.keras")
     model.save(path)
@@ -149,6 +153,7 @@ def test_keras_made_file_with_text_vectorization_and_normalization(tmp_path):
 
 
 def test_engine_file_loads_in_live_keras(tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "jax")   # as the other live-Keras tests
     keras = pytest.importorskip("keras")
     try:
         keras.layers.TextVectorization()
@@ -160,6 +165,9 @@ def test_engine_file_loads_in_live_keras(tmp_path):
     model.save(path)
     theirs = keras.saving.load_model(path)
     import tensorflow as tf
-    scores, ids = theirs([tf.constant(ref["texts"]), tf.constant(np.array(ref["numbers"], dtype="float32"))])
+    scores, ids, *extras = theirs([tf.constant(ref["texts"]), tf.constant(np.array(ref["numbers"], dtype="float32")),
+                                   tf.constant(ref["colours"]), tf.constant(np.array(ref["codes"], dtype="int64"))])
     np.testing.assert_allclose(np.asarray(scores), ref["scores"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(ids), ref["ids"])
+    for name, got in zip(("colour_ids", "hashed", "code_ids", "buckets"), extras):
+        np.testing.assert_array_equal(np.asarray(got), ref[name], err_msg=name)
