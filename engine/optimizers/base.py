@@ -537,6 +537,13 @@ class Optimizer:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+def moving_average(average, value, rate):
+    """average += (value - average) * rate, in place: the moment update Keras writes for Adam and
+    its relatives. `rate` is 1 - beta as Keras computes it (in Python, or in the variable's
+    precision), which decides the last bit."""
+    average += (value - average) * average.dtype.type(rate)
+
+
 def takes_rows(update_step):
     """Mark an update_step that passes its gradient straight to an engine._kernels.elementwise
     optimizer kernel, which also accepts a table's gradient by rows (see Optimizer._update)."""

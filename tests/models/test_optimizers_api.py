@@ -479,3 +479,16 @@ def test_an_optimizer_written_as_keras_documents_it_runs():
     np.testing.assert_allclose(w.numpy(), ref, rtol=1e-9)
     assert [v.name for v in opt.variables] == ["iteration", "learning_rate", "w_velocity"]
     assert len(opt.ordered_state([w])) == 3
+
+
+@pytest.mark.parametrize("name", ["Adamax", "Nadam", "Lion", "Adadelta"])
+def test_elementwise_rules_are_bit_exact_with_keras(name):
+    keras = _keras()
+    w0 = rng.standard_normal((5, 7)).astype("float32")
+    grads = [rng.standard_normal((5, 7)).astype("float32") for _ in range(5)]
+    mine, theirs = getattr(optimizers, name)(), getattr(keras.optimizers, name)()
+    w, kw = Variable(w0.copy()), keras.Variable(w0.copy())
+    for g in grads:
+        mine.apply([g], [w])
+        theirs.apply([g], [kw])
+    np.testing.assert_array_equal(w.numpy(), np.asarray(kw))
