@@ -2,7 +2,7 @@
 rules: Nadam, Adamax, Adadelta, Ftrl, Lion, Lamb and Adafactor."""
 import numpy as np
 
-from engine.optimizers.base import Optimizer
+from engine.optimizers.base import Optimizer, moving_average
 from engine.variables import Variable
 
 
@@ -58,8 +58,8 @@ class Nadam(_Moments):
         u_product = t(self._u_product._value)
         u_product_next = u_product * u_t_1
         m, v = self._slot(var, "momentum"), self._slot(var, "velocity")
-        m += (g - m) * (t(1) - b1)
-        v += (np.square(g) - v) * (t(1) - b2)
+        moving_average(m, g, t(1) - b1)          # (Keras: 1 - beta cast to the variable's dtype)
+        moving_average(v, np.square(g), t(1) - b2)
         m_hat = u_t_1 * m / (t(1) - u_product_next) + (t(1) - u_t) * g / (t(1) - u_product)
         v_hat = v / (t(1) - b2 ** t(step))
         w -= m_hat * lr / (np.sqrt(v_hat) + t(self.epsilon))
@@ -83,7 +83,7 @@ class Adamax(_Moments):
     def update_step(self, g, var, w, lr, step):
         t = w.dtype.type
         m, u = self._slot(var, "momentum"), self._slot(var, "norm")
-        m += (g - m) * (t(1) - t(self.beta_1))
+        moving_average(m, g, 1 - self.beta_1)   # (Keras: 1 - beta in Python)
         np.maximum(t(self.beta_2) * u, np.abs(g), out=u)
         w -= t(lr) * m / ((t(1) - t(self.beta_1) ** t(step)) * (u + t(self.epsilon)))
 
@@ -231,8 +231,8 @@ class Lamb(_Moments):
     def update_step(self, g, var, w, lr, step):
         t = w.dtype.type
         m, v = self._slot(var, "momentum"), self._slot(var, "velocity")
-        m += (g - m) * (t(1) - t(self.beta_1))
-        v += (np.square(g) - v) * (t(1) - t(self.beta_2))
+        moving_average(m, g, 1 - self.beta_1)   # (Keras: 1 - beta in Python)
+        moving_average(v, np.square(g), 1 - self.beta_2)
         m_hat = m / (t(1) - t(self.beta_1) ** t(step))
         update = m_hat / (np.sqrt(v / (t(1) - t(self.beta_2) ** t(step))) + t(self.epsilon))
         w_norm, u_norm = np.sqrt(np.sum(np.square(w))), np.sqrt(np.sum(np.square(update)))

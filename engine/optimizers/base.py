@@ -355,7 +355,18 @@ class Optimizer:
     def scale_loss(self, loss):
         """The loss multiplied by `loss_scale_factor` (as is when it is None); `apply` divides the
         gradients by the same factor."""
+        self.__dict__["_loss_was_scaled"] = True
         return loss if self.loss_scale_factor is None else loss * self.loss_scale_factor
+
+    def _check_loss_was_scaled(self):
+        """Warn (once) when apply() unscales gradients whose loss never went through scale_loss():
+        the update would then be too small by the scale factor."""
+        if not self.__dict__.pop("_loss_was_scaled", False) and not self.__dict__.get("_warned_unscaled"):
+            self.__dict__["_warned_unscaled"] = True
+            warnings.warn(f"{type(self).__name__}: apply() divides the gradients by the loss scale, but "
+                          "scale_loss() was not called on the loss they come from; compute the gradients of "
+                          "optimizer.scale_loss(loss) (Keras's fit does this), or the steps are too small by "
+                          "that factor", stacklevel=3)
 
     def _checked_pairs(self, grads, trainable_variables):
         if trainable_variables is None:
@@ -407,6 +418,7 @@ class Optimizer:
         if densify:
             pairs = [(g.dense() if isinstance(g, SparseGradient) else g, v, w) for g, v, w in pairs]
         if self.loss_scale_factor is not None:
+            self._check_loss_was_scaled()
             pairs = [(g / np.asarray(self.loss_scale_factor, dtype=g.dtype), v, w) for g, v, w in pairs]
         lr = self._current_lr()
         if self.gradient_accumulation_steps:
@@ -523,6 +535,13 @@ class Optimizer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def moving_average(average, value, rate):
+    """average += (value - average) * rate, in place: the moment update Keras writes for Adam and
+    its relatives. `rate` is 1 - beta as Keras computes it (in Python, or in the variable's
+    precision), which decides the last bit."""
+    average += (value - average) * average.dtype.type(rate)
 
 
 def takes_rows(update_step):

@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from engine.optimizers.base import Optimizer
+from engine.optimizers.base import Optimizer, moving_average
 
 
 class Muon(Optimizer):
@@ -97,8 +97,8 @@ class Muon(Optimizer):
             lr = t(lr * self.adam_lr_ratio)
             b1, b2 = t(self.adam_beta_1), t(self.adam_beta_2)
             alpha = lr * np.sqrt(t(1) - b2 ** t(step)) / (t(1) - b1 ** t(step))
-            m += (g - m) * (t(1) - b1)
-            v += (np.square(g) - v) * (t(1) - b2)
+            moving_average(m, g, 1 - self.adam_beta_1)     # (Keras: 1 - beta in Python)
+            moving_average(v, np.square(g), 1 - self.adam_beta_2)
             w -= m * alpha / (np.sqrt(v) + t(self.epsilon))
             return
         m += g + m * t(self.momentum - 1)
@@ -151,7 +151,7 @@ class ScheduleFreeAdamW(Optimizer):
         b1, b2 = t(self.beta_1), t(self.beta_2)
         z, v = self._slot(var, "momentum"), self._slot(var, "velocity")
         z_old = z.copy()
-        v += (np.square(g) - v) * (t(1) - b2)
+        moving_average(v, np.square(g), t(1) - b2)        # (Keras: in the variable's dtype)
         z -= lr * g / (np.sqrt(v / (t(1) - b2 ** step_t)) + t(self.epsilon))
         weight = t(1) / step_t
         x_old = (w - (t(1) - b1) * z_old) / b1

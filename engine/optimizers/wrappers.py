@@ -70,6 +70,7 @@ class LossScaleOptimizer(Optimizer):
 
     def scale_loss(self, loss):
         """The loss multiplied by the current scale."""
+        self.__dict__["_loss_was_scaled"] = True
         return loss * float(self.dynamic_scale._value)
 
     def build(self, var_list):
@@ -101,6 +102,7 @@ class LossScaleOptimizer(Optimizer):
                  for g in grads]
         if self._built_variables is None and trainable_variables is not None:
             self.build(trainable_variables)
+        self._check_loss_was_scaled()
         finite = all(np.all(np.isfinite(g)) for g in grads if g is not None)
         if not finite:
             self.step_counter.assign(0)

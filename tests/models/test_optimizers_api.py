@@ -258,17 +258,22 @@ def test_loss_scale_factor_divides_gradients_and_scale_loss_multiplies():
     assert float(opt.scale_loss(2.0)) == 8.0
     w = Variable(W0.copy())
     opt.apply([GRADS[0][0] * 4.0], [w])
+    with pytest.warns(UserWarning, match="scale_loss"):   # gradients of a loss that was not scaled
+        optimizers.SGD(0.1, loss_scale_factor=4.0).apply([GRADS[0][0]], [Variable(W0.copy())])
     np.testing.assert_allclose(w.numpy(), W0 - f32(0.1) * GRADS[0][0], rtol=1e-9)
 
 
 def test_loss_scale_optimizer_skips_non_finite_steps_and_grows_the_scale():
     opt = optimizers.LossScaleOptimizer(optimizers.SGD(0.1), initial_scale=8.0, dynamic_growth_steps=2)
     w = Variable(W0.copy())
+    opt.scale_loss(1.0)
     opt.apply([np.full_like(W0, np.inf)], [w])
     np.testing.assert_array_equal(w.numpy(), W0)
     assert float(opt.dynamic_scale.numpy()) == 4.0
+    opt.scale_loss(1.0)
     opt.apply([GRADS[0][0] * 4.0], [w])
     np.testing.assert_allclose(w.numpy(), W0 - f32(0.1) * GRADS[0][0], rtol=1e-9)
+    opt.scale_loss(1.0)
     opt.apply([GRADS[1][0] * 4.0], [w])
     assert float(opt.dynamic_scale.numpy()) == 8.0
     assert float(opt.scale_loss(1.0)) == 8.0
@@ -391,6 +396,7 @@ def test_steps_and_state_match_keras(name, kwargs):
     w, b = Variable(W0.astype("float32"), name="w"), Variable(B0.astype("float32"), name="b")
     kw, kb = keras.Variable(W0.astype("float32"), name="w"), keras.Variable(B0.astype("float32"), name="b")
     for gw, gb in GRADS:
+        mine.scale_loss(1.0)    # (the gradients stand for those of a scaled loss)
         mine.apply([gw.astype("float32"), gb.astype("float32")], [w, b])
         theirs.apply([gw.astype("float32"), gb.astype("float32")], [kw, kb])
     np.testing.assert_allclose(w.numpy(), np.asarray(kw), rtol=1e-5, atol=1e-6)
@@ -473,3 +479,16 @@ def test_an_optimizer_written_as_keras_documents_it_runs():
     np.testing.assert_allclose(w.numpy(), ref, rtol=1e-9)
     assert [v.name for v in opt.variables] == ["iteration", "learning_rate", "w_velocity"]
     assert len(opt.ordered_state([w])) == 3
+
+
+@pytest.mark.parametrize("name", ["Adamax", "Nadam", "Lion", "Adadelta"])
+def test_elementwise_rules_are_bit_exact_with_keras(name):
+    keras = _keras()
+    w0 = rng.standard_normal((5, 7)).astype("float32")
+    grads = [rng.standard_normal((5, 7)).astype("float32") for _ in range(5)]
+    mine, theirs = getattr(optimizers, name)(), getattr(keras.optimizers, name)()
+    w, kw = Variable(w0.copy()), keras.Variable(w0.copy())
+    for g in grads:
+        mine.apply([g], [w])
+        theirs.apply([g], [kw])
+    np.testing.assert_array_equal(w.numpy(), np.asarray(kw))
