@@ -324,6 +324,10 @@ def binary_crossentropy(target, output, from_logits=False):
     return per
 
 
+softmax.__doc__ = """exp(x) / sum(exp(x)) along `axis` (default the last), computed stably."""
+log_softmax.__doc__ = """x - logsumexp(x) along `axis` (default the last): the log of softmax, computed stably."""
+
+
 # -- the rest of keras.ops.nn, defined in their own modules (imported last: they use the ops above) --
 from engine.ops.activation_fns import *  # noqa: E402,F401,F403
 from engine.ops.normalizing import *  # noqa: E402,F401,F403
