@@ -11,10 +11,9 @@ import numpy as np
 
 from engine.autodiff import differentiable, _active_tapes, _PausedRecording, _flatten, _pack
 from engine.dtypes import standardize_dtype
-from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap, unbroadcast
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, rearrange_with
+from engine.ops.arrays import _tensor
 from engine.tensor import Tensor
 from engine.variables import Variable
 

@@ -9,7 +9,6 @@ import numpy as np
 from engine import config
 from engine.autodiff import differentiable
 from engine.ops._checks import positive_int
-from engine.ops._util import to_array
 from engine.ops import math as m
 from engine.ops.arrays import _tensor, rearrange_with
 
