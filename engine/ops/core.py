@@ -84,7 +84,9 @@ def _slices(xs, length):
         if t.ndim == 0 or t.shape[0] != length:
             raise ValueError(f"the inputs to scan over must share a leading axis of length {length}, got shapes "
                              f"{[tuple(u.shape) for u in tensors]}")
-    return [_rebuild(xs, [m.getitem(t, i) for t in tensors]) for i in range(length)]
+    from engine.ops.arrays import unstack
+    columns = [unstack(t) for t in tensors]
+    return [_rebuild(xs, [c[i] for c in columns]) for i in range(length)]
 
 
 def _stack_structures(items):
