@@ -500,12 +500,31 @@ def _split_bounds(op, size, indices_or_sections, exact):
     return [0] + points + [size]
 
 
+@differentiable
+def _pieces(x, ranges=None, axis=0, squeeze=False):
+    """The pieces x[lo:hi] along `axis` for each (lo, hi) of `ranges` (x[lo] with squeeze, for
+    unstack) as one op with one output per piece; the backward pass adds each piece's gradient
+    into one array, so cutting into n pieces costs O(size), not O(n * size)."""
+    lead = (slice(None),) * axis
+    keys = [lead + ((lo if squeeze else slice(lo, hi)),) for lo, hi in ranges]
+    outs = tuple(np.array(x[k]) for k in keys)
+
+    def vjp(grads, needs):
+        gx = np.zeros_like(x)
+        for k, g in zip(keys, grads):
+            if g is not None:
+                gx[k] += g          # unsorted split points can make pieces overlap
+        return (gx,)
+    return outs, vjp
+
+
 def _split(op, x, indices_or_sections, axis, exact=True):
     x = _tensor(x)
     axis = axis_arg(op, axis, x.ndim, allow_none=False, allow_tuple=False)
     bounds = _split_bounds(op, x.shape[axis], indices_or_sections, exact)
-    lead = (slice(None),) * axis
-    return [m.getitem(x, lead + (slice(lo, builtins.max(lo, hi)),)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    # numpy's pieces: x[b_i : b_{i+1}], empty where the points decrease.
+    ranges = tuple((lo, builtins.max(lo, hi)) for lo, hi in zip(bounds[:-1], bounds[1:]))
+    return list(_pieces(x, ranges=ranges, axis=axis))
 
 
 def split(x, indices_or_sections, axis=0):
@@ -558,8 +577,9 @@ def unstack(x, num=None, axis=0):
     axis = axis_arg("unstack", axis, x.ndim, allow_none=False, allow_tuple=False)
     if num is not None and num != x.shape[axis]:
         raise ValueError(f"unstack: num={num} but axis {axis} of shape {x.shape} has {x.shape[axis]} slices")
-    lead = (slice(None),) * axis
-    return [m.getitem(x, lead + (i,)) for i in range(x.shape[axis])]
+    if x.shape[axis] == 0:
+        return []
+    return list(_pieces(x, ranges=tuple((i, i + 1) for i in range(x.shape[axis])), axis=axis, squeeze=True))
 
 
 # -- pad in every mode --------------------------------------------------------------------------------

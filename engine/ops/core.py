@@ -11,10 +11,9 @@ import numpy as np
 
 from engine.autodiff import differentiable, _active_tapes, _PausedRecording, _flatten, _pack
 from engine.dtypes import standardize_dtype
-from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap, unbroadcast
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, rearrange_with
+from engine.ops.arrays import _tensor
 from engine.tensor import Tensor
 from engine.variables import Variable
 
@@ -85,7 +84,9 @@ def _slices(xs, length):
         if t.ndim == 0 or t.shape[0] != length:
             raise ValueError(f"the inputs to scan over must share a leading axis of length {length}, got shapes "
                              f"{[tuple(u.shape) for u in tensors]}")
-    return [_rebuild(xs, [m.getitem(t, i) for t in tensors]) for i in range(length)]
+    from engine.ops.arrays import unstack
+    columns = [unstack(t) for t in tensors]
+    return [_rebuild(xs, [c[i] for c in columns]) for i in range(length)]
 
 
 def _stack_structures(items):

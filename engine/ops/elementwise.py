@@ -14,7 +14,7 @@ from engine.autodiff import differentiable
 from engine.dtypes import result_type
 from engine.ops._naming import named
 from engine.ops._util import to_array, unbroadcast, wrap
-from engine.ops.math import _unary, _operand, _binary, _binary_dtype, _as_dtype, cast, convert_to_tensor
+from engine.ops.math import _unary, _operand, _binary, _as_dtype, _bools_as_int32, cast, convert_to_tensor
 
 _erf_scalar = np.frompyfunc(_pymath.erf, 1, 1)
 
@@ -342,10 +342,7 @@ def _fmod(a_in, b_in, dtype=None):
 
 def fmod(x1, x2):
     """The remainder of x1 / x2 with the sign of x1 (C's fmod), elementwise; bools count as int32."""
-    x1, x2 = _operand(x1), _operand(x2)
-    if getattr(x1, "dtype", None) == np.bool_ and getattr(x2, "dtype", None) == np.bool_:
-        x1, x2 = cast(x1, "int32"), cast(x2, "int32")
-    return _binary(_fmod, x1, x2)
+    return _binary(_fmod, *_bools_as_int32(x1, x2))
 
 
 def _promoted_pair(x1, x2, floating=False):

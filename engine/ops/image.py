@@ -461,24 +461,33 @@ def perspective_transform(images, start_points, end_points, interpolation="bilin
 
 
 # -- cropping and padding ------------------------------------------------------------------------------
-def _two_of_three(op, a, b, total, names):
-    if [a, b, total].count(None) != 1:
-        raise ValueError(f"{op}: give exactly two of {', '.join(names)}; got {dict(zip(names, (a, b, total)))}")
-    for name, v in zip(names, (a, b, total)):
-        if v is not None and int(v) < 0:
-            raise ValueError(f"{op}: {name} must be >= 0, got {v}")
+def _box_args(op, word, images, data_format, top, bottom, height, left, right, width):
+    """Checks that two of (top, bottom, target_height) and two of (left, right, target_width) are
+    given, none negative; returns the channels_last batch, its way back, and (H, W)."""
+    for names, values in (((f"top_{word}", f"bottom_{word}", "target_height"), (top, bottom, height)),
+                          ((f"left_{word}", f"right_{word}", "target_width"), (left, right, width))):
+        if values.count(None) != 1:
+            raise ValueError(f"{op}: give exactly two of {', '.join(names)}; got {dict(zip(names, values))}")
+        for name, v in zip(names, values):
+            if v is not None and int(v) < 0:
+                raise ValueError(f"{op}: {name} must be >= 0, got {v}")
+    x, back = _as_batch(op, images, data_format)
+    return x, back, tuple(x.shape[1:3])
 
 
 def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None, right_padding=None,
                target_height=None, target_width=None, data_format=None):
-    """Images padded with zeros: two of (top, bottom, target_height) and two of (left, right,
-    target_width) give the padding."""
-    _two_of_three("pad_images", top_padding, bottom_padding, target_height,
-                  ("top_padding", "bottom_padding", "target_height"))
-    _two_of_three("pad_images", left_padding, right_padding, target_width,
-                  ("left_padding", "right_padding", "target_width"))
-    x, back = _as_batch("pad_images", images, data_format)
-    h, w = x.shape[1:3]
+    """Images padded with zeros.
+
+    Args:
+        images: a (H, W, C) image or (N, H, W, C) batch.
+        top_padding, bottom_padding, target_height: exactly two of them (rows added above,
+            below, and the resulting height).
+        left_padding, right_padding, target_width: exactly two of them (columns).
+        data_format: "channels_last" or "channels_first".
+    """
+    x, back, (h, w) = _box_args("pad_images", "padding", images, data_format, top_padding, bottom_padding,
+                                target_height, left_padding, right_padding, target_width)
     top = target_height - bottom_padding - h if top_padding is None else top_padding
     bottom = target_height - top - h if bottom_padding is None else bottom_padding
     left = target_width - right_padding - w if left_padding is None else left_padding
@@ -492,14 +501,17 @@ def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
 
 def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=None, right_cropping=None,
                 target_height=None, target_width=None, data_format=None):
-    """Images cropped: two of (top, bottom, target_height) and two of (left, right, target_width)
-    give the box."""
-    _two_of_three("crop_images", top_cropping, bottom_cropping, target_height,
-                  ("top_cropping", "bottom_cropping", "target_height"))
-    _two_of_three("crop_images", left_cropping, right_cropping, target_width,
-                  ("left_cropping", "right_cropping", "target_width"))
-    x, back = _as_batch("crop_images", images, data_format)
-    h, w = x.shape[1:3]
+    """Images cropped to a box.
+
+    Args:
+        images: a (H, W, C) image or (N, H, W, C) batch.
+        top_cropping, bottom_cropping, target_height: exactly two of them (rows removed above,
+            below, and the resulting height).
+        left_cropping, right_cropping, target_width: exactly two of them (columns).
+        data_format: "channels_last" or "channels_first".
+    """
+    x, back, (h, w) = _box_args("crop_images", "cropping", images, data_format, top_cropping, bottom_cropping,
+                                target_height, left_cropping, right_cropping, target_width)
     top = h - target_height - bottom_cropping if top_cropping is None else top_cropping
     height = h - bottom_cropping - top if target_height is None else target_height
     left = w - target_width - right_cropping if left_cropping is None else left_cropping

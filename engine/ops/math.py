@@ -141,9 +141,17 @@ def divide(x1, x2):
 true_divide = divide
 
 
+def _bools_as_int32(x1, x2):
+    """Operands as a binary op takes them; two bool tensors as int32 (Keras's arithmetic on bools)."""
+    x1, x2 = _operand(x1), _operand(x2)
+    if getattr(x1, "dtype", None) == np.bool_ and getattr(x2, "dtype", None) == np.bool_:
+        x1, x2 = cast(x1, "int32"), cast(x2, "int32")
+    return x1, x2
+
+
 def power(x1, x2):
     """x1 ** x2, elementwise with broadcasting."""
-    return _binary(_power, x1, x2)
+    return _binary(_power, *_bools_as_int32(x1, x2))
 
 
 @differentiable
@@ -206,15 +214,12 @@ def _mod(a_in, b_in, dtype=None):
 
 def floor_divide(x1, x2):
     """floor(x1 / x2), elementwise (its gradient is zero)."""
-    return _binary(_floor_divide, x1, x2)
+    return _binary(_floor_divide, *_bools_as_int32(x1, x2))
 
 
 def mod(x1, x2):
     """x1 mod x2 with the sign of x2 (Python's %), elementwise."""
-    x1, x2 = _operand(x1), _operand(x2)
-    if getattr(x1, "dtype", None) == np.bool_ and getattr(x2, "dtype", None) == np.bool_:
-        x1, x2 = cast(x1, "int32"), cast(x2, "int32")
-    return _binary(_mod, x1, x2)
+    return _binary(_mod, *_bools_as_int32(x1, x2))
 
 
 # -- comparisons and logic (not differentiable: bool results) ----------------------------------
@@ -277,10 +282,11 @@ def logical_not(x):
     return wrap(np.logical_not(to_array(x)))
 
 
-def _unary(name, forward, derivative, floating=False, doc=None):
+def _unary(name, forward, derivative, floating=False, doc=None, bool_as=None):
     """An elementwise op from its forward and its derivative d(out)/d(x) = derivative(x, out).
 
-    `floating` ops (exp, log, ...) compute integer and bool inputs in floatx, as Keras does."""
+    `floating` ops (exp, log, ...) compute integer and bool inputs in floatx, as Keras does;
+    `bool_as` names the dtype bool inputs compute in otherwise (square: int32)."""
     @differentiable
     def op(x):
         out = forward(x)
@@ -296,6 +302,8 @@ def _unary(name, forward, derivative, floating=False, doc=None):
             x = convert_to_tensor(x)
         if floating and x.dtype.kind in "biu":
             x = cast(x, config.floatx())
+        elif bool_as is not None and x.dtype == np.bool_:
+            x = cast(x, bool_as)
         return op(x)
     public.__name__ = public.__qualname__ = name
     public.__doc__ = doc or f"The elementwise {name} of x."
@@ -304,7 +312,7 @@ def _unary(name, forward, derivative, floating=False, doc=None):
 
 
 negative = _unary("negative", np.negative, lambda x, y: -1.0, doc="-x, elementwise.")
-square = _unary("square", np.square, lambda x, y: 2.0 * x, doc="x * x, elementwise.")
+square = _unary("square", np.square, lambda x, y: 2.0 * x, doc="x * x, elementwise.", bool_as="int32")
 sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y, floating=True, doc="The elementwise square root.")
 exp = _unary("exp", np.exp, lambda x, y: y, floating=True, doc="e ** x, elementwise.")
 log = _unary("log", np.log, lambda x, y: 1.0 / x, floating=True, doc="The elementwise natural logarithm.")

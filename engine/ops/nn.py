@@ -6,7 +6,7 @@ this module defines each op once with its gradient.
 import numpy as np
 
 from engine.autodiff import differentiable, is_recording
-from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array
+from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array, wrap
 from engine.ops.math import _gemm_2d
 from engine._kernels import elementwise as K
 
@@ -69,7 +69,11 @@ def _activation(x, name=None, params=None):
 
 
 def relu(x):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise (integer tensors keep their dtype, bools give int32, as Keras)."""
+    kind = getattr(getattr(x, "dtype", None), "kind", "f")
+    if kind in "iub":
+        arr = to_array(x)
+        return wrap(np.maximum(arr, 0).astype(np.int32 if kind == "b" else arr.dtype))
     return _activation(x, name="relu")
 
 
@@ -322,6 +326,10 @@ def binary_crossentropy(target, output, from_logits=False):
     target = np.broadcast_to(to_array(target), out_arr.shape)
     per = per_sample_loss(kind, target.reshape(out_arr.shape + (1,)), reshape(output, out_arr.shape + (1,)))
     return per
+
+
+softmax.__doc__ = """exp(x) / sum(exp(x)) along `axis` (default the last), computed stably."""
+log_softmax.__doc__ = """x - logsumexp(x) along `axis` (default the last): the log of softmax, computed stably."""
 
 
 # -- the rest of keras.ops.nn, defined in their own modules (imported last: they use the ops above) --

@@ -9,7 +9,6 @@ import numpy as np
 from engine import config
 from engine.autodiff import differentiable
 from engine.ops._checks import positive_int
-from engine.ops._util import to_array
 from engine.ops import math as m
 from engine.ops.arrays import _tensor, rearrange_with
 
@@ -114,15 +113,21 @@ def _data_format(data_format):
     return data_format
 
 
+def _block_args(op, x, block_size, data_format):
+    """The checked arguments of depth_to_space / space_to_depth: the tensor, the block size,
+    whether channels come last, and (N, H, W, C)."""
+    x = _tensor(x)
+    b = positive_int(op, "block_size", block_size)
+    if x.ndim != 4:
+        raise ValueError(f"{op}: x must be 4-D, got shape {x.shape}")
+    last = _data_format(data_format) == "channels_last"
+    return x, b, last, (x.shape if last else (x.shape[0], x.shape[2], x.shape[3], x.shape[1]))
+
+
 def depth_to_space(x, block_size, data_format="channels_last"):
     """Channels moved into (block_size x block_size) spatial blocks (pixel shuffle): (N, H, W, C)
     becomes (N, H*b, W*b, C / b**2)."""
-    x = _tensor(x)
-    b = positive_int("depth_to_space", "block_size", block_size)
-    if x.ndim != 4:
-        raise ValueError(f"depth_to_space: x must be 4-D, got shape {x.shape}")
-    last = _data_format(data_format) == "channels_last"
-    n, h, w, c = x.shape if last else (x.shape[0], x.shape[2], x.shape[3], x.shape[1])
+    x, b, last, (n, h, w, c) = _block_args("depth_to_space", x, block_size, data_format)
     if c % (b * b):
         raise ValueError(f"depth_to_space: {c} channels are not divisible by block_size**2 = {b * b}")
     nc = c // (b * b)
@@ -136,12 +141,7 @@ def depth_to_space(x, block_size, data_format="channels_last"):
 def space_to_depth(x, block_size, data_format="channels_last"):
     """(block_size x block_size) spatial blocks moved into channels (the inverse of
     depth_to_space): (N, H, W, C) becomes (N, H/b, W/b, C*b**2)."""
-    x = _tensor(x)
-    b = positive_int("space_to_depth", "block_size", block_size)
-    if x.ndim != 4:
-        raise ValueError(f"space_to_depth: x must be 4-D, got shape {x.shape}")
-    last = _data_format(data_format) == "channels_last"
-    n, h, w, c = x.shape if last else (x.shape[0], x.shape[2], x.shape[3], x.shape[1])
+    x, b, last, (n, h, w, c) = _block_args("space_to_depth", x, block_size, data_format)
     if h % b or w % b:
         raise ValueError(f"space_to_depth: height {h} and width {w} must be divisible by block_size {b}")
     if last:

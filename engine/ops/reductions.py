@@ -562,7 +562,8 @@ def histogram(x, bins=10, range=None):
     """Counts of the 1-D x in `bins` equal-width bins over `range` (default: x's min to max).
 
     Returns:
-        (counts, bin_edges): int32 counts and the bins+1 edges (x's float dtype).
+        (counts, bin_edges): the counts and the bins+1 edges, both in x's float dtype (floatx
+        for integer x), as Keras returns them.
     """
     arr = to_array(_tensor(x))
     if arr.ndim != 1:
@@ -570,7 +571,7 @@ def histogram(x, bins=10, range=None):
     bins = positive_int("histogram", "bins", bins)
     counts, edges = np.histogram(arr, bins=bins, range=range)
     dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(config.floatx())
-    return wrap(counts.astype(np.int32)), wrap(edges.astype(dtype))
+    return wrap(counts.astype(dtype)), wrap(edges.astype(dtype))
 
 
 def searchsorted(sorted_sequence, values, side="left"):

@@ -8,7 +8,7 @@ from engine.autodiff import differentiable
 from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, pad as _pad, rearrange_with
+from engine.ops.arrays import _tensor, pad as _pad
 
 
 def _float(x):

@@ -238,3 +238,11 @@ def test_vectorize_maps_a_python_function():
     dot = ops.vectorize(lambda a, b: ops.sum(ops.multiply(a, b)), signature="(n),(n)->()")
     np.testing.assert_allclose(np.asarray(dot(X, X[0])), X @ X[0])
     check_gradients(lambda a: dot(a, X[0]), [X])
+
+
+def test_split_follows_numpy_for_unsorted_points_and_pieces_share_one_backward():
+    x = np.arange(5.0)
+    pieces = ops.split(x, [3, 1])
+    assert [list(np.asarray(p)) for p in pieces] == [[0.0, 1.0, 2.0], [], [1.0, 2.0, 3.0, 4.0]]
+    check_gradients(lambda a: ops.concatenate(ops.split(a, [3, 1]), 0), [x])      # overlapping pieces add up
+    check_gradients(lambda a: ops.stack(ops.unstack(a, axis=1)[::2], 0), [X])      # unused pieces get zeros

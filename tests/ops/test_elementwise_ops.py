@@ -231,3 +231,18 @@ def test_glu_and_sparsemax():
     np.testing.assert_allclose(np.asarray(ops.sparsemax(z)), expected, atol=1e-12)
     np.testing.assert_allclose(np.asarray(ops.sparsemax(z.T, axis=0)), np.array(expected).T, atol=1e-12)
     check_gradients(ops.sparsemax, [z + np.array([0.0, 0.01, 0.0])])
+
+
+def test_arithmetic_on_two_bool_tensors_computes_in_int32():
+    b = np.array([True, False, True])
+    for fn in (ops.power, ops.floor_divide, ops.mod, ops.fmod):
+        assert fn(b, np.array([True, True, True])).dtype == np.int32
+    out = ops.square(b)
+    assert out.dtype == np.int32 and list(np.asarray(out)) == [1, 0, 1]
+
+
+def test_relu_keeps_integer_dtypes():
+    out = ops.relu(np.array([-3, 0, 4], "int32"))
+    assert out.dtype == np.int32 and list(np.asarray(out)) == [0, 0, 4]
+    assert ops.relu(np.array([True, False])).dtype == np.int32
+    assert ops.relu(np.array([-1.0], "float32")).dtype == np.float32

@@ -283,3 +283,19 @@ def test_elastic_transform_is_seeded_and_keeps_shape():
     np.testing.assert_allclose(np.asarray(image.elastic_transform(IMG, alpha=0.0, seed=1)), IMG, atol=1e-12)
     with pytest.raises(ValueError, match="seed"):
         image.elastic_transform(IMG, seed="x")
+
+
+@pytest.mark.parametrize("call", [
+    lambda a, fmt: image.resize(a, (4, 8), data_format=fmt),
+    lambda a, fmt: image.affine_transform(a, np.array([1.0, 0.1, 0.5, 0.0, 1.0, -0.5, 0, 0]), data_format=fmt),
+    lambda a, fmt: image.gaussian_blur(a, data_format=fmt),
+    lambda a, fmt: image.extract_patches(a, 2, data_format=fmt),
+    lambda a, fmt: image.pad_images(a, 1, 1, 1, 1, data_format=fmt),
+    lambda a, fmt: image.rgb_to_hsv(a, data_format=fmt),
+])
+def test_channels_first_and_single_images(call):
+    last = np.asarray(call(IMG, "channels_last"))
+    first = np.asarray(call(np.transpose(IMG, (0, 3, 1, 2)), "channels_first"))
+    np.testing.assert_allclose(first, np.transpose(last, (0, 3, 1, 2)), atol=1e-12)
+    single = np.asarray(call(IMG[1], "channels_last"))
+    np.testing.assert_allclose(single, last[1], atol=1e-12)
