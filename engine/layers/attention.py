@@ -10,6 +10,7 @@ import numpy as np
 from engine import constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer
+from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
 
 
@@ -150,7 +151,8 @@ class MultiHeadAttention(Layer):
         self._value_dense = _HeadProjection((value_shape[-1],), (heads, self.value_dim), name="value", **common)
         out = self._output_shape or (query_shape[-1],)
         self._output_dense = _HeadProjection((heads, self.value_dim), out, name="attention_output", **common)
-        self._build_shapes = {"query_shape": query_shape, "value_shape": value_shape}
+        for sub in self._layers:
+            nest_weight_paths(self, sub)
         self.built = True
 
     def _h5_groups(self):

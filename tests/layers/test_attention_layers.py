@@ -134,6 +134,7 @@ def test_mha_weights_have_keras_shapes_and_order():
     layer, _, _ = built_mha()
     assert [w.shape for w in layer.weights] == [(8, 2, 3), (2, 3), (6, 2, 3), (2, 3), (6, 2, 3), (2, 3),
                                                 (2, 3, 8), (8,)]
+    assert [w.path for w in layer.weights][:2] == [f"{layer.name}/query/kernel", f"{layer.name}/query/bias"]
     assert [w.path.split("/")[-2] for w in layer.weights] == ["query", "query", "key", "key", "value", "value",
                                                               "attention_output", "attention_output"]
     assert layer.count_params() == 194
