@@ -40,11 +40,13 @@ class _HeadProjection(Layer):
         n_in = len(self.in_dims)
         lead = tuple(inputs.shape[:inputs.ndim - n_in])
         fan_in, fan_out = int(np.prod(self.in_dims)), int(np.prod(self.out_dims))
-        x = ops.reshape(inputs, (-1, fan_in))
-        kernel = ops.reshape(self.kernel, (fan_in, fan_out))
-        bias = None if self.bias is None else ops.reshape(self.bias, (fan_out,))
+        # The dense op folds the leading axes itself: a reshape only where several axes contract.
+        x = inputs if n_in == 1 else ops.reshape(inputs, lead + (fan_in,))
+        kernel = self.kernel if len(self.kernel.shape) == 2 else ops.reshape(self.kernel, (fan_in, fan_out))
+        bias = None if self.bias is None else \
+            (self.bias if len(self.bias.shape) == 1 else ops.reshape(self.bias, (fan_out,)))
         y = ops.nn.dense(x, kernel, bias, activation=self.activation)
-        return ops.reshape(y, lead + self.out_dims)
+        return y if len(self.out_dims) == 1 else ops.reshape(y, lead + self.out_dims)
 
 
 class MultiHeadAttention(Layer):
