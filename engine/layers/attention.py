@@ -301,9 +301,10 @@ class MultiHeadAttention(Layer):
         q_mask = masks[0]
         merged = self._attention_mask(query, value, masks, attention_mask, use_causal_mask)
         gate = self._gate_dense(query) if self.use_gate else None
-        q = self._query_dense(query)
-        k = self._key_dense(key)
-        v = self._value_dense(value)
+        if query._value is value._value and key is value and query.ndim == 3:
+            q, k, v = self._self_projections(query)
+        else:
+            q, k, v = self._query_dense(query), self._key_dense(key), self._value_dense(value)
         q_seq, perm, q_moved = self._to_sequences(q)
         k_seq, _, k_moved = self._to_sequences(k)
         v_seq, _, _ = self._to_sequences(v)
@@ -328,6 +329,14 @@ class MultiHeadAttention(Layer):
         if q_mask is not None:
             out._keras_mask = q_mask
         return (out, scores) if return_attention_scores else out
+
+    def _self_projections(self, x):
+        """Self-attention's query, key and value projections of one input, as one GEMM."""
+        dense = (self._query_dense, self._key_dense, self._value_dense)
+        kernels = [ops.reshape(p.kernel, (p.kernel.shape[0], -1)) for p in dense]
+        biases = [None if p.bias is None else ops.reshape(p.bias, (-1,)) for p in dense]
+        outs = attention_ops.joint_projection(x, kernels, biases)
+        return [ops.reshape(o, tuple(x.shape[:-1]) + p.out_dims) for o, p in zip(outs, dense)]
 
     def _scores_layout(self, probs, q_shape, k_shape):
         """(B', heads, T, S) probabilities as Keras returns them: (<batch dims>, heads, <T dims>, <S dims>)."""
