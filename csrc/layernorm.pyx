@@ -88,7 +88,6 @@ cdef void _backward_rows(const floating *x, const floating *gamma, const floatin
     for r in range(r0, r1):
         xr = x + r * width
         gr = g + r * width
-        dr = dx + r * width
         fm = mean[r]
         fi = rstd[r]
         a = 0.0
@@ -102,7 +101,8 @@ cdef void _backward_rows(const floating *x, const floating *gamma, const floatin
             dbeta_part[j] = dbeta_part[j] + gr[j]
         ma = <floating>(a / width)
         mb = <floating>(b / width)
-        if dr != NULL:
+        if dx != NULL:             # (dx is NULL when only dgamma / dbeta are wanted)
+            dr = dx + r * width
             for j in range(width):
                 xhat = (xr[j] - fm) * fi
                 gg = gr[j] * gamma[j] if gamma != NULL else gr[j]

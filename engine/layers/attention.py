@@ -10,6 +10,7 @@ import numpy as np
 from engine import constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer
+from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
 
 
@@ -39,11 +40,13 @@ class _HeadProjection(Layer):
         n_in = len(self.in_dims)
         lead = tuple(inputs.shape[:inputs.ndim - n_in])
         fan_in, fan_out = int(np.prod(self.in_dims)), int(np.prod(self.out_dims))
-        x = ops.reshape(inputs, (-1, fan_in))
-        kernel = ops.reshape(self.kernel, (fan_in, fan_out))
-        bias = None if self.bias is None else ops.reshape(self.bias, (fan_out,))
+        # The dense op folds the leading axes itself: a reshape only where several axes contract.
+        x = inputs if n_in == 1 else ops.reshape(inputs, lead + (fan_in,))
+        kernel = self.kernel if len(self.kernel.shape) == 2 else ops.reshape(self.kernel, (fan_in, fan_out))
+        bias = None if self.bias is None else \
+            (self.bias if len(self.bias.shape) == 1 else ops.reshape(self.bias, (fan_out,)))
         y = ops.nn.dense(x, kernel, bias, activation=self.activation)
-        return ops.reshape(y, lead + self.out_dims)
+        return y if len(self.out_dims) == 1 else ops.reshape(y, lead + self.out_dims)
 
 
 class MultiHeadAttention(Layer):
@@ -150,7 +153,8 @@ class MultiHeadAttention(Layer):
         self._value_dense = _HeadProjection((value_shape[-1],), (heads, self.value_dim), name="value", **common)
         out = self._output_shape or (query_shape[-1],)
         self._output_dense = _HeadProjection((heads, self.value_dim), out, name="attention_output", **common)
-        self._build_shapes = {"query_shape": query_shape, "value_shape": value_shape}
+        for sub in self._layers:
+            nest_weight_paths(self, sub)
         self.built = True
 
     def _h5_groups(self):
@@ -297,9 +301,10 @@ class MultiHeadAttention(Layer):
         q_mask = masks[0]
         merged = self._attention_mask(query, value, masks, attention_mask, use_causal_mask)
         gate = self._gate_dense(query) if self.use_gate else None
-        q = self._query_dense(query)
-        k = self._key_dense(key)
-        v = self._value_dense(value)
+        if query._value is value._value and key is value and query.ndim == 3:
+            q, k, v = self._self_projections(query)
+        else:
+            q, k, v = self._query_dense(query), self._key_dense(key), self._value_dense(value)
         q_seq, perm, q_moved = self._to_sequences(q)
         k_seq, _, k_moved = self._to_sequences(k)
         v_seq, _, _ = self._to_sequences(v)
@@ -324,6 +329,14 @@ class MultiHeadAttention(Layer):
         if q_mask is not None:
             out._keras_mask = q_mask
         return (out, scores) if return_attention_scores else out
+
+    def _self_projections(self, x):
+        """Self-attention's query, key and value projections of one input, as one GEMM."""
+        dense = (self._query_dense, self._key_dense, self._value_dense)
+        kernels = [ops.reshape(p.kernel, (p.kernel.shape[0], -1)) for p in dense]
+        biases = [None if p.bias is None else ops.reshape(p.bias, (-1,)) for p in dense]
+        outs = attention_ops.joint_projection(x, kernels, biases)
+        return [ops.reshape(o, tuple(x.shape[:-1]) + p.out_dims) for o, p in zip(outs, dense)]
 
     def _scores_layout(self, probs, q_shape, k_shape):
         """(B', heads, T, S) probabilities as Keras returns them: (<batch dims>, heads, <T dims>, <S dims>)."""

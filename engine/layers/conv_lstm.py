@@ -154,12 +154,7 @@ class ConvLSTM1D(_ConvLSTM):
     kernel (k, channels, 4 * filters), recurrent_kernel (k, filters, 4 * filters), bias (4 * filters).
 
     Args:
-        filters, kernel_size, strides, padding ("valid" / "same"), data_format, dilation_rate,
-        activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
-        bias_initializer, unit_forget_bias, kernel_regularizer, recurrent_regularizer,
-        bias_regularizer, activity_regularizer, kernel_constraint, recurrent_constraint,
-        bias_constraint, dropout, recurrent_dropout, seed, return_sequences, return_state,
-        go_backwards, stateful: as Keras's.
+        as ConvLSTM2D.
     """
 
     rank = 1

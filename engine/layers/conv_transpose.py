@@ -72,10 +72,7 @@ class Conv1DTranspose(_ConvTranspose):
     keras.layers.Conv1DTranspose; kernel (kernel_size, filters, channels).
 
     Args:
-        filters, kernel_size, strides, padding ("valid" / "same"), output_padding, data_format,
-        dilation_rate, activation, use_bias, kernel_initializer, bias_initializer,
-        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-        bias_constraint: as Keras's.
+        as Conv2DTranspose.
     """
 
     rank = 1

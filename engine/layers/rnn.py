@@ -14,7 +14,7 @@ from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer, snake_case
 from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _RNN, _UnitForgetBias
-from engine.layers.wrappers import Wrapper
+from engine.layers.wrappers import Wrapper, nest_weight_paths
 from engine.ops import recurrent as rnn_ops
 from engine.ops.layout import ascontiguous
 
@@ -378,6 +378,7 @@ class RNN(Layer):
         step_shape = (input_shape[0],) + tuple(input_shape[2:])
         if isinstance(self.cell, Layer):
             self.cell._maybe_build(step_shape)
+            nest_weight_paths(self, self.cell)
         elif hasattr(self.cell, "build"):
             self.cell.build(step_shape)
         self.built = True

@@ -3,6 +3,14 @@ Bidirectional, user wrappers)."""
 from engine.layers.base import Layer
 
 
+def nest_weight_paths(parent, child):
+    """Prefix the child's weight paths with the parent's name, as Keras names the weights of
+    sublayers ("mha/query/kernel", "rnn/lstm_cell/kernel")."""
+    for w in child.weights:
+        if not w.path.startswith(parent.name + "/"):
+            w.path = f"{parent.name}/{w.path}"
+
+
 class Wrapper(Layer):
     """A layer built around another layer, as keras.layers.Wrapper: the inner layer is tracked
     (its weights are the wrapper's), built on first use, and saved in the config as "layer".
@@ -23,6 +31,7 @@ class Wrapper(Layer):
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer._maybe_build(input_shape)
+        nest_weight_paths(self, self.layer)
         self.built = True
 
     def _h5_groups(self):

@@ -144,3 +144,44 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
         probs = attention_probabilities(q, k, scale, mask, is_causal, bias, attn_logits_soft_cap)
         out = m.transpose(m.matmul(probs, m.transpose(v, (0, 2, 1, 3))), (0, 2, 1, 3))
     return out
+
+
+@differentiable
+def _joint_projection(x, *params, widths=()):
+    """x (..., d) times several (d, n_i) kernels (+ (n_i,) biases, or None) at once: one GEMM on
+    the kernels side by side, split into one contiguous output per kernel."""
+    from engine.ops.math import _gemm_2d
+    dtype = float_dtype_of(x, *params[::2])
+    x2 = contiguous(x, dtype).reshape(-1, x.shape[-1])
+    kernels, biases = params[::2], params[1::2]
+    w = np.ascontiguousarray(np.concatenate([np.asarray(k, dtype) for k in kernels], axis=1))
+    y = _gemm_2d(x2, w)
+    if any(b is not None for b in biases):
+        y += np.concatenate([np.zeros(n, dtype) if b is None else np.asarray(b, dtype)
+                             for b, n in zip(biases, widths)])
+    edges = np.cumsum((0,) + tuple(widths))
+    lead = x.shape[:-1]
+    outs = tuple(np.ascontiguousarray(y[:, a:b]).reshape(lead + (b - a,)) for a, b in zip(edges[:-1], edges[1:]))
+
+    def vjp(grads, needs):
+        g = np.concatenate([np.zeros((x2.shape[0], n), dtype) if gi is None else np.asarray(gi, dtype).reshape(-1, n)
+                            for gi, n in zip(grads, widths)], axis=1)
+        result = [None] * (1 + len(params))
+        if needs[0]:
+            result[0] = _gemm_2d(g, w, trans_b=True).reshape(x.shape).astype(x.dtype, copy=False)
+        dw = _gemm_2d(x2, g, trans_a=True) if any(needs[1::2]) else None
+        db = g.sum(axis=0) if any(needs[2::2]) else None
+        for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+            if needs[1 + 2 * i]:
+                result[1 + 2 * i] = np.ascontiguousarray(dw[:, a:b]).astype(kernels[i].dtype, copy=False)
+            if needs[2 + 2 * i] and biases[i] is not None:
+                result[2 + 2 * i] = db[a:b].astype(biases[i].dtype, copy=False)
+        return tuple(result)
+    return outs, vjp
+
+
+def joint_projection(x, kernels, biases):
+    """[x @ kernel_i + bias_i for each i] from one GEMM (the projections of self-attention share
+    their input).  kernels are (d, n_i) tensors, biases (n_i,) tensors or None."""
+    params = [p for pair in zip(kernels, biases) for p in pair]
+    return list(_joint_projection(x, *params, widths=tuple(int(np.shape(k)[1]) for k in kernels)))

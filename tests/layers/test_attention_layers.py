@@ -139,6 +139,7 @@ def test_mha_weights_have_keras_shapes_and_order():
     layer, _, _ = built_mha()
     assert [w.shape for w in layer.weights] == [(8, 2, 3), (2, 3), (6, 2, 3), (2, 3), (6, 2, 3), (2, 3),
                                                 (2, 3, 8), (8,)]
+    assert [w.path for w in layer.weights][:2] == [f"{layer.name}/query/kernel", f"{layer.name}/query/bias"]
     assert [w.path.split("/")[-2] for w in layer.weights] == ["query", "query", "key", "key", "value", "value",
                                                               "attention_output", "attention_output"]
     assert layer.count_params() == 194
@@ -255,6 +256,28 @@ class _OnPair(layers.Layer):
 
     def call(self, inputs):
         return self.inner(inputs[0], inputs[1])
+
+
+class _SelfAttend(layers.Layer):
+    """Self-attention of one input (the joint query / key / value projection), for check_layer_gradients."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs):
+        return self.inner(inputs, inputs, use_causal_mask=True)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_mha_self_attention_joint_projection(use_bias):
+    layer = layers.MultiHeadAttention(2, 2, value_dim=3, use_bias=use_bias, dtype="float64")
+    x = rng.standard_normal((2, 4, 3))
+    layer(x, x)
+    layer.set_weights([w + 0.1 * rng.standard_normal(w.shape) for w in layer.get_weights()])
+    separate = layer(x, np.array(x))                # a copy: the separate projections run
+    np.testing.assert_allclose(np.asarray(layer(x, x)), np.asarray(separate), rtol=1e-12)
+    check_layer_gradients(_SelfAttend(layer, dtype="float64"), x)
 
 
 @pytest.mark.parametrize("use_bias", [True, False])

@@ -73,6 +73,9 @@ def test_layer_norm_op_gradients_and_errors():
     x = rng.standard_normal((4, 6))
     check_gradients(lambda x, g, b: layer_normalization(x, g, b), [x, rng.standard_normal(6), rng.standard_normal(6)])
     check_gradients(lambda x: layer_normalization(x, axis=0), [x])
+    # Only gamma / beta wanted (frozen inputs): the kernel skips dx.
+    g, b = rng.standard_normal(6), rng.standard_normal(6)
+    check_gradients(lambda x, g, b: layer_normalization(x, g, b), [rng.standard_normal((40, 6)), g, b], wrt=[1, 2])
     with pytest.raises(ValueError, match="axis 3 is out of range"):
         layer_normalization(x, axis=3)
     with pytest.raises(ValueError, match="gamma of shape"):

@@ -73,3 +73,31 @@ def test_transformer_classifier_learns():
     assert len(block.weights) == 8 + 4 + 4
     assert model.count_params() == (200 * 16 + 20 * 16) + (4 * (16 * 2 * 16) + 3 * 2 * 16 + 16) + \
         (16 * 16 + 16) * 2 + 2 * 32 + (16 * 20 + 20) + (20 * 2 + 2)
+
+
+def test_masks_flow_from_embedding_through_attention_into_an_rnn(tmp_path):
+    pytest.importorskip("h5py")
+    ids = layers.Input((6,), dtype="int32")
+    allowed = layers.Input((6, 6), dtype="bool")
+    e = layers.Embedding(20, 8, mask_zero=True)(ids)
+    h = layers.MultiHeadAttention(2, 4)(e, e, attention_mask=allowed)
+    h = layers.LayerNormalization()(h)
+    out = layers.Dense(2, activation="softmax")(layers.RNN(layers.GRUCell(3))(h))
+    model = engine.Model([ids, allowed], out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 20, (16, 6)).astype("int32")
+    x[:, 4:] = 0                                   # padding: masked in attention and in the RNN
+    mask = np.ones((16, 6, 6), bool)
+    model.fit([x, mask], rng.integers(0, 2, 16), epochs=1, verbose=0)
+    p = model.predict([x, mask], verbose=0)
+    # The padding token's embedding reaches nothing: attention never looks at padded keys and
+    # the RNN skips padded steps, so changing its row leaves the predictions as they were.
+    embedding = next(layer for layer in model.layers if isinstance(layer, layers.Embedding))
+    (table,) = embedding.get_weights()
+    table[0] = rng.standard_normal(8) * 10
+    embedding.set_weights([table])
+    np.testing.assert_allclose(model.predict([x, mask], verbose=0), p, rtol=1e-5, atol=1e-6)
+    path = str(tmp_path / "masked.keras")
+    model.save(path)
+    np.testing.assert_allclose(engine.models.load_model(path).predict([x, mask], verbose=0), p, rtol=1e-6)

@@ -1,0 +1,91 @@
+"""The attention and layer-norm kernels refuse every buffer that does not fit (so no caller can
+make them read or write out of bounds) and handle empty and one-element sizes."""
+import numpy as np
+import pytest
+
+from engine._kernels import attention as A
+from engine._kernels import layernorm as L
+
+
+def buffers(b=2, t=3, s=4, n=2, d=3, dv=2, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((b, t, n, d)).astype(dtype)
+    k = rng.standard_normal((b, s, n, d)).astype(dtype)
+    v = rng.standard_normal((b, s, n, dv)).astype(dtype)
+    out = np.empty((b, t, n, dv), dtype)
+    stats = np.empty((b, n, t), dtype), np.empty((b, n, t), dtype)
+    return q, k, v, out, stats
+
+
+@pytest.mark.parametrize("bad", ["k depth", "v length", "out shape", "stats shape", "dtype", "strided", "read-only",
+                                 "mask batch", "mask heads", "mask dtype", "mask plane"])
+def test_sdpa_forward_rejects_buffers_that_do_not_fit(bad):
+    q, k, v, out, (m, r) = buffers()
+    mask = None
+    if bad == "k depth":
+        k = np.zeros((2, 4, 2, 4), np.float32)
+    elif bad == "v length":
+        v = np.zeros((2, 5, 2, 2), np.float32)
+    elif bad == "out shape":
+        out = np.empty((2, 3, 2, 3), np.float32)
+    elif bad == "stats shape":
+        m = np.empty((2, 2, 4), np.float32)
+    elif bad == "dtype":
+        v = v.astype(np.float64)
+    elif bad == "strided":
+        q = np.zeros((2, 6, 2, 3), np.float32)[:, ::2]
+    elif bad == "read-only":
+        out.flags.writeable = False
+    elif bad == "mask batch":
+        mask = np.ones((3, 1, 3, 4), np.uint8)
+    elif bad == "mask heads":
+        mask = np.ones((1, 3, 3, 4), np.uint8)
+    elif bad == "mask dtype":
+        mask = np.ones((1, 1, 3, 4), bool)
+    elif bad == "mask plane":
+        mask = np.ones((1, 1, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="sdpa_forward"):
+        A.sdpa_forward(q, k, v, mask, False, 1.0, out, m, r)
+
+
+def test_sdpa_backward_rejects_mismatched_gradients_and_handles_edges():
+    q, k, v, out, (m, r) = buffers()
+    A.sdpa_forward(q, k, v, None, True, 0.5, out, m, r)
+    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    with pytest.raises(ValueError, match="sdpa_backward"):
+        A.sdpa_backward(q, k, v, None, True, 0.5, out, m, r, out[:, :2].copy(), dq, dk, dv)
+    with pytest.raises(ValueError, match="sdpa_backward"):
+        A.sdpa_backward(q, k, v, None, True, 0.5, out, m, r, out, dq, dk, dv[..., :1].copy())
+    A.sdpa_backward(q, k, v, None, True, 0.5, out, m, r, np.ones_like(out), dq, dk, dv)
+    assert np.isfinite(dq).all() and np.isfinite(dk).all() and np.isfinite(dv).all()
+    # No keys: an error, not a division by zero; one query and one key: the value itself.
+    with pytest.raises(ValueError, match="no keys"):
+        A.sdpa_forward(q, k[:, :0].copy(), v[:, :0].copy(), None, False, 1.0, out, m, r)
+    q1, k1, v1, out1, (m1, r1) = buffers(b=1, t=1, s=1, n=1)
+    A.sdpa_forward(q1, k1, v1, None, False, 1.0, out1, m1, r1)
+    np.testing.assert_allclose(out1, v1)
+    # An empty batch touches nothing.
+    q0, k0, v0, out0, (m0, r0) = buffers(b=0)
+    A.sdpa_forward(q0, k0, v0, None, False, 1.0, out0, m0, r0)
+
+
+def test_layer_norm_kernel_edges_and_checks():
+    x = np.random.default_rng(1).standard_normal((5, 7))
+    y, mean, rstd = np.empty_like(x), np.empty(5), np.empty(5)
+    L.layer_norm_forward(x, None, None, 1e-3, y, mean, rstd)
+    np.testing.assert_allclose(mean, x.mean(1))
+    np.testing.assert_allclose(rstd, 1 / np.sqrt(x.var(1) + 1e-3))
+    dg, db = L.layer_norm_backward(x, None, mean, rstd, np.ones_like(x), None)    # dx not wanted
+    assert dg.shape == db.shape == (7,)
+    np.testing.assert_allclose(db, np.full(7, 5.0))
+    empty = np.empty((0, 7))
+    L.layer_norm_forward(empty, None, None, 1e-3, np.empty_like(empty), np.empty(0), np.empty(0))
+    with pytest.raises(ValueError, match="epsilon"):
+        L.layer_norm_forward(x, None, None, -1.0, y, mean, rstd)
+    with pytest.raises(ValueError, match="read-only"):
+        y.flags.writeable = False
+        L.layer_norm_forward(x, None, None, 1e-3, y, mean, rstd)
+    with pytest.raises(ValueError, match="2-D"):
+        L.layer_norm_forward(x[None], None, None, 1e-3, y, mean, rstd)
+    with pytest.raises(ValueError, match="g must be"):
+        L.layer_norm_backward(x, None, mean, rstd, np.ones((5, 6)), None)
