@@ -98,6 +98,8 @@ class Variable:
 
     def _checked(self, value, what):
         value = np.asarray(value, dtype=self._value.dtype)
+        if value.shape == self._value.shape or value.ndim == 0:
+            return value          # the common cases, without numpy's Python-level shape arithmetic
         try:
             fits = np.broadcast_shapes(value.shape, self._value.shape) == self._value.shape
         except ValueError:

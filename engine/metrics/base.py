@@ -22,6 +22,9 @@ def as_array(x, dtype=None):
 def divide_no_nan(a, b):
     """a / b, with 0 where b is 0."""
     a, b = np.asarray(a), np.asarray(b)
+    if a.ndim == 0 and b.ndim == 0:       # a metric's result every step: without np.where's cost
+        dtype = np.result_type(a, b)
+        return np.zeros((), dtype) if b == 0 else np.asarray(a / b, dtype)
     safe = np.where(b == 0, 1, b)
     return np.where(b == 0, np.zeros((), dtype=np.result_type(a, b)), a / safe)
 
@@ -206,6 +209,15 @@ class Mean(Metric):
             values: tensor, array or number.
             sample_weight: optional weights (one per sample, or broadcastable to values).
         """
+        if np.ndim(values) == 0 and (sample_weight is None or np.ndim(sample_weight) == 0):
+            # One number (a batch's loss, weighted by the batch size): the same arithmetic as
+            # below, in the metric's dtype, without the per-sample reshaping.
+            value = np.asarray(as_array(values), dtype=self.dtype)
+            weight = np.ones((), self.dtype) if sample_weight is None else \
+                np.asarray(as_array(sample_weight), dtype=self.dtype)
+            self.total.assign_add(value * weight)
+            self.count.assign_add(weight)
+            return
         values, sample_weight = reduce_to_samplewise(as_array(values), sample_weight, np.mean, self.dtype)
         self.total.assign_add(np.sum(values))
         if sample_weight is not None:

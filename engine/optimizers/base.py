@@ -22,6 +22,9 @@ from engine.variables import Variable
 _EMA, _ACCUMULATOR = "average", "gradient_accumulator"
 
 
+_KERAS_STYLE = {}    # optimizer class -> whether its update_step has Keras's signature
+
+
 class Optimizer:
     """Base class of optimizers.
 
@@ -216,11 +219,17 @@ class Optimizer:
 
     def _keras_style_update(self):
         """Whether update_step is Keras's (gradient, variable, learning_rate), written with engine.ops
-        on Variables, instead of engine's in-place (gradient, variable, w, lr, step)."""
-        try:
-            return len(inspect.signature(self.update_step).parameters) == 3
-        except (TypeError, ValueError):
-            return False
+        on Variables, instead of engine's in-place (gradient, variable, w, lr, step). Read once per
+        class: inspect.signature costs more than a small model's whole update."""
+        kind = type(self)
+        known = _KERAS_STYLE.get(kind)
+        if known is None:
+            try:
+                known = len(inspect.signature(self.update_step).parameters) == 3
+            except (TypeError, ValueError):
+                known = False
+            _KERAS_STYLE[kind] = known
+        return known
 
     def _layout(self, variables):
         """(variable, slot name) for every slot, in Keras's order."""
