@@ -178,6 +178,8 @@ class Sum(Metric):
             values: tensor, array or number.
             sample_weight: optional weights broadcastable to values.
         """
+        if sample_weight is not None:   # as in Keras, a mask on the values counts only with weights
+            sample_weight = _mask_weights(sample_weight, getattr(values, "_keras_mask", None), self.dtype)
         values, _ = reduce_to_samplewise(as_array(values), sample_weight, np.sum, self.dtype)
         self.total.assign_add(np.sum(values))
 
@@ -206,6 +208,8 @@ class Mean(Metric):
             values: tensor, array or number.
             sample_weight: optional weights (one per sample, or broadcastable to values).
         """
+        if sample_weight is not None:   # as in Keras, a mask on the values counts only with weights
+            sample_weight = _mask_weights(sample_weight, getattr(values, "_keras_mask", None), self.dtype)
         values, sample_weight = reduce_to_samplewise(as_array(values), sample_weight, np.mean, self.dtype)
         self.total.assign_add(np.sum(values))
         if sample_weight is not None:
