@@ -322,3 +322,21 @@ def test_a_metric_written_as_keras_documents_it_runs_in_fit():
     x = rng.standard_normal((16, 2)).astype("float32")
     logs = model.fit(x, (x[:, :1] > 0).astype("float32"), epochs=1, verbose=0).history
     assert {"binary_true_positives", "auc", "precision"} <= set(logs)
+
+
+def test_a_mask_on_the_values_counts_with_sample_weights_as_in_keras():
+    values = ops.convert_to_tensor(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="float32"))
+    values._keras_mask = np.array([[True, True, False], [True, False, False]])
+    mean, total = metrics.Mean(), metrics.Sum()
+    mean.update_state(values)
+    total.update_state(values)
+    assert (float(mean.result()), float(total.result())) == (3.5, 21.0)   # Keras ignores it without weights
+    sw = np.array([[1.0, 2.0, 1.0], [2.0, 2.0, 2.0]])
+    weights = sw * values._keras_mask
+    mean.reset_state()
+    total.reset_state()
+    mean.update_state(values, sample_weight=sw)
+    total.update_state(values, sample_weight=sw)
+    per_sample = (values.numpy() * weights).mean(axis=1)
+    assert float(mean.result()) == pytest.approx(per_sample.sum() / weights.mean(axis=1).sum())
+    assert float(total.result()) == pytest.approx(np.sum(values.numpy() * weights))

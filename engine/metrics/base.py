@@ -181,6 +181,8 @@ class Sum(Metric):
             values: tensor, array or number.
             sample_weight: optional weights broadcastable to values.
         """
+        if sample_weight is not None:   # as in Keras, a mask on the values counts only with weights
+            sample_weight = _mask_weights(sample_weight, getattr(values, "_keras_mask", None), self.dtype)
         values, _ = reduce_to_samplewise(as_array(values), sample_weight, np.sum, self.dtype)
         self.total.assign_add(np.sum(values))
 
@@ -209,6 +211,8 @@ class Mean(Metric):
             values: tensor, array or number.
             sample_weight: optional weights (one per sample, or broadcastable to values).
         """
+        if sample_weight is not None:   # as in Keras, a mask on the values counts only with weights
+            sample_weight = _mask_weights(sample_weight, getattr(values, "_keras_mask", None), self.dtype)
         if np.ndim(values) == 0 and (sample_weight is None or np.ndim(sample_weight) == 0):
             # One number (a batch's loss, weighted by the batch size): the same arithmetic as
             # below, in the metric's dtype, without the per-sample reshaping.
