@@ -1,7 +1,7 @@
 """engine.ops.numpy: the numpy-like ops (keras.ops.numpy.*), gathered from the modules that define them.
 
 ops/math.py has the arithmetic, comparisons, basic reductions, matmul, shape ops and dtype
-conversion; ops/elementwise.py the other elementwise functions; ops/arrays.py creation and
+conversion; ops/elementwise.py the other elementwise functions; ops/creation.py creation; ops/arrays.py
 rearrangement; ops/reductions.py reductions, scans and order statistics; ops/contraction.py
 einsum, tensordot, dot and the other products.
 """
@@ -14,6 +14,7 @@ from engine.ops.math import (  # noqa: F401
 )
 from engine.ops.nn import tanh  # noqa: F401  (keras.ops.numpy.tanh is the activation)
 from engine.ops.elementwise import *  # noqa: F401,F403
+from engine.ops.creation import *  # noqa: F401,F403
 from engine.ops.arrays import *  # noqa: F401,F403
 from engine.ops.reductions import *  # noqa: F401,F403
 from engine.ops.contraction import *  # noqa: F401,F403
