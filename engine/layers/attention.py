@@ -301,7 +301,7 @@ class MultiHeadAttention(Layer):
         q_mask = masks[0]
         merged = self._attention_mask(query, value, masks, attention_mask, use_causal_mask)
         gate = self._gate_dense(query) if self.use_gate else None
-        if query._value is value._value and key is value and query.ndim == 3:
+        if query._value is value._value and key is value:
             q, k, v = self._self_projections(query)
         else:
             q, k, v = self._query_dense(query), self._key_dense(key), self._value_dense(value)

@@ -211,6 +211,9 @@ def test_mha_attention_over_two_axes():
     np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-10)
     out, scores = layer(xq, xv, return_attention_scores=True)
     assert scores.shape == (2, 2, 3, 4, 2, 3)
+    # Self-attention over both axes (the joint projection on a rank-4 input).
+    ref = mha_reference(xq.reshape(2, 12, 5), xq.reshape(2, 12, 5), w, 2).reshape(2, 3, 4, 5)
+    np.testing.assert_allclose(np.asarray(layer(xq, xq)), ref, rtol=1e-10)
     # Attention over axis 2 only: axis 1 folds into the batch.
     one = layers.MultiHeadAttention(2, 2, attention_axes=2, dtype="float64")
     xv2 = rng.standard_normal((2, 3, 6, 5))
