@@ -310,6 +310,10 @@ def test_mha_config_round_trip_and_errors():
         layers.MultiHeadAttention(0, 4)
     with pytest.raises(ValueError, match="sliding_window"):
         layers.MultiHeadAttention(1, 4, sliding_window=0)
+    flash = layers.MultiHeadAttention(1, 2, flash_attention=True)
+    assert flash(np.ones((1, 3, 2), np.float32), np.ones((1, 3, 2), np.float32)).shape == (1, 3, 2)
+    with pytest.raises(ValueError, match="flash_attention"):
+        flash(np.ones((1, 3, 2), np.float32), np.ones((1, 3, 2), np.float32), return_attention_scores=True)
     with pytest.raises(ValueError, match="value and key"):
         layers.MultiHeadAttention(1, 2)(np.zeros((1, 3, 2)), np.zeros((1, 4, 2)), key=np.zeros((1, 5, 2)))
 
