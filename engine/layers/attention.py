@@ -64,7 +64,8 @@ class MultiHeadAttention(Layer):
             the features).
         sliding_window: optional positive int: query i sees only keys within
             sliding_window - 1 positions of it.
-        flash_attention: accepted for compatibility: engine's kernel is always the blocked one.
+        flash_attention: None / False / True: engine's fused kernel is always the blocked
+            (flash-style) one; True, as in Keras, refuses return_attention_scores.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         kernel_constraint, bias_constraint: for the projections' weights.
         activity_regularizer: regularizer of the layer's output.
@@ -288,6 +289,10 @@ class MultiHeadAttention(Layer):
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
              return_attention_scores=False, training=None, use_causal_mask=False):
+        if self.flash_attention and return_attention_scores:
+            raise ValueError(f"Layer \"{self.name}\" (MultiHeadAttention): return_attention_scores=True needs the "
+                             f"attention matrix, which flash_attention=True never forms; construct the layer with "
+                             f"flash_attention=None or False to get the scores")
         value = self._convert(value)
         key_given = key is not None and key is not value
         key = self._convert(key) if key_given else value
@@ -301,7 +306,7 @@ class MultiHeadAttention(Layer):
         q_mask = masks[0]
         merged = self._attention_mask(query, value, masks, attention_mask, use_causal_mask)
         gate = self._gate_dense(query) if self.use_gate else None
-        if query._value is value._value and key is value and query.ndim == 3:
+        if query._value is value._value and key is value:
             q, k, v = self._self_projections(query)
         else:
             q, k, v = self._query_dense(query), self._key_dense(key), self._value_dense(value)

@@ -216,6 +216,9 @@ def test_mha_attention_over_two_axes():
     np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-10)
     out, scores = layer(xq, xv, return_attention_scores=True)
     assert scores.shape == (2, 2, 3, 4, 2, 3)
+    # Self-attention over both axes (the joint projection on a rank-4 input).
+    ref = mha_reference(xq.reshape(2, 12, 5), xq.reshape(2, 12, 5), w, 2).reshape(2, 3, 4, 5)
+    np.testing.assert_allclose(np.asarray(layer(xq, xq)), ref, rtol=1e-10)
     # Attention over axis 2 only: axis 1 folds into the batch.
     one = layers.MultiHeadAttention(2, 2, attention_axes=2, dtype="float64")
     xv2 = rng.standard_normal((2, 3, 6, 5))
@@ -312,6 +315,10 @@ def test_mha_config_round_trip_and_errors():
         layers.MultiHeadAttention(0, 4)
     with pytest.raises(ValueError, match="sliding_window"):
         layers.MultiHeadAttention(1, 4, sliding_window=0)
+    flash = layers.MultiHeadAttention(1, 2, flash_attention=True)
+    assert flash(np.ones((1, 3, 2), np.float32), np.ones((1, 3, 2), np.float32)).shape == (1, 3, 2)
+    with pytest.raises(ValueError, match="flash_attention"):
+        flash(np.ones((1, 3, 2), np.float32), np.ones((1, 3, 2), np.float32), return_attention_scores=True)
     with pytest.raises(ValueError, match="value and key"):
         layers.MultiHeadAttention(1, 2)(np.zeros((1, 3, 2)), np.zeros((1, 4, 2)), key=np.zeros((1, 5, 2)))
 

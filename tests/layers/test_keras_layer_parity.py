@@ -97,10 +97,11 @@ MHA_CASES = [({}, {}), ({}, {"use_causal_mask": True}), ({}, {"attention_mask": 
              ({}, {"return_attention_scores": True, "attention_mask": MASK})]
 
 
+@pytest.mark.parametrize("self_attention", [False, True])
 @pytest.mark.parametrize("kwargs,call", MHA_CASES)
-def test_multi_head_attention_matches_keras(kwargs, call):
+def test_multi_head_attention_matches_keras(kwargs, call, self_attention):
     ours, theirs = _pair("MultiHeadAttention", dict(num_heads=2, key_dim=4, **kwargs))
-    value = rng.standard_normal((2, 6, 5)).astype("float32")
+    value = SEQ if self_attention else rng.standard_normal((2, 6, 5)).astype("float32")
     ours(SEQ, value)
     theirs(SEQ, value)
     _same_weights(ours, theirs)
