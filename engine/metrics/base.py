@@ -213,14 +213,13 @@ class Mean(Metric):
         """
         if sample_weight is not None:   # as in Keras, a mask on the values counts only with weights
             sample_weight = _mask_weights(sample_weight, getattr(values, "_keras_mask", None), self.dtype)
-        if np.ndim(values) == 0 and (sample_weight is None or np.ndim(sample_weight) == 0):
-            # One number (a batch's loss, weighted by the batch size): the same arithmetic as
-            # below, in the metric's dtype, without the per-sample reshaping.
-            value = np.asarray(as_array(values), dtype=self.dtype)
-            weight = np.ones((), self.dtype) if sample_weight is None else \
-                np.asarray(as_array(sample_weight), dtype=self.dtype)
-            self.total.assign_add(value * weight)
-            self.count.assign_add(weight)
+        if type(values) is float and (sample_weight is None or type(sample_weight) in (int, float)):
+            # One Python number (a batch's loss, weighted by the batch size, every step of fit):
+            # the arithmetic of the general path below, in the state's dtype, in place.
+            total, count = self.total._value, self.count._value
+            weight = total.dtype.type(1.0 if sample_weight is None else sample_weight)
+            total += total.dtype.type(values) * weight
+            count += weight
             return
         values, sample_weight = reduce_to_samplewise(as_array(values), sample_weight, np.mean, self.dtype)
         self.total.assign_add(np.sum(values))
@@ -231,7 +230,10 @@ class Mean(Metric):
         self.count.assign_add(count)
 
     def result(self):
-        return self._tensor(divide_no_nan(self.total._value, self.count._value))
+        total, count = self.total._value, self.count._value
+        if count.ndim == 0:       # every step of fit: without divide_no_nan's broadcasting
+            return ops.convert_to_tensor(np.asarray(total / count if count else 0, dtype=total.dtype))
+        return self._tensor(divide_no_nan(total, count))
 
 
 class MeanMetricWrapper(Mean):

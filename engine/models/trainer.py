@@ -369,11 +369,15 @@ class Trainer:
             with training_scope(True):
                 outs = self._run_forward(xs)
             total, per_output = self._compute_losses(ys, outs, sample_weight)
+            # With a loss scale (loss_scale_factor, LossScaleOptimizer) the gradient is taken of the
+            # scaled loss, recorded here; the optimizer divides it out again.
+            scaled = total if total is None or getattr(self.optimizer, "loss_scale_factor", None) is None \
+                else self.optimizer.scale_loss(total)
         if total is None:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, add losses "
                              "with `add_loss`, or override `train_step`.")
         if tvars:
-            grads = tape._gradients_for_optimizer(total, tvars)   # embedding gradients stay as rows
+            grads = tape._gradients_for_optimizer(scaled, tvars)   # embedding gradients stay as rows
             self.optimizer.apply(grads, tvars)
         elif not self.__dict__.get("_warned_no_weights"):
             self._warned_no_weights = True
@@ -565,6 +569,10 @@ class Trainer:
             self._loss_sources_cache = None
             if source is not None:
                 source.close()
+        # As Keras: an optimizer keeping moving averages (use_ema) writes them into the weights.
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None:
+            finalize(self.trainable_weights)
         cbs.on_train_end(logs)
         history.model = self
         self.history = history

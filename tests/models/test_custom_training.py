@@ -389,3 +389,30 @@ def test_gradient_with_respect_to_a_model_input_tensor():
         g = tape.gradient(y, x)
         assert g is not None and g.dtype == dtype
         np.testing.assert_allclose(np.asarray(g), np.full((4, 3), 2.0))
+
+
+def test_fit_scales_the_loss_for_the_optimizer_and_finalizes_moving_averages():
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 1))
+
+    def trained(**optimizer_args):
+        inp = Input((3,), dtype="float64")
+        model = Model(inp, layers.Dense(1, dtype="float64", kernel_initializer="ones")(inp))
+        model.compile(engine.optimizers.SGD(LR, **optimizer_args), "mse")
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+        return model.get_weights()
+
+    # A loss scale changes nothing but the size of the numbers the gradient passes through.
+    for a, b in zip(trained(), trained(loss_scale_factor=128.0)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # With use_ema, fit ends with the moving averages in the weights (Keras's finalize step):
+    # the raw trajectory is plain SGD's; the average starts at the first step's weights.
+    inp = Input((3,), dtype="float64")
+    plain = Model(inp, layers.Dense(1, dtype="float64", kernel_initializer="ones")(inp))
+    plain.compile(engine.optimizers.SGD(LR), "mse")
+    average = None
+    for _ in range(3):
+        plain.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        w = plain.get_weights()
+        average = w if average is None else [0.5 * a + 0.5 * b for a, b in zip(average, w)]
+    for got, want in zip(trained(use_ema=True, ema_momentum=0.5), average):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
