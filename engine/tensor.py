@@ -17,29 +17,12 @@ array and ops always return a fresh array object.
 import numpy as np
 
 
-class Tensor:
-    """An eager value: a numpy array with engine's operators and Keras's tensor protocol.
+class ArrayHolder:
+    """What Tensor and Variable share: a numpy array in `_value`, seen through numpy's array
+    protocol and the array attributes."""
 
-    Args:
-        value: the numpy array it holds (not copied; ops own their outputs).
+    __slots__ = ()
 
-    Attributes:
-        shape: tuple of ints.
-        dtype: numpy dtype (compares equal to its name: `t.dtype == "float32"`).
-        ndim: number of axes.
-    """
-
-    __slots__ = ("_value", "_keras_mask", "_variable", "__weakref__")
-    # Higher than ndarray's, so `ndarray + tensor` defers to Tensor.__radd__ (and is recorded)
-    # instead of numpy converting the tensor and returning an unrecorded array.
-    __array_priority__ = 100
-
-    def __init__(self, value, variable=None):
-        self._value = value
-        self._keras_mask = None
-        self._variable = variable   # set when the tensor is a Variable's `.value`
-
-    # -- the array protocol ---------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
         value = self._value
         if dtype is not None and value.dtype != dtype:
@@ -68,6 +51,39 @@ class Tensor:
     def size(self):
         return self._value.size
 
+    def __float__(self):
+        return float(self._value)
+
+    def __int__(self):
+        return int(self._value)
+
+    def __bool__(self):
+        return bool(self._value)
+
+
+class Tensor(ArrayHolder):
+    """An eager value: a numpy array with engine's operators and Keras's tensor protocol.
+
+    Args:
+        value: the numpy array it holds (not copied; ops own their outputs).
+
+    Attributes:
+        shape: tuple of ints.
+        dtype: numpy dtype (compares equal to its name: `t.dtype == "float32"`).
+        ndim: number of axes.
+    """
+
+    __slots__ = ("_value", "_keras_mask", "_variable", "__weakref__")
+    # Higher than ndarray's, so `ndarray + tensor` defers to Tensor.__radd__ (and is recorded)
+    # instead of numpy converting the tensor and returning an unrecorded array.
+    __array_priority__ = 100
+
+    def __init__(self, value, variable=None):
+        self._value = value
+        self._keras_mask = None
+        self._variable = variable   # set when the tensor is a Variable's `.value`
+
+    # -- the array protocol (ArrayHolder's), and more -------------------------------------
     def item(self):
         """The value of a one-element tensor as a Python number."""
         return self._value.item()
@@ -80,15 +96,6 @@ class Tensor:
         if self._value.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self._value)
-
-    def __bool__(self):
-        return bool(self._value)
-
-    def __float__(self):
-        return float(self._value)
-
-    def __int__(self):
-        return int(self._value)
 
     def __index__(self):
         if self._value.dtype.kind not in "iub":

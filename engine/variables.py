@@ -7,6 +7,7 @@ recognise the variable by the array it hands to ops.
 import numpy as np
 
 from engine import config
+from engine.tensor import ArrayHolder, Tensor
 
 _name_counts = {}
 
@@ -17,7 +18,7 @@ def _unique_name(base):
     return base if n == 0 else f"{base}_{n}"
 
 
-class Variable:
+class Variable(ArrayHolder):
     """A mutable, persistent array: a layer's weight or an optimizer's state.
 
     Args:
@@ -52,30 +53,7 @@ class Variable:
         """The current value as an engine Tensor (ops on it are recorded as reads of this variable).
 
         It shares the variable's memory: a later `assign` shows through it."""
-        from engine.tensor import Tensor
         return Tensor(self._value, variable=self)
-
-    def numpy(self):
-        return self._value.copy()
-
-    def __array__(self, dtype=None, copy=None):
-        return self._value if dtype is None else self._value.astype(dtype)
-
-    @property
-    def shape(self):
-        return self._value.shape
-
-    @property
-    def dtype(self):
-        return self._value.dtype
-
-    @property
-    def ndim(self):
-        return self._value.ndim
-
-    @property
-    def size(self):
-        return self._value.size
 
     def assign(self, value):
         """Copy `value` (same shape) into the variable; returns the variable."""
@@ -116,15 +94,6 @@ class Variable:
     # one definition shared with Tensor; they record on the tape through engine.ops.
     __array_priority__ = 100      # `ndarray + variable` defers to the variable's operator
     __hash__ = object.__hash__    # its elementwise `==` leaves variables hashable by identity
-
-    def __float__(self):
-        return float(self._value)
-
-    def __int__(self):
-        return int(self._value)
-
-    def __bool__(self):
-        return bool(self._value)
 
     def __len__(self):
         return len(self._value)
