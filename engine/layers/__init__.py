@@ -36,3 +36,24 @@ from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNC
 from engine.layers.input_spec import InputSpec
 from engine.layers.wrappers import Wrapper
 from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+
+
+def serialize(layer):
+    """A layer's config dictionary in Keras 3's format (module, class_name, config, registered_name).
+
+    Args:
+        layer: the layer to serialize.
+    """
+    from engine.saving.serialization import serialize_keras_object
+    return serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """The layer a `serialize` dictionary describes.
+
+    Args:
+        config: the dictionary `serialize` (or Keras) wrote.
+        custom_objects: optional dict of names to custom classes the config refers to.
+    """
+    from engine.saving.serialization import deserialize_keras_object
+    return deserialize_keras_object(config, custom_objects=custom_objects)

@@ -173,3 +173,12 @@ def test_keras_and_engine_read_each_others_json():
         mine = deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(obj))))
         family = type(obj).__module__.split(".")[2]
         assert type(mine).__name__ == type(obj).__name__ and family in type(mine).__module__
+
+
+def test_layers_serialize_and_deserialize_round_trip():
+    from engine import layers
+    dense = layers.Dense(3, activation="relu", name="d1")
+    config = layers.serialize(dense)
+    assert config["class_name"] == "Dense" and config["config"]["units"] == 3
+    clone = layers.deserialize(config)
+    assert type(clone) is layers.Dense and clone.get_config() == dense.get_config()
