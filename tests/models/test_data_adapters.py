@@ -196,3 +196,13 @@ def test_pandas_frames_are_arrays():
     model = make_model()
     model.fit(pd.DataFrame(X), pd.DataFrame(Y), batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
     assert_same_weights(model.get_weights(), trained_on_arrays())
+
+
+def test_torch_dataloader_trains_as_arrays():
+    torch = pytest.importorskip("torch")
+    data = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
+    loader = torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=False)
+    model = make_model()
+    model.fit(loader, epochs=2, verbose=0)
+    assert_same_weights(model.get_weights(), trained_on_arrays())
+    np.testing.assert_allclose(model.predict(loader, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
