@@ -47,11 +47,27 @@ def _reachable(node):
 _UPPER = {node: _reachable(node) for node in _LATTICE}
 
 
+_NAMES = {}     # dtype (as given) -> its name: numpy's dtype.name runs Python code every call
+
+
 def standardize_dtype(dtype):
     """The canonical name of a dtype ('float32', 'int64', 'bool', ...) from a numpy dtype, a name,
     a Python type (int -> 'int32', float -> 'float32') or None (floatx)."""
     if dtype is None:
         return config.floatx()
+    try:
+        return _NAMES[dtype]
+    except (KeyError, TypeError):
+        pass
+    name = _standardize(dtype)
+    try:
+        _NAMES[dtype] = name
+    except TypeError:
+        pass
+    return name
+
+
+def _standardize(dtype):
     if dtype is float:
         return "float32"
     if dtype is int:
