@@ -3,10 +3,26 @@ from engine import ops
 
 
 def linear(x):
+    """Linear (identity) activation: returns the input unchanged.
+
+    Args:
+        x: input tensor.
+    """
     return x
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit, optionally leaky, capped and with a threshold.
+
+    With the defaults this is `max(x, 0)`. In general it returns `x` where `x >= threshold`,
+    `negative_slope * (x - threshold)` elsewhere, and clips the result at `max_value`.
+
+    Args:
+        x: input tensor.
+        negative_slope: slope used below the threshold (default 0.0).
+        max_value: upper bound of the output, or `None` (default) for no bound.
+        threshold: the value below which the output is damped (default 0.0).
+    """
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
         return ops.relu(x)
     y = ops.where(ops.convert_to_tensor(x) >= threshold, x, ops.multiply(negative_slope, ops.subtract(x, threshold)))
@@ -14,42 +30,100 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def sigmoid(x):
+    """Sigmoid activation, `1 / (1 + exp(-x))`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.sigmoid(x)
 
 
 def tanh(x):
+    """Hyperbolic tangent activation.
+
+    Args:
+        x: input tensor.
+    """
     return ops.tanh(x)
 
 
 def softmax(x, axis=-1):
+    """Softmax activation: exponentials normalized to sum to 1 along an axis.
+
+    Args:
+        x: input tensor.
+        axis: the axis along which the softmax is normalized (default -1).
+    """
     return ops.softmax(x, axis=axis)
 
 
 def log_softmax(x, axis=-1):
+    """Log-softmax activation: the logarithm of the softmax along an axis.
+
+    Args:
+        x: input tensor.
+        axis: the axis along which the softmax is normalized (default -1).
+    """
     return ops.log_softmax(x, axis=axis)
 
 
 def elu(x, alpha=1.0):
+    """Exponential linear unit: `x` if `x > 0`, else `alpha * (exp(x) - 1)`.
+
+    Args:
+        x: input tensor.
+        alpha: scale of the negative part (default 1.0).
+    """
     return ops.elu(x, alpha=alpha)
 
 
 def selu(x):
+    """Scaled exponential linear unit (SELU), the self-normalizing variant of ELU.
+
+    Computes `scale * elu(x, alpha)` with the fixed constants `alpha ~= 1.6733` and
+    `scale ~= 1.0507`. Meant to be used with the `lecun_normal` initializer.
+
+    Args:
+        x: input tensor.
+    """
     return ops.selu(x)
 
 
 def softplus(x):
+    """Softplus activation, `log(exp(x) + 1)`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.softplus(x)
 
 
 def softsign(x):
+    """Softsign activation, `x / (abs(x) + 1)`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.divide(x, ops.add(ops.abs(x), 1.0))
 
 
 def gelu(x, approximate=False):
+    """Gaussian error linear unit, `x * P(X <= x)` with `X ~ N(0, 1)`.
+
+    Args:
+        x: input tensor.
+        approximate: whether to use the tanh approximation instead of the exact erf form
+            (default `False`).
+    """
     return ops.gelu(x, approximate=approximate)
 
 
 def silu(x):
+    """Sigmoid linear unit (also called swish), `x * sigmoid(x)`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.silu(x)
 
 
@@ -57,18 +131,41 @@ swish = silu
 
 
 def leaky_relu(x, negative_slope=0.2):
+    """Leaky rectified linear unit: `x` if `x >= 0`, else `negative_slope * x`.
+
+    Args:
+        x: input tensor.
+        negative_slope: slope of the negative part (default 0.2).
+    """
     return ops.leaky_relu(x, negative_slope=negative_slope)
 
 
 def relu6(x):
+    """ReLU capped at 6, `min(max(x, 0), 6)`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.minimum(ops.relu(x), 6.0)
 
 
 def hard_sigmoid(x):
+    """Hard sigmoid, a piecewise-linear approximation of the sigmoid.
+
+    Computes `clip(x / 6 + 0.5, 0, 1)`: 0 for `x <= -3`, 1 for `x >= 3`, linear in between.
+
+    Args:
+        x: input tensor.
+    """
     return ops.clip(ops.add(ops.multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
 
 
 def hard_silu(x):
+    """Hard SiLU (also called hard swish), `x * hard_sigmoid(x)`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.multiply(x, hard_sigmoid(x))
 
 
@@ -76,10 +173,20 @@ hard_swish = hard_silu
 
 
 def exponential(x):
+    """Exponential activation, `exp(x)`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.exp(x)
 
 
 def mish(x):
+    """Mish activation, `x * tanh(softplus(x))`.
+
+    Args:
+        x: input tensor.
+    """
     return ops.multiply(x, ops.tanh(ops.softplus(x)))
 
 
@@ -90,6 +197,15 @@ _BY_NAME.update({"swish": silu, "hard_swish": hard_silu})
 
 
 def get(identifier):
+    """Returns the activation function for an identifier.
+
+    Args:
+        identifier: the name of an activation (e.g. `"relu"`), a callable (returned as is), or
+            `None` (gives `linear`).
+
+    Raises:
+        ValueError: if `identifier` is a string that names no known activation.
+    """
     if identifier is None:
         return linear
     if callable(identifier):
@@ -100,6 +216,12 @@ def get(identifier):
 
 
 def serialize(activation):
+    """Returns the name under which an activation function is saved.
+
+    Args:
+        activation: an activation function. Built-in ones give their registered name; other
+            callables give their `__name__`.
+    """
     for name, fn in _BY_NAME.items():
         if fn is activation:
             return name

@@ -9,6 +9,17 @@ from engine.utils.progbar import Progbar
 
 
 class Callback:
+    """Base class of callbacks: hooks called during `fit`, `evaluate` and `predict`.
+
+    Subclasses override the `on_*` methods they need (`on_epoch_end(epoch, logs)`,
+    `on_train_batch_end(batch, logs)`, ...); every hook does nothing by default, and
+    `on_batch_begin` / `on_batch_end` are the older names of the training-batch hooks. `logs` is a
+    dict of the current metric values. During a run, `self.model` is the model being trained and
+    `self.params` holds the run's settings (such as `epochs`, `steps` and `verbose`).
+
+    The constructor takes no arguments.
+    """
+
     def __init__(self):
         self.model = None
         self.params = {}
@@ -82,6 +93,15 @@ class CallbackList(Callback):
 
 
 class History(Callback):
+    """Callback that records the metric values of every epoch in `history`.
+
+    `fit` adds one automatically and returns it: `history.history` maps each metric name to its
+    list of per-epoch values, and `history.epoch` lists the epoch indices. It is also stored as
+    `model.history`.
+
+    The constructor takes no arguments.
+    """
+
     def __init__(self):
         super().__init__()
         self.history = {}

@@ -3,6 +3,13 @@ import numpy as np
 
 
 class Constraint:
+    """Base class of weight constraints.
+
+    A constraint is called on a weight value after each optimizer update and returns the projected
+    value. Subclasses implement `__call__(w)` and `get_config()`; the base class leaves weights
+    unchanged.
+    """
+
     def __call__(self, w):
         return w
 
@@ -11,6 +18,14 @@ class Constraint:
 
 
 class MaxNorm(Constraint):
+    """Constrains the norm of the weights incident to each unit to be at most `max_value`.
+
+    Args:
+        max_value: the maximum norm (default 2.0).
+        axis: the axis (or axes) along which norms are computed (default 0). For a `Dense` kernel
+            of shape `(input_dim, units)`, `axis=0` constrains each unit's weight vector.
+    """
+
     def __init__(self, max_value=2.0, axis=0):
         self.max_value, self.axis = max_value, axis
 
@@ -23,11 +38,19 @@ class MaxNorm(Constraint):
 
 
 class NonNeg(Constraint):
+    """Constrains the weights to be non-negative by zeroing negative entries."""
+
     def __call__(self, w):
         return w * (w >= 0)
 
 
 class UnitNorm(Constraint):
+    """Constrains the weights incident to each unit to have unit norm.
+
+    Args:
+        axis: the axis (or axes) along which norms are computed (default 0).
+    """
+
     def __init__(self, axis=0):
         self.axis = axis
 
@@ -39,6 +62,17 @@ class UnitNorm(Constraint):
 
 
 class MinMaxNorm(Constraint):
+    """Constrains the norm of the weights incident to each unit to lie between bounds.
+
+    Args:
+        min_value: the minimum norm (default 0.0).
+        max_value: the maximum norm (default 1.0).
+        rate: how far to move towards the clipped norm on each application: 1.0 (default)
+            rescales exactly into the range, smaller values move only part of the way
+            (`norm = rate * clip(norm) + (1 - rate) * norm`).
+        axis: the axis (or axes) along which norms are computed (default 0).
+    """
+
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
         self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
 
@@ -55,6 +89,16 @@ max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNo
 
 
 def get(identifier):
+    """Returns a constraint for an identifier.
+
+    Args:
+        identifier: a config dict (`{"class_name": ..., "config": ...}`), one of the names
+            `"max_norm"`, `"non_neg"`, `"unit_norm"` or `"min_max_norm"` (giving the constraint with
+            its defaults), a `Constraint` or other callable (returned as is), or `None`.
+
+    Raises:
+        ValueError: if `identifier` cannot be interpreted.
+    """
     if isinstance(identifier, dict):
         cls = globals().get(identifier.get("class_name"))
         if not (isinstance(cls, type) and issubclass(cls, Constraint)):

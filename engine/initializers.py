@@ -21,6 +21,12 @@ def compute_fans(shape):
 
 
 class Initializer:
+    """Base class of weight initializers.
+
+    An initializer is called with a `shape` and optional `dtype` and returns an array of initial
+    values. Subclasses implement `__call__(shape, dtype=None)` and `get_config()`.
+    """
+
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
 
@@ -33,6 +39,12 @@ class Initializer:
 
 
 class Constant(Initializer):
+    """Initializer that fills the weights with a constant value.
+
+    Args:
+        value: the value to fill with (default 0.0).
+    """
+
     def __init__(self, value=0.0):
         self.value = value
 
@@ -44,6 +56,8 @@ class Constant(Initializer):
 
 
 class Zeros(Constant):
+    """Initializer that fills the weights with zeros."""
+
     def __init__(self):
         super().__init__(0.0)
 
@@ -52,6 +66,8 @@ class Zeros(Constant):
 
 
 class Ones(Constant):
+    """Initializer that fills the weights with ones."""
+
     def __init__(self):
         super().__init__(1.0)
 
@@ -68,6 +84,14 @@ class _Seeded(Initializer):
 
 
 class RandomUniform(_Seeded):
+    """Initializer drawing from a uniform distribution on `[minval, maxval)`.
+
+    Args:
+        minval: the lower bound of the range (default -0.05).
+        maxval: the upper bound of the range (default 0.05).
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)
         self.minval, self.maxval = minval, maxval
@@ -80,6 +104,14 @@ class RandomUniform(_Seeded):
 
 
 class RandomNormal(_Seeded):
+    """Initializer drawing from a normal distribution.
+
+    Args:
+        mean: the mean of the distribution (default 0.0).
+        stddev: the standard deviation of the distribution (default 0.05).
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
@@ -102,6 +134,16 @@ def _truncated_normal(rng, shape, stddev):
 
 
 class TruncatedNormal(_Seeded):
+    """Initializer drawing from a truncated normal distribution.
+
+    Values more than two standard deviations from the mean are discarded and redrawn.
+
+    Args:
+        mean: the mean of the distribution (default 0.0).
+        stddev: the standard deviation of the normal before truncation (default 0.05).
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
@@ -114,6 +156,20 @@ class TruncatedNormal(_Seeded):
 
 
 class VarianceScaling(_Seeded):
+    """Initializer whose scale adapts to the fan-in and/or fan-out of the weights.
+
+    The draws have variance `scale / n`, where `n` is the fan-in, the fan-out or their average
+    (depending on `mode`). For convolution kernels the fans include the receptive field size.
+
+    Args:
+        scale: the scaling factor, a positive float (default 1.0).
+        mode: which fan to divide by: `"fan_in"` (default), `"fan_out"` or `"fan_avg"`.
+        distribution: `"truncated_normal"` (default; a normal truncated at two standard deviations
+            and rescaled to the target variance), `"untruncated_normal"` or `"uniform"`
+            (on `[-limit, limit]` with `limit = sqrt(3 * scale / n)`).
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
         super().__init__(seed)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
@@ -142,6 +198,14 @@ class VarianceScaling(_Seeded):
 
 
 class GlorotUniform(VarianceScaling):
+    """Glorot (Xavier) uniform initializer.
+
+    A `VarianceScaling` with `scale=1.0`, `mode="fan_avg"` and `distribution="uniform"`.
+
+    Args:
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "uniform", seed)
 
@@ -150,6 +214,14 @@ class GlorotUniform(VarianceScaling):
 
 
 class GlorotNormal(VarianceScaling):
+    """Glorot (Xavier) normal initializer.
+
+    A `VarianceScaling` with `scale=1.0`, `mode="fan_avg"` and `distribution="truncated_normal"`.
+
+    Args:
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "truncated_normal", seed)
 
@@ -158,6 +230,14 @@ class GlorotNormal(VarianceScaling):
 
 
 class HeUniform(VarianceScaling):
+    """He uniform initializer, suited to ReLU layers.
+
+    A `VarianceScaling` with `scale=2.0`, `mode="fan_in"` and `distribution="uniform"`.
+
+    Args:
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "uniform", seed)
 
@@ -166,6 +246,14 @@ class HeUniform(VarianceScaling):
 
 
 class HeNormal(VarianceScaling):
+    """He normal initializer, suited to ReLU layers.
+
+    A `VarianceScaling` with `scale=2.0`, `mode="fan_in"` and `distribution="truncated_normal"`.
+
+    Args:
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "truncated_normal", seed)
 
@@ -174,6 +262,14 @@ class HeNormal(VarianceScaling):
 
 
 class LecunUniform(VarianceScaling):
+    """LeCun uniform initializer.
+
+    A `VarianceScaling` with `scale=1.0`, `mode="fan_in"` and `distribution="uniform"`.
+
+    Args:
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_in", "uniform", seed)
 
@@ -182,6 +278,14 @@ class LecunUniform(VarianceScaling):
 
 
 class LecunNormal(VarianceScaling):
+    """LeCun normal initializer, suited to SELU layers.
+
+    A `VarianceScaling` with `scale=1.0`, `mode="fan_in"` and `distribution="truncated_normal"`.
+
+    Args:
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_in", "truncated_normal", seed)
 
@@ -190,6 +294,16 @@ class LecunNormal(VarianceScaling):
 
 
 class Orthogonal(_Seeded):
+    """Initializer that produces a random orthogonal matrix.
+
+    The shape is flattened to `(prod(shape[:-1]), shape[-1])`; the result has orthonormal rows or
+    columns (whichever are fewer), multiplied by `gain`. The shape must have rank at least 2.
+
+    Args:
+        gain: multiplicative factor applied to the orthogonal matrix (default 1.0).
+        seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+    """
+
     def __init__(self, gain=1.0, seed=None):
         super().__init__(seed)
         self.gain = gain
@@ -211,6 +325,14 @@ class Orthogonal(_Seeded):
 
 
 class Identity(Initializer):
+    """Initializer that produces an identity matrix (for 2-D shapes only).
+
+    Non-square shapes give ones on the main diagonal and zeros elsewhere.
+
+    Args:
+        gain: multiplicative factor applied to the identity matrix (default 1.0).
+    """
+
     def __init__(self, gain=1.0):
         self.gain = gain
 
@@ -266,5 +388,11 @@ def _snake(name):
 
 
 def serialize(initializer):
+    """Returns the Keras-format config dict of an initializer.
+
+    Args:
+        initializer: an `Initializer` instance. The result has keys `module`, `class_name`,
+            `config` (from its `get_config()`) and `registered_name`.
+    """
     return {"module": "keras.initializers", "class_name": type(initializer).__name__,
             "config": initializer.get_config(), "registered_name": None}

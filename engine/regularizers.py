@@ -3,6 +3,12 @@ from engine import ops
 
 
 class Regularizer:
+    """Base class of weight regularizers.
+
+    A regularizer is called on a weight tensor and returns a scalar penalty that is added to the
+    training loss. Subclasses implement `__call__(x)` and `get_config()`.
+    """
+
     def __call__(self, x):
         raise NotImplementedError
 
@@ -11,6 +17,15 @@ class Regularizer:
 
 
 class L1L2(Regularizer):
+    """Regularizer applying both an L1 and an L2 penalty.
+
+    The penalty is `l1 * sum(abs(x)) + l2 * sum(square(x))`.
+
+    Args:
+        l1: the L1 regularization factor (default 0.0).
+        l2: the L2 regularization factor (default 0.0).
+    """
+
     def __init__(self, l1=0.0, l2=0.0):
         self.l1, self.l2 = float(l1), float(l2)
 
@@ -27,6 +42,12 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
+    """Regularizer applying an L1 penalty, `l1 * sum(abs(x))`.
+
+    Args:
+        l1: the L1 regularization factor (default 0.01).
+    """
+
     def __init__(self, l1=0.01):
         super().__init__(l1=l1)
 
@@ -35,6 +56,12 @@ class L1(L1L2):
 
 
 class L2(L1L2):
+    """Regularizer applying an L2 penalty, `l2 * sum(square(x))`.
+
+    Args:
+        l2: the L2 regularization factor (default 0.01).
+    """
+
     def __init__(self, l2=0.01):
         super().__init__(l2=l2)
 
@@ -46,6 +73,16 @@ l1, l2, l1_l2 = L1, L2, L1L2
 
 
 def get(identifier):
+    """Returns a regularizer for an identifier.
+
+    Args:
+        identifier: a config dict (`{"class_name": ..., "config": ...}`), one of the names
+            `"l1"`, `"l2"` or `"l1_l2"` (giving the regularizer with default factors), a
+            `Regularizer` or other callable (returned as is), or `None`.
+
+    Raises:
+        ValueError: if `identifier` cannot be interpreted.
+    """
     if isinstance(identifier, dict):
         cls = globals().get(identifier.get("class_name"))
         if not (isinstance(cls, type) and issubclass(cls, Regularizer)):

@@ -143,14 +143,103 @@ class _Conv(Layer):
 
 
 class Conv1D(_Conv):
+    """1-D convolution layer: convolves a kernel over the steps of a `(batch, steps, channels)`
+    input.
+
+    The kernel has shape `(kernel_size, in_channels, filters)`; the output has `filters`
+    channels.
+
+    Args:
+        filters: positive integer, the number of output channels.
+        kernel_size: an integer, the length of the convolution window.
+        strides: an integer, the stride of the convolution (default 1).
+            Strides above 1 cannot be combined with a dilation rate above 1.
+        padding: `"valid"` (default; no padding), `"same"` (pads evenly so that the output size
+            is `ceil(input_size / strides)`) or `"causal"` (pads on the left only, so that output
+            step `t` depends only on input steps up to `t`).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        dilation_rate: an integer, the dilation rate of the convolution (default 1).
+        groups: the number of channel groups; only 1 (the default) is supported.
+        activation: the activation function to apply to the output (name or callable); `None`
+            (default) means none (linear).
+        use_bias: whether the layer adds a bias vector (default `True`).
+        kernel_initializer: initializer of the kernel (default `"glorot_uniform"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        kernel_regularizer: optional regularizer applied to the kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        kernel_constraint: optional constraint applied to the kernel after each update.
+        bias_constraint: optional constraint applied to the bias after each update.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 1
 
 
 class Conv2D(_Conv):
+    """2-D convolution layer: convolves a kernel over the spatial axes of its input.
+
+    The input has shape `(batch, rows, cols, channels)` and the kernel
+    `(rows, cols, in_channels, filters)`; the output has `filters` channels.
+
+    Args:
+        filters: positive integer, the number of output channels.
+        kernel_size: an integer or a pair of integers, the height and width of the convolution
+            window.
+        strides: an integer or a pair of integers, the strides along rows and columns (default 1).
+            Strides above 1 cannot be combined with a dilation rate above 1.
+        padding: `"valid"` (default; no padding) or `"same"` (pads evenly so that the output size
+            is `ceil(input_size / strides)`).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        dilation_rate: an integer or a pair of integers, the dilation rate of the convolution
+            (default 1).
+        groups: the number of channel groups; only 1 (the default) is supported.
+        activation: the activation function to apply to the output (name or callable); `None`
+            (default) means none (linear).
+        use_bias: whether the layer adds a bias vector (default `True`).
+        kernel_initializer: initializer of the kernel (default `"glorot_uniform"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        kernel_regularizer: optional regularizer applied to the kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        kernel_constraint: optional constraint applied to the kernel after each update.
+        bias_constraint: optional constraint applied to the bias after each update.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 2
 
 
 class DepthwiseConv2D(_Conv):
+    """2-D depthwise convolution: convolves each input channel with its own set of filters.
+
+    Each of the `in_channels` channels of a `(batch, rows, cols, channels)` input is convolved
+    separately with `depth_multiplier` kernels, so the output has `in_channels * depth_multiplier`
+    channels. The kernel has shape `(rows, cols, in_channels, depth_multiplier)`.
+
+    Args:
+        kernel_size: an integer or a pair of integers, the height and width of the window.
+        strides: an integer or a pair of integers, the strides along rows and columns
+            (default `(1, 1)`). Strides above 1 cannot be combined with a dilation rate above 1.
+        padding: `"valid"` (default; no padding) or `"same"` (pads evenly so that the output
+            size is `ceil(input_size / strides)`).
+        depth_multiplier: positive integer, the number of output channels per input channel
+            (default 1).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        dilation_rate: an integer or a pair of integers, the dilation rate (default `(1, 1)`).
+        activation: the activation function to apply to the output (name or callable); `None`
+            (default) means none (linear).
+        use_bias: whether the layer adds a bias vector (default `True`).
+        depthwise_initializer: initializer of the depthwise kernel (default `"glorot_uniform"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        depthwise_regularizer: optional regularizer applied to the depthwise kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        depthwise_constraint: optional constraint applied to the depthwise kernel after each update.
+        bias_constraint: optional constraint applied to the bias after each update.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     depthwise = True
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,

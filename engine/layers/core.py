@@ -13,6 +13,26 @@ def _incompatible(layer, expected, shape):
 
 
 class Dense(Layer):
+    """Densely connected layer: `activation(dot(inputs, kernel) + bias)`.
+
+    The kernel has shape `(input_dim, units)` and is applied to the last axis of the input, so an
+    input of shape `(batch, ..., input_dim)` gives an output of shape `(batch, ..., units)`.
+
+    Args:
+        units: positive integer, the size of the output's last axis.
+        activation: the activation function to apply (name or callable); `None` (default) means
+            none (linear).
+        use_bias: whether the layer adds a bias vector (default `True`).
+        kernel_initializer: initializer of the kernel (default `"glorot_uniform"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        kernel_regularizer: optional regularizer applied to the kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        kernel_constraint: optional constraint applied to the kernel after each update.
+        bias_constraint: optional constraint applied to the bias after each update.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -76,6 +96,13 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    """Applies an activation function to its input.
+
+    Args:
+        activation: the activation function, as a name (e.g. `"relu"`) or a callable.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -94,6 +121,20 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
+    """Randomly sets input units to 0 during training, to reduce overfitting.
+
+    While training, each element is zeroed with probability `rate` and the others are scaled by
+    `1 / (1 - rate)`, so the expected sum is unchanged. At inference the input passes through.
+
+    Args:
+        rate: float in `[0, 1)`, the fraction of the input units to drop.
+        noise_shape: optional shape of the binary dropout mask, broadcast against the input;
+            `None` entries take the input's size. E.g. `(batch, 1, features)` drops the same
+            features at every timestep.
+        seed: optional integer seed for the random mask.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
@@ -120,6 +161,15 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
+    """Flattens every axis but the batch axis.
+
+    An input of shape `(batch, d1, d2, ...)` gives an output of shape `(batch, d1 * d2 * ...)`.
+
+    Args:
+        data_format: accepted for Keras compatibility; the input is flattened in its stored order.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
 
@@ -133,6 +183,14 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
+    """Reshapes its input (excluding the batch axis) to a target shape.
+
+    Args:
+        target_shape: tuple of integers, the output shape without the batch axis. One entry may be
+            -1, in which case it is inferred from the input's size.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(target_shape)
@@ -169,6 +227,14 @@ class Reshape(Layer):
 
 
 class Permute(Layer):
+    """Permutes the non-batch axes of its input.
+
+    Args:
+        dims: tuple of integers, the permutation of the non-batch axes, numbered from 1. E.g.
+            `(2, 1)` swaps the first two non-batch axes.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
         self.dims = tuple(dims)
@@ -184,6 +250,15 @@ class Permute(Layer):
 
 
 class RepeatVector(Layer):
+    """Repeats its 2-D input `n` times along a new axis.
+
+    An input of shape `(batch, features)` gives an output of shape `(batch, n, features)`.
+
+    Args:
+        n: integer, the number of repetitions.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
         self.n = int(n)
@@ -199,6 +274,12 @@ class RepeatVector(Layer):
 
 
 class Identity(Layer):
+    """Layer that returns its input unchanged (and passes its mask through).
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True

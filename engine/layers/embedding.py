@@ -7,6 +7,26 @@ from engine.ops.embedding import embedding_lookup, _ids_array
 
 
 class Embedding(Layer):
+    """Turns non-negative integer ids into dense vectors of a fixed size.
+
+    An input of shape `(batch, ...)` of ids in `[0, input_dim)` gives an output of shape
+    `(batch, ..., output_dim)`, each id replaced by its row of the `embeddings` matrix.
+
+    Args:
+        input_dim: positive integer, the size of the vocabulary (the largest id plus 1).
+        output_dim: positive integer, the size of each embedding vector.
+        embeddings_initializer: initializer of the embeddings matrix (default `"uniform"`).
+        embeddings_regularizer: optional regularizer applied to the embeddings matrix.
+        embeddings_constraint: optional constraint applied to the embeddings matrix.
+        mask_zero: whether id 0 is a padding value to be masked out by later layers
+            (default `False`). If `True`, id 0 cannot be used for a real token, so `input_dim`
+            should be the vocabulary size plus 1.
+        weights: optional list holding an initial embeddings matrix of shape
+            `(input_dim, output_dim)`, set when the layer is built.
+        lora_rank: accepted for Keras compatibility; engine does not add LoRA weights.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, **kwargs):
         kwargs.pop("input_length", None)  # Keras 2 argument, accepted and ignored as Keras 3 does

@@ -7,6 +7,24 @@ from engine.layers.keras_tensor import KerasTensor, Node
 
 
 class InputLayer(Layer):
+    """The layer behind `Input`: the entry point of a functional model, holding its symbolic input.
+
+    Usually created through `engine.Input(...)` rather than directly.
+
+    Args:
+        shape: the shape of one sample, without the batch axis, as a tuple (or an integer for a
+            1-D sample); `None` entries are unknown sizes.
+        batch_size: optional fixed batch size.
+        dtype: the dtype of the input (default: the float type, `engine.config.floatx()`).
+        sparse: accepted for Keras compatibility; engine inputs are always dense.
+        batch_shape: the full shape including the batch axis; an alternative to `shape` and
+            `batch_size`.
+        input_tensor: optional existing symbolic tensor to use as this layer's output.
+        name: optional name of the layer (default: a unique `"input_layer"` name).
+        **kwargs: other base layer keyword arguments; the Keras 2 names `input_shape` and
+            `batch_input_shape` are accepted for `shape` and `batch_shape`.
+    """
+
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
                  input_tensor=None, name=None, **kwargs):
         if "input_shape" in kwargs:

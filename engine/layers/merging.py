@@ -56,10 +56,27 @@ class _Merge(Layer):
 
 
 class Add(_Merge):
+    """Adds a list of inputs elementwise.
+
+    Called on a list of at least two tensors of the same shape (axes of size 1 broadcast); the
+    output has that shape. Masks, if any, are combined with a logical AND.
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     _reduce = staticmethod(ops.add)
 
 
 class Subtract(_Merge):
+    """Subtracts two inputs elementwise: `inputs[0] - inputs[1]`.
+
+    Called on a list of exactly two tensors of the same shape (axes of size 1 broadcast).
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def _check_input(self, shapes):
         super()._check_input(shapes)
         if len(shapes) != 2:
@@ -70,23 +87,68 @@ class Subtract(_Merge):
 
 
 class Multiply(_Merge):
+    """Multiplies a list of inputs elementwise.
+
+    Called on a list of at least two tensors of the same shape (axes of size 1 broadcast); the
+    output has that shape. Masks, if any, are combined with a logical AND.
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     _reduce = staticmethod(ops.multiply)
 
 
 class Maximum(_Merge):
+    """Takes the elementwise maximum of a list of inputs.
+
+    Called on a list of at least two tensors of the same shape (axes of size 1 broadcast); the
+    output has that shape. Masks, if any, are combined with a logical AND.
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     _reduce = staticmethod(ops.maximum)
 
 
 class Minimum(_Merge):
+    """Takes the elementwise minimum of a list of inputs.
+
+    Called on a list of at least two tensors of the same shape (axes of size 1 broadcast); the
+    output has that shape. Masks, if any, are combined with a logical AND.
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     _reduce = staticmethod(ops.minimum)
 
 
 class Average(_Merge):
+    """Averages a list of inputs elementwise.
+
+    Called on a list of at least two tensors of the same shape (axes of size 1 broadcast); the
+    output has that shape. Masks, if any, are combined with a logical AND.
+
+    Args:
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def call(self, inputs):
         return ops.multiply(functools.reduce(ops.add, inputs), 1.0 / len(inputs))
 
 
 class Concatenate(Layer):
+    """Concatenates a list of inputs along an axis.
+
+    The inputs must have the same shape except along the concatenation axis.
+
+    Args:
+        axis: the axis along which to concatenate (default -1).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
@@ -216,10 +278,33 @@ minimum = _functional(Minimum)
 
 
 def concatenate(inputs, axis=-1, **kwargs):
+    """Functional form of `Concatenate`: concatenates a list of tensors along an axis.
+
+    Args:
+        inputs: a list of tensors with the same shape except along `axis`.
+        axis: the axis along which to concatenate (default -1).
+        **kwargs: keyword arguments passed to the `Concatenate` layer.
+
+    Returns:
+        The concatenated tensor.
+    """
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """Functional form of `Dot`: the dot product of two tensors along the given axes.
+
+    Args:
+        inputs: a list of two tensors of shape `(batch, ...)`.
+        axes: an integer, or a pair of integers (one per input), naming the axes to contract
+            (default -1).
+        normalize: whether to L2-normalize both inputs along the contracted axes first, so the
+            result is the cosine similarity (default `False`).
+        **kwargs: keyword arguments passed to the `Dot` layer.
+
+    Returns:
+        The dot product tensor.
+    """
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 

@@ -9,6 +9,32 @@ from engine.ops._util import check_axis
 
 
 class BatchNormalization(Layer):
+    """Normalizes its input over the batch, per channel, then scales and shifts it.
+
+    While training (`training=True` and the layer trainable), each channel is normalized with the
+    mean and variance of the current batch, and the moving statistics are updated as
+    `moving = moving * momentum + batch_stat * (1 - momentum)`. At inference the moving mean and
+    variance are used instead. The output is `gamma * (x - mean) / sqrt(var + epsilon) + beta`.
+
+    Args:
+        axis: the channel axis to normalize per (default -1); engine supports the last axis only.
+        momentum: momentum of the moving mean and variance (default 0.99).
+        epsilon: small float added to the variance to avoid dividing by zero (default 1e-3).
+        center: whether to add the learned offset `beta` (default `True`).
+        scale: whether to multiply by the learned scale `gamma` (default `True`).
+        beta_initializer: initializer of `beta` (default `"zeros"`).
+        gamma_initializer: initializer of `gamma` (default `"ones"`).
+        moving_mean_initializer: initializer of the moving mean (default `"zeros"`).
+        moving_variance_initializer: initializer of the moving variance (default `"ones"`).
+        beta_regularizer: optional regularizer applied to `beta`.
+        gamma_regularizer: optional regularizer applied to `gamma`.
+        beta_constraint: optional constraint applied to `beta`.
+        gamma_constraint: optional constraint applied to `gamma`.
+        synchronized: accepted for Keras compatibility (it only matters for distributed
+            training, which engine does not do).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,

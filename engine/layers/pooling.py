@@ -48,10 +48,34 @@ class _Pool(Layer):
 
 
 class MaxPooling1D(_Pool):
+    """Max pooling over a temporal window, for 1-D data of shape `(batch, steps, channels)`.
+
+    Args:
+        pool_size: an integer, the size of the pooling window (default 2).
+        strides: an integer, the step between windows; `None` (default) means `pool_size`.
+        padding: `"valid"` (default; no padding, windows must fit inside the input) or `"same"`
+            (pads so that the output size is `ceil(input_size / strides)`).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, kind = 1, "max"
 
 
 class MaxPooling2D(_Pool):
+    """Max pooling over a spatial window, for 2-D data of shape `(batch, rows, cols, channels)`.
+
+    Args:
+        pool_size: an integer or a pair of integers, the window size along rows and columns
+            (default `(2, 2)`); an integer is used for both.
+        strides: an integer or a pair of integers, the step between windows; `None` (default)
+            means `pool_size`.
+        padding: `"valid"` (default; no padding, windows must fit inside the input) or `"same"`
+            (pads so that the output size is `ceil(input_size / strides)`).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, kind = 2, "max"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
@@ -59,10 +83,34 @@ class MaxPooling2D(_Pool):
 
 
 class AveragePooling1D(_Pool):
+    """Average pooling over a temporal window, for 1-D data of shape `(batch, steps, channels)`.
+
+    Args:
+        pool_size: an integer, the size of the pooling window (default 2).
+        strides: an integer, the step between windows; `None` (default) means `pool_size`.
+        padding: `"valid"` (default; no padding, windows must fit inside the input) or `"same"`
+            (pads so that the output size is `ceil(input_size / strides)`).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, kind = 1, "avg"
 
 
 class AveragePooling2D(_Pool):
+    """Average pooling over a spatial window, for 2-D data of shape `(batch, rows, cols, channels)`.
+
+    Args:
+        pool_size: an integer or a pair of integers, the window size along rows and columns
+            (default `(2, 2)`); an integer is used for both.
+        strides: an integer or a pair of integers, the step between windows; `None` (default)
+            means `pool_size`.
+        padding: `"valid"` (default; no padding, windows must fit inside the input) or `"same"`
+            (pads so that the output size is `ceil(input_size / strides)`).
+        data_format: `None` or `"channels_last"` (the only layout engine supports).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, kind = 2, "avg"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
@@ -95,18 +143,62 @@ class _GlobalPool(Layer):
 
 
 class GlobalMaxPooling1D(_GlobalPool):
+    """Global max pooling over the steps axis of 1-D data of shape `(batch, steps, channels)`.
+
+    The output has shape `(batch, channels)`, or keeps the reduced axes with size 1 if `keepdims`.
+
+    Args:
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        keepdims: whether to keep the pooled axes, with size 1 (default `False`).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, reduce = 1, staticmethod(ops.max)
 
 
 class GlobalMaxPooling2D(_GlobalPool):
+    """Global max pooling over the two spatial axes of 2-D data.
+
+    Inputs have shape `(batch, rows, cols, channels)`.
+
+    The output has shape `(batch, channels)`, or keeps the reduced axes with size 1 if `keepdims`.
+
+    Args:
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        keepdims: whether to keep the pooled axes, with size 1 (default `False`).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, reduce = 2, staticmethod(ops.max)
 
 
 class GlobalAveragePooling1D(_GlobalPool):
+    """Global average pooling over the steps axis of 1-D data of shape `(batch, steps, channels)`.
+
+    The output has shape `(batch, channels)`, or keeps the reduced axes with size 1 if `keepdims`.
+
+    Args:
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        keepdims: whether to keep the pooled axes, with size 1 (default `False`).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, reduce = 1, staticmethod(ops.mean)
 
 
 class GlobalAveragePooling2D(_GlobalPool):
+    """Global average pooling over the two spatial axes of 2-D data.
+
+    Inputs have shape `(batch, rows, cols, channels)`.
+
+    The output has shape `(batch, channels)`, or keeps the reduced axes with size 1 if `keepdims`.
+
+    Args:
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        keepdims: whether to keep the pooled axes, with size 1 (default `False`).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank, reduce = 2, staticmethod(ops.mean)
 
 

@@ -191,6 +191,47 @@ class _RNN(Layer):
 
 
 class LSTM(_RNN):
+    """Long short-term memory layer (Hochreiter & Schmidhuber, 1997).
+
+    Inputs have shape `(batch, timesteps, features)`; a mask (e.g. from `Embedding(mask_zero=True)`)
+    makes the layer skip masked timesteps, carrying the state over them.
+    The states are the hidden state `h` and the cell state `c`.
+
+    Args:
+        units: positive integer, the size of the output (and of each state).
+        activation: the activation applied to the candidate state / output (default `"tanh"`); one
+            of `"tanh"`, `"sigmoid"`, `"relu"`, `"linear"` or `"hard_sigmoid"`.
+        recurrent_activation: the activation of the gates (default `"sigmoid"`), from the same
+            list.
+        unit_forget_bias: whether to add 1 to the forget-gate bias at initialization (and use
+            `bias_initializer` for the other gates; default `True`).
+        use_bias: whether the layer uses a bias vector (default `True`).
+        kernel_initializer: initializer of the input kernel (default `"glorot_uniform"`).
+        recurrent_initializer: initializer of the recurrent kernel (default `"orthogonal"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        kernel_regularizer: optional regularizer applied to the input kernel.
+        recurrent_regularizer: optional regularizer applied to the recurrent kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        kernel_constraint: optional constraint applied to the input kernel.
+        recurrent_constraint: optional constraint applied to the recurrent kernel.
+        bias_constraint: optional constraint applied to the bias.
+        dropout: float in `[0, 1)`, the fraction of the input features to drop while training
+            (the same mask at every timestep; default 0.0).
+        recurrent_dropout: float in `[0, 1)`, the fraction of the recurrent state units to drop
+            while training (default 0.0).
+        seed: optional integer seed for the dropout masks.
+        return_sequences: whether to return the output at every timestep, `(batch, timesteps,
+            units)`, instead of only the last one, `(batch, units)` (default `False`).
+        return_state: whether to also return the final state(s) after the output (default `False`).
+        go_backwards: whether to process the input sequence in reverse (default `False`).
+        stateful: whether the final states of a batch are used as the initial states of the next
+            batch of the same size (default `False`); `reset_states()` clears them.
+        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
+            call either way.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     gates = 4
     state_count = 2
 
@@ -217,6 +258,47 @@ class LSTM(_RNN):
 
 
 class GRU(_RNN):
+    """Gated recurrent unit layer (Cho et al., 2014).
+
+    Inputs have shape `(batch, timesteps, features)`; a mask (e.g. from `Embedding(mask_zero=True)`)
+    makes the layer skip masked timesteps, carrying the state over them.
+
+    Args:
+        units: positive integer, the size of the output (and of each state).
+        activation: the activation applied to the candidate state / output (default `"tanh"`); one
+            of `"tanh"`, `"sigmoid"`, `"relu"`, `"linear"` or `"hard_sigmoid"`.
+        recurrent_activation: the activation of the gates (default `"sigmoid"`), from the same
+            list.
+        reset_after: whether the reset gate is applied after the recurrent matrix product
+            (default `True`, the cuDNN-compatible variant with separate input and recurrent
+            biases, so the bias has shape `(2, 3 * units)`) or before it.
+        use_bias: whether the layer uses a bias vector (default `True`).
+        kernel_initializer: initializer of the input kernel (default `"glorot_uniform"`).
+        recurrent_initializer: initializer of the recurrent kernel (default `"orthogonal"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        kernel_regularizer: optional regularizer applied to the input kernel.
+        recurrent_regularizer: optional regularizer applied to the recurrent kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        kernel_constraint: optional constraint applied to the input kernel.
+        recurrent_constraint: optional constraint applied to the recurrent kernel.
+        bias_constraint: optional constraint applied to the bias.
+        dropout: float in `[0, 1)`, the fraction of the input features to drop while training
+            (the same mask at every timestep; default 0.0).
+        recurrent_dropout: float in `[0, 1)`, the fraction of the recurrent state units to drop
+            while training (default 0.0).
+        seed: optional integer seed for the dropout masks.
+        return_sequences: whether to return the output at every timestep, `(batch, timesteps,
+            units)`, instead of only the last one, `(batch, units)` (default `False`).
+        return_state: whether to also return the final state(s) after the output (default `False`).
+        go_backwards: whether to process the input sequence in reverse (default `False`).
+        stateful: whether the final states of a batch are used as the initial states of the next
+            batch of the same size (default `False`); `reset_states()` clears them.
+        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
+            call either way.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     gates = 3
 
     def __init__(self, units, reset_after=True, **kwargs):
@@ -239,6 +321,43 @@ class GRU(_RNN):
 
 
 class SimpleRNN(_RNN):
+    """Fully connected recurrent layer: the output is fed back as the input of the next step.
+
+    Inputs have shape `(batch, timesteps, features)`; a mask (e.g. from `Embedding(mask_zero=True)`)
+    makes the layer skip masked timesteps, carrying the state over them.
+    The new state is `activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`.
+
+    Args:
+        units: positive integer, the size of the output (and of each state).
+        activation: the activation applied to the candidate state / output (default `"tanh"`); one
+            of `"tanh"`, `"sigmoid"`, `"relu"`, `"linear"` or `"hard_sigmoid"`.
+        use_bias: whether the layer uses a bias vector (default `True`).
+        kernel_initializer: initializer of the input kernel (default `"glorot_uniform"`).
+        recurrent_initializer: initializer of the recurrent kernel (default `"orthogonal"`).
+        bias_initializer: initializer of the bias (default `"zeros"`).
+        kernel_regularizer: optional regularizer applied to the input kernel.
+        recurrent_regularizer: optional regularizer applied to the recurrent kernel.
+        bias_regularizer: optional regularizer applied to the bias.
+        activity_regularizer: optional regularizer applied to the layer's output.
+        kernel_constraint: optional constraint applied to the input kernel.
+        recurrent_constraint: optional constraint applied to the recurrent kernel.
+        bias_constraint: optional constraint applied to the bias.
+        dropout: float in `[0, 1)`, the fraction of the input features to drop while training
+            (the same mask at every timestep; default 0.0).
+        recurrent_dropout: float in `[0, 1)`, the fraction of the recurrent state units to drop
+            while training (default 0.0).
+        seed: optional integer seed for the dropout masks.
+        return_sequences: whether to return the output at every timestep, `(batch, timesteps,
+            units)`, instead of only the last one, `(batch, units)` (default `False`).
+        return_state: whether to also return the final state(s) after the output (default `False`).
+        go_backwards: whether to process the input sequence in reverse (default `False`).
+        stateful: whether the final states of a batch are used as the initial states of the next
+            batch of the same size (default `False`); `reset_states()` clears them.
+        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
+            call either way.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     gates = 1
 
     def __init__(self, units, activation="tanh", **kwargs):

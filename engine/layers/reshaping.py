@@ -42,10 +42,28 @@ class _ZeroPadding(Layer):
 
 
 class ZeroPadding1D(_ZeroPadding):
+    """Pads a 3-D input `(batch, steps, channels)` with zeros at the start and end of the steps axis.
+
+    Args:
+        padding: an integer (the same amount at both ends) or a pair `(before, after)` (default 1).
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 1
 
 
 class ZeroPadding2D(_ZeroPadding):
+    """Pads a 4-D input `(batch, rows, cols, channels)` with zeros around its spatial axes.
+
+    Args:
+        padding: an integer (the same amount on every side), a pair of integers
+            `(rows, cols)` (symmetric per axis), or a pair of pairs
+            `((top, bottom), (left, right))` (default 1).
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 2
 
 
@@ -78,10 +96,29 @@ class _UpSampling(Layer):
 
 
 class UpSampling1D(_UpSampling):
+    """Upsamples a 3-D input `(batch, steps, channels)` by repeating each step `size` times.
+
+    Args:
+        size: a positive integer, the upsampling factor (default 2).
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        interpolation: only `"nearest"` (the default) is supported.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 1
 
 
 class UpSampling2D(_UpSampling):
+    """Upsamples a 4-D input `(batch, rows, cols, channels)` by repeating rows and columns.
+
+    Args:
+        size: a positive integer (used for both axes) or a pair of positive integers
+            `(rows, cols)`, the upsampling factors (default 2).
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        interpolation: only `"nearest"` (the default) is supported.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 2
 
 
@@ -105,8 +142,27 @@ class _Cropping(Layer):
 
 
 class Cropping1D(_Cropping):
+    """Crops a 3-D input `(batch, steps, channels)` along the steps axis.
+
+    Args:
+        cropping: an integer (the number of steps removed at both ends) or a pair
+            `(before, after)` (default 1).
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 1
 
 
 class Cropping2D(_Cropping):
+    """Crops a 4-D input `(batch, rows, cols, channels)` along its spatial axes.
+
+    Args:
+        cropping: an integer (the same amount from every side), a pair of integers
+            `(rows, cols)` (symmetric per axis), or a pair of pairs
+            `((top, bottom), (left, right))` (default 1).
+        data_format: accepted for Keras compatibility; inputs are read as `"channels_last"`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+    """
+
     rank = 2

@@ -76,6 +76,21 @@ def map_graph(inputs, outputs):
 
 
 class Functional(Model):
+    """A model defined by a graph of layers, from symbolic `Input` tensors to output tensors.
+
+    Usually created as `Model(inputs, outputs)`: calling layers on the results of `Input(...)`
+    records the graph, and the model runs that graph on real data.
+
+    Args:
+        inputs: the model's input tensor(s), each returned by `Input(...)`: a single tensor, or a
+            list or dict of them.
+        outputs: the model's output tensor(s), computed from `inputs` by layer calls: a single
+            tensor, or a list or dict of them.
+        name: optional name of the model (default: a unique `"functional"` name).
+        trainable: whether the model's weights are updated by training (default `True`).
+        **kwargs: other base layer keyword arguments.
+    """
+
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
         Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
         self._init_trainer()

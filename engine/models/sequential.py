@@ -8,6 +8,19 @@ from engine.models.functional import Functional
 
 
 class Sequential(Functional):
+    """A model made of a plain stack of layers, each with one input and one output.
+
+    Layers are added in order, through the constructor or `add()` (and removed with `pop()`). Once
+    the input shape is known (from a leading `Input`, an `input_shape` given to the first layer,
+    `build()`, or the first data the model is called or fit on), the stack is run as a functional
+    graph.
+
+    Args:
+        layers: optional list of layers (or a leading `Input`) to add to the model.
+        name: optional name of the model (default: a unique `"sequential"` name).
+        trainable: whether the model's weights are updated by training (default `True`).
+    """
+
     def __init__(self, layers=None, name=None, trainable=True):
         Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
         self._init_trainer()

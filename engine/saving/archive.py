@@ -137,6 +137,19 @@ def model_config(model):
 
 
 def save_model(model, filepath, overwrite=True):
+    """Saves a model to a Keras 3 `.keras` archive.
+
+    The archive (a zip file) holds the model's config (`config.json`), its weights
+    (`model.weights.h5`, including the optimizer's state if the model is compiled), metadata and any
+    layer assets. The file is written atomically; the config is checked first, so a model that cannot
+    be serialized raises before any file is touched.
+
+    Args:
+        model: the model to save.
+        filepath: the path of the archive; it must end in `.keras`.
+        overwrite: whether to replace an existing file at `filepath` (default `True`); if `False`
+            and the file exists, a `ValueError` is raised.
+    """
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"save: the file name must end in .keras, got {filepath!r} "
