@@ -76,7 +76,7 @@ def _rms_scaled(x, gamma, axes, epsilon):
     return out if gamma is None else out * gamma
 
 
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_scaling=False):
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
     """Normalize x to zero mean and unit variance over `axis`, then scale and shift.
 
     Args:
@@ -85,13 +85,16 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_sca
         beta: optional offset, same shape as gamma.
         axis: an int or a list of ints: the axes to normalize over.
         epsilon: added to the variance; defaults to `engine.config.epsilon()`.
-        rms_scaling: Keras's deprecated variant: scale by 1 / sqrt(var + epsilon) without
-            centring and without beta.
+        **kwargs: `rms_scaling=True`, Keras's deprecated variant: scale by
+            1 / sqrt(var + epsilon) without centring and without beta.
 
     Returns:
         A tensor of x's shape.
     """
     from engine.ops.math import convert_to_tensor
+    rms_scaling = kwargs.pop("rms_scaling", False)
+    if kwargs:
+        raise ValueError(f"layer_normalization: unexpected arguments {sorted(kwargs)}")
     xa = to_array(x)
     if xa.dtype.kind != "f":
         x = convert_to_tensor(x, config.floatx())
