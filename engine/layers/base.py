@@ -33,11 +33,6 @@ def in_training_call():
     return bool(getattr(_context, "training", None))
 
 
-def _context_training():
-    """The `training` value the enclosing calls set, or None when none did."""
-    return getattr(_context, "training", None)
-
-
 class _CallContext:
     """The outermost layer call (or model step) clears the losses its layers added in earlier calls,
     as Keras does, so `losses` holds those of the latest call only."""
@@ -487,15 +482,12 @@ class Layer:
         # Whether the class computes masks of its own (looked up on every call otherwise).
         cls._own_compute_mask = cls.compute_mask is not Layer.compute_mask
 
-    def _overrides_compute_mask(self):
-        return self._own_compute_mask
-
     def _set_output_masks(self, inputs, outputs, mask):
         """Attach compute_mask's result to the output tensors that carry none yet (Keras 3)."""
         flat_outputs = [t for t in flatten(outputs) if isinstance(t, Tensor)]
         if not flat_outputs or all(t._keras_mask is not None for t in flat_outputs):
             return
-        if not (self.supports_masking or self._overrides_compute_mask()):
+        if not (self.supports_masking or self._own_compute_mask):
             return                       # a layer that does not support masking drops the mask
         out_masks = self.compute_mask(inputs, mask)
         if out_masks is None:

@@ -70,7 +70,7 @@ class BatchSource:
     and calls the dataset's epoch hooks; `close()` stops any workers.
     """
 
-    def __init__(self, x, shuffle=False, rng=None, what="fit"):
+    def __init__(self, x, shuffle=False, rng=None):
         self.x = x
         self.shuffle = shuffle
         self.rng = rng

@@ -458,7 +458,7 @@ class Trainer:
 
     def _source(self, x, y, sample_weight, shuffle, what):
         data_adapters.check_batch_source_arguments(x, y, sample_weight, shuffle, what)
-        return data_adapters.BatchSource(x, shuffle=shuffle is True, rng=engine_random.generator(), what=what)
+        return data_adapters.BatchSource(x, shuffle=shuffle is True, rng=engine_random.generator())
 
     # -- fit ----------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
