@@ -74,7 +74,13 @@ class SeedGenerator:
         return cls(**config)
 
 
-def _rng(seed):
+def numpy_generator(seed):
+    """The numpy Generator a sampling call with `seed` draws from.
+
+    Args:
+        seed: None (engine's global generator), an integer (a fresh stream from that seed, the
+            same numbers on every call) or a SeedGenerator (a new seed pair drawn from it).
+    """
     if seed is None:
         return _generator
     if isinstance(seed, SeedGenerator):
@@ -112,7 +118,7 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
         seed: None, an integer or a SeedGenerator (see the module docstring).
     """
     dtype = _float_dtype(dtype)
-    return _tensor(_rng(seed).normal(mean, stddev, _shape(shape)), dtype)
+    return _tensor(numpy_generator(seed).normal(mean, stddev, _shape(shape)), dtype)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
@@ -126,7 +132,7 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
         seed: None, an integer or a SeedGenerator.
     """
     dtype = _float_dtype(dtype)
-    return _tensor(_rng(seed).uniform(minval, maxval, _shape(shape)), dtype)
+    return _tensor(numpy_generator(seed).uniform(minval, maxval, _shape(shape)), dtype)
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):
@@ -142,7 +148,7 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
     dtype = np.dtype(dtype)
     if dtype.kind not in "iu":
         raise ValueError(f"randint: dtype must be an integer dtype, got {dtype}")
-    return _tensor(_rng(seed).integers(minval, maxval, _shape(shape)), dtype)
+    return _tensor(numpy_generator(seed).integers(minval, maxval, _shape(shape)), dtype)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
@@ -157,7 +163,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
         seed: None, an integer or a SeedGenerator.
     """
     dtype = _float_dtype(dtype)
-    rng = _rng(seed)
+    rng = numpy_generator(seed)
     shape = _shape(shape)
     values = rng.standard_normal(shape)
     outside = np.abs(values) > 2.0
@@ -178,7 +184,7 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
         seed: None, an integer or a SeedGenerator.
     """
     from engine.ops.nn import dropout as _dropout
-    return _dropout(inputs, rate, noise_shape=noise_shape, rng=_rng(seed))
+    return _dropout(inputs, rate, noise_shape=noise_shape, rng=numpy_generator(seed))
 
 
 def shuffle(x, axis=0, seed=None):
@@ -191,7 +197,7 @@ def shuffle(x, axis=0, seed=None):
     """
     from engine import ops
     n = np.shape(x)[axis]
-    order = _rng(seed).permutation(n)
+    order = numpy_generator(seed).permutation(n)
     return ops.take(x, order, axis=axis)
 
 
@@ -211,7 +217,7 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     logits = np.asarray(to_array(logits), dtype=np.float64)
     if logits.ndim != 2:
         raise ValueError(f"categorical: logits must have shape (batch_size, num_classes), got {logits.shape}")
-    rng = _rng(seed)
+    rng = numpy_generator(seed)
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     cdf = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
     draws = rng.random((logits.shape[0], int(num_samples)))
@@ -229,7 +235,7 @@ def gamma(shape, alpha, dtype=None, seed=None):
         seed: None, an integer or a SeedGenerator.
     """
     dtype = _float_dtype(dtype)
-    return _tensor(_rng(seed).gamma(np.broadcast_to(np.asarray(alpha, dtype=np.float64), _shape(shape))), dtype)
+    return _tensor(numpy_generator(seed).gamma(np.broadcast_to(np.asarray(alpha, dtype=np.float64), _shape(shape))), dtype)
 
 
 def beta(shape, alpha, beta, dtype=None, seed=None):
@@ -246,7 +252,7 @@ def beta(shape, alpha, beta, dtype=None, seed=None):
     shape = _shape(shape)
     a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), shape)
     b = np.broadcast_to(np.asarray(beta, dtype=np.float64), shape)
-    return _tensor(_rng(seed).beta(a, b), dtype)
+    return _tensor(numpy_generator(seed).beta(a, b), dtype)
 
 
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
@@ -263,4 +269,4 @@ def binomial(shape, counts, probabilities, dtype=None, seed=None):
     shape = _shape(shape)
     n = np.broadcast_to(np.asarray(counts), shape).astype(np.int64)
     p = np.broadcast_to(np.asarray(probabilities, dtype=np.float64), shape)
-    return _tensor(_rng(seed).binomial(n, p), dtype)
+    return _tensor(numpy_generator(seed).binomial(n, p), dtype)

@@ -16,6 +16,7 @@ replayed; both run on channels-last or channels-first data as the layer's data_f
 import numpy as np
 
 from engine import ops
+from engine import random as engine_random
 from engine.layers.preprocessing import _image_ops
 from engine.layers.preprocessing._base import to_numpy
 from engine.layers.preprocessing.image_preprocessing import ImageLayer, _check_interpolation
@@ -71,11 +72,13 @@ class RandomImageLayer(ImageLayer):
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
         self.seed = seed
-        self._generator = np.random.default_rng(seed) if seed is not None else None
+        # As Keras 3: the layer's stream is a SeedGenerator (`layer.generator`); each call draws a
+        # new seed pair from it, so runs are reproducible from `seed` (or, unseeded, from
+        # engine.utils.set_random_seed before the layer is made).
+        self.generator = engine_random.SeedGenerator(seed)
 
     def _rng(self):
-        from engine import random
-        return self._generator if self._generator is not None else random.generator()
+        return engine_random.numpy_generator(self.generator)
 
     def _batch_size(self, images):
         return images.shape[0] if len(images.shape) == 4 else 1
@@ -388,13 +391,14 @@ class RandomCrop(RandomImageLayer):
 
     Args:
         height, width: the output size.
-        seed: seed of the layer's random stream (Keras draws one when None; so does engine).
+        seed: seed of the layer's random stream (None: one drawn from engine's global generator,
+            as Keras draws one, and kept in the config).
         data_format: "channels_last" (default) or "channels_first".
     """
 
     def __init__(self, height, width, seed=None, data_format=None, **kwargs):
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2 ** 30))
+        if seed is None:        # as Keras: an unseeded RandomCrop draws its seed (kept in its config)
+            seed = int(engine_random.generator().integers(0, 2 ** 30))
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.height, self.width = int(height), int(width)
 
