@@ -206,3 +206,55 @@ def test_torch_dataloader_trains_as_arrays():
     model.fit(loader, epochs=2, verbose=0)
     assert_same_weights(model.get_weights(), trained_on_arrays())
     np.testing.assert_allclose(model.predict(loader, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+
+
+def test_tf_data_dataset_trains_as_arrays():
+    tf = pytest.importorskip("tensorflow")
+    dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(BATCH)
+    model = make_model()
+    with pytest.warns(UserWarning, match="shuffle"):           # as Keras: a tf.data dataset shuffles itself
+        history = model.fit(dataset, epochs=2, verbose=0, validation_data=dataset)
+    assert_same_weights(model.get_weights(), trained_on_arrays())
+    assert len(history.history["val_loss"]) == 2
+    np.testing.assert_allclose(model.predict(dataset, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(model.evaluate(dataset, verbose=0), model.evaluate(X, Y, batch_size=BATCH, verbose=0),
+                               rtol=1e-6)
+    # A dict-keyed dataset of (features, target) and a repeated (endless) one with steps_per_epoch.
+    keyed = tf.data.Dataset.from_tensor_slices(({"features": X}, Y)).batch(BATCH)
+    model = make_model()
+    model.fit(keyed, epochs=2, verbose=0, shuffle=False)
+    assert_same_weights(model.get_weights(), trained_on_arrays())
+    model = make_model()
+    model.fit(dataset.repeat(), steps_per_epoch=len(X) // BATCH, epochs=2, verbose=0, shuffle=False)
+    assert_same_weights(model.get_weights(), trained_on_arrays())
+
+
+def test_array_batches_from_the_utilities_train_as_arrays():
+    """The data utilities' datasets (ArrayBatches: timeseries windows, split_dataset halves) feed
+    fit, evaluate and predict as PyDatasets do."""
+    from engine.utils.dataset_utils import ArrayBatches
+    data = ArrayBatches(len(X), lambda idx: (X[idx], Y[idx]), BATCH)
+    model = make_model()
+    model.fit(data, epochs=2, verbose=0, shuffle=False)     # shuffle=True would reorder the batches
+    assert_same_weights(model.get_weights(), trained_on_arrays())
+    np.testing.assert_allclose(model.predict(data, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    series = np.arange(60, dtype=np.float32).reshape(30, 2)
+    windows = engine.utils.timeseries_dataset_from_array(series, series[3:, :1], sequence_length=3, batch_size=4)
+    inp = Input((3, 2))
+    lstm = Model(inp, layers.Dense(1)(layers.Flatten()(inp)))
+    lstm.compile("sgd", "mse")
+    want_x = np.stack([series[i:i + 3] for i in range(27)])
+    want_y = series[3:30, :1]
+    got = [b for b in windows]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), want_x)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), want_y)
+    assert lstm.predict(windows, verbose=0).shape == (27, 1)
+    left, right = engine.utils.split_dataset((X, Y), left_size=0.75)
+    assert (len(left), len(right)) == (30, 10)                # unbatched samples, as Keras's split
+    model = make_model()
+    model.fit(left.batch(BATCH), epochs=2, verbose=0, shuffle=False)
+    reference = make_model()
+    reference.fit(X[:30], Y[:30], batch_size=BATCH, epochs=2, verbose=0, shuffle=False)
+    assert_same_weights(model.get_weights(), reference.get_weights())
+    np.testing.assert_allclose(model.evaluate(right.batch(BATCH), verbose=0),
+                               model.evaluate(X[30:], Y[30:], verbose=0), rtol=1e-6)
