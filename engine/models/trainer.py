@@ -62,27 +62,45 @@ def _python_logs(logs):
 
 
 class _CompiledOutput:
-    """Loss, loss weight and metrics of one model output."""
+    """Loss, loss weight and metrics of one model output.
 
-    def __init__(self, name, loss, weight, metric_specs, prefix):
+    `metrics` (resolved on the first batch, when target shapes are known) holds the unweighted
+    metrics, then the weighted ones; `weighted[i]` says which metric takes the sample weights.
+    """
+
+    def __init__(self, name, loss, weight, metric_specs, prefix, weighted_specs=None):
         self.name = name
         self.loss = losses_module.get(loss) if loss is not None else None
         self.weight = 1.0 if weight is None else float(weight)
         self.metric_specs = metric_specs or []
+        self.weighted_specs = weighted_specs or []
         self.prefix = prefix
-        self.metrics = None  # resolved on the first batch, when target shapes are known
+        self.metrics = None
+        self.weighted = None
+
+    def has_metrics(self):
+        return bool(self.metric_specs or self.weighted_specs)
 
     def resolve_metrics(self, y_true, y_pred):
-        self.metrics = []
         loss_name = getattr(self.loss, "name", "") if self.loss is not None else ""
-        for spec in self.metric_specs:
-            if isinstance(spec, str) and spec in ("acc", "accuracy"):
-                fn = metrics_module.resolve_accuracy(loss_name, np.shape(y_true), np.shape(y_pred))
-                m = metrics_module.MeanMetricWrapper(fn, name=self.prefix + spec)
-            else:
-                m = metrics_module.get(spec)
-                m.name = self.prefix + m.name
-            self.metrics.append(m)
+        metrics = [self._make(spec, loss_name, y_true, y_pred) for spec in self.metric_specs]
+        weighted = [self._make(spec, loss_name, y_true, y_pred) for spec in self.weighted_specs]
+        unweighted_names = {m.name for m in metrics}
+        for m in weighted:
+            # As Keras: a weighted metric named as an unweighted one is reported as "weighted_<name>".
+            if m.name in unweighted_names:
+                m.name = "weighted_" + m.name
+        for m in metrics + weighted:
+            m.name = self.prefix + m.name
+        self.metrics = metrics + weighted
+        self.weighted = [False] * len(metrics) + [True] * len(weighted)
+
+    @staticmethod
+    def _make(spec, loss_name, y_true, y_pred):
+        if isinstance(spec, str) and spec in ("acc", "accuracy"):
+            fn = metrics_module.resolve_accuracy(loss_name, np.shape(y_true), np.shape(y_pred))
+            return metrics_module.MeanMetricWrapper(fn, name=spec)
+        return metrics_module.get(spec)
 
 
 class _CompiledLoss:
@@ -133,6 +151,24 @@ class _CompiledMetrics:
             m.reset_state()
 
 
+def _metrics_per_output(metrics, names, argument="metrics"):
+    """compile's `metrics` (or `weighted_metrics`) as one list per output: a list applies to
+    every output, a list of lists or a dict (keyed by output name) gives each its own."""
+    if metrics is not None and not isinstance(metrics, (list, tuple, dict)) and argument == "weighted_metrics":
+        raise ValueError(f"compile: `weighted_metrics` must be a list, tuple or dict; got {metrics!r}")
+    if isinstance(metrics, dict):
+        unknown = sorted(set(metrics) - set(names))
+        if unknown:
+            raise ValueError(f"compile: `{argument}` names outputs {unknown}, but the model's outputs are {names}")
+        per_output = [metrics.get(n) for n in names]
+    elif isinstance(metrics, (list, tuple)) and len(names) > 1 and metrics and \
+            all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+        per_output = list(metrics)
+    else:
+        per_output = [metrics] * len(names)
+    return [[m] if m is not None and not isinstance(m, (list, tuple)) else list(m or []) for m in per_output]
+
+
 def _batch_size(arrays):
     for a in flatten(arrays):
         if a is not None and np.ndim(a):
@@ -163,30 +199,27 @@ class Trainer:
                 or None for a model that computes its own loss (`add_loss`, or an overridden
                 `train_step` / `compute_loss`).
             loss_weights: scalars weighting each output's loss in the total (list or dict).
-            metrics: metrics to report for each output (list, or dict keyed by output name).
-            weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
-                accepted for Keras's signature (engine always runs eagerly, one step at a time).
+            metrics: metrics to report for each output (list, or dict keyed by output name),
+                computed without sample weights.
+            weighted_metrics: metrics computed with the batches' sample weights (and class
+                weights), in the same forms as `metrics`; one that shares an unweighted metric's
+                name is reported as "weighted_<name>".
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras's
+                signature (engine always runs eagerly, one step at a time).
         """
         self.optimizer = optimizers.get(optimizer)
         names = self.output_names
         losses = _per_output(loss, names, "loss")
         weights = _per_output(loss_weights, names, "loss_weights", default=1.0)
-        if isinstance(metrics, dict):
-            metric_lists = [metrics.get(n) for n in names]
-        elif isinstance(metrics, (list, tuple)) and len(names) > 1 and metrics and \
-                all(isinstance(m, (list, tuple)) or m is None for m in metrics):
-            metric_lists = list(metrics)
-        else:
-            metric_lists = [metrics] * len(names)
-        metric_lists = [[m] if m is not None and not isinstance(m, (list, tuple)) else (m or [])
-                        for m in metric_lists]
+        metric_lists = _metrics_per_output(metrics, names)
+        weighted_lists = _metrics_per_output(weighted_metrics, names, "weighted_metrics")
         multi = len(names) > 1
         self._compiled_outputs = [
-            _CompiledOutput(n, l, w, m, f"{n}_" if multi else "")
-            for n, l, w, m in zip(names, losses, weights, metric_lists)]
+            _CompiledOutput(n, l, w, m, f"{n}_" if multi else "", wm)
+            for n, l, w, m, wm in zip(names, losses, weights, metric_lists, weighted_lists)]
         if all(o.loss is None for o in self._compiled_outputs) and loss is not None:
             raise ValueError("compile: no loss could be resolved")
-        self._has_compiled_metrics = any(o.metric_specs for o in self._compiled_outputs)
+        self._has_compiled_metrics = any(o.has_metrics() for o in self._compiled_outputs)
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = {o.name: metrics_module.Mean(name=f"{o.name}_loss")
                                       for o in self._compiled_outputs if multi and o.loss is not None}
@@ -327,19 +360,21 @@ class Trainer:
         self._track_output_losses(per_output, batch_n)
 
     def _update_compiled_metrics(self, ys, outs, sample_weight=None):
-        for o, y, p in zip(self._compiled_outputs, ys, outs):
-            if not o.metric_specs or y is None:
+        """Metrics from `metrics` see no sample weights; those from `weighted_metrics` do (as Keras 3)."""
+        weights = sample_weight if isinstance(sample_weight, (list, tuple)) else [sample_weight] * len(ys)
+        for o, y, p, sw in zip(self._compiled_outputs, ys, outs, weights):
+            if not o.has_metrics() or y is None:
                 continue
             if o.metrics is None:
                 o.resolve_metrics(y, p)
-            for m in o.metrics:
-                m.update_state(y, p) if sample_weight is None else m.update_state(y, p, sample_weight)
+            for m, weighted in zip(o.metrics, o.weighted):
+                m.update_state(y, p, sw) if weighted and sw is not None else m.update_state(y, p)
 
-    def _update_metrics(self, total, per_output, ys, outs, batch_n):
+    def _update_metrics(self, total, per_output, ys, outs, batch_n, sample_weight=None):
         if total is not None:
             self._track_losses(total, per_output, batch_n)
         if ys is not None:
-            self._update_compiled_metrics(ys, outs)
+            self._update_compiled_metrics(ys, outs, sample_weight)
 
     def _logs(self):
         return _python_logs(self.get_metrics_result())
@@ -396,16 +431,18 @@ class Trainer:
         optimizer.apply, metrics)."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         xs, ys, n = self._prepare(x, y)
-        total, per_output, outs = self._train_step(xs, ys, _weights_array(sample_weight), None)
-        self._update_metrics(total, per_output, ys, outs, n)
+        sw = _weights_array(sample_weight)
+        total, per_output, outs = self._train_step(xs, ys, sw, None)
+        self._update_metrics(total, per_output, ys, outs, n, sw)
         return self.get_metrics_result()
 
     def test_step(self, data):
         """One evaluation step on a batch `data`; returns the metric results as a dict."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         xs, ys, n = self._prepare(x, y)
-        total, per_output, outs = self._test_step(xs, ys, _weights_array(sample_weight))
-        self._update_metrics(total, per_output, ys, outs, n)
+        sw = _weights_array(sample_weight)
+        total, per_output, outs = self._test_step(xs, ys, sw)
+        self._update_metrics(total, per_output, ys, outs, n, sw)
         return self.get_metrics_result()
 
     def predict_step(self, data):
@@ -447,13 +484,14 @@ class Trainer:
             xs, ys, n = self._prepare(bx, by)
         except ValueError as e:
             raise ValueError(f"Batch {index} of the data: {e}") from None
+        sw = _weights_array(bsw)
         if training:
             if not self.__dict__.get("_built_by_data"):
                 self._build_on(xs)
-            total, per_output, outs = self._train_step(xs, ys, _weights_array(bsw), tvars)
+            total, per_output, outs = self._train_step(xs, ys, sw, tvars)
         else:
-            total, per_output, outs = self._test_step(xs, ys, _weights_array(bsw))
-        self._update_metrics(total, per_output, ys, outs, n)
+            total, per_output, outs = self._test_step(xs, ys, sw)
+        self._update_metrics(total, per_output, ys, outs, n, sw)
         return self._logs()
 
     def _source(self, x, y, sample_weight, shuffle, what):
@@ -593,8 +631,9 @@ class Trainer:
                 logs = _python_logs(self.train_step(self._user_batch(x, y, sw, xs, ys, idx)))
             else:
                 bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
-                total, per_output, outs = self._train_step(bx, by, None if sw is None else sw[idx], tvars)
-                self._update_metrics(total, per_output, by, outs, len(bx[0]))
+                bsw = None if sw is None else sw[idx]
+                total, per_output, outs = self._train_step(bx, by, bsw, tvars)
+                self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw)
                 logs = self._logs()
             cbs.on_train_batch_end(step, logs)
             if self.stop_training:
@@ -658,8 +697,9 @@ class Trainer:
                 logs = _python_logs(self.test_step(self._user_batch(x, y, sw, xs, ys, idx)))
             else:
                 bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
-                total, per_output, outs = self._test_step(bx, by, None if sw is None else sw[idx])
-                self._update_metrics(total, per_output, by, outs, len(bx[0]))
+                bsw = None if sw is None else sw[idx]
+                total, per_output, outs = self._test_step(bx, by, bsw)
+                self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw)
                 logs = self._logs()
             if cbs:
                 cbs.on_test_batch_end(step, logs)
@@ -764,8 +804,9 @@ class Trainer:
                                       return_dict)
         xs, ys, _ = self._prepare(x, y)
         self._build_on(xs)
-        total, per_output, outs = self._train_step(xs, ys, _weights_array(sample_weight))
-        self._update_metrics(total, per_output, ys, outs, len(xs[0]))
+        sw = _weights_array(sample_weight)
+        total, per_output, outs = self._train_step(xs, ys, sw)
+        self._update_metrics(total, per_output, ys, outs, len(xs[0]), sw)
         return self._batch_result(self._logs(), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -776,8 +817,9 @@ class Trainer:
             return self._batch_result(_python_logs(self.test_step(pack_x_y_sample_weight(x, y, sample_weight))),
                                       return_dict)
         xs, ys, _ = self._prepare(x, y)
-        total, per_output, outs = self._test_step(xs, ys, _weights_array(sample_weight))
-        self._update_metrics(total, per_output, ys, outs, len(xs[0]))
+        sw = _weights_array(sample_weight)
+        total, per_output, outs = self._test_step(xs, ys, sw)
+        self._update_metrics(total, per_output, ys, outs, len(xs[0]), sw)
         return self._batch_result(self._logs(), return_dict)
 
     def predict_on_batch(self, x):
