@@ -10,6 +10,8 @@ import zipfile
 
 import numpy as np
 
+from engine.utils.file_utils import keras_home
+
 # What Keras's own restricted unpickler allows: numpy array reconstruction and nothing else.
 _ALLOWED_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
                     ("numpy._core.multiarray", "_reconstruct")}
@@ -29,14 +31,6 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 def unpickle(stream, encoding="ASCII"):
     """Load a pickle that may hold only plain Python data and numpy arrays."""
     return _ArraysOnlyUnpickler(stream, encoding=encoding).load()
-
-
-def keras_home():
-    """The folder Keras keeps its files in: $KERAS_HOME, else ~/.keras (or /tmp/.keras)."""
-    if "KERAS_HOME" in os.environ:
-        return os.environ["KERAS_HOME"]
-    base = os.path.expanduser("~")
-    return os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
 
 
 def _candidate_folders(subdir):

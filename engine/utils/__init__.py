@@ -51,3 +51,4 @@ from engine.utils.timeseries_dataset import timeseries_dataset_from_array
 from engine.utils.dataset_utils import (ArrayBatches, split_dataset, text_dataset_from_directory,
                                         image_dataset_from_directory)
 from engine.utils.image_utils import array_to_img, img_to_array, load_img, save_img
+from engine.utils.file_utils import get_file
