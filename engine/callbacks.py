@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from engine.distribution.training import is_chief
 from engine.utils.progbar import Progbar
 
 
@@ -130,7 +131,8 @@ class ProgbarLogger(Callback):
 
     def set_params(self, params):
         super().set_params(params)
-        self.verbose = params.get("verbose", 1)
+        # In data-parallel training only rank 0 prints (every rank sees the same global logs).
+        self.verbose = params.get("verbose", 1) if is_chief() else 0
         self.epochs = params.get("epochs", 1)
         self.steps = params.get("steps")
 
@@ -433,6 +435,9 @@ class CSVLogger(Callback):
         self.keys = self._file = self._writer = None
 
     def on_train_begin(self, logs=None):
+        self._writes = is_chief()        # in data-parallel training only rank 0 writes the file
+        if not self._writes:
+            return
         write_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as f:
@@ -444,6 +449,8 @@ class CSVLogger(Callback):
         self.keys = self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if not getattr(self, "_writes", True):
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
