@@ -60,3 +60,8 @@ def allgather(obj):
 def broadcast_object(obj, root=0):
     """Rank `root`'s `obj` (any picklable value) on every rank."""
     return _mpi.world().bcast(obj, root=root)
+
+
+def barrier():
+    """Wait for every rank."""
+    _mpi.world().Barrier()

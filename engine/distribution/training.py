@@ -70,6 +70,12 @@ def is_chief():
     return d is None or d.data_shard_id == 0
 
 
+def wait_for_chief():
+    """Wait until every rank, rank 0 included, has got here (a no-op without distribution)."""
+    if active() is not None:
+        collectives.barrier()
+
+
 def current_shard():
     """The Shard of the data-parallel step running now, or None."""
     return _current
@@ -277,13 +283,32 @@ def begin(model, training=False):
                 raise ValueError(f"DataParallel: the loss of output \"{o.name}\" has reduction={reduction!r}; "
                                  "data-parallel training averages per-sample losses over the global batch, "
                                  "so only reduction='sum_over_batch_size' (the default) can be honoured")
-    variables = list(model.variables)
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and getattr(optimizer, "_built_variables", None) is not None:
-        variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
-    arrays = collectives.broadcast_arrays([v._value for v in variables])
-    if d.data_shard_id != 0:
-        for v, a in zip(variables, arrays):
-            v.assign(a)
+    share_training_state(model, build_optimizer=training)
     generator = engine_random.generator()
     generator.bit_generator.state = collectives.broadcast_object(generator.bit_generator.state)
+
+
+def share_training_state(model, value=None, build_optimizer=True):
+    """Give every rank rank 0's weights and optimizer state, and return rank 0's `value`
+    (BackupAndRestore's epoch). The optimizer's state is built first (zeros, as its first update
+    would) when `build_optimizer` or when rank 0's is built, so every rank lists the same state.
+    Without distribution, returns `value`."""
+    d = active()
+    if d is None:
+        return value
+    optimizer = getattr(model, "optimizer", None)
+    built = optimizer is not None and optimizer.built
+    build, value = collectives.broadcast_object((optimizer is not None and (build_optimizer or built), value))
+    if build and not optimizer.built:
+        optimizer.build(model.trainable_weights)
+    variables = list(model.variables)
+    if build:
+        variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
+    arrays = collectives.broadcast_arrays([np.asarray(getattr(v, "_value", v)) for v in variables])
+    if d.data_shard_id != 0:
+        for v, a in zip(variables, arrays):
+            if hasattr(v, "assign"):
+                v.assign(a)
+            else:
+                np.copyto(v, a)
+    return value

@@ -535,6 +535,8 @@ class Trainer:
         tvars = self._trainable_variables() if source is None or self.built else None
         self._loss_sources_cache = self._loss_sources() if tvars is not None else None
         cbs.on_train_begin()
+        # BackupAndRestore sets the epoch to resume at (as Keras's model._initial_epoch).
+        initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         logs = {}
         try:
             for epoch in range(initial_epoch, epochs):

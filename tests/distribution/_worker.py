@@ -8,7 +8,11 @@ Modes:
              computation, sharding, rank-0 writes); rank 0 saves what it saw
   raise      rank 1 raises during fit (the job must abort with its message)
   kill       rank 1 is killed during fit (the job must end with an error)
-Results: OUT_DIR/MODE.npz (arrays) and OUT_DIR/MODE.json (histories, evaluate results, checks).
+  crash      fit with BackupAndRestore(BACKUP_DIR), failing at the start of epoch 3 of 4
+  resume     fit again from BACKUP_DIR (on one rank or two): only the last 2 epochs run
+The fit of crash / resume has no dropout and no shuffling, so that the resumed weights must be
+those of the uninterrupted fit (which the reference job makes).
+Usage: python _worker.py MODE OUT_DIR [BACKUP_DIR]. Results: OUT_DIR/MODE.npz (arrays) and OUT_DIR/MODE.json (histories, evaluate results, checks).
 """
 import hashlib
 import json
@@ -22,7 +26,8 @@ import engine
 from engine import Input, Model, callbacks, distribution, layers, ops, utils
 
 MODE, OUT = sys.argv[1], sys.argv[2]
-PARALLEL = MODE != "reference"
+BACKUP = sys.argv[3] if len(sys.argv) > 3 else None
+PARALLEL = MODE != "reference" and (MODE != "resume" or "PMI_RANK" in os.environ)
 if PARALLEL:
     distribution.set_distribution(distribution.DataParallel())
     from mpi4py import MPI
@@ -44,14 +49,14 @@ def data(n, seed):
     return {"tokens": tokens, "numeric": numeric}, {"cls": cls, "reg": reg}
 
 
-def build(synchronized=True):
+def build(synchronized=True, dropout=0.25):
     """Two inputs, two outputs: Embedding + LSTM, Dense + BatchNormalization + Dropout."""
     utils.set_random_seed(0)
     tokens = Input(shape=(STEPS,), dtype="int32", name="tokens")
     numeric = Input(shape=(5,), name="numeric")
     a = layers.LSTM(8)(layers.Embedding(VOCAB, 8)(tokens))
     b = layers.Dense(8, activation="relu")(numeric)
-    b = layers.Dropout(0.25)(layers.BatchNormalization(synchronized=synchronized)(b))
+    b = layers.Dropout(dropout)(layers.BatchNormalization(synchronized=synchronized)(b))
     h = layers.Dense(8, activation="relu")(layers.concatenate([a, b]))
     model = Model([tokens, numeric], [layers.Dense(3, activation="softmax", name="cls")(h),
                                       layers.Dense(1, name="reg")(h)])
@@ -113,6 +118,24 @@ if MODE in ("raise", "kill"):
                 raise ValueError("boom on rank 1 at step 2")
     build().fit(x, y, batch_size=8, epochs=50, verbose=0, callbacks=[Fail()])
     sys.exit(0)
+
+if MODE in ("crash", "resume"):
+    class Crash(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2 and MODE == "crash":
+                raise RuntimeError("interrupted at epoch 3")
+    model = build(dropout=0.0)
+    history = model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
+                        callbacks=[callbacks.BackupAndRestore(BACKUP), Crash()])
+    if RANK == 0:
+        np.savez(os.path.join(OUT, f"resume{distribution.get_device_count() if PARALLEL else 1}.npz"),
+                 epochs=len(history.history["loss"]), **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    sys.exit(0)
+
+if MODE == "reference":      # what crash + resume must give
+    model = build(dropout=0.0)
+    model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+    arrays.update({f"uninterrupted{i}": w for i, w in enumerate(model.get_weights())})
 
 # 1. arrays: shuffled fit with validation, evaluate, predict (global batches as one process)
 model = build()

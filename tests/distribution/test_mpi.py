@@ -24,9 +24,9 @@ WORKER = os.path.join(os.path.dirname(__file__), "_worker.py")
 TIMEOUT = 120
 
 
-def _run(mode, out, ranks):
+def _run(mode, out, ranks, *extra):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(engine.__file__)), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, WORKER, mode, str(out)]
+    cmd = [sys.executable, WORKER, mode, str(out), *extra]
     if ranks:
         cmd = [MPIRUN, "-n", str(ranks)] + cmd
     start = time.monotonic()
@@ -48,6 +48,26 @@ def results(tmp_path_factory):
     return loaded
 
 
+def test_resume_with_backup_and_restore_on_other_rank_counts(results, tmp_path):
+    pytest.importorskip("h5py", reason="BackupAndRestore writes .weights.h5 files (h5py)")
+    backup = tmp_path / "backup"
+    proc, _ = _run("crash", tmp_path, 2, str(backup))
+    assert proc.returncode != 0 and "interrupted at epoch 3" in proc.stderr, proc.stderr
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5", "training_metadata.json"]
+    copy = tmp_path / "backup-copy"
+    shutil.copytree(backup, copy)
+    for ranks, folder in ((0, backup), (2, copy)):
+        proc, _ = _run("resume", tmp_path, ranks, str(folder))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not os.path.exists(folder)                     # deleted once fit completes
+    reference = results["reference"][1]
+    for ranks in (1, 2):
+        resumed = dict(np.load(tmp_path / f"resume{ranks}.npz"))
+        assert int(resumed.pop("epochs")) == 2                # epochs 3 and 4 only
+        for i in range(len(resumed)):
+            _close(resumed[f"w{i}"], reference[f"uninterrupted{i}"], f"resumed on {ranks} rank(s): weight {i}")
+
+
 def _close(a, b, what):
     np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=2e-4, atol=2e-5,
                                err_msg=what)
@@ -64,6 +84,7 @@ def test_two_ranks_train_as_one_process(results):
         assert sorted(ref[key]) == sorted(par[key]), key
         for name in ref[key]:
             _close(par[key][name], ref[key][name], f"{key}[{name}]")
+    ref_arrays = {k: v for k, v in ref_arrays.items() if not k.startswith("uninterrupted")}
     assert sorted(ref_arrays) == sorted(par_arrays)
     for name in ref_arrays:
         assert par_arrays[name].shape == ref_arrays[name].shape, name
