@@ -164,13 +164,17 @@ def epoch(source, steps=None):
         yield (batch if count else fallback), Shard(None, count, offset if count else 0, total)
 
 
-@contextlib.contextmanager
+_NO_SCOPE = contextlib.nullcontext()     # what a single process gets: no generator per step
+
+
 def step(shard):
     """The scope of one data-parallel step on `shard` (nothing when shard is None)."""
+    return _NO_SCOPE if shard is None else _step(shard)
+
+
+@contextlib.contextmanager
+def _step(shard):
     global _current
-    if shard is None:
-        yield
-        return
     previous = _current, engine_random._batch_shard
     _current = shard
     engine_random._batch_shard = (shard.offset if shard.count else 0, shard.rows, shard.total)
@@ -222,14 +226,15 @@ def update_metrics(model, shard, fn):
         v.assign(np.zeros_like(v._value) if old is None else old)
 
 
-@contextlib.contextmanager
 def global_metrics(model):
     """A scope in which every metric of `model` holds the sum over ranks of its state (metric
     states are sums over batches: totals, counts, confusion counts), so results are the
     global ones; each rank's own state is put back afterwards."""
-    if active() is None:
-        yield
-        return
+    return _NO_SCOPE if active() is None else _global_metrics(model)
+
+
+@contextlib.contextmanager
+def _global_metrics(model):
     variables = _metric_variables(model)
     local = [v._value.copy() for v in variables]   # assign copies into the same array
     flat = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in local]) if local \
