@@ -51,8 +51,7 @@ def worker_epoch(which, samples, repeat):
     import numpy as np
     from engine import distribution
     from engine.distribution.training import is_chief
-    if os.environ.get("PMI_SIZE", "1") != "1":
-        distribution.set_distribution(distribution.DataParallel())
+    distribution.set_distribution(distribution.DataParallel())     # on one rank: one process's training
     model, x, y = _workload(which, samples)
     batch = WORKLOADS[which][1]
     warm = (lambda a: {k: v[:2 * batch] for k, v in a.items()} if isinstance(a, dict) else a[:2 * batch])

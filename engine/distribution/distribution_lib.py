@@ -131,7 +131,9 @@ class DataParallel:
     `evaluate` and `predict` split each global batch of `batch_size` samples between the ranks,
     average the gradients across them and report global metrics, so they give the numbers one
     process gives with the same batches. Call `set_distribution(DataParallel())` before building
-    the model and start the script with `mpirun -n N python script.py`.
+    the model and start the script with `mpirun -n N python script.py`. Ranks on one machine
+    share its cores: each runs its kernels on cores // (ranks there) threads unless OMP_NUM_THREADS
+    is set.
 
     Args:
         device_mesh: optional 1-D DeviceMesh over all the ranks.
@@ -166,6 +168,8 @@ class DataParallel:
         self._auto_shard_dataset = True
         size, rank = _world_size_and_rank()
         self._num_processes, self._process_id = size, rank
+        if size > 1:
+            _share_cores()
 
     @property
     def device_mesh(self):
@@ -209,6 +213,20 @@ class DataParallel:
 
     def __repr__(self):
         return f"<DataParallel over {self._num_processes} rank(s)>"
+
+
+def _share_cores():
+    """Ranks started on one machine split its cores between their kernel threads (each would
+    otherwise start one thread per core, and they would fight over them); OMP_NUM_THREADS, when
+    set, is left to decide."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    from engine import config
+    node = _mpi.world().Split_type(_mpi.mpi().COMM_TYPE_SHARED)
+    local = node.Get_size()
+    node.Free()
+    if local > 1:
+        config.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def distribution():

@@ -60,6 +60,7 @@ class GradientReducer:
         self.MPI = _mpi.mpi()
 
     def start(self):
+        """Begin a step: fresh buffers, no bucket started; returns self."""
         lay = self.layout
         self.buffers = {dtype: np.empty(n, dtype=dtype) for dtype, n in lay.sizes.items()}
         self.missing = [len(b[3]) for b in lay.buckets]

@@ -452,6 +452,8 @@ class Trainer:
             raise ValueError(f"Batch {index} of the data: {e}") from None
         if training and not self.__dict__.get("_built_by_data"):
             self._build_on(xs)
+            if self.__dict__.get("_built_by_data"):     # just built: data-parallel, rank 0's weights
+                distributed.share_training_state(self)
         with distributed.step(shard):
             if training:
                 total, per_output, outs = self._train_step(xs, ys, _weights_array(bsw), tvars)

@@ -6,6 +6,7 @@ Modes:
   parallel   the same under DataParallel, plus the checks only a multi-rank job can make (ranks
              bit-identical after every step, synchronized BatchNormalization against a one-process
              computation, sharding, rank-0 writes); rank 0 saves what it saw
+  three      part 1 (arrays) only, for a job of 3 ranks (gradients reduced onto rank 0, then broadcast)
   raise      rank 1 raises during fit (the job must abort with its message)
   kill       rank 1 is killed during fit (the job must end with an error)
   crash      fit with BackupAndRestore(BACKUP_DIR), failing at the start of epoch 3 of 4
@@ -27,7 +28,7 @@ from engine import Input, Model, callbacks, distribution, layers, ops, utils
 
 MODE, OUT = sys.argv[1], sys.argv[2]
 BACKUP = sys.argv[3] if len(sys.argv) > 3 else None
-PARALLEL = MODE != "reference" and (MODE != "resume" or "PMI_RANK" in os.environ)
+PARALLEL = MODE != "reference"        # (under DataParallel a job of one rank runs as one process)
 if PARALLEL:
     distribution.set_distribution(distribution.DataParallel())
     from mpi4py import MPI
@@ -128,7 +129,7 @@ if MODE in ("crash", "resume"):
     history = model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
                         callbacks=[callbacks.BackupAndRestore(BACKUP), Crash()])
     if RANK == 0:
-        np.savez(os.path.join(OUT, f"resume{distribution.get_device_count() if PARALLEL else 1}.npz"),
+        np.savez(os.path.join(OUT, f"resume{distribution.get_device_count()}.npz"),
                  epochs=len(history.history["loss"]), **{f"w{i}": w for i, w in enumerate(model.get_weights())})
     sys.exit(0)
 
@@ -142,8 +143,9 @@ model = build()
 cbs = []
 if PARALLEL:
     same = SameOnEveryRank()
-    cbs = [same, callbacks.CSVLogger(os.path.join(OUT, "log.csv")),
-           callbacks.ModelCheckpoint(os.path.join(OUT, "ckpt.weights.h5"), save_weights_only=True)]
+    cbs = [same] if MODE == "three" else [
+        same, callbacks.CSVLogger(os.path.join(OUT, "log.csv")),
+        callbacks.ModelCheckpoint(os.path.join(OUT, "ckpt.weights.h5"), save_weights_only=True)]
 history = model.fit(x, y, batch_size=8, epochs=2, shuffle=True, validation_data=(xv, yv),
                     validation_batch_size=6, verbose=0, callbacks=cbs)
 report["history"] = history.history
@@ -152,6 +154,12 @@ arrays.update({f"weight{i}": w for i, w in enumerate(model.get_weights())})
 arrays.update({f"predict_{k}": v for k, v in zip(["cls", "reg"], model.predict(x, batch_size=7, verbose=0))})
 if PARALLEL:
     checks["identical after every step"] = [same.steps, same.mismatches]
+if MODE == "three":
+    if RANK == 0:
+        np.savez(os.path.join(OUT, "three.npz"), **arrays)
+        with open(os.path.join(OUT, "three.json"), "w") as f:
+            json.dump(report, f, default=float)
+    sys.exit(0)
 
 # 2. a PyDataset and a generator: batches of 4 on each of 2 ranks are global batches of 8
 per_rank = 4 if PARALLEL else 8

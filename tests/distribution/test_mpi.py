@@ -91,6 +91,22 @@ def test_two_ranks_train_as_one_process(results):
         _close(par_arrays[name], ref_arrays[name], name)
 
 
+def test_three_ranks_train_as_one_process(results, tmp_path):
+    # more than 2 ranks: gradients are reduced onto rank 0 and broadcast (see gradients.py)
+    proc, _ = _run("three", tmp_path, 3)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(tmp_path / "three.json") as f:
+        three = json.load(f)
+    arrays = dict(np.load(tmp_path / "three.npz"))
+    (ref, ref_arrays) = results["reference"]
+    assert three["checks"]["identical after every step"] == [12, 0]
+    for key in ("history", "evaluate"):
+        for name in ref[key]:
+            _close(three[key][name], ref[key][name], f"3 ranks: {key}[{name}]")
+    for name in arrays:
+        _close(arrays[name], ref_arrays[name], f"3 ranks: {name}")
+
+
 def test_ranks_bit_identical_after_every_step(results):
     checks = results["parallel"][0]["checks"]
     assert checks["identical after every step"] == [12, 0]           # 2 epochs of 6 steps
