@@ -6,7 +6,6 @@ is printed with that rank's number and then aborts every rank (MPI_Abort), so a 
 rank ends the job within seconds instead of leaving the others waiting in a collective forever.
 """
 import sys
-import traceback
 
 _comm = None
 _mpi = None
@@ -40,6 +39,7 @@ def world():
 
 def _abort_on_exception(kind, value, tb):
     """sys.excepthook on every rank of a multi-rank job: print the error, then end the job."""
+    import traceback
     rank = _comm.Get_rank() if _comm is not None else "?"
     text = "".join(traceback.format_exception(kind, value, tb))
     sys.stderr.write(f"[engine.distribution] rank {rank} failed; aborting all ranks.\n{text}")
