@@ -89,6 +89,11 @@ class GradientReducer:
             dtype, start, stop, _ = buckets[self.next_bucket]
             self.requests.append(self._reduce(self.buffers[dtype][start:stop]))
             self.next_bucket += 1
+        if self.requests:
+            # MPI moves a non-blocking collective on only inside MPI calls (without a progress
+            # thread, which would take a core): test the pending ones at every gradient, so the
+            # buckets travel while the backward pass computes the next ones.
+            self.MPI.Request.Testall(self.requests)
 
     def _reduce(self, view):
         MPI, comm = self.MPI, self.comm
