@@ -189,15 +189,23 @@ class GradientTape:
         leaves = iter(None if g is None else Tensor(g) for g in grads)
         return _pack(sources, leaves) if isinstance(sources, (list, tuple, dict)) else next(leaves)
 
-    def _gradients_for_optimizer(self, target, sources):
+    def _gradients_for_optimizer(self, target, sources, seed=None, on_ready=None):
         """gradient() for the training step, on a flat list of sources, as arrays: a
         SparseGradient stays as it is, for the optimizer to fold into its update
-        (Optimizer.apply densifies it wherever that cannot be done)."""
-        return self._gradient([target], sources, None, None, keep_sparse=True)
+        (Optimizer.apply densifies it wherever that cannot be done). `seed` is the target's
+        output gradient (ones when None); `on_ready` as in `_gradient`."""
+        return self._gradient([target], sources, None if seed is None else [seed], None,
+                              keep_sparse=True, on_ready=on_ready)
 
-    def _gradient(self, targets, sources, seeds, unconnected_gradients, keep_sparse):
+    def _gradient(self, targets, sources, seeds, unconnected_gradients, keep_sparse, on_ready=None):
         """Gradients of the flat list `targets` (seeded with `seeds`, or ones) for the flat list
-        `sources`, as arrays or None."""
+        `sources`, as arrays or None.
+
+        `on_ready(i, grad)`, when given, is called once per source as soon as its gradient is
+        final: right after the backward pass has visited the earliest recorded op that reads it
+        (no op before it can add more), or at the end for sources nothing read. Data-parallel
+        training uses it to start reducing gradients while the rest of the backward pass runs
+        (engine/distribution/gradients.py)."""
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.gradient can only be called once on a non-persistent "
                                "tape; create the tape with persistent=True to call it again.")
@@ -221,7 +229,13 @@ class GradientTape:
             prev = grads.get(id(arr))
             grads[id(arr)] = seed if prev is None else prev + seed
 
-        for rec in reversed(self._records):
+        ready_after = self._ready_points(sources) if on_ready is not None else None
+        records = self._records
+        for ri in range(len(records) - 1, -1, -1):
+            if ready_after is not None and ri + 1 in ready_after:
+                for i in ready_after.pop(ri + 1):
+                    on_ready(i, grads.get(id(_as_array(sources[i]))))
+            rec = records[ri]
             out = rec.output
             if isinstance(out, tuple):
                 g = tuple(_dense(grads.get(id(o))) for o in out)
@@ -245,6 +259,10 @@ class GradientTape:
                 prev = grads.get(key)
                 grads[key] = gx if prev is None else _dense(prev) + _dense(gx)
 
+        if ready_after is not None:
+            for ri in sorted(ready_after, reverse=True):
+                for i in ready_after[ri]:
+                    on_ready(i, grads.get(id(_as_array(sources[i]))))
         result = []
         for s in sources:
             arr = _as_array(s)
@@ -255,6 +273,23 @@ class GradientTape:
         if not self.persistent:
             self.reset()
         return result
+
+    def _ready_points(self, sources):
+        """{f: source indices}, f the earliest record reading those sources: their gradients are
+        final once the backward pass has visited record f. Sources read by record 0 or by no
+        record are reported at the end."""
+        where = {}
+        for i, s in enumerate(sources):
+            where.setdefault(id(_as_array(s)), []).append(i)
+        first = {}
+        for ri, rec in enumerate(self._records):
+            for x, need in zip(rec.inputs, rec.needs):
+                if need and id(x) in where and id(x) not in first:
+                    first[id(x)] = ri
+        ready_after = {}
+        for key, indices in where.items():
+            ready_after.setdefault(first[key] if key in first else 0, []).extend(indices)
+        return ready_after
 
 
 class _PausedRecording:

@@ -1,10 +1,13 @@
 """Callbacks (keras.callbacks): hooks into fit / evaluate / predict, with Keras 3's behaviour."""
 import csv
+import json
 import os
+import shutil
 import warnings
 
 import numpy as np
 
+from engine.distribution.training import is_chief
 from engine.utils.progbar import Progbar
 
 
@@ -130,7 +133,8 @@ class ProgbarLogger(Callback):
 
     def set_params(self, params):
         super().set_params(params)
-        self.verbose = params.get("verbose", 1)
+        # In data-parallel training only rank 0 prints (every rank sees the same global logs).
+        self.verbose = params.get("verbose", 1) if is_chief() else 0
         self.epochs = params.get("epochs", 1)
         self.steps = params.get("steps")
 
@@ -433,6 +437,9 @@ class CSVLogger(Callback):
         self.keys = self._file = self._writer = None
 
     def on_train_begin(self, logs=None):
+        self._writes = is_chief()        # in data-parallel training only rank 0 writes the file
+        if not self._writes:
+            return
         write_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as f:
@@ -444,6 +451,8 @@ class CSVLogger(Callback):
         self.keys = self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if not getattr(self, "_writes", True):
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -462,6 +471,107 @@ class CSVLogger(Callback):
         if self._file is not None and not self._file.closed:
             self._file.close()
         self._writer = None
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state (weights, optimizer state, epoch) and restore it when an
+    interrupted `fit` is run again, which then continues from the last backup.
+
+    The backup is written atomically at the end of each epoch (or every `save_freq` batches):
+    `latest.weights.h5` (weights and optimizer state) and `training_metadata.json` (the epoch to
+    resume at). In data-parallel training rank 0 writes and reads it and gives the state to the
+    other ranks, so resuming works with any number of ranks and needs no shared folder.
+
+    Args:
+        backup_dir: the folder of the backup (used by this callback only).
+        save_freq: "epoch", or back up every this many batches.
+        double_checkpoint: keep the previous backup too (".bkp" files), used when the latest one
+            cannot be read.
+        delete_checkpoint: remove the backup when `fit` completes (default True).
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore: backup_dir is empty; pass the folder to keep the backup in")
+        if save_freq != "epoch" and (not isinstance(save_freq, int) or isinstance(save_freq, bool)
+                                     or save_freq <= 0):
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive integer, got {save_freq!r}")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq, self.double_checkpoint = save_freq, double_checkpoint
+        self.delete_checkpoint = delete_checkpoint
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._epoch = self._last_batch = self._since_save = 0
+
+    def on_train_begin(self, logs=None):
+        from engine.distribution.training import share_training_state
+        epoch = None
+        if is_chief():
+            epoch = self._restore("")
+            if epoch is None and self.double_checkpoint:
+                epoch = self._restore(".bkp")
+        epoch = share_training_state(self.model, epoch)
+        if epoch is not None:
+            self.model._initial_epoch = epoch
+            self._epoch = epoch
+
+    def _restore(self, suffix):
+        """Load the backup (files ending in `suffix`); the epoch to resume at, or None."""
+        from engine.saving.weights import load_weights_from_h5
+        weights, metadata = self._weights_path + suffix, self._metadata_path + suffix
+        if not os.path.exists(weights):
+            return None
+        try:
+            with open(metadata) as f:
+                epoch = int(json.load(f)["epoch"])
+            load_weights_from_h5(self.model, weights, include_optimizer=True)
+        except (OSError, ValueError, KeyError) as e:
+            if suffix or not self.double_checkpoint:
+                raise ValueError(f"BackupAndRestore: the backup in {self.backup_dir} cannot be restored ({e}); "
+                                 "remove the folder to start afresh") from None
+            return None
+        return epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._since_save += batch + 1 if batch <= self._last_batch else batch - self._last_batch
+        self._last_batch = batch
+        if self._since_save >= self.save_freq:
+            self._since_save = 0
+            self._save(batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch, self._last_batch = epoch + 1, 0
+        if self.save_freq == "epoch":
+            self._save(0)
+
+    def _save(self, batch):
+        from engine.distribution.training import wait_for_chief
+        if is_chief():
+            self._write(batch)
+        wait_for_chief()    # no rank goes on (and fails) while the backup is half written
+
+    def _write(self, batch):
+        from engine.saving.archive import atomic_write
+        from engine.saving.weights import save_weights_to_h5
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path in (self._weights_path, self._metadata_path):
+                if os.path.exists(path):
+                    shutil.copyfile(path, path + ".bkp")
+        atomic_write(self._weights_path, lambda tmp: save_weights_to_h5(self.model, tmp, include_optimizer=True))
+        metadata = json.dumps({"epoch": self._epoch, "batch": batch})
+
+        def write_metadata(tmp):
+            with open(tmp, "w") as f:
+                f.write(metadata)
+        atomic_write(self._metadata_path, write_metadata)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and is_chief() and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 def _csv_value(value):

@@ -32,6 +32,26 @@ def set_seed(seed):
     _pyrandom.seed(int(seed))
 
 
+# (offset, rows, total) while a data-parallel step runs (set by engine.distribution): this rank
+# computes `rows` rows of a global batch of `total` samples, starting at row `offset`.
+_batch_shard = None
+
+
+def draw_for_batch(draw, shape):
+    """`draw(shape)` for a random tensor whose first axis is the batch (a dropout mask).
+
+    During a data-parallel step every rank draws the whole global batch's tensor from the same
+    generator state and keeps its own rows: each rank gets its own stream of numbers, the ranks'
+    generators stay in step, and the masks are exactly the ones one process would draw for the
+    global batch (which is what makes data-parallel training give the single-process numbers).
+    """
+    shard = _batch_shard
+    if shard is None or not shape or shape[0] != shard[1]:
+        return draw(shape)
+    offset, rows, total = shard
+    return draw((total,) + tuple(shape[1:]))[offset:offset + rows]
+
+
 def make_generator(seed=None):
     """A generator for one consumer: its own stream when seeded, the global one otherwise."""
     return _generator if seed is None else np.random.default_rng(seed)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from engine import constraints, initializers, regularizers
+from engine.distribution.training import current_shard
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
 from engine.ops._util import check_axis
@@ -30,8 +31,9 @@ class BatchNormalization(Layer):
         gamma_regularizer: optional regularizer applied to `gamma`.
         beta_constraint: optional constraint applied to `beta`.
         gamma_constraint: optional constraint applied to `gamma`.
-        synchronized: accepted for Keras compatibility (it only matters for distributed
-            training, which engine does not do).
+        synchronized: in data-parallel training (engine.distribution), whether to normalise with
+            the statistics of the global batch (every rank's samples) instead of each rank's slice
+            (default `False`); without a distribution there is one batch and it changes nothing.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -46,6 +48,7 @@ class BatchNormalization(Layer):
         if axis not in (-1,) and not isinstance(axis, int):
             raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
         self.axis = axis
+        self.synchronized = bool(synchronized)
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = center, scale
         self.beta_initializer = initializers.get(beta_initializer)
@@ -89,7 +92,11 @@ class BatchNormalization(Layer):
             raise ValueError(f"Layer \"{self.name}\" (BatchNormalization) was built for {self.moving_mean.shape[0]} "
                              f"channels but got an input of shape {inputs.shape}")
         if training and self.trainable:
-            y, mean, var = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon)
+            if current_shard() is not None:    # a data-parallel step: statistics across ranks
+                from engine.distribution.batch_norm import batch_norm_train
+                y, mean, var = batch_norm_train(inputs, self.gamma, self.beta, self.epsilon, self.synchronized)
+            else:
+                y, mean, var = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon)
             m = self.momentum
             # The moving statistics are state, not part of the differentiated computation.
             self.moving_mean.assign(self.moving_mean._value * m + np.asarray(mean) * (1.0 - m))
@@ -104,5 +111,5 @@ class BatchNormalization(Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                       "center": self.center, "scale": self.scale})
+                       "center": self.center, "scale": self.scale, "synchronized": self.synchronized})
         return config

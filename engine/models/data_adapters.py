@@ -6,6 +6,7 @@ Arrays are prepared once and sliced per step (the fast path). Every other source
 batches `x`, `(x, y)` or `(x, y, sample_weight)` as the user's code made them; the trainer
 standardizes each one, and names the batch when one does not fit the model.
 """
+import itertools
 import warnings
 
 import numpy as np
@@ -97,11 +98,18 @@ class BatchSource:
             return n if n >= 0 else None
         return None
 
-    def epoch(self, steps=None):
+    def epoch(self, steps=None, rank=0, ranks=1):
+        """Up to `steps` batches of one epoch; with `ranks` > 1 (data-parallel training), only
+        batches rank, rank + ranks, rank + 2 ranks, ... of them (an indexed source loads only
+        those)."""
         if self.kind == "indexed":
-            yield from self._indexed_epoch(steps)
-        else:
+            yield from self._indexed_epoch(steps, rank, ranks)
+        elif ranks == 1:
             yield from self._iterable_epoch(steps)
+        else:
+            for i, batch in enumerate(self._iterable_epoch(steps)):
+                if i % ranks == rank:
+                    yield batch
 
     # -- generators, tf.data, DataLoader ----------------------------------------------------------
     def _iterable_epoch(self, steps):
@@ -129,7 +137,7 @@ class BatchSource:
             return [int(i) for i in self.rng.permutation(n)]
         return list(range(n))
 
-    def _indexed_epoch(self, steps):
+    def _indexed_epoch(self, steps, rank=0, ranks=1):
         dataset = self.x
         n = self.num_batches
         hooks = isinstance(dataset, PyDataset)
@@ -141,6 +149,8 @@ class BatchSource:
             indices = self._order(n)
             if steps is not None:
                 indices = indices[:steps]
+        if ranks > 1:
+            indices = itertools.islice(indices, rank, None, ranks)
         workers = dataset.workers if hooks else 1
         processes = hooks and dataset.use_multiprocessing
         if workers > 1 or processes:

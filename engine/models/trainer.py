@@ -18,6 +18,7 @@ from engine import metrics as metrics_module
 from engine import optimizers
 from engine import random as engine_random
 from engine.autodiff import GradientTape
+from engine.distribution import training as distributed
 from engine.layers.base import Layer, call_context, training_scope
 from engine.layers.keras_tensor import flatten, pack_like
 from engine.models import data as data_utils
@@ -377,7 +378,8 @@ class Trainer:
             self._update_compiled_metrics(ys, outs, sample_weight)
 
     def _logs(self):
-        return _python_logs(self.get_metrics_result())
+        with distributed.global_metrics(self):     # data-parallel: the metrics of every rank's data
+            return _python_logs(self.get_metrics_result())
 
     # -- one step ------------------------------------------------------------------------------
     def _run_forward(self, xs):
@@ -412,7 +414,8 @@ class Trainer:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, add losses "
                              "with `add_loss`, or override `train_step`.")
         if tvars:
-            grads = tape._gradients_for_optimizer(scaled, tvars)   # embedding gradients stay as rows
+            # Embedding gradients stay as rows; data-parallel: averaged over the ranks.
+            grads = distributed.compute_gradients(tape, scaled, tvars)
             self.optimizer.apply(grads, tvars)
         elif not self.__dict__.get("_warned_no_weights"):
             self._warned_no_weights = True
@@ -472,7 +475,7 @@ class Trainer:
         return pack_x_y_sample_weight(bx, by, None if sw is None else sw[idx])
 
     # -- steps on raw batches (generators, PyDataset, tf.data, DataLoader) ---------------------------
-    def _step_on_batch(self, batch, index, training, tvars=None):
+    def _step_on_batch(self, batch, index, training, tvars=None, shard=None):
         """One step on a batch a data source yielded: the overridden step gets it as it is; the
         built-in one gets it standardized (a batch that does not fit the model is a ValueError
         naming the batch)."""
@@ -485,13 +488,16 @@ class Trainer:
         except ValueError as e:
             raise ValueError(f"Batch {index} of the data: {e}") from None
         sw = _weights_array(bsw)
-        if training:
-            if not self.__dict__.get("_built_by_data"):
-                self._build_on(xs)
-            total, per_output, outs = self._train_step(xs, ys, sw, tvars)
-        else:
-            total, per_output, outs = self._test_step(xs, ys, sw)
-        self._update_metrics(total, per_output, ys, outs, n, sw)
+        if training and not self.__dict__.get("_built_by_data"):
+            self._build_on(xs)
+            if self.__dict__.get("_built_by_data"):     # just built: data-parallel, rank 0's weights
+                distributed.share_training_state(self)
+        with distributed.step(shard):
+            if training:
+                total, per_output, outs = self._train_step(xs, ys, sw, tvars)
+            else:
+                total, per_output, outs = self._test_step(xs, ys, sw)
+        distributed.update_metrics(self, shard, lambda: self._update_metrics(total, per_output, ys, outs, n, sw))
         return self._logs()
 
     def _source(self, x, y, sample_weight, shuffle, what):
@@ -528,7 +534,7 @@ class Trainer:
                 raise ValueError("fit: class_weight is only supported for arrays; yield "
                                  "(x, y, sample_weight) from the data instead")
             source = self._source(x, y, sample_weight, shuffle, "fit")
-            steps = steps_per_epoch or source.num_batches
+            steps = steps_per_epoch or distributed.num_steps(source.num_batches)
             xs = ys = sw = None
         else:
             if y is None and not custom_step and any(o.loss is not None for o in self._compiled_outputs):
@@ -563,11 +569,14 @@ class Trainer:
         rng = engine_random.generator()
         if source is None:
             self._build_on(xs)
+        distributed.begin(self, training=True)     # data-parallel: rank 0's weights and random state
         # The weights and losses of a model do not change during fit: look them up once (for a
         # batch source, after the first batch has built a subclassed model).
         tvars = self._trainable_variables() if source is None or self.built else None
         self._loss_sources_cache = self._loss_sources() if tvars is not None else None
         cbs.on_train_begin()
+        # BackupAndRestore sets the epoch to resume at (as Keras's model._initial_epoch).
+        initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
@@ -575,9 +584,9 @@ class Trainer:
                 self.reset_metrics()
                 ran = 0
                 if source is not None:
-                    for step, batch in enumerate(source.epoch(steps_per_epoch)):
+                    for step, (batch, shard) in enumerate(distributed.epoch(source, steps_per_epoch)):
                         cbs.on_train_batch_begin(step)
-                        logs = self._step_on_batch(batch, step, True, tvars)
+                        logs = self._step_on_batch(batch, step, True, tvars, shard)
                         if tvars is None:
                             tvars = self._trainable_variables()
                             self._loss_sources_cache = self._loss_sources()
@@ -626,14 +635,18 @@ class Trainer:
         for step in range(steps):
             start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
             idx = slice(start, min(start + batch_size, n)) if order is None else order[start:start + batch_size]
+            shard = distributed.shard(idx, n)      # data-parallel: this rank's rows of the batch
+            idx = idx if shard is None else shard.index
             cbs.on_train_batch_begin(step)
             if custom_step:
                 logs = _python_logs(self.train_step(self._user_batch(x, y, sw, xs, ys, idx)))
             else:
                 bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
                 bsw = None if sw is None else sw[idx]
-                total, per_output, outs = self._train_step(bx, by, bsw, tvars)
-                self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw)
+                with distributed.step(shard):
+                    total, per_output, outs = self._train_step(bx, by, bsw, tvars)
+                distributed.update_metrics(
+                    self, shard, lambda: self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw))
                 logs = self._logs()
             cbs.on_train_batch_end(step, logs)
             if self.stop_training:
@@ -674,10 +687,10 @@ class Trainer:
     def _evaluate_source(self, source, steps=None, cbs=None):
         self.reset_metrics()
         logs = {}
-        for step, batch in enumerate(source.epoch(steps)):
+        for step, (batch, shard) in enumerate(distributed.epoch(source, steps)):
             if cbs:
                 cbs.on_test_batch_begin(step)
-            logs = self._step_on_batch(batch, step, False)
+            logs = self._step_on_batch(batch, step, False, shard=shard)
             if cbs:
                 cbs.on_test_batch_end(step, logs)
         return logs or self._logs()
@@ -691,6 +704,8 @@ class Trainer:
         logs = {}
         for step, start in enumerate(range(0, n, batch_size)):
             idx = slice(start, start + batch_size)
+            shard = distributed.shard(idx, n)
+            idx = idx if shard is None else shard.index
             if cbs:
                 cbs.on_test_batch_begin(step)
             if custom_step:
@@ -698,8 +713,10 @@ class Trainer:
             else:
                 bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
                 bsw = None if sw is None else sw[idx]
-                total, per_output, outs = self._test_step(bx, by, bsw)
-                self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw)
+                with distributed.step(shard):
+                    total, per_output, outs = self._test_step(bx, by, bsw)
+                distributed.update_metrics(
+                    self, shard, lambda: self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw))
                 logs = self._logs()
             if cbs:
                 cbs.on_test_batch_end(step, logs)
@@ -716,10 +733,12 @@ class Trainer:
         cb_list = list(callbacks or [])
         if verbose:
             cb_list.insert(0, callbacks_module.ProgbarLogger())
+        distributed.begin(self)
         if data_adapters.is_batch_source(x):
             source = self._source(x, y, sample_weight, False, "evaluate")
             cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose,
-                                                steps=steps or source.num_batches, mode="evaluate")
+                                                steps=steps or distributed.num_steps(source.num_batches),
+                                                mode="evaluate")
             cbs.on_test_begin()
             try:
                 logs = self._evaluate_source(source, steps, cbs)
@@ -751,22 +770,33 @@ class Trainer:
         cb_list = list(callbacks or [])
         if verbose:
             cb_list.insert(0, callbacks_module.ProgbarLogger())
+        distributed.begin(self)
         source = self._source(x, None, None, False, "predict") if data_adapters.is_batch_source(x) else None
+        shards = []     # data-parallel: this rank's part of each global batch, to gather the outputs
         if source is not None:
-            steps_n = steps or source.num_batches
-            batches = (data_adapters.split_batch(b)[0] for b in source.epoch(steps))
+            steps_n = steps or distributed.num_steps(source.num_batches)
+
+            def batches():
+                for batch, shard in distributed.epoch(source, steps):
+                    shards.append(shard)
+                    yield data_adapters.split_batch(batch)[0]
         else:
             xs = self._prepare_x(x)
             n = data_utils.check_sample_counts(xs, None, self._input_names_for_errors(), [])
             steps_n = -(-n // batch_size)
-            batches = (self._take(xs, slice(start, start + batch_size)) for start in range(0, n, batch_size))
+
+            def batches():
+                for start in range(0, n, batch_size):
+                    shard = distributed.shard(slice(start, start + batch_size), n)
+                    shards.append(shard)
+                    yield self._take(xs, slice(start, start + batch_size) if shard is None else shard.index)
         cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=steps_n, mode="predict")
         cbs.on_predict_begin()
         chunks = []
         structure = None
         try:
             with training_scope(False):
-                for step, batch in enumerate(batches):
+                for step, batch in enumerate(batches()):
                     cbs.on_predict_batch_begin(step)
                     if custom_step:
                         if source is None:
@@ -786,6 +816,7 @@ class Trainer:
             if source is not None:
                 source.close()
         cbs.on_predict_end()
+        chunks = distributed.gather_outputs(chunks, shards)
         if not chunks:
             outs = [np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype) for t in self.outputs]
         else:

@@ -5,6 +5,7 @@ this module defines each op once with its gradient.
 """
 import numpy as np
 
+from engine import random as engine_random
 from engine.autodiff import differentiable, is_recording
 from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array, wrap
 from engine.ops.math import _gemm_2d
@@ -195,7 +196,7 @@ def dropout(x, rate, noise_shape=None, seed=None, rng=None):
     rng = rng or np.random.default_rng(seed)
     shape = x_arr.shape if noise_shape is None else tuple(
         d if n is None else n for d, n in zip(x_arr.shape, noise_shape))
-    keep = rng.random(shape, dtype=np.float32) >= rate
+    keep = engine_random.draw_for_batch(lambda s: rng.random(s, dtype=np.float32), shape) >= rate
     if keep.shape != x_arr.shape:
         keep = np.broadcast_to(keep, x_arr.shape)
     keep = np.ascontiguousarray(keep).view(np.uint8)

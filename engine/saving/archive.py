@@ -10,6 +10,7 @@ import os
 import tempfile
 import zipfile
 
+from engine.distribution.training import is_chief
 from engine.saving.serialization import deserialize_keras_object, serialize_keras_object, to_jsonable
 from engine.saving import weights as weights_io
 
@@ -88,7 +89,10 @@ def remove_leftovers(path):
 def atomic_write(path, write):
     """Call write(tmp_path), then rename tmp_path over path (same folder, so the rename is atomic).
     The data reaches the disk before the rename, so even a crash leaves the old file or the new one.
-    Temporary files that killed saves to path left behind are removed first."""
+    Temporary files that killed saves to path left behind are removed first. In data-parallel
+    training only rank 0 writes (every rank holds the same weights)."""
+    if not is_chief():
+        return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     remove_leftovers(path)

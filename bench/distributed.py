@@ -1,0 +1,187 @@
+"""Data-parallel training over MPI: epochs of the seed chapter's question-answering model and its
+three-output convolutional model on 1 rank x 2 threads, 2 ranks x 1 thread and 1 rank x 1 thread;
+all-reduce latency and bandwidth on this machine; and a cost model of N machines.
+
+    python bench/distributed.py [--rounds 3] [--samples 1000] [--latency-us 10]
+
+Each measurement runs in its own process (`mpirun -n 2` for two ranks, OMP_NUM_THREADS for the
+threads), in alternating rounds; the table gives the median seconds per epoch (same global batch
+everywhere: 128 for QA, 64 for the three-output model). Target: 2 ranks x 1 thread within 10 % of
+1 rank x 2 threads on both workloads.
+
+The cost model: a step of a global batch on N machines takes compute / N plus a ring all-reduce of
+the gradient bytes S, 2 (N - 1) / N x S / bandwidth + 2 (N - 1) x latency (no overlap assumed, so
+it is pessimistic by up to the backward pass). Its minimum over N is at
+N* = sqrt((compute - 2 S / bandwidth) / (2 latency)): beyond N* adding machines makes steps slower
+(and a machine needs at least one sample, so N <= batch). The model is evaluated for 10 and 100
+Gbit/s networks. Embedding gradients are reduced dense (as engine sends them), which is what makes
+the three-output model's 51 MB of gradients per step.
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORKLOADS = {"qa": ("QA model", 128), "three": ("three-output conv model", 64)}
+CONFIGS = [("1 rank x 2 threads", 1, 2), ("2 ranks x 1 thread", 2, 1), ("1 rank x 1 thread", 1, 1)]
+NETWORKS = [("10 Gbit/s", 10e9 / 8), ("100 Gbit/s", 100e9 / 8)]
+
+
+# -- the measured processes -------------------------------------------------------------------------
+def _workload(which, samples):
+    import numpy as np
+    from engine import tour
+    build, data = {"qa": (tour.build_question_answering, tour.question_answering_data),
+                   "three": (tour.build_three_outputs, tour.three_outputs_data)}[which]
+    np.random.seed(0)                      # the QA data comes from numpy's legacy generator
+    model = build()
+    x, y = data(np.random.default_rng(0))
+    take = (lambda a: {k: v[:samples] for k, v in a.items()} if isinstance(a, dict) else a[:samples])
+    return model, take(x), take(y)
+
+
+def worker_epoch(which, samples, repeat):
+    """Seconds per epoch (best of `repeat`) of one workload, in this process (all ranks of it)."""
+    import numpy as np
+    from engine import distribution
+    from engine.distribution.training import is_chief
+    distribution.set_distribution(distribution.DataParallel())     # on one rank: one process's training
+    model, x, y = _workload(which, samples)
+    batch = WORKLOADS[which][1]
+    warm = (lambda a: {k: v[:2 * batch] for k, v in a.items()} if isinstance(a, dict) else a[:2 * batch])
+    model.fit(warm(x), warm(y), epochs=1, batch_size=batch, verbose=0)
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        model.fit(x, y, epochs=1, batch_size=batch, verbose=0)
+        best = min(best, time.perf_counter() - start)
+    grad_bytes = int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.trainable_weights))
+    steps = -(-len(next(iter(x.values())) if isinstance(x, dict) else x) // batch)
+    if is_chief():
+        print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "steps": steps}))
+
+
+def worker_allreduce():
+    """Latency (8 bytes) and bandwidth (1 to 64 MB) of MPI_Allreduce(SUM) of float32 here."""
+    import numpy as np
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    out = {}
+    for nbytes in (8, 1 << 20, 1 << 22, 1 << 24, 1 << 26):
+        buf = np.ones(nbytes // 4, np.float32)
+        reps = 2000 if nbytes == 8 else max(3, (1 << 27) // nbytes)
+        comm.Allreduce(MPI.IN_PLACE, buf)
+        comm.Barrier()
+        start = time.perf_counter()
+        for _ in range(reps):
+            comm.Allreduce(MPI.IN_PLACE, buf)
+        out[nbytes] = (time.perf_counter() - start) / reps
+    if comm.Get_rank() == 0:
+        print(json.dumps(out))
+
+
+# -- the driver ---------------------------------------------------------------------------------------
+def run(args, ranks, threads, timeout=3600):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]), OMP_NUM_THREADS=str(threads))
+    cmd = [sys.executable, os.path.abspath(__file__)] + args
+    if ranks > 1:
+        mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
+        if mpirun is None:
+            raise RuntimeError("no mpirun on PATH: pip install \"engine[mpi]\"")
+        cmd = [mpirun, "-n", str(ranks)] + cmd
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def ring_allreduce_seconds(nbytes, machines, bandwidth, latency):
+    """Ring all-reduce of `nbytes` over `machines`: reduce-scatter + all-gather, 2 (N - 1) steps."""
+    if machines <= 1:
+        return 0.0
+    return 2 * (machines - 1) / machines * nbytes / bandwidth + 2 * (machines - 1) * latency
+
+
+def scaling_limit(step_seconds, nbytes, batch, bandwidth, latency):
+    """The machine count beyond which a step of the global batch gets no faster (at most `batch`)."""
+    spare = step_seconds - 2 * nbytes / bandwidth
+    if spare <= 0:
+        return 1
+    best = math.sqrt(spare / (2 * latency))
+    candidates = {max(1, min(batch, int(best))), max(1, min(batch, int(best) + 1))}
+
+    def step(n):
+        return step_seconds / n + ring_allreduce_seconds(nbytes, n, bandwidth, latency)
+    return min(candidates, key=step)
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=2, help="epochs timed per process (best kept)")
+    parser.add_argument("--samples", type=int, default=1000, help="samples per epoch (the tour's 1000)")
+    parser.add_argument("--latency-us", type=float, default=10.0, help="network latency per message")
+    parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        if args.worker[0] == "allreduce":
+            worker_allreduce()
+        else:
+            worker_epoch(args.worker[0], int(args.worker[1]), int(args.worker[2]))
+        return
+
+    ar = run(["--worker", "allreduce"], 2, 1)
+    print("All-reduce (MPI_Allreduce SUM, float32, 2 ranks on this machine):")
+    print(f"  latency (8 bytes): {ar['8'] * 1e6:.1f} us")
+    for nbytes in (1 << 20, 1 << 22, 1 << 24, 1 << 26):
+        t = ar[str(nbytes)]
+        print(f"  {nbytes >> 20:3d} MB: {t * 1e3:8.2f} ms, {nbytes / t / 1e9:6.2f} GB/s")
+
+    workloads = args.only or list(WORKLOADS)
+    times = {(w, c[0]): [] for w in workloads for c in CONFIGS}
+    info = {}
+    for r in range(args.rounds):
+        order = CONFIGS if r % 2 == 0 else CONFIGS[::-1]   # alternate, to spread the host's drift
+        for w in workloads:
+            for label, ranks, threads in order:
+                out = run(["--worker", w, str(args.samples), str(args.repeat)], ranks, threads)
+                times[(w, label)].append(out["seconds"])
+                info[w] = out
+    print("\n| workload | " + " | ".join(c[0] for c in CONFIGS) + " | 2x1 / 1x2 |")
+    print("|---|" + "---|" * (len(CONFIGS) + 1))
+    for w in workloads:
+        med = [median(times[(w, c[0])]) for c in CONFIGS]
+        print(f"| {WORKLOADS[w][0]} epoch (s) | " + " | ".join(f"{m:.3f}" for m in med) +
+              f" | {med[1] / med[0]:.3f} |")
+
+    latency = args.latency_us * 1e-6
+    print(f"\nCost model (ring all-reduce, latency {args.latency_us:g} us per message, no overlap): "
+          "machines beyond which a step gets no faster")
+    print("| workload | gradient MB | step on 1 machine x 1 thread (ms) | " +
+          " | ".join(f"{n} machines (step ms there)" for n, _ in NETWORKS) + " |")
+    print("|---|---|---|" + "---|" * len(NETWORKS))
+    for w in workloads:
+        nbytes, steps, batch = info[w]["grad_bytes"], info[w]["steps"], WORKLOADS[w][1]
+        step = median(times[(w, "1 rank x 1 thread")]) / steps
+        cells = []
+        for _, bandwidth in NETWORKS:
+            n = scaling_limit(step, nbytes, batch, bandwidth, latency)
+            cells.append(f"{n} ({(step / n + ring_allreduce_seconds(nbytes, n, bandwidth, latency)) * 1e3:.2f})")
+        print(f"| {WORKLOADS[w][0]} | {nbytes / 1e6:.1f} | {step * 1e3:.1f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""The calls the training loop makes into data-parallel training (engine/models/trainer.py).
+
+Each is a no-op (or the single-process behaviour) unless a DataParallel distribution is set
+and the job has more than one rank, so the trainer calls them unconditionally:
+
+    begin(model, training)          at the start of fit / evaluate / predict: weights, optimizer
+                                    state and the global random generator from rank 0
+    shard(idx, n)                   this rank's part of a global batch of array rows
+    epoch(source, steps)            this rank's batches of a generator / PyDataset, with shards
+    step(shard)                     the scope of one step (gradient scaling, dropout rows, BN)
+    compute_gradients(tape, loss, variables)   the globally averaged gradients, reduced in
+                                    buckets while the backward pass runs
+    update_metrics(model, shard, fn)  metric updates (undone for a rank without samples)
+    global_metrics(model)           the scope in which metric results are the global ones
+    gather_outputs(chunks, shards)  predict's outputs of every rank, in global order
+    num_steps(n)                    global steps over a source of n batches
+    is_chief()                      whether this rank writes files and prints
+
+A global batch of B rows is split as evenly as possible (the first B % N ranks take one row more);
+a rank left without rows runs the step on one row with weight 0, so that every rank makes the
+same collective calls. Gradients: each rank seeds its backward pass with (its rows / B), so the
+sum over ranks is the gradient of the global batch's mean loss.
+"""
+import contextlib
+
+import numpy as np
+
+from engine import random as engine_random
+from engine.autodiff import _as_array
+from engine.distribution import collectives, distribution_lib
+from engine.distribution.gradients import GradientReducer
+
+_current = None          # the Shard of the step running now
+_reducer = None          # (key, GradientReducer) of the last variables reduced
+
+
+class Shard:
+    """This rank's part of one global batch.
+
+    Attributes:
+        index: the rows of the arrays to take (a slice or an index array); None for a source.
+        count: real samples on this rank (0: the rank runs one row with weight 0).
+        offset: the first global row this rank holds.
+        total: samples in the global batch.
+        rows: rows this rank computes (count, or 1 for a rank without samples).
+    """
+    __slots__ = ("index", "count", "offset", "total", "rows")
+
+    def __init__(self, index, count, offset, total):
+        self.index, self.count, self.offset, self.total = index, count, offset, total
+        self.rows = count if count else 1
+
+    @property
+    def empty(self):
+        """Whether this rank has no samples in this step."""
+        return self.count == 0
+
+
+def active():
+    """The DataParallel distribution when data-parallel training is on (one is set and the job has
+    more than one rank), else None."""
+    d = distribution_lib.distribution()
+    return d if d is not None and d.num_processes > 1 else None
+
+
+def is_chief():
+    """Whether this process writes files and prints progress: rank 0 of a data-parallel job, and
+    every process otherwise."""
+    d = active()
+    return d is None or d.data_shard_id == 0
+
+
+def wait_for_chief():
+    """Wait until every rank, rank 0 included, has got here (a no-op without distribution)."""
+    if active() is not None:
+        collectives.barrier()
+
+
+def current_shard():
+    """The Shard of the data-parallel step running now, or None."""
+    return _current
+
+
+def _split(total, size, rank):
+    base, extra = divmod(total, size)
+    count = base + (1 if rank < extra else 0)
+    return count, rank * base + min(rank, extra)
+
+
+def shard(idx, n):
+    """This rank's Shard of the global batch `idx` (a slice or an index array) of arrays of n
+    rows; None when not distributing."""
+    d = active()
+    if d is None:
+        return None
+    if isinstance(idx, slice):
+        start, stop = idx.start or 0, min(n if idx.stop is None else idx.stop, n)
+        total = max(stop - start, 0)
+        count, offset = _split(total, d.num_processes, d.data_shard_id)
+        local = slice(start + offset, start + offset + count) if count else slice(start, start + 1)
+    else:
+        total = len(idx)
+        count, offset = _split(total, d.num_processes, d.data_shard_id)
+        local = idx[offset:offset + count] if count else idx[:1]
+    return Shard(local, count, offset if count else 0, total)
+
+
+def num_steps(num_batches):
+    """Global steps over a source of `num_batches` batches (one batch per rank per step)."""
+    d = active()
+    if d is None or num_batches is None:
+        return num_batches
+    return -(-num_batches // d.num_processes)
+
+
+def _first_row(structure):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_first_row(s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _first_row(v) for k, v in structure.items()}
+    if structure is None or np.ndim(structure) == 0:
+        return structure
+    return np.asarray(structure)[:1]
+
+
+def _rows(batch):
+    from engine.models.data_adapters import split_batch
+    x = split_batch(batch)[0]
+    while isinstance(x, (list, tuple, dict)):
+        x = list(x.values())[0] if isinstance(x, dict) else x[0]
+    return int(np.shape(x)[0])
+
+
+def epoch(source, steps=None):
+    """(batch, Shard) for each global step of a BatchSource; batch k of the source goes to rank
+    k % N, and step j is made of batches jN .. jN + N - 1 (N ranks). Without distribution,
+    (batch, None) for each batch."""
+    d = active()
+    if d is None:
+        for batch in source.epoch(steps):
+            yield batch, None
+        return
+    size, rank = d.num_processes, d.data_shard_id
+    own = source.epoch(None if steps is None else steps * size, rank=rank, ranks=size)
+    fallback = None
+    while True:
+        batch = next(own, None)
+        count = 0 if batch is None else _rows(batch)
+        if batch is not None and fallback is None:
+            fallback = _first_row(batch)
+        seen = collectives.allgather((count, fallback is not None))
+        counts = [c for c, _ in seen]
+        total = sum(counts)
+        if total == 0:
+            own.close()
+            return
+        if any(c == 0 and not has for c, has in seen):
+            # A rank that has had no batch yet gets rank 0's first row (rank 0 always has one).
+            first = _first_row(batch) if rank == 0 else None
+            given = collectives.broadcast_object(first)
+            if fallback is None:
+                fallback = given
+        offset = sum(counts[:rank])
+        yield (batch if count else fallback), Shard(None, count, offset if count else 0, total)
+
+
+_NO_SCOPE = contextlib.nullcontext()     # what a single process gets: no generator per step
+
+
+def step(shard):
+    """The scope of one data-parallel step on `shard` (nothing when shard is None)."""
+    return _NO_SCOPE if shard is None else _step(shard)
+
+
+@contextlib.contextmanager
+def _step(shard):
+    global _current
+    previous = _current, engine_random._batch_shard
+    _current = shard
+    engine_random._batch_shard = (shard.offset if shard.count else 0, shard.rows, shard.total)
+    try:
+        yield
+    finally:
+        _current, engine_random._batch_shard = previous
+
+
+def compute_gradients(tape, target, variables):
+    """The gradients for the optimizer: the tape's own outside a data-parallel step; in one, the
+    sum over ranks of each rank's gradient of (its rows / global rows) x its loss, reduced
+    bucket by bucket while the backward pass runs, bit-identical on every rank."""
+    shard = _current
+    if shard is None:
+        return tape._gradients_for_optimizer(target, variables)
+    global _reducer
+    key = tuple((id(v), tuple(v.shape), str(v.dtype)) for v in variables)
+    if _reducer is None or _reducer[0] != key:
+        _reducer = (key, GradientReducer(variables))
+    reducer = _reducer[1].start()
+    value = _as_array(target)
+    seed = np.full(np.shape(value), shard.count / shard.total, dtype=np.asarray(value).dtype)
+    tape._gradients_for_optimizer(target, variables, seed=seed, on_ready=reducer.on_ready)
+    return reducer.finish()
+
+
+def _metric_variables(model):
+    out = []
+    for m in model.metrics:
+        if hasattr(m, "variables"):
+            out.extend(m.variables)
+        else:
+            for sub in m.metrics:
+                out.extend(sub.variables)
+    return out
+
+
+def update_metrics(model, shard, fn):
+    """Run `fn` (the step's metric updates); on a rank without samples in this step, undo them
+    (metrics created by the update stay, at zero, so every rank holds the same metric state)."""
+    if shard is None or not shard.empty:
+        fn()
+        return
+    before = {id(v): v._value.copy() for v in _metric_variables(model)}
+    fn()
+    for v in _metric_variables(model):
+        old = before.get(id(v))
+        v.assign(np.zeros_like(v._value) if old is None else old)
+
+
+def global_metrics(model):
+    """A scope in which every metric of `model` holds the sum over ranks of its state (metric
+    states are sums over batches: totals, counts, confusion counts), so results are the
+    global ones; each rank's own state is put back afterwards."""
+    return _NO_SCOPE if active() is None else _global_metrics(model)
+
+
+@contextlib.contextmanager
+def _global_metrics(model):
+    variables = _metric_variables(model)
+    local = [v._value.copy() for v in variables]   # assign copies into the same array
+    flat = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in local]) if local \
+        else np.zeros(0)
+    everyone = collectives.allgather(flat)
+    if len({len(f) for f in everyone}) != 1:
+        raise RuntimeError("engine.distribution: the ranks hold different metric states (sizes "
+                           f"{[len(f) for f in everyone]}); every rank must run the same model and metrics")
+    total = everyone[0].copy()
+    for part in everyone[1:]:
+        total += part
+    at = 0
+    for v, a in zip(variables, local):
+        size = np.size(a)
+        v.assign(total[at:at + size].reshape(np.shape(a)).astype(np.asarray(a).dtype))
+        at += size
+    try:
+        yield
+    finally:
+        for v, a in zip(variables, local):
+            v.assign(a)
+
+
+def gather_outputs(chunks, shards):
+    """predict's per-step outputs (lists of arrays) of every rank, in global row order: step k's
+    arrays are the ranks' parts of global batch k, concatenated in rank order."""
+    if active() is None:
+        return chunks
+    local = [[np.asarray(a)[:s.count] for a in chunk] for chunk, s in zip(chunks, shards)]
+    everyone = collectives.allgather(local)
+    return [[np.concatenate([ranks[k][i] for ranks in everyone], axis=0) for i in range(len(local[k]))]
+            for k in range(len(local))]
+
+
+def begin(model, training=False):
+    """Start fit (training=True), evaluate or predict: check that the model can be trained
+    data-parallel, and give every rank rank 0's weights, optimizer state and global random
+    generator state."""
+    d = active()
+    if d is None:
+        return
+    if training:
+        from engine.models.trainer import Trainer
+        if type(model).train_step is not Trainer.train_step:
+            raise ValueError(f"DataParallel: {type(model).__name__} overrides train_step, whose gradients "
+                             "engine cannot reduce across ranks; use the built-in step (compile with the loss) "
+                             "or train without a distribution")
+        for o in getattr(model, "_compiled_outputs", []):
+            reduction = getattr(o.loss, "reduction", "sum_over_batch_size")
+            if o.loss is not None and reduction not in ("sum_over_batch_size", None):
+                raise ValueError(f"DataParallel: the loss of output \"{o.name}\" has reduction={reduction!r}; "
+                                 "data-parallel training averages per-sample losses over the global batch, "
+                                 "so only reduction='sum_over_batch_size' (the default) can be honoured")
+    share_training_state(model, build_optimizer=training)
+    generator = engine_random.generator()
+    generator.bit_generator.state = collectives.broadcast_object(generator.bit_generator.state)
+
+
+def share_training_state(model, value=None, build_optimizer=True):
+    """Give every rank rank 0's weights and optimizer state, and return rank 0's `value`
+    (BackupAndRestore's epoch). The optimizer's state is built first (zeros, as its first update
+    would) when `build_optimizer` or when rank 0's is built, so every rank lists the same state.
+    Without distribution, returns `value`."""
+    d = active()
+    if d is None:
+        return value
+    optimizer = getattr(model, "optimizer", None)
+    built = optimizer is not None and optimizer.built
+    build, value = collectives.broadcast_object((optimizer is not None and (build_optimizer or built), value))
+    if build and not optimizer.built:
+        optimizer.build(model.trainable_weights)
+    variables = list(model.variables)
+    if build:
+        variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
+    arrays = collectives.broadcast_arrays([np.asarray(getattr(v, "_value", v)) for v in variables])
+    if d.data_shard_id != 0:
+        for v, a in zip(variables, arrays):
+            if hasattr(v, "assign"):
+                v.assign(a)
+            else:
+                np.copyto(v, a)
+    return value

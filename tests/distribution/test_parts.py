@@ -1,0 +1,105 @@
+"""The parts of data-parallel training that need no MPI job: the tape's on_ready hook, the
+gradient buckets' layout, the split of a global batch and the per-rank slices of random draws."""
+import numpy as np
+import pytest
+
+import engine
+from engine import ops, random as engine_random
+from engine.autodiff import GradientTape
+
+
+def _chain():
+    """loss = sum(((x @ a) * b) @ c): a is read first, so its gradient is final last."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    a, b, c, unused = (engine.Variable(rng.standard_normal(s).astype(np.float32))
+                       for s in [(3, 5), (5,), (5, 2), (2,)])
+    return x, [a, b, c, unused]
+
+
+def test_on_ready_reports_each_gradient_once_when_final():
+    x, variables = _chain()
+    a, b, c, unused = variables
+    with GradientTape() as tape:
+        h = ops.matmul(x, a)
+        loss = ops.sum(ops.matmul(ops.multiply(h, b), c))
+    seen = []
+    grads = tape._gradients_for_optimizer(loss, variables, on_ready=lambda i, g: seen.append((i, g)))
+    assert [i for i, _ in seen] == [2, 1, 0, 3]          # backward order; the unread one at the end
+    for i, g in seen:
+        assert (g is None) == (i == 3)
+        if g is not None:
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(grads[i]))
+    # float64 reference of the gradients written out
+    x64, a64, b64, c64 = (np.asarray(v, np.float64) for v in (x, a.numpy(), b.numpy(), c.numpy()))
+    h64 = x64 @ a64
+    g_hb = np.ones((4, 2)) @ c64.T
+    np.testing.assert_allclose(np.asarray(grads[2]), (h64 * b64).T @ np.ones((4, 2)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(grads[1]), (g_hb * h64).sum(0), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(grads[0]), x64.T @ (g_hb * b64), rtol=1e-5)
+
+
+def test_seed_scales_every_gradient():
+    x, variables = _chain()
+    a, b, c, _ = variables
+
+    def grads(seed):
+        with GradientTape() as tape:
+            loss = ops.sum(ops.matmul(ops.multiply(ops.matmul(x, a), b), c))
+        return tape._gradients_for_optimizer(loss, [a, b, c], seed=seed)
+    for g1, g4 in zip(grads(None), grads(np.float32(0.25))):
+        np.testing.assert_allclose(np.asarray(g4), 0.25 * np.asarray(g1), rtol=1e-6)
+
+
+def test_bucket_layout_back_to_front_and_contiguous():
+    from engine.distribution.gradients import _Layout
+    variables = [engine.Variable(np.zeros(s, np.float32)) for s in [(100,), (300,), (50,), (10,)]] + \
+        [engine.Variable(np.zeros((7,), np.float64))]
+    layout = _Layout(variables, bucket_bytes=1000)          # 250 float32 per bucket, at least one variable
+    assert layout.sizes == {np.dtype(np.float32): 460, np.dtype(np.float64): 7}
+    # the last variables first (the backward pass finishes them first); every slot inside its bucket
+    assert [layout.slots[i][1] for i in range(4)] == [360, 60, 10, 0]
+    for i, b in enumerate(layout.bucket_of):
+        dtype, start, stop, members = layout.buckets[b]
+        assert i in members and start <= layout.slots[i][1] and layout.slots[i][1] + layout.slots[i][2] <= stop
+        assert dtype == layout.slots[i][0]
+    assert [members for _, _, _, members in layout.buckets] == [[4], [3, 2, 1], [0]]
+
+
+def test_split_of_a_global_batch():
+    from engine.distribution.training import _split
+    for total, size in [(8, 2), (5, 2), (1, 2), (0, 3), (10, 3), (2, 4)]:
+        parts = [_split(total, size, r) for r in range(size)]
+        assert sum(c for c, _ in parts) == total
+        assert max(c for c, _ in parts) - min(c for c, _ in parts) <= 1
+        assert [o for _, o in parts] == [sum(c for c, _ in parts[:r]) for r in range(size)]
+
+
+def test_draw_for_batch_takes_this_ranks_rows_of_the_global_draw():
+    whole = np.random.default_rng(3).random((7, 4))
+    try:
+        for offset, rows in [(0, 4), (4, 3)]:
+            engine_random._batch_shard = (offset, rows, 7)
+            part = engine_random.draw_for_batch(np.random.default_rng(3).random, (rows, 4))
+            np.testing.assert_array_equal(part, whole[offset:offset + rows])
+        # a draw whose first axis is not this rank's rows is left alone
+        engine_random._batch_shard = (0, 4, 7)
+        np.testing.assert_array_equal(engine_random.draw_for_batch(np.random.default_rng(3).random, (5,)),
+                                      np.random.default_rng(3).random((5,)))
+    finally:
+        engine_random._batch_shard = None
+
+
+def test_missing_mpi4py_names_the_extra(monkeypatch):
+    import builtins
+    from engine.distribution import _mpi
+    real_import = builtins.__import__
+
+    def no_mpi(name, *args, **kwargs):
+        if name.startswith("mpi4py"):
+            raise ImportError("No module named 'mpi4py'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(_mpi, "_mpi", None)
+    monkeypatch.setattr(builtins, "__import__", no_mpi)
+    with pytest.raises(ImportError, match=r'pip install "engine\[mpi\]"'):
+        _mpi.mpi()
