@@ -11,6 +11,7 @@ from engine.layers.convolutional3d import conv3d
 from engine.layers.recurrent import _UnitForgetBias
 from engine.layers.rnn import RNN, _Cell
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 class _ConvLSTMCell(_Cell):
@@ -187,3 +188,6 @@ class ConvLSTM3D(_ConvLSTM):
     """
 
     rank = 3
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

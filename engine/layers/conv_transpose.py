@@ -3,6 +3,7 @@
 from engine import activations, ops
 from engine.layers.convolutional import _Conv, _tuple
 from engine.ops import transposed_conv as ct_ops
+from engine.saving.registry import register_builtins
 
 
 class _ConvTranspose(_Conv):
@@ -141,3 +142,6 @@ class Conv3DTranspose(_ConvTranspose):
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
 Convolution3DTranspose = Conv3DTranspose
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -5,6 +5,7 @@ import numpy as np
 from engine import activations, constraints, initializers, regularizers, ops
 from engine.layers.base import Layer
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 def _tuple(v, n, name, layer, minimum=1):
@@ -339,3 +340,6 @@ def _depthwise_settings(layer):
 
 
 Convolution1D, Convolution2D, SeparableConvolution2D = Conv1D, Conv2D, SeparableConv2D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -13,6 +13,7 @@ from engine.layers.convolutional import _Conv
 from engine.layers.pooling import _GlobalPool, _Pool
 from engine.layers.reshaping import _Cropping, _UpSampling, _ZeroPadding
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 def _depth_windows(x, size, stride, dilation, padding, fill):
@@ -201,3 +202,6 @@ class Cropping3D(_ChannelsLastConfig, _Cropping):
 
 MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 GlobalMaxPool3D, GlobalAvgPool3D = GlobalMaxPooling3D, GlobalAveragePooling3D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

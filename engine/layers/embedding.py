@@ -4,6 +4,7 @@ import numpy as np
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
 from engine.ops.embedding import embedding_lookup, _ids_array
+from engine.saving.registry import register_builtins
 
 
 class Embedding(Layer):
@@ -81,3 +82,6 @@ class Embedding(Layer):
                        "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                        "mask_zero": self.mask_zero})
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -6,6 +6,7 @@ from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
 from engine.ops._util import check_axis
+from engine.saving.registry import register_builtins
 
 
 class BatchNormalization(Layer):
@@ -106,3 +107,6 @@ class BatchNormalization(Layer):
         config.update({"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                        "center": self.center, "scale": self.scale})
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -3,6 +3,7 @@ from engine import ops
 from engine.layers.base import Layer
 from engine.layers.convolutional import _tuple
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 class _Pool(Layer):
@@ -205,3 +206,6 @@ class GlobalAveragePooling2D(_GlobalPool):
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -136,7 +136,7 @@ def model_config(model):
     return config
 
 
-def save_model(model, filepath, overwrite=True):
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
     """Saves a model to a Keras 3 `.keras` archive.
 
     The archive (a zip file) holds the model's config (`config.json`), its weights
@@ -149,7 +149,13 @@ def save_model(model, filepath, overwrite=True):
         filepath: the path of the archive; it must end in `.keras`.
         overwrite: whether to replace an existing file at `filepath` (default `True`); if `False`
             and the file exists, a `ValueError` is raised.
+        zipped: whether to write a zip archive (None or True; engine writes only zipped files).
     """
+    if zipped is False:
+        raise ValueError("save_model: zipped=False (an unzipped folder) is not supported; engine writes "
+                         ".keras zip archives only, so leave zipped at None or True")
+    if kwargs:
+        raise ValueError(f"save_model: unsupported argument(s) {sorted(kwargs)}")
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"save: the file name must end in .keras, got {filepath!r} "
@@ -320,3 +326,33 @@ def load_weights_from_archive(model, filepath, skip_mismatch=False):
     weights_io.load_weights_from_h5(model, io.BytesIO(weights), skip_mismatch=skip_mismatch,
                                     name=f"{os.fspath(filepath)} (model.weights.h5)")
     _load_assets(model, filepath)
+
+
+def save_weights(model, filepath, overwrite=True, max_shard_size=None, **kwargs):
+    """Save a model's weights to a `.weights.h5` file (`model.save_weights`).
+
+    Args:
+        model: the model.
+        filepath: the path; it must end in `.weights.h5`.
+        overwrite: whether to replace an existing file.
+        max_shard_size: must be None: engine writes one file, never shards.
+    """
+    if max_shard_size is not None:
+        raise ValueError(f"save_weights: max_shard_size={max_shard_size!r} is not supported (engine writes a "
+                         "single .weights.h5 file); leave it at None")
+    if kwargs:
+        raise ValueError(f"save_weights: unsupported argument(s) {sorted(kwargs)}")
+    model.save_weights(filepath, overwrite=overwrite)
+
+
+def load_weights(model, filepath, skip_mismatch=False, **kwargs):
+    """Load weights from a `.weights.h5` or `.keras` file into a model (`model.load_weights`).
+
+    Args:
+        model: the model.
+        filepath: the file.
+        skip_mismatch: skip layers whose weights do not match instead of raising.
+    """
+    if kwargs:
+        raise ValueError(f"load_weights: unsupported argument(s) {sorted(kwargs)}")
+    model.load_weights(filepath, skip_mismatch=skip_mismatch)

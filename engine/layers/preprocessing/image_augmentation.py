@@ -19,6 +19,7 @@ from engine import ops
 from engine.layers.preprocessing import _image_ops
 from engine.layers.preprocessing._base import to_numpy
 from engine.layers.preprocessing.image_preprocessing import ImageLayer, _check_interpolation
+from engine.saving.registry import register_builtins
 
 HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL = "horizontal", "vertical", "horizontal_and_vertical"
 
@@ -420,3 +421,6 @@ class RandomCrop(RandomImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

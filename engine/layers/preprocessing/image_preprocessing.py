@@ -5,6 +5,7 @@ from engine import ops
 from engine.layers.base import Layer
 from engine.layers.preprocessing import _image_ops
 from engine.layers.preprocessing._base import standardize_data_format
+from engine.saving.registry import register_builtins
 
 
 class ImageLayer(Layer):
@@ -175,3 +176,6 @@ class CenterCrop(ImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name
