@@ -6,6 +6,8 @@ produced it.  A Node records one call of a layer on symbolic tensors.
 """
 import numpy as np
 
+from engine.saving.registry import register_builtin
+
 
 def _standard_dtype(dtype):
     from engine.dtypes import standardize_dtype
@@ -135,3 +137,6 @@ class Node:
         def sub(x):
             return value_of(x) if isinstance(x, KerasTensor) else x
         return map_structure(sub, self.args), map_structure(sub, self.kwargs)
+
+
+register_builtin(KerasTensor, "tensors", package="keras")  # model configs encode graph edges as these

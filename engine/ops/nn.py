@@ -332,14 +332,22 @@ softmax.__doc__ = """exp(x) / sum(exp(x)) along `axis` (default the last), compu
 log_softmax.__doc__ = """x - logsumexp(x) along `axis` (default the last): the log of softmax, computed stably."""
 
 
-# -- the rest of keras.ops.nn, defined in their own modules (imported last: they use the ops above) --
-from engine.ops.activation_fns import *  # noqa: E402,F401,F403
-from engine.ops.normalizing import *  # noqa: E402,F401,F403
-from engine.ops.attention import dot_product_attention  # noqa: E402,F401
-from engine.ops.patches import *  # noqa: E402,F401,F403
-from engine.ops.ctc import ctc_loss, ctc_decode  # noqa: E402,F401
-from engine.ops.math import one_hot, multi_hot  # noqa: E402,F401
-from engine.ops.spectral import polar  # noqa: E402,F401
-from engine.ops.convolution import (conv, depthwise_conv, separable_conv,  # noqa: E402,F401
-                                    max_pool, average_pool)
-from engine.ops.transposed_conv import conv_transpose  # noqa: E402,F401  (the kernel path for 1-D / 2-D)
+# -- the rest of keras.ops.nn, defined in their own modules: loaded on first use, so importing the
+# activations above does not compile convolutions, CTC and attention --------------------------------
+from engine._lazy import lazy_attributes, lazy_table  # noqa: E402
+
+_LAZY = lazy_table(__name__, {
+    'engine.ops.activation_fns': (
+        "celu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh log_sigmoid relu6 soft_shrink "
+        "softsign sparse_plus sparse_sigmoid sparsemax squareplus tanh_shrink threshold"),
+    'engine.ops.attention': "dot_product_attention",
+    'engine.ops.convolution': "average_pool conv depthwise_conv max_pool separable_conv",
+    'engine.ops.ctc': "ctc_decode ctc_loss",
+    'engine.ops.layernorm': "layer_normalization rms_normalization",
+    'engine.ops.math': "multi_hot one_hot",
+    'engine.ops.normalizing': "batch_normalization moments normalize psnr",
+    'engine.ops.patches': "adaptive_average_pool adaptive_max_pool depth_to_space extract_sequences fold space_to_depth unfold",
+    'engine.ops.spectral': "polar",
+    'engine.ops.transposed_conv': "conv_transpose",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
