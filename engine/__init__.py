@@ -27,10 +27,9 @@ from engine import models
 from engine.models import Model, Sequential
 from engine import random
 from engine import saving
-from engine import tree
 
 backend = config
 
-# keras.callbacks, keras.utils, keras.applications, keras.datasets, keras.preprocessing
-_LAZY = lazy_table(__name__, {"": "applications callbacks datasets preprocessing utils"})
+# keras.callbacks, keras.utils, keras.applications, keras.datasets, keras.preprocessing, keras.tree
+_LAZY = lazy_table(__name__, {"": "applications callbacks datasets preprocessing tree utils"})
 __getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

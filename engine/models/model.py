@@ -130,8 +130,7 @@ def _snake(name):
 
 
 def _saving_methods():
-    """save / save_weights / load_weights / to_json, shared by every model kind."""
-    import json
+    """save / save_weights / load_weights / to_json / build_from_config, shared by every model kind."""
     import os
 
     def save(self, filepath, overwrite=True, **kwargs):
@@ -156,6 +155,7 @@ def _saving_methods():
         load_weights_from_h5(self, os.fspath(filepath), skip_mismatch=skip_mismatch)
 
     def to_json(self, **kwargs):
+        import json
         from engine.saving.serialization import serialize_keras_object
         return json.dumps(serialize_keras_object(self), **kwargs)
 

@@ -1,26 +1,15 @@
 """engine.saving: model configs, weights files and `.keras` archives in Keras 3's formats.
 
-The archive functions (save_model, load_model, KerasFileEditor) import zipfile, json and h5py's
-helpers, so they load on first use; the registry and the config functions are always here.
+Only the registry (which every family imports to register its classes) loads with the package;
+the config functions and the archive (zipfile, json, h5py) load on first use.
 """
-from engine.saving.serialization import (register_keras_serializable, serialize_keras_object,
-                                         deserialize_keras_object, get_registered_object, get_registered_name,
-                                         custom_object_scope, CustomObjectScope,
-                                         get_custom_objects)
+from engine._lazy import lazy_attributes, lazy_table
 
-_LAZY = {"save_model": "engine.saving.archive", "load_model": "engine.saving.archive",
-         "save_weights": "engine.saving.archive", "load_weights": "engine.saving.archive"}
-
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine.saving' has no attribute {name!r}")
-    import importlib
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+_LAZY = lazy_table(__name__, {
+    "engine.saving.serialization": ("register_keras_serializable serialize_keras_object deserialize_keras_object "
+                                    "get_registered_object get_registered_name custom_object_scope "
+                                    "CustomObjectScope get_custom_objects"),
+    "engine.saving.archive": "save_model load_model save_weights load_weights",
+    "": "archive model_config registry serialization weights",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
