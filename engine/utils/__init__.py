@@ -3,6 +3,9 @@ utilities); each module loads on first use, so `import engine` does not pay for 
 import numpy as np
 
 from engine._lazy import lazy_attributes, lazy_table
+# Imported with the package: the function's name is its module's, and a module imported later
+# would otherwise replace the function on the package.
+from engine.utils.plot_model import plot_model, model_to_dot  # noqa: F401
 
 # keras.utils also re-exports the saving helpers.
 _LAZY = lazy_table(__name__, {
@@ -14,7 +17,6 @@ _LAZY = lazy_table(__name__, {
     'engine.utils.data_utils': "pack_x_y_sample_weight unpack_x_y_sample_weight",
     'engine.utils.dataset_utils': "ArrayBatches image_dataset_from_directory split_dataset text_dataset_from_directory",
     'engine.utils.image_utils': "array_to_img img_to_array load_img save_img",
-    'engine.utils.plot_model': "model_to_dot plot_model",
     'engine.utils.progbar': "Progbar",
     'engine.utils.py_dataset': "PyDataset Sequence",
     'engine.utils.sequence_utils': "pad_sequences",
