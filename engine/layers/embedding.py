@@ -3,7 +3,7 @@ import numpy as np
 
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
-from engine.ops.embedding import embedding_lookup, _ids_array
+from engine.ops.embedding import embedding_lookup, ids_array
 from engine.saving.registry import register_builtins
 
 
@@ -58,7 +58,7 @@ class Embedding(Layer):
         return x  # ids keep their integer type; the layer's dtype is that of its output
 
     def call(self, inputs):
-        ids = _ids_array(inputs)
+        ids = ids_array(inputs)
         if ids.size:
             lo, hi = int(ids.min()), int(ids.max())
             if lo < 0 or hi >= self.input_dim:

@@ -39,28 +39,28 @@ class KerasTensor:
 
     # Arithmetic on symbolic tensors becomes merge layers, as in Keras.
     def __add__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("add", self, other)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("add", self, other)
 
     def __radd__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("add", other, self)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("add", other, self)
 
     def __sub__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("subtract", self, other)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("subtract", self, other)
 
     def __rsub__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("subtract", other, self)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("subtract", other, self)
 
     def __mul__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("multiply", self, other)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("multiply", self, other)
 
     def __rmul__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("multiply", other, self)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("multiply", other, self)
 
 
 def flatten(structure):

@@ -309,7 +309,7 @@ def dot(inputs, axes=-1, normalize=False, **kwargs):
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 
-def _symbolic_binary(kind, a, b):
+def symbolic_binary(kind, a, b):
     """`a + b` etc. on symbolic tensors: a merge layer, or a Lambda when one side is a constant."""
     from engine.layers.keras_tensor import KerasTensor
     from engine.layers.core import Lambda

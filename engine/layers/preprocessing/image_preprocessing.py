@@ -87,7 +87,8 @@ class Rescaling(Layer):
         return {**super().get_config(), "scale": plain(self.scale), "offset": plain(self.offset)}
 
 
-def _check_interpolation(layer, interpolation, allowed):
+def check_interpolation(layer, interpolation, allowed):
+    """ValueError naming the layer unless `interpolation` is one of `allowed`."""
     if interpolation not in allowed:
         raise ValueError(f"{type(layer).__name__}: interpolation must be one of {', '.join(allowed)}; "
                          f"got {interpolation!r}")
@@ -113,7 +114,7 @@ class Resizing(ImageLayer):
                  pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, antialias=False,
                  data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        _check_interpolation(self, interpolation, _image_ops.RESIZE_INTERPOLATIONS)
+        check_interpolation(self, interpolation, _image_ops.RESIZE_INTERPOLATIONS)
         if crop_to_aspect_ratio and pad_to_aspect_ratio:
             raise ValueError("Resizing: only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be True")
         if fill_mode != "constant":
