@@ -89,7 +89,9 @@ def test_lazy_layer_tables_list_every_layer_their_modules_define():
     """A new layer class in a lazily loaded module must be listed (else engine.layers.X and
     loading it from a config by name would miss it); shared base classes are exempt."""
     from engine.layers import _LAZY
-    modules = {target.split(":")[0] for target in _LAZY.values() if ":" in target}
+    from engine.layers.preprocessing import _LAZY as preprocessing
+    modules = {target.split(":")[0] for target in list(_LAZY.values()) + list(preprocessing.values())
+               if ":" in target}
     for name in modules:
         module = importlib.import_module(name)
         classes = [obj for attr, obj in vars(module).items() if inspect.isclass(obj) and obj.__module__ == name
@@ -97,3 +99,4 @@ def test_lazy_layer_tables_list_every_layer_their_modules_define():
         for cls in classes:
             if not any(other is not cls and issubclass(other, cls) for other in classes):
                 assert cls.__name__ in _LAZY, f"{name}.{cls.__name__} is not in engine.layers' lazy table"
+                assert getattr(engine.layers, cls.__name__) is cls

@@ -39,14 +39,11 @@ _LAZY = lazy_table(__name__, {
         "AveragePooling1D AveragePooling2D AvgPool1D AvgPool2D GlobalAveragePooling1D GlobalAveragePooling2D "
         "GlobalAvgPool1D GlobalAvgPool2D GlobalMaxPool1D GlobalMaxPool2D GlobalMaxPooling1D "
         "GlobalMaxPooling2D MaxPool1D MaxPool2D MaxPooling1D MaxPooling2D"),
-    'engine.layers.preprocessing.category_encoding': "CategoryEncoding",
-    'engine.layers.preprocessing.discretization': "Discretization",
-    'engine.layers.preprocessing.hashing': "Hashing",
-    'engine.layers.preprocessing.image_augmentation': "RandomBrightness RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom",
-    'engine.layers.preprocessing.image_preprocessing': "CenterCrop Rescaling Resizing",
-    'engine.layers.preprocessing.index_lookup': "IntegerLookup StringLookup",
-    'engine.layers.preprocessing.normalization': "Normalization",
-    'engine.layers.preprocessing.text_vectorization': "TextVectorization",
+    # (the preprocessing package resolves these to its own modules, also on first use)
+    'engine.layers.preprocessing': (
+        "CategoryEncoding CenterCrop Discretization Hashing IntegerLookup Normalization RandomBrightness "
+        "RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom Rescaling Resizing "
+        "StringLookup TextVectorization"),
     'engine.layers.recurrent': "Bidirectional GRU LSTM SimpleRNN",
     'engine.layers.regularization': (
         "ActivityRegularization AlphaDropout GaussianDropout GaussianNoise Masking SpatialDropout1D "
