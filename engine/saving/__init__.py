@@ -1,7 +1,7 @@
 """engine.saving: model configs, weights files and `.keras` archives in Keras 3's formats.
 
 Only the registry (which every family imports to register its classes) loads with the package;
-the config functions and the archive (zipfile, json, h5py) load on first use.
+the config functions, the archive (zipfile, json, h5py) and KerasFileEditor load on first use.
 """
 from engine._lazy import lazy_attributes, lazy_table
 
@@ -10,6 +10,7 @@ _LAZY = lazy_table(__name__, {
                                     "get_registered_object get_registered_name custom_object_scope "
                                     "CustomObjectScope get_custom_objects"),
     "engine.saving.archive": "save_model load_model save_weights load_weights",
-    "": "archive model_config registry serialization weights",
+    "engine.saving.file_editor": "KerasFileEditor",
+    "": "archive file_editor model_config registry serialization weights",
 })
 __getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

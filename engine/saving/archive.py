@@ -212,7 +212,7 @@ def _load_assets(model, filepath):
                     target = os.path.join(folder, *parts)
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                     with open(target, "wb") as f:
-                        f.write(_read_member(z, member, filepath, CONFIG_MAX_BYTES))
+                        f.write(read_member(z, member, filepath, CONFIG_MAX_BYTES))
                 try:
                     layer.load_assets(folder)
                 except FileNotFoundError as e:
@@ -225,7 +225,7 @@ CONFIG_MAX_BYTES = 64 << 20
 _CHUNK = 1 << 20
 
 
-def _read_member(z, member, filepath, cap):
+def read_member(z, member, filepath, cap):
     """The bytes of one member, refused (naming the file and the member) when it declares or
     inflates to more than cap bytes: a small zip can inflate to gigabytes."""
     try:
@@ -264,7 +264,7 @@ def read_config(filepath):
     """The config dict of a .keras file, with clear errors for anything malformed."""
     filepath = os.fspath(filepath)
     with _open_archive(filepath) as z:
-        raw_config = _read_member(z, "config.json", filepath, CONFIG_MAX_BYTES)
+        raw_config = read_member(z, "config.json", filepath, CONFIG_MAX_BYTES)
     try:
         config = json.loads(raw_config)
     except (ValueError, UnicodeDecodeError) as e:
@@ -278,7 +278,7 @@ def read_weights(filepath, model):
     """The bytes of a .keras file's model.weights.h5, capped by what this model can hold."""
     filepath = os.fspath(filepath)
     with _open_archive(filepath) as z:
-        return _read_member(z, "model.weights.h5", filepath, weights_io.weights_bytes_bound(model))
+        return read_member(z, "model.weights.h5", filepath, weights_io.weights_bytes_bound(model))
 
 
 def _deserialize_compile_value(value, custom_objects):

@@ -335,3 +335,70 @@ def weights_bytes_bound(model):
     datasets = sum(len(state) + 1 for state in states)
     own = sum(1 for state in states if not all(_is_variable(v) for v in state.values()))
     return 8 * 4 * elements + 16384 * (4 * datasets + 8) + (1 << 20) + 8 * OWN_STORE_MAX_ELEMENTS * own
+
+
+# -- the file as nested dicts (KerasFileEditor) -------------------------------------------------------
+def read_weights_tree(source, name, max_elements):
+    """Every weight in a weights file as nested dicts that follow its groups, a group's `vars`
+    datasets in its own dict: {"layers": {"dense": {"0": kernel, "1": bias}}, ...}. Read through
+    in-file links only, numeric datasets only, each refused past max_elements; empty groups are
+    left out.
+
+    Args:
+        source: a path or a binary file object.
+        name: how errors name the file.
+        max_elements: the largest array accepted.
+    """
+    h5py = _h5py()
+
+    def read(group, where):
+        tree = {}
+        for key in group.keys():
+            path = f"{where}/{key}" if where else key
+            item = _child(h5py, group, key, path, name)
+            if isinstance(item, h5py.Group):
+                if key == "vars":
+                    tree.update({k: _read_array(h5py, item, k, path, name, max_elements)
+                                 for k in _array_keys(h5py, item, path, name)})
+                else:
+                    sub = read(item, path)
+                    if sub:
+                        tree[key] = sub
+            elif isinstance(item, h5py.Dataset):
+                tree[key] = _read_array(h5py, group, key, where, name, max_elements)
+        return tree
+
+    with _open(h5py, source, name) as f:
+        return read(f, "")
+
+
+def write_weights_tree(tree, path):
+    """Write nested dicts of arrays (as read_weights_tree gives them) in Keras 3's layout: each
+    dict's arrays in its `vars` group."""
+    h5py = _h5py()
+
+    def write(f, node, where):
+        arrays = {k: v for k, v in node.items() if not isinstance(v, dict)}
+        if arrays:
+            g = f.require_group(_vars_group(where))
+            for key, value in arrays.items():
+                g.create_dataset(key, data=_as_array(value))
+        for key, value in node.items():
+            if isinstance(value, dict) and value:
+                write(f, value, f"{where}/{key}" if where else key)
+
+    with h5py.File(path, "w") as f:
+        write(f, tree, "")
+
+
+def weights_tree_spec(model):
+    """{"layers/dense/0": shape, ...}: where each weight of the model (and its optimizer's state,
+    if it has any) is saved (the paths of read_weights_tree's dicts, without the `vars` groups),
+    and its shape."""
+    spec = {}
+    for path, obj in saveables(model):
+        for key, value in _own_state(obj).items():
+            spec[f"{path}/{key}" if path else key] = tuple(_as_array(value).shape)
+    for i, value in enumerate(optimizer_variables(model)):      # a compiled model's optimizer state
+        spec[f"optimizer/{i}"] = tuple(_as_array(value).shape)
+    return spec
