@@ -3,17 +3,21 @@
 Change `keras` to `engine` in Keras code and it runs:
 
     from engine import Input, layers, Model
+
+What a model needs (ops, layers, models, losses, metrics, optimizers) is imported with the package;
+the data sets, applications, data utilities and keras.preprocessing paths load on first use.
 """
 __version__ = "0.1.0"
 
 from engine import _malloc  # noqa: F401  (reuse large buffers between steps; see the module)
 
+from engine._lazy import lazy_attributes, lazy_table
 from engine import config
 from engine.variables import Variable
 from engine.autodiff import GradientTape
 from engine import ops
 from engine import activations, initializers, regularizers, constraints
-from engine import losses, metrics, optimizers, callbacks
+from engine import losses, metrics, optimizers
 from engine.losses import Loss
 from engine.metrics import Metric
 from engine.optimizers import Optimizer
@@ -21,11 +25,11 @@ from engine import layers
 from engine.layers import Input, InputLayer, Layer
 from engine import models
 from engine.models import Model, Sequential
-from engine import utils
 from engine import random
-from engine import applications
 from engine import saving
-from engine import tree
-from engine import datasets, preprocessing  # keras.datasets, keras.preprocessing
 
 backend = config
+
+# keras.callbacks, keras.utils, keras.applications, keras.datasets, keras.preprocessing, keras.tree
+_LAZY = lazy_table(__name__, {"": "applications callbacks datasets preprocessing tree utils"})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

@@ -1,5 +1,6 @@
 """Activation functions by name, as keras.activations."""
 from engine import ops
+from engine.saving.registry import register_functions
 
 
 def linear(x):
@@ -194,6 +195,7 @@ _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, log_so
                                     softsign, gelu, silu, leaky_relu, relu6, hard_sigmoid, hard_silu,
                                     exponential, mish)}
 _BY_NAME.update({"swish": silu, "hard_swish": hard_silu})
+register_functions("activations", _BY_NAME)  # configs name activations; saving finds them here
 
 
 def get(identifier):

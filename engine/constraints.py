@@ -1,5 +1,6 @@
 """Weight constraints (keras.constraints), applied after each optimizer step."""
 import numpy as np
+from engine.saving.registry import register_builtins
 
 
 class Constraint:
@@ -110,3 +111,6 @@ def get(identifier):
     if isinstance(identifier, str) and identifier.lower() in names:
         return names[identifier.lower()]()
     raise ValueError(f"Unknown constraint {identifier!r}. Known: {', '.join(names)}")
+
+
+register_builtins("constraints", globals())  # loadable from .keras configs by class name

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from engine import random as engine_random
+from engine.saving.registry import register_builtins
 
 
 def compute_fans(shape):
@@ -396,3 +397,6 @@ def serialize(initializer):
     """
     return {"module": "keras.initializers", "class_name": type(initializer).__name__,
             "config": initializer.get_config(), "registered_name": None}
+
+
+register_builtins("initializers", globals())  # loadable from .keras configs by class name

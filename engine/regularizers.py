@@ -1,5 +1,6 @@
 """Weight regularizers (keras.regularizers): penalties added to the training loss."""
 from engine import ops
+from engine.saving.registry import register_builtins
 
 
 class Regularizer:
@@ -94,3 +95,6 @@ def get(identifier):
     if isinstance(identifier, str) and identifier.lower() in names:
         return names[identifier.lower()]()
     raise ValueError(f"Unknown regularizer {identifier!r}. Known: l1, l2, l1_l2")
+
+
+register_builtins("regularizers", globals())  # loadable from .keras configs by class name

@@ -11,7 +11,8 @@ import engine
 NAMESPACES = ["losses", "metrics", "optimizers", "optimizers.schedules", "random", "tree"]
 SAVING_NAMES = ["get_custom_objects", "custom_object_scope", "CustomObjectScope", "get_registered_name",
                 "get_registered_object", "register_keras_serializable", "serialize_keras_object",
-                "deserialize_keras_object"]
+                "deserialize_keras_object", "save_model", "load_model", "save_weights", "load_weights",
+                "KerasFileEditor"]
 CONFIG_NAMES = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format",
                 "enable_unsafe_deserialization"]
 SKIP = {("optimizers", "legacy")}   # the TF 2 legacy optimizers module

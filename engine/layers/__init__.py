@@ -1,41 +1,61 @@
-"""engine.layers: the Keras layers, by family."""
+"""engine.layers: the Keras layers, by family.
+
+The base Layer, Input and the core layers (Dense, Activation, Dropout, ...) come with the package;
+every other family loads its module on first use (`layers.LSTM`, `from engine.layers import
+RandomFlip`), and is registered for loading from configs by name before that, so a `.keras` file
+naming a layer whose module was never imported still loads.
+"""
+from engine._lazy import lazy_attributes, lazy_table
 from engine.layers.base import Layer
 from engine.layers.input_layer import Input, InputLayer
 from engine.layers.core import (Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Identity,
                                 Lambda)
-from engine.layers.merging import (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
-                                   add, subtract, multiply, average, maximum, minimum, concatenate, dot)
-from engine.layers.embedding import Embedding
-from engine.layers.recurrent import LSTM, GRU, SimpleRNN, Bidirectional
-from engine.layers.convolutional import (Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, Convolution1D,
-                                         Convolution2D, SeparableConvolution2D)
-from engine.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
-                                   GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D,
-                                   GlobalAveragePooling2D, MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D,
-                                   GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D)
-from engine.layers.normalization import BatchNormalization
-from engine.layers.reshaping import (ZeroPadding1D, ZeroPadding2D, UpSampling1D, UpSampling2D, Cropping1D,
-                                     Cropping2D)
-from engine.layers.preprocessing import (Normalization, Rescaling, Resizing, CenterCrop, RandomFlip, RandomRotation,
-                                         RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop,
-                                         CategoryEncoding, Hashing, StringLookup, IntegerLookup, TextVectorization,
-                                         Discretization)
-from engine.layers.attention import MultiHeadAttention, Attention, AdditiveAttention
-from engine.layers.normalization_layers import (LayerNormalization, GroupNormalization, RMSNormalization,
-                                               UnitNormalization)
-from engine.layers.activation_layers import ReLU, LeakyReLU, PReLU, ELU, Softmax
-from engine.layers.regularization import (Masking, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
-                                          GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization)
-from engine.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
-                                          Convolution2DTranspose, Convolution3DTranspose)
-from engine.layers.convolutional3d import (Conv3D, Convolution3D, MaxPooling3D, AveragePooling3D, MaxPool3D,
-                                           AvgPool3D, GlobalMaxPooling3D, GlobalAveragePooling3D, GlobalMaxPool3D,
-                                           GlobalAvgPool3D, ZeroPadding3D, UpSampling3D, Cropping3D)
-from engine.layers.depthwise1d import DepthwiseConv1D, SeparableConv1D, SeparableConvolution1D
-from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, TimeDistributed
-from engine.layers.input_spec import InputSpec
-from engine.layers.wrappers import Wrapper
-from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+from engine.saving.registry import register_builtin, register_lazy
+
+_LAZY = lazy_table(__name__, {
+    '': (
+        "activation_layers attention base conv_lstm conv_transpose convolutional convolutional3d core "
+        "depthwise1d embedding input_layer input_spec keras_tensor merging normalization normalization_layers "
+        "pooling preprocessing recurrent regularization reshaping rnn wrappers"),
+    'engine.layers.activation_layers': "ELU LeakyReLU PReLU ReLU Softmax",
+    'engine.layers.attention': "AdditiveAttention Attention MultiHeadAttention",
+    'engine.layers.conv_lstm': "ConvLSTM1D ConvLSTM2D ConvLSTM3D",
+    'engine.layers.conv_transpose': (
+        "Conv1DTranspose Conv2DTranspose Conv3DTranspose Convolution1DTranspose Convolution2DTranspose "
+        "Convolution3DTranspose"),
+    'engine.layers.convolutional': "Conv1D Conv2D Convolution1D Convolution2D DepthwiseConv2D SeparableConv2D SeparableConvolution2D",
+    'engine.layers.convolutional3d': (
+        "AveragePooling3D AvgPool3D Conv3D Convolution3D Cropping3D GlobalAveragePooling3D GlobalAvgPool3D "
+        "GlobalMaxPool3D GlobalMaxPooling3D MaxPool3D MaxPooling3D UpSampling3D ZeroPadding3D"),
+    'engine.layers.depthwise1d': "DepthwiseConv1D SeparableConv1D SeparableConvolution1D",
+    'engine.layers.embedding': "Embedding",
+    'engine.layers.input_spec': "InputSpec",
+    'engine.layers.merging': (
+        "Add Average Concatenate Dot Maximum Minimum Multiply Subtract add average concatenate dot maximum "
+        "minimum multiply subtract"),
+    'engine.layers.normalization': "BatchNormalization",
+    'engine.layers.normalization_layers': "GroupNormalization LayerNormalization RMSNormalization UnitNormalization",
+    'engine.layers.pooling': (
+        "AveragePooling1D AveragePooling2D AvgPool1D AvgPool2D GlobalAveragePooling1D GlobalAveragePooling2D "
+        "GlobalAvgPool1D GlobalAvgPool2D GlobalMaxPool1D GlobalMaxPool2D GlobalMaxPooling1D "
+        "GlobalMaxPooling2D MaxPool1D MaxPool2D MaxPooling1D MaxPooling2D"),
+    # (the preprocessing package resolves these to its own modules, also on first use)
+    'engine.layers.preprocessing': (
+        "CategoryEncoding CenterCrop Discretization Hashing IntegerLookup Normalization RandomBrightness "
+        "RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom Rescaling Resizing "
+        "StringLookup TextVectorization"),
+    'engine.layers.recurrent': "Bidirectional GRU LSTM SimpleRNN",
+    'engine.layers.regularization': (
+        "ActivityRegularization AlphaDropout GaussianDropout GaussianNoise Masking SpatialDropout1D "
+        "SpatialDropout2D SpatialDropout3D"),
+    'engine.layers.reshaping': "Cropping1D Cropping2D UpSampling1D UpSampling2D ZeroPadding1D ZeroPadding2D",
+    'engine.layers.rnn': "GRUCell LSTMCell RNN SimpleRNNCell StackedRNNCells TimeDistributed",
+    'engine.layers.wrappers': "Wrapper",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
+
+register_builtin(Layer, "layers")   # user layers are written as "keras.layers", as Keras writes them
+register_lazy("layers", {name: target for name, target in _LAZY.items() if name[:1].isupper()})
 
 
 def serialize(layer):

@@ -3,6 +3,7 @@ import numpy as np
 
 from engine import activations, constraints, initializers, ops, regularizers
 from engine.layers.base import Layer
+from engine.saving.registry import register_builtins
 
 
 class _Elementwise(Layer):
@@ -185,3 +186,6 @@ class Softmax(_Elementwise):
         config = super().get_config()
         config["axis"] = self.axis
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

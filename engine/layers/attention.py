@@ -12,6 +12,7 @@ from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
+from engine.saving.registry import register_builtins
 
 
 def _mask_of(x):
@@ -157,16 +158,6 @@ class MultiHeadAttention(Layer):
         for sub in self._layers:
             nest_weight_paths(self, sub)
         self.built = True
-
-    def _h5_groups(self):
-        """(sub-path, variables) of each projection, where Keras's .weights.h5 files keep them."""
-        if not self.built:
-            return []
-        groups = [("query_dense", self._query_dense.weights), ("key_dense", self._key_dense.weights),
-                  ("value_dense", self._value_dense.weights), ("output_dense", self._output_dense.weights)]
-        if self.use_gate:
-            groups.append(("_gate_dense", self._gate_dense.weights))
-        return groups
 
     @property
     def query_dense(self):
@@ -504,3 +495,6 @@ class AdditiveAttention(Attention):
         config = super().get_config()
         del config["score_mode"]
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

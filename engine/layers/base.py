@@ -266,6 +266,38 @@ class Layer:
         for var, value in zip(own, weights):
             var.assign(value)
 
+    def save_own_variables(self, store):
+        """Save this layer's own state (not its sublayers') into `store`, as Keras 3 does: each of
+        its own variables, trainable then non-trainable, under "0", "1", ... Override it (with
+        `load_own_variables`) to save other state; `model.save` and `save_weights` call it for
+        every layer and keep what it stores at the layer's path in the weights file.
+
+        Args:
+            store: a dict-like object the state is written into.
+        """
+        for i, v in enumerate(self._trainable_weights_list + self._non_trainable_weights_list):
+            store[str(i)] = v
+
+    def load_own_variables(self, store):
+        """Restore what `save_own_variables` stored (the layer's own variables, in its order).
+
+        Args:
+            store: a dict-like object holding the saved state (numpy arrays by key).
+        """
+        own = self._trainable_weights_list + self._non_trainable_weights_list
+        keys = list(store.keys())
+        if len(keys) != len(own):
+            hint = (" It has not been built: call it on an input (or build it) before loading"
+                    if not own and not self.built else "")
+            raise ValueError(f"Layer {self.name!r} has {len(own)} variables but the saved state holds "
+                             f"{len(keys)} ({', '.join(map(str, keys[:5]))}).{hint}")
+        for i, v in enumerate(own):
+            value = np.asarray(store[str(i)])
+            if value.shape != tuple(v.shape):
+                raise ValueError(f"Layer {self.name!r}: variable {v.path!r} has shape {tuple(v.shape)}, "
+                                 f"the saved value has shape {value.shape}")
+            v.assign(value)
+
     def count_params(self):
         if not self.built:
             raise ValueError(f"Layer {self.name!r} is not built yet, so it has no weights to count. "

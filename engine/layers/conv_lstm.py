@@ -6,11 +6,12 @@ both for the four gates (i, f, c, o) at once, on the GEMM-backed convolution ker
 loop is RNN's (masks, states, go_backwards, stateful).
 """
 from engine import activations, initializers, ops
-from engine.layers.convolutional import _tuple
+from engine.layers.convolutional import layer_int_tuple
 from engine.layers.convolutional3d import conv3d
 from engine.layers.recurrent import _UnitForgetBias
 from engine.layers.rnn import RNN, _Cell
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 class _ConvLSTMCell(_Cell):
@@ -23,9 +24,9 @@ class _ConvLSTMCell(_Cell):
         super().__init__(filters, **kwargs)
         self.rank = rank
         self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, rank, "kernel_size", self)
-        self.strides = _tuple(strides, rank, "strides", self)
-        self.dilation_rate = _tuple(dilation_rate, rank, "dilation_rate", self)
+        self.kernel_size = layer_int_tuple(kernel_size, rank, "kernel_size", self)
+        self.strides = layer_int_tuple(strides, rank, "strides", self)
+        self.dilation_rate = layer_int_tuple(dilation_rate, rank, "dilation_rate", self)
         self.padding = padding.lower()
         if self.padding not in ("valid", "same"):
             raise ValueError(f"ConvLSTM{rank}D: padding must be 'valid' or 'same', got {padding!r}")
@@ -187,3 +188,6 @@ class ConvLSTM3D(_ConvLSTM):
     """
 
     rank = 3
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

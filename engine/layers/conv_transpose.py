@@ -1,11 +1,12 @@
 """Transposed convolution layers (channels_last): Conv1DTranspose, Conv2DTranspose."""
 
 from engine import activations, ops
-from engine.layers.convolutional import _Conv, _tuple
+from engine.layers.convolutional import BaseConv, layer_int_tuple
 from engine.ops import transposed_conv as ct_ops
+from engine.saving.registry import register_builtins
 
 
-class _ConvTranspose(_Conv):
+class _ConvTranspose(BaseConv):
     """What the transposed convolutions add to the convolution layers: output_padding, the
     (k..., filters, in_channels) kernel and Keras's output sizes."""
 
@@ -21,7 +22,7 @@ class _ConvTranspose(_Conv):
                          bias_constraint=bias_constraint, **kwargs)
         if self.padding not in ("valid", "same"):
             raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same', got {padding!r}")
-        self.output_padding = None if output_padding is None else _tuple(output_padding, self.rank,
+        self.output_padding = None if output_padding is None else layer_int_tuple(output_padding, self.rank,
                                                                          "output_padding", self, minimum=0)
         for op, s, d in zip(self.output_padding or (), self.strides, self.dilation_rate):
             if op >= max(s, d):
@@ -141,3 +142,6 @@ class Conv3DTranspose(_ConvTranspose):
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
 Convolution3DTranspose = Conv3DTranspose
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -5,16 +5,17 @@ import numpy as np
 from engine import activations, constraints, initializers, regularizers, ops
 from engine.layers.base import Layer
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
-def _tuple(v, n, name, layer, minimum=1):
+def layer_int_tuple(v, n, name, layer, minimum=1):
     """v as n ints, each at least `minimum`; ValueError naming the layer and the argument.
 
     A kernel size of 0 made an all-zero output and a stride of 0 a ZeroDivisionError deep in the
     shape arithmetic: both are refused here, at construction, as Keras does.
     """
     try:
-        values = conv_ops._tuple(v, n, name)
+        values = conv_ops.int_tuple(v, n, name)
     except (ValueError, TypeError):
         raise ValueError(f"{type(layer).__name__}: {name} must be an int or {n} ints, got {v!r}") from None
     if min(values) < minimum:
@@ -29,7 +30,7 @@ def _positive_int(v, name, layer):
     return int(v)
 
 
-class _Conv(Layer):
+class BaseConv(Layer):
     """What the convolution layers share: arguments, weights, shape inference and the op call."""
 
     rank = 2
@@ -45,9 +46,9 @@ class _Conv(Layer):
         if groups != 1:
             raise ValueError(f"{type(self).__name__}: groups != 1 is not supported yet")
         self.filters = None if filters is None else _positive_int(filters, "filters", self)
-        self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size", self)
-        self.strides = _tuple(strides, self.rank, "strides", self)
-        self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate", self)
+        self.kernel_size = layer_int_tuple(kernel_size, self.rank, "kernel_size", self)
+        self.strides = layer_int_tuple(strides, self.rank, "strides", self)
+        self.dilation_rate = layer_int_tuple(dilation_rate, self.rank, "dilation_rate", self)
         self.padding = padding.lower()
         allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
         if self.padding not in allowed:
@@ -142,7 +143,7 @@ class _Conv(Layer):
         return config
 
 
-class Conv1D(_Conv):
+class Conv1D(BaseConv):
     """1-D convolution layer: convolves a kernel over the steps of a `(batch, steps, channels)`
     input.
 
@@ -176,7 +177,7 @@ class Conv1D(_Conv):
     rank = 1
 
 
-class Conv2D(_Conv):
+class Conv2D(BaseConv):
     """2-D convolution layer: convolves a kernel over the spatial axes of its input.
 
     The input has shape `(batch, rows, cols, channels)` and the kernel
@@ -210,7 +211,7 @@ class Conv2D(_Conv):
     rank = 2
 
 
-class DepthwiseConv2D(_Conv):
+class DepthwiseConv2D(BaseConv):
     """2-D depthwise convolution: convolves each input channel with its own set of filters.
 
     Each of the `in_channels` channels of a `(batch, rows, cols, channels)` input is convolved
@@ -277,7 +278,7 @@ class DepthwiseConv2D(_Conv):
         return config
 
 
-class SeparableConv2D(_Conv):
+class SeparableConv2D(BaseConv):
     """A depthwise convolution, then a 1x1 convolution mixing the channels (plus bias)."""
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
@@ -339,3 +340,6 @@ def _depthwise_settings(layer):
 
 
 Convolution1D, Convolution2D, SeparableConvolution2D = Conv1D, Conv2D, SeparableConv2D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

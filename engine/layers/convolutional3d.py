@@ -9,10 +9,11 @@ window.  Everything is recorded ops, so gradients come from the 2-D kernels' own
 import numpy as np
 
 from engine import activations, ops
-from engine.layers.convolutional import _Conv
+from engine.layers.convolutional import BaseConv
 from engine.layers.pooling import _GlobalPool, _Pool
 from engine.layers.reshaping import _Cropping, _UpSampling, _ZeroPadding
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 def _depth_windows(x, size, stride, dilation, padding, fill):
@@ -30,7 +31,7 @@ def _depth_windows(x, size, stride, dilation, padding, fill):
     return [x[:, a * dilation:a * dilation + (out - 1) * stride + 1:stride] for a in range(size)], out
 
 
-class Conv3D(_Conv):
+class Conv3D(BaseConv):
     """3-D convolution of (batch, depth, rows, cols, channels) inputs by a
     (kd, kh, kw, channels, filters) kernel, as keras.layers.Conv3D.
 
@@ -201,3 +202,6 @@ class Cropping3D(_ChannelsLastConfig, _Cropping):
 
 MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 GlobalMaxPool3D, GlobalAvgPool3D = GlobalMaxPooling3D, GlobalAveragePooling3D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -4,6 +4,7 @@ import numpy as np
 from engine import activations, constraints, initializers, ops, regularizers
 from engine.layers.base import Layer
 from engine import random as engine_random
+from engine.saving.registry import register_builtins
 
 
 def _incompatible(layer, expected, shape):
@@ -314,3 +315,6 @@ class Lambda(Layer):
         if callable(self._output_shape):
             return self._output_shape(input_shape)
         return (input_shape[0] if isinstance(input_shape, tuple) else None,) + tuple(self._output_shape)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -3,6 +3,7 @@ run as their 2-D counterparts on sequences seen as images of height 1."""
 from engine import activations, ops
 from engine.layers.convolutional import DepthwiseConv2D, SeparableConv2D
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 def _settings(layer, names):
@@ -87,3 +88,6 @@ class SeparableConv1D(SeparableConv2D):
 
 
 SeparableConvolution1D = SeparableConv1D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -3,7 +3,8 @@ import numpy as np
 
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
-from engine.ops.embedding import embedding_lookup, _ids_array
+from engine.ops.embedding import embedding_lookup, ids_array
+from engine.saving.registry import register_builtins
 
 
 class Embedding(Layer):
@@ -57,7 +58,7 @@ class Embedding(Layer):
         return x  # ids keep their integer type; the layer's dtype is that of its output
 
     def call(self, inputs):
-        ids = _ids_array(inputs)
+        ids = ids_array(inputs)
         if ids.size:
             lo, hi = int(ids.min()), int(ids.max())
             if lo < 0 or hi >= self.input_dim:
@@ -81,3 +82,6 @@ class Embedding(Layer):
                        "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                        "mask_zero": self.mask_zero})
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

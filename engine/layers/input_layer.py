@@ -4,6 +4,7 @@ import numpy as np
 from engine.dtypes import standardize_dtype
 from engine.layers.base import Layer, unique_name
 from engine.layers.keras_tensor import KerasTensor, Node
+from engine.saving.registry import register_builtins
 
 
 class InputLayer(Layer):
@@ -60,3 +61,6 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name,
                        input_tensor=tensor)
     return layer.output_tensor
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

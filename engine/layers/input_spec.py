@@ -1,6 +1,7 @@
 """InputSpec: the rank, dtype and shape a layer accepts, checked on every call (Keras's
 keras.layers.InputSpec and its compatibility rules)."""
 import numpy as np
+from engine.saving.registry import register_builtins
 
 
 class InputSpec:
@@ -130,3 +131,6 @@ def _shape_of(x, layer_name):
         raise ValueError(f"Inputs to a layer should be tensors; got {x!r} (of type {type(x).__name__}) as an input "
                          f"of layer \"{layer_name}\"")
     return tuple(x.shape)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -6,6 +6,8 @@ produced it.  A Node records one call of a layer on symbolic tensors.
 """
 import numpy as np
 
+from engine.saving.registry import register_builtin
+
 
 def _standard_dtype(dtype):
     from engine.dtypes import standardize_dtype
@@ -37,28 +39,28 @@ class KerasTensor:
 
     # Arithmetic on symbolic tensors becomes merge layers, as in Keras.
     def __add__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("add", self, other)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("add", self, other)
 
     def __radd__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("add", other, self)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("add", other, self)
 
     def __sub__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("subtract", self, other)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("subtract", self, other)
 
     def __rsub__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("subtract", other, self)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("subtract", other, self)
 
     def __mul__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("multiply", self, other)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("multiply", self, other)
 
     def __rmul__(self, other):
-        from engine.layers.merging import _symbolic_binary
-        return _symbolic_binary("multiply", other, self)
+        from engine.layers.merging import symbolic_binary
+        return symbolic_binary("multiply", other, self)
 
 
 def flatten(structure):
@@ -135,3 +137,6 @@ class Node:
         def sub(x):
             return value_of(x) if isinstance(x, KerasTensor) else x
         return map_structure(sub, self.args), map_structure(sub, self.kwargs)
+
+
+register_builtin(KerasTensor, "tensors", package="keras")  # model configs encode graph edges as these

@@ -6,6 +6,7 @@ import numpy as np
 from engine import ops
 from engine.layers.base import Layer
 from engine.ops._util import check_axis
+from engine.saving.registry import register_builtins
 
 
 class _Merge(Layer):
@@ -308,7 +309,7 @@ def dot(inputs, axes=-1, normalize=False, **kwargs):
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 
-def _symbolic_binary(kind, a, b):
+def symbolic_binary(kind, a, b):
     """`a + b` etc. on symbolic tensors: a merge layer, or a Lambda when one side is a constant."""
     from engine.layers.keras_tensor import KerasTensor
     from engine.layers.core import Lambda
@@ -318,3 +319,6 @@ def _symbolic_binary(kind, a, b):
     if isinstance(a, KerasTensor):
         return Lambda(lambda x: fn(x, b), output_shape=lambda s: s)(a)
     return Lambda(lambda x: fn(a, x), output_shape=lambda s: s)(b)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -7,6 +7,7 @@ from engine.distribution.training import current_shard
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
 from engine.ops._util import check_axis
+from engine.saving.registry import register_builtins
 
 
 class BatchNormalization(Layer):
@@ -113,3 +114,6 @@ class BatchNormalization(Layer):
         config.update({"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                        "center": self.center, "scale": self.scale, "synchronized": self.synchronized})
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

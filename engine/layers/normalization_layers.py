@@ -10,6 +10,7 @@ import numpy as np
 from engine import constraints, initializers, ops, regularizers
 from engine.layers.base import Layer
 from engine.ops.layernorm import layer_normalization, rms_normalization
+from engine.saving.registry import register_builtins
 
 
 def _axis_list(layer, axis, ndim):
@@ -244,3 +245,6 @@ class UnitNormalization(Layer):
         config = super().get_config()
         config["axis"] = self.axis
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -1,8 +1,9 @@
 """Pooling layers: max and average pooling (1-D, 2-D) and their global forms."""
 from engine import ops
 from engine.layers.base import Layer
-from engine.layers.convolutional import _tuple
+from engine.layers.convolutional import layer_int_tuple
 from engine.ops import convolution as conv_ops
+from engine.saving.registry import register_builtins
 
 
 class _Pool(Layer):
@@ -13,8 +14,8 @@ class _Pool(Layer):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{type(self).__name__}: engine supports data_format='channels_last' only")
-        self.pool_size = _tuple(pool_size, self.rank, "pool_size", self)
-        self.strides = self.pool_size if strides is None else _tuple(strides, self.rank, "strides", self)
+        self.pool_size = layer_int_tuple(pool_size, self.rank, "pool_size", self)
+        self.strides = self.pool_size if strides is None else layer_int_tuple(strides, self.rank, "strides", self)
         self.padding = padding.lower()
         if self.padding not in ("valid", "same"):
             raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same', got {padding!r}")
@@ -32,7 +33,7 @@ class _Pool(Layer):
     def call(self, inputs):
         self._check_input(tuple(inputs.shape))
         if self.rank == 1:
-            return conv_ops._pool_nd(inputs, self.kind, self.pool_size, self.strides, self.padding)
+            return conv_ops.pool_nd(inputs, self.kind, self.pool_size, self.strides, self.padding)
         return conv_ops.pool2d(inputs, self.kind, self.pool_size, self.strides, self.padding)
 
     def compute_output_shape(self, input_shape):
@@ -205,3 +206,6 @@ class GlobalAveragePooling2D(_GlobalPool):
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

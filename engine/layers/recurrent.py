@@ -10,6 +10,7 @@ from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.ops import recurrent as rnn_ops
+from engine.saving.registry import register_builtins
 
 _KERNEL_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid")
 
@@ -33,6 +34,26 @@ class _UnitForgetBias(initializers.Initializer):
         ones = np.ones((self.units,), dtype=dtype or "float32")
         more = np.asarray(self.base((self.units * 2,), dtype=dtype))
         return np.concatenate([value, ones, more]).astype(dtype or "float32")
+
+
+class _CellWeights:
+    """Stands for an LSTM / GRU / SimpleRNN's cell when saving: the layer's own weights, in its
+    order (kernel, recurrent kernel, bias), saved and loaded as a cell's."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.name = layer.name
+
+    def save_own_variables(self, store):
+        """The layer's weights under "0", "1", ... as a cell's own variables."""
+        Layer.save_own_variables(self.layer, store)
+
+    def load_own_variables(self, store):
+        """Assign the layer's weights from what save_own_variables stored."""
+        Layer.load_own_variables(self.layer, store)
+
+    def _saveable_children(self):
+        return []
 
 
 class _RNN(Layer):
@@ -174,6 +195,22 @@ class _RNN(Layer):
         if self.return_state:
             return [mask] + [None] * self.state_count
         return mask
+
+    # -- saving: Keras keeps these weights in the layer's cell, at <path>/cell/vars ----------------
+    def save_own_variables(self, store):
+        """The layer itself stores nothing: its weights are saved as its cell's (see
+        _saveable_children), where Keras 3's LSTM / GRU / SimpleRNN keep them."""
+
+    def load_own_variables(self, store):
+        """Nothing is stored at the layer's own path (its cell's weights are loaded there)."""
+        if list(store.keys()):
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) keeps its weights in its cell, but the "
+                             f"file stores {len(store.keys())} arrays at the layer itself")
+
+    def _saveable_children(self):
+        """Where the weights walk goes below this layer: the cell's path, holding this layer's weights."""
+        return [("cell", _CellWeights(self))]
+
 
     def get_config(self):
         config = super().get_config()
@@ -468,3 +505,6 @@ class Bidirectional(Layer):
         if isinstance(config.get("backward_layer"), dict):
             config["backward_layer"] = deserialize_keras_object(config["backward_layer"])
         return cls(**config)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -6,6 +6,7 @@ from engine import config as engine_config, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.layers.core import Dropout
+from engine.saving.registry import register_builtins
 
 
 class Masking(Layer):
@@ -257,3 +258,6 @@ class ActivityRegularization(Layer):
         config.pop("activity_regularizer", None)
         config.update({"l1": self.l1, "l2": self.l2})
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -1,6 +1,7 @@
 """Reshaping layers for images and sequences: ZeroPadding1D/2D, UpSampling1D/2D, Cropping1D/2D."""
 from engine import ops
 from engine.layers.base import Layer
+from engine.saving.registry import register_builtins
 
 
 def _pairs(padding, rank, name):
@@ -166,3 +167,6 @@ class Cropping2D(_Cropping):
     """
 
     rank = 2
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -12,11 +12,12 @@ import numpy as np
 
 from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
-from engine.layers.base import Layer, snake_case
+from engine.layers.base import Layer
 from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _RNN, _UnitForgetBias
 from engine.layers.wrappers import Wrapper, nest_weight_paths
 from engine.ops import recurrent as rnn_ops
 from engine.ops.layout import ascontiguous
+from engine.saving.registry import register_builtins
 
 
 def _sizes(state_size):
@@ -383,18 +384,6 @@ class RNN(Layer):
             self.cell.build(step_shape)
         self.built = True
 
-    def _h5_groups(self):
-        """Keras keeps a cell's weights under cell/vars, a stack's under cell/cells/<cell>/vars."""
-        if not isinstance(self.cell, StackedRNNCells):
-            return [("cell", self.cell.weights if isinstance(self.cell, Layer) else [])]
-        groups, used = [], {}
-        for cell in self.cell.cells:
-            base = snake_case(type(cell).__name__)
-            n = used.get(base, 0)
-            used[base] = n + 1
-            groups.append((f"cell/cells/{base if n == 0 else f'{base}_{n}'}", cell.weights))
-        return groups
-
     def _state_shapes(self, batch, inputs_shape):
         """The shape of each state for a batch (a vector per sample; ConvLSTM's are feature maps)."""
         return [(batch, size) for size in _sizes(self.cell.state_size)]
@@ -547,3 +536,6 @@ class TimeDistributed(Wrapper):
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -1,6 +1,7 @@
 """layers.Wrapper: the base class of layers that wrap another layer (TimeDistributed,
 Bidirectional, user wrappers)."""
 from engine.layers.base import Layer
+from engine.saving.registry import register_builtins
 
 
 def nest_weight_paths(parent, child):
@@ -34,10 +35,6 @@ class Wrapper(Layer):
         nest_weight_paths(self, self.layer)
         self.built = True
 
-    def _h5_groups(self):
-        """Keras saves the wrapped layer's weights under layer/vars."""
-        return [("layer", self.layer.weights)]
-
     def get_config(self):
         from engine.saving.serialization import serialize_keras_object
         config = super().get_config()
@@ -50,3 +47,6 @@ class Wrapper(Layer):
         config = dict(config)
         config["layer"] = deserialize_keras_object(config["layer"])
         return cls(**config)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -1,6 +1,8 @@
 """Losses (keras.losses): per-sample loss functions and the Loss classes that weight and reduce them."""
 import inspect
 
+from engine.saving.registry import register_functions
+
 from engine.losses.loss import Loss, reduce_weighted_values, squeeze_or_expand_to_same_rank
 from engine.losses.losses import (
     LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
@@ -40,6 +42,11 @@ ALL_OBJECTS_DICT = {obj.__name__: obj for obj in _CLASSES + _FUNCTION_LIST}
 ALL_OBJECTS_DICT.update({"bce": bce, "BCE": bce, "kld": kld, "KLD": kld, "mae": mae, "MAE": mae, "mse": mse,
                          "MSE": mse, "mape": mape, "MAPE": mape, "msle": msle, "MSLE": msle,
                          "cce": categorical_crossentropy, "logcosh": log_cosh, "huber_loss": huber})
+
+# Loss functions by every name configs may use for them (mse, MSE, mean_squared_error, ...).
+register_functions("losses", {name: fn for name, fn in globals().items()
+                              if inspect.isfunction(fn) and fn.__module__.startswith("engine.losses")
+                              and list(inspect.signature(fn).parameters)[:2] == ["y_true", "y_pred"]})
 
 
 def serialize(loss):

@@ -5,6 +5,7 @@ from engine import config, ops
 from engine.ops._util import to_array
 from engine.tensor import Tensor
 from engine.utils.naming import to_snake_case
+from engine.saving.registry import register_builtins
 
 REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
 
@@ -177,3 +178,6 @@ class Loss:
     def from_config(cls, config):
         """Rebuild a loss from `get_config()`'s dictionary."""
         return cls(**config)
+
+
+register_builtins("losses", globals())  # loadable from .keras configs by class name

@@ -13,6 +13,7 @@ from engine import config, ops
 from engine.losses.loss import Loss, as_tensor, squeeze_or_expand_to_same_rank
 from engine.ops._util import to_array
 from engine.ops.nn import mean_loss, per_sample_loss
+from engine.saving.registry import register_builtins
 
 
 def _float_tensor(x):
@@ -896,3 +897,6 @@ mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kl_divergence
 bce = BCE = binary_crossentropy
+
+
+register_builtins("losses", globals())  # loadable from .keras configs by class name

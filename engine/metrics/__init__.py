@@ -5,6 +5,8 @@ Python numbers in `update_state`, and returns an engine Tensor from `result()`.
 """
 import inspect
 
+from engine._lazy import lazy_attributes, lazy_table
+from engine.saving.registry import register_lazy
 from engine import losses as _losses
 from engine.utils.naming import to_snake_case
 from engine.metrics.base import Metric, Sum, Mean, MeanMetricWrapper
@@ -12,18 +14,6 @@ from engine.metrics.accuracy import (Accuracy, BinaryAccuracy, CategoricalAccura
                                      TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, accuracy,
                                      binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                                      top_k_categorical_accuracy, sparse_top_k_categorical_accuracy)
-from engine.metrics.regression import (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
-                                       MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity,
-                                       RootMeanSquaredError, R2Score)
-from engine.metrics.probabilistic import (BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-                                          KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge)
-from engine.metrics.correlation import (PearsonCorrelation, ConcordanceCorrelation, pearson_correlation,
-                                        concordance_correlation)
-from engine.metrics.confusion import (TruePositives, FalsePositives, TrueNegatives, FalseNegatives, Precision,
-                                      Recall, AUC, SensitivityAtSpecificity, SpecificityAtSensitivity,
-                                      PrecisionAtRecall, RecallAtPrecision)
-from engine.metrics.fscore import FBetaScore, F1Score
-from engine.metrics.iou import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 # Keras's metrics namespace re-exports the loss functions.
 from engine.losses import (mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
                            mean_squared_logarithmic_error, binary_crossentropy, categorical_crossentropy,
@@ -31,42 +21,64 @@ from engine.losses import (mean_squared_error, mean_absolute_error, mean_absolut
                            categorical_focal_crossentropy, kl_divergence, poisson, hinge, squared_hinge,
                            categorical_hinge, huber, log_cosh)
 
-_CLASSES = [Metric, Sum, Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
-            SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
-            MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError,
-            CosineSimilarity, RootMeanSquaredError, R2Score, BinaryCrossentropy, CategoricalCrossentropy,
-            SparseCategoricalCrossentropy, KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge,
-            PearsonCorrelation, ConcordanceCorrelation, TruePositives, FalsePositives, TrueNegatives,
-            FalseNegatives, Precision, Recall, AUC, SensitivityAtSpecificity, SpecificityAtSensitivity,
-            PrecisionAtRecall, RecallAtPrecision, FBetaScore, F1Score, IoU, BinaryIoU, MeanIoU, OneHotIoU,
-            OneHotMeanIoU]
+# The other families load on first use (a model compiled with "acc" never compiles the
+# confusion-matrix metrics); they register for configs as lazy entries.
+_LAZY = lazy_table(__name__, {
+    "engine.metrics.regression": ("MeanSquaredError MeanAbsoluteError MeanAbsolutePercentageError "
+                                  "MeanSquaredLogarithmicError LogCoshError CosineSimilarity RootMeanSquaredError "
+                                  "R2Score"),
+    "engine.metrics.probabilistic": ("BinaryCrossentropy CategoricalCrossentropy SparseCategoricalCrossentropy "
+                                     "KLDivergence Poisson Hinge SquaredHinge CategoricalHinge"),
+    "engine.metrics.correlation": "PearsonCorrelation ConcordanceCorrelation pearson_correlation concordance_correlation",
+    "engine.metrics.confusion": ("TruePositives FalsePositives TrueNegatives FalseNegatives Precision Recall AUC "
+                                 "SensitivityAtSpecificity SpecificityAtSensitivity PrecisionAtRecall "
+                                 "RecallAtPrecision"),
+    "engine.metrics.fscore": "FBetaScore F1Score",
+    "engine.metrics.iou": "IoU BinaryIoU MeanIoU OneHotIoU OneHotMeanIoU",
+    "": "confusion correlation fscore iou probabilistic regression",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
+register_lazy("metrics", {name: target for name, target in _LAZY.items() if name[:1].isupper()})
+
+_EAGER_CLASSES = [Metric, Sum, Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
+                  SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy]
+_CLASS_NAMES = [cls.__name__ for cls in _EAGER_CLASSES] + [n for n in _LAZY if n[:1].isupper()]
 
 # The metric functions, by the names Keras's configs use for them.
 _FUNCTIONS = {fn.__name__: fn for fn in (
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
-    sparse_top_k_categorical_accuracy, pearson_correlation, concordance_correlation)}
+    sparse_top_k_categorical_accuracy)}
+_LAZY_FUNCTIONS = ("pearson_correlation", "concordance_correlation")
 _LOSS_FUNCTIONS = {fn.__name__: fn for fn in _losses._FUNCTION_LIST}
 
+# Names `get` accepts: class names, their snake_case forms and Keras's short aliases (each to the
+# class's name, looked up in this module when asked for, so lazy families load only then).
+_NAMES = {name: name for name in _CLASS_NAMES}
+_NAMES.update({to_snake_case(name): name for name in _CLASS_NAMES})
+_NAMES.update({"bce": "BinaryCrossentropy", "BCE": "BinaryCrossentropy", "mse": "MeanSquaredError",
+               "MSE": "MeanSquaredError", "mae": "MeanAbsoluteError", "MAE": "MeanAbsoluteError",
+               "mape": "MeanAbsolutePercentageError", "MAPE": "MeanAbsolutePercentageError",
+               "msle": "MeanSquaredLogarithmicError", "MSLE": "MeanSquaredLogarithmicError"})
 
-# Names `get` accepts: class names, their snake_case forms and Keras's short aliases.
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
-ALL_OBJECTS_DICT.update({to_snake_case(cls.__name__): cls for cls in _CLASSES})
-ALL_OBJECTS_DICT.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy, "mse": MeanSquaredError,
-                         "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-                         "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
-                         "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
+
+def _class_named(name):
+    """The metric class a name, snake_case name or alias stands for (None if none)."""
+    public = _NAMES.get(name)
+    return globals().get(public) or __getattr__(public) if public else None
 
 
 def function_name(fn):
     """The name a built-in metric or loss function is written under in a config (None otherwise)."""
     name = getattr(fn, "__name__", None)
-    if _FUNCTIONS.get(name) is fn or _LOSS_FUNCTIONS.get(name) is fn:
+    if name is not None and function_by_name(name) is fn:
         return name
     return None
 
 
 def function_by_name(name):
     """A built-in metric or loss function from the name `function_name` gives it (None if unknown)."""
+    if name in _LAZY_FUNCTIONS:
+        return __getattr__(name) if name not in globals() else globals()[name]
     return _FUNCTIONS.get(name) or _LOSS_FUNCTIONS.get(name)
 
 
@@ -113,9 +125,9 @@ def deserialize(config, custom_objects=None):
     if isinstance(config, str):
         if custom_objects and config in custom_objects:
             return custom_objects[config]
-        obj = ALL_OBJECTS_DICT.get(config) or function_by_name(config)
+        obj = _class_named(config) or function_by_name(config)
         if obj is None:
-            raise ValueError(f"Unknown metric {config!r}. Known: {', '.join(sorted(ALL_OBJECTS_DICT))}")
+            raise ValueError(f"Unknown metric {config!r}. Known: {', '.join(sorted(_NAMES))}")
         return obj
     return deserialize_keras_object(config, custom_objects=custom_objects)
 
@@ -147,7 +159,7 @@ def get(identifier, display_name=None):
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
         return identifier()
     if isinstance(identifier, str):
-        cls = ALL_OBJECTS_DICT.get(identifier) or ALL_OBJECTS_DICT.get(identifier.lower())
+        cls = _class_named(identifier) or _class_named(identifier.lower())
         if cls is not None and cls not in (Metric, MeanMetricWrapper):
             metric = cls()
             metric.name = display_name or identifier
@@ -155,7 +167,7 @@ def get(identifier, display_name=None):
         fn = function_by_name(identifier)
         if fn is None:
             raise ValueError(f"Unknown metric {identifier!r}. Known: acc, accuracy, "
-                             f"{', '.join(sorted(set(ALL_OBJECTS_DICT) | set(_FUNCTIONS) | set(_LOSS_FUNCTIONS)))}")
+                             f"{', '.join(sorted(set(_NAMES) | set(_FUNCTIONS) | set(_LAZY_FUNCTIONS) | set(_LOSS_FUNCTIONS)))}")
         return MeanMetricWrapper(fn, name=display_name or identifier)
     if callable(identifier):
         return MeanMetricWrapper(identifier, name=display_name)

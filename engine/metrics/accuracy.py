@@ -3,6 +3,7 @@ import numpy as np
 
 from engine import config, ops
 from engine.metrics.base import _FixedFunctionMetric, as_array, match_ranks
+from engine.saving.registry import register_builtins
 
 
 def _floats(hits):
@@ -168,3 +169,6 @@ class SparseTopKCategoricalAccuracy(_FixedFunctionMetric):
         if self.from_sorted_ids:   # written only when set, as Keras does
             config["from_sorted_ids"] = True
         return config
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

@@ -11,6 +11,7 @@ from engine.losses.loss import dtype_name
 from engine.ops._util import to_array
 from engine.utils.naming import to_snake_case
 from engine.variables import Variable
+from engine.saving.registry import register_builtins
 
 
 def as_array(x, dtype=None):
@@ -313,3 +314,6 @@ class _FixedFunctionMetric(MeanMetricWrapper):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

@@ -4,6 +4,7 @@ import numpy as np
 
 from engine import config
 from engine.metrics.base import Metric, as_array, divide_no_nan, match_ranks
+from engine.saving.registry import register_builtins
 
 NEG_INF = -1e10   # the score top_k filtering gives the classes it drops (Keras's value)
 _KINDS = ("tp", "fp", "tn", "fn")
@@ -472,3 +473,6 @@ class AUC(Metric):
         if self._init_from_thresholds:
             config["thresholds"] = self.thresholds[1:-1]
         return config
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

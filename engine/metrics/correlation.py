@@ -3,6 +3,7 @@ import numpy as np
 
 from engine import config, ops
 from engine.metrics.base import _FixedFunctionMetric, as_array, match_ranks
+from engine.saving.registry import register_builtins
 
 
 def _pair(y_true, y_pred):
@@ -81,3 +82,6 @@ class ConcordanceCorrelation(_CorrelationMetric):
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
         super().__init__(name, dtype, axis)
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

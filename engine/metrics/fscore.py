@@ -3,6 +3,7 @@ import numpy as np
 
 from engine import config
 from engine.metrics.base import Metric, as_array
+from engine.saving.registry import register_builtins
 
 
 class FBetaScore(Metric):
@@ -105,3 +106,6 @@ class F1Score(FBetaScore):
         config = super().get_config()
         del config["beta"]
         return config
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

@@ -5,6 +5,7 @@ import numpy as np
 
 from engine import config
 from engine.metrics.base import Metric, as_array
+from engine.saving.registry import register_builtins
 
 
 class _IoUBase(Metric):
@@ -148,3 +149,6 @@ class OneHotMeanIoU(MeanIoU):
     def get_config(self):
         return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
                 "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

@@ -1,6 +1,7 @@
 """Metrics that average a loss function: crossentropies, KL divergence, Poisson, hinge losses."""
 from engine import losses
 from engine.metrics.base import _FixedFunctionMetric
+from engine.saving.registry import register_builtins
 
 
 class BinaryCrossentropy(_FixedFunctionMetric):
@@ -84,3 +85,6 @@ class CategoricalHinge(_FixedFunctionMetric):
 
     def __init__(self, name="categorical_hinge", dtype=None):
         super().__init__(losses.categorical_hinge, name=name, dtype=dtype)
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

@@ -6,6 +6,7 @@ import numpy as np
 from engine import losses
 from engine.metrics.base import Metric, Mean, _FixedFunctionMetric, as_array, match_ranks
 from engine.ops import convert_to_tensor
+from engine.saving.registry import register_builtins
 
 
 def cosine_similarity(y_true, y_pred, axis=-1):
@@ -166,3 +167,6 @@ class R2Score(Metric):
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, "class_aggregation": self.class_aggregation,
                 "num_regressors": self.num_regressors}
+
+
+register_builtins("metrics", globals())  # loadable from .keras configs by class name

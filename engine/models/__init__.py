@@ -2,7 +2,25 @@
 from engine.models.model import Model
 from engine.models.functional import Functional
 from engine.models.sequential import Sequential
-from engine.saving.archive import load_model
+from engine.saving.registry import register_builtin
+
+# The module paths Keras 3 writes for its model classes (functional.py is the execution plan's,
+# so the three are registered here, where the package is assembled).
+register_builtin(Model, "models", package="keras")
+register_builtin(Functional, "models", package="keras.src.models.functional")
+register_builtin(Sequential, "models", package="keras")
+
+
+def __getattr__(name):
+    # load_model lives in engine.saving.archive, which pulls in zipfile and json: loaded on first use.
+    if name == "load_model":
+        from engine.saving.archive import load_model
+        return load_model
+    raise AttributeError(f"module 'engine.models' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"load_model"})
 
 
 def model_from_json(json_string, custom_objects=None):

@@ -130,8 +130,7 @@ def _snake(name):
 
 
 def _saving_methods():
-    """save / save_weights / load_weights / to_json, shared by every model kind."""
-    import json
+    """save / save_weights / load_weights / to_json / build_from_config, shared by every model kind."""
     import os
 
     def save(self, filepath, overwrite=True, **kwargs):
@@ -156,10 +155,43 @@ def _saving_methods():
         load_weights_from_h5(self, os.fspath(filepath), skip_mismatch=skip_mismatch)
 
     def to_json(self, **kwargs):
+        import json
         from engine.saving.serialization import serialize_keras_object
         return json.dumps(serialize_keras_object(self), **kwargs)
 
-    return save, save_weights, load_weights, to_json
+    def build_from_config(self, config):
+        """Create a subclassed model's weights from the input shape recorded when it was saved
+        (Keras's `build_from_config`; functional and Sequential models, and the layers in them,
+        are built by replaying their calls, so they ignore it).
+
+        Args:
+            config: the saved build config, {"input_shape": ...}.
+        """
+        from engine.layers.base import training_scope
+        shape = (config or {}).get("input_shape")
+        if shape is None or hasattr(self, "_nodes") or self.weights:
+            return
+
+        def sample(s, dtype):
+            if isinstance(s, dict):
+                return {k: sample(v, dtype) for k, v in s.items()}
+            if s and isinstance(s[0], (list, tuple, dict)):
+                return [sample(v, dtype) for v in s]
+            return np.zeros((1,) + tuple(1 if d is None else d for d in s[1:]), dtype=dtype)
+
+        first_error = None
+        for dtype in (self.dtype, "int32"):  # integer-input models (embeddings) need integer samples
+            try:
+                with training_scope(False):
+                    self._call_eager((sample(shape, dtype),), {})
+                self._built_by_data = True
+                return
+            except Exception as e:  # noqa: BLE001 - report the first failure if no dtype works
+                first_error = first_error or e
+        raise ValueError(f"Could not build model {self.name!r} from its saved input shape {shape}: {first_error}")
+
+    return save, save_weights, load_weights, to_json, build_from_config
 
 
-Model.save, Model.save_weights, Model.load_weights, Model.to_json = _saving_methods()
+(Model.save, Model.save_weights, Model.load_weights, Model.to_json,
+ Model.build_from_config) = _saving_methods()

@@ -18,7 +18,7 @@ from engine.ops._util import to_array, wrap
 from engine.ops import math as m
 
 
-def _tensor(x):
+def operand_tensor(x):
     """x as an engine tensor (Tensors as they are; Python data converted as convert_to_tensor does)."""
     x = m._operand(x)
     return m.convert_to_tensor(x) if not hasattr(x, "dtype") else x
@@ -41,10 +41,11 @@ def _rearrange(x, fn=None):
 def rearrange_with(x, fn):
     """Apply `fn` (a numpy function that only moves, repeats or zero-fills elements, the same way
     for any dtype) to x as one recorded op."""
-    return _rearrange(_tensor(x), fn=fn)
+    return _rearrange(operand_tensor(x), fn=fn)
 
 
-def _shape_arg(op, shape):
+def shape_arg(op, shape):
+    """A shape argument (an int or ints) as a tuple; ValueError naming op for negative sizes."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
     if any(d < 0 for d in shape):
         raise ValueError(f"{op}: shape must not have negative sizes, got {shape}")
@@ -54,21 +55,21 @@ def _shape_arg(op, shape):
 # -- rearrangements ------------------------------------------------------------------------------
 def flip(x, axis=None):
     """x with the order of elements reversed along `axis` (an int, tuple, or None for all axes)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg("flip", axis, x.ndim)
     return rearrange_with(x, lambda a: np.flip(a, axis))
 
 
 def fliplr(x):
     """x reversed along axis 1 (left/right); x needs at least 2 axes."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("fliplr", x, 2)
     return flip(x, 1)
 
 
 def flipud(x):
     """x reversed along axis 0 (up/down)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("flipud", x, 1)
     return flip(x, 0)
 
@@ -82,7 +83,7 @@ def roll(x, shift, axis=None):
         shift: an int, or a tuple of ints (one per axis in `axis`).
         axis: an int, a tuple of ints, or None.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if axis is not None:
         for a in (axis if isinstance(axis, (list, tuple)) else (axis,)):
             axis_arg("roll", a, x.ndim)
@@ -99,7 +100,7 @@ def rot90(array, k=1, axes=(0, 1)):
         k: number of quarter turns (negative turns the other way).
         axes: the two axes of the plane.
     """
-    x = _tensor(array)
+    x = operand_tensor(array)
     min_rank("rot90", x, 2, "array")
     if len(axes) != 2:
         raise ValueError(f"rot90: axes must be two axes, got {axes!r}")
@@ -111,7 +112,7 @@ def rot90(array, k=1, axes=(0, 1)):
 
 def swapaxes(x, axis1, axis2):
     """x with axes axis1 and axis2 interchanged."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     perm = list(range(x.ndim))
     a1, a2 = axis_arg("swapaxes", axis1, x.ndim), axis_arg("swapaxes", axis2, x.ndim)
     perm[a1], perm[a2] = perm[a2], perm[a1]
@@ -121,7 +122,7 @@ def swapaxes(x, axis1, axis2):
 def moveaxis(x, source, destination):
     """x with axes moved from `source` to `destination` (ints or equal-length sequences of ints),
     the other axes keeping their order."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     src = [source] if isinstance(source, (int, np.integer)) else list(source)
     dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
     if len(src) != len(dst):
@@ -142,13 +143,13 @@ def moveaxis(x, source, destination):
 
 def ravel(x):
     """x flattened to one axis (row-major order)."""
-    return m.reshape(_tensor(x), (-1,))
+    return m.reshape(operand_tensor(x), (-1,))
 
 
 def broadcast_to(x, shape):
     """x broadcast to `shape` (numpy's broadcasting rules; the gradient sums the copies)."""
-    x = _tensor(x)
-    shape = _shape_arg("broadcast_to", shape)
+    x = operand_tensor(x)
+    shape = shape_arg("broadcast_to", shape)
     try:
         np.broadcast_shapes(x.shape, shape)
         if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
@@ -161,7 +162,7 @@ def broadcast_to(x, shape):
 def tile(x, repeats):
     """x repeated `repeats` times along each axis (an int, or one count per axis; a shorter
     tuple applies to the last axes, a longer one adds leading axes)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     reps = (repeats,) if isinstance(repeats, (int, np.integer)) else tuple(int(r) for r in to_array(repeats).reshape(-1))
     if any(r < 0 for r in reps):
         raise ValueError(f"tile: repeats must be non-negative, got {repeats!r}")
@@ -170,21 +171,21 @@ def tile(x, repeats):
 
 def triu(x, k=0):
     """x with the elements below the k-th diagonal of its last two axes set to zero."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("triu", x, 1)
     return rearrange_with(x, lambda a: np.triu(a, int(k)))
 
 
 def tril(x, k=0):
     """x with the elements above the k-th diagonal of its last two axes set to zero."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("tril", x, 1)
     return rearrange_with(x, lambda a: np.tril(a, int(k)))
 
 
 def diag(x, k=0):
     """For a 1-D x, the square matrix with x on its k-th diagonal; for a 2-D x, its k-th diagonal."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"diag: x must be 1-D or 2-D, got shape {x.shape}")
     return rearrange_with(x, lambda a: np.diag(a, int(k)))
@@ -192,12 +193,12 @@ def diag(x, k=0):
 
 def diagflat(x, k=0):
     """The square matrix with the flattened x on its k-th diagonal."""
-    return rearrange_with(_tensor(x), lambda a: np.diagflat(a, int(k)))
+    return rearrange_with(operand_tensor(x), lambda a: np.diagflat(a, int(k)))
 
 
 def diagonal(x, offset=0, axis1=0, axis2=1):
     """The diagonal at `offset` of the planes spanned by axis1 and axis2, as the last axis."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("diagonal", x, 2)
     a1, a2 = axis_arg("diagonal", axis1, x.ndim), axis_arg("diagonal", axis2, x.ndim)
     if a1 == a2:
@@ -214,7 +215,7 @@ def take_along_axis(x, indices, axis=None):
         indices: integer tensor of x's rank (or 1-D for axis=None).
         axis: the axis to pick along.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     idx = to_array(indices)
     if idx.dtype.kind not in "iu":
         raise ValueError(f"take_along_axis: indices must be integers, got dtype {idx.dtype}")
@@ -243,7 +244,7 @@ def take_along_axis(x, indices, axis=None):
 # -- joining and splitting ------------------------------------------------------------------------
 def append(x1, x2, axis=None):
     """x2 appended to x1 along `axis` (axis=None: both flattened first)."""
-    x1, x2 = _tensor(x1), _tensor(x2)
+    x1, x2 = operand_tensor(x1), operand_tensor(x2)
     if axis is None:
         x1, x2 = ravel(x1), ravel(x2)
         axis = 0
@@ -251,7 +252,7 @@ def append(x1, x2, axis=None):
 
 
 def _concat_promoted(op, xs, axis):
-    xs = [_tensor(v) for v in xs]
+    xs = [operand_tensor(v) for v in xs]
     if not xs:
         raise ValueError(f"{op}: needs at least one tensor")
     ndim = xs[0].ndim
@@ -268,19 +269,19 @@ def _concat_promoted(op, xs, axis):
 
 def hstack(xs):
     """The tensors joined along axis 1 (axis 0 for 1-D tensors)."""
-    xs = [_tensor(v) for v in xs]
+    xs = [operand_tensor(v) for v in xs]
     return _concat_promoted("hstack", xs, 0 if xs and xs[0].ndim == 1 else 1)
 
 
 def vstack(xs):
     """The tensors joined along axis 0, 1-D tensors taken as rows."""
-    xs = [_tensor(v) for v in xs]
+    xs = [operand_tensor(v) for v in xs]
     return _concat_promoted("vstack", [m.reshape(v, (1, -1)) if v.ndim < 2 else v for v in xs], 0)
 
 
 def dstack(xs):
     """The tensors joined along axis 2 (1-D tensors as (1, N, 1), 2-D as (M, N, 1))."""
-    xs = [_tensor(v) for v in xs]
+    xs = [operand_tensor(v) for v in xs]
     shaped = [m.reshape(v, (1, -1, 1)) if v.ndim < 2 else (m.expand_dims(v, -1) if v.ndim == 2 else v) for v in xs]
     return _concat_promoted("dstack", shaped, 2)
 
@@ -318,7 +319,7 @@ def _pieces(x, ranges=None, axis=0, squeeze=False):
 
 
 def _split(op, x, indices_or_sections, axis, exact=True):
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg(op, axis, x.ndim, allow_none=False, allow_tuple=False)
     bounds = _split_bounds(op, x.shape[axis], indices_or_sections, exact)
     # numpy's pieces: x[b_i : b_{i+1}], empty where the points decrease.
@@ -346,20 +347,20 @@ def array_split(x, indices_or_sections, axis=0):
 
 def hsplit(x, indices_or_sections):
     """split along axis 1 (axis 0 for 1-D tensors)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     return split(x, indices_or_sections, axis=0 if x.ndim == 1 else 1)
 
 
 def vsplit(x, indices_or_sections):
     """split along axis 0 (x needs at least 2 axes)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("vsplit", x, 2)
     return split(x, indices_or_sections, axis=0)
 
 
 def dsplit(x, indices_or_sections):
     """split along axis 2 (x needs at least 3 axes)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     min_rank("dsplit", x, 3)
     return split(x, indices_or_sections, axis=2)
 
@@ -372,7 +373,7 @@ def unstack(x, num=None, axis=0):
         num: the expected number of slices (checked when given).
         axis: the axis to unstack along.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg("unstack", axis, x.ndim, allow_none=False, allow_tuple=False)
     if num is not None and num != x.shape[axis]:
         raise ValueError(f"unstack: num={num} but axis {axis} of shape {x.shape} has {x.shape[axis]} slices")
@@ -408,7 +409,7 @@ def pad(x, pad_width, mode="constant", constant_values=None):
             edge) or "empty" (engine fills it as "constant" with 0); numpy's meanings.
         constant_values: the fill value for mode "constant" (an error for the other modes).
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     width = _pad_widths(x, pad_width)
     if constant_values is not None and mode != "constant":
         raise ValueError(f"pad: constant_values can only be given with mode='constant', got mode={mode!r}")
@@ -474,7 +475,7 @@ def repeat(x, repeats, axis=None):
         repeats: an int, or one count per element along the axis.
         axis: the axis to repeat along (None flattens first).
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if axis is None:
         x, axis = ravel(x), 0
     axis = axis_arg("repeat", axis, x.ndim, allow_none=False, allow_tuple=False)
@@ -506,7 +507,7 @@ def select(condlist, choicelist, default=0):
         raise ValueError("select: condlist must not be empty")
     out = default
     for cond, choice in reversed(list(zip(condlist, choicelist))):
-        c = to_array(_tensor(cond))
+        c = to_array(operand_tensor(cond))
         if c.dtype != np.bool_:
             raise ValueError(f"select: conditions must be bool tensors, got dtype {c.dtype}")
         out = m.where(c, choice, out)
@@ -521,7 +522,7 @@ def vander(x, N=None, increasing=False):
         N: number of columns (default len(x)).
         increasing: whether the powers increase left to right.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.ndim != 1:
         raise ValueError(f"vander: x must be 1-D, got shape {x.shape}")
     n = x.shape[0] if N is None else positive_int("vander", "N", N, allow_zero=True)
@@ -534,8 +535,8 @@ def vander(x, N=None, increasing=False):
 
 def unravel_index(indices, shape):
     """The multi-dimensional indices of flat `indices` into a tensor of `shape` (a tuple of int32 tensors)."""
-    idx = to_array(_tensor(indices))
-    shape = _shape_arg("unravel_index", shape)
+    idx = to_array(operand_tensor(indices))
+    shape = shape_arg("unravel_index", shape)
     size = int(np.prod(shape))
     if idx.size and (idx.min() < 0 or idx.max() >= size):
         raise ValueError(f"unravel_index: indices must lie in [0, {size}) for shape {shape}")
@@ -544,7 +545,7 @@ def unravel_index(indices, shape):
 
 def isin(x1, x2, assume_unique=False, invert=False):
     """True (bool) where an element of x1 occurs in x2 (False where it does, with invert=True)."""
-    return wrap(np.isin(to_array(_tensor(x1)), to_array(_tensor(x2)), assume_unique=assume_unique, invert=invert))
+    return wrap(np.isin(to_array(operand_tensor(x1)), to_array(operand_tensor(x2)), assume_unique=assume_unique, invert=invert))
 
 
 def ndim(x):
@@ -559,7 +560,7 @@ def size(x):
 
 def view(x, dtype=None):
     """x's bytes reinterpreted as `dtype` (the last axis rescaled by the itemsize ratio)."""
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     if dtype is None:
         return wrap(arr.copy())
     target = np.dtype(standardize_dtype(dtype))
@@ -590,7 +591,7 @@ def vectorize(pyfunc, *, excluded=None, signature=None):
 
     def mapped(*args, **kwargs):
         tensor_pos = [i for i in range(len(args)) if i not in excluded]
-        tensors = [_tensor(args[i]) for i in tensor_pos]
+        tensors = [operand_tensor(args[i]) for i in tensor_pos]
         cores = core_dims if core_dims is not None else [0] * len(tensors)
         if len(cores) != len(tensors):
             raise ValueError(f"vectorize: signature {signature!r} lists {len(cores)} inputs, got {len(tensors)}")
@@ -603,7 +604,7 @@ def vectorize(pyfunc, *, excluded=None, signature=None):
             call = list(args)
             for pos, t in zip(tensor_pos, flat):
                 call[pos] = m.getitem(t, k)
-            results.append(_tensor(pyfunc(*call, **kwargs)))
+            results.append(operand_tensor(pyfunc(*call, **kwargs)))
         if not results:
             return wrap(np.zeros(loop_shape, config.floatx()))
         out = m.stack(results, axis=0)

@@ -150,12 +150,12 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
 def _joint_projection(x, *params, widths=()):
     """x (..., d) times several (d, n_i) kernels (+ (n_i,) biases, or None) at once: one GEMM on
     the kernels side by side, split into one contiguous output per kernel."""
-    from engine.ops.math import _gemm_2d
+    from engine.ops.math import gemm_2d
     dtype = float_dtype_of(x, *params[::2])
     x2 = contiguous(x, dtype).reshape(-1, x.shape[-1])
     kernels, biases = params[::2], params[1::2]
     w = np.ascontiguousarray(np.concatenate([np.asarray(k, dtype) for k in kernels], axis=1))
-    y = _gemm_2d(x2, w)
+    y = gemm_2d(x2, w)
     if any(b is not None for b in biases):
         y += np.concatenate([np.zeros(n, dtype) if b is None else np.asarray(b, dtype)
                              for b, n in zip(biases, widths)])
@@ -168,8 +168,8 @@ def _joint_projection(x, *params, widths=()):
                             for gi, n in zip(grads, widths)], axis=1)
         result = [None] * (1 + len(params))
         if needs[0]:
-            result[0] = _gemm_2d(g, w, trans_b=True).reshape(x.shape).astype(x.dtype, copy=False)
-        dw = _gemm_2d(x2, g, trans_a=True) if any(needs[1::2]) else None
+            result[0] = gemm_2d(g, w, trans_b=True).reshape(x.shape).astype(x.dtype, copy=False)
+        dw = gemm_2d(x2, g, trans_a=True) if any(needs[1::2]) else None
         db = g.sum(axis=0) if any(needs[2::2]) else None
         for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
             if needs[1 + 2 * i]:

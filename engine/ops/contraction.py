@@ -13,7 +13,7 @@ from engine.dtypes import result_type
 from engine.ops._checks import axis_arg
 from engine.ops._util import to_array
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, diagonal, ravel, moveaxis
+from engine.ops.arrays import operand_tensor, diagonal, ravel, moveaxis
 
 
 # -- einsum --------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def einsum(subscripts, *operands, **kwargs):
         raise ValueError(f"einsum: engine takes no keyword arguments, got {sorted(kwargs)}")
     if not isinstance(subscripts, str):
         raise ValueError(f"einsum: subscripts must be a string, got {type(subscripts).__name__}")
-    xs = [_tensor(o) for o in operands]
+    xs = [operand_tensor(o) for o in operands]
     dtype = result_type(*xs) if xs else None
     if dtype == "bool":
         dtype = "bool"
@@ -119,7 +119,7 @@ def einsum(subscripts, *operands, **kwargs):
 
 # -- tensordot and dot ---------------------------------------------------------------------------
 def _same_dtype(x1, x2):
-    x1, x2 = _tensor(x1), _tensor(x2)
+    x1, x2 = operand_tensor(x1), operand_tensor(x2)
     if x1.dtype != x2.dtype:
         dtype = result_type(x1, x2)
         x1, x2 = m.cast(x1, dtype), m.cast(x2, dtype)
@@ -222,11 +222,11 @@ def kron(x1, x2):
 def trace(x, offset=0, axis1=0, axis2=1):
     """The sum along the diagonal at `offset` of the planes spanned by axis1 and axis2
     (bools and small integers sum in 32 bits)."""
-    from engine.ops.reductions import _accumulate_dtype
-    x = _tensor(x)
+    from engine.ops.reductions import accumulate_dtype
+    x = operand_tensor(x)
     d = diagonal(x, offset, axis1, axis2)
-    if d.dtype != _accumulate_dtype(d.dtype):
-        d = m.cast(d, _accumulate_dtype(d.dtype))
+    if d.dtype != accumulate_dtype(d.dtype):
+        d = m.cast(d, accumulate_dtype(d.dtype))
     return m.sum(d, axis=-1)
 
 

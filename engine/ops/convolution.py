@@ -9,13 +9,23 @@ import numpy as np
 
 from engine.autodiff import differentiable, is_recording
 from engine.ops._util import contiguous, float_dtype_of, to_array
-from engine.ops.nn import _apply_activation, _activation_grad, OUTPUT_DERIVED
+from engine.ops.nn import apply_activation, activation_gradient, OUTPUT_DERIVED
 from engine._kernels import conv as C
 from engine._kernels import elementwise as K
 from engine._kernels import pool as P
 
 
-def _tuple(v, n, name):
+def int_tuple(v, n, name):
+    """v (an int or n ints) as a tuple of n Python ints.
+
+    Args:
+        v: an int or a sequence of n ints.
+        n: the tuple's length.
+        name: the argument's name, for the error.
+
+    Returns:
+        The tuple; ValueError if v has another length.
+    """
     if isinstance(v, (int, np.integer)):
         return (int(v),) * n
     v = tuple(int(a) for a in v)
@@ -78,12 +88,12 @@ def _conv2d(x, w, bias, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0), act
     if bias is not None:
         K.bias_add(out, bias, out)
     if activation is not None:
-        _apply_activation(activation, out, out, {})
+        apply_activation(activation, out, out, {})
 
     def vjp(g, needs):
         g = contiguous(g, dtype)
         if activation is not None:
-            g = _activation_grad(activation, None, out, g, {})
+            g = activation_gradient(activation, None, out, g, {})
         dx = dw = db = None
         if needs[0]:
             back = C.depthwise_conv2d_backward_input if depthwise else C.conv2d_backward_input
@@ -101,8 +111,8 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, ac
     """2-D convolution of (N, H, W, C) by a (kh, kw, C, F) kernel, plus bias and an output-derived activation."""
     x_arr = to_array(x)
     w_arr = to_array(kernel)
-    strides = _tuple(strides, 2, "strides")
-    dilations = _tuple(dilation_rate, 2, "dilation_rate")
+    strides = int_tuple(strides, 2, "strides")
+    dilations = int_tuple(dilation_rate, 2, "dilation_rate")
     pads = resolve_pads(x_arr.shape[1:3], w_arr.shape[:2], strides, dilations, padding)
     if activation is not None and activation not in OUTPUT_DERIVED:
         raise ValueError(f"conv2d: activation {activation!r} cannot be fused; apply it separately")
@@ -139,7 +149,7 @@ def _as_2d(x, kernel):
 
 
 def _one_spatial(v, name):
-    return (1, _tuple(v, 1, name)[0])
+    return (1, int_tuple(v, 1, name)[0])
 
 
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
@@ -241,9 +251,9 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     if np.shape(w)[-1] != x.shape[-1]:
         raise ValueError(f"conv_transpose: the kernel's last axis ({np.shape(w)[-1]}) must equal the input "
                          f"channels ({x.shape[-1]})")
-    strides = _tuple(strides, spatial, "strides")
-    dilations = _tuple(dilation_rate, spatial, "dilation_rate")
-    out_pad = (None,) * spatial if output_padding is None else _tuple(output_padding, spatial, "output_padding")
+    strides = int_tuple(strides, spatial, "strides")
+    dilations = int_tuple(dilation_rate, spatial, "dilation_rate")
+    out_pad = (None,) * spatial if output_padding is None else int_tuple(output_padding, spatial, "output_padding")
     pads = [_transpose_pads(x.shape[1 + i], np.shape(w)[i], strides[i], dilations[i], padding.lower(), out_pad[i])
             for i in range(spatial)]
     if any(s > 1 for s in strides):
@@ -292,8 +302,8 @@ def _avg_pool2d(x, pool=(2, 2), strides=(2, 2), pads=(0, 0, 0, 0)):
 
 def pool2d(x, kind, pool_size, strides=None, padding="valid"):
     x_arr = to_array(x)
-    pool = _tuple(pool_size, 2, "pool_size")
-    strides = pool if strides is None else _tuple(strides, 2, "strides")
+    pool = int_tuple(pool_size, 2, "pool_size")
+    strides = pool if strides is None else int_tuple(strides, 2, "strides")
     pads = resolve_pads(x_arr.shape[1:3], pool, strides, (1, 1), padding)
     op = _max_pool2d if kind == "max" else _avg_pool2d
     return op(x, pool=pool, strides=strides, pads=pads)
@@ -310,21 +320,32 @@ def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None)
         data_format: "channels_last" or "channels_first".
     """
     x, back = _channels_last("max_pool", inputs, data_format)
-    return back(_pool_nd(x, "max", pool_size, strides, padding))
+    return back(pool_nd(x, "max", pool_size, strides, padding))
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     """Average pooling of 1-D or 2-D inputs (arguments as max_pool)."""
     x, back = _channels_last("average_pool", inputs, data_format)
-    return back(_pool_nd(x, "avg", pool_size, strides, padding))
+    return back(pool_nd(x, "avg", pool_size, strides, padding))
 
 
-def _pool_nd(inputs, kind, pool_size, strides, padding):
+def pool_nd(inputs, kind, pool_size, strides, padding):
+    """Max or average pooling of channels-last 1-D (batch, steps, channels) or 2-D inputs.
+
+    Args:
+        inputs: the input tensor or array.
+        kind: "max" or "avg".
+        pool_size, strides: ints or tuples (strides None: the pool size).
+        padding: "valid" or "same".
+
+    Returns:
+        The pooled tensor (1-D inputs go through the 2-D kernel as height 1).
+    """
     from engine.ops.math import reshape
     x = to_array(inputs)
     if x.ndim == 3:
-        pool = _tuple(pool_size, 1, "pool_size")[0]
-        stride = pool if strides is None else _tuple(strides, 1, "strides")[0]
+        pool = int_tuple(pool_size, 1, "pool_size")[0]
+        stride = pool if strides is None else int_tuple(strides, 1, "strides")[0]
         y = pool2d(reshape(inputs, (x.shape[0], 1) + x.shape[1:]), kind, (1, pool), (1, stride), padding)
         return reshape(y, (x.shape[0], -1, x.shape[2]))
     return pool2d(inputs, kind, pool_size, strides, padding)

@@ -13,7 +13,7 @@ from engine.autodiff import differentiable, _active_tapes, _PausedRecording, _fl
 from engine.dtypes import standardize_dtype
 from engine.ops._util import to_array, wrap, unbroadcast
 from engine.ops import math as m
-from engine.ops.arrays import _tensor
+from engine.ops.arrays import operand_tensor
 from engine.tensor import Tensor
 from engine.variables import Variable
 
@@ -79,7 +79,7 @@ def fori_loop(lower, upper, body_fun, init_val):
 
 def _slices(xs, length):
     leaves = _leaves(xs)
-    tensors = [_tensor(x) for x in leaves]
+    tensors = [operand_tensor(x) for x in leaves]
     for t in tensors:
         if t.ndim == 0 or t.shape[0] != length:
             raise ValueError(f"the inputs to scan over must share a leading axis of length {length}, got shapes "
@@ -93,7 +93,7 @@ def _stack_structures(items):
     if not items:
         return None
     leaves = [_leaves(it) for it in items]
-    stacked = [m.stack([_tensor(l[k]) for l in leaves], axis=0) for k in range(len(leaves[0]))]
+    stacked = [m.stack([operand_tensor(l[k]) for l in leaves], axis=0) for k in range(len(leaves[0]))]
     return _rebuild(items[0], stacked)
 
 
@@ -118,7 +118,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             raise ValueError("scan: give xs or length")
         steps = [None] * int(length)
     else:
-        n = _tensor(_leaves(xs)[0]).shape[0]
+        n = operand_tensor(_leaves(xs)[0]).shape[0]
         if length is not None and int(length) != n:
             raise ValueError(f"scan: length={length} but xs have {n} elements")
         steps = _slices(xs, n)
@@ -133,7 +133,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
 
 def map(f, xs):
     """f applied to each slice of xs along axis 0, the results stacked."""
-    n = _tensor(_leaves(xs)[0]).shape[0]
+    n = operand_tensor(_leaves(xs)[0]).shape[0]
     return _stack_structures([f(x) for x in _slices(xs, n)])
 
 
@@ -151,7 +151,7 @@ def associative_scan(f, elems, reverse=False, axis=0):
         reverse: scan from the end.
         axis: the axis to scan along.
     """
-    leaves = [_tensor(x) for x in _leaves(elems)]
+    leaves = [operand_tensor(x) for x in _leaves(elems)]
     nd = leaves[0].ndim
     ax = axis % nd if nd else 0
     n = leaves[0].shape[ax]
@@ -170,13 +170,13 @@ def associative_scan(f, elems, reverse=False, axis=0):
         acc = at(i) if acc is None else f(acc, at(i))
         outs[i] = acc
     pieces = [_leaves(outs[i]) for i in range(n)]
-    joined = [m.concatenate([_tensor(p[k]) for p in pieces], axis=ax) for k in range(len(leaves))]
+    joined = [m.concatenate([operand_tensor(p[k]) for p in pieces], axis=ax) for k in range(len(leaves))]
     return _rebuild(elems, joined)
 
 
 # -- dynamic slices and scatters --------------------------------------------------------------------------
 def _start_indices(op, x, start_indices, sizes):
-    starts = [int(s) for s in np.reshape(to_array(_tensor(start_indices)), -1)]
+    starts = [int(s) for s in np.reshape(to_array(operand_tensor(start_indices)), -1)]
     if len(starts) != x.ndim:
         raise ValueError(f"{op}: {len(starts)} start indices for a tensor of rank {x.ndim}")
     for d, (n, size) in enumerate(zip(x.shape, sizes)):
@@ -189,11 +189,11 @@ def _start_indices(op, x, start_indices, sizes):
 def slice(inputs, start_indices, shape):
     """The block of inputs of the given shape starting at start_indices (a size of -1 runs to
     the end of that axis); starts are clamped so the block fits, as in JAX."""
-    x = _tensor(inputs)
+    x = operand_tensor(inputs)
     sizes = [int(s) for s in shape]
     if len(sizes) != x.ndim:
         raise ValueError(f"slice: shape {tuple(shape)} must have one size per axis of shape {x.shape}")
-    raw = [int(s) for s in np.reshape(to_array(_tensor(start_indices)), -1)]
+    raw = [int(s) for s in np.reshape(to_array(operand_tensor(start_indices)), -1)]
     if len(raw) != x.ndim:
         raise ValueError(f"slice: {len(raw)} start indices for a tensor of rank {x.ndim}")
     sizes = [n - s if size == -1 else size for n, s, size in zip(x.shape, raw, sizes)]
@@ -215,7 +215,7 @@ def _slice_update(x, updates, key=None):
 
 def slice_update(inputs, start_indices, updates):
     """inputs with the block at start_indices replaced by updates (starts clamped to fit)."""
-    x, u = _tensor(inputs), _tensor(updates)
+    x, u = operand_tensor(inputs), operand_tensor(updates)
     if u.ndim != x.ndim:
         raise ValueError(f"slice_update: updates of shape {u.shape} must have the rank of inputs {x.shape}")
     starts = _start_indices("slice_update", x, start_indices, u.shape)
@@ -226,7 +226,7 @@ def slice_update(inputs, start_indices, updates):
 
 
 def _index_key(op, indices, x_ndim):
-    idx = np.asarray(to_array(_tensor(indices)), dtype=np.int64)
+    idx = np.asarray(to_array(operand_tensor(indices)), dtype=np.int64)
     if idx.ndim == 1:
         idx = idx[:, None] if x_ndim == 1 else idx[None, :]
     if idx.shape[-1] > x_ndim:
@@ -279,7 +279,7 @@ def scatter(indices, values, shape):
         values: (N,) + shape[k:] values.
         shape: the result shape.
     """
-    v = _tensor(values)
+    v = operand_tensor(values)
     shape = tuple(int(s) for s in shape)
     key = _index_key("scatter", indices, len(shape))
     _check_bounds("scatter", key, shape)
@@ -298,7 +298,7 @@ def scatter_update(inputs, indices, updates, reduction=None):
         updates: (N,) + inputs.shape[k:] values.
         reduction: None (set; a repeated index keeps its last update), "add", "mul", "max" or "min".
     """
-    x, u = _tensor(inputs), _tensor(updates)
+    x, u = operand_tensor(inputs), operand_tensor(updates)
     key = _index_key("scatter_update", indices, x.ndim)
     _check_bounds("scatter_update", key, x.shape)
     expected = key[0].shape + tuple(x.shape[len(key):])
@@ -355,8 +355,8 @@ def _scatter_combined(x, updates, key=None, reduction=None):
 
 # -- segment reductions ------------------------------------------------------------------------------------
 def _segments(op, data, segment_ids, num_segments):
-    d = _tensor(data)
-    ids = np.asarray(to_array(_tensor(segment_ids)), dtype=np.int64)
+    d = operand_tensor(data)
+    ids = np.asarray(to_array(operand_tensor(segment_ids)), dtype=np.int64)
     if ids.ndim != 1 or d.ndim == 0 or ids.shape[0] != d.shape[0]:
         raise ValueError(f"{op}: segment_ids must be 1-D with one id per row of data (shape {d.shape}), got "
                          f"shape {ids.shape}")
@@ -514,7 +514,7 @@ def dtype(x):
 def saturate_cast(x, dtype):
     """x cast to dtype with values clipped to that dtype's range first (no wrap-around)."""
     target = np.dtype(standardize_dtype(dtype))
-    x = _tensor(x)
+    x = operand_tensor(x)
     if target.kind in "iu":
         info = np.iinfo(target)
         lo, hi = info.min, info.max
@@ -537,7 +537,7 @@ def saturate_cast(x, dtype):
 def cdist(x, y):
     """The Euclidean distance between every row of x and every row of y: (..., P, M) and
     (..., R, M) give (..., P, R)."""
-    x, y = _tensor(x), _tensor(y)
+    x, y = operand_tensor(x), operand_tensor(y)
     if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-1]:
         raise ValueError(f"cdist: x and y must be (..., P, M) and (..., R, M), got {x.shape} and {y.shape}")
     diff = m.subtract(m.expand_dims(x, -2), m.expand_dims(y, -3))

@@ -7,7 +7,7 @@ from engine.ops._checks import positive_int
 from engine.ops._naming import named
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, _shape_arg, rearrange_with
+from engine.ops.arrays import operand_tensor, shape_arg, rearrange_with
 
 
 def _dtype_arg(dtype, default):
@@ -133,7 +133,7 @@ def tri(N, M=None, k=0, dtype=None):
 
 def full(shape, fill_value, dtype=None):
     """A tensor of `shape` filled with `fill_value` (floatx unless `dtype` says otherwise)."""
-    return wrap(np.full(_shape_arg("full", shape), to_array(fill_value), dtype=_dtype_arg(dtype, config.floatx())))
+    return wrap(np.full(shape_arg("full", shape), to_array(fill_value), dtype=_dtype_arg(dtype, config.floatx())))
 
 
 def full_like(x, fill_value, dtype=None):
@@ -144,7 +144,7 @@ def full_like(x, fill_value, dtype=None):
 
 def empty(shape, dtype=None):
     """A tensor of `shape` (floatx unless told); engine fills it with zeros, so it is deterministic."""
-    return wrap(np.zeros(_shape_arg("empty", shape), dtype=_dtype_arg(dtype, config.floatx())))
+    return wrap(np.zeros(shape_arg("empty", shape), dtype=_dtype_arg(dtype, config.floatx())))
 
 
 def empty_like(x, dtype=None):
@@ -160,7 +160,7 @@ def array(x, dtype=None):
 
 def copy(x):
     """A copy of x (recorded: the gradient passes through)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     return rearrange_with(x, lambda a: a)
 
 
@@ -176,7 +176,7 @@ def meshgrid(*x, indexing="xy"):
     """
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
-    xs = [_tensor(v) for v in x]
+    xs = [operand_tensor(v) for v in x]
     for i, v in enumerate(xs):
         if v.ndim != 1:
             raise ValueError(f"meshgrid: every input must be 1-D, input {i} has shape {v.shape}")

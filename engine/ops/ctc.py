@@ -6,7 +6,7 @@ from engine.autodiff import differentiable
 from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
-from engine.ops.arrays import _tensor
+from engine.ops.arrays import operand_tensor
 
 # Impossible states carry this log-probability instead of -inf, so an infeasible target gives
 # a large finite loss with finite gradients (the convention of Keras's JAX backend).
@@ -100,17 +100,17 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0):
     Returns:
         (batch,) losses of output's dtype.
     """
-    logits = _tensor(output)
+    logits = operand_tensor(output)
     if logits.ndim != 3:
         raise ValueError(f"ctc_loss: output must be (batch, steps, classes), got shape {logits.shape}")
     if logits.dtype.kind != "f":
         logits = m.cast(logits, m.config.floatx())
-    labels = np.asarray(to_array(_tensor(target)), dtype=np.int64)
+    labels = np.asarray(to_array(operand_tensor(target)), dtype=np.int64)
     if labels.ndim != 2 or labels.shape[0] != logits.shape[0]:
         raise ValueError(f"ctc_loss: target must be (batch, max_label_length) with the batch of output "
                          f"{logits.shape}, got shape {labels.shape}")
-    t_len = np.asarray(to_array(_tensor(target_length)), dtype=np.int64).reshape(-1)
-    o_len = np.asarray(to_array(_tensor(output_length)), dtype=np.int64).reshape(-1)
+    t_len = np.asarray(to_array(operand_tensor(target_length)), dtype=np.int64).reshape(-1)
+    o_len = np.asarray(to_array(operand_tensor(output_length)), dtype=np.int64).reshape(-1)
     if t_len.shape != (labels.shape[0],) or o_len.shape != (labels.shape[0],):
         raise ValueError("ctc_loss: target_length and output_length need one entry per sample")
     if (t_len > labels.shape[1]).any() or (o_len > logits.shape[1]).any() or (t_len < 0).any() or (o_len < 1).any():
@@ -190,17 +190,17 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
         log_probs (batch, top_paths): for greedy, the sum of the best log-probabilities per step
         (as Keras); for beam search, each sequence's log-probability.
     """
-    logits = np.asarray(to_array(_tensor(inputs)), dtype=np.float64)
+    logits = np.asarray(to_array(operand_tensor(inputs)), dtype=np.float64)
     if logits.ndim != 3:
         raise ValueError(f"ctc_decode: inputs must be (batch, steps, classes), got shape {logits.shape}")
-    lengths = np.asarray(to_array(_tensor(sequence_lengths)), dtype=np.int64).reshape(-1)
+    lengths = np.asarray(to_array(operand_tensor(sequence_lengths)), dtype=np.int64).reshape(-1)
     if lengths.shape != (logits.shape[0],) or (lengths > logits.shape[1]).any() or (lengths < 0).any():
         raise ValueError(f"ctc_decode: sequence_lengths must give one length in [0, {logits.shape[1]}] per sample")
     blank = int(mask_index)
     if not 0 <= blank < logits.shape[2]:
         raise ValueError(f"ctc_decode: mask_index {mask_index} is not a class of inputs (shape {logits.shape})")
     logp = _log_softmax(logits)
-    given = to_array(_tensor(inputs)).dtype
+    given = to_array(operand_tensor(inputs)).dtype
     dtype = given if given.kind == "f" else np.dtype(m.config.floatx())
     if strategy == "greedy":
         decoded, scores = _greedy_decode(logits, lengths, merge_repeated, blank)

@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 from engine.ops import math as m
-from engine.ops.arrays import _tensor
+from engine.ops.arrays import operand_tensor
 
 _TOKEN = re.compile(r"\(|\)|\.\.\.|[A-Za-z_][A-Za-z0-9_]*|1|\S")
 
@@ -48,7 +48,7 @@ def rearrange(tensor, pattern, **axes_lengths):
             axes not named, "1" for a unit axis, e.g. "b (h w) c -> b h w c".
         **axes_lengths: sizes of axes a group on the left splits into (all but one needed).
     """
-    x = _tensor(tensor)
+    x = operand_tensor(tensor)
     if pattern.count("->") != 1:
         raise ValueError(f"rearrange: the pattern needs one '->', got {pattern!r}")
     left_s, right_s = pattern.split("->")

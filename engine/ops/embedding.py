@@ -7,7 +7,15 @@ from engine.ops._util import contiguous
 from engine._kernels import embedding as E
 
 
-def _ids_array(ids):
+def ids_array(ids):
+    """Embedding ids as a contiguous int32/int64 array (float ids truncated, as Keras casts them).
+
+    Args:
+        ids: an array-like of ids.
+
+    Returns:
+        The array; ValueError for ids that are not numbers.
+    """
     ids = np.asarray(ids)
     if ids.dtype.kind == "f":
         ids = ids.astype(np.int64)
@@ -67,4 +75,4 @@ def _lookup(table, ids):
 
 def embedding_lookup(table, ids):
     """table[ids] for a (V, D) table and integer ids of any shape; every id must be in [0, V)."""
-    return _lookup(table, _ids_array(ids))
+    return _lookup(table, ids_array(ids))

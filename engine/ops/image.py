@@ -15,7 +15,7 @@ from engine.dtypes import result_type
 from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, rearrange_with, pad as _pad, moveaxis, broadcast_to
+from engine.ops.arrays import operand_tensor, rearrange_with, pad as _pad, moveaxis, broadcast_to
 
 
 # -- layouts ------------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ def _data_format(data_format):
 
 def _as_batch(op, images, data_format, ranks=(3, 4)):
     """images as a channels_last batch, and a function putting a result back in the caller's layout."""
-    x = _tensor(images)
+    x = operand_tensor(images)
     if x.ndim not in ranks:
         raise ValueError(f"{op}: images must be a rank-{ranks[0]} image or a rank-{ranks[-1]} batch, got shape "
                          f"{x.shape}")
@@ -67,9 +67,9 @@ def rgb_to_grayscale(images, data_format=None):
     returned as they are.  Integer images keep their dtype (the luma truncated by the cast)."""
     x, back = _as_batch("rgb_to_grayscale", images, data_format)
     if x.shape[-1] not in (1, 3):
-        raise ValueError(f"rgb_to_grayscale: images need 1 or 3 channels, got shape {_tensor(images).shape}")
+        raise ValueError(f"rgb_to_grayscale: images need 1 or 3 channels, got shape {operand_tensor(images).shape}")
     if x.shape[-1] == 1:
-        return _tensor(images)
+        return operand_tensor(images)
     dtype = x.dtype
     xf = _float(x)
     weights = np.array([0.2989, 0.5870, 0.1140], dtype=xf.dtype)
@@ -82,7 +82,7 @@ def _float_images(op, images, data_format):
     if x.dtype.kind != "f":
         raise ValueError(f"{op}: images must be a float tensor, got dtype {x.dtype}")
     if x.shape[-1] != 3:
-        raise ValueError(f"{op}: images need 3 channels, got shape {_tensor(images).shape}")
+        raise ValueError(f"{op}: images need 3 channels, got shape {operand_tensor(images).shape}")
     return x, back
 
 
@@ -184,7 +184,7 @@ def scale_and_translate(images, output_shape, scale, translation, spatial_dims, 
     """
     if method not in _KERNELS:
         raise ValueError(f"scale_and_translate: method must be one of {sorted(_KERNELS)}, got {method!r}")
-    x = _float(_tensor(images))
+    x = _float(operand_tensor(images))
     dims = [int(d) % x.ndim for d in spatial_dims]
     scales = np.reshape(np.asarray(to_array(scale), np.float64), -1)
     shifts = np.reshape(np.asarray(to_array(translation), np.float64), -1)
@@ -342,9 +342,9 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
             "wrap", "mirror" (reflect about edge pixels) or "reflect" (about edges).
         fill_value: the value outside for "constant".
     """
-    x = _tensor(inputs)
-    c = _tensor(coordinates) if not isinstance(coordinates, (list, tuple)) else \
-        m.stack([_tensor(v) for v in coordinates], axis=0)
+    x = operand_tensor(inputs)
+    c = operand_tensor(coordinates) if not isinstance(coordinates, (list, tuple)) else \
+        m.stack([operand_tensor(v) for v in coordinates], axis=0)
     if c.ndim < 2 or c.shape[0] != x.ndim:
         raise ValueError(f"map_coordinates: coordinates need a leading axis of length {x.ndim} (the rank of "
                          f"inputs) and at least 2 axes, got shape {c.shape}")
@@ -398,7 +398,7 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
         data_format: "channels_last" or "channels_first".
     """
     x, back = _as_batch("affine_transform", images, data_format)
-    t = _tensor(transform)
+    t = operand_tensor(transform)
     if t.ndim not in (1, 2) or t.shape[-1] != 8:
         raise ValueError(f"affine_transform: transform must be (8,) or (batch, 8), got shape {t.shape}")
     dtype = x.dtype
@@ -446,8 +446,8 @@ def perspective_transform(images, start_points, end_points, interpolation="bilin
         data_format: "channels_last" or "channels_first".
     """
     x, back = _as_batch("perspective_transform", images, data_format)
-    s = np.asarray(to_array(_tensor(start_points)), np.float64)
-    e = np.asarray(to_array(_tensor(end_points)), np.float64)
+    s = np.asarray(to_array(operand_tensor(start_points)), np.float64)
+    e = np.asarray(to_array(operand_tensor(end_points)), np.float64)
     for name, p in (("start_points", s), ("end_points", e)):
         if p.shape[-2:] != (4, 2) or p.ndim not in (2, 3):
             raise ValueError(f"perspective_transform: {name} must be (4, 2) or (batch, 4, 2), got shape {p.shape}")
@@ -671,7 +671,7 @@ def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
     num = m.multiply(m.add(m.multiply(2.0, mu12), c1), m.add(m.multiply(2.0, s12), c2))
     den = m.multiply(m.add(m.add(mu11, mu22), c1), m.add(m.add(s11, s22), c2))
     per_image = m.mean(m.divide(num, den), axis=(1, 2, 3))
-    if _tensor(image1).ndim == 3:
+    if operand_tensor(image1).ndim == 3:
         per_image = m.squeeze(per_image, 0)
     return per_image if per_image.dtype == dtype or dtype.kind != "f" else m.cast(per_image, dtype)
 

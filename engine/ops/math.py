@@ -496,8 +496,17 @@ def argmin(x, axis=None, keepdims=False):
 
 
 # -- linear algebra --------------------------------------------------------------------
-def _gemm_2d(a, b, trans_a=False, trans_b=False):
-    """op(a) @ op(b) for 2-D float arrays through the engine's GEMM kernel."""
+def gemm_2d(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D float arrays through the engine's GEMM kernel (not recorded: the ops
+    that call it define their gradients).
+
+    Args:
+        a, b: 2-D numpy arrays (float32 and float64 run as they are, others as float32).
+        trans_a, trans_b: use the transpose of a / b.
+
+    Returns:
+        A new contiguous array.
+    """
     dtype = a.dtype if a.dtype == b.dtype and a.dtype in (np.float32, np.float64) else np.float32
     a = contiguous(a, dtype)
     b = contiguous(b, dtype)
@@ -510,12 +519,12 @@ def _matmul(a, b):
         # (..., k) @ (k, n): fold the leading axes into one GEMM.
         lead = a.shape[:-1]
         a2 = a.reshape(-1, a.shape[-1])
-        out = _gemm_2d(a2, b).reshape(lead + (b.shape[1],))
+        out = gemm_2d(a2, b).reshape(lead + (b.shape[1],))
 
         def vjp(g, needs):
             g2 = g.reshape(-1, b.shape[1])
-            ga = _gemm_2d(g2, b, trans_b=True).reshape(a.shape) if needs[0] else None
-            gb = _gemm_2d(a2, g2, trans_a=True) if needs[1] else None
+            ga = gemm_2d(g2, b, trans_b=True).reshape(a.shape) if needs[0] else None
+            gb = gemm_2d(a2, g2, trans_a=True) if needs[1] else None
             return ga, gb
         return out, vjp
 

@@ -8,7 +8,7 @@ import numpy as np
 from engine import random as engine_random
 from engine.autodiff import differentiable, is_recording
 from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array, wrap
-from engine.ops.math import _gemm_2d
+from engine.ops.math import gemm_2d
 from engine._kernels import elementwise as K
 
 
@@ -33,12 +33,34 @@ _ACTIVATIONS = {
 OUTPUT_DERIVED = frozenset(n for n, (_, _, from_y) in _ACTIVATIONS.items() if from_y)
 
 
-def _apply_activation(name, x, out, params):
+def apply_activation(name, x, out, params):
+    """Run a named activation's forward kernel (the layers' fused activations use it too).
+
+    Args:
+        name: an activation in the kernel table (relu, sigmoid, tanh, ...).
+        x: the input array; out: the output array (may be x, for in place).
+        params: the activation's keyword arguments ({} for none).
+
+    Returns:
+        What the kernel returns (out).
+    """
     forward = _ACTIVATIONS[name][0]
     return forward(x, out, **params) if params else forward(x, out)
 
 
-def _activation_grad(name, x, y, g, params):
+def activation_gradient(name, x, y, g, params):
+    """The gradient through a named activation from its input x or its output y (OUTPUT_DERIVED
+    activations need only y, so x may be None for them).
+
+    Args:
+        name: the activation's name.
+        x, y: its input and output arrays.
+        g: the upstream gradient.
+        params: the activation's keyword arguments.
+
+    Returns:
+        A new array, the gradient with respect to x.
+    """
     _, grad_kernel, from_y = _ACTIVATIONS[name]
     g = contiguous(g, y.dtype)
     out = np.empty_like(y)
@@ -62,10 +84,10 @@ def _along_axis(name, x, axis):
 def _activation(x, name=None, params=None):
     params = params or {}
     xc = contiguous(x, float_dtype_of(x))
-    y = _apply_activation(name, xc, np.empty_like(xc), params)
+    y = apply_activation(name, xc, np.empty_like(xc), params)
 
     def vjp(g, needs):
-        return (_activation_grad(name, xc, y, g, params).astype(x.dtype, copy=False),)
+        return (activation_gradient(name, xc, y, g, params).astype(x.dtype, copy=False),)
     return y, vjp
 
 
@@ -134,19 +156,19 @@ def log_softmax(x, axis=-1):
 def _dense(x, kernel, bias, activation=None):
     units = kernel.shape[1]
     x2 = x.reshape(-1, x.shape[-1])
-    y = _gemm_2d(x2, kernel)
+    y = gemm_2d(x2, kernel)
     if bias is not None:
         K.bias_add(y, bias, y)
     if activation is not None:
-        _apply_activation(activation, y, y, {})
+        apply_activation(activation, y, y, {})
     y = y.reshape(x.shape[:-1] + (units,))
 
     def vjp(g, needs):
         g2 = contiguous(g.reshape(-1, units), y.dtype)
         if activation is not None:
-            g2 = _activation_grad(activation, None, y.reshape(-1, units), g2, {})
-        dx = _gemm_2d(g2, kernel, trans_b=True).reshape(x.shape) if needs[0] else None
-        dw = _gemm_2d(x2, g2, trans_a=True) if needs[1] else None
+            g2 = activation_gradient(activation, None, y.reshape(-1, units), g2, {})
+        dx = gemm_2d(g2, kernel, trans_b=True).reshape(x.shape) if needs[0] else None
+        dw = gemm_2d(x2, g2, trans_a=True) if needs[1] else None
         db = K.bias_grad(g2, np.empty_like(bias)) if needs[2] else None
         return dx, dw, db
     return y, vjp
@@ -333,14 +355,22 @@ softmax.__doc__ = """exp(x) / sum(exp(x)) along `axis` (default the last), compu
 log_softmax.__doc__ = """x - logsumexp(x) along `axis` (default the last): the log of softmax, computed stably."""
 
 
-# -- the rest of keras.ops.nn, defined in their own modules (imported last: they use the ops above) --
-from engine.ops.activation_fns import *  # noqa: E402,F401,F403
-from engine.ops.normalizing import *  # noqa: E402,F401,F403
-from engine.ops.attention import dot_product_attention  # noqa: E402,F401
-from engine.ops.patches import *  # noqa: E402,F401,F403
-from engine.ops.ctc import ctc_loss, ctc_decode  # noqa: E402,F401
-from engine.ops.math import one_hot, multi_hot  # noqa: E402,F401
-from engine.ops.spectral import polar  # noqa: E402,F401
-from engine.ops.convolution import (conv, depthwise_conv, separable_conv,  # noqa: E402,F401
-                                    max_pool, average_pool)
-from engine.ops.transposed_conv import conv_transpose  # noqa: E402,F401  (the kernel path for 1-D / 2-D)
+# -- the rest of keras.ops.nn, defined in their own modules: loaded on first use, so importing the
+# activations above does not compile convolutions, CTC and attention --------------------------------
+from engine._lazy import lazy_attributes, lazy_table  # noqa: E402
+
+_LAZY = lazy_table(__name__, {
+    'engine.ops.activation_fns': (
+        "celu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh log_sigmoid relu6 soft_shrink "
+        "softsign sparse_plus sparse_sigmoid sparsemax squareplus tanh_shrink threshold"),
+    'engine.ops.attention': "dot_product_attention",
+    'engine.ops.convolution': "average_pool conv depthwise_conv max_pool separable_conv",
+    'engine.ops.ctc': "ctc_decode ctc_loss",
+    'engine.ops.layernorm': "layer_normalization rms_normalization",
+    'engine.ops.math': "multi_hot one_hot",
+    'engine.ops.normalizing': "batch_normalization moments normalize psnr",
+    'engine.ops.patches': "adaptive_average_pool adaptive_max_pool depth_to_space extract_sequences fold space_to_depth unfold",
+    'engine.ops.spectral': "polar",
+    'engine.ops.transposed_conv': "conv_transpose",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

@@ -7,12 +7,12 @@ from engine.dtypes import result_type
 from engine.ops._checks import axis_arg
 from engine.ops._util import to_array
 from engine.ops import math as m
-from engine.ops.arrays import _tensor
+from engine.ops.arrays import operand_tensor
 
 
 def _compute_tensor(x):
     """x in at least float32, as Keras computes normalizations."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     dtype = result_type(x.dtype, "float32")
     return m.cast(x, dtype) if x.dtype != dtype else x
 
@@ -35,7 +35,7 @@ def moments(x, axes, keepdims=False, synchronized=False):
     Returns:
         (mean, variance).
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.dtype.kind != "f":
         x = m.cast(x, result_type(x.dtype, float))
     axes = _axes("moments", axes, x.ndim)
@@ -55,13 +55,13 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
         scale: optional 1-D scale (gamma).
         epsilon: added to the variance.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg("batch_normalization", axis, x.ndim, allow_none=False, allow_tuple=False)
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
 
     def per_channel(name, v):
-        v = _tensor(v)
+        v = operand_tensor(v)
         if v.shape not in ((x.shape[axis],), tuple(shape)):
             raise ValueError(f"batch_normalization: {name} of shape {v.shape} must have one value per "
                              f"entry of axis {axis} of x (shape {x.shape})")
@@ -90,7 +90,7 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise ValueError(f"normalize: order must be an int >= 1, got {order!r}")
     epsilon = config.epsilon() if epsilon is None else epsilon
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.dtype.kind != "f":
         x = m.cast(x, result_type(x.dtype, float))
     if x.ndim == 0:
@@ -112,7 +112,7 @@ def psnr(x1, x2, max_val):
         x1, x2: tensors of the same shape.
         max_val: the largest possible value (e.g. 1.0 or 255).
     """
-    x1, x2 = _tensor(x1), _tensor(x2)
+    x1, x2 = operand_tensor(x1), operand_tensor(x2)
     if x1.shape != x2.shape:
         raise ValueError(f"psnr: x1 of shape {x1.shape} and x2 of shape {x2.shape} must have the same shape")
     from engine.ops.elementwise import log10

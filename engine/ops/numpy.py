@@ -19,4 +19,11 @@ from engine.ops.arrays import *  # noqa: F401,F403
 from engine.ops.reductions import *  # noqa: F401,F403
 from engine.ops.contraction import *  # noqa: F401,F403
 from engine.ops.reductions import corrcoef  # noqa: F401
-from engine.ops.linalg import slogdet  # noqa: F401,E402  (keras.ops.numpy.slogdet)
+
+
+def __getattr__(name):
+    # keras.ops.numpy.slogdet lives in linalg, loaded on first use.
+    if name == "slogdet":
+        from engine.ops.linalg import slogdet
+        return slogdet
+    raise AttributeError(f"module 'engine.ops.numpy' has no attribute {name!r}")

@@ -10,7 +10,7 @@ from engine import config
 from engine.autodiff import differentiable
 from engine.ops._checks import positive_int
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, rearrange_with
+from engine.ops.arrays import operand_tensor, rearrange_with
 
 
 def _pair(op, name, v, allow_zero=False):
@@ -47,7 +47,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     Returns:
         (N, C*kH*kW, L), L the number of block positions, channel-major as in PyTorch.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"unfold: x must be 4-D (N, C, H, W), got shape {x.shape}")
     kernel = _pair("unfold", "kernel_size", kernel_size)
@@ -86,7 +86,7 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
         output_size: (oH, oW), the image size.
         kernel_size, dilation, padding, stride: as given to unfold.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.ndim != 3:
         raise ValueError(f"fold: x must be 3-D (N, C*kH*kW, L), got shape {x.shape}")
     size = _pair("fold", "output_size", output_size)
@@ -116,7 +116,7 @@ def _data_format(data_format):
 def _block_args(op, x, block_size, data_format):
     """The checked arguments of depth_to_space / space_to_depth: the tensor, the block size,
     whether channels come last, and (N, H, W, C)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     b = positive_int(op, "block_size", block_size)
     if x.ndim != 4:
         raise ValueError(f"{op}: x must be 4-D, got shape {x.shape}")
@@ -154,7 +154,7 @@ def space_to_depth(x, block_size, data_format="channels_last"):
 def extract_sequences(x, sequence_length, sequence_stride):
     """Frames of `sequence_length` samples every `sequence_stride` samples along the last axis:
     (..., L) becomes (..., frames, sequence_length)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     length = positive_int("extract_sequences", "sequence_length", sequence_length)
     stride = positive_int("extract_sequences", "sequence_stride", sequence_stride)
     if x.ndim == 0 or x.shape[-1] < length:
@@ -171,7 +171,7 @@ def _adaptive_windows(size, out):
 
 
 def _adaptive_pool(op, inputs, output_size, data_format, reduce):
-    x = _tensor(inputs)
+    x = operand_tensor(inputs)
     spatial = x.ndim - 2
     if spatial not in (1, 2, 3):
         raise ValueError(f"{op}: inputs must be 3-D, 4-D or 5-D (batch, spatial..., channels), got shape {x.shape}")

@@ -15,10 +15,10 @@ from engine.ops._checks import axis_arg, positive_int
 from engine.ops._naming import named
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, take_along_axis, moveaxis
+from engine.ops.arrays import operand_tensor, take_along_axis, moveaxis
 
 
-def _accumulate_dtype(dtype):
+def accumulate_dtype(dtype):
     """The dtype sums and products of `dtype` accumulate in (Keras / JAX: small ints widen to 32 bits)."""
     name = standardize_dtype(dtype)
     if name in ("bool", "int8", "int16"):
@@ -78,9 +78,9 @@ def prod(x, axis=None, keepdims=False, dtype=None):
         keepdims: keep the reduced axes with size 1.
         dtype: the result dtype (default: x's, with bools and small integers widened to 32 bits).
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg("prod", axis, x.ndim)
-    target = np.dtype(standardize_dtype(dtype)) if dtype is not None else _accumulate_dtype(x.dtype)
+    target = np.dtype(standardize_dtype(dtype)) if dtype is not None else accumulate_dtype(x.dtype)
     if x.dtype != target:
         x = m.cast(x, target)
     flat, restore = _reduced_last(x, axis)
@@ -90,7 +90,7 @@ def prod(x, axis=None, keepdims=False, dtype=None):
 
 
 def _scan_input(op, x, axis, dtype):
-    x = _tensor(x)
+    x = operand_tensor(x)
     if axis is None:
         x, axis = m.reshape(x, (-1,)), 0
     axis = axis_arg(op, axis, x.ndim, allow_none=False, allow_tuple=False)
@@ -153,7 +153,7 @@ cumprod = _scan("cumprod", _cumprod, np.cumprod, "product")
 def var(x, axis=None, keepdims=False):
     """The variance (mean squared deviation from the mean, no Bessel correction) over `axis`;
     integer inputs give floatx."""
-    x = _as_float(_tensor(x))
+    x = _as_float(operand_tensor(x))
     axis = axis_arg("var", axis, x.ndim)
     centred = m.subtract(x, m.mean(x, axis=axis, keepdims=True))
     return m.mean(m.square(centred), axis=axis, keepdims=keepdims)
@@ -173,11 +173,11 @@ def average(x, axis=None, weights=None):
         weights: None (the plain mean), a tensor of x's shape, or a 1-D tensor of the length of
             x along `axis`.
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg("average", axis, x.ndim, allow_tuple=False)
     if weights is None:
         return m.mean(_as_float(x), axis=axis)
-    w = _tensor(weights)
+    w = operand_tensor(weights)
     dtype = result_type(x.dtype, w.dtype, float)
     x, w = m.cast(x, dtype), m.cast(w, dtype)
     if w.shape != x.shape:
@@ -192,7 +192,7 @@ def average(x, axis=None, weights=None):
 
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over `axis`, computed stably (shifted by the maximum)."""
-    x = _as_float(_tensor(x))
+    x = _as_float(operand_tensor(x))
     axis = axis_arg("logsumexp", axis, x.ndim)
     top = to_array(m.max(x, axis=axis, keepdims=True))
     top = np.where(np.isfinite(top), top, 0).astype(x.dtype)   # a constant shift: no gradient
@@ -204,7 +204,7 @@ def logsumexp(x, axis=None, keepdims=False):
 
 def ptp(x, axis=None, keepdims=False):
     """max - min over `axis` (the range of the values)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg("ptp", axis, x.ndim)
     return m.subtract(m.max(x, axis=axis, keepdims=keepdims), m.min(x, axis=axis, keepdims=keepdims))
 
@@ -212,31 +212,31 @@ def ptp(x, axis=None, keepdims=False):
 # -- truth values and counts (not differentiable) ---------------------------------------------------
 def any(x, axis=None, keepdims=False):
     """True (bool) where any element over `axis` is non-zero."""
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     return wrap(np.any(arr, axis=axis_arg("any", axis, arr.ndim), keepdims=keepdims))
 
 
 def all(x, axis=None, keepdims=False):
     """True (bool) where every element over `axis` is non-zero."""
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     return wrap(np.all(arr, axis=axis_arg("all", axis, arr.ndim), keepdims=keepdims))
 
 
 def count_nonzero(x, axis=None):
     """The number of non-zero elements over `axis` (int32)."""
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     return wrap(np.asarray(np.count_nonzero(arr, axis=axis_arg("count_nonzero", axis, arr.ndim)), dtype=np.int32))
 
 
 def nonzero(x):
     """The indices of the non-zero elements: a tuple of int32 tensors, one per axis."""
-    return tuple(wrap(i.astype(np.int32)) for i in np.nonzero(to_array(_tensor(x))))
+    return tuple(wrap(i.astype(np.int32)) for i in np.nonzero(to_array(operand_tensor(x))))
 
 
 # -- sorting and order statistics --------------------------------------------------------------------
 def argsort(x, axis=-1):
     """The indices that sort x along `axis` (int32, stable; axis=None sorts the flattened x)."""
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     if arr.ndim == 0:
         return wrap(np.zeros((1,), np.int32))
     if axis is not None:
@@ -246,7 +246,7 @@ def argsort(x, axis=-1):
 
 def sort(x, axis=-1):
     """x sorted in ascending order along `axis` (NaNs last; the gradient follows the elements)."""
-    x = _tensor(x)
+    x = operand_tensor(x)
     if axis is None:
         x, axis = m.reshape(x, (-1,)), 0
     axis = axis_arg("sort", axis, x.ndim, allow_tuple=False)
@@ -259,7 +259,7 @@ def sort(x, axis=-1):
 def argpartition(x, kth, axis=-1):
     """Indices that partition x along `axis` so the element at position kth is in its sorted
     place, smaller ones before it and larger ones after (int32)."""
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     axis = axis_arg("argpartition", axis, arr.ndim, allow_none=False, allow_tuple=False)
     if not -arr.shape[axis] <= int(kth) < arr.shape[axis]:
         raise ValueError(f"argpartition: kth={kth} is out of range for axis {axis} of shape {arr.shape}")
@@ -277,7 +277,7 @@ def top_k(x, k, sorted=True):
     Returns:
         (values, indices): values of x's dtype and int32 indices, each of shape x.shape[:-1] + (k,).
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.ndim == 0:
         raise ValueError("top_k: x must have at least one axis, got a scalar")
     k = positive_int("top_k", "k", k, allow_zero=True)
@@ -294,8 +294,8 @@ def top_k(x, k, sorted=True):
 def in_top_k(targets, predictions, k):
     """True (bool, per sample) where the target class is among the k highest predictions; ties
     with the k-th value count as in."""
-    t = to_array(_tensor(targets)).astype(np.int64)
-    p = to_array(_tensor(predictions))
+    t = to_array(operand_tensor(targets)).astype(np.int64)
+    p = to_array(operand_tensor(predictions))
     if p.ndim != 2 or t.shape != p.shape[:1]:
         raise ValueError(f"in_top_k: predictions must be (batch, classes) and targets (batch,), got "
                          f"{p.shape} and {t.shape}")
@@ -310,7 +310,7 @@ _QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest")
 def _quantile(op, x, q, axis, method, keepdims, ignore_nan):
     if method not in _QUANTILE_METHODS:
         raise ValueError(f"{op}: method must be one of {_QUANTILE_METHODS}, got {method!r}")
-    x = _as_float(_tensor(x))
+    x = _as_float(operand_tensor(x))
     axis = axis_arg(op, axis, x.ndim)
     qa = np.asarray(to_array(q), dtype=np.float64)
     if np.any((qa < 0) | (qa > 1)):
@@ -393,7 +393,7 @@ def nanmedian(x, axis=None, keepdims=False):
 
 # -- the nan* family: NaNs replaced by the identity of the reduction ---------------------------------
 def _without_nan(x, fill):
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.dtype.kind != "f":
         return x, None
     nan = np.isnan(to_array(x))
@@ -403,8 +403,8 @@ def _without_nan(x, fill):
 def nansum(x, axis=None, keepdims=False):
     """sum treating NaNs as zero (bools and small integers sum in 32 bits)."""
     x, _ = _without_nan(x, 0)
-    if x.dtype != _accumulate_dtype(x.dtype):
-        x = m.cast(x, _accumulate_dtype(x.dtype))
+    if x.dtype != accumulate_dtype(x.dtype):
+        x = m.cast(x, accumulate_dtype(x.dtype))
     return m.sum(x, axis=axis_arg("nansum", axis, x.ndim), keepdims=keepdims)
 
 
@@ -416,7 +416,7 @@ def nanprod(x, axis=None, keepdims=False):
 
 def nanmean(x, axis=None, keepdims=False):
     """mean over the non-NaN elements (NaN where a slice is all NaN)."""
-    x = _as_float(_tensor(x))
+    x = _as_float(operand_tensor(x))
     axis = axis_arg("nanmean", axis, x.ndim)
     filled, nan = _without_nan(x, 0)
     count = np.sum(~nan, axis=axis, keepdims=keepdims) if nan is not None else None
@@ -428,7 +428,7 @@ def nanmean(x, axis=None, keepdims=False):
 
 def nanvar(x, axis=None, keepdims=False):
     """var over the non-NaN elements."""
-    x = _as_float(_tensor(x))
+    x = _as_float(operand_tensor(x))
     axis = axis_arg("nanvar", axis, x.ndim)
     centred = m.subtract(x, nanmean(x, axis=axis, keepdims=True))
     return nanmean(m.square(centred), axis=axis, keepdims=keepdims)
@@ -440,7 +440,7 @@ def nanstd(x, axis=None, keepdims=False):
 
 
 def _nan_extreme(op, reducer, fill, x, axis, keepdims):
-    x = _tensor(x)
+    x = operand_tensor(x)
     axis = axis_arg(op, axis, x.ndim)
     filled, nan = _without_nan(x, fill)
     out = reducer(filled, axis=axis, keepdims=keepdims)
@@ -472,7 +472,7 @@ def nanargmin(x, axis=None, keepdims=False):
 
 
 def _nan_arg(op, fn, fill, x, axis, keepdims):
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     axis = axis_arg(op, axis, arr.ndim, allow_tuple=False)
     nan = np.isnan(arr) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
     out = fn(np.where(nan, fill, arr), axis=axis, keepdims=keepdims)
@@ -495,7 +495,7 @@ def nancumprod(x, axis=None, dtype=None):
 # -- differences and integrals ------------------------------------------------------------------------
 def diff(a, n=1, axis=-1):
     """The n-th discrete difference along `axis` (a[i+1] - a[i], applied n times)."""
-    x = _tensor(a)
+    x = operand_tensor(a)
     axis = axis_arg("diff", axis, x.ndim, allow_none=False, allow_tuple=False)
     n = positive_int("diff", "n", n, allow_zero=True)
     lead = (slice(None),) * axis
@@ -515,13 +515,13 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         dx: the spacing when x is None.
         axis: the axis to integrate along.
     """
-    y = _as_float(_tensor(y))
+    y = _as_float(operand_tensor(y))
     axis = axis_arg("trapezoid", axis, y.ndim, allow_none=False, allow_tuple=False)
     lead = (slice(None),) * axis
     pair_sum = m.add(m.getitem(y, lead + (slice(1, None),)), m.getitem(y, lead + (slice(None, -1),)))
     if x is None:
         return m.multiply(m.sum(pair_sum, axis=axis), np.asarray(float(dx) / 2, dtype=y.dtype))
-    xs = m.cast(_tensor(x), y.dtype)
+    xs = m.cast(operand_tensor(x), y.dtype)
     if xs.ndim == 1:
         shape = [1] * y.ndim
         shape[axis] = xs.shape[0]
@@ -542,12 +542,12 @@ def bincount(x, weights=None, minlength=0, sparse=False):
     """
     if sparse:
         raise ValueError("bincount: engine has no sparse tensors; call it with sparse=False")
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     if arr.dtype.kind not in "iub":
         raise ValueError(f"bincount: x must be integers, got dtype {arr.dtype}")
     if arr.size and arr.min() < 0:
         raise ValueError("bincount: x must be non-negative")
-    w = None if weights is None else to_array(_tensor(weights))
+    w = None if weights is None else to_array(operand_tensor(weights))
     length = builtins.max(int(minlength), int(arr.max()) + 1 if arr.size else 0)
     dtype = np.dtype("int32") if w is None else np.dtype(result_type(w.dtype, "int32") if w.dtype.kind != "f" else w.dtype)
     if arr.ndim == 1:
@@ -565,7 +565,7 @@ def histogram(x, bins=10, range=None):
         (counts, bin_edges): the counts and the bins+1 edges, both in x's float dtype (floatx
         for integer x), as Keras returns them.
     """
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     if arr.ndim != 1:
         raise ValueError(f"histogram: x must be 1-D, got shape {arr.shape}")
     bins = positive_int("histogram", "bins", bins)
@@ -577,21 +577,21 @@ def histogram(x, bins=10, range=None):
 def searchsorted(sorted_sequence, values, side="left"):
     """Indices (int32) at which `values` would be inserted into the 1-D sorted_sequence to keep
     it sorted; side "left" puts them before equal entries, "right" after."""
-    seq = to_array(_tensor(sorted_sequence))
+    seq = to_array(operand_tensor(sorted_sequence))
     if seq.ndim != 1:
         raise ValueError(f"searchsorted: sorted_sequence must be 1-D, got shape {seq.shape}")
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
-    return wrap(np.asarray(np.searchsorted(seq, to_array(_tensor(values)), side=side), dtype=np.int32))
+    return wrap(np.asarray(np.searchsorted(seq, to_array(operand_tensor(values)), side=side), dtype=np.int32))
 
 
 def digitize(x, bins):
     """The index (int32) of the bin of each element of x, for the increasing 1-D `bins`
     (i such that bins[i-1] <= x < bins[i])."""
-    b = to_array(_tensor(bins))
+    b = to_array(operand_tensor(bins))
     if b.ndim != 1:
         raise ValueError(f"digitize: bins must be 1-D, got shape {b.shape}")
-    return wrap(np.digitize(to_array(_tensor(x)), b).astype(np.int32))
+    return wrap(np.digitize(to_array(operand_tensor(x)), b).astype(np.int32))
 
 
 def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False, axis=None,
@@ -612,7 +612,7 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
     Returns:
         The distinct values, or a tuple with the requested extras in the order above.
     """
-    arr = to_array(_tensor(x))
+    arr = to_array(operand_tensor(x))
     if axis is not None:
         axis = axis_arg("unique", axis, arr.ndim, allow_tuple=False)
     res = np.unique(arr, return_index=True, return_inverse=True, return_counts=True, axis=axis)
@@ -655,7 +655,7 @@ __all__ = [
 def corrcoef(x):
     """The Pearson correlation coefficients between the rows of x (each row a variable, each
     column an observation); a 1-D x is one variable."""
-    x = _as_float(_tensor(x))
+    x = _as_float(operand_tensor(x))
     if x.ndim > 2:
         raise ValueError(f"corrcoef: x must be 1-D or 2-D, got shape {x.shape}")
     if x.ndim < 2:

@@ -8,11 +8,11 @@ from engine.autodiff import differentiable
 from engine.ops._checks import positive_int
 from engine.ops._util import to_array, wrap
 from engine.ops import math as m
-from engine.ops.arrays import _tensor, pad as _pad
+from engine.ops.arrays import operand_tensor, pad as _pad
 
 
 def _float(x):
-    x = _tensor(x)
+    x = operand_tensor(x)
     return x if x.dtype.kind == "f" else m.cast(x, config.floatx())
 
 
@@ -161,7 +161,7 @@ def _window(op, window, sequence_length, fft_length, dtype):
         a = 0.5 if window == "hann" else 0.54
         win = a - (1 - a) * np.cos(2 * np.pi * k / sequence_length)    # periodic, as scipy's default
     else:
-        win = np.asarray(to_array(_tensor(window)), dtype=np.float64)
+        win = np.asarray(to_array(operand_tensor(window)), dtype=np.float64)
         if win.shape != (sequence_length,):
             raise ValueError(f"{op}: window must have shape ({sequence_length},), got {win.shape}")
     left = (fft_length - sequence_length) // 2
@@ -191,7 +191,7 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
     Returns:
         (real, imaginary) pair of shape (..., frames, fft_length // 2 + 1).
     """
-    x = _tensor(x)
+    x = operand_tensor(x)
     if x.dtype.kind != "f":
         raise ValueError(f"stft: x must be float32 or float64, got {x.dtype}")
     length, stride, n = _frame_args("stft", sequence_length, sequence_stride, fft_length)
@@ -273,7 +273,7 @@ def view_as_complex(x):
 
 def view_as_real(x):
     """A complex tensor as real numbers: a new last axis of size 2 (real, imaginary)."""
-    a = to_array(_tensor(x))
+    a = to_array(operand_tensor(x))
     if not np.iscomplexobj(a):
         raise ValueError(f"view_as_real: x must be complex, got dtype {a.dtype}")
     return wrap(np.stack([a.real, a.imag], axis=-1))

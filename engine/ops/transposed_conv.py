@@ -14,8 +14,8 @@ import numpy as np
 
 from engine.autodiff import differentiable
 from engine.ops._util import contiguous, to_array
-from engine.ops.convolution import _tuple
-from engine.ops.nn import _apply_activation, _activation_grad, OUTPUT_DERIVED
+from engine.ops.convolution import int_tuple
+from engine.ops.nn import apply_activation, activation_gradient, OUTPUT_DERIVED
 from engine._kernels import conv as C
 from engine._kernels import elementwise as K
 
@@ -63,12 +63,12 @@ def _conv2d_transpose(x, w, bias, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 
     if bias is not None:
         K.bias_add(out, bias, out)
     if activation is not None:
-        _apply_activation(activation, out, out, {})
+        apply_activation(activation, out, out, {})
 
     def vjp(g, needs):
         g = contiguous(g, dtype)
         if activation is not None:
-            g = _activation_grad(activation, None, out, g, {})
+            g = activation_gradient(activation, None, out, g, {})
         gc = g if not any(crop) else np.ascontiguousarray(g[:, top:top + core_h, left:left + core_w])
         dx = dw = db = None
         if needs[0]:
@@ -89,12 +89,12 @@ def conv2d_transpose(x, kernel, bias=None, strides=1, padding="valid", output_pa
     if x_arr.ndim != 4 or w_arr.ndim != 4 or x_arr.shape[-1] != w_arr.shape[-1]:
         raise ValueError(f"conv_transpose: expected inputs (N, H, W, C) and a kernel (kh, kw, filters, C), got "
                          f"{x_arr.shape} and {w_arr.shape}")
-    strides = _tuple(strides, 2, "strides")
-    dilations = _tuple(dilation_rate, 2, "dilation_rate")
+    strides = int_tuple(strides, 2, "strides")
+    dilations = int_tuple(dilation_rate, 2, "dilation_rate")
     padding = padding.lower()
     if padding not in ("valid", "same"):
         raise ValueError(f"conv_transpose: padding must be 'valid' or 'same', got {padding!r}")
-    out_pad = (None, None) if output_padding is None else _tuple(output_padding, 2, "output_padding")
+    out_pad = (None, None) if output_padding is None else int_tuple(output_padding, 2, "output_padding")
     for op, s, d in zip(out_pad, strides, dilations):
         if op is not None and op >= max(s, d):
             raise ValueError(f"conv_transpose: output_padding {output_padding} must be smaller than the stride "
@@ -139,9 +139,9 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
         return conv2d_transpose(inputs, kernel, strides=strides, padding=padding, output_padding=output_padding,
                                 dilation_rate=dilation_rate)
     w = to_array(kernel)
-    one = lambda v: (1, _tuple(v, 1, "value")[0])  # noqa: E731  (1-D as an image of height 1)
+    one = lambda v: (1, int_tuple(v, 1, "value")[0])  # noqa: E731  (1-D as an image of height 1)
     y = conv2d_transpose(reshape(inputs, (x.shape[0], 1) + x.shape[1:]), reshape(kernel, (1,) + w.shape),
                          strides=one(strides), padding=padding,
-                         output_padding=None if output_padding is None else (0, _tuple(output_padding, 1, "x")[0]),
+                         output_padding=None if output_padding is None else (0, int_tuple(output_padding, 1, "x")[0]),
                          dilation_rate=one(dilation_rate))
     return reshape(y, (x.shape[0], y.shape[2], y.shape[3]))

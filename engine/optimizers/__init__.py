@@ -5,17 +5,27 @@ the others are float32 numpy, in place on the variables' arrays.
 """
 import inspect
 
+from engine._lazy import lazy_attributes, lazy_table
 from engine.optimizers import schedules
 from engine.optimizers.base import Optimizer
 from engine.optimizers.kernel_optimizers import SGD, RMSprop, Adam, AdamW, Adagrad
-from engine.optimizers.adaptive import Nadam, Adamax, Adadelta, Ftrl, Lion, Lamb, Adafactor
-from engine.optimizers.muon import Muon, ScheduleFreeAdamW
-from engine.optimizers.wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 from engine.optimizers.schedules import LearningRateSchedule, ExponentialDecay  # (engine's older paths)
+from engine.saving.registry import register_lazy
 
-_CLASSES = [Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, Nadam, Adamax, Adadelta, Ftrl, Lion, Lamb, Adafactor,
-            Muon, ScheduleFreeAdamW, LossScaleOptimizer, MultiOptimizer]
-ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in _CLASSES}
+# The numpy optimizers and the wrappers load on first use; they register for configs meanwhile.
+_LAZY = lazy_table(__name__, {
+    "engine.optimizers.adaptive": "Nadam Adamax Adadelta Ftrl Lion Lamb Adafactor",
+    "engine.optimizers.muon": "Muon ScheduleFreeAdamW",
+    "engine.optimizers.wrappers": "LossScaleOptimizer MultiOptimizer OptimizerMap",
+    "": "adaptive muon wrappers",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
+register_lazy("optimizers", {name: target for name, target in _LAZY.items() if name[:1].isupper()})
+
+_CLASS_NAMES = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "Adamax", "Adadelta", "Ftrl",
+                "Lion", "Lamb", "Adafactor", "Muon", "ScheduleFreeAdamW", "LossScaleOptimizer", "MultiOptimizer"]
+# Names `get` accepts, lower-cased, to the class's name (looked up in this module when asked for).
+_BY_LOWER_NAME = {name.lower(): name for name in _CLASS_NAMES}
 
 
 def serialize(optimizer):
@@ -54,8 +64,9 @@ def get(identifier):
         return identifier()
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    if isinstance(identifier, str) and identifier.lower() in ALL_OBJECTS_DICT and \
+    if isinstance(identifier, str) and identifier.lower() in _BY_LOWER_NAME and \
             identifier.lower() not in ("optimizer", "lossscaleoptimizer", "multioptimizer"):
-        return ALL_OBJECTS_DICT[identifier.lower()]()
+        name = _BY_LOWER_NAME[identifier.lower()]
+        return (globals().get(name) or __getattr__(name))()
     raise ValueError(f"Unknown optimizer {identifier!r}. Known: "
-                     f"{', '.join(sorted(k for k in ALL_OBJECTS_DICT if k != 'optimizer'))}")
+                     f"{', '.join(sorted(k for k in _BY_LOWER_NAME if k != 'optimizer'))}")

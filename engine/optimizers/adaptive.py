@@ -4,6 +4,7 @@ import numpy as np
 
 from engine.optimizers.base import Optimizer, moving_average
 from engine.variables import Variable
+from engine.saving.registry import register_builtins
 
 
 def _t(w, x):
@@ -301,3 +302,6 @@ class Adafactor(Optimizer):
         return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
                 "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
                 "relative_step": self.relative_step}
+
+
+register_builtins("optimizers", globals())  # loadable from .keras configs by class name

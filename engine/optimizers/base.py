@@ -17,6 +17,7 @@ from engine.optimizers.schedules import LearningRateSchedule
 from engine.tensor import Tensor
 from engine.utils.naming import to_snake_case
 from engine.variables import Variable
+from engine.saving.registry import register_builtins
 
 # The per-variable state the base class keeps before the subclass's own (Keras's order).
 _EMA, _ACCUMULATOR = "average", "gradient_accumulator"
@@ -558,3 +559,6 @@ def takes_rows(update_step):
     optimizer kernel, which also accepts a table's gradient by rows (see Optimizer._update)."""
     update_step.takes_rows = True
     return update_step
+
+
+register_builtins("optimizers", globals())  # loadable from .keras configs by class name

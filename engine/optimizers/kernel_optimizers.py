@@ -4,6 +4,7 @@ import numpy as np
 
 from engine._kernels import elementwise as K
 from engine.optimizers.base import Optimizer, takes_rows
+from engine.saving.registry import register_builtins
 
 
 class SGD(Optimizer):
@@ -147,3 +148,6 @@ class Adagrad(Optimizer):
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
+
+
+register_builtins("optimizers", globals())  # loadable from .keras configs by class name

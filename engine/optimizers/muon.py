@@ -5,6 +5,7 @@ import re
 import numpy as np
 
 from engine.optimizers.base import Optimizer, moving_average
+from engine.saving.registry import register_builtins
 
 
 class Muon(Optimizer):
@@ -161,3 +162,6 @@ class ScheduleFreeAdamW(Optimizer):
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "warmup_steps": self.warmup_steps}
+
+
+register_builtins("optimizers", globals())  # loadable from .keras configs by class name

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from engine.ops import convert_to_tensor
+from engine.saving.registry import register_builtins
 
 _F = np.float32
 
@@ -248,3 +249,6 @@ def deserialize(config, custom_objects=None):
     """
     from engine.saving.serialization import deserialize_keras_object
     return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+register_builtins("schedules", globals(), package="keras.optimizers.schedules")  # loadable from .keras configs by class name

@@ -8,6 +8,7 @@ import numpy as np
 from engine.optimizers.base import Optimizer
 from engine.tensor import Tensor
 from engine.variables import Variable
+from engine.saving.registry import register_builtins
 
 _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
                   "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
@@ -325,3 +326,6 @@ class MultiOptimizer(Optimizer):
         config = dict(config)
         config["optimizer_map"] = deserialize_keras_object(config["optimizer_map"], custom_objects=custom_objects)
         return cls(**config)
+
+
+register_builtins("optimizers", globals())  # loadable from .keras configs by class name

@@ -140,7 +140,7 @@ def model_config(model):
     return config
 
 
-def save_model(model, filepath, overwrite=True):
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
     """Saves a model to a Keras 3 `.keras` archive.
 
     The archive (a zip file) holds the model's config (`config.json`), its weights
@@ -153,7 +153,13 @@ def save_model(model, filepath, overwrite=True):
         filepath: the path of the archive; it must end in `.keras`.
         overwrite: whether to replace an existing file at `filepath` (default `True`); if `False`
             and the file exists, a `ValueError` is raised.
+        zipped: whether to write a zip archive (None or True; engine writes only zipped files).
     """
+    if zipped is False:
+        raise ValueError("save_model: zipped=False (an unzipped folder) is not supported; engine writes "
+                         ".keras zip archives only, so leave zipped at None or True")
+    if kwargs:
+        raise ValueError(f"save_model: unsupported argument(s) {sorted(kwargs)}")
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"save: the file name must end in .keras, got {filepath!r} "
@@ -210,7 +216,7 @@ def _load_assets(model, filepath):
                     target = os.path.join(folder, *parts)
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                     with open(target, "wb") as f:
-                        f.write(_read_member(z, member, filepath, CONFIG_MAX_BYTES))
+                        f.write(read_member(z, member, filepath, CONFIG_MAX_BYTES))
                 try:
                     layer.load_assets(folder)
                 except FileNotFoundError as e:
@@ -223,7 +229,7 @@ CONFIG_MAX_BYTES = 64 << 20
 _CHUNK = 1 << 20
 
 
-def _read_member(z, member, filepath, cap):
+def read_member(z, member, filepath, cap):
     """The bytes of one member, refused (naming the file and the member) when it declares or
     inflates to more than cap bytes: a small zip can inflate to gigabytes."""
     try:
@@ -262,7 +268,7 @@ def read_config(filepath):
     """The config dict of a .keras file, with clear errors for anything malformed."""
     filepath = os.fspath(filepath)
     with _open_archive(filepath) as z:
-        raw_config = _read_member(z, "config.json", filepath, CONFIG_MAX_BYTES)
+        raw_config = read_member(z, "config.json", filepath, CONFIG_MAX_BYTES)
     try:
         config = json.loads(raw_config)
     except (ValueError, UnicodeDecodeError) as e:
@@ -276,7 +282,7 @@ def read_weights(filepath, model):
     """The bytes of a .keras file's model.weights.h5, capped by what this model can hold."""
     filepath = os.fspath(filepath)
     with _open_archive(filepath) as z:
-        return _read_member(z, "model.weights.h5", filepath, weights_io.weights_bytes_bound(model))
+        return read_member(z, "model.weights.h5", filepath, weights_io.weights_bytes_bound(model))
 
 
 def _deserialize_compile_value(value, custom_objects):
@@ -324,3 +330,33 @@ def load_weights_from_archive(model, filepath, skip_mismatch=False):
     weights_io.load_weights_from_h5(model, io.BytesIO(weights), skip_mismatch=skip_mismatch,
                                     name=f"{os.fspath(filepath)} (model.weights.h5)")
     _load_assets(model, filepath)
+
+
+def save_weights(model, filepath, overwrite=True, max_shard_size=None, **kwargs):
+    """Save a model's weights to a `.weights.h5` file (`model.save_weights`).
+
+    Args:
+        model: the model.
+        filepath: the path; it must end in `.weights.h5`.
+        overwrite: whether to replace an existing file.
+        max_shard_size: must be None: engine writes one file, never shards.
+    """
+    if max_shard_size is not None:
+        raise ValueError(f"save_weights: max_shard_size={max_shard_size!r} is not supported (engine writes a "
+                         "single .weights.h5 file); leave it at None")
+    if kwargs:
+        raise ValueError(f"save_weights: unsupported argument(s) {sorted(kwargs)}")
+    model.save_weights(filepath, overwrite=overwrite)
+
+
+def load_weights(model, filepath, skip_mismatch=False, **kwargs):
+    """Load weights from a `.weights.h5` or `.keras` file into a model (`model.load_weights`).
+
+    Args:
+        model: the model.
+        filepath: the file.
+        skip_mismatch: skip layers whose weights do not match instead of raising.
+    """
+    if kwargs:
+        raise ValueError(f"load_weights: unsupported argument(s) {sorted(kwargs)}")
+    model.load_weights(filepath, skip_mismatch=skip_mismatch)

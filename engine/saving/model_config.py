@@ -6,10 +6,18 @@ connect it; each call's arguments name the tensors they use as
 """
 import inspect
 
-from engine.layers.input_layer import InputLayer
-from engine.layers.keras_tensor import KerasTensor, flatten, map_structure
+from engine import tree
+from engine.saving import registry
 from engine.saving.serialization import (clean_config, deserialize_keras_object,
                                          serialize_keras_object, to_jsonable)
+
+
+def _input_layer_class():
+    return registry.builtin("layers", "InputLayer")
+
+
+def _is_symbolic(value):
+    return isinstance(value, registry.builtin("tensors", "KerasTensor"))
 
 
 def _model_nodes(model):
@@ -30,17 +38,18 @@ def functional_config(model):
         return [layer.name, local_index[id(layer._inbound_nodes[index])], tensor_index]
 
     def encode(value):
-        if isinstance(value, KerasTensor):
+        if _is_symbolic(value):
             return {"class_name": "__keras_tensor__",
                     "config": {"shape": list(value.shape), "dtype": value.dtype, "keras_history": history(value)}}
         return to_jsonable(value)
 
+    input_layer = _input_layer_class()
     layers = []
     for layer in model.layers:
         entry = serialize_keras_object(layer)
         entry["name"] = layer.name
-        entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
-            {"args": map_structure(encode, list(n.args)), "kwargs": map_structure(encode, n.kwargs)}
+        entry["inbound_nodes"] = [] if isinstance(layer, input_layer) else [
+            {"args": tree.map_structure(encode, list(n.args)), "kwargs": tree.map_structure(encode, n.kwargs)}
             for n in nodes_of[id(layer)]]
         layers.append(entry)
 
@@ -56,6 +65,7 @@ def functional_config(model):
 def functional_from_config(cls, config, custom_objects=None, safe_mode=None, make_layer=None):
     """Rebuild the layers, replay their calls in dependency order, then make the model.
     make_layer(name), if given, supplies each non-input layer instead of its config (clone_model)."""
+    InputLayer = _input_layer_class()
     created = {}          # layer name -> layer
     outputs_of = {}       # (layer name, node index) -> flat output tensors
     pending = []
@@ -100,7 +110,7 @@ def functional_from_config(cls, config, custom_objects=None, safe_mode=None, mak
             accepted = inspect.signature(layer.call).parameters
             kwargs = {k: v for k, v in kwargs.items() if k in accepted or v is not None}
             out = layer(*args, **kwargs)
-            outputs_of[(name, i)] = flatten(out)
+            outputs_of[(name, i)] = tree.flatten(out)
             pending.remove(item)
             progressed = True
         if not progressed:
@@ -128,6 +138,7 @@ def sequential_config(model):
 
 
 def sequential_from_config(cls, config, custom_objects=None, safe_mode=None):
+    InputLayer = _input_layer_class()
     model = cls(name=config.get("name"), trainable=config.get("trainable", True))
     for entry in config["layers"]:
         if entry.get("class_name") == "InputLayer":

@@ -12,6 +12,8 @@ import threading
 
 import numpy as np
 
+from engine.saving import registry
+
 # The global custom objects: {name: class or function}. Registered objects are stored under
 # "package>name"; users may add plain names through get_custom_objects(), as in Keras.
 _REGISTRY = {}
@@ -162,26 +164,6 @@ def get_registered_object(name, custom_objects=None, module_objects=None):
 
 
 # -- where classes come from ----------------------------------------------------------------------
-def _classes_of(module):
-    return {name: obj for name, obj in vars(module).items() if isinstance(obj, type) and not name.startswith("_")}
-
-
-def _model_classes():
-    from engine.models.functional import Functional
-    from engine.models.sequential import Sequential
-    from engine.models.model import Model
-    return {"Functional": Functional, "Sequential": Sequential, "Model": Model}
-
-
-def _family_namespaces():
-    """Family name (the part of a Keras module path after "keras.") -> the classes engine has for it."""
-    from engine import layers, initializers, optimizers, losses, regularizers, constraints, metrics
-    return {"layers": _classes_of(layers), "initializers": _classes_of(initializers),
-            "optimizers": _classes_of(optimizers), "schedules": _classes_of(optimizers.schedules),
-            "losses": _classes_of(losses), "regularizers": _classes_of(regularizers),
-            "constraints": _classes_of(constraints), "metrics": _classes_of(metrics), "models": _model_classes()}
-
-
 def _family_of_module(module):
     """The family a Keras or engine module path names, "" for the top-level package, None if foreign."""
     if module in ("keras", "engine"):
@@ -193,15 +175,6 @@ def _family_of_module(module):
                 return "schedules"
             return parts[0]
     return None
-
-
-def _all_classes(families):
-    merged = {}
-    for family in ("models", "layers", "optimizers", "schedules", "initializers", "regularizers", "constraints",
-                   "losses", "metrics"):
-        for name, cls in families[family].items():
-            merged.setdefault(name, cls)
-    return merged
 
 
 def _refuse_lambda():
@@ -226,39 +199,28 @@ def resolve_class(config, custom_objects=None, safe_mode=None):
             obj = get_registered_object(key, custom_objects)
             if obj is not None:
                 return obj
-    families = _family_namespaces()
     family = _family_of_module(module)
     if family:
-        namespace = families.get(family, {})
+        obj = registry.builtin(family, class_name)
     elif family == "" or module is None:
-        namespace = _all_classes(families)
+        obj = registry.builtin_any(class_name)
     else:
-        namespace = {}  # a module engine does not know: only registered or custom objects may come from it
-    if class_name in namespace:
-        return namespace[class_name]
-    known = sorted(set(_all_classes(families)) | set(_REGISTRY) | set(_scope()[0]) | set(custom_objects or {}))
+        obj = None  # a module engine does not know: only registered or custom objects may come from it
+    if obj is not None:
+        return obj
+    known = sorted(registry.builtin_names() | set(_REGISTRY) | set(_scope()[0]) | set(custom_objects or {}))
     raise ValueError(f"Unknown class {class_name!r} (module {module!r}). Engine loads only its own classes and "
                      "custom ones registered with engine.saving.register_keras_serializable or passed as "
                      f"custom_objects=. Known classes: {', '.join(known)}")
 
 
 def _module_of(obj):
-    from engine.layers.base import Layer
-    from engine.models.model import Model
-    from engine.optimizers import LearningRateSchedule
-    if _registered_key(type(obj)):
-        return type(obj).__module__
-    if isinstance(obj, Model):
-        return "keras.src.models.functional" if type(obj).__name__ == "Functional" else "keras"
-    if isinstance(obj, Layer):
-        return "keras.layers"
-    if isinstance(obj, LearningRateSchedule):
-        return "keras.optimizers.schedules"
-    module = type(obj).__module__
-    family = module.split(".")[1] if module.startswith("engine.") else None
-    if family in ("initializers", "optimizers", "losses", "regularizers", "constraints", "metrics"):
-        return f"keras.{family}"      # engine.losses.losses -> keras.losses, as Keras writes it
-    return module
+    """The "module" written in obj's config: a registered custom class's own module, else the
+    Keras module path its family registered (that of its nearest registered base class)."""
+    cls = type(obj)
+    if _registered_key(cls):
+        return cls.__module__
+    return registry.keras_package(cls) or cls.__module__
 
 
 # -- to configs --------------------------------------------------------------------------------------
@@ -279,21 +241,11 @@ def to_jsonable(value):
     return serialize_keras_object(value)
 
 
-def _is_loss_function(fn):
-    """engine.losses' plain functions (mean_squared_error(y_true, y_pred), ...), not its helpers."""
-    if not inspect.isfunction(fn) or not fn.__module__.startswith("engine.losses"):
-        return False
-    return list(inspect.signature(fn).parameters)[:2] == ["y_true", "y_pred"]
-
-
 def _function_name(fn):
     """The name a function is stored under: its registration, or an engine activation or loss name."""
-    from engine import activations, losses
-    registered = _registered_key(fn)
-    if registered:
-        return registered
-    name = getattr(fn, "__name__", None)
-    if activations._BY_NAME.get(name) is fn or _is_loss_function(fn) and getattr(losses, name, None) is fn:
+    name = (_registered_key(fn) or registry.builtin_function_name(fn, "activations")
+            or registry.builtin_function_name(fn, "losses"))
+    if name:
         return name
     raise ValueError(f"Cannot serialize the function {fn!r}: it is neither an engine activation or loss nor "
                      "registered with engine.saving.register_keras_serializable")
@@ -343,17 +295,13 @@ def _is_object_config(value):
 
 
 def _function_from_name(name):
-    from engine import activations, losses
     obj = get_registered_object(name)
     if obj is None and ">" in name:
         obj = get_registered_object(name.split(">", 1)[1])
+    if obj is None:
+        obj = registry.builtin("activations", name) or registry.builtin("losses", name)
     if obj is not None:
         return obj
-    if name in activations._BY_NAME:
-        return activations._BY_NAME[name]
-    fn = getattr(losses, name, None)
-    if _is_loss_function(fn):
-        return fn
     raise ValueError(f"Unknown function {name!r}: register it with engine.saving.register_keras_serializable "
                      "or pass it in custom_objects=")
 
@@ -361,7 +309,6 @@ def _function_from_name(name):
 def _resolve_nested(config):
     """Turn nested initializer/regularizer/constraint configs and custom activations into objects, so the
     constructor receives them whatever their origin (engine, Keras, a registered custom class)."""
-    from engine import activations
     out = dict(config)
     for key, value in config.items():
         if key.endswith(_NESTED_OBJECT_SUFFIXES) and _is_object_config(value):
@@ -375,7 +322,7 @@ def _resolve_nested(config):
         elif key in _ACTIVATION_KEYS:
             if _is_object_config(value):
                 out[key] = deserialize_keras_object(value)
-            elif isinstance(value, str) and value not in activations._BY_NAME:
+            elif isinstance(value, str) and registry.builtin("activations", value) is None:
                 out[key] = _function_from_name(value)
     return out
 
@@ -395,34 +342,6 @@ def _lambda_config(config):
         elif key == "function" and isinstance(value, str):
             config[key] = _function_from_name(value)
     return config
-
-
-def _build_from_config(obj, build_config):
-    """Give a subclassed model its weights from the input shape recorded when it was saved (functional
-    and Sequential models, and the layers in them, are built by replaying their calls)."""
-    from engine.models.model import Model
-    shape = (build_config or {}).get("input_shape")
-    if shape is None or not isinstance(obj, Model) or hasattr(obj, "_nodes") or obj.weights:
-        return
-    from engine.layers.base import training_scope
-
-    def sample(s, dtype):
-        if isinstance(s, dict):
-            return {k: sample(v, dtype) for k, v in s.items()}
-        if s and isinstance(s[0], (list, tuple, dict)):
-            return [sample(v, dtype) for v in s]
-        return np.zeros((1,) + tuple(1 if d is None else d for d in s[1:]), dtype=dtype)
-
-    first_error = None
-    for dtype in (obj.dtype, "int32"):  # integer-input models (embeddings) need integer samples
-        try:
-            with training_scope(False):
-                obj._call_eager((sample(shape, dtype),), {})
-            obj._built_by_data = True
-            return
-        except Exception as e:  # noqa: BLE001 - report the first failure if no dtype works
-            first_error = first_error or e
-    raise ValueError(f"Could not build model {obj.name!r} from its saved input shape {shape}: {first_error}")
 
 
 def deserialize_keras_object(config, custom_objects=None, safe_mode=None):
@@ -462,5 +381,7 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=None):
                                  f"It takes: {', '.join(p for p in params if p != 'self')}") from None
         else:
             obj = cls(**inner)
-        _build_from_config(obj, config.get("build_config"))
+        build_config = config.get("build_config")
+        if build_config and hasattr(obj, "build_from_config"):
+            obj.build_from_config(build_config)     # Keras's hook: a subclassed model's weights
         return obj

@@ -1,18 +1,25 @@
-"""Weights in Keras 3's `.weights.h5` layout.
+"""Weights in Keras 3's `.weights.h5` layout, found by walking the model as Keras 3 does.
 
-    layers/<name>/vars/<i>      one group per layer of the model, named by class
-                                ("dense", "dense_1", ...) in model.layers order;
-                                recurrent layers keep their weights under ".../cell/vars"
-                                and nested models under their own "layers/" group
+    vars                        the model's own variables (attribute "name" on each vars group)
+    layers/<name>/vars/<i>      one group per layer of a functional or Sequential model, named by
+                                class ("dense", "dense_1", ...) in model.layers order
+    <path>/<attribute>/vars     what a layer holds: its sublayers under their attribute names
+                                (public ones first, then private ones, as Keras's walk sorts
+                                them), lists of them as <attribute>/<class name>[_n]
     optimizer/vars/<i>          iterations, learning rate, then the slots
 
-Everything is read and checked before any weight is assigned, so a file that
-does not fit leaves the model as it was.  h5py is optional: without it these
-functions say how to install it.
+Every layer stores its own state through `save_own_variables(store)` and reads it back through
+`load_own_variables(store)` (Keras 3's hooks; users override them), so saving needs to know no
+layer family. A layer whose file layout is not its attributes' (an LSTM keeps its weights where
+Keras keeps its cell's) lists the saveables at its sub-paths from `_saveable_children()`.
+
+Everything is read and checked before any weight is assigned, so a file that does not fit leaves
+the model as it was.  h5py is optional: without it these functions say how to install it.
 """
 import math
 
-from engine.layers.base import snake_case
+from engine.saving import registry
+from engine.utils.naming import to_snake_case
 
 
 def _h5py():
@@ -24,56 +31,95 @@ def _h5py():
     return h5py
 
 
-def _recurrent(layer):
-    from engine.layers.recurrent import _RNN
-    return isinstance(layer, _RNN)
+def _is_saveable(obj):
+    return callable(getattr(obj, "save_own_variables", None)) and callable(getattr(obj, "load_own_variables", None))
 
 
-def _layer_entries(model, prefix="layers"):
-    """(h5 path of a variable group, the variables stored there, the layer), for every layer of the model."""
-    from engine.layers.recurrent import Bidirectional
-    from engine.models.functional import Functional
-    used = {}
-    entries = []
-    for layer in model.layers:
-        base = snake_case(type(layer).__name__)
-        n = used.get(base, 0)
-        used[base] = n + 1
-        key = f"{prefix}/{base if n == 0 else f'{base}_{n}'}"
-        if isinstance(layer, Functional):
-            entries += _layer_entries(layer, f"{key}/layers")
-        elif isinstance(layer, Bidirectional):
-            for side in ("forward_layer", "backward_layer"):
-                inner = getattr(layer, side)
-                if hasattr(inner, "_h5_groups"):        # RNN over cells: a stack keeps cell/cells/...
-                    entries += [(f"{key}/{side}/{sub}/vars", variables, inner) for sub, variables in inner._h5_groups()]
-                else:
-                    entries.append((f"{key}/{side}/cell/vars", inner.weights, inner))
-        elif _recurrent(layer):
-            entries.append((f"{key}/cell/vars", layer.weights, layer))
-        elif hasattr(layer, "_h5_groups"):
-            # Layers whose weights live in sublayers that Keras saves under the sublayer's
-            # attribute name (MultiHeadAttention: query_dense/vars, ...); own weights stay in vars.
-            entries.append((f"{key}/vars", layer._trainable_weights_list + layer._non_trainable_weights_list, layer))
-            entries += [(f"{key}/{sub}/vars", variables, layer) for sub, variables in layer._h5_groups()]
-        else:
-            entries.append((f"{key}/vars", layer.weights, layer))
-            # A layer holding another saveable layer (TextVectorization's StringLookup) has it saved
-            # at <key>/<attribute> as well, as Keras walks a layer's attributes.
-            for attr, child in getattr(layer, "_saveable_children", lambda: [])():
-                entries.append((f"{key}/{attr}/vars", [], child))
-    return entries
+def _name_key(name):
+    return f"~{name}" if name.startswith("_") else name     # private attributes are visited last
 
 
-def _has_own_store(layer):
-    """Layers whose state is not a list of variables (the lookup layers' idf weights) store named
-    arrays through save_own_variables / load_own_variables, as in Keras."""
-    return hasattr(layer, "save_own_variables") and hasattr(layer, "load_own_variables")
+def _base_attributes():
+    """What every Layer has (its own bookkeeping): never walked, as Keras skips a bare Layer's
+    attributes."""
+    base = registry.builtin("layers", "Layer")
+    return set(dir(base)) | {"_layers"} if base is not None else {"_layers"}
+
+
+def _children(obj, skip):
+    """(attribute, value) pairs to walk below obj, in Keras 3's order."""
+    hook = getattr(obj, "_saveable_children", None)
+    if callable(hook):
+        yield from hook()
+        return
+    functional = registry.builtin("models", "Functional")
+    if functional is not None and isinstance(obj, functional):
+        yield "layers", obj.layers      # a graph model's own layers first, as Keras does
+    for attr in sorted(dir(obj), key=_name_key):
+        if attr.startswith("__") or attr in skip:
+            continue
+        try:
+            value = getattr(obj, attr)
+        except Exception:  # noqa: BLE001 - a property that cannot be read holds nothing to save
+            continue
+        if _is_saveable(value) or isinstance(value, (list, tuple, dict)):
+            yield attr, value
+
+
+def _unique(name, used):
+    if name in used:
+        used[name] += 1
+        return f"{name}_{used[name]}"
+    used[name] = 0
+    return name
+
+
+def _walk(obj, path, out, visited, skip):
+    if _is_saveable(obj):
+        if id(obj) in visited:
+            return
+        visited.add(id(obj))
+        out.append((path, obj))
+        for attr, child in _children(obj, skip):
+            _walk(child, f"{path}/{attr}" if path else attr, out, visited, skip)
+    elif isinstance(obj, (list, tuple, dict)):
+        if id(obj) in visited:
+            return
+        visited.add(id(obj))
+        used = {}
+        for item in (obj.values() if isinstance(obj, dict) else obj):
+            if _is_saveable(item):
+                _walk(item, f"{path}/{_unique(to_snake_case(type(item).__name__), used)}", out, visited, skip)
+            elif isinstance(item, (list, tuple, dict)):
+                _walk(item, f"{path}/{_unique('container', used)}", out, visited, skip)
+
+
+def saveables(model):
+    """(path, saveable) for the model ("" is the model itself) and every layer inside it, each once,
+    in the order Keras 3 visits them."""
+    out = []
+    _walk(model, "", out, set(), _base_attributes())
+    return out
+
+
+def _vars_group(path):
+    return f"{path}/vars" if path else "vars"
 
 
 def layer_paths(model):
     """(path of a layer's state in a .keras file, the layer) for each layer, as the weights use them."""
-    return [(group[:-len("/vars")], layer) for group, _, layer in _layer_entries(model)]
+    return [(path, obj) for path, obj in saveables(model) if path]
+
+
+def _own_state(obj):
+    """What obj.save_own_variables stores: {key: Variable or array}."""
+    store = {}
+    obj.save_own_variables(store)
+    return store
+
+
+def _as_array(value):
+    return value.numpy() if hasattr(value, "numpy") else value
 
 
 def optimizer_variables(model):
@@ -87,17 +133,13 @@ def optimizer_variables(model):
 def save_weights_to_h5(model, path, include_optimizer=False):
     h5py = _h5py()
     with h5py.File(path, "w") as f:
-        for group, variables, layer in _layer_entries(model):
-            g = f.require_group(group)
-            if _has_own_store(layer):
-                store = {}
-                layer.save_own_variables(store)
-                for name, value in store.items():
-                    g.create_dataset(name, data=value)
-                continue
-            for i, v in enumerate(variables):
-                g.create_dataset(str(i), data=v.numpy())
-        f.require_group("vars").attrs["name"] = model.name
+        for obj_path, obj in saveables(model):
+            g = f.require_group(_vars_group(obj_path))
+            name = getattr(obj, "name", None)
+            if isinstance(name, str):
+                g.attrs["name"] = name
+            for key, value in _own_state(obj).items():
+                g.create_dataset(key, data=_as_array(value))
         if include_optimizer:
             state = optimizer_variables(model)
             if state:
@@ -203,46 +245,62 @@ def _array_keys(h5py, stored, where, name):
     return [k for k in stored.keys() if isinstance(_child(h5py, stored, k, f"{where}/{k}", name), h5py.Dataset)]
 
 
+def _is_variable(value):
+    """A variable (its shape is known before reading) rather than an array a layer stores itself."""
+    return hasattr(value, "assign") and hasattr(value, "shape")
+
+
+def _read_state(h5py, f, group, expected, name, skip_mismatch):
+    """The arrays stored at group for a saveable whose save_own_variables gives `expected`, read
+    after their shapes and sizes are checked (None: skipped on a mismatch).
+
+    Variables are checked by count and shape before anything is read; arrays a layer stores
+    itself (a lookup layer's idf weights) have no size to check against, so they get the fixed
+    cap of OWN_STORE_MAX_ELEMENTS and the layer's load_own_variables judges them."""
+    stored = _resolve(h5py, f, group, group, name)
+    keys = _array_keys(h5py, stored, group, name)
+    variables_only = all(_is_variable(v) for v in expected.values())
+    if set(keys) != set(expected) and variables_only:
+        if skip_mismatch:
+            return None
+        raise ValueError(f"{name}: {group} holds {len(keys)} arrays but the model's layer has "
+                         f"{len(expected)} weights; the file does not belong to this model")
+    state = {}
+    for key in keys:
+        target = expected.get(key)
+        if not _is_variable(target):
+            state[key] = _read_array(h5py, stored, key, group, name, OWN_STORE_MAX_ELEMENTS)
+            continue
+        item = _dataset(h5py, stored, key, group, name)
+        if item.shape != tuple(target.shape):    # checked before reading: a shape costs nothing
+            if skip_mismatch:
+                return None
+            raise ValueError(f"{name}: {group}/{key} has shape {item.shape} but weight {target.path} has "
+                             f"shape {tuple(target.shape)}")
+        state[key] = _read(item, f"{group}/{key}", name)
+    return state
+
+
 def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=False, name=None):
     """Read, check, then assign.  source is a path or a binary file object; name is how errors call it."""
     h5py = _h5py()
     name = name or str(source)
     with _open(h5py, source, name) as f:
-        assignments = []
-        own_stores = []
+        loads = []
         used = set()
-        entries = _layer_entries(model)
+        entries = [(_vars_group(path), obj, _own_state(obj)) for path, obj in saveables(model)]
         # No optimizer slot is larger than the largest weight; scalars (iterations, rate) are 1.
-        largest = max([1] + [math.prod(v.shape) for _, variables, _ in entries for v in variables])
-        for group, variables, layer in entries:
-            stored = _resolve(h5py, f, group, group, name)
-            keys = _array_keys(h5py, stored, group, name)
-            if _has_own_store(layer):
-                # Named arrays of a layer's own (a lookup layer's idf weights): no variable bounds
-                # their size, so they get the fixed cap of OWN_STORE_MAX_ELEMENTS.
-                own_stores.append((layer, {k: _read_array(h5py, stored, k, group, name, OWN_STORE_MAX_ELEMENTS)
-                                           for k in keys}))
-                used.update(f"{group}/{k}" for k in keys)
-                continue
-            count = len(keys)
-            if count != len(variables):
-                if skip_mismatch:
-                    continue
-                raise ValueError(f"{name}: {group} holds {count} arrays but the model's layer has "
-                                 f"{len(variables)} weights; the file does not belong to this model")
-            values = []
-            for i, v in enumerate(variables):
-                item = _dataset(h5py, stored, str(i), group, name)
-                used.add(f"{group}/{i}")
-                if item.shape != tuple(v.shape):    # checked before reading: a shape costs nothing
-                    if skip_mismatch:
-                        values = None
-                        break
-                    raise ValueError(f"{name}: {group}/{i} has shape {item.shape} but weight {v.path} has "
-                                     f"shape {tuple(v.shape)}")
-                values.append((v, _read(item, f"{group}/{i}", name)))
-            assignments += values or []
-        extra = [p for p in _stored_arrays(f, "layers") if p not in used]
+        largest = max([1] + [math.prod(v.shape) for _, _, state in entries for v in state.values()
+                             if _is_variable(v)])
+        for group, obj, expected in entries:
+            state = _read_state(h5py, f, group, expected, name, skip_mismatch)
+            if state is not None:
+                loads.append((obj, state))
+                used.update(f"{group}/{key}" for key in state)
+        # Arrays in the groups the model's walk reaches that nothing of the model takes (other
+        # top-level groups may hold what soft links point to).
+        tops = sorted({group.split("/")[0] for group, _, _ in entries})
+        extra = [p for top in tops for p in _stored_arrays(f, top) if p not in used]
         if extra and not skip_mismatch:
             raise ValueError(f"{name}: holds weights the model has no place for ({', '.join(extra[:5])}"
                              f"{', ...' if len(extra) > 5 else ''}); the file does not belong to this model")
@@ -256,10 +314,8 @@ def load_weights_from_h5(model, source, include_optimizer=False, skip_mismatch=F
     # goes first: if it refuses, the model is still untouched.
     if opt_values is not None and getattr(model, "optimizer", None) is not None:
         model.optimizer.load_ordered_state(model.trainable_weights, opt_values)
-    for v, value in assignments:
-        v.assign(value)
-    for layer, store in own_stores:
-        layer.load_own_variables(store)
+    for obj, state in loads:
+        obj.load_own_variables(state)
 
 
 # A layer's own named arrays (not variables) are refused past this many elements (1 GiB of float64).
@@ -274,8 +330,75 @@ def weights_bytes_bound(model):
     metadata: a few KiB per dataset and group, and 1 MiB for the rest; layers storing arrays of
     their own (lookup tables) may add up to OWN_STORE_MAX_ELEMENTS float64 each.
     """
-    entries = _layer_entries(model)
-    elements = sum(math.prod(v.shape) for _, variables, _ in entries for v in variables)
-    datasets = sum(len(variables) for _, variables, _ in entries)
-    own = sum(1 for _, _, layer in entries if _has_own_store(layer))
+    states = [_own_state(obj) for _, obj in saveables(model)]
+    elements = sum(math.prod(v.shape) for state in states for v in state.values() if _is_variable(v))
+    datasets = sum(len(state) + 1 for state in states)
+    own = sum(1 for state in states if not all(_is_variable(v) for v in state.values()))
     return 8 * 4 * elements + 16384 * (4 * datasets + 8) + (1 << 20) + 8 * OWN_STORE_MAX_ELEMENTS * own
+
+
+# -- the file as nested dicts (KerasFileEditor) -------------------------------------------------------
+def read_weights_tree(source, name, max_elements):
+    """Every weight in a weights file as nested dicts that follow its groups, a group's `vars`
+    datasets in its own dict: {"layers": {"dense": {"0": kernel, "1": bias}}, ...}. Read through
+    in-file links only, numeric datasets only, each refused past max_elements; empty groups are
+    left out.
+
+    Args:
+        source: a path or a binary file object.
+        name: how errors name the file.
+        max_elements: the largest array accepted.
+    """
+    h5py = _h5py()
+
+    def read(group, where):
+        tree = {}
+        for key in group.keys():
+            path = f"{where}/{key}" if where else key
+            item = _child(h5py, group, key, path, name)
+            if isinstance(item, h5py.Group):
+                if key == "vars":
+                    tree.update({k: _read_array(h5py, item, k, path, name, max_elements)
+                                 for k in _array_keys(h5py, item, path, name)})
+                else:
+                    sub = read(item, path)
+                    if sub:
+                        tree[key] = sub
+            elif isinstance(item, h5py.Dataset):
+                tree[key] = _read_array(h5py, group, key, where, name, max_elements)
+        return tree
+
+    with _open(h5py, source, name) as f:
+        return read(f, "")
+
+
+def write_weights_tree(tree, path):
+    """Write nested dicts of arrays (as read_weights_tree gives them) in Keras 3's layout: each
+    dict's arrays in its `vars` group."""
+    h5py = _h5py()
+
+    def write(f, node, where):
+        arrays = {k: v for k, v in node.items() if not isinstance(v, dict)}
+        if arrays:
+            g = f.require_group(_vars_group(where))
+            for key, value in arrays.items():
+                g.create_dataset(key, data=_as_array(value))
+        for key, value in node.items():
+            if isinstance(value, dict) and value:
+                write(f, value, f"{where}/{key}" if where else key)
+
+    with h5py.File(path, "w") as f:
+        write(f, tree, "")
+
+
+def weights_tree_spec(model):
+    """{"layers/dense/0": shape, ...}: where each weight of the model (and its optimizer's state,
+    if it has any) is saved (the paths of read_weights_tree's dicts, without the `vars` groups),
+    and its shape."""
+    spec = {}
+    for path, obj in saveables(model):
+        for key, value in _own_state(obj).items():
+            spec[f"{path}/{key}" if path else key] = tuple(_as_array(value).shape)
+    for i, value in enumerate(optimizer_variables(model)):      # a compiled model's optimizer state
+        spec[f"optimizer/{i}"] = tuple(_as_array(value).shape)
+    return spec

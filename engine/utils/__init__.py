@@ -1,15 +1,30 @@
-"""engine.utils: helpers Keras users reach for (to_categorical, set_random_seed, Progbar)."""
+"""engine.utils: helpers Keras users reach for (to_categorical, set_random_seed, Progbar, the data
+utilities); each module loads on first use, so `import engine` does not pay for them."""
 import numpy as np
 
-from engine.utils.progbar import Progbar
-from engine.random import set_seed as set_random_seed
-from engine.utils.plot_model import plot_model, model_to_dot
-from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
-from engine.utils.py_dataset import PyDataset, Sequence
-# keras.utils re-exports the saving helpers.
-from engine.saving.serialization import (CustomObjectScope, custom_object_scope, get_custom_objects,
-                                         get_registered_name, get_registered_object, register_keras_serializable,
-                                         serialize_keras_object, deserialize_keras_object)
+from engine._lazy import lazy_attributes, lazy_table
+# Imported with the package: the function's name is its module's, and a module imported later
+# would otherwise replace the function on the package.
+from engine.utils.plot_model import plot_model, model_to_dot  # noqa: F401
+
+# keras.utils also re-exports the saving helpers.
+_LAZY = lazy_table(__name__, {
+    '': "data_utils dataset_utils file_utils image_utils naming progbar py_dataset sequence_utils "
+        "timeseries_dataset",
+    'engine.random': "set_random_seed=set_seed",
+    'engine.saving.serialization': (
+        "CustomObjectScope custom_object_scope deserialize_keras_object get_custom_objects "
+        "get_registered_name get_registered_object register_keras_serializable serialize_keras_object"),
+    'engine.utils.data_utils': "pack_x_y_sample_weight unpack_x_y_sample_weight",
+    'engine.utils.dataset_utils': "ArrayBatches image_dataset_from_directory split_dataset text_dataset_from_directory",
+    'engine.utils.file_utils': "get_file",
+    'engine.utils.image_utils': "array_to_img img_to_array load_img save_img",
+    'engine.utils.progbar': "Progbar",
+    'engine.utils.py_dataset': "PyDataset Sequence",
+    'engine.utils.sequence_utils': "pad_sequences",
+    'engine.utils.timeseries_dataset': "timeseries_dataset_from_array",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
 
 
 def to_categorical(x, num_classes=None):
@@ -43,12 +58,3 @@ def normalize(x, axis=-1, order=2):
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.where(norm == 0, 1, norm)
-
-
-# Data utilities (issue 18): sequences, timeseries windows, datasets from arrays and directories.
-from engine.utils.sequence_utils import pad_sequences
-from engine.utils.timeseries_dataset import timeseries_dataset_from_array
-from engine.utils.dataset_utils import (ArrayBatches, split_dataset, text_dataset_from_directory,
-                                        image_dataset_from_directory)
-from engine.utils.image_utils import array_to_img, img_to_array, load_img, save_img
-from engine.utils.file_utils import get_file

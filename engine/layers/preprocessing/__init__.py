@@ -1,11 +1,20 @@
-"""Keras 3's preprocessing layers: lookups, text, hashing, discretization, normalization, images."""
-from engine.layers.preprocessing.normalization import Normalization
-from engine.layers.preprocessing.image_preprocessing import Rescaling, Resizing, CenterCrop
-from engine.layers.preprocessing.image_augmentation import (RandomFlip, RandomRotation, RandomZoom,
-                                                            RandomTranslation, RandomContrast, RandomBrightness,
-                                                            RandomCrop)
-from engine.layers.preprocessing.category_encoding import CategoryEncoding
-from engine.layers.preprocessing.hashing import Hashing
-from engine.layers.preprocessing.index_lookup import StringLookup, IntegerLookup
-from engine.layers.preprocessing.text_vectorization import TextVectorization
-from engine.layers.preprocessing.discretization import Discretization
+"""Keras 3's preprocessing layers: lookups, text, hashing, discretization, normalization, images.
+
+Each family loads on first use (engine.layers lists them all, for loading configs by name).
+"""
+from engine._lazy import lazy_attributes, lazy_table
+
+_LAZY = lazy_table(__name__, {
+    '': (
+        "category_encoding discretization hashing image_augmentation image_preprocessing index_lookup "
+        "normalization text_vectorization"),
+    'engine.layers.preprocessing.category_encoding': "CategoryEncoding",
+    'engine.layers.preprocessing.discretization': "Discretization",
+    'engine.layers.preprocessing.hashing': "Hashing",
+    'engine.layers.preprocessing.image_augmentation': "RandomBrightness RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom",
+    'engine.layers.preprocessing.image_preprocessing': "CenterCrop Rescaling Resizing",
+    'engine.layers.preprocessing.index_lookup': "IntegerLookup StringLookup",
+    'engine.layers.preprocessing.normalization': "Normalization",
+    'engine.layers.preprocessing.text_vectorization': "TextVectorization",
+})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

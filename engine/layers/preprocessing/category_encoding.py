@@ -2,6 +2,7 @@
 from engine.layers.base import Layer
 from engine.layers.preprocessing import _encoding
 from engine.layers.preprocessing._base import to_numpy
+from engine.saving.registry import register_builtins
 
 
 class CategoryEncoding(Layer):
@@ -51,3 +52,6 @@ class CategoryEncoding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -12,6 +12,7 @@ import numpy as np
 from engine.layers.base import Layer
 from engine.layers.preprocessing import _encoding
 from engine.layers.preprocessing._base import adapt_batches, to_numpy
+from engine.saving.registry import register_builtins
 
 
 def summarize(values, epsilon):
@@ -145,3 +146,6 @@ class Discretization(Layer):
             layer.bin_boundaries = [float(b) for b in boundaries]
             return layer
         return cls(**config)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -5,6 +5,7 @@ from engine import config
 from engine.layers.base import Layer
 from engine.layers.preprocessing import _encoding, _hashes
 from engine.layers.preprocessing._base import to_numpy
+from engine.saving.registry import register_builtins
 
 
 def as_hash_strings(values):
@@ -105,3 +106,6 @@ class Hashing(Layer):
     def get_config(self):
         return {**super().get_config(), "num_bins": self.num_bins, "salt": self.salt, "mask_value": self.mask_value,
                 "output_mode": self.output_mode, "sparse": self.sparse}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -19,7 +19,8 @@ from engine import ops
 from engine import random as engine_random
 from engine.layers.preprocessing import _image_ops
 from engine.layers.preprocessing._base import to_numpy
-from engine.layers.preprocessing.image_preprocessing import ImageLayer, _check_interpolation
+from engine.layers.preprocessing.image_preprocessing import ImageLayer, check_interpolation
+from engine.saving.registry import register_builtins
 
 HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL = "horizontal", "vertical", "horizontal_and_vertical"
 
@@ -201,7 +202,7 @@ class _AffineLayer(RandomImageLayer):
                  data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         _check_fill_mode(self, fill_mode)
-        _check_interpolation(self, interpolation, _image_ops.AFFINE_INTERPOLATIONS)
+        check_interpolation(self, interpolation, _image_ops.AFFINE_INTERPOLATIONS)
         self.fill_mode = fill_mode
         self.interpolation = interpolation
         self.fill_value = fill_value
@@ -424,3 +425,6 @@ class RandomCrop(RandomImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -5,6 +5,7 @@ from engine import ops
 from engine.layers.base import Layer
 from engine.layers.preprocessing import _image_ops
 from engine.layers.preprocessing._base import standardize_data_format
+from engine.saving.registry import register_builtins
 
 
 class ImageLayer(Layer):
@@ -86,7 +87,8 @@ class Rescaling(Layer):
         return {**super().get_config(), "scale": plain(self.scale), "offset": plain(self.offset)}
 
 
-def _check_interpolation(layer, interpolation, allowed):
+def check_interpolation(layer, interpolation, allowed):
+    """ValueError naming the layer unless `interpolation` is one of `allowed`."""
     if interpolation not in allowed:
         raise ValueError(f"{type(layer).__name__}: interpolation must be one of {', '.join(allowed)}; "
                          f"got {interpolation!r}")
@@ -112,7 +114,7 @@ class Resizing(ImageLayer):
                  pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, antialias=False,
                  data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        _check_interpolation(self, interpolation, _image_ops.RESIZE_INTERPOLATIONS)
+        check_interpolation(self, interpolation, _image_ops.RESIZE_INTERPOLATIONS)
         if crop_to_aspect_ratio and pad_to_aspect_ratio:
             raise ValueError("Resizing: only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be True")
         if fill_mode != "constant":
@@ -175,3 +177,6 @@ class CenterCrop(ImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

@@ -14,6 +14,7 @@ from engine.layers.base import Layer
 from engine.layers.preprocessing import _encoding, _hashes
 from engine.layers.preprocessing._base import to_numpy
 from engine.layers.preprocessing.hashing import standardize_salt
+from engine.saving.registry import register_builtins
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -464,3 +465,6 @@ class IntegerLookup(IndexLookup):
         if config["vocabulary"] is not None:
             config["vocabulary"] = [int(v) for v in config["vocabulary"]]
         return config
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

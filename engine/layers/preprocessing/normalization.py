@@ -5,6 +5,7 @@ import numpy as np
 from engine import config, ops
 from engine.layers.base import Layer
 from engine.layers.preprocessing._base import adapt_batches
+from engine.saving.registry import register_builtins
 
 
 def combine_moments(mean, var, count, batch_mean, batch_var, batch_count):
@@ -150,3 +151,6 @@ class Normalization(Layer):
             return None if v is None else np.asarray(v).tolist()
         return {**super().get_config(), "axis": self.axis, "invert": self.invert,
                 "mean": listed(self.input_mean), "variance": listed(self.input_variance)}
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name

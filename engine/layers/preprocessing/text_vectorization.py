@@ -8,6 +8,7 @@ from engine.layers.base import Layer
 from engine.layers.preprocessing import _encoding
 from engine.layers.preprocessing._base import to_numpy
 from engine.layers.preprocessing.index_lookup import StringLookup
+from engine.saving.registry import register_builtins
 
 # TensorFlow's string ops, which Keras uses: lower() changes ASCII letters only, the punctuation
 # class is Keras's, and whitespace splitting breaks at ASCII whitespace only.
@@ -224,10 +225,6 @@ class TextVectorization(Layer):
         return self._lookup_layer.compute_output_shape(shape)
 
     # -- saving ---------------------------------------------------------------------------------
-    def _saveable_children(self):
-        """Keras also saves the inner StringLookup at <path>/_lookup_layer."""
-        return [("_lookup_layer", self._lookup_layer)]
-
     def save_own_variables(self, store):
         """The inner StringLookup's arrays (tf_idf weights), as Keras stores them."""
         self._lookup_layer.save_own_variables(store)
@@ -266,3 +263,6 @@ class TextVectorization(Layer):
             if config.get(key) is not None and not isinstance(config[key], str):
                 config[key] = deserialize_keras_object(config[key])
         return cls(**config)
+
+
+register_builtins("layers", globals())  # loadable from .keras configs by class name
