@@ -172,6 +172,7 @@ class Conv1D(_Conv):
         bias_constraint: optional constraint applied to the bias after each update.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank = 1
 
@@ -206,6 +207,7 @@ class Conv2D(_Conv):
         bias_constraint: optional constraint applied to the bias after each update.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank = 2
 

@@ -64,6 +64,7 @@ class Add(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.add)
 
@@ -76,6 +77,7 @@ class Subtract(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def _check_input(self, shapes):
         super()._check_input(shapes)
@@ -95,6 +97,7 @@ class Multiply(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.multiply)
 
@@ -108,6 +111,7 @@ class Maximum(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.maximum)
 
@@ -121,6 +125,7 @@ class Minimum(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.minimum)
 
@@ -134,6 +139,7 @@ class Average(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def call(self, inputs):
         return ops.multiply(functools.reduce(ops.add, inputs), 1.0 / len(inputs))
@@ -148,6 +154,7 @@ class Concatenate(Layer):
         axis: the axis along which to concatenate (default -1).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

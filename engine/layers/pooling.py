@@ -58,6 +58,7 @@ class MaxPooling1D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 1, "max"
 
@@ -75,6 +76,7 @@ class MaxPooling2D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 2, "max"
 
@@ -93,6 +95,7 @@ class AveragePooling1D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 1, "avg"
 
@@ -110,6 +113,7 @@ class AveragePooling2D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 2, "avg"
 
@@ -152,6 +156,7 @@ class GlobalMaxPooling1D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 1, staticmethod(ops.max)
 
@@ -168,6 +173,7 @@ class GlobalMaxPooling2D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 2, staticmethod(ops.max)
 
@@ -182,6 +188,7 @@ class GlobalAveragePooling1D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 1, staticmethod(ops.mean)
 
@@ -198,6 +205,7 @@ class GlobalAveragePooling2D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 2, staticmethod(ops.mean)
 

@@ -17,11 +17,13 @@ from engine import losses as losses_module
 from engine import metrics as metrics_module
 from engine import optimizers
 from engine import random as engine_random
+from engine import autodiff
 from engine.autodiff import GradientTape
 from engine.layers.base import Layer, call_context, training_scope
 from engine.layers.keras_tensor import flatten, pack_like
 from engine.models import data as data_utils
 from engine.models import data_adapters
+from engine.models import plan as plan_module
 from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
 from engine import ops
 
@@ -197,6 +199,7 @@ class Trainer:
         self.loss = loss
         self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
         self._train_vars = None
+        plan_module.clear(self)   # plans hold the loss and optimizer of the previous compile
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -362,13 +365,26 @@ class Trainer:
             self._built_by_data = True
 
     def _train_step(self, xs, ys, sample_weight=None, tvars=None):
-        """The built-in training step on prepared arrays: (total loss, per-output losses, outputs)."""
+        """The built-in training step on prepared arrays: (total loss, per-output losses, outputs).
+        A functional model replays the step's plan (engine/models/plan.py) when it has one."""
         tvars = tvars if tvars is not None else self._trainable_variables()
+        if hasattr(self, "_nodes") and plan_module.enabled(self) and not autodiff._active_tapes:
+            return plan_module.run_train(self, xs, ys, sample_weight, tvars,
+                                         lambda tracer: self._eager_train_step(xs, ys, sample_weight,
+                                                                               tvars, tracer))
+        return self._eager_train_step(xs, ys, sample_weight, tvars)
+
+    def _eager_train_step(self, xs, ys, sample_weight, tvars, tracer=None):
+        """The training step through the tape; `tracer` (a plan being traced) sees the loss."""
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(tvars)
             with training_scope(True):
                 outs = self._run_forward(xs)
+            if tracer is not None:
+                plan_module.begin_loss(tracer, self, outs, ys, sample_weight)
             total, per_output = self._compute_losses(ys, outs, sample_weight)
+            if tracer is not None:
+                plan_module.end_loss(tracer, self, total, per_output, ys, sample_weight, tvars)
             # With a loss scale (loss_scale_factor, LossScaleOptimizer) the gradient is taken of the
             # scaled loss, recorded here; the optimizer divides it out again.
             scaled = total if total is None or getattr(self.optimizer, "loss_scale_factor", None) is None \
