@@ -172,6 +172,7 @@ class Tracer:
         self.forward_done = False
         self.failed = None              # why the step cannot be planned (tracing then stops)
         self.plan = None
+        self.retry = False              # the failure is of this step only: trace the next one
         for v in model.weights:
             self._new_slot(v._value, "var", const=True)
 
@@ -285,7 +286,13 @@ class Tracer:
                 self.steps.append(_Step(fn, attrs, ins, outs, multi, f"{label}: {name}"))
             return
         in_slots = [self.slot_of(a) for a in inputs]
-        var_slots = [self.slots[id(v._value)] for v in variables]
+        var_slots = []
+        for v in variables:
+            slot = self.slots.get(id(v._value))
+            if slot is None:     # made by this very call (a layer built lazily): trace again later
+                self.retry = True
+                raise _NotPlannable(f"variable {v.path!r} was created during the traced step")
+            var_slots.append(slot)
         call = _OpaqueCall(opaque_run, len(in_slots), variables, label)
         outs = tuple(self._new_slot(a, "value") for a in out_arrays)
         self.steps.append(_Step(call, {}, tuple(in_slots + var_slots), outs, True,
@@ -324,6 +331,9 @@ class Tracer:
                          args_values, flat_out, run, variables)
 
     def finish(self, kind, output_slots, tvars=(), total=None, per_output=()):
+        if any(id(v._value) not in self.slots for v in self.model.weights):
+            self.retry = True    # once built, the next step of the signature can be traced
+            raise _NotPlannable("the model created variables during the traced step")
         return Plan(self, kind, output_slots, tvars, total, per_output)
 
 
@@ -499,7 +509,8 @@ def run_forward(model, input_arrays):
             plan = tracer.finish("forward", [tracer.slot_of(o) for o in outs])
         except _NotPlannable:
             pass
-    _store(cache, key, plan)
+    if not tracer.retry:
+        _store(cache, key, plan)
     return outs
 
 
@@ -546,7 +557,8 @@ def run_train(model, xs, ys, sample_weight, tvars, eager_step):
         result = eager_step(tracer)
     finally:
         autodiff._tracers.remove(tracer)
-    _store(cache, key, tracer.plan if tracer.failed is None and tracer.plan is not None else _UNPLANNABLE)
+    if not tracer.retry:
+        _store(cache, key, tracer.plan if tracer.failed is None and tracer.plan is not None else _UNPLANNABLE)
     return result
 
 

@@ -20,12 +20,12 @@ def to_array(x, dtype=None):
 
 def wrap(x):
     """The result of a non-differentiable op as a Tensor (every op hands out Tensors)."""
+    if isinstance(x, Tensor):
+        return x
     if autodiff._tracers:
         # A value a step plan cannot replay (it would be baked in as a constant): the layer
         # being traced runs through the tape instead.
         autodiff._tracers[-1].untraceable("a non-differentiable op")
-    if isinstance(x, Tensor):
-        return x
     return Tensor(x if isinstance(x, np.ndarray) else np.asarray(x))
 
 
