@@ -6,8 +6,6 @@ Change `keras` to `engine` in Keras code and it runs:
 """
 __version__ = "0.1.0"
 
-from engine import _malloc  # noqa: F401  (reuse large buffers between steps; see the module)
-
 from engine import config
 from engine.variables import Variable
 from engine.autodiff import GradientTape

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from engine import _malloc
 from engine import callbacks as callbacks_module
 from engine import losses as losses_module
 from engine import metrics as metrics_module
@@ -489,6 +490,7 @@ class Trainer:
         a torch DataLoader, which then carries the targets itself.
         """
         self._require_compiled("fit")
+        _malloc.tune_for_training()
         if x is None:
             raise ValueError("fit: pass training data x (and targets y)")
         x, y = data_adapters.pandas_to_numpy(x), data_adapters.pandas_to_numpy(y)
@@ -774,6 +776,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the metrics of that batch."""
         self._require_compiled("train_on_batch")
+        _malloc.tune_for_training()
         self.reset_metrics()
         if self._overrides("train_step"):
             return self._batch_result(_python_logs(self.train_step(pack_x_y_sample_weight(x, y, sample_weight))),
