@@ -356,6 +356,8 @@ class Plan:
         self.per_output_slots = per_output_slots
         self.tvars = list(tvars)
         self.tvar_slots = [tracer.slots[id(v._value)] for v in self.tvars]
+        self.model_weights = list(tracer.model.weights)
+        self.weight_slots = [tracer.slots[id(v._value)] for v in self.model_weights]
         self.shapes = [getattr(a, "shape", None) for a in self._traced_values(tracer)]
         self.dtypes = [getattr(a, "dtype", None) for a in self._traced_values(tracer)]
         # Which slots carry a gradient: the trainable variables and what is computed from them,
@@ -448,8 +450,15 @@ class Plan:
     # printing
     def summary(self, print_fn=print):
         """Print the whole step: its inputs, forward ops, what the backward keeps, backward ops."""
+        var_names = {s: v.path for v, s in zip(self.model_weights, self.weight_slots)}
+
         def name(s):
-            return f"%{s}"
+            return var_names.get(s) or (f"const{self.shapes[s] or ''}" if self.kinds[s] == "const" else f"%{s}")
+
+        def attrs(step):
+            shown = [f"{k}={v}" for k, v in step.attrs.items()
+                     if isinstance(v, (str, int, float, bool, tuple)) and v is not None]
+            return f"[{', '.join(shown)}]" if shown else ""
 
         def desc(s):
             shape, dtype = self.shapes[s], self.dtypes[s]
@@ -463,8 +472,12 @@ class Plan:
         for step in self.steps:
             ins = ", ".join(name(i) for i in step.ins)
             outs = ", ".join(desc(s) for s in step.outs)
-            lines.append(f"  {outs} = {step.label}({ins})")
+            lines.append(f"  {outs} = {step.label}{attrs(step)}({ins})")
         lines.append("  outputs: " + ", ".join(name(s) for s in self.output_slots))
+        made = [s for st in self.steps for s in st.outs if self.shapes[s] is not None]
+        made_bytes = sum(int(np.prod(self.shapes[s])) * np.dtype(self.dtypes[s]).itemsize for s in made)
+        lines.append(f"Values computed: {len(made)}, {made_bytes:,} bytes, allocated by the ops on every "
+                     "replay (no preallocated buffers yet)")
         if self.total_slot is not None:
             lines.append(f"  loss: {name(self.total_slot)}")
             kept_bytes = sum(int(np.prod(self.shapes[s])) * np.dtype(self.dtypes[s]).itemsize
@@ -476,8 +489,8 @@ class Plan:
                     continue
                 wanted = ", ".join(name(i) for i, n in zip(step.ins, step.needs) if n)
                 lines.append(f"  d[{wanted}] += vjp of {step.label}")
-            lines.append("Update: " + ", ".join(f"{v.path} <- {name(s)}" for v, s in
-                                                 zip(self.tvars, self.tvar_slots)))
+            lines.append(f"Update: one optimizer.apply of the {len(self.tvars)} gradients to "
+                         + ", ".join(v.path for v in self.tvars))
         for line in lines:
             print_fn(line)
 
