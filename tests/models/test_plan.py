@@ -37,6 +37,20 @@ def _assert_same(models, histories):
         np.testing.assert_array_equal(a, b)
 
 
+def _assert_same_predictions(models, x):
+    """Forward plans (predict, model(x)) give the unplanned outputs bit for bit."""
+    planned, unplanned = models
+    for a, b in zip(_flat(planned.predict(x, verbose=0)), _flat(unplanned.predict(x, verbose=0))):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(_flat(planned(x)), _flat(unplanned(x))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert _forward_plans(planned) and not _forward_plans(unplanned)
+
+
+def _flat(out):
+    return out if isinstance(out, (list, tuple)) else [out]
+
+
 def _train_plans(model):
     cache = model.__dict__.get("_plans", {}).get("train", {})
     return [p for p in cache.values() if isinstance(p, plan_module.Plan)]
@@ -106,6 +120,7 @@ def test_convolutional_family():
     models = _twins(build, dict(optimizer="sgd", loss="categorical_crossentropy"))
     _assert_same(models, _fit_both(models, x, y, batch_size=16))
     assert all(not _opaque_labels(p) for p in _train_plans(models[0]))
+    _assert_same_predictions(models, x[:5])
 
 
 def test_conv1d_global_pooling_and_merges_with_two_inputs_and_outputs():
@@ -131,6 +146,8 @@ def test_conv1d_global_pooling_and_merges_with_two_inputs_and_outputs():
                                 loss_weights=[0.5, 2.0], metrics=[["mae"], ["accuracy"]]))
     _assert_same(models, _fit_both(models, [xa, xb], [y1, y2], batch_size=16))
     assert all(not _opaque_labels(p) for p in _train_plans(models[0]))
+    _assert_same_predictions(models, [xa[:9], xb[:9]])
+    assert models[0].evaluate([xa, xb], [y1, y2], verbose=0) == models[1].evaluate([xa, xb], [y1, y2], verbose=0)
 
 
 def test_embedding_lstm_and_shared_layers_run_opaque_inside_the_plan():
@@ -149,6 +166,7 @@ def test_embedding_lstm_and_shared_layers_run_opaque_inside_the_plan():
     _assert_same(models, _fit_both(models, [q, d], y, batch_size=16))
     labels = _opaque_labels(_train_plans(models[0])[0])
     assert any("Embedding" in s for s in labels) and any("LSTM" in s for s in labels)
+    _assert_same_predictions(models, [q[:3], d[:3]])
 
 
 def test_dropout_and_batch_normalization_inside_a_plan():
@@ -168,6 +186,13 @@ def test_dropout_and_batch_normalization_inside_a_plan():
     # the moving statistics were updated by every step, planned or not
     bn_a = [l for l in models[0].layers if isinstance(l, layers.BatchNormalization)][0]
     assert not np.allclose(bn_a.moving_mean.numpy(), 0)
+    _assert_same_predictions(models, x[:6])
+    # model(x, training=True) replays a forward plan of its own, Dropout and BN live inside it
+    engine_random.set_seed(2)
+    a = models[0](x[:6], training=True)
+    engine_random.set_seed(2)
+    b = models[1](x[:6], training=True)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 class _Scale(layers.Layer):
@@ -200,6 +225,21 @@ def test_custom_layer_and_nested_model_inside_a_plan():
     plan = _train_plans(models[0])[0]
     labels = _opaque_labels(plan)
     assert len(labels) == 1 and "_Scale" in labels[0]      # the nested model is traced into
+    _assert_same_predictions(models, x[:4])
+
+
+def test_sequential_plans_are_dropped_when_the_stack_changes():
+    rng = np.random.default_rng(12)
+    x = rng.random((8, 4), dtype=np.float32)
+    model = Sequential([Input(shape=(4,)), layers.Dense(3)])
+    first = model.predict(x, verbose=0)
+    assert _forward_plans(model)
+    model.add(layers.Dense(2))
+    assert not _forward_plans(model)
+    second = model.predict(x, verbose=0)
+    assert second.shape == (8, 2)
+    model.pop()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), first)
 
 
 def test_plans_follow_trainable_changes_and_compile():
