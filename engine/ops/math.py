@@ -738,16 +738,19 @@ def _take(x, indices, axis=None):
     out = np.take(x, indices, axis=axis)
 
     def vjp(g, needs):
-        gx = np.zeros_like(x)
+        from engine.ops.embedding import scatter_rows
+        # The gather's gradient is a scatter-add of g's rows (scatter_rows, shared with the
+        # embedding lookup): x seen as rows along `axis` (the flattened x for axis=None), g's
+        # index axes brought to the front to line up with them.
+        n = x.size if axis is None else x.shape[axis]
+        ids = np.where(indices < 0, indices + n, indices) if indices.size and indices.min() < 0 else indices
         if axis is None:
-            np.add.at(gx.reshape(-1), indices, g)
-        else:
-            # g is x's shape with `axis` replaced by the index axes; bring those to the front to
-            # match x with `axis` first.
-            k = np.ndim(indices)
-            g_front = np.moveaxis(g, list(range(axis, axis + k)), list(range(k)))
-            np.add.at(np.moveaxis(gx, axis, 0), indices, g_front)
-        return (gx, None)
+            return scatter_rows(n, ids, np.asarray(g, x.dtype).reshape(-1, 1)).reshape(x.shape), None
+        k = np.ndim(indices)
+        g_front = np.moveaxis(np.asarray(g, x.dtype), list(range(axis, axis + k)), list(range(k)))
+        rest = g_front.shape[k:]
+        gx = scatter_rows(n, ids, g_front.reshape(ids.size, int(np.prod(rest)))).reshape((n,) + rest)
+        return np.moveaxis(gx, 0, axis), None
     return out, vjp
 
 
