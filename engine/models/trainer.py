@@ -722,6 +722,14 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for `x` as numpy arrays, computed batch by batch. `x` is what fit
         takes (a source's batches may carry targets: they are ignored)."""
+        if type(x) is np.ndarray and not verbose and not callbacks and steps is None and \
+                len(x) <= (32 if batch_size is None else batch_size) and len(x) and \
+                not self._overrides("predict_step"):
+            # One batch of one array, nothing to report: the step alone (its plan, for a
+            # functional model), without the batching and callback machinery below.
+            with training_scope(False):
+                outs = self._run_forward(self._prepare_x(x))
+            return self._pack_outputs([np.array(o) for o in outs])
         x = data_adapters.pandas_to_numpy(x)
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
