@@ -20,8 +20,8 @@ regularizers) or carries masks is not planned at all.
 
 Plans are cached on the model per (kind, signature, trainable variables, optimizer), a few
 per kind, and dropped when the model is compiled again or its graph changes.
-`ENGINE_PLAN=0` in the environment, or `model.plan_enabled = False`, runs every step
-unplanned.
+`ENGINE_PLAN=0` in the environment, `model.plan_enabled = False` or
+`compile(run_eagerly=True)` runs every step unplanned.
 """
 import os
 
@@ -40,8 +40,10 @@ _UNPLANNABLE = object()  # cached for a signature whose step cannot be planned
 
 
 def enabled(model):
-    """Whether the model's steps may be planned (the global switch and the model's own)."""
-    return ENABLED and model.__dict__.get("plan_enabled", True)
+    """Whether the model's steps may be planned (the global switch, the model's own, and
+    compile's run_eagerly)."""
+    d = model.__dict__
+    return ENABLED and d.get("plan_enabled", True) and not d.get("run_eagerly", False)
 
 
 def clear(model):

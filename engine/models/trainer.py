@@ -167,8 +167,10 @@ class Trainer:
                 `train_step` / `compute_loss`).
             loss_weights: scalars weighting each output's loss in the total (list or dict).
             metrics: metrics to report for each output (list, or dict keyed by output name).
-            weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
-                accepted for Keras's signature (engine always runs eagerly, one step at a time).
+            run_eagerly: True runs every step op by op, without the model's execution plan
+                (engine/models/plan.py), as Keras runs it without compiling.
+            weighted_metrics, steps_per_execution, jit_compile, auto_scale_loss: accepted for
+                Keras's signature (engine runs one step at a time).
         """
         self.optimizer = optimizers.get(optimizer)
         names = self.output_names
@@ -200,6 +202,7 @@ class Trainer:
         self.loss = loss
         self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
         self._train_vars = None
+        self.run_eagerly = bool(run_eagerly)
         plan_module.clear(self)   # plans hold the loss and optimizer of the previous compile
 
     def _require_compiled(self, what):

@@ -319,6 +319,14 @@ def test_switch_turns_plans_off(monkeypatch):
     assert not _train_plans(model) and not _forward_plans(model)
 
 
+def test_run_eagerly_runs_unplanned():
+    rng = np.random.default_rng(13)
+    model = _seed_model()
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+    model.fit(rng.random((32, 64), dtype=np.float32), rng.random((32, 10), dtype=np.float32), verbose=0)
+    assert not _train_plans(model) and model.run_eagerly
+
+
 def test_plan_summary_prints_the_whole_step():
     rng = np.random.default_rng(11)
     model = _seed_model()
