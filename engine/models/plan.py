@@ -372,6 +372,7 @@ class Plan:
                 live.update(step.outs)
             if step.opaque is not None:
                 step.opaque.needs = step.needs
+        self._update_of = self._update = None
         self.kept = sorted({i for st in self.steps if st.needs is not None for i in st.ins
                             if self.kinds[i] == "value"})
 
@@ -415,9 +416,21 @@ class Plan:
         finally:
             autodiff._replaying.pop()
         grads = self._backward(vals, vjps)
-        model.optimizer.apply(grads, self.tvars)
+        update = self._update if self._update_of is model.optimizer else self._planned_update(model)
+        if update is not None:
+            update(grads)
+        else:
+            model.optimizer.apply(grads, self.tvars)
         per_output = [None if s is None else Tensor(vals[s]) for s in self.per_output_slots]
         return Tensor(vals[self.total_slot]), per_output, [Tensor(vals[s]) for s in self.output_slots]
+
+    def _planned_update(self, model):
+        """The optimizer's update for this plan's variables without apply's per-call checks
+        (Optimizer._planned_update), made on the first replay, when the optimizer is built."""
+        self._update_of = model.optimizer
+        planned = getattr(model.optimizer, "_planned_update", None)   # wrappers have none
+        self._update = planned(self.tvars) if planned is not None else None
+        return self._update
 
     def _backward(self, vals, vjps):
         """The tape's walk (engine.autodiff.GradientTape._gradient) on slots: same vjps, same

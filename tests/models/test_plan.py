@@ -340,3 +340,29 @@ def test_plan_summary_prints_the_whole_step():
     text = "\n".join(lines)
     for expected in ("Forward:", "Backward", "Kept for the backward", "mean_loss", "dense", "Update:"):
         assert expected in text
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad", "nadam", "adamw", "lion",
+                                       {"class_name": "SGD", "config": {"momentum": 0.9, "clipnorm": 1.0}},
+                                       "loss_scale"])
+def test_optimizers_update_identically_through_the_plan(optimizer):
+    """The plan's update (Optimizer._planned_update, or apply where the configuration needs it)
+    gives apply's numbers: every optimizer kind, clipping, a loss-scale wrapper."""
+    from engine import optimizers
+
+    def make():
+        if optimizer == "loss_scale":
+            return optimizers.LossScaleOptimizer(optimizers.SGD(0.1))
+        return optimizers.get(optimizer)
+    rng = np.random.default_rng(14)
+    x = rng.random((48, 64), dtype=np.float32)
+    y = rng.random((48, 10), dtype=np.float32)
+    models = []
+    for planned in (True, False):
+        engine_random.set_seed(0)
+        m = _seed_model()
+        m.plan_enabled = planned
+        m.compile(optimizer=make(), loss="categorical_crossentropy")
+        models.append(m)
+    models[1].set_weights(models[0].get_weights())
+    _assert_same(models, _fit_both(models, x, y, batch_size=16))
