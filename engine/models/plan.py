@@ -225,7 +225,7 @@ class Tracer:
         self.pending = []
         self.reason = None
 
-    def _commit_traced(self, label):
+    def _commit_traced(self):
         """The pending ops as steps, or None (nothing registered) when one of them reads a value
         the trace cannot account for."""
         local = {}
@@ -268,15 +268,14 @@ class Tracer:
         out_arrays = [_value(o) for o in outputs]
         committed = None
         if traceable and self.reason is None:
-            committed = self._commit_traced(label)
+            committed = self._commit_traced()
             if committed is not None:
-                made, consts, local = committed
+                local = committed[2]
                 if not all(id(a) in local or id(a) in self.slots for a in out_arrays):
                     committed = None
-        pending, self.pending, self.segment = self.pending, [], None
-        del pending
+        self.pending, self.segment = [], None
         if committed is not None:
-            made, consts, local = committed
+            made, consts, _ = committed
             const_slots = [self._new_slot(c, "const", const=True) for c in consts]
             step_slots = []
             for fn, attrs, ins, out_refs, multi in made:
@@ -557,7 +556,7 @@ def _batch(arrays):
 def train_key(model, xs, ys, sample_weight, tvars):
     return (_signature(xs), _signature(ys) if ys is not None else None,
             None if sample_weight is None else (sample_weight.shape, sample_weight.dtype),
-            tuple(id(v) for v in tvars), id(model.optimizer))
+            tuple(map(id, tvars)), id(model.optimizer))
 
 
 def _trainable_plannable(model, tvars):
