@@ -175,7 +175,9 @@ class Tracer:
         self.failed = None              # why the step cannot be planned (tracing then stops)
         self.plan = None
         self.retry = False              # the failure is of this step only: trace the next one
-        for v in model.weights:
+        self.weights = model.weights    # looked up once: a model's `weights` walks its layers
+        self.weight_ids = {id(v) for v in self.weights}
+        for v in self.weights:
             self._new_slot(v._value, "var", const=True)
 
     def fail(self, why):
@@ -326,13 +328,12 @@ class Tracer:
             tensors = [Tensor(a) for a in arrays]
             args, kwargs = node.substitute(lambda t: tensors[positions[id(t)]])
             return flatten(layer._call_eager(args, kwargs))
-        model_vars = {id(v) for v in self.model.weights}
-        variables = [v for v in layer.trainable_weights if id(v) in model_vars]
+        variables = [v for v in layer.trainable_weights if id(v) in self.weight_ids]
         self.end_segment(f"{layer.name} ({type(layer).__name__})", _is_traceable_layer(layer),
                          args_values, flat_out, run, variables)
 
     def finish(self, kind, output_slots, tvars=(), total=None, per_output=()):
-        if any(id(v._value) not in self.slots for v in self.model.weights):
+        if any(id(v._value) not in self.slots for v in self.model.weights):   # built by the step?
             self.retry = True    # once built, the next step of the signature can be traced
             raise _NotPlannable("the model created variables during the traced step")
         return Plan(self, kind, output_slots, tvars, total, per_output)
@@ -357,7 +358,7 @@ class Plan:
         self.per_output_slots = per_output_slots
         self.tvars = list(tvars)
         self.tvar_slots = [tracer.slots[id(v._value)] for v in self.tvars]
-        self.model_weights = list(tracer.model.weights)
+        self.model_weights = list(tracer.weights)
         self.weight_slots = [tracer.slots[id(v._value)] for v in self.model_weights]
         self.shapes = [getattr(a, "shape", None) for a in self._traced_values(tracer)]
         self.dtypes = [getattr(a, "dtype", None) for a in self._traced_values(tracer)]
