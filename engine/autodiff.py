@@ -12,6 +12,7 @@ always return a new array object (never one of their inputs); a Tensor never
 changes its array, and a Variable never changes the array it owns.
 """
 import functools
+import threading
 
 import numpy as np
 
@@ -315,6 +316,8 @@ def differentiable(fn):
             if needs is not None:
                 recorders.append((tape, needs))
         tracer = _tracers[-1] if _tracers else None
+        if tracer is not None and tracer.thread != threading.get_ident():
+            tracer = None      # another thread's op (a data worker's): not part of the traced step
         if tracer is None:
             out, vjp = fn(*arrays, **attrs)
         else:

@@ -24,6 +24,7 @@ per kind, and dropped when the model is compiled again or its graph changes.
 `compile(run_eagerly=True)` runs every step unplanned.
 """
 import os
+import threading
 
 import numpy as np
 
@@ -163,6 +164,7 @@ class Tracer:
         self.model = model
         self.batch = batch_size
         self.depth = 0                  # nesting of op calls (autodiff reads and writes it)
+        self.thread = threading.get_ident()   # only this thread's ops belong to the step
         self.slots = {}                 # id(array) -> slot
         self.keep = []                  # the traced arrays, alive so that their ids stay unique
         self.base = []                  # slot -> constant value (None for computed slots)

@@ -1,4 +1,6 @@
 """Small helpers shared by the op definitions."""
+import threading
+
 import numpy as np
 
 from engine import autodiff
@@ -22,7 +24,7 @@ def wrap(x):
     """The result of a non-differentiable op as a Tensor (every op hands out Tensors)."""
     if isinstance(x, Tensor):
         return x
-    if autodiff._tracers:
+    if autodiff._tracers and autodiff._tracers[-1].thread == threading.get_ident():
         # A value a step plan cannot replay (it would be baked in as a constant): the layer
         # being traced runs through the tape instead.
         autodiff._tracers[-1].untraceable("a non-differentiable op")

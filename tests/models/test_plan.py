@@ -366,3 +366,21 @@ def test_optimizers_update_identically_through_the_plan(optimizer):
         models.append(m)
     models[1].set_weights(models[0].get_weights())
     _assert_same(models, _fit_both(models, x, y, batch_size=16))
+
+
+def test_a_trace_ignores_other_threads_ops():
+    """Ops a data worker runs in another thread while a step is traced are not steps of it."""
+    import threading
+    from engine import autodiff
+    model = _seed_model()
+    tracer = plan_module.Tracer(model, 4)
+    tracer.begin("segment")
+    autodiff._tracers.append(tracer)
+    try:
+        worker = threading.Thread(target=lambda: (ops.add(np.ones(3), 1.0), ops.argmax(np.ones(3))))
+        worker.start()
+        worker.join()
+        ops.add(np.ones(3), 2.0)
+    finally:
+        autodiff._tracers.remove(tracer)
+    assert len(tracer.pending) == 1 and tracer.reason is None
