@@ -384,3 +384,20 @@ def test_a_trace_ignores_other_threads_ops():
     finally:
         autodiff._tracers.remove(tracer)
     assert len(tracer.pending) == 1 and tracer.reason is None
+
+
+def test_attention_and_layer_normalization_inside_a_plan():
+    def build():
+        inputs = Input(shape=(6, 8))
+        att = layers.MultiHeadAttention(num_heads=2, key_dim=4)(inputs, inputs)
+        x = layers.LayerNormalization()(layers.Add()([inputs, att]))
+        x = layers.GlobalAveragePooling1D()(layers.Dense(8, activation="gelu")(x))
+        return Model(inputs, layers.Dense(3, activation="softmax")(x))
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((24, 6, 8)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)]
+    models = _twins(build, dict(optimizer="adam", loss="categorical_crossentropy"))
+    _assert_same(models, _fit_both(models, x, y, batch_size=8))
+    labels = _opaque_labels(_train_plans(models[0])[0])
+    assert len(labels) == 1 and "MultiHeadAttention" in labels[0]
+    _assert_same_predictions(models, x[:5])
