@@ -5,7 +5,10 @@
 Prints one markdown table: GFLOP/s on square products 64..2048 and on the
 small/skinny products of Keras training steps (forward X.W, weight gradient
 X^T.dY, input gradient dY.W^T, operands passed as transposed views, no copies),
-the ratio engine/numpy and the fraction of the measured FMA peak.  The peak is
+the ratio engine/numpy and the fraction of the measured FMA peak.  The skinny
+products are also timed through `engine.ops.matmul` on engine Tensors (the
+kernel plus the op's whole per-call cost; transposed views take the op's general
+path, which copies them), against numpy.matmul on the same views.  The peak is
 measured with the kernel module's FMA-only loop (AVX2 and AVX-512), with all
 threads and with one.  A last block repeats 1024^3 on one thread (numpy and
 torch in a child process started with OPENBLAS_NUM_THREADS=1 etc., since their
@@ -103,6 +106,13 @@ def run_cases(dtype, quick, only=None, rounds=1):
     libs = [("engine", lambda a, b, ta, tb: (lambda: eg.matmul(a, b, ta, tb))),
             ("numpy", lambda a, b, ta, tb: (lambda av=(a.T if ta else a), bv=(b.T if tb else b):
                                              np.matmul(av, bv)))]
+    from engine import ops
+    from engine.tensor import Tensor
+
+    def ops_fn(a, b, ta, tb):
+        x, y = Tensor(a.T if ta else a), Tensor(b.T if tb else b)
+        return lambda: ops.matmul(x, y)
+    libs.append(("ops", ops_fn))
     if torch is not None:
         def torch_fn(a, b, ta, tb):
             x, y = torch.from_numpy(a), torch.from_numpy(b)
@@ -113,6 +123,8 @@ def run_cases(dtype, quick, only=None, rounds=1):
         order = libs[r % len(libs):] + libs[:r % len(libs)]
         for label, flops, a, ta, b, tb in todo:
             for name, make in order:
+                if name == "ops" and " " not in label:
+                    continue       # square shapes: the op's fixed cost is noise there
                 time.sleep(PAUSE)
                 res[label].setdefault(name, []).append(flops / best_time(make(a, b, ta, tb), budget=1.5) / 1e9)
     return res
@@ -131,6 +143,8 @@ def summarize(res):
         per_round = np.array(row["engine"]) / np.array(row["numpy"])
         s["ratio_range"] = (float(per_round.min()), float(per_round.max()))
         s["ratio_median"] = float(np.median(per_round))
+        if "ops" in row:
+            s["ops_ratio_median"] = float(np.median(np.array(row["ops"]) / np.array(row["numpy"])))
         out[label] = s
     return out
 
@@ -213,16 +227,19 @@ def main():
           f"by shape; engine/numpy from those bests, and per round: the median of the rounds' own "
           f"ratios [lowest-highest]")
     print()
-    hdr = ("| shape (m x k x n) | threads | engine GFLOP/s | numpy GFLOP/s | torch GFLOP/s | engine/numpy "
-           "(bests) | engine/numpy per round | engine % AVX2 peak | engine % AVX-512 peak |")
+    hdr = ("| shape (m x k x n) | threads | engine GFLOP/s | engine.ops.matmul GFLOP/s | numpy GFLOP/s | "
+           "torch GFLOP/s | engine/numpy (bests) | engine/numpy per round | ops.matmul/numpy per round | "
+           "engine % AVX2 peak | engine % AVX-512 peak |")
     print(hdr)
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
 
     def line(label, row, threads, p2, p5):
         t = f"{row['torch']:.1f}" if "torch" in row else "-"
-        print(f"| {label} | {threads} | {row['engine']:.1f} | {row['numpy']:.1f} | {t} | "
+        o = f"{row['ops']:.1f}" if "ops" in row else "-"
+        om = f"{row['ops_ratio_median']:.2f}" if "ops_ratio_median" in row else "-"
+        print(f"| {label} | {threads} | {row['engine']:.1f} | {o} | {row['numpy']:.1f} | {t} | "
               f"{row['ratio']:.2f} | {row['ratio_median']:.2f} "
-              f"[{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}] | "
+              f"[{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}] | {om} | "
               f"{100 * row['engine'] / p2:.0f} % | "
               + (f"{100 * row['engine'] / p5:.0f} % |" if p5 > 0 else "- (no AVX-512) |"))
 

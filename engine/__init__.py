@@ -9,8 +9,6 @@ the data sets, applications, data utilities and keras.preprocessing paths load o
 """
 __version__ = "0.1.0"
 
-from engine import _malloc  # noqa: F401  (reuse large buffers between steps; see the module)
-
 from engine._lazy import lazy_attributes, lazy_table
 from engine import config
 from engine.variables import Variable

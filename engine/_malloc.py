@@ -6,8 +6,12 @@ mmap threshold (128 KiB, raised dynamically) straight to the kernel and
 returns them on free, so every step pays for fresh zeroed pages: on an LSTM
 step that is a third of the time.  Raising the mmap threshold to glibc's
 maximum and the trim threshold well above it makes these buffers come from,
-and go back to, the process heap.  Set ENGINE_MALLOC_TUNING=0 to leave the
-allocator alone.
+and go back to, the process heap.
+
+The settings are process-wide, so importing engine does not apply them: training
+does (`fit` / `train_on_batch` call `tune_for_training()` once), since a process that
+only imports engine, or only predicts, should keep the allocator it had.  Set
+ENGINE_MALLOC_TUNING=0 to leave the allocator alone.
 """
 import ctypes
 import ctypes.util
@@ -35,4 +39,12 @@ def tune():
     return ok
 
 
-TUNED = tune()
+TUNED = None     # None until training first asks, then whether glibc took the settings
+
+
+def tune_for_training():
+    """Apply the settings the first time a model trains in this process."""
+    global TUNED
+    if TUNED is None:
+        TUNED = tune()
+    return TUNED

@@ -12,6 +12,7 @@ always return a new array object (never one of their inputs); a Tensor never
 changes its array, and a Variable never changes the array it owns.
 """
 import functools
+import threading
 
 import numpy as np
 
@@ -19,11 +20,18 @@ from engine.tensor import Tensor
 from engine.variables import Variable
 
 _active_tapes = []
+# Step planners (engine/models/plan.py) tracing a model's step: every op call is reported to the
+# innermost one (see `differentiable`).
+_tracers = []
+# Non-empty while a planned training step replays its forward: ops then save what their backward
+# needs, exactly as under the tape the plan stands in for.
+_replaying = []
 
 
 def is_recording():
-    """True while some GradientTape is recording (ops may then save what their backward needs)."""
-    return bool(_active_tapes)
+    """True while some GradientTape is recording or a planned training step runs (ops may then
+    save what their backward needs)."""
+    return bool(_active_tapes or _replaying)
 
 
 class _Record:
@@ -335,14 +343,25 @@ def differentiable(fn):
     @functools.wraps(fn)
     def op(*args, **attrs):
         arrays = tuple([a._value if isinstance(a, _HOLDERS) else a for a in args])
-        if not _active_tapes:
+        if not _active_tapes and not _tracers:
             return _wrap(fn(*arrays, **attrs)[0])
         recorders = []
         for tape in _active_tapes:
             needs = tape._needs_for(args, arrays)
             if needs is not None:
                 recorders.append((tape, needs))
-        out, vjp = fn(*arrays, **attrs)
+        tracer = _tracers[-1] if _tracers else None
+        if tracer is not None and tracer.thread != threading.get_ident():
+            tracer = None      # another thread's op (a data worker's): not part of the traced step
+        if tracer is None:
+            out, vjp = fn(*arrays, **attrs)
+        else:
+            # Only the outermost op is a step of the plan (ops an op calls run inside its replay).
+            tracer.depth += 1
+            try:
+                out, vjp = fn(*arrays, **attrs)
+            finally:
+                tracer.depth -= 1
         if isinstance(out, tuple):
             out = tuple([o if isinstance(o, np.ndarray) else np.asarray(o) for o in out])
         elif not isinstance(out, np.ndarray):
@@ -354,6 +373,8 @@ def differentiable(fn):
                     break
         for tape, needs in recorders:
             tape._record(arrays, out, needs, vjp, name)
+        if tracer is not None and tracer.depth == 0:
+            tracer.log(fn, attrs, arrays, out)
         return tuple([Tensor(o) for o in out]) if isinstance(out, tuple) else Tensor(out)
 
     op.raw = fn

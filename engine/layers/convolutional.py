@@ -173,6 +173,7 @@ class Conv1D(BaseConv):
         bias_constraint: optional constraint applied to the bias after each update.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank = 1
 
@@ -207,6 +208,7 @@ class Conv2D(BaseConv):
         bias_constraint: optional constraint applied to the bias after each update.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank = 2
 

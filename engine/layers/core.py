@@ -33,6 +33,7 @@ class Dense(Layer):
         bias_constraint: optional constraint applied to the bias after each update.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -103,6 +104,7 @@ class Activation(Layer):
         activation: the activation function, as a name (e.g. `"relu"`) or a callable.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -170,6 +172,7 @@ class Flatten(Layer):
         data_format: accepted for Keras compatibility; the input is flattened in its stored order.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -191,6 +194,7 @@ class Reshape(Layer):
             -1, in which case it is inferred from the input's size.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -235,6 +239,7 @@ class Permute(Layer):
             `(2, 1)` swaps the first two non-batch axes.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -259,6 +264,7 @@ class RepeatVector(Layer):
         n: integer, the number of repetitions.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)

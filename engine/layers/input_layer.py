@@ -25,6 +25,7 @@ class InputLayer(Layer):
         **kwargs: other base layer keyword arguments; the Keras 2 names `input_shape` and
             `batch_input_shape` are accepted for `shape` and `batch_shape`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): never runs ops
 
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
                  input_tensor=None, name=None, **kwargs):

@@ -65,6 +65,7 @@ class Add(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.add)
 
@@ -77,6 +78,7 @@ class Subtract(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def _check_input(self, shapes):
         super()._check_input(shapes)
@@ -96,6 +98,7 @@ class Multiply(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.multiply)
 
@@ -109,6 +112,7 @@ class Maximum(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.maximum)
 
@@ -122,6 +126,7 @@ class Minimum(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     _reduce = staticmethod(ops.minimum)
 
@@ -135,6 +140,7 @@ class Average(_Merge):
     Args:
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def call(self, inputs):
         return ops.multiply(functools.reduce(ops.add, inputs), 1.0 / len(inputs))
@@ -149,6 +155,7 @@ class Concatenate(Layer):
         axis: the axis along which to concatenate (default -1).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

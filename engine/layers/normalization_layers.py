@@ -73,6 +73,7 @@ class LayerNormalization(_ScaleShift):
         rms_scaling: Keras's deprecated variant (scale by 1 / sqrt(var + epsilon) without centring;
             no beta).
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,

@@ -59,6 +59,7 @@ class MaxPooling1D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 1, "max"
 
@@ -76,6 +77,7 @@ class MaxPooling2D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 2, "max"
 
@@ -94,6 +96,7 @@ class AveragePooling1D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 1, "avg"
 
@@ -111,6 +114,7 @@ class AveragePooling2D(_Pool):
         data_format: `None` or `"channels_last"` (the only layout engine supports).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, kind = 2, "avg"
 
@@ -153,6 +157,7 @@ class GlobalMaxPooling1D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 1, staticmethod(ops.max)
 
@@ -169,6 +174,7 @@ class GlobalMaxPooling2D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 2, staticmethod(ops.max)
 
@@ -183,6 +189,7 @@ class GlobalAveragePooling1D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 1, staticmethod(ops.mean)
 
@@ -199,6 +206,7 @@ class GlobalAveragePooling2D(_GlobalPool):
         keepdims: whether to keep the pooled axes, with size 1 (default `False`).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     rank, reduce = 2, staticmethod(ops.mean)
 

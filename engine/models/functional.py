@@ -1,10 +1,12 @@
 """Functional models: a fixed graph of layer calls from Input tensors to outputs."""
 import numpy as np
 
+from engine import autodiff
 from engine.layers.base import Layer, unique_name, training_scope
 from engine.layers.input_layer import InputLayer
 from engine.layers.keras_tensor import KerasTensor, flatten, map_structure, pack_like
 from engine.models import data as data_utils
+from engine.models import plan as plan_module
 from engine.models.model import Model
 
 
@@ -90,6 +92,7 @@ class Functional(Model):
         trainable: whether the model's weights are updated by training (default `True`).
         **kwargs: other base layer keyword arguments.
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
         Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
@@ -110,6 +113,18 @@ class Functional(Model):
         self.built = True
         self.output_names = self._unique_output_names()
         self.input_names = [t.name for t in self.inputs]
+        plan_module.clear(self)   # plans follow the graph they were traced from
+
+    def plan_summary(self, kind="train", print_fn=None):
+        """Print the execution plan the model replays for its steps (see engine/models/plan.py):
+        the forward ops, what the backward keeps, the backward ops and the update.
+
+        Args:
+            kind: "train" (the training step, made by the first fit / train_on_batch) or
+                "forward" (predict, evaluate, model(x)).
+            print_fn: function that prints one line (default: print).
+        """
+        plan_module.plan_summary(self, kind, print_fn or print)
 
     def _unique_output_names(self):
         names = []
@@ -146,8 +161,20 @@ class Functional(Model):
 
     # -- running the graph -------------------------------------------------------------------
     def _run_graph(self, input_arrays):
+        """The flat list of output tensors for the inputs: through the plan of their signature
+        (engine/models/plan.py) when no tape is recording, else by interpreting the graph."""
+        tracers = autodiff._tracers
+        if tracers:
+            tracer = tracers[-1]
+            return self._interpret(input_arrays, tracer if tracer.owns(self) else None)
+        if not autodiff._active_tapes and plan_module.enabled(self):
+            return plan_module.run_forward(self, input_arrays)
+        return self._interpret(input_arrays, None)
+
+    def _interpret(self, input_arrays, tracer):
         """Run every node in order; returns the flat list of output tensors. Masks travel on the
-        tensors themselves (Layer._call_eager attaches each layer's output mask)."""
+        tensors themselves (Layer._call_eager attaches each layer's output mask). A tracer
+        (a plan being made) is told where each node's ops begin and end."""
         values = {id(t): a for t, a in zip(self.inputs, input_arrays)}
         for node in self._nodes:
             # Most calls are layer(tensor) or layer([tensors]): fetch those directly, without
@@ -159,7 +186,12 @@ class Functional(Model):
                 args, kwargs = ([values[i] for i in node.list_input],), {}
             else:
                 args, kwargs = node.substitute(lambda t: values[id(t)])
-            outputs = node.layer._call_eager(args, kwargs)
+            if tracer is None:
+                outputs = node.layer._call_eager(args, kwargs)
+            else:
+                tracer.begin_node(node)
+                outputs = node.layer._call_eager(args, kwargs)
+                tracer.end_node(node, [values[id(t)] for t in node.input_tensors], outputs)
             out_tensors = node.output_tensors
             if len(out_tensors) == 1 and not isinstance(outputs, (list, tuple, dict)):
                 values[id(out_tensors[0])] = outputs

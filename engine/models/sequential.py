@@ -20,6 +20,7 @@ class Sequential(Functional):
         name: optional name of the model (default: a unique `"sequential"` name).
         trainable: whether the model's weights are updated by training (default `True`).
     """
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, layers=None, name=None, trainable=True):
         Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)

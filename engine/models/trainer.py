@@ -12,17 +12,20 @@ import warnings
 
 import numpy as np
 
+from engine import _malloc
 from engine import callbacks as callbacks_module
 from engine import losses as losses_module
 from engine import metrics as metrics_module
 from engine import optimizers
 from engine import random as engine_random
+from engine import autodiff
 from engine.autodiff import GradientTape
 from engine.distribution import training as distributed
 from engine.layers.base import Layer, call_context, training_scope
 from engine.layers.keras_tensor import flatten, pack_like
 from engine.models import data as data_utils
 from engine.models import data_adapters
+from engine.models import plan as plan_module
 from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
 from engine import ops
 
@@ -205,8 +208,10 @@ class Trainer:
             weighted_metrics: metrics computed with the batches' sample weights (and class
                 weights), in the same forms as `metrics`; one that shares an unweighted metric's
                 name is reported as "weighted_<name>".
-            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras's
-                signature (engine always runs eagerly, one step at a time).
+            run_eagerly: True runs every step op by op, without the model's execution plan
+                (engine/models/plan.py), as Keras runs it without compiling.
+            steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras's signature
+                (engine runs one step at a time).
         """
         self.optimizer = optimizers.get(optimizer)
         names = self.output_names
@@ -231,6 +236,8 @@ class Trainer:
         self.loss = loss
         self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
         self._train_vars = None
+        self.run_eagerly = bool(run_eagerly)
+        plan_module.clear(self)   # plans hold the loss and optimizer of the previous compile
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -399,13 +406,29 @@ class Trainer:
             self._built_by_data = True
 
     def _train_step(self, xs, ys, sample_weight=None, tvars=None):
-        """The built-in training step on prepared arrays: (total loss, per-output losses, outputs)."""
+        """The built-in training step on prepared arrays: (total loss, per-output losses, outputs).
+        A functional model replays the step's plan (engine/models/plan.py) when it has one."""
         tvars = tvars if tvars is not None else self._trainable_variables()
+        # Data-parallel steps reduce their gradients through the tape's hook (engine.distribution),
+        # which a replayed plan does not call: those steps stay unplanned.
+        if hasattr(self, "_nodes") and plan_module.enabled(self) and not autodiff._active_tapes \
+                and distributed.active() is None:
+            return plan_module.run_train(self, xs, ys, sample_weight, tvars,
+                                         lambda tracer: self._eager_train_step(xs, ys, sample_weight,
+                                                                               tvars, tracer))
+        return self._eager_train_step(xs, ys, sample_weight, tvars)
+
+    def _eager_train_step(self, xs, ys, sample_weight, tvars, tracer=None):
+        """The training step through the tape; `tracer` (a plan being traced) sees the loss."""
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(tvars)
             with training_scope(True):
                 outs = self._run_forward(xs)
+            if tracer is not None:
+                plan_module.begin_loss(tracer, self, outs, ys, sample_weight)
             total, per_output = self._compute_losses(ys, outs, sample_weight)
+            if tracer is not None:
+                plan_module.end_loss(tracer, self, total, per_output, ys, sample_weight, tvars)
             # With a loss scale (loss_scale_factor, LossScaleOptimizer) the gradient is taken of the
             # scaled loss, recorded here; the optimizer divides it out again.
             scaled = total if total is None or getattr(self.optimizer, "loss_scale_factor", None) is None \
@@ -517,6 +540,7 @@ class Trainer:
         a torch DataLoader, which then carries the targets itself.
         """
         self._require_compiled("fit")
+        _malloc.tune_for_training()
         if x is None:
             raise ValueError("fit: pass training data x (and targets y)")
         x, y = data_adapters.pandas_to_numpy(x), data_adapters.pandas_to_numpy(y)
@@ -763,6 +787,14 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for `x` as numpy arrays, computed batch by batch. `x` is what fit
         takes (a source's batches may carry targets: they are ignored)."""
+        if type(x) is np.ndarray and not verbose and not callbacks and steps is None and \
+                len(x) <= (32 if batch_size is None else batch_size) and len(x) and \
+                not self._overrides("predict_step"):
+            # One batch of one array, nothing to report: the step alone (its plan, for a
+            # functional model), without the batching and callback machinery below.
+            with training_scope(False):
+                outs = self._run_forward(self._prepare_x(x))
+            return self._pack_outputs([np.array(o) for o in outs])
         x = data_adapters.pandas_to_numpy(x)
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -829,6 +861,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the metrics of that batch."""
         self._require_compiled("train_on_batch")
+        _malloc.tune_for_training()
         self.reset_metrics()
         if self._overrides("train_step"):
             return self._batch_result(_python_logs(self.train_step(pack_x_y_sample_weight(x, y, sample_weight))),

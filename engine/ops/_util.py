@@ -1,6 +1,9 @@
 """Small helpers shared by the op definitions."""
+import threading
+
 import numpy as np
 
+from engine import autodiff
 from engine.tensor import Tensor
 from engine.variables import Variable
 
@@ -21,6 +24,10 @@ def wrap(x):
     """The result of a non-differentiable op as a Tensor (every op hands out Tensors)."""
     if isinstance(x, Tensor):
         return x
+    if autodiff._tracers and autodiff._tracers[-1].thread == threading.get_ident():
+        # A value a step plan cannot replay (it would be baked in as a constant): the layer
+        # being traced runs through the tape instead.
+        autodiff._tracers[-1].untraceable("a non-differentiable op")
     return Tensor(x if isinstance(x, np.ndarray) else np.asarray(x))
 
 

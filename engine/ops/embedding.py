@@ -26,6 +26,24 @@ def ids_array(ids):
     return np.ascontiguousarray(ids)
 
 
+def scatter_rows(n_rows, ids, rows):
+    """The gradient of a gather of rows -- the one definition, for embedding lookups and take:
+    an (n_rows, width) array whose row v is the sum of the rows of `rows` (one per id, in
+    position order) where ids == v, zeros elsewhere. ids: integers in [0, n_rows), any shape;
+    rows: ids' shape + (width,) or (ids.size, width). The kernel takes float32/float64; other
+    dtypes add the same rows in the same order with numpy."""
+    flat = ids.reshape(-1)
+    if rows.dtype in (np.float32, np.float64):
+        if flat.dtype not in (np.int32, np.int64):
+            flat = flat.astype(np.int64)
+        out = np.empty((n_rows, rows.shape[1]), rows.dtype)
+        E.segment_sum(out, np.ascontiguousarray(flat), np.ascontiguousarray(rows))
+        return out
+    out = np.zeros((n_rows, rows.shape[1]), rows.dtype)
+    np.add.at(out, flat, rows)
+    return out
+
+
 class RowGradient(SparseGradient):
     """The gradient of a table lookup kept as its rows: output-gradient rows and the ids they add
     to.  The training step hands it to the optimizer as is, which can fold it into the table's
@@ -42,9 +60,7 @@ class RowGradient(SparseGradient):
 
     def dense(self):
         """Every row written once: the sum where ids occur (in position order), zeros elsewhere."""
-        out = np.empty(self.shape, self.dtype)
-        E.segment_sum(out, self.ids, self.rows)
-        return out
+        return scatter_rows(self.shape[0], self.ids, self.rows)
 
     def kernel_rows(self):
         """(rows, order, start), the form the optimizer kernels take a gradient by rows in: table

@@ -1,13 +1,15 @@
 """Differentiable array ops with Keras 3 names and semantics (engine.ops.*)."""
 import numpy as np
 
-from engine import config
+from engine import autodiff, config
 from engine.autodiff import differentiable
 from engine.dtypes import result_type, standardize_dtype
 from engine.ops._util import to_array, unbroadcast, normalize_axis, contiguous, wrap
 from engine.tensor import Tensor
 from engine.variables import Variable
 from engine._kernels import gemm as _gemm
+
+_HOLDERS = (Tensor, Variable)
 
 
 def _grad_shape_safe(g, x):
@@ -513,6 +515,21 @@ def gemm_2d(a, b, trans_a=False, trans_b=False):
     return _gemm.matmul(a, b, trans_a, trans_b)
 
 
+def _numpy_product(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) with numpy's (batched, broadcasting) matmul; op swaps the last two axes."""
+    return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
+
+
+def matmul_grads(a, b, g, needs, product):
+    """The gradients of `a @ b` given the output's gradient g -- the one definition, used by
+    matmul on both of its paths and by dense: g @ b^T for a and a^T @ g for b, each summed back
+    to its operand's shape where the product broadcast it. `product(x, y, trans_a, trans_b)`
+    computes op(x) @ op(y) (the GEMM kernel for matrices, numpy's matmul for batches)."""
+    ga = unbroadcast(product(g, b, trans_b=True), a.shape) if needs[0] else None
+    gb = unbroadcast(product(a, g, trans_a=True), b.shape) if needs[1] else None
+    return ga, gb
+
+
 @differentiable
 def _matmul(a, b):
     if a.ndim >= 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in (np.float32, np.float64):
@@ -522,10 +539,8 @@ def _matmul(a, b):
         out = gemm_2d(a2, b).reshape(lead + (b.shape[1],))
 
         def vjp(g, needs):
-            g2 = g.reshape(-1, b.shape[1])
-            ga = gemm_2d(g2, b, trans_b=True).reshape(a.shape) if needs[0] else None
-            gb = gemm_2d(a2, g2, trans_a=True) if needs[1] else None
-            return ga, gb
+            ga, gb = matmul_grads(a2, b, g.reshape(-1, b.shape[1]), needs, gemm_2d)
+            return (None if ga is None else ga.reshape(a.shape)), gb
         return out, vjp
 
     # Batched or 1-D operands: numpy's matmul, with a 1-D operand made a matrix (as matmul
@@ -540,18 +555,34 @@ def _matmul(a, b):
         out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
 
     def vjp(g, needs):
-        g2 = np.reshape(g, out2.shape)
-        ga = gb = None
-        if needs[0]:
-            ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
-        if needs[1]:
-            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
-        return ga, gb
+        ga, gb = matmul_grads(a2, b2, np.reshape(g, out2.shape), needs, _numpy_product)
+        return (None if ga is None else ga.reshape(a.shape)), (None if gb is None else gb.reshape(b.shape))
     return out, vjp
 
 
 def matmul(x1, x2):
-    """The matrix product of x1 and x2 (numpy's matmul rules: batched, 1-D operands as vectors)."""
+    """The matrix product of x1 and x2, with numpy's matmul rules (batched, 1-D operands as
+    vectors).
+
+    Args:
+        x1: a tensor of rank >= 1.
+        x2: a tensor of rank >= 1 whose contraction axis (its first for rank 1, else its
+            second-to-last) matches x1's last.
+
+    Returns:
+        The product, in the operands' promoted dtype.
+    """
+    if not autodiff._active_tapes and not autodiff._tracers:
+        # The common eager case, two float matrices with nothing recording, goes straight to the
+        # GEMM kernel (the general path below computes the same product with more checks).
+        a = x1._value if isinstance(x1, _HOLDERS) else x1
+        b = x2._value if isinstance(x2, _HOLDERS) else x2
+        if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
+                and a.dtype is b.dtype and a.shape[1] == b.shape[0]:
+            try:
+                return Tensor(_gemm.matmul(a, b, False, False))
+            except ValueError:
+                pass      # a dtype or memory layout the kernel does not take
     x1, x2 = _reduction_input(x1), _reduction_input(x2)
     if x1.ndim == 0 or x2.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one axis, got shapes {x1.shape} and {x2.shape}")
@@ -716,16 +747,19 @@ def _take(x, indices, axis=None):
     out = np.take(x, indices, axis=axis)
 
     def vjp(g, needs):
-        gx = np.zeros_like(x)
+        from engine.ops.embedding import scatter_rows
+        # The gather's gradient is a scatter-add of g's rows (scatter_rows, shared with the
+        # embedding lookup): x seen as rows along `axis` (the flattened x for axis=None), g's
+        # index axes brought to the front to line up with them.
+        n = x.size if axis is None else x.shape[axis]
+        ids = np.where(indices < 0, indices + n, indices) if indices.size and indices.min() < 0 else indices
         if axis is None:
-            np.add.at(gx.reshape(-1), indices, g)
-        else:
-            # g is x's shape with `axis` replaced by the index axes; bring those to the front to
-            # match x with `axis` first.
-            k = np.ndim(indices)
-            g_front = np.moveaxis(g, list(range(axis, axis + k)), list(range(k)))
-            np.add.at(np.moveaxis(gx, axis, 0), indices, g_front)
-        return (gx, None)
+            return scatter_rows(n, ids, np.asarray(g, x.dtype).reshape(-1, 1)).reshape(x.shape), None
+        k = np.ndim(indices)
+        g_front = np.moveaxis(np.asarray(g, x.dtype), list(range(axis, axis + k)), list(range(k)))
+        rest = g_front.shape[k:]
+        gx = scatter_rows(n, ids, g_front.reshape(ids.size, int(np.prod(rest)))).reshape((n,) + rest)
+        return np.moveaxis(gx, 0, axis), None
     return out, vjp
 
 

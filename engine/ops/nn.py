@@ -8,7 +8,7 @@ import numpy as np
 from engine import random as engine_random
 from engine.autodiff import differentiable, is_recording
 from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array, wrap
-from engine.ops.math import gemm_2d
+from engine.ops.math import gemm_2d, matmul_grads
 from engine._kernels import elementwise as K
 
 
@@ -167,8 +167,8 @@ def _dense(x, kernel, bias, activation=None):
         g2 = contiguous(g.reshape(-1, units), y.dtype)
         if activation is not None:
             g2 = activation_gradient(activation, None, y.reshape(-1, units), g2, {})
-        dx = gemm_2d(g2, kernel, trans_b=True).reshape(x.shape) if needs[0] else None
-        dw = gemm_2d(x2, g2, trans_a=True) if needs[1] else None
+        dx, dw = matmul_grads(x2, kernel, g2, needs, gemm_2d)
+        dx = None if dx is None else dx.reshape(x.shape)
         db = K.bias_grad(g2, np.empty_like(bias)) if needs[2] else None
         return dx, dw, db
     return y, vjp

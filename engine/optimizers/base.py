@@ -467,6 +467,35 @@ class Optimizer:
                 g = g.dense() if isinstance(g, SparseGradient) else g
                 self.update_step(Tensor(np.asarray(g, dtype=var.dtype)), var, self.learning_rate)
             return
+        self._update_variables(pairs, lr, step)
+
+    def _planned_update(self, variables):
+        """For a planned training step (engine/models/plan.py): a function grads -> None doing what
+        `apply(grads, variables)` does for gradients the plan has already checked (one per
+        variable, of its shape), without apply's per-call checks -- or None when this optimizer's
+        configuration needs apply's general path (clipping, loss scaling, accumulation, EMA,
+        weight decay, constraints, a Keras-style update_step)."""
+        kind = type(self)
+        if kind.apply is not Optimizer.apply or kind._update is not Optimizer._update or \
+                self._built_variables is None or self._clips() or self.loss_scale_factor is not None or \
+                self.gradient_accumulation_steps or self.use_ema or self.weight_decay is not None or \
+                self._keras_style_update() or \
+                any(getattr(v, "constraint", None) is not None for v in variables):
+            return None
+        variables = list(variables)
+        arrays = [v._value if isinstance(v, Variable) else v for v in variables]
+
+        def update(grads):
+            lr = self._current_lr()
+            step = int(self._iterations._value) + 1
+            self._before_updates(step)
+            self._update_variables([(g, v, w) for g, v, w in zip(grads, variables, arrays) if g is not None],
+                                   lr, step)
+            self._iterations._value[...] += 1
+        return update
+
+    def _update_variables(self, pairs, lr, step):
+        """The update rule on each (gradient, variable, array) of this step."""
         for g, var, w in pairs:
             if isinstance(g, SparseGradient):
                 # The built-in steps hand g straight to a kernel that also takes a table's

@@ -119,3 +119,32 @@ def test_cross_and_correlate():
         check_gradients(lambda p, q: ops.correlate(p, q, mode=mode), [x, k])
     with pytest.raises(ValueError, match="cross"):
         ops.cross(rng.standard_normal((2, 4)), rng.standard_normal((2, 4)))
+
+
+def test_matmul_fast_path_equals_the_recorded_path_and_numpy():
+    """ops.matmul of two float matrices with no tape goes straight to the GEMM kernel: the same
+    numbers as the recorded op (what a tape or a plan runs), close to float64 numpy, and every
+    other case (Variables, row-sliced and transposed views, integers, mixed dtypes) still right."""
+    from engine import GradientTape, Variable
+    from engine.tensor import Tensor
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((128, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 32)).astype(np.float32)
+    fast = ops.matmul(a, b)
+    assert isinstance(fast, Tensor) and fast.dtype == np.float32
+    with GradientTape() as tape:
+        ta = ops.convert_to_tensor(a)
+        tape.watch(ta)
+        recorded = ops.matmul(ta, b)
+    np.testing.assert_array_equal(fast.numpy(), recorded.numpy())
+    np.testing.assert_allclose(fast.numpy(), a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(ops.matmul(Variable(a), Tensor(b)).numpy(), fast.numpy())
+    wide = rng.standard_normal((128, 80)).astype(np.float32)
+    for x, y in [(wide[:, :64], b), (a.T.copy().T, b), (np.asfortranarray(a), b)]:
+        np.testing.assert_allclose(ops.matmul(x, y).numpy(), x.astype(np.float64) @ y, rtol=1e-4, atol=1e-4)
+    ints = ops.matmul(np.arange(6).reshape(2, 3), np.arange(3).reshape(3, 1))
+    np.testing.assert_array_equal(ints.numpy(), np.arange(6).reshape(2, 3) @ np.arange(3).reshape(3, 1))
+    mixed = ops.matmul(a.astype(np.float64), b)
+    assert mixed.dtype == np.float64
+    with pytest.raises(ValueError, match="inner dimensions"):
+        ops.matmul(a, a)

@@ -128,3 +128,28 @@ def test_persistent_tape():
     tape.gradient(y, x)
     with pytest.raises(RuntimeError, match="persistent"):
         tape.gradient(y, x)
+
+
+@pytest.mark.parametrize("indices, axis", [(np.array([0, -1, 2, 2]), 1), (np.array([[1, 1], [0, 3]]), 0),
+                                           (np.array([5, 5, 23]), None), (np.array([], dtype=np.int64), 2)])
+def test_take_gradient_adds_repeated_and_negative_indices(indices, axis):
+    """take's gradient (the row scatter shared with the embedding lookup) against a plain loop."""
+    from engine import GradientTape
+    x = r(4, 3, 2)
+    g = r(*np.take(x, indices, axis=axis).shape)
+    tx = ops.convert_to_tensor(x)
+    with GradientTape() as tape:
+        tape.watch(tx)
+        y = ops.take(tx, indices, axis=axis)
+    got = tape.gradient(y, tx, output_gradients=g).numpy()
+    expected = np.zeros_like(x)
+    if axis is None:
+        flat = expected.reshape(-1)
+        for pos, i in enumerate(indices):
+            flat[i] += g[pos]
+    else:
+        moved = np.moveaxis(expected, axis, 0)
+        g_front = np.moveaxis(g, list(range(axis, axis + indices.ndim)), list(range(indices.ndim)))
+        for pos in np.ndindex(indices.shape):
+            moved[indices[pos]] += g_front[pos]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)

@@ -1,0 +1,646 @@
+"""Execution plans: a functional model's step traced once, then replayed on arrays.
+
+The graph of a functional model is fixed, and so, for one input signature (shapes and dtypes),
+is the sequence of ops its built-in layers run. A plan records that sequence while the step
+runs normally once (the trace), then replays it on every later batch of the same signature:
+each op's raw array function (`op.raw`, see engine.autodiff.differentiable) is called on
+arrays in a flat slot list, with no Tensor wrapping, tape checks or layer-call bookkeeping,
+and the recorded vjps run in reverse with the gradients accumulated per slot. The same raw
+functions in the same order, and gradients summed in the tape's order, give the unplanned
+step's numbers bit for bit.
+
+What a trace may record is what does not depend on values: the layers whose calls were
+audited (a class attribute `_plan_traceable = True` on the exact class; subclasses do not
+inherit it) and the built-in losses. Any other layer -- a user's, one that draws random
+numbers (Dropout), assigns variables (BatchNormalization), converts values with numpy
+(Embedding's id checks) or runs a non-differentiable op -- is one opaque step of the plan: on
+replay it is called as usual, under a local GradientTape when training, and its vjp is that
+tape's gradient for its inputs and variables. A model whose step adds losses (add_loss,
+regularizers) or carries masks is not planned at all.
+
+Plans are cached on the model per (kind, signature, trainable variables, optimizer), a few
+per kind, and dropped when the model is compiled again or its graph changes.
+`ENGINE_PLAN=0` in the environment, `model.plan_enabled = False` or
+`compile(run_eagerly=True)` runs every step unplanned.
+"""
+import os
+import threading
+
+import numpy as np
+
+from engine import autodiff
+from engine.autodiff import GradientTape, SparseGradient, _dense
+from engine.layers.base import training_scope
+from engine.layers.keras_tensor import flatten
+from engine.tensor import Tensor
+from engine.variables import Variable
+
+ENABLED = os.environ.get("ENGINE_PLAN", "1") != "0"
+_CACHE_SIZE = 4          # plans kept per kind (train / forward): the full and the last batch
+_UNPLANNABLE = object()  # cached for a signature whose step cannot be planned
+
+
+def enabled(model):
+    """Whether the model's steps may be planned (the global switch, the model's own, and
+    compile's run_eagerly)."""
+    d = model.__dict__
+    return ENABLED and d.get("plan_enabled", True) and not d.get("run_eagerly", False)
+
+
+def clear(model):
+    """Forget the model's plans (compile, a changed graph)."""
+    model.__dict__.pop("_plans", None)
+
+
+def _signature(arrays):
+    return tuple((a.shape, a.dtype) for a in arrays)
+
+
+def _cache(model, kind):
+    plans = model.__dict__.get("_plans")
+    if plans is None:
+        plans = model.__dict__["_plans"] = {}
+    return plans.setdefault(kind, {})
+
+
+def _store(cache, key, plan):
+    if len(cache) >= _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = plan
+
+
+def _is_traceable_layer(layer):
+    """The layer and everything inside it were audited, with built-in activations only."""
+    for sub in layer._flatten_layers():
+        if not type(sub).__dict__.get("_plan_traceable", False):
+            return False
+        if sub.activity_regularizer is not None:
+            return False
+        act = sub.__dict__.get("activation")
+        if act is not None and not getattr(act, "__module__", "").startswith("engine."):
+            return False
+    return True
+
+
+def _is_traceable_loss(model):
+    for o in model._compiled_outputs:
+        if o.loss is None:
+            continue
+        if not type(o.loss).__module__.startswith("engine.losses"):
+            return False
+        fn = getattr(o.loss, "fn", None)
+        if fn is not None and not getattr(fn, "__module__", "").startswith("engine."):
+            return False
+    return True
+
+
+class _NotPlannable(Exception):
+    """The traced step cannot be replayed (masks, added losses, an unresolved value)."""
+
+
+# -- steps ------------------------------------------------------------------------------------------
+class _Step:
+    """One step of a plan: fn(*arrays, **attrs) -> (output or tuple of outputs, vjp)."""
+
+    __slots__ = ("fn", "attrs", "ins", "outs", "multi", "needs", "label", "opaque")
+
+    def __init__(self, fn, attrs, ins, outs, multi, label, opaque=None):
+        self.fn = fn
+        self.attrs = attrs
+        self.ins = ins
+        self.outs = outs            # tuple of slots
+        self.multi = multi          # fn returns a tuple
+        self.needs = None
+        self.label = label
+        self.opaque = opaque
+
+
+class _OpaqueCall:
+    """A segment the plan cannot see into, as a step: its inputs are the segment's input arrays
+    then the variables it may differentiate; it runs the segment as usual (through the tape
+    when gradients are wanted) and its vjp is that tape's gradient."""
+
+    def __init__(self, run, n_inputs, variables, what):
+        self.run = run              # arrays -> flat list of output Tensors
+        self.n_inputs = n_inputs
+        self.variables = variables
+        self.what = what
+        self.needs = None           # set when the plan is finished
+
+    def __call__(self, *arrays):
+        needs = self.needs
+        if needs is None or not any(needs):
+            outs = self.run(arrays[:self.n_inputs])
+            return tuple(_value(o) for o in outs), None
+        tape = GradientTape(watch_accessed_variables=False)
+        with tape:
+            for a, need in zip(arrays, needs):
+                if need:
+                    tape.watch(a)
+            outs = self.run(arrays[:self.n_inputs])
+        out_arrays = tuple(_value(o) for o in outs)
+
+        def vjp(g, needs):
+            targets = [o for o, go in zip(out_arrays, g) if go is not None]
+            seeds = [go for go in g if go is not None]
+            sources = [a for a, need in zip(arrays, needs) if need]
+            grads = iter(tape._gradient(targets, sources, seeds, None, keep_sparse=True))
+            return tuple(next(grads) if need else None for need in needs)
+        return out_arrays, vjp
+
+
+def _value(x):
+    if isinstance(x, (Tensor, Variable)):
+        return x._value
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
+# -- the tracer -------------------------------------------------------------------------------------
+class Tracer:
+    """Collects a step's ops while it runs normally once, segment by segment (the model's nodes,
+    then the loss), and turns them into a Plan."""
+
+    def __init__(self, model, batch_size):
+        self.model = model
+        self.batch = batch_size
+        self.depth = 0                  # nesting of op calls (autodiff reads and writes it)
+        self.thread = threading.get_ident()   # only this thread's ops belong to the step
+        self.slots = {}                 # id(array) -> slot
+        self.keep = []                  # the traced arrays, alive so that their ids stay unique
+        self.base = []                  # slot -> constant value (None for computed slots)
+        self.kinds = []                 # slot -> "input", "target", "weight", "var", "const", "value"
+        self.steps = []
+        self.segment = None
+        self.pending = []
+        self.reason = None
+        self.forward_done = False
+        self.failed = None              # why the step cannot be planned (tracing then stops)
+        self.plan = None
+        self.retry = False              # the failure is of this step only: trace the next one
+        self.weights = model.weights    # looked up once: a model's `weights` walks its layers
+        self.weight_ids = {id(v) for v in self.weights}
+        for v in self.weights:
+            self._new_slot(v._value, "var", const=True)
+
+    def fail(self, why):
+        """Stop tracing: the step runs on unplanned, and so will later steps of its signature."""
+        if self.failed is None:
+            self.failed = why
+        self.segment = None
+        self.pending = []
+
+    # called by autodiff and ops/_util while a segment is open
+    def log(self, fn, attrs, arrays, out):
+        if self.segment is not None:
+            self.pending.append((fn, attrs, arrays, out))
+
+    def untraceable(self, why):
+        if self.segment is not None and self.reason is None:
+            self.reason = why
+
+    def owns(self, model):
+        return model is self.model and not self.forward_done
+
+    # slots
+    def _new_slot(self, array, kind, const=False):
+        slot = len(self.base)
+        self.base.append(array if const else None)
+        self.kinds.append(kind)
+        if isinstance(array, np.ndarray):
+            self.slots[id(array)] = slot
+            self.keep.append(array)
+        return slot
+
+    def slot_of(self, x):
+        arr = _value(x) if x is not None else None
+        slot = self.slots.get(id(arr)) if isinstance(arr, np.ndarray) else None
+        if slot is None:
+            raise _NotPlannable("a value of the step does not come from the traced ops")
+        return slot
+
+    def add_inputs(self, arrays, kind):
+        return [self._new_slot(_value(a), kind) for a in arrays]
+
+    # segments
+    def begin(self, segment):
+        if self.failed is not None:
+            return
+        self.segment = segment
+        self.pending = []
+        self.reason = None
+
+    def _commit_traced(self):
+        """The pending ops as steps, or None (nothing registered) when one of them reads a value
+        the trace cannot account for."""
+        local = {}
+        made = []
+        new_consts = []
+
+        def resolve(a):
+            if isinstance(a, np.ndarray):
+                slot = local.get(id(a))
+                if slot is None:
+                    slot = self.slots.get(id(a))
+                if slot is not None:
+                    return slot
+                # A constant of the batch's size is almost surely computed from the data with
+                # numpy (a cast, a broadcast): baking it in would replay the first batch.
+                if a.ndim and self.batch in a.shape:
+                    return None
+            new_consts.append(a)
+            return ("const", len(new_consts) - 1)
+
+        for fn, attrs, arrays, out in self.pending:
+            ins = []
+            for a in arrays:
+                r = resolve(a)
+                if r is None:
+                    return None
+                ins.append(r)
+            multi = isinstance(out, tuple)
+            outs = out if multi else (out,)
+            out_refs = []
+            for o in outs:
+                local[id(o)] = ("out", len(made), len(out_refs))
+                out_refs.append(o)
+            made.append((fn, attrs, ins, out_refs, multi))
+        return made, new_consts, local
+
+    def end_segment(self, label, traceable, inputs, outputs, opaque_run, variables):
+        """Close a segment: its ops become steps if it is traceable and they resolve, else the
+        whole segment becomes one opaque step. Returns nothing; outputs get slots."""
+        out_arrays = [_value(o) for o in outputs]
+        committed = None
+        if traceable and self.reason is None:
+            committed = self._commit_traced()
+            if committed is not None:
+                local = committed[2]
+                if not all(id(a) in local or id(a) in self.slots for a in out_arrays):
+                    committed = None
+        self.pending, self.segment = [], None
+        if committed is not None:
+            made, consts, _ = committed
+            const_slots = [self._new_slot(c, "const", const=True) for c in consts]
+            step_slots = []
+            for fn, attrs, ins, out_refs, multi in made:
+                outs = tuple(self._new_slot(o, "value") for o in out_refs)
+                step_slots.append(outs)
+                ins = tuple(const_slots[r[1]] if isinstance(r, tuple) and r[0] == "const" else
+                            (step_slots[r[1]][r[2]] if isinstance(r, tuple) else r) for r in ins)
+                name = getattr(fn, "__name__", "op").lstrip("_")
+                self.steps.append(_Step(fn, attrs, ins, outs, multi, f"{label}: {name}"))
+            return
+        in_slots = [self.slot_of(a) for a in inputs]
+        var_slots = []
+        for v in variables:
+            slot = self.slots.get(id(v._value))
+            if slot is None:     # made by this very call (a layer built lazily): trace again later
+                self.retry = True
+                raise _NotPlannable(f"variable {v.path!r} was created during the traced step")
+            var_slots.append(slot)
+        call = _OpaqueCall(opaque_run, len(in_slots), variables, label)
+        outs = tuple(self._new_slot(a, "value") for a in out_arrays)
+        self.steps.append(_Step(call, {}, tuple(in_slots + var_slots), outs, True,
+                                f"{label} (opaque, through the tape)", opaque=call))
+
+    # the model's nodes (Functional._interpret calls these)
+    def begin_node(self, node):
+        self.begin(node)
+
+    def end_node(self, node, args_values, outputs):
+        if self.failed is not None:
+            return
+        try:
+            self._end_node(node, args_values, outputs)
+        except _NotPlannable as e:
+            self.fail(str(e))
+
+    def _end_node(self, node, args_values, outputs):
+        layer = node.layer
+        flat_out = flatten(outputs)
+        if any(isinstance(t, Tensor) and t._keras_mask is not None for t in flat_out):
+            raise _NotPlannable(f"layer {layer.name!r} outputs a mask")
+        if any(sub._losses for sub in layer._flatten_layers()):
+            raise _NotPlannable(f"layer {layer.name!r} adds losses")
+        positions = {}
+        for i, t in enumerate(node.input_tensors):
+            positions.setdefault(id(t), i)
+
+        def run(arrays):
+            tensors = [Tensor(a) for a in arrays]
+            args, kwargs = node.substitute(lambda t: tensors[positions[id(t)]])
+            return flatten(layer._call_eager(args, kwargs))
+        variables = [v for v in layer.trainable_weights if id(v) in self.weight_ids]
+        self.end_segment(f"{layer.name} ({type(layer).__name__})", _is_traceable_layer(layer),
+                         args_values, flat_out, run, variables)
+
+    def finish(self, kind, output_slots, tvars=(), total=None, per_output=()):
+        if any(id(v._value) not in self.slots for v in self.model.weights):   # built by the step?
+            self.retry = True    # once built, the next step of the signature can be traced
+            raise _NotPlannable("the model created variables during the traced step")
+        return Plan(self, kind, output_slots, tvars, total, per_output)
+
+
+# -- the plan ---------------------------------------------------------------------------------------
+class Plan:
+    """A traced step, replayable on arrays of the signature it was traced with."""
+
+    def __init__(self, tracer, kind, output_slots, tvars, total_slot, per_output_slots):
+        self.kind = kind
+        self.model_name = tracer.model.name
+        self.base = tracer.base
+        self.kinds = tracer.kinds
+        self.steps = tracer.steps
+        self.input_slots = [s for s, k in enumerate(self.kinds) if k == "input"]
+        self.target_slots = [s for s, k in enumerate(self.kinds) if k == "target"]
+        weights = [s for s, k in enumerate(self.kinds) if k == "weight"]
+        self.weight_slot = weights[0] if weights else None
+        self.output_slots = output_slots
+        self.total_slot = total_slot
+        self.per_output_slots = per_output_slots
+        self.tvars = list(tvars)
+        self.tvar_slots = [tracer.slots[id(v._value)] for v in self.tvars]
+        self.model_weights = list(tracer.weights)
+        self.weight_slots = [tracer.slots[id(v._value)] for v in self.model_weights]
+        self.shapes = [getattr(a, "shape", None) for a in self._traced_values(tracer)]
+        self.dtypes = [getattr(a, "dtype", None) for a in self._traced_values(tracer)]
+        # Which slots carry a gradient: the trainable variables and what is computed from them,
+        # as the tape would have tracked them.
+        live = set(self.tvar_slots)
+        for step in self.steps:
+            needs = tuple(i in live for i in step.ins)
+            if any(needs):
+                step.needs = needs
+                live.update(step.outs)
+            if step.opaque is not None:
+                step.opaque.needs = step.needs
+        self._update_of = self._update = None
+        self.kept = sorted({i for st in self.steps if st.needs is not None for i in st.ins
+                            if self.kinds[i] == "value"})
+
+    def _traced_values(self, tracer):
+        by_slot = {s: a for a in tracer.keep for s in [tracer.slots.get(id(a))] if s is not None}
+        return [by_slot.get(s) for s in range(len(self.base))]
+
+    # replay
+    def _forward(self, vals, keep_vjps):
+        vjps = [] if keep_vjps else None
+        for step in self.steps:
+            out, vjp = step.fn(*[vals[i] for i in step.ins], **step.attrs)
+            if step.multi:
+                for s, o in zip(step.outs, out):
+                    vals[s] = o if isinstance(o, np.ndarray) else np.asarray(o)
+            else:
+                vals[step.outs[0]] = out if isinstance(out, np.ndarray) else np.asarray(out)
+            if keep_vjps:
+                vjps.append(vjp)
+        return vjps
+
+    def run_forward(self, input_arrays):
+        vals = list(self.base)
+        for s, a in zip(self.input_slots, input_arrays):
+            vals[s] = _value(a)
+        self._forward(vals, False)
+        return [Tensor(vals[s]) for s in self.output_slots]
+
+    def run_train(self, model, xs, ys, sample_weight):
+        vals = list(self.base)
+        for s, a in zip(self.input_slots, xs):
+            vals[s] = a
+        for s, a in zip(self.target_slots, ys or ()):
+            vals[s] = a
+        if self.weight_slot is not None:
+            vals[self.weight_slot] = sample_weight
+        autodiff._replaying.append(self)
+        try:
+            with training_scope(True):
+                vjps = self._forward(vals, True)
+        finally:
+            autodiff._replaying.pop()
+        grads = self._backward(vals, vjps)
+        update = self._update if self._update_of is model.optimizer else self._planned_update(model)
+        if update is not None:
+            update(grads)
+        else:
+            model.optimizer.apply(grads, self.tvars)
+        per_output = [None if s is None else Tensor(vals[s]) for s in self.per_output_slots]
+        return Tensor(vals[self.total_slot]), per_output, [Tensor(vals[s]) for s in self.output_slots]
+
+    def _planned_update(self, model):
+        """The optimizer's update for this plan's variables without apply's per-call checks
+        (Optimizer._planned_update), made on the first replay, when the optimizer is built."""
+        self._update_of = model.optimizer
+        planned = getattr(model.optimizer, "_planned_update", None)   # wrappers have none
+        self._update = planned(self.tvars) if planned is not None else None
+        return self._update
+
+    def _backward(self, vals, vjps):
+        """The tape's walk (engine.autodiff.GradientTape._gradient) on slots: same vjps, same
+        order, same sums."""
+        grads = [None] * len(vals)
+        grads[self.total_slot] = np.ones_like(vals[self.total_slot])
+        steps = self.steps
+        for k in range(len(steps) - 1, -1, -1):
+            step = steps[k]
+            needs = step.needs
+            if needs is None:
+                continue
+            if step.multi:
+                g = tuple([_dense(grads[s]) for s in step.outs])
+                if all(x is None for x in g):
+                    continue
+            else:
+                g = grads[step.outs[0]]
+                if g is None:
+                    continue
+                g = _dense(g)
+            in_grads = vjps[k](g, needs)
+            for i, need, gx in zip(step.ins, needs, in_grads):
+                if not need or gx is None:
+                    continue
+                if not isinstance(gx, (np.ndarray, SparseGradient)):
+                    gx = np.asarray(gx)
+                prev = grads[i]
+                grads[i] = gx if prev is None else _dense(prev) + _dense(gx)
+        return [grads[s] for s in self.tvar_slots]
+
+    # printing
+    def summary(self, print_fn=print):
+        """Print the whole step: its inputs, forward ops, what the backward keeps, backward ops."""
+        var_names = {s: v.path for v, s in zip(self.model_weights, self.weight_slots)}
+
+        def name(s):
+            return var_names.get(s) or (f"const{self.shapes[s] or ''}" if self.kinds[s] == "const" else f"%{s}")
+
+        def attrs(step):
+            shown = [f"{k}={v}" for k, v in step.attrs.items()
+                     if isinstance(v, (str, int, float, bool, tuple)) and v is not None]
+            return f"[{', '.join(shown)}]" if shown else ""
+
+        def desc(s):
+            shape, dtype = self.shapes[s], self.dtypes[s]
+            return f"{name(s)} {tuple(shape) if shape is not None else ''} {dtype if dtype is not None else ''}".rstrip()
+        lines = [f"Plan of model \"{self.model_name}\" ({self.kind}): {len(self.steps)} steps"]
+        for label, kind in (("inputs", "input"), ("targets", "target"), ("sample weights", "weight")):
+            slots = [s for s, k in enumerate(self.kinds) if k == kind]
+            if slots:
+                lines.append(f"  {label}: " + ", ".join(desc(s) for s in slots))
+        lines.append("Forward:")
+        for step in self.steps:
+            ins = ", ".join(name(i) for i in step.ins)
+            outs = ", ".join(desc(s) for s in step.outs)
+            lines.append(f"  {outs} = {step.label}{attrs(step)}({ins})")
+        lines.append("  outputs: " + ", ".join(name(s) for s in self.output_slots))
+        made = [s for st in self.steps for s in st.outs if self.shapes[s] is not None]
+        made_bytes = sum(int(np.prod(self.shapes[s])) * np.dtype(self.dtypes[s]).itemsize for s in made)
+        lines.append(f"Values computed: {len(made)}, {made_bytes:,} bytes, allocated by the ops on every "
+                     "replay (no preallocated buffers yet)")
+        if self.total_slot is not None:
+            lines.append(f"  loss: {name(self.total_slot)}")
+            kept_bytes = sum(int(np.prod(self.shapes[s])) * np.dtype(self.dtypes[s]).itemsize
+                             for s in self.kept if self.shapes[s] is not None)
+            lines.append(f"Kept for the backward: {len(self.kept)} values, {kept_bytes:,} bytes")
+            lines.append("Backward (reverse order, gradients summed per slot):")
+            for step in reversed(self.steps):
+                if step.needs is None:
+                    continue
+                wanted = ", ".join(name(i) for i, n in zip(step.ins, step.needs) if n)
+                lines.append(f"  d[{wanted}] += vjp of {step.label}")
+            lines.append(f"Update: one optimizer.apply of the {len(self.tvars)} gradients to "
+                         + ", ".join(v.path for v in self.tvars))
+        for line in lines:
+            print_fn(line)
+
+
+# -- building and dispatch --------------------------------------------------------------------------
+def run_forward(model, input_arrays):
+    """The model's outputs (flat list of Tensors) for `input_arrays`, through the plan of their
+    signature (traced on first use)."""
+    arrays = [_value(a) for a in input_arrays]
+    if any(isinstance(a, Tensor) and a._keras_mask is not None for a in input_arrays):
+        return model._interpret(input_arrays, None)
+    key = (_signature(arrays), bool(_training_flag()))
+    cache = _cache(model, "forward")
+    plan = cache.get(key)
+    if plan is _UNPLANNABLE:
+        return model._interpret(input_arrays, None)
+    if plan is not None:
+        return plan.run_forward(arrays)
+    tracer = Tracer(model, _batch(arrays))
+    tracer.add_inputs(arrays, "input")
+    autodiff._tracers.append(tracer)
+    try:
+        outs = model._interpret(arrays, tracer)
+    finally:
+        autodiff._tracers.remove(tracer)
+    plan = _UNPLANNABLE
+    if tracer.failed is None:
+        try:
+            plan = tracer.finish("forward", [tracer.slot_of(o) for o in outs])
+        except _NotPlannable:
+            pass
+    if not tracer.retry:
+        _store(cache, key, plan)
+    return outs
+
+
+def _training_flag():
+    from engine.layers.base import _context
+    return getattr(_context, "training", None)
+
+
+def _batch(arrays):
+    for a in arrays:
+        if a.ndim:
+            return a.shape[0]
+    return None
+
+
+def train_key(model, xs, ys, sample_weight, tvars):
+    return (_signature(xs), _signature(ys) if ys is not None else None,
+            None if sample_weight is None else (sample_weight.shape, sample_weight.dtype),
+            tuple(map(id, tvars)), id(model.optimizer))
+
+
+def _trainable_plannable(model, tvars):
+    if not tvars or getattr(model.optimizer, "loss_scale_factor", None) is not None:
+        return False
+    if any(getattr(w, "regularizer", None) is not None for w in model.trainable_weights):
+        return False
+    return True
+
+
+def run_train(model, xs, ys, sample_weight, tvars, eager_step):
+    """One built-in training step through the plan of this signature: (total, per-output losses,
+    outputs). The first step of a signature runs `eager_step(tracer)` (the unplanned step, traced)."""
+    key = train_key(model, xs, ys, sample_weight, tvars)
+    cache = _cache(model, "train")
+    plan = cache.get(key)
+    if plan is not None and plan is not _UNPLANNABLE:
+        return plan.run_train(model, xs, ys, sample_weight)
+    if plan is _UNPLANNABLE or not _trainable_plannable(model, tvars):
+        return eager_step(None)
+    tracer = Tracer(model, _batch(xs))
+    tracer.add_inputs(xs, "input")
+    autodiff._tracers.append(tracer)
+    try:
+        result = eager_step(tracer)
+    finally:
+        autodiff._tracers.remove(tracer)
+    if not tracer.retry:
+        _store(cache, key, tracer.plan if tracer.failed is None and tracer.plan is not None else _UNPLANNABLE)
+    return result
+
+
+def begin_loss(tracer, model, outs, ys, sample_weight):
+    """Called by the traced training step once the forward has run."""
+    tracer.forward_done = True
+    if tracer.failed is not None:
+        return
+    try:
+        tracer.out_slots = [tracer.slot_of(o) for o in outs]
+    except _NotPlannable as e:
+        tracer.fail(str(e))
+        return
+    tracer.add_inputs(ys or (), "target")
+    if sample_weight is not None:
+        tracer.add_inputs([sample_weight], "weight")
+    tracer.loss_inputs = list(outs) + list(ys or ()) + ([sample_weight] if sample_weight is not None else [])
+    tracer.begin("loss")
+
+
+def end_loss(tracer, model, total, per_output, ys, sample_weight, tvars):
+    """Called by the traced training step with its losses, before the gradient is taken."""
+    if tracer.failed is not None:
+        return
+    if total is None or any(layer._losses for layer in model._flatten_layers()):
+        tracer.fail("the step adds losses of the layers or has no loss")
+        return
+    n_out = len(tracer.out_slots)
+    n_y = len(ys or ())
+    present = [p for p in per_output if p is not None]
+
+    def run(arrays):
+        outs = [Tensor(a) for a in arrays[:n_out]]
+        y = list(arrays[n_out:n_out + n_y]) if ys is not None else None
+        sw = arrays[n_out + n_y] if sample_weight is not None else None
+        t, per = model._compute_losses(y, outs, sw)
+        return [t] + [p for p in per if p is not None]
+    try:
+        tracer.end_segment("loss", _is_traceable_loss(model), tracer.loss_inputs, [total] + present,
+                           run, [])
+        total_slot = tracer.slot_of(total)
+        per_slots = [None if p is None else tracer.slot_of(p) for p in per_output]
+        tracer.plan = tracer.finish("train", tracer.out_slots, tvars, total_slot, per_slots)
+    except _NotPlannable as e:
+        tracer.fail(str(e))
+
+
+def plan_summary(model, kind="train", print_fn=print):
+    """Print the model's latest plan of a kind ("train" or "forward")."""
+    plans = [p for p in _cache(model, kind).values() if p is not _UNPLANNABLE]
+    if not plans:
+        raise ValueError(f"Model \"{model.name}\" has no {kind} plan yet: it is made by the first "
+                         f"{'fit / train_on_batch' if kind == 'train' else 'predict / evaluate / model(x)'} "
+                         "call with a built-in step (and plans are off with ENGINE_PLAN=0).")
+    plans[-1].summary(print_fn=print_fn)
