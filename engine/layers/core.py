@@ -2,6 +2,7 @@
 import numpy as np
 
 from engine import activations, constraints, initializers, ops, regularizers
+from engine.layers._layout import standardize_data_format, to_channels_last
 from engine.layers.base import Layer
 from engine import random as engine_random
 
@@ -166,15 +167,23 @@ class Flatten(Layer):
     An input of shape `(batch, d1, d2, ...)` gives an output of shape `(batch, d1 * d2 * ...)`.
 
     Args:
-        data_format: accepted for Keras compatibility; the input is flattened in its stored order.
+        data_format: `"channels_last"` (the input is flattened in its stored order) or
+            `"channels_first"` (the channel axis, axis 1, is moved last before flattening, so the
+            output's order matches a channels_last model's); `None` (default) means the
+            configured image data format.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format, "Flatten")
 
     def call(self, inputs):
+        inputs = to_channels_last(inputs, self.data_format)
         return ops.reshape(inputs, (inputs.shape[0], -1))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

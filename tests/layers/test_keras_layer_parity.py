@@ -55,6 +55,25 @@ SINGLE = [
     ("GaussianNoise", {"stddev": 0.3}, SEQ, {}),
     ("GaussianDropout", {"rate": 0.3}, SEQ, {}),
     ("AlphaDropout", {"rate": 0.3}, SEQ, {}),
+    # data_format="channels_first" (inputs read as (batch, channels, spatial...)) and the defaults
+    # of the 1-D / 2-D reshaping layers
+    ("Flatten", {"data_format": "channels_first"}, IMG, {}),
+    ("GlobalMaxPooling2D", {"data_format": "channels_first", "keepdims": True}, IMG, {}),
+    ("GlobalAveragePooling1D", {"data_format": "channels_first"}, SEQ, {}),
+    ("GlobalMaxPooling3D", {"data_format": "channels_first"}, VOL, {}),
+    ("MaxPooling2D", {"pool_size": 2, "padding": "same", "data_format": "channels_first"}, IMG, {}),
+    ("AveragePooling1D", {"pool_size": 3, "strides": 2, "padding": "same", "data_format": "channels_first"}, SEQ, {}),
+    ("AveragePooling3D", {"pool_size": 2, "padding": "same", "data_format": "channels_first"}, VOL, {}),
+    ("ZeroPadding1D", {"padding": (2, 1), "data_format": "channels_first"}, SEQ, {}),
+    ("ZeroPadding2D", {"padding": ((1, 2), (0, 1)), "data_format": "channels_first"}, IMG, {}),
+    ("ZeroPadding3D", {"padding": (1, 0, 2), "data_format": "channels_first"}, VOL, {}),
+    ("UpSampling1D", {}, SEQ, {}),
+    ("UpSampling2D", {"size": (2, 3), "data_format": "channels_first"}, IMG, {}),
+    ("UpSampling3D", {"size": (2, 1, 2), "data_format": "channels_first"}, VOL, {}),
+    ("Cropping1D", {}, SEQ, {}),
+    ("Cropping2D", {}, IMG, {}),
+    ("Cropping2D", {"cropping": ((1, 0), (0, 2)), "data_format": "channels_first"}, IMG, {}),
+    ("Cropping3D", {"cropping": (0, 1, 1), "data_format": "channels_first"}, VOL, {}),
 ]
 
 
