@@ -36,6 +36,7 @@ from engine.layers.rnn import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNC
 from engine.layers.input_spec import InputSpec
 from engine.layers.wrappers import Wrapper
 from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+from engine.layers.einsum_dense import EinsumDense
 
 
 def serialize(layer):

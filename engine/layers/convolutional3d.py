@@ -35,18 +35,17 @@ class Conv3D(_Conv):
     (kd, kh, kw, channels, filters) kernel, as keras.layers.Conv3D.
 
     Args:
-        filters, kernel_size, strides, padding ("valid" / "same"), data_format, dilation_rate,
-        groups (1), activation, use_bias, kernel_initializer, bias_initializer,
-        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-        bias_constraint: as Keras's.
+        filters, kernel_size, strides, padding ("valid" / "same"), dilation_rate, activation,
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint: as Keras's.
+        data_format: "channels_last" (the default image data format) or "channels_first".
+        groups: positive integer dividing the input channels and filters (default 1); the kernel is
+            (kd, kh, kw, channels / groups, filters), as Keras's.
+        lora_rank, lora_alpha: LoRA of the kernel, as Dense's (see `enable_lora`).
     """
 
     rank = 3
-
-    def get_config(self):
-        config = super().get_config()
-        config["groups"] = 1
-        return config
+    _keras_groups_and_lora = True
 
     def _run(self, x, kernel, bias, activation):
         y = conv3d(x, kernel, bias, self.strides, self.padding, self.dilation_rate)

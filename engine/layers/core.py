@@ -4,6 +4,7 @@ import numpy as np
 from engine import activations, constraints, initializers, ops, regularizers
 from engine.layers._layout import standardize_data_format, to_channels_last
 from engine.layers.base import Layer
+from engine.layers.lora import LoRAMixin, LoRAWeight, refuse_quantization
 from engine import random as engine_random
 
 
@@ -13,7 +14,7 @@ def _incompatible(layer, expected, shape):
                       f"an input of shape {tuple(shape)}")
 
 
-class Dense(Layer):
+class Dense(LoRAMixin, Layer):
     """Densely connected layer: `activation(dot(inputs, kernel) + bias)`.
 
     The kernel has shape `(input_dim, units)` and is applied to the last axis of the input, so an
@@ -31,13 +32,24 @@ class Dense(Layer):
         activity_regularizer: optional regularizer applied to the layer's output.
         kernel_constraint: optional constraint applied to the kernel after each update.
         bias_constraint: optional constraint applied to the bias after each update.
+        lora_rank: optional positive integer: when set, the layer is built with LoRA enabled at
+            this rank (see `enable_lora`): the kernel is frozen and the layer computes with
+            `kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b`.
+        lora_alpha: optional scale numerator of the LoRA update (default `lora_rank`).
+        quantization_config: must be `None` (engine has no quantized kernels; anything else
+            raises a ValueError).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    kernel = LoRAWeight()
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, quantization_config=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        refuse_quantization("Dense", quantization_config)
+        self._init_lora(lora_rank, lora_alpha)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
@@ -73,11 +85,13 @@ class Dense(Layer):
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint,
                                         name="bias")
         self.built = True
+        self._build_lora()
 
     def call(self, inputs):
-        if inputs.shape[-1] != self.kernel.shape[0]:
-            raise _incompatible(self, self.kernel.shape[0], inputs.shape)
-        y = ops.nn.dense(inputs, self.kernel, self.bias, activation=self._fused_activation)
+        kernel = self.kernel
+        if inputs.shape[-1] != kernel.shape[0]:
+            raise _incompatible(self, kernel.shape[0], inputs.shape)
+        y = ops.nn.dense(inputs, kernel, self.bias, activation=self._fused_activation)
         if self._fused_activation is None and self.activation is not activations.linear:
             y = self.activation(y)
         return y
@@ -92,6 +106,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "quantization_config": None, **self._lora_config(),
         })
         return config
 

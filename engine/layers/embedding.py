@@ -3,10 +3,11 @@ import numpy as np
 
 from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer
+from engine.layers.lora import LoRAMixin, LoRAWeight, refuse_quantization
 from engine.ops.embedding import embedding_lookup, _ids_array
 
 
-class Embedding(Layer):
+class Embedding(LoRAMixin, Layer):
     """Turns non-negative integer ids into dense vectors of a fixed size.
 
     An input of shape `(batch, ...)` of ids in `[0, input_dim)` gives an output of shape
@@ -23,14 +24,25 @@ class Embedding(Layer):
             should be the vocabulary size plus 1.
         weights: optional list holding an initial embeddings matrix of shape
             `(input_dim, output_dim)`, set when the layer is built.
-        lora_rank: accepted for Keras compatibility; engine does not add LoRA weights.
+        lora_rank: optional positive integer: when set, the layer is built with LoRA enabled at
+            this rank (see `enable_lora`): the embeddings are frozen and the layer looks ids up in
+            `embeddings + (lora_alpha / lora_rank) * lora_embeddings_a @ lora_embeddings_b`.
+        lora_alpha: optional scale numerator of the LoRA update (default `lora_rank`).
+        quantization_config: must be `None` (engine has no quantized kernels; anything else
+            raises a ValueError).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    embeddings = LoRAWeight()
+    _lora_weight = "embeddings"
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, **kwargs):
+                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, lora_alpha=None,
+                 quantization_config=None, **kwargs):
         kwargs.pop("input_length", None)  # Keras 2 argument, accepted and ignored as Keras 3 does
         super().__init__(**kwargs)
+        refuse_quantization("Embedding", quantization_config)
+        self._init_lora(lora_rank, lora_alpha)
         if int(input_dim) <= 0 or int(output_dim) <= 0:
             raise ValueError(f"Embedding: input_dim and output_dim must be positive, got {input_dim}, {output_dim}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
@@ -52,6 +64,7 @@ class Embedding(Layer):
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
+        self._build_lora()
 
     def _convert(self, x):
         return x  # ids keep their integer type; the layer's dtype is that of its output
@@ -79,5 +92,5 @@ class Embedding(Layer):
         config = super().get_config()
         config.update({"input_dim": self.input_dim, "output_dim": self.output_dim,
                        "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                       "mask_zero": self.mask_zero})
+                       "mask_zero": self.mask_zero, "quantization_config": None, **self._lora_config()})
         return config

@@ -21,6 +21,9 @@ class _Pool(Layer):
             raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same', got {padding!r}")
 
     def _check_input(self, shape):
+        # Called with the input's own shape (also by the base Layer, before building).
+        if isinstance(shape, tuple) and len(shape) == self.rank + 2:
+            shape = shape_to_channels_last(shape, self.data_format)
         if not isinstance(shape, tuple) or len(shape) != self.rank + 2:
             raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of rank {self.rank + 2}, "
                              f"got {shape}")
@@ -31,9 +34,8 @@ class _Pool(Layer):
                                      f"larger than the input {shape}")
 
     def call(self, inputs):
-        # The checks read the channels_last view (the error names the shape the pooling sees).
+        self._check_input(tuple(inputs.shape))
         x = to_channels_last(inputs, self.data_format)
-        self._check_input(tuple(x.shape))
         return from_channels_last(self._pool_last(x), self.data_format)
 
     def _pool_last(self, x):

@@ -20,7 +20,7 @@ _REGISTRY = {}
 _NAMES = {}
 
 # Keys Keras 3 writes that engine's constructors have no use for; dropped on load.
-_KERAS_ONLY_KEYS = {"quantization_config", "lora_rank", "lora_alpha", "sparse", "ragged", "optional",
+_KERAS_ONLY_KEYS = {"quantization_config", "sparse", "ragged", "optional",
                     "synchronized", "input_axes", "output_axes", "build_config", "compile_config",
                     "shared_object_id", "use_cudnn", "implementation", "time_major", "autocast"}
 

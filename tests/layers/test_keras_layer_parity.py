@@ -74,6 +74,26 @@ SINGLE = [
     ("Cropping2D", {}, IMG, {}),
     ("Cropping2D", {"cropping": ((1, 0), (0, 2)), "data_format": "channels_first"}, IMG, {}),
     ("Cropping3D", {"cropping": (0, 1, 1), "data_format": "channels_first"}, VOL, {}),
+    # grouped convolutions (kernel (k..., in / groups, filters)), convolutions on channels_first
+    # inputs, and LoRA (weights [kernel, bias, lora_kernel_a, lora_kernel_b], the kernel frozen)
+    ("Conv1D", {"filters": 6, "kernel_size": 3, "groups": 2, "padding": "causal"}, SEQ, {}),
+    ("Conv2D", {"filters": 4, "kernel_size": 2, "groups": 4, "strides": 2}, IMG, {}),
+    ("Conv2D", {"filters": 6, "kernel_size": 3, "groups": 2, "padding": "same", "activation": "relu"}, IMG, {}),
+    ("Conv3D", {"filters": 3, "kernel_size": 2, "groups": 3}, VOL, {}),
+    ("Conv2D", {"filters": 3, "kernel_size": 2, "data_format": "channels_first"}, IMG, {}),
+    ("Conv1D", {"filters": 3, "kernel_size": 2, "data_format": "channels_first", "lora_rank": 2}, SEQ, {}),
+    ("Conv2D", {"filters": 3, "kernel_size": 2, "lora_rank": 2, "lora_alpha": 3}, IMG, {}),
+    ("DepthwiseConv2D", {"kernel_size": 2, "depth_multiplier": 2, "data_format": "channels_first"}, IMG, {}),
+    ("SeparableConv2D", {"filters": 3, "kernel_size": 2, "data_format": "channels_first"}, IMG, {}),
+    ("SeparableConv1D", {"filters": 3, "kernel_size": 2, "data_format": "channels_first"}, SEQ, {}),
+    ("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "data_format": "channels_first"}, IMG, {}),
+    # (Keras 3.15's Dense and Embedding drop a constructor's lora_alpha when they build; engine
+    # keeps it, so Dense's alpha is checked through enable_lora in test_lora_layers instead)
+    ("Dense", {"units": 3, "lora_rank": 2}, SEQ, {}),
+    ("EinsumDense", {"equation": "abc,cde->abde", "output_shape": (None, 2, 3), "bias_axes": "de"}, SEQ, {}),
+    ("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 3, "bias_axes": "c", "lora_rank": 2}, SEQ, {}),
+    ("EinsumDense", {"equation": "ab...,bc->ac...", "output_shape": 3, "activation": "tanh"}, SEQ, {}),
+    ("Embedding", {"input_dim": 10, "output_dim": 3, "lora_rank": 2}, np.arange(12).reshape(2, 6) % 10, {}),
 ]
 
 

@@ -9,6 +9,9 @@ rng = np.random.default_rng(7)
 
 CASES = [
     (lambda: layers.Dense(3, activation="relu", use_bias=False), (2, 4)),
+    (lambda: layers.Dense(3, lora_rank=2, lora_alpha=4), (2, 4)),
+    (lambda: layers.EinsumDense("abc,cde->abde", (None, 2, 3), bias_axes="de", activation="relu"), (2, 5, 4)),
+    (lambda: layers.Conv2D(4, 2, groups=2, data_format="channels_first"), (2, 2, 5, 5)),
     (lambda: layers.Activation("tanh"), (2, 4)),
     (lambda: layers.Dropout(0.3, seed=1), (2, 4)),
     (lambda: layers.Flatten(), (2, 3, 4)),
