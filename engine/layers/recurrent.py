@@ -35,6 +35,15 @@ class _UnitForgetBias(initializers.Initializer):
         return np.concatenate([value, ones, more]).astype(dtype or "float32")
 
 
+def check_unroll(layer, shape):
+    """Keras's constraint on unroll=True: the number of timesteps (axis 1) must be known, as an
+    unrolled loop is laid out step by step when the model is built; ValueError otherwise."""
+    if layer.unroll and isinstance(shape, tuple) and len(shape) > 1 and shape[1] is None:
+        raise ValueError(f"Layer \"{layer.name}\" ({type(layer).__name__}): unroll=True needs a known number of "
+                         f"timesteps, but the input has shape {shape}; give the time axis a size (e.g. "
+                         f"Input(shape=(timesteps, features))) or leave unroll=False")
+
+
 class _RNN(Layer):
     """What LSTM, GRU and SimpleRNN share: arguments, weights, masks, dropout and outputs."""
 
@@ -106,6 +115,7 @@ class _RNN(Layer):
         if not isinstance(shape, tuple) or len(shape) != 3:
             raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of shape "
                              f"(batch, timesteps, features), got {shape}")
+        check_unroll(self, shape)
         if self.built and shape[-1] is not None and shape[-1] != self.kernel.shape[0]:
             raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) was built for {self.kernel.shape[0]} "
                              f"features per step but got an input of shape {shape}")
@@ -227,8 +237,9 @@ class LSTM(_RNN):
         go_backwards: whether to process the input sequence in reverse (default `False`).
         stateful: whether the final states of a batch are used as the initial states of the next
             batch of the same size (default `False`); `reset_states()` clears them.
-        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
-            call either way.
+        unroll: whether Keras unrolls the time loop when it compiles the model (default
+            `False`). Engine runs the whole sequence in one kernel call either way, which computes
+            the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -294,8 +305,9 @@ class GRU(_RNN):
         go_backwards: whether to process the input sequence in reverse (default `False`).
         stateful: whether the final states of a batch are used as the initial states of the next
             batch of the same size (default `False`); `reset_states()` clears them.
-        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
-            call either way.
+        unroll: whether Keras unrolls the time loop when it compiles the model (default
+            `False`). Engine runs the whole sequence in one kernel call either way, which computes
+            the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -353,8 +365,9 @@ class SimpleRNN(_RNN):
         go_backwards: whether to process the input sequence in reverse (default `False`).
         stateful: whether the final states of a batch are used as the initial states of the next
             batch of the same size (default `False`); `reset_states()` clears them.
-        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
-            call either way.
+        unroll: whether Keras unrolls the time loop when it compiles the model (default
+            `False`). Engine runs the whole sequence in one kernel call either way, which computes
+            the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
