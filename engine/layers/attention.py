@@ -18,6 +18,23 @@ def _mask_of(x):
     return getattr(x, "_keras_mask", None)
 
 
+def _zero_unseeing_queries(out_seq, mask):
+    """The fused attention's output (B, T, heads, dv) with the rows of queries that see no key
+    set to zero.
+
+    A query whose keys are all masked gets a uniform average of the values from the fused kernel
+    (as Keras's ops.dot_product_attention on JAX), but zero from Keras's explicit softmax path,
+    which its MultiHeadAttention takes whenever the layer has dropout or attends over more than
+    one axis (projected queries of rank != 4).  Engine runs the fused kernel there too and zeroes
+    those rows, so its numbers are Keras's on every path.
+    """
+    sees = np.asarray(mask).any(axis=-1)                   # (B or 1, heads or 1, T)
+    if sees.all():
+        return out_seq
+    factor = np.ascontiguousarray(sees.transpose(0, 2, 1)[..., None]).astype(out_seq.dtype)
+    return ops.multiply(out_seq, factor)
+
+
 class _HeadProjection(Layer):
     """x (..., *in_dims) -> (..., *out_dims) with a kernel (*in_dims, *out_dims) and a bias
     (*out_dims): the fixed-shape projections of MultiHeadAttention (Keras's EinsumDense with
@@ -327,6 +344,8 @@ class MultiHeadAttention(Layer):
                 scores = self._scores_layout(probs, q.shape, k.shape)
         else:
             out_seq = attention_ops.dot_product_attention(q_seq, k_seq, v_seq, mask=mask, scale=scale)
+            if mask is not None and (self.dropout > 0 or len(q.shape) != 4):
+                out_seq = _zero_unseeing_queries(out_seq, mask)
         out = self._from_sequences(out_seq, perm, q_moved[:-1] + (self.value_dim,))
         if gate is not None:
             out = ops.multiply(out, gate)
