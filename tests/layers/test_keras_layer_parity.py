@@ -94,6 +94,12 @@ SINGLE = [
     ("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 3, "bias_axes": "c", "lora_rank": 2}, SEQ, {}),
     ("EinsumDense", {"equation": "ab...,bc->ac...", "output_shape": 3, "activation": "tanh"}, SEQ, {}),
     ("Embedding", {"input_dim": 10, "output_dim": 3, "lora_rank": 2}, np.arange(12).reshape(2, 6) % 10, {}),
+    ("AdaptiveAveragePooling1D", {"output_size": 4}, SEQ, {}),
+    ("AdaptiveMaxPooling1D", {"output_size": 5, "data_format": "channels_first"}, SEQ, {}),
+    ("AdaptiveAveragePooling2D", {"output_size": (3, 2)}, IMG, {}),
+    ("AdaptiveMaxPooling2D", {"output_size": 3}, IMG, {}),
+    ("AdaptiveAveragePooling3D", {"output_size": (2, 3, 4)}, VOL, {}),
+    ("AdaptiveMaxPooling3D", {"output_size": 2, "data_format": "channels_first"}, VOL, {}),
 ]
 
 
