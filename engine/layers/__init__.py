@@ -5,7 +5,7 @@ from engine.layers.core import (Dense, Activation, Dropout, Flatten, Reshape, Pe
                                 Lambda)
 from engine.layers.merging import (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
                                    add, subtract, multiply, average, maximum, minimum, concatenate, dot)
-from engine.layers.embedding import Embedding
+from engine.layers.embedding import Embedding, ReversibleEmbedding
 from engine.layers.recurrent import LSTM, GRU, SimpleRNN, Bidirectional
 from engine.layers.convolutional import (Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, Convolution1D,
                                          Convolution2D, SeparableConvolution2D)
