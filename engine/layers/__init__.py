@@ -20,7 +20,7 @@ from engine.layers.preprocessing import (Normalization, Rescaling, Resizing, Cen
                                          RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop,
                                          CategoryEncoding, Hashing, StringLookup, IntegerLookup, TextVectorization,
                                          Discretization)
-from engine.layers.attention import MultiHeadAttention, Attention, AdditiveAttention
+from engine.layers.attention import MultiHeadAttention, Attention, AdditiveAttention, GroupQueryAttention
 from engine.layers.normalization_layers import (LayerNormalization, GroupNormalization, RMSNormalization,
                                                UnitNormalization)
 from engine.layers.activation_layers import ReLU, LeakyReLU, PReLU, ELU, Softmax

@@ -324,7 +324,10 @@ def serialize_keras_object(obj):
         fn = getattr(obj, key, None) if isinstance(config.get(key), str) else None
         if callable(fn) and _registered_key(fn):
             config = {**config, key: serialize_keras_object(fn)}
-    return {"module": _module_of(obj), "class_name": type(obj).__name__, "config": to_jsonable(config),
+    # A class Keras exports under another name than its own (GroupedQueryAttention is written as
+    # GroupQueryAttention) says so in _keras_api_name; subclasses do not inherit it.
+    class_name = type(obj).__dict__.get("_keras_api_name", type(obj).__name__)
+    return {"module": _module_of(obj), "class_name": class_name, "config": to_jsonable(config),
             "registered_name": _registered_key(type(obj))}
 
 

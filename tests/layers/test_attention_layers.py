@@ -483,3 +483,79 @@ def test_mha_fully_masked_rows_match_live_keras():
         want, got = theirs(q, v, attention_mask=mask, **call), ours(q, v, attention_mask=mask, **call)
         for w, g in zip(want if isinstance(want, tuple) else [want], got if isinstance(got, tuple) else [got]):
             np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
+
+
+# -- GroupQueryAttention --------------------------------------------------------------------------
+def gqa_reference(xq, xv, weights, kv_heads, visible=None):
+    """Grouped-query attention written out: key / value heads repeated for their query heads."""
+    wq, bq, wk, bk, wv, bv, wo, bo = weights
+    repeats = wq.shape[1] // kv_heads
+    q = np.einsum("btd,dnh->btnh", xq, wq) + bq
+    k = np.repeat(np.einsum("bsd,dnh->bsnh", xv, wk) + bk, repeats, axis=2)
+    v = np.repeat(np.einsum("bsd,dnh->bsnh", xv, wv) + bv, repeats, axis=2)
+    vis = None if visible is None else np.asarray(visible)[:, None]
+    return np.einsum("btnh,nho->bto", sdpa_reference(q, k, v, vis), wo) + bo
+
+
+@pytest.mark.parametrize("call", [{}, {"use_causal_mask": True}, {"return_attention_scores": True}])
+def test_group_query_attention_matches_the_reference(call):
+    layer = layers.GroupQueryAttention(3, 4, 2, dtype="float64")
+    xq, xv = rng.standard_normal((2, 5, 6)), rng.standard_normal((2, 7, 6))
+    layer(xq, xv)
+    assert [w.shape for w in layer.weights] == [(6, 4, 3), (4, 3), (6, 2, 3), (2, 3), (6, 2, 3), (2, 3),
+                                                (4, 3, 6), (6,)]
+    layer.set_weights([w + rng.standard_normal(w.shape) * 0.1 for w in layer.get_weights()])
+    visible = attention_ops_causal(5, 7)[None] if call.get("use_causal_mask") else None
+    got = layer(xq, xv, **call)
+    want = gqa_reference(xq, xv, layer.get_weights(), 2, visible)
+    if call.get("return_attention_scores"):
+        got, scores = got
+        assert scores.shape == (2, 4, 5, 7)
+        np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10)
+    check_gradients(lambda a, b: layer(a, b, **call)[0] if call.get("return_attention_scores")
+                    else layer(a, b, **call), [xq, xv])
+    config = layer.get_config()
+    assert {"head_dim", "num_query_heads", "num_key_value_heads"} <= set(config) and "num_heads" not in config
+    again = layers.GroupQueryAttention.from_config(config)
+    again(xq, xv)
+    again.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(again(xq, xv)), np.asarray(layer(xq, xv)), rtol=1e-12)
+    with pytest.raises(ValueError, match="multiple of num_key_value_heads"):
+        layers.GroupQueryAttention(3, 4, 3)
+
+
+def attention_ops_causal(T, S):
+    return np.tril(np.ones((T, S), bool))
+
+
+def test_group_query_attention_matches_live_keras(tmp_path):
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("h5py")
+    q = rng.standard_normal((2, 5, 8)).astype("float32")
+    v = rng.standard_normal((2, 6, 8)).astype("float32")
+    mask = rng.random((2, 5, 6)) > 0.3
+    mask[0, 2] = False
+    for kwargs, call in (({}, {}), ({"use_gate": True}, {"use_causal_mask": True}),
+                         ({"dropout": 0.2}, {"attention_mask": mask}),
+                         ({}, {"return_attention_scores": True, "attention_mask": mask}),
+                         ({"sliding_window": 2, "use_bias": False}, {})):
+        theirs, ours = keras.layers.GroupQueryAttention(4, 4, 2, **kwargs), layers.GroupQueryAttention(4, 4, 2, **kwargs)
+        theirs(q, v)
+        ours(q, v)
+        assert [w.shape for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+        ours.set_weights(theirs.get_weights())
+        want, got = theirs(q, v, **call), ours(q, v, **call)
+        for w, g in zip(want if isinstance(want, tuple) else [want], got if isinstance(got, tuple) else [got]):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
+        assert set(ours.get_config()) - {"activity_regularizer"} == set(theirs.get_config()) - {"activity_regularizer"}
+    inp = keras.Input((5, 8))
+    k_model = keras.Model(inp, keras.layers.GroupQueryAttention(4, 4, 2, use_gate=True)(inp, inp))
+    k_model.save(str(tmp_path / "k.keras"))
+    e_model = engine.saving.load_model(str(tmp_path / "k.keras"))
+    np.testing.assert_allclose(np.asarray(e_model(q)), np.asarray(k_model(q)), rtol=1e-4, atol=1e-5)
+    e_model.save(str(tmp_path / "e.keras"))
+    back = keras.saving.load_model(str(tmp_path / "e.keras"))
+    np.testing.assert_allclose(np.asarray(back(q)), np.asarray(k_model(q)), rtol=1e-4, atol=1e-5)

@@ -133,6 +133,7 @@ _Q, _V = rng.standard_normal((2, 4, 3)).astype(np.float32), rng.standard_normal(
 _STEP = [rng.standard_normal((2, 3)).astype(np.float32)]
 CALLED = [
     (lambda: layers.MultiHeadAttention(2, 3, value_dim=2, output_shape=4, use_gate=True), lambda l: l(_Q, _V)),
+    (lambda: layers.GroupQueryAttention(2, 4, 2, use_gate=True, sliding_window=3), lambda l: l(_Q, _V)),
     (lambda: layers.Attention(use_scale=True, score_mode="concat"), lambda l: l([_Q, _V])),
     (lambda: layers.AdditiveAttention(use_scale=False), lambda l: l([_Q, _V])),
     (lambda: layers.SimpleRNNCell(3, activation="relu"), lambda l: l(_Q[:, 0], _STEP)[0]),
