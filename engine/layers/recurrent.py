@@ -57,8 +57,19 @@ class _RNN(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
                  **kwargs):
-        for key in ("use_cudnn", "time_major", "implementation", "zero_output_for_mask"):
-            kwargs.pop(key, None)
+        # Keras's LSTM / GRU choose cuDNN with use_cudnn ("auto" where it can run, True: required);
+        # engine has no cuDNN, so True is refused.  Keras 2's `implementation` (1 or 2) changes only
+        # how the gates are computed, never the result.
+        use_cudnn = kwargs.pop("use_cudnn", "auto")
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"{type(self).__name__}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        if use_cudnn is True:
+            raise ValueError(f"{type(self).__name__}: use_cudnn=True requires cuDNN, which engine (a CPU engine) "
+                             "does not have; use 'auto' (the default) or False")
+        kwargs.pop("implementation", None)
+        # Masked steps output zeros instead of the previous output (Keras's RNN argument, which its
+        # LSTM / GRU / SimpleRNN pass on).
+        self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if int(units) <= 0:
             raise ValueError(f"{type(self).__name__}: units must be positive, got {units}")
@@ -161,6 +172,8 @@ class _RNN(Layer):
             mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).view(np.uint8))
         states = self._initial_states(x.shape[0], initial_state, x.dtype)
         h_seq, h_last, new_states = self._run(x, states, mask, rec_mask)
+        if self.zero_output_for_mask and mask is not None and self.return_sequences:
+            h_seq = ops.where(mask.view(bool)[..., None], h_seq, np.zeros((), h_seq.dtype))
         if self.stateful:
             self.states = [np.array(s) for s in new_states]
         output = h_seq if self.return_sequences else h_last
@@ -196,6 +209,7 @@ class _RNN(Layer):
             "return_sequences": self.return_sequences, "return_state": self.return_state,
             "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
         })
+        config["zero_output_for_mask"] = self.zero_output_for_mask
         config.update(self._weight_settings_config(_RNN))  # regularizers and constraints
         return config
 

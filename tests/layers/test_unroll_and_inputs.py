@@ -33,3 +33,27 @@ def test_input_refuses_what_engine_has_not(kwargs):
     with pytest.raises(ValueError, match=f"{name}=True is not supported"):
         layers.InputLayer(shape=(3,), **kwargs)
     assert engine.Input((3,), **{name: False}).shape == (None, 3)
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])
+def test_zero_output_for_mask_zeroes_the_masked_steps(cls):
+    x = rng.standard_normal((2, 5, 3))
+    mask = np.array([[1, 1, 0, 1, 0], [1, 0, 0, 1, 1]], bool)
+    carry, zero = cls(4, return_sequences=True, dtype="float64"), \
+        cls(4, return_sequences=True, zero_output_for_mask=True, dtype="float64")
+    carry(x)
+    zero(x)
+    zero.set_weights(carry.get_weights())
+    kept, zeroed = np.asarray(carry(x, mask=mask)), np.asarray(zero(x, mask=mask))
+    np.testing.assert_array_equal(zeroed[mask], kept[mask])
+    assert not zeroed[~mask].any() and kept[0, 2].any()      # the carried output is the previous step's
+    np.testing.assert_array_equal(kept[0, 2], kept[0, 1])
+    assert cls.from_config(zero.get_config()).zero_output_for_mask
+
+
+def test_use_cudnn_is_checked():
+    assert layers.LSTM(2, use_cudnn="auto") and layers.GRU(2, use_cudnn=False)
+    with pytest.raises(ValueError, match="cuDNN"):
+        layers.LSTM(2, use_cudnn=True)
+    with pytest.raises(ValueError, match="use_cudnn"):
+        layers.GRU(2, use_cudnn="yes")
