@@ -37,6 +37,7 @@ from engine.layers.input_spec import InputSpec
 from engine.layers.wrappers import Wrapper
 from engine.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from engine.layers.einsum_dense import EinsumDense
+from engine.layers.spectral_normalization import SpectralNormalization
 from engine.layers.adaptive_pooling import (AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,  # noqa: E501
                                             AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D)
 

@@ -105,6 +105,8 @@ class EinsumDense(LoRAMixin, Layer):
             this rank (see `enable_lora`): the kernel (..., n) is frozen and the layer computes with
             `kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b`.
         lora_alpha: optional scale numerator of the LoRA update (default `lora_rank`).
+        gptq_unpacked_column_size: must be `None` (a GPTQ-quantized kernel's layout; engine has
+            no quantized kernels, so a size raises a ValueError).
         quantization_config: must be `None` (engine has no quantized kernels; anything else
             raises a ValueError).
         **kwargs: base layer keyword arguments, such as `name`, `dtype` and `activity_regularizer`.
@@ -114,7 +116,8 @@ class EinsumDense(LoRAMixin, Layer):
 
     def __init__(self, equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):
+                 bias_constraint=None, lora_rank=None, lora_alpha=None, gptq_unpacked_column_size=None,
+                 quantization_config=None, **kwargs):
         super().__init__(**kwargs)
         _split(equation)            # an equation of no accepted form fails here, at construction
         self.equation = equation
@@ -129,6 +132,9 @@ class EinsumDense(LoRAMixin, Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         refuse_quantization("EinsumDense", quantization_config)
+        if gptq_unpacked_column_size is not None:
+            raise ValueError(f"EinsumDense: gptq_unpacked_column_size={gptq_unpacked_column_size!r} describes a "
+                             "GPTQ-quantized kernel, which engine does not have; leave it None")
         self._init_lora(lora_rank, lora_alpha)
 
     def build(self, input_shape):

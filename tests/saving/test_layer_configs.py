@@ -13,6 +13,7 @@ CASES = [
     (lambda: layers.EinsumDense("abc,cde->abde", (None, 2, 3), bias_axes="de", activation="relu"), (2, 5, 4)),
     (lambda: layers.Conv2D(4, 2, groups=2, data_format="channels_first"), (2, 2, 5, 5)),
     (lambda: layers.ReversibleEmbedding(10, 3, tie_weights=False, logit_soft_cap=2.0), "ids"),
+    (lambda: layers.SpectralNormalization(layers.Dense(3), power_iterations=2), (2, 4)),
     (lambda: layers.AdaptiveAveragePooling1D(3), (2, 7, 2)),
     (lambda: layers.AdaptiveAveragePooling2D((2, 3)), (2, 5, 7, 2)),
     (lambda: layers.AdaptiveAveragePooling3D(2, data_format="channels_first"), (2, 2, 5, 4, 3)),
