@@ -1,4 +1,5 @@
-"""Transposed convolution layers (channels_last): Conv1DTranspose, Conv2DTranspose."""
+"""Transposed convolution layers: Conv1DTranspose, Conv2DTranspose (channels_first inputs are
+transposed around the channels_last kernels)."""
 
 from engine import activations, ops
 from engine.layers.convolutional import _Conv, _tuple
