@@ -7,8 +7,9 @@ are needed as a tensor (return_attention_scores, or dropout while training).
 """
 import numpy as np
 
-from engine import constraints, initializers, ops, regularizers
+from engine import initializers, ops
 from engine import random as engine_random
+from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
@@ -124,12 +125,8 @@ class MultiHeadAttention(Layer):
         self.attention_axes = None if attention_axes is None else tuple(int(a) for a in attention_axes)
         self.sliding_window = sliding_window
         self.flash_attention = flash_attention
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                                     kernel_constraint, bias_constraint)
         self.use_gate = bool(use_gate)
         self.seed = seed
         self._rng = engine_random.make_generator(seed) if seed is not None else None

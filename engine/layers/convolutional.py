@@ -5,6 +5,7 @@ import numpy as np
 from engine import activations, constraints, initializers, regularizers, ops
 from engine.layers._layout import (from_channels_last, shape_from_channels_last, shape_to_channels_last,
                                    standardize_data_format, to_channels_last)
+from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.lora import LoRAMixin, LoRAWeight
 from engine.ops import convolution as conv_ops
@@ -76,12 +77,8 @@ class _Conv(LoRAMixin, Layer):
         self.activation = activations.get(activation)
         self._fused_activation = activations.fusable_name(self.activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                                     kernel_constraint, bias_constraint)
 
     # 1-D layers run the 2-D kernels on images of height 1.
     def _as_2d(self, values):

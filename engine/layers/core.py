@@ -1,8 +1,9 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape, Lambda and friends."""
 import numpy as np
 
-from engine import activations, constraints, initializers, ops, regularizers
+from engine import activations, initializers, ops
 from engine.layers._layout import standardize_data_format, to_channels_last
+from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.lora import LoRAMixin, LoRAWeight, refuse_quantization
 from engine import random as engine_random
@@ -55,12 +56,8 @@ class Dense(LoRAMixin, Layer):
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                                     kernel_constraint, bias_constraint)
         self.supports_masking = True
         # Activations whose gradient needs only the output run in place inside the dense op.
         self._fused_activation = activations.fusable_name(self.activation)

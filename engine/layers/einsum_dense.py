@@ -4,7 +4,8 @@ import re
 
 import numpy as np
 
-from engine import activations, constraints, initializers, ops, regularizers
+from engine import activations, ops
+from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.lora import LoRAMixin, LoRAWeight, refuse_quantization
 
@@ -125,12 +126,8 @@ class EinsumDense(LoRAMixin, Layer):
             else tuple(output_shape)
         self.bias_axes = bias_axes
         self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                                     kernel_constraint, bias_constraint)
         refuse_quantization("EinsumDense", quantization_config)
         if gptq_unpacked_column_size is not None:
             raise ValueError(f"EinsumDense: gptq_unpacked_column_size={gptq_unpacked_column_size!r} describes a "
