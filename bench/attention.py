@@ -4,7 +4,7 @@ Rows: MultiHeadAttention forward+backward (self-attention, float32, gradients fo
 every weight) for batch 32 x 200 steps x 32 features with 2 heads and 8 x 512 x 256 with 8 heads
 (key_dim = features / heads); LayerNormalization forward+backward on 32 x 200 x 256; one epoch
 of keras-io's Transformer text classifier (vocab 20,000, maxlen 200, embed 32, 2 heads with
-key_dim 32, ff 32, batch 32, Adam) on 1,024 samples.
+key_dim 32, ff 32, batch 32, Adam) on 1,024 samples (PyTorch: the same model in plain PyTorch).
 
 Each library runs in a fresh process per round (two OpenMP runtimes in one process fight on a
 2-core machine) and the libraries take turns, round by round; the table gives the median over
@@ -197,7 +197,49 @@ def torch_rows():
     ln = torch.nn.LayerNorm(LN_SHAPE[-1])
     x = torch.randn(*LN_SHAPE, requires_grad=True)
     out["layernorm 32x200x256"] = best(lambda: ln(x).sum().backward(), 10)
+    out["text epoch"] = torch_epoch(torch)
     return out
+
+
+def torch_epoch(torch):
+    """keras-io's text classifier written in plain PyTorch with Keras's sizes (attention heads of
+    key_dim = embed, as Keras's MultiHeadAttention(num_heads, key_dim=embed_dim) builds them, so
+    the projections are embed -> heads * embed), Keras's epsilons and Adam settings, and one
+    shuffled epoch as Keras's fit runs it."""
+    nn, F = torch.nn, torch.nn.functional
+    e, h, ff = TEXT["embed"], TEXT["heads"], TEXT["ff"]
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.token, self.position = nn.Embedding(TEXT["vocab"], e), nn.Embedding(TEXT["maxlen"], e)
+            self.q, self.k, self.v = (nn.Linear(e, h * e) for _ in range(3))
+            self.o = nn.Linear(h * e, e)
+            self.ffn = nn.Sequential(nn.Linear(e, ff), nn.ReLU(), nn.Linear(ff, e))
+            self.norm1, self.norm2 = nn.LayerNorm(e, eps=1e-6), nn.LayerNorm(e, eps=1e-6)
+            self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(e, 20), nn.ReLU(), nn.Dropout(0.1), nn.Linear(20, 2))
+
+        def forward(self, ids):
+            x = self.token(ids) + self.position(torch.arange(ids.shape[1]))
+            b, t, _ = x.shape
+            q, k, v = (p(x).view(b, t, h, e).transpose(1, 2) for p in (self.q, self.k, self.v))
+            att = self.o(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, h * e))
+            x = self.norm1(x + F.dropout(att, 0.1, self.training))
+            x = self.norm2(x + F.dropout(self.ffn(x), 0.1, self.training))
+            return self.head(x.mean(dim=1))
+
+    model = Classifier()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    xs, ys = (torch.from_numpy(a.astype("int64")) for a in text_data())
+
+    def epoch():
+        model.train()
+        for batch in torch.randperm(len(xs)).split(TEXT["batch"]):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(xs[batch]), ys[batch])   # softmax + sparse crossentropy
+            loss.backward()
+            optimizer.step()
+    return best(epoch, 2)
 
 
 RUNNERS = {"engine": engine_rows, "Keras-jax": keras_rows, "PyTorch": torch_rows}

@@ -33,7 +33,9 @@ def _compare(analytic, numeric, rtol, atol, what):
 
 def _as_float64(a):
     a = np.asarray(a)
-    return np.array(a, dtype=np.float64) if np.issubdtype(a.dtype, np.floating) else a
+    # C order: the central differences perturb the array through a flat view, which a strided
+    # copy (np.array keeps a transposed input's layout) would silently not have, giving zeros.
+    return np.array(a, dtype=np.float64, order="C") if np.issubdtype(a.dtype, np.floating) else a
 
 
 def check_gradients(fn, inputs, wrt=None, rtol=1e-5, atol=1e-7, eps=1e-6, seed=0):

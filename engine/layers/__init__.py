@@ -14,11 +14,14 @@ from engine.saving.registry import register_builtin, register_lazy
 
 _LAZY = lazy_table(__name__, {
     '': (
-        "activation_layers attention base conv_lstm conv_transpose convolutional convolutional3d core "
-        "depthwise1d embedding input_layer input_spec keras_tensor merging normalization normalization_layers "
-        "pooling preprocessing recurrent regularization reshaping rnn wrappers"),
+        "activation_layers adaptive_pooling attention base conv_lstm conv_transpose convolutional convolutional3d core "
+        "depthwise1d einsum_dense embedding input_layer input_spec keras_tensor merging normalization normalization_layers "
+        "pooling preprocessing recurrent regularization reshaping rnn spectral_normalization wrappers"),
     'engine.layers.activation_layers': "ELU LeakyReLU PReLU ReLU Softmax",
-    'engine.layers.attention': "AdditiveAttention Attention MultiHeadAttention",
+    'engine.layers.adaptive_pooling': (
+        "AdaptiveAveragePooling1D AdaptiveAveragePooling2D AdaptiveAveragePooling3D AdaptiveMaxPooling1D "
+        "AdaptiveMaxPooling2D AdaptiveMaxPooling3D"),
+    'engine.layers.attention': "AdditiveAttention Attention GroupQueryAttention MultiHeadAttention",
     'engine.layers.conv_lstm': "ConvLSTM1D ConvLSTM2D ConvLSTM3D",
     'engine.layers.conv_transpose': (
         "Conv1DTranspose Conv2DTranspose Conv3DTranspose Convolution1DTranspose Convolution2DTranspose "
@@ -28,7 +31,8 @@ _LAZY = lazy_table(__name__, {
         "AveragePooling3D AvgPool3D Conv3D Convolution3D Cropping3D GlobalAveragePooling3D GlobalAvgPool3D "
         "GlobalMaxPool3D GlobalMaxPooling3D MaxPool3D MaxPooling3D UpSampling3D ZeroPadding3D"),
     'engine.layers.depthwise1d': "DepthwiseConv1D SeparableConv1D SeparableConvolution1D",
-    'engine.layers.embedding': "Embedding",
+    'engine.layers.einsum_dense': "EinsumDense",
+    'engine.layers.embedding': "Embedding ReversibleEmbedding",
     'engine.layers.input_spec': "InputSpec",
     'engine.layers.merging': (
         "Add Average Concatenate Dot Maximum Minimum Multiply Subtract add average concatenate dot maximum "
@@ -50,6 +54,7 @@ _LAZY = lazy_table(__name__, {
         "SpatialDropout2D SpatialDropout3D"),
     'engine.layers.reshaping': "Cropping1D Cropping2D UpSampling1D UpSampling2D ZeroPadding1D ZeroPadding2D",
     'engine.layers.rnn': "GRUCell LSTMCell RNN SimpleRNNCell StackedRNNCells TimeDistributed",
+    'engine.layers.spectral_normalization': "SpectralNormalization",
     'engine.layers.wrappers': "Wrapper",
 })
 __getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

@@ -7,8 +7,9 @@ are needed as a tensor (return_attention_scores, or dropout while training).
 """
 import numpy as np
 
-from engine import constraints, initializers, ops, regularizers
+from engine import initializers, ops
 from engine import random as engine_random
+from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
@@ -17,6 +18,23 @@ from engine.saving.registry import register_builtins
 
 def _mask_of(x):
     return getattr(x, "_keras_mask", None)
+
+
+def _zero_unseeing_queries(out_seq, mask):
+    """The fused attention's output (B, T, heads, dv) with the rows of queries that see no key
+    set to zero.
+
+    A query whose keys are all masked gets a uniform average of the values from the fused kernel
+    (as Keras's ops.dot_product_attention on JAX), but zero from Keras's explicit softmax path,
+    which its MultiHeadAttention takes whenever the layer has dropout or attends over more than
+    one axis (projected queries of rank != 4).  Engine runs the fused kernel there too and zeroes
+    those rows, so its numbers are Keras's on every path.
+    """
+    sees = np.asarray(mask).any(axis=-1)                   # (B or 1, heads or 1, T)
+    if sees.all():
+        return out_seq
+    factor = np.ascontiguousarray(sees.transpose(0, 2, 1)[..., None]).astype(out_seq.dtype)
+    return ops.multiply(out_seq, factor)
 
 
 class _HeadProjection(Layer):
@@ -108,12 +126,8 @@ class MultiHeadAttention(Layer):
         self.attention_axes = None if attention_axes is None else tuple(int(a) for a in attention_axes)
         self.sliding_window = sliding_window
         self.flash_attention = flash_attention
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                                     kernel_constraint, bias_constraint)
         self.use_gate = bool(use_gate)
         self.seed = seed
         self._rng = engine_random.make_generator(seed) if seed is not None else None
@@ -146,18 +160,23 @@ class MultiHeadAttention(Layer):
                       kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
                       kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
                       use_bias=self.use_bias, dtype=self.dtype)
-        heads = self.num_heads
+        heads, kv_heads = self.num_heads, self._kv_heads()
         self._query_dense = _HeadProjection((query_shape[-1],), (heads, self.key_dim), name="query", **common)
-        self._key_dense = _HeadProjection((key_shape[-1],), (heads, self.key_dim), name="key", **common)
+        self._key_dense = _HeadProjection((key_shape[-1],), (kv_heads, self.key_dim), name="key", **common)
         if self.use_gate:
             self._gate_dense = _HeadProjection((query_shape[-1],), (heads, self.value_dim), name="gate",
                                                activation="sigmoid", **common)
-        self._value_dense = _HeadProjection((value_shape[-1],), (heads, self.value_dim), name="value", **common)
+        self._value_dense = _HeadProjection((value_shape[-1],), (kv_heads, self.value_dim), name="value",
+                                            **common)
         out = self._output_shape or (query_shape[-1],)
         self._output_dense = _HeadProjection((heads, self.value_dim), out, name="attention_output", **common)
         for sub in self._layers:
             nest_weight_paths(self, sub)
         self.built = True
+
+    def _kv_heads(self):
+        """The number of key / value heads (GroupedQueryAttention shares each among several queries)."""
+        return self.num_heads
 
     @property
     def query_dense(self):
@@ -309,6 +328,10 @@ class MultiHeadAttention(Layer):
         dropping = bool(training) and self.dropout > 0
         scores = None
         if return_attention_scores or dropping:
+            if self._kv_heads() != self.num_heads:
+                # Grouped heads: key / value head j serves query heads j*r .. j*r + r - 1, as Keras repeats them.
+                repeats = self.num_heads // self._kv_heads()
+                k_seq, v_seq = ops.repeat(k_seq, repeats, axis=2), ops.repeat(v_seq, repeats, axis=2)
             # Keras's explicit path: its Softmax zeroes masked probabilities.
             probs = attention_ops.attention_probabilities(q_seq, k_seq, scale, mask, masked_value="zero")
             weights = ops.dropout(probs, self.dropout, rng=self._rng or engine_random.generator()) \
@@ -318,6 +341,8 @@ class MultiHeadAttention(Layer):
                 scores = self._scores_layout(probs, q.shape, k.shape)
         else:
             out_seq = attention_ops.dot_product_attention(q_seq, k_seq, v_seq, mask=mask, scale=scale)
+            if mask is not None and (self.dropout > 0 or len(q.shape) != 4):
+                out_seq = _zero_unseeing_queries(out_seq, mask)
         out = self._from_sequences(out_seq, perm, q_moved[:-1] + (self.value_dim,))
         if gate is not None:
             out = ops.multiply(out, gate)
@@ -355,6 +380,80 @@ class MultiHeadAttention(Layer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
         })
         return config
+
+
+class GroupedQueryAttention(MultiHeadAttention):
+    """Grouped-query attention (Ainslie et al., 2023), as keras.layers.GroupQueryAttention:
+    multi-head attention whose `num_query_heads` query heads share `num_key_value_heads` key and
+    value heads, query head i reading key / value head i // (num_query_heads / num_key_value_heads).
+
+    Weights (Keras's order): query (dim, num_query_heads, head_dim) and bias, key and value
+    (dim, num_key_value_heads, head_dim) and biases, the gate's between them when use_gate, and
+    the output (num_query_heads, head_dim, dim) and bias.
+
+    Args:
+        head_dim: size of each head (query, key and value).
+        num_query_heads: number of query heads.
+        num_key_value_heads: number of key and value heads; must divide num_query_heads.
+        dropout: dropout rate on the attention probabilities (while training).
+        use_bias: whether the projections have biases.
+        sliding_window: optional positive int: query i sees only keys within
+            sliding_window - 1 positions of it.
+        flash_attention: as MultiHeadAttention's.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        kernel_constraint, bias_constraint: for the projections' weights.
+        activity_regularizer: regularizer of the layer's output.
+        use_gate: whether a sigmoid projection of the query gates the attention output.
+        seed: seed of the dropout.
+
+    Call arguments: as MultiHeadAttention's (query (B, T, dim), value (B, S, dim), key,
+    query_mask, value_mask, key_mask, attention_mask, return_attention_scores, training,
+    use_causal_mask); the output has the query's shape.
+    """
+
+    def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True,
+                 sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, use_gate=False, seed=None, **kwargs):
+        for name, value in (("head_dim", head_dim), ("num_query_heads", num_query_heads),
+                            ("num_key_value_heads", num_key_value_heads)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"GroupQueryAttention: {name} must be a positive integer, got {value!r}")
+        if num_query_heads % num_key_value_heads:
+            raise ValueError(f"GroupQueryAttention: num_query_heads ({num_query_heads}) must be a multiple of "
+                             f"num_key_value_heads ({num_key_value_heads})")
+        super().__init__(num_query_heads, head_dim, dropout=dropout, use_bias=use_bias,
+                         sliding_window=sliding_window, flash_attention=flash_attention,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, use_gate=use_gate, seed=seed, **kwargs)
+        self.head_dim = int(head_dim)
+        self.num_query_heads = int(num_query_heads)
+        self.num_key_value_heads = int(num_key_value_heads)
+
+    # Keras exports the class as layers.GroupQueryAttention and writes that name in configs, while
+    # its file paths and default layer names come from the class's own name.
+    _keras_api_name = "GroupQueryAttention"
+
+    def _kv_heads(self):
+        return self.num_key_value_heads
+
+    def _h5_groups(self):
+        # Keras's GroupQueryAttention has no public projection properties: its files keep the
+        # projections under their private attribute names.
+        return [("_" + sub.lstrip("_"), variables) for sub, variables in super()._h5_groups()]
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("num_heads", "key_dim", "value_dim", "output_shape", "attention_axes"):
+            config.pop(key)
+        config.update({"head_dim": self.head_dim, "num_query_heads": self.num_query_heads,
+                       "num_key_value_heads": self.num_key_value_heads})
+        return config
+
+
+GroupQueryAttention = GroupedQueryAttention
 
 
 class Attention(Layer):

@@ -1,4 +1,5 @@
-"""Transposed convolution layers (channels_last): Conv1DTranspose, Conv2DTranspose."""
+"""Transposed convolution layers: Conv1DTranspose, Conv2DTranspose (channels_first inputs are
+transposed around the channels_last kernels)."""
 
 from engine import activations, ops
 from engine.layers.convolutional import BaseConv, layer_int_tuple
@@ -29,12 +30,12 @@ class _ConvTranspose(BaseConv):
                 raise ValueError(f"{type(self).__name__}: output_padding {self.output_padding} must be smaller than "
                                  f"the strides {self.strides} (or dilation_rate {self.dilation_rate}) on each axis")
 
-    def _check_input(self, shape):
+    def _check_last(self, shape):
         # The convolution's checks (rank, channels), without its "kernel larger than a valid
         # input" one: a transposed convolution grows its input, so any size is fine.
         if isinstance(shape, tuple) and len(shape) == self.rank + 2:
             shape = shape[:1] + (None,) * self.rank + shape[-1:]
-        super()._check_input(shape)
+        super()._check_last(shape)
 
     def _kernel_shape(self, in_channels):
         return self.kernel_size + (self.filters, in_channels)
@@ -55,7 +56,7 @@ class _ConvTranspose(BaseConv):
     def _as_2d_pad(self, values):
         return values if self.rank == 2 else (0,) + tuple(values)
 
-    def compute_output_shape(self, input_shape):
+    def _output_shape_last(self, input_shape):
         pads = self.output_padding or (None,) * self.rank
         spatial = tuple(ct_ops.transpose_output_length(s, k, st, d, self.padding, op)
                         for s, k, st, d, op in zip(input_shape[1:-1], self.kernel_size, self.strides,

@@ -1,4 +1,4 @@
-"""Volumetric (3-D, channels_last) layers: Conv3D, MaxPooling3D, AveragePooling3D, their global
+"""Volumetric (3-D) layers: Conv3D, MaxPooling3D, AveragePooling3D, their global
 forms, ZeroPadding3D, UpSampling3D, Cropping3D.
 
 Conv3D and the 3-D poolings are composed from the 2-D kernels: the depth axis folds into the
@@ -36,18 +36,17 @@ class Conv3D(BaseConv):
     (kd, kh, kw, channels, filters) kernel, as keras.layers.Conv3D.
 
     Args:
-        filters, kernel_size, strides, padding ("valid" / "same"), data_format, dilation_rate,
-        groups (1), activation, use_bias, kernel_initializer, bias_initializer,
-        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-        bias_constraint: as Keras's.
+        filters, kernel_size, strides, padding ("valid" / "same"), dilation_rate, activation,
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint: as Keras's.
+        data_format: "channels_last" (the default image data format) or "channels_first".
+        groups: positive integer dividing the input channels and filters (default 1); the kernel is
+            (kd, kh, kw, channels / groups, filters), as Keras's.
+        lora_rank, lora_alpha: LoRA of the kernel, as Dense's (see `enable_lora`).
     """
 
     rank = 3
-
-    def get_config(self):
-        config = super().get_config()
-        config["groups"] = 1
-        return config
+    _keras_groups_and_lora = True
 
     def _run(self, x, kernel, bias, activation):
         y = conv3d(x, kernel, bias, self.strides, self.padding, self.dilation_rate)
@@ -76,8 +75,7 @@ Convolution3D = Conv3D
 class _Pool3D(_Pool):
     rank = 3
 
-    def call(self, inputs):
-        self._check_input(tuple(inputs.shape))
+    def _pool_last(self, inputs):
         n = inputs.shape[0]
         fill = -np.inf if self.kind == "max" else 0.0
         taps, depth_out = _depth_windows(inputs, self.pool_size[0], self.strides[0], 1, self.padding, fill)
@@ -109,7 +107,8 @@ class MaxPooling3D(_Pool3D):
     """Max pooling over (depth, rows, cols) windows, as keras.layers.MaxPooling3D.
 
     Args:
-        pool_size, strides (default pool_size), padding ("valid" / "same"), data_format.
+        pool_size, strides (default pool_size), padding ("valid" / "same"): as Keras's.
+        data_format: "channels_last" (the default image data format) or "channels_first".
     """
 
     kind = "max"
@@ -123,7 +122,8 @@ class AveragePooling3D(_Pool3D):
     keras.layers.AveragePooling3D.
 
     Args:
-        pool_size, strides (default pool_size), padding ("valid" / "same"), data_format.
+        pool_size, strides (default pool_size), padding ("valid" / "same"): as Keras's.
+        data_format: "channels_last" (the default image data format) or "channels_first".
     """
 
     kind = "avg"
@@ -136,7 +136,8 @@ class GlobalMaxPooling3D(_GlobalPool):
     """The maximum over depth, rows and cols, as keras.layers.GlobalMaxPooling3D.
 
     Args:
-        data_format, keepdims.
+        data_format: "channels_last" (the default image data format) or "channels_first".
+        keepdims: whether to keep the pooled axes, with size 1 (default False).
     """
 
     rank, reduce = 3, staticmethod(ops.max)
@@ -146,36 +147,32 @@ class GlobalAveragePooling3D(_GlobalPool):
     """The mean over depth, rows and cols, as keras.layers.GlobalAveragePooling3D.
 
     Args:
-        data_format, keepdims.
+        data_format: "channels_last" (the default image data format) or "channels_first".
+        keepdims: whether to keep the pooled axes, with size 1 (default False).
     """
 
     rank, reduce = 3, staticmethod(ops.mean)
 
 
-class _ChannelsLastConfig:
-    """Keras's 3-D reshaping layers write their data_format."""
-
-    def get_config(self):
-        return {**super().get_config(), "data_format": "channels_last"}
-
-
-class ZeroPadding3D(_ChannelsLastConfig, _ZeroPadding):
+class ZeroPadding3D(_ZeroPadding):
     """Zeros around the (depth, rows, cols) axes, as keras.layers.ZeroPadding3D.
 
     Args:
         padding: int, 3 ints, or 3 (before, after) pairs.
-        data_format.
+        data_format: "channels_last" (inputs (batch, depth, rows, cols, channels), the default
+            image data format) or "channels_first" (inputs (batch, channels, depth, rows, cols)).
     """
 
     rank = 3
 
 
-class UpSampling3D(_ChannelsLastConfig, _UpSampling):
+class UpSampling3D(_UpSampling):
     """Repeat each (depth, row, col) cell size times, as keras.layers.UpSampling3D.
 
     Args:
         size: int or 3 ints.
-        data_format.
+        data_format: "channels_last" (inputs (batch, depth, rows, cols, channels), the default
+            image data format) or "channels_first" (inputs (batch, channels, depth, rows, cols)).
     """
 
     rank = 3
@@ -183,18 +180,14 @@ class UpSampling3D(_ChannelsLastConfig, _UpSampling):
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(size=size, data_format=data_format, **kwargs)
 
-    def get_config(self):
-        config = super().get_config()
-        config.pop("interpolation", None)      # Keras's UpSampling3D has none
-        return config
 
-
-class Cropping3D(_ChannelsLastConfig, _Cropping):
+class Cropping3D(_Cropping):
     """Crop the (depth, rows, cols) axes, as keras.layers.Cropping3D.
 
     Args:
         cropping: int, 3 ints, or 3 (before, after) pairs.
-        data_format.
+        data_format: "channels_last" (inputs (batch, depth, rows, cols, channels), the default
+            image data format) or "channels_first" (inputs (batch, channels, depth, rows, cols)).
     """
 
     rank = 3

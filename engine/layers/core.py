@@ -1,8 +1,11 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape, Lambda and friends."""
 import numpy as np
 
-from engine import activations, constraints, initializers, ops, regularizers
+from engine import activations, initializers, ops
+from engine.layers._layout import standardize_data_format, to_channels_last
+from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
+from engine.layers.lora import LoRAMixin, LoRAWeight, refuse_quantization
 from engine import random as engine_random
 from engine.saving.registry import register_builtins
 
@@ -13,7 +16,7 @@ def _incompatible(layer, expected, shape):
                       f"an input of shape {tuple(shape)}")
 
 
-class Dense(Layer):
+class Dense(LoRAMixin, Layer):
     """Densely connected layer: `activation(dot(inputs, kernel) + bias)`.
 
     The kernel has shape `(input_dim, units)` and is applied to the last axis of the input, so an
@@ -31,25 +34,32 @@ class Dense(Layer):
         activity_regularizer: optional regularizer applied to the layer's output.
         kernel_constraint: optional constraint applied to the kernel after each update.
         bias_constraint: optional constraint applied to the bias after each update.
+        lora_rank: optional positive integer: when set, the layer is built with LoRA enabled at
+            this rank (see `enable_lora`): the kernel is frozen and the layer computes with
+            `kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b`.
+        lora_alpha: optional scale numerator of the LoRA update (default `lora_rank`).
+        quantization_config: must be `None` (engine has no quantized kernels; anything else
+            raises a ValueError).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
     _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
+    kernel = LoRAWeight()
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, quantization_config=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        refuse_quantization("Dense", quantization_config)
+        self._init_lora(lora_rank, lora_alpha)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                                     kernel_constraint, bias_constraint)
         self.supports_masking = True
         # Activations whose gradient needs only the output run in place inside the dense op.
         self._fused_activation = activations.fusable_name(self.activation)
@@ -74,11 +84,13 @@ class Dense(Layer):
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint,
                                         name="bias")
         self.built = True
+        self._build_lora()
 
     def call(self, inputs):
-        if inputs.shape[-1] != self.kernel.shape[0]:
-            raise _incompatible(self, self.kernel.shape[0], inputs.shape)
-        y = ops.nn.dense(inputs, self.kernel, self.bias, activation=self._fused_activation)
+        kernel = self.kernel
+        if inputs.shape[-1] != kernel.shape[0]:
+            raise _incompatible(self, kernel.shape[0], inputs.shape)
+        y = ops.nn.dense(inputs, kernel, self.bias, activation=self._fused_activation)
         if self._fused_activation is None and self.activation is not activations.linear:
             y = self.activation(y)
         return y
@@ -93,6 +105,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "quantization_config": None, **self._lora_config(),
         })
         return config
 
@@ -169,16 +182,24 @@ class Flatten(Layer):
     An input of shape `(batch, d1, d2, ...)` gives an output of shape `(batch, d1 * d2 * ...)`.
 
     Args:
-        data_format: accepted for Keras compatibility; the input is flattened in its stored order.
+        data_format: `"channels_last"` (the input is flattened in its stored order) or
+            `"channels_first"` (the channel axis, axis 1, is moved last before flattening, so the
+            output's order matches a channels_last model's); `None` (default) means the
+            configured image data format.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
     _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format, "Flatten")
 
     def call(self, inputs):
+        inputs = to_channels_last(inputs, self.data_format)
         return ops.reshape(inputs, (inputs.shape[0], -1))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

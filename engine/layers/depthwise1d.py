@@ -1,6 +1,6 @@
 """1-D depthwise and separable convolutions (channels_last): DepthwiseConv1D, SeparableConv1D,
 run as their 2-D counterparts on sequences seen as images of height 1."""
-from engine import activations, ops
+from engine import ops
 from engine.layers.convolutional import DepthwiseConv2D, SeparableConv2D
 from engine.ops import convolution as conv_ops
 from engine.saving.registry import register_builtins
@@ -72,19 +72,15 @@ class SeparableConv1D(SeparableConv2D):
         # In the 2-D kernel's place: Keras's order depthwise_kernel, pointwise_kernel, bias.
         weights[at] = weights.pop()
 
-    def call(self, inputs):
-        self._check_input(tuple(inputs.shape))
-        n, steps, channels = inputs.shape
-        x = ops.reshape(inputs, (n, 1, steps, channels))
+    def _run(self, x, kernel, bias, activation):
+        n, steps, channels = x.shape
+        x = ops.reshape(x, (n, 1, steps, channels))
         depthwise = ops.reshape(self.depthwise_kernel, (1,) + tuple(self.depthwise_kernel.shape))
         pointwise = ops.reshape(self.pointwise_kernel, (1,) + tuple(self.pointwise_kernel.shape))
         depth = conv_ops.conv2d(x, depthwise, None, strides=self._as_2d(self.strides), padding=self.padding,
                                 dilation_rate=self._as_2d(self.dilation_rate), depthwise=True)
-        y = conv_ops.conv2d(depth, pointwise, self.bias, activation=self._fused_activation)
-        y = ops.reshape(y, (n, y.shape[2], y.shape[3]))
-        if self._fused_activation is None and self.activation is not activations.linear:
-            y = self.activation(y)
-        return y
+        y = conv_ops.conv2d(depth, pointwise, bias, activation=activation)
+        return ops.reshape(y, (n, y.shape[2], y.shape[3]))
 
 
 SeparableConvolution1D = SeparableConv1D

@@ -17,18 +17,22 @@ class InputLayer(Layer):
             1-D sample); `None` entries are unknown sizes.
         batch_size: optional fixed batch size.
         dtype: the dtype of the input (default: the float type, `engine.config.floatx()`).
-        sparse: accepted for Keras compatibility; engine inputs are always dense.
+        sparse: `None` or `False`; engine has no sparse tensors, so `True` raises a ValueError.
+        ragged: `None` or `False`; engine has no ragged tensors, so `True` raises a ValueError.
         batch_shape: the full shape including the batch axis; an alternative to `shape` and
             `batch_size`.
         input_tensor: optional existing symbolic tensor to use as this layer's output.
+        optional: must be `False` (engine's models need every input; `True`, Keras's "this input
+            may be None", raises a ValueError).
         name: optional name of the layer (default: a unique `"input_layer"` name).
         **kwargs: other base layer keyword arguments; the Keras 2 names `input_shape` and
             `batch_input_shape` are accepted for `shape` and `batch_shape`.
     """
     _plan_traceable = True   # audited for step plans (models/plan.py): never runs ops
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
-                 input_tensor=None, name=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
+                 input_tensor=None, optional=False, name=None, **kwargs):
+        _refuse_input_kinds(sparse, ragged, optional)
         if "input_shape" in kwargs:
             shape = kwargs.pop("input_shape")
         if "batch_input_shape" in kwargs:
@@ -55,8 +59,32 @@ class InputLayer(Layer):
         return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):
-    """A symbolic tensor to start a functional model from; `shape` excludes the batch dimension."""
+def _refuse_input_kinds(sparse, ragged, optional):
+    for name, value, what in (("sparse", sparse, "sparse tensors"), ("ragged", ragged, "ragged tensors"),
+                              ("optional", optional, "optional (None) model inputs")):
+        if value:
+            raise ValueError(f"Input: {name}=True is not supported (engine has no {what}); pass dense arrays "
+                             f"and leave {name} unset")
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None, name=None, tensor=None,
+          optional=False):
+    """A symbolic tensor to start a functional model from; `shape` excludes the batch dimension.
+
+    Args:
+        shape: the shape of one sample, without the batch axis (`None` entries are unknown sizes).
+        batch_size: optional fixed batch size.
+        dtype: the dtype of the input (default `engine.config.floatx()`).
+        sparse, ragged, optional: must be unset / False (engine has neither sparse nor ragged
+            tensors nor optional inputs; True raises a ValueError).
+        batch_shape: the full shape including the batch axis, instead of `shape` and `batch_size`.
+        name: optional name of the input layer.
+        tensor: optional existing symbolic tensor to wrap.
+
+    Returns:
+        The symbolic tensor (a KerasTensor).
+    """
+    _refuse_input_kinds(sparse, ragged, optional)
     if dtype is not None:
         dtype = standardize_dtype(dtype)
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name,

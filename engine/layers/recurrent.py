@@ -56,6 +56,15 @@ class _CellWeights:
         return []
 
 
+def check_unroll(layer, shape):
+    """Keras's constraint on unroll=True: the number of timesteps (axis 1) must be known, as an
+    unrolled loop is laid out step by step when the model is built; ValueError otherwise."""
+    if layer.unroll and isinstance(shape, tuple) and len(shape) > 1 and shape[1] is None:
+        raise ValueError(f"Layer \"{layer.name}\" ({type(layer).__name__}): unroll=True needs a known number of "
+                         f"timesteps, but the input has shape {shape}; give the time axis a size (e.g. "
+                         f"Input(shape=(timesteps, features))) or leave unroll=False")
+
+
 class _RNN(Layer):
     """What LSTM, GRU and SimpleRNN share: arguments, weights, masks, dropout and outputs."""
 
@@ -69,8 +78,19 @@ class _RNN(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
                  **kwargs):
-        for key in ("use_cudnn", "time_major", "implementation", "zero_output_for_mask"):
-            kwargs.pop(key, None)
+        # Keras's LSTM / GRU choose cuDNN with use_cudnn ("auto" where it can run, True: required);
+        # engine has no cuDNN, so True is refused.  Keras 2's `implementation` (1 or 2) changes only
+        # how the gates are computed, never the result.
+        use_cudnn = kwargs.pop("use_cudnn", "auto")
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"{type(self).__name__}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        if use_cudnn is True:
+            raise ValueError(f"{type(self).__name__}: use_cudnn=True requires cuDNN, which engine (a CPU engine) "
+                             "does not have; use 'auto' (the default) or False")
+        kwargs.pop("implementation", None)
+        # Masked steps output zeros instead of the previous output (Keras's RNN argument, which its
+        # LSTM / GRU / SimpleRNN pass on).
+        self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if int(units) <= 0:
             raise ValueError(f"{type(self).__name__}: units must be positive, got {units}")
@@ -127,6 +147,7 @@ class _RNN(Layer):
         if not isinstance(shape, tuple) or len(shape) != 3:
             raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) expects inputs of shape "
                              f"(batch, timesteps, features), got {shape}")
+        check_unroll(self, shape)
         if self.built and shape[-1] is not None and shape[-1] != self.kernel.shape[0]:
             raise ValueError(f"Layer \"{self.name}\" ({type(self).__name__}) was built for {self.kernel.shape[0]} "
                              f"features per step but got an input of shape {shape}")
@@ -172,6 +193,8 @@ class _RNN(Layer):
             mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).view(np.uint8))
         states = self._initial_states(x.shape[0], initial_state, x.dtype)
         h_seq, h_last, new_states = self._run(x, states, mask, rec_mask)
+        if self.zero_output_for_mask and mask is not None and self.return_sequences:
+            h_seq = ops.where(mask.view(bool)[..., None], h_seq, np.zeros((), h_seq.dtype))
         if self.stateful:
             self.states = [np.array(s) for s in new_states]
         output = h_seq if self.return_sequences else h_last
@@ -223,6 +246,7 @@ class _RNN(Layer):
             "return_sequences": self.return_sequences, "return_state": self.return_state,
             "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
         })
+        config["zero_output_for_mask"] = self.zero_output_for_mask
         config.update(self._weight_settings_config(_RNN))  # regularizers and constraints
         return config
 
@@ -264,8 +288,9 @@ class LSTM(_RNN):
         go_backwards: whether to process the input sequence in reverse (default `False`).
         stateful: whether the final states of a batch are used as the initial states of the next
             batch of the same size (default `False`); `reset_states()` clears them.
-        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
-            call either way.
+        unroll: whether Keras unrolls the time loop when it compiles the model (default
+            `False`). Engine runs the whole sequence in one kernel call either way, which computes
+            the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -331,8 +356,9 @@ class GRU(_RNN):
         go_backwards: whether to process the input sequence in reverse (default `False`).
         stateful: whether the final states of a batch are used as the initial states of the next
             batch of the same size (default `False`); `reset_states()` clears them.
-        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
-            call either way.
+        unroll: whether Keras unrolls the time loop when it compiles the model (default
+            `False`). Engine runs the whole sequence in one kernel call either way, which computes
+            the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -390,8 +416,9 @@ class SimpleRNN(_RNN):
         go_backwards: whether to process the input sequence in reverse (default `False`).
         stateful: whether the final states of a batch are used as the initial states of the next
             batch of the same size (default `False`); `reset_states()` clears them.
-        unroll: accepted for Keras compatibility; engine runs the whole sequence in one kernel
-            call either way.
+        unroll: whether Keras unrolls the time loop when it compiles the model (default
+            `False`). Engine runs the whole sequence in one kernel call either way, which computes
+            the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 

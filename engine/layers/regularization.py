@@ -2,8 +2,9 @@
 AlphaDropout, ActivityRegularization.  The noise layers act only while training."""
 import numpy as np
 
-from engine import config as engine_config, ops, regularizers
+from engine import ops, regularizers
 from engine import random as engine_random
+from engine.layers._layout import standardize_data_format
 from engine.layers.base import Layer
 from engine.layers.core import Dropout
 from engine.saving.registry import register_builtins
@@ -44,13 +45,6 @@ class Masking(Layer):
         return config
 
 
-def _data_format(data_format):
-    data_format = data_format or engine_config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}")
-    return data_format
-
-
 class _SpatialDropout(Dropout):
     """Dropout of whole feature maps: one keep / drop draw per (sample, channel)."""
 
@@ -58,7 +52,7 @@ class _SpatialDropout(Dropout):
 
     def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None):
         super().__init__(rate, seed=seed, name=name, dtype=dtype)
-        self.data_format = _data_format(data_format)
+        self.data_format = standardize_data_format(data_format, type(self).__name__)
 
     def _check_input(self, shape):
         if not isinstance(shape, tuple) or len(shape) != self._rank:

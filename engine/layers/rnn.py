@@ -12,8 +12,8 @@ import numpy as np
 
 from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
-from engine.layers.base import Layer
-from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _RNN, _UnitForgetBias
+from engine.layers.base import Layer, snake_case
+from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _RNN, _UnitForgetBias, check_unroll
 from engine.layers.wrappers import Wrapper, nest_weight_paths
 from engine.ops import recurrent as rnn_ops
 from engine.ops.layout import ascontiguous
@@ -338,7 +338,9 @@ class RNN(Layer):
         return_state: also return the final states.
         go_backwards: process the sequence from the end (the outputs come in that order).
         stateful: carry the final states into the next call (reset_states() clears them).
-        unroll: accepted (engine's time loop is already unrolled Python).
+        unroll: whether Keras unrolls the time loop when it compiles the model. Engine steps
+            through the sequence in Python either way, which computes the same result; as in
+            Keras, True needs a known number of timesteps.
         zero_output_for_mask: masked steps output zeros (else the previous output).
 
     Call arguments:
@@ -374,6 +376,7 @@ class RNN(Layer):
         if not isinstance(shape, tuple) or len(shape) < 3:
             raise ValueError(f"Layer \"{self.name}\" (RNN) expects inputs of shape (batch, timesteps, features...), "
                              f"got {shape}")
+        check_unroll(self, shape)
 
     def build(self, input_shape):
         step_shape = (input_shape[0],) + tuple(input_shape[2:])

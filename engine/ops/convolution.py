@@ -9,7 +9,7 @@ import numpy as np
 
 from engine.autodiff import differentiable, is_recording
 from engine.ops._util import contiguous, float_dtype_of, to_array
-from engine.ops.nn import apply_activation, activation_gradient, OUTPUT_DERIVED
+from engine.ops.nn import _activation, apply_activation, activation_gradient, OUTPUT_DERIVED
 from engine._kernels import conv as C
 from engine._kernels import elementwise as K
 from engine._kernels import pool as P
@@ -108,7 +108,13 @@ def _conv2d(x, w, bias, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0), act
 
 
 def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, activation=None, depthwise=False):
-    """2-D convolution of (N, H, W, C) by a (kh, kw, C, F) kernel, plus bias and an output-derived activation."""
+    """2-D convolution of (N, H, W, C) by a (kh, kw, C / groups, F) kernel, plus bias and an
+    output-derived activation.
+
+    A kernel with fewer input channels than x makes a grouped convolution (as Keras infers
+    groups = C / kernel.shape[2]): input channels [g*C/groups, (g+1)*C/groups) are convolved with
+    filters [g*F/groups, (g+1)*F/groups), which are output channels of the same indices.
+    """
     x_arr = to_array(x)
     w_arr = to_array(kernel)
     strides = int_tuple(strides, 2, "strides")
@@ -116,8 +122,38 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, ac
     pads = resolve_pads(x_arr.shape[1:3], w_arr.shape[:2], strides, dilations, padding)
     if activation is not None and activation not in OUTPUT_DERIVED:
         raise ValueError(f"conv2d: activation {activation!r} cannot be fused; apply it separately")
+    if not depthwise and x_arr.ndim == 4 and w_arr.ndim == 4 and w_arr.shape[2] != x_arr.shape[3]:
+        return _grouped_conv2d(x, kernel, bias, x_arr.shape, w_arr.shape, strides, dilations, pads, activation)
     return _conv2d(x, kernel, bias, strides=strides, dilations=dilations, pads=pads, activation=activation,
                    depthwise=depthwise)
+
+
+def _grouped_conv2d(x, kernel, bias, x_shape, w_shape, strides, dilations, pads, activation):
+    """conv2d's grouped case (see conv2d), composed of recorded ops so the gradients are theirs."""
+    from engine.ops.math import concatenate, getitem, reshape
+    channels, per_group, filters = x_shape[3], w_shape[2], w_shape[3]
+    if per_group < 1 or channels % per_group or filters % (channels // per_group):
+        raise ValueError(f"conv: the kernel {tuple(w_shape)} takes {per_group} input channels per group, which "
+                         f"must divide the input's {channels} channels (input shape {tuple(x_shape)}) into groups "
+                         f"that also divide its {filters} filters; use a kernel of shape "
+                         f"(kh, kw, channels / groups, filters)")
+    groups = channels // per_group
+    step = filters // groups
+    if per_group == 1:
+        # One input channel per group is a depthwise convolution with F / C filters per channel, and
+        # the depthwise kernel's output order (channel-major) is the grouped one.
+        depthwise = reshape(kernel, tuple(w_shape[:2]) + (channels, step))
+        return _conv2d(x, depthwise, bias, strides=strides, dilations=dilations, pads=pads, activation=activation,
+                       depthwise=True)
+    # getitem, not x[...]: the inputs may be plain arrays a tape watches, whose views it cannot see.
+    parts = [_conv2d(getitem(x, (Ellipsis, slice(g * per_group, (g + 1) * per_group))),
+                     getitem(kernel, (Ellipsis, slice(g * step, (g + 1) * step))), None,
+                     strides=strides, dilations=dilations, pads=pads) for g in range(groups)]
+    y = concatenate(parts, axis=-1)
+    if bias is not None:
+        from engine.ops.nn import bias_add
+        y = bias_add(y, bias)
+    return y if activation is None else _activation(y, name=activation)
 
 
 def _channels_last(op, inputs, data_format, ranks=(3, 4)):
@@ -157,7 +193,8 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
 
     Args:
         inputs: (N, L, C) or (N, H, W, C) (channels first with data_format="channels_first").
-        kernel: (k, C, F) or (kh, kw, C, F).
+        kernel: (k, C / groups, F) or (kh, kw, C / groups, F): a kernel with fewer input channels
+            than the input makes a grouped convolution, as in Keras (groups = C / kernel.shape[-2]).
         strides, dilation_rate: ints or one per spatial axis.
         padding: "valid" or "same" ("causal" for 1-D).
         data_format: "channels_last" or "channels_first" (default config.image_data_format()).

@@ -106,7 +106,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         xs: a nested structure of tensors to scan over along axis 0 (or None: x is None).
         length: the number of steps (needed when xs is None; checked otherwise).
         reverse: scan from the last element to the first (ys keep the order of xs).
-        unroll: a positive int or bool, kept for Keras's signature (eager loops need no unrolling).
+        unroll: a positive int or bool: how many steps a compiled loop (Keras on JAX / TF) puts
+            in one iteration.  It changes how the loop is compiled, never its result; engine runs
+            the steps eagerly one by one, which computes the same result for every value.
 
     Returns:
         (final carry, stacked ys).

@@ -29,8 +29,10 @@ def moments(x, axes, keepdims=False, synchronized=False):
         x: input tensor (integers give floatx statistics).
         axes: an int or a sequence of ints.
         keepdims: keep the reduced axes with size 1.
-        synchronized: only meaningful for distributed training; engine runs on one device, where
-            synchronized and local statistics are the same.
+        synchronized: whether the statistics are reduced across the processes of a distributed
+            run.  That cross-process reduction belongs to engine.distribution (the MPI work,
+            not done here); within one process, the only place engine runs today, the
+            synchronized and the local statistics are the same numbers.
 
     Returns:
         (mean, variance).

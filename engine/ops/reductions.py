@@ -600,8 +600,9 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
 
     Args:
         x: input tensor.
-        sorted: return them sorted (engine always sorts; False is accepted, as the order is then
-            unspecified).
+        sorted: return them sorted ascending (default), or, with False, in the order of their
+            first occurrence in x (as Keras's TensorFlow backend orders them); the index, inverse
+            and counts follow the same order.
         return_index: also return the index of each one's first occurrence (int32).
         return_inverse: also return, for each element of x, the index of its value (int32).
         return_counts: also return how often each occurs (int32).
@@ -617,6 +618,13 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
         axis = axis_arg("unique", axis, arr.ndim, allow_tuple=False)
     res = np.unique(arr, return_index=True, return_inverse=True, return_counts=True, axis=axis)
     values, index, inverse, counts = res
+    if not sorted:
+        order = np.argsort(index, kind="stable")        # by first occurrence
+        values = np.take(values, order, axis=0 if axis is None else axis)
+        index, counts = index[order], counts[order]
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        inverse = rank[inverse]
     if size is not None:
         size = positive_int("unique", "size", size, allow_zero=True)
         n = values.shape[0 if axis is None else axis]

@@ -22,7 +22,7 @@ _REGISTRY = {}
 _NAMES = {}
 
 # Keys Keras 3 writes that engine's constructors have no use for; dropped on load.
-_KERAS_ONLY_KEYS = {"quantization_config", "lora_rank", "lora_alpha", "sparse", "ragged", "optional",
+_KERAS_ONLY_KEYS = {"quantization_config", "sparse", "ragged", "optional",
                     "synchronized", "input_axes", "output_axes", "build_config", "compile_config",
                     "shared_object_id", "use_cudnn", "implementation", "time_major", "autocast"}
 
@@ -276,7 +276,10 @@ def serialize_keras_object(obj):
         fn = getattr(obj, key, None) if isinstance(config.get(key), str) else None
         if callable(fn) and _registered_key(fn):
             config = {**config, key: serialize_keras_object(fn)}
-    return {"module": _module_of(obj), "class_name": type(obj).__name__, "config": to_jsonable(config),
+    # A class Keras exports under another name than its own (GroupedQueryAttention is written as
+    # GroupQueryAttention) says so in _keras_api_name; subclasses do not inherit it.
+    class_name = type(obj).__dict__.get("_keras_api_name", type(obj).__name__)
+    return {"module": _module_of(obj), "class_name": class_name, "config": to_jsonable(config),
             "registered_name": _registered_key(type(obj))}
 
 

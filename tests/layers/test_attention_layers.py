@@ -422,3 +422,140 @@ def test_mha_per_head_and_shared_attention_masks():
                                rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="does not broadcast"):
         layer(xq, xv, attention_mask=np.ones((2, 3, 5, 7), bool))
+
+
+def test_mha_queries_that_see_no_key_follow_keras_on_every_path():
+    """Keras 3's MultiHeadAttention gives a query whose keys are all masked a uniform average of
+    the values on its fused path (ops.dot_product_attention) and zero attention on its explicit
+    softmax path, which it takes whenever the layer has dropout (training or not), returns the
+    scores, or attends over more than one axis.  Engine's numbers follow the same rule."""
+    am = np.ones((2, 5, 7), bool)
+    am[0, 2] = False
+    am[1, 4] = False
+    # The fused path: the hidden query averages the value projections uniformly.
+    layer, xq, xv = built_mha()
+    wq, bq, wk, bk, wv, bv, wo, bo = layer.get_weights()
+    v = np.einsum("bsd,dnh->bsnh", xv, wv) + bv
+    uniform = np.einsum("bnh,nho->bo", v.mean(axis=1), wo) + bo
+    got = np.asarray(layer(xq, xv, attention_mask=am))
+    np.testing.assert_allclose(got[0, 2], uniform[0], rtol=1e-10)
+    np.testing.assert_allclose(got[1, 4], uniform[1], rtol=1e-10)
+    # With dropout (here at inference, so nothing is dropped) Keras's explicit path attends to
+    # nothing: the output is the output projection's bias; every other row is unchanged.
+    dropping, _, _ = built_mha(dropout=0.5)
+    dropping.set_weights(layer.get_weights())
+    out = np.asarray(dropping(xq, xv, attention_mask=am, training=False))
+    np.testing.assert_allclose(out[0, 2], bo, rtol=1e-12)
+    np.testing.assert_allclose(out[1, 4], bo, rtol=1e-12)
+    seen = np.ones((2, 5), bool)
+    seen[0, 2] = seen[1, 4] = False
+    np.testing.assert_allclose(out[seen], got[seen], rtol=1e-10)
+    # The scores path agrees with it, and the gradients of the zeroed rows are right.
+    scored, _ = dropping(xq, xv, attention_mask=am, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(scored), out, rtol=1e-10, atol=1e-12)
+    check_gradients(lambda a, b: dropping(a, b, attention_mask=am, training=False), [xq, xv])
+
+
+def test_mha_over_two_axes_zeroes_queries_that_see_no_key():
+    layer = layers.MultiHeadAttention(2, 2, attention_axes=(1, 2), dtype="float64")
+    xq, xv = rng.standard_normal((2, 3, 2, 5)), rng.standard_normal((2, 2, 3, 5))
+    mask = np.ones((2, 3, 2, 2, 3), bool)
+    mask[0, 1, 1] = False
+    out = np.asarray(layer(xq, xv, attention_mask=mask))
+    np.testing.assert_allclose(out[0, 1, 1], layer.get_weights()[-1], rtol=1e-12)
+    assert np.abs(out[0, 1, 0] - layer.get_weights()[-1]).max() > 1e-3
+
+
+def test_mha_fully_masked_rows_match_live_keras():
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    q = rng.standard_normal((2, 4, 8)).astype("float32")
+    v = rng.standard_normal((2, 5, 8)).astype("float32")
+    mask = np.ones((2, 4, 5), bool)
+    mask[0, 1] = False
+    mask[1, 3] = False
+    for kwargs, call in (({}, {}), ({"dropout": 0.3}, {"training": False}), ({}, {"return_attention_scores": True})):
+        theirs, ours = keras.layers.MultiHeadAttention(2, 4, **kwargs), layers.MultiHeadAttention(2, 4, **kwargs)
+        theirs(q, v)
+        ours(q, v)
+        ours.set_weights(theirs.get_weights())
+        want, got = theirs(q, v, attention_mask=mask, **call), ours(q, v, attention_mask=mask, **call)
+        for w, g in zip(want if isinstance(want, tuple) else [want], got if isinstance(got, tuple) else [got]):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
+
+
+# -- GroupQueryAttention --------------------------------------------------------------------------
+def gqa_reference(xq, xv, weights, kv_heads, visible=None):
+    """Grouped-query attention written out: key / value heads repeated for their query heads."""
+    wq, bq, wk, bk, wv, bv, wo, bo = weights
+    repeats = wq.shape[1] // kv_heads
+    q = np.einsum("btd,dnh->btnh", xq, wq) + bq
+    k = np.repeat(np.einsum("bsd,dnh->bsnh", xv, wk) + bk, repeats, axis=2)
+    v = np.repeat(np.einsum("bsd,dnh->bsnh", xv, wv) + bv, repeats, axis=2)
+    vis = None if visible is None else np.asarray(visible)[:, None]
+    return np.einsum("btnh,nho->bto", sdpa_reference(q, k, v, vis), wo) + bo
+
+
+@pytest.mark.parametrize("call", [{}, {"use_causal_mask": True}, {"return_attention_scores": True}])
+def test_group_query_attention_matches_the_reference(call):
+    layer = layers.GroupQueryAttention(3, 4, 2, dtype="float64")
+    xq, xv = rng.standard_normal((2, 5, 6)), rng.standard_normal((2, 7, 6))
+    layer(xq, xv)
+    assert [w.shape for w in layer.weights] == [(6, 4, 3), (4, 3), (6, 2, 3), (2, 3), (6, 2, 3), (2, 3),
+                                                (4, 3, 6), (6,)]
+    layer.set_weights([w + rng.standard_normal(w.shape) * 0.1 for w in layer.get_weights()])
+    visible = attention_ops_causal(5, 7)[None] if call.get("use_causal_mask") else None
+    got = layer(xq, xv, **call)
+    want = gqa_reference(xq, xv, layer.get_weights(), 2, visible)
+    if call.get("return_attention_scores"):
+        got, scores = got
+        assert scores.shape == (2, 4, 5, 7)
+        np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10)
+    check_gradients(lambda a, b: layer(a, b, **call)[0] if call.get("return_attention_scores")
+                    else layer(a, b, **call), [xq, xv])
+    config = layer.get_config()
+    assert {"head_dim", "num_query_heads", "num_key_value_heads"} <= set(config) and "num_heads" not in config
+    again = layers.GroupQueryAttention.from_config(config)
+    again(xq, xv)
+    again.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(again(xq, xv)), np.asarray(layer(xq, xv)), rtol=1e-12)
+    with pytest.raises(ValueError, match="multiple of num_key_value_heads"):
+        layers.GroupQueryAttention(3, 4, 3)
+
+
+def attention_ops_causal(T, S):
+    return np.tril(np.ones((T, S), bool))
+
+
+def test_group_query_attention_matches_live_keras(tmp_path):
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("h5py")
+    q = rng.standard_normal((2, 5, 8)).astype("float32")
+    v = rng.standard_normal((2, 6, 8)).astype("float32")
+    mask = rng.random((2, 5, 6)) > 0.3
+    mask[0, 2] = False
+    for kwargs, call in (({}, {}), ({"use_gate": True}, {"use_causal_mask": True}),
+                         ({"dropout": 0.2}, {"attention_mask": mask}),
+                         ({}, {"return_attention_scores": True, "attention_mask": mask}),
+                         ({"sliding_window": 2, "use_bias": False}, {})):
+        theirs, ours = keras.layers.GroupQueryAttention(4, 4, 2, **kwargs), layers.GroupQueryAttention(4, 4, 2, **kwargs)
+        theirs(q, v)
+        ours(q, v)
+        assert [w.shape for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+        ours.set_weights(theirs.get_weights())
+        want, got = theirs(q, v, **call), ours(q, v, **call)
+        for w, g in zip(want if isinstance(want, tuple) else [want], got if isinstance(got, tuple) else [got]):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
+        assert set(ours.get_config()) - {"activity_regularizer"} == set(theirs.get_config()) - {"activity_regularizer"}
+    inp = keras.Input((5, 8))
+    k_model = keras.Model(inp, keras.layers.GroupQueryAttention(4, 4, 2, use_gate=True)(inp, inp))
+    k_model.save(str(tmp_path / "k.keras"))
+    e_model = engine.saving.load_model(str(tmp_path / "k.keras"))
+    np.testing.assert_allclose(np.asarray(e_model(q)), np.asarray(k_model(q)), rtol=1e-4, atol=1e-5)
+    e_model.save(str(tmp_path / "e.keras"))
+    back = keras.saving.load_model(str(tmp_path / "e.keras"))
+    np.testing.assert_allclose(np.asarray(back(q)), np.asarray(k_model(q)), rtol=1e-4, atol=1e-5)

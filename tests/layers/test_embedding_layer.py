@@ -113,3 +113,40 @@ def test_shared_table_gradients_add_up():
     want = np.zeros((50, 4), np.float32)
     np.add.at(want, np.concatenate([ia, ib]).ravel(), 1.0)
     np.testing.assert_array_equal(grad, want)
+
+
+# -- ReversibleEmbedding ----------------------------------------------------------------------------
+@pytest.mark.parametrize("tie_weights,cap", [(True, None), (False, None), (True, 2.5)])
+def test_reversible_embedding_both_ways(tie_weights, cap):
+    from engine.testing import check_gradients
+    g = np.random.default_rng(3)
+    layer = layers.ReversibleEmbedding(7, 3, tie_weights=tie_weights, logit_soft_cap=cap, dtype="float64")
+    ids = np.array([[0, 6, 2], [5, 5, 1]])
+    layer(ids)
+    assert [w.name for w in layer.weights] == ["embeddings"] + ([] if tie_weights else ["reverse_embeddings"])
+    layer.set_weights([g.standard_normal(w.shape) for w in layer.get_weights()])
+    table = layer.get_weights()[0]
+    np.testing.assert_allclose(np.asarray(layer(ids)), table[ids], rtol=1e-12)
+    vectors = g.standard_normal((2, 4, 3))
+    kernel = table.T if tie_weights else layer.get_weights()[1]
+    logits = vectors @ kernel
+    if cap is not None:
+        logits = cap * np.tanh(logits / cap)
+    np.testing.assert_allclose(np.asarray(layer(vectors, reverse=True)), logits, rtol=1e-12)
+    check_gradients(lambda v: layer(v, reverse=True), [vectors])
+    assert layer.compute_output_shape((None, 4, 3), reverse=True) == (None, 4, 7)
+    again = layers.ReversibleEmbedding.from_config(layer.get_config())
+    assert again.tie_weights == tie_weights and again.logit_soft_cap == cap
+    with pytest.raises(ValueError, match="output_dim=3"):
+        layer(g.standard_normal((2, 5)), reverse=True)
+
+
+def test_reversible_embedding_ties_a_language_model_head():
+    import engine
+    ids = engine.Input((4,), dtype="int32")
+    emb = layers.ReversibleEmbedding(11, 5)
+    out = emb(layers.Dense(5)(emb(ids)), reverse=True)
+    assert out.shape == (None, 4, 11)
+    model = engine.Model(ids, out)
+    assert np.asarray(model(np.array([[1, 2, 3, 10]]))).shape == (1, 4, 11)
+    assert len(model.trainable_weights) == 3           # one embeddings matrix, shared both ways

@@ -9,6 +9,17 @@ rng = np.random.default_rng(7)
 
 CASES = [
     (lambda: layers.Dense(3, activation="relu", use_bias=False), (2, 4)),
+    (lambda: layers.Dense(3, lora_rank=2, lora_alpha=4), (2, 4)),
+    (lambda: layers.EinsumDense("abc,cde->abde", (None, 2, 3), bias_axes="de", activation="relu"), (2, 5, 4)),
+    (lambda: layers.Conv2D(4, 2, groups=2, data_format="channels_first"), (2, 2, 5, 5)),
+    (lambda: layers.ReversibleEmbedding(10, 3, tie_weights=False, logit_soft_cap=2.0), "ids"),
+    (lambda: layers.SpectralNormalization(layers.Dense(3), power_iterations=2), (2, 4)),
+    (lambda: layers.AdaptiveAveragePooling1D(3), (2, 7, 2)),
+    (lambda: layers.AdaptiveAveragePooling2D((2, 3)), (2, 5, 7, 2)),
+    (lambda: layers.AdaptiveAveragePooling3D(2, data_format="channels_first"), (2, 2, 5, 4, 3)),
+    (lambda: layers.AdaptiveMaxPooling1D(4, data_format="channels_first"), (2, 2, 7)),
+    (lambda: layers.AdaptiveMaxPooling2D(3), (2, 5, 7, 2)),
+    (lambda: layers.AdaptiveMaxPooling3D((1, 2, 3)), (2, 3, 4, 5, 2)),
     (lambda: layers.Activation("tanh"), (2, 4)),
     (lambda: layers.Dropout(0.3, seed=1), (2, 4)),
     (lambda: layers.Flatten(), (2, 3, 4)),
@@ -123,6 +134,7 @@ _Q, _V = rng.standard_normal((2, 4, 3)).astype(np.float32), rng.standard_normal(
 _STEP = [rng.standard_normal((2, 3)).astype(np.float32)]
 CALLED = [
     (lambda: layers.MultiHeadAttention(2, 3, value_dim=2, output_shape=4, use_gate=True), lambda l: l(_Q, _V)),
+    (lambda: layers.GroupQueryAttention(2, 4, 2, use_gate=True, sliding_window=3), lambda l: l(_Q, _V)),
     (lambda: layers.Attention(use_scale=True, score_mode="concat"), lambda l: l([_Q, _V])),
     (lambda: layers.AdditiveAttention(use_scale=False), lambda l: l([_Q, _V])),
     (lambda: layers.SimpleRNNCell(3, activation="relu"), lambda l: l(_Q[:, 0], _STEP)[0]),

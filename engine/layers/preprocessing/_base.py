@@ -1,7 +1,7 @@
 """What the preprocessing layers share: reading data for `adapt`, data formats."""
 import numpy as np
 
-from engine import config
+from engine.layers._layout import standardize_data_format  # noqa: F401  (re-exported: image_utils reads it here)
 from engine.tensor import Tensor
 from engine.variables import Variable
 
@@ -57,12 +57,3 @@ def adapt_batches(data, layer_name):
         yield to_numpy(_first_of_pair(batch))
     if count == 0:
         raise ValueError(f"{layer_name}.adapt: the data holds no batches; pass at least one")
-
-
-def standardize_data_format(data_format, layer_name):
-    """'channels_last' or 'channels_first' (None is the configured image data format)."""
-    data_format = data_format or config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"{layer_name}: data_format must be 'channels_last' or 'channels_first', "
-                         f"got {data_format!r}")
-    return data_format
