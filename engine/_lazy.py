@@ -41,6 +41,21 @@ def lazy_table(package, spec):
     return table
 
 
+def public_names(namespace, table):
+    """`__all__` for a package with lazy names: its public functions and classes, loaded or lazy
+    (submodules left out, so `from engine.ops import *` does not bind `numpy` or `math`).
+
+    Args:
+        namespace: the package's `globals()`.
+        table: its lazy table.
+    """
+    plumbing = ("engine._lazy", "engine.saving.registry")     # the package's own machinery
+    loaded = [name for name, value in namespace.items()
+              if not name.startswith("_") and not isinstance(value, type(importlib))
+              and getattr(value, "__module__", None) not in plumbing]
+    return sorted(set(loaded) | {name for name, target in table.items() if ":" in target})
+
+
 def lazy_attributes(namespace, table):
     """The package's `__getattr__` and `__dir__` for the lazy names in table.
 

@@ -100,3 +100,13 @@ def test_lazy_layer_tables_list_every_layer_their_modules_define():
             if not any(other is not cls and issubclass(other, cls) for other in classes):
                 assert cls.__name__ in _LAZY, f"{name}.{cls.__name__} is not in engine.layers' lazy table"
                 assert getattr(engine.layers, cls.__name__) is cls
+
+
+def test_star_imports_bind_the_lazy_names_but_not_submodules():
+    out = _run("""
+import numpy
+from engine.layers import *
+from engine.ops import *
+print(RandomFlip.__name__, Dense.__name__, concatenate.__name__, fft.__name__, conv.__name__, numpy.__name__)
+""")
+    assert out.split() == ["RandomFlip", "Dense", "concatenate", "fft", "conv", "numpy"]

@@ -5,7 +5,7 @@ every other family loads its module on first use (`layers.LSTM`, `from engine.la
 RandomFlip`), and is registered for loading from configs by name before that, so a `.keras` file
 naming a layer whose module was never imported still loads.
 """
-from engine._lazy import lazy_attributes, lazy_table
+from engine._lazy import lazy_attributes, lazy_table, public_names
 from engine.layers.base import Layer
 from engine.layers.input_layer import Input, InputLayer
 from engine.layers.core import (Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Identity,
@@ -82,3 +82,6 @@ def deserialize(config, custom_objects=None):
     """
     from engine.saving.serialization import deserialize_keras_object
     return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+__all__ = public_names(globals(), _LAZY)   # `from ... import *` loads and binds every name

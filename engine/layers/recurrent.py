@@ -234,7 +234,6 @@ class _RNN(Layer):
         """Where the weights walk goes below this layer: the cell's path, holding this layer's weights."""
         return [("cell", _CellWeights(self))]
 
-
     def get_config(self):
         config = super().get_config()
         config.update({

@@ -8,7 +8,7 @@ Only ops/math.py (the arithmetic every Tensor operator needs) and the operators 
 with the package; every other name loads its module on first use (`engine.ops.fft`, `from
 engine.ops import conv`), so `import engine` does not compile ~300 ops it may never call.
 """
-from engine._lazy import lazy_attributes, lazy_table
+from engine._lazy import lazy_attributes, lazy_table, public_names
 from engine.ops import math  # noqa: F401  (the core ops: arithmetic, reductions, matmul, shapes, casts)
 from engine.ops import operators as _operators  # noqa: F401  (installs Tensor's Python operators)
 
@@ -69,3 +69,4 @@ _LAZY = lazy_table(__name__, {
     'engine.ops.transposed_conv': "conv_transpose",
 })
 __getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
+__all__ = public_names(globals(), _LAZY)   # `from ... import *` loads and binds every name

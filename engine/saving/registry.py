@@ -100,14 +100,15 @@ def builtin(family, name):
 
 
 def builtin_names(family=None):
-    """The names registered in one family, or in all of them (nothing is imported).
+    """The names registered in one family, or the class names of all of FAMILY_ORDER's (nothing is
+    imported).
 
     Args:
-        family: a family name, or None for every family.
+        family: a family name, or None for the class families.
     """
     if family is not None:
         return set(_BUILTINS.get(family, {}))
-    return {name for table in _BUILTINS.values() for name in table}
+    return {name for fam in FAMILY_ORDER for name in _BUILTINS.get(fam, {})}
 
 
 def builtin_any(name):

@@ -75,17 +75,19 @@ def _unique(name, used):
 
 
 def _walk(obj, path, out, visited, skip):
+    # visited maps id -> object: holding the objects keeps their ids from being reused by the
+    # fresh lists and stand-ins the walk creates (a property's list, an LSTM's cell) while it runs.
     if _is_saveable(obj):
         if id(obj) in visited:
             return
-        visited.add(id(obj))
+        visited[id(obj)] = obj
         out.append((path, obj))
         for attr, child in _children(obj, skip):
             _walk(child, f"{path}/{attr}" if path else attr, out, visited, skip)
     elif isinstance(obj, (list, tuple, dict)):
         if id(obj) in visited:
             return
-        visited.add(id(obj))
+        visited[id(obj)] = obj
         used = {}
         for item in (obj.values() if isinstance(obj, dict) else obj):
             if _is_saveable(item):
@@ -98,7 +100,7 @@ def saveables(model):
     """(path, saveable) for the model ("" is the model itself) and every layer inside it, each once,
     in the order Keras 3 visits them."""
     out = []
-    _walk(model, "", out, set(), _base_attributes())
+    _walk(model, "", out, {}, _base_attributes())
     return out
 
 

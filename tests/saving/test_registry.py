@@ -289,3 +289,32 @@ def test_saving_module_functions_take_keras_arguments(tmp_path):
         engine.saving.save_weights(model, path, max_shard_size="1GB")
     with pytest.raises(ValueError, match="zipped=False"):
         engine.saving.save_model(model, str(tmp_path / "m.keras"), zipped=False)
+
+
+def test_nested_models_keep_their_own_layer_groups_and_round_trip(tmp_path):
+    pytest.importorskip("h5py")
+    inner_in = engine.Input((4,))
+    inner = engine.Model(inner_in, layers.Dense(3)(inner_in), name="inner")
+    inputs = engine.Input((4,))
+    tower = Tower()
+    x = layers.Dense(4)(inner(inputs))
+    model = engine.Model(inputs, layers.Concatenate()([tower(x), layers.LSTM(2)(layers.Reshape((2, 2))(x))]))
+    path = str(tmp_path / "nested.weights.h5")
+    model.save_weights(path)
+    paths = [p for p, _ in _datasets(path)]
+    assert "layers/functional/layers/dense/vars/0" in paths      # Keras names a nested graph by its class
+    assert "layers/tower/d1/vars/0" in paths and "layers/tower/blocks/dense_1/vars/1" in paths
+    assert "layers/lstm/cell/vars/2" in paths
+    rng = np.random.default_rng(2)
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype(np.float32))
+    model.save_weights(path)
+    inner2_in = engine.Input((4,))
+    inner2 = engine.Model(inner2_in, layers.Dense(3)(inner2_in), name="inner")
+    inputs2 = engine.Input((4,))
+    x2 = layers.Dense(4)(inner2(inputs2))
+    tower2 = Tower()
+    again = engine.Model(inputs2, layers.Concatenate()([tower2(x2), layers.LSTM(2)(layers.Reshape((2, 2))(x2))]))
+    again.load_weights(path)
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -2,7 +2,7 @@
 
 Each family loads on first use (engine.layers lists them all, for loading configs by name).
 """
-from engine._lazy import lazy_attributes, lazy_table
+from engine._lazy import lazy_attributes, lazy_table, public_names
 
 _LAZY = lazy_table(__name__, {
     '': (
@@ -18,3 +18,4 @@ _LAZY = lazy_table(__name__, {
     'engine.layers.preprocessing.text_vectorization': "TextVectorization",
 })
 __getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
+__all__ = public_names(globals(), _LAZY)   # `from ... import *` loads and binds every name
