@@ -173,10 +173,10 @@ class _RNN(Layer):
         batch, features = inputs.shape[0], inputs.shape[-1]
         input_keep = rec_mask = None
         if training and self.dropout > 0:
-            keep = (rng.random((batch, 1, features)) >= self.dropout) / (1.0 - self.dropout)
+            keep = (engine_random.draw_for_batch(rng.random, (batch, 1, features)) >= self.dropout) / (1.0 - self.dropout)
             input_keep = keep.astype(inputs.dtype)
         if training and self.recurrent_dropout > 0:
-            keep = (rng.random((batch, self.units)) >= self.recurrent_dropout) / (1.0 - self.recurrent_dropout)
+            keep = (engine_random.draw_for_batch(rng.random, (batch, self.units)) >= self.recurrent_dropout) / (1.0 - self.recurrent_dropout)
             rec_mask = np.ascontiguousarray(keep, dtype=inputs.dtype)
         return input_keep, rec_mask
 

@@ -148,7 +148,9 @@ class GaussianNoise(_Noise):
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
             return inputs
-        noise = self._generator().normal(0.0, self.stddev, inputs.shape).astype(inputs.dtype)
+        generator = self._generator()
+        noise = engine_random.draw_for_batch(lambda s: generator.normal(0.0, self.stddev, s), tuple(inputs.shape))
+        noise = noise.astype(inputs.dtype)
         return ops.add(inputs, noise)
 
     def get_config(self):
@@ -176,7 +178,9 @@ class GaussianDropout(_Noise):
         if not training or self.rate == 0:
             return inputs
         stddev = np.sqrt(self.rate / (1.0 - self.rate))
-        noise = self._generator().normal(1.0, stddev, inputs.shape).astype(inputs.dtype)
+        generator = self._generator()
+        noise = engine_random.draw_for_batch(lambda s: generator.normal(1.0, stddev, s), tuple(inputs.shape))
+        noise = noise.astype(inputs.dtype)
         return ops.multiply(inputs, noise)
 
     def get_config(self):
@@ -212,7 +216,7 @@ class AlphaDropout(_Noise):
             return inputs
         shape = tuple(inputs.shape) if self.noise_shape is None else tuple(
             d if n is None else n for d, n in zip(inputs.shape, self.noise_shape))
-        keep = np.broadcast_to(self._generator().random(shape) >= self.rate, inputs.shape)
+        keep = np.broadcast_to(engine_random.draw_for_batch(self._generator().random, shape) >= self.rate, inputs.shape)
         alpha_p = -_SELU_ALPHA * _SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * alpha_p ** 2)) ** -0.5
         b = -a * alpha_p * self.rate

@@ -104,7 +104,7 @@ class _Cell(Layer):
         mask = self._masks.get(key)
         if mask is None or mask.shape != tuple(x.shape):
             rng = self._rng or engine_random.generator()
-            mask = ((rng.random(tuple(x.shape)) >= rate) / (1.0 - rate)).astype(x.dtype)
+            mask = ((engine_random.draw_for_batch(rng.random, tuple(x.shape)) >= rate) / (1.0 - rate)).astype(x.dtype)
             self._masks[key] = mask
         return ops.multiply(x, mask)
 

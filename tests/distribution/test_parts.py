@@ -103,3 +103,29 @@ def test_missing_mpi4py_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_mpi)
     with pytest.raises(ImportError, match=r'pip install "engine\[mpi\]"'):
         _mpi.mpi()
+
+
+@pytest.mark.parametrize("make, x_shape", [
+    (lambda: engine.layers.Dropout(0.5, seed=4), (6, 5)),
+    (lambda: engine.layers.GaussianNoise(0.7, seed=4), (6, 5)),
+    (lambda: engine.layers.GaussianDropout(0.4, seed=4), (6, 5)),
+    (lambda: engine.layers.AlphaDropout(0.3, seed=4), (6, 5)),
+    (lambda: engine.layers.LSTM(3, dropout=0.5, recurrent_dropout=0.5, seed=4), (6, 4, 5)),
+    (lambda: engine.layers.RNN(engine.layers.SimpleRNNCell(3, dropout=0.5, seed=4)), (6, 4, 5)),
+])
+def test_random_layers_draw_this_ranks_rows_of_the_global_batch(make, x_shape):
+    """Under a data-parallel step each rank's noise is its rows of what one process draws for the
+    whole batch, so data-parallel training matches single-process training."""
+    x = np.random.default_rng(0).standard_normal(x_shape).astype(np.float32)
+    engine.utils.set_random_seed(9)
+    whole = np.asarray(make()(x, training=True))
+    try:
+        for offset, rows in ((0, 4), (4, 2)):
+            engine.utils.set_random_seed(9)
+            layer = make()
+            engine_random._batch_shard = (offset, rows, len(x))
+            part = np.asarray(layer(x[offset:offset + rows], training=True))
+            engine_random._batch_shard = None
+            np.testing.assert_allclose(part, whole[offset:offset + rows], rtol=1e-6, atol=1e-7)
+    finally:
+        engine_random._batch_shard = None
