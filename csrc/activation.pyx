@@ -3,7 +3,6 @@
 import numpy as np
 cimport numpy as cnp
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.stdint cimport uint8_t
 from ew_common cimport *
 
@@ -171,27 +170,41 @@ cdef void _act_backward_span(int act, const floating* a, const floating* g, floa
             out[i] = g[i] if a[i] > 0 else g[i] * p
 
 
+cdef struct _ActJob:
+    int act
+    bint backward
+    const void* a
+    const void* g
+    void* out
+    double param
+
+
+cdef void _act_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _ActJob* j = <const _ActJob*>job
+    if j.backward:
+        _act_backward_span(j.act, <const float*>j.a + lo, <const float*>j.g + lo, <float*>j.out + lo, hi - lo,
+                           j.param)
+    else:
+        _act_forward_span(j.act, <const float*>j.a + lo, <float*>j.out + lo, hi - lo, j.param)
+
+
+cdef void _act_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _ActJob* j = <const _ActJob*>job
+    if j.backward:
+        _act_backward_span(j.act, <const double*>j.a + lo, <const double*>j.g + lo, <double*>j.out + lo, hi - lo,
+                           j.param)
+    else:
+        _act_forward_span(j.act, <const double*>j.a + lo, <double*>j.out + lo, hi - lo, j.param)
+
+
 cdef void _act_run(int act, bint backward, const floating* a, const floating* g, floating* out,
                    Py_ssize_t n, double param, int nt) noexcept nogil:
-    cdef Py_ssize_t span, lo, hi
-    cdef int t
-    if nt <= 1:
-        if backward:
-            _act_backward_span(act, a, g, out, n, param)
-        else:
-            _act_forward_span(act, a, out, n, param)
-        return
-    span = engine_span_len(n, nt, SPAN_ALIGN)
-    for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        lo = t * span
-        hi = lo + span
-        if hi > n:
-            hi = n
-        if lo < hi:
-            if backward:
-                _act_backward_span(act, a + lo, g + lo, out + lo, hi - lo, param)
-            else:
-                _act_forward_span(act, a + lo, out + lo, hi - lo, param)
+    cdef _ActJob job
+    job.act, job.backward, job.a, job.g, job.out, job.param = act, backward, a, g, out, param
+    if floating is float:
+        engine_run_spans(_act_spans_f, &job, n, nt, SPAN_ALIGN)
+    else:
+        engine_run_spans(_act_spans_d, &job, n, nt, SPAN_ALIGN)
 
 
 cdef inline bint _has_simd_f32_loop(int act, bint backward):
@@ -367,22 +380,31 @@ cdef void _dropout_span(const floating* x, const uint8_t* mask, floating scale, 
         out[i] = x[i] * scale if mask[i] != 0 else zero
 
 
+cdef struct _DropoutJob:
+    const void* x
+    const uint8_t* mask
+    double scale
+    void* out
+
+
+cdef void _dropout_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _DropoutJob* j = <const _DropoutJob*>job
+    _dropout_span(<const float*>j.x, j.mask, <float>j.scale, <float*>j.out, lo, hi)
+
+
+cdef void _dropout_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _DropoutJob* j = <const _DropoutJob*>job
+    _dropout_span(<const double*>j.x, j.mask, <double>j.scale, <double*>j.out, lo, hi)
+
+
 cdef void _dropout_run(const floating* x, const uint8_t* mask, double scale, floating* out,
                        Py_ssize_t n, int nt) noexcept nogil:
-    cdef Py_ssize_t span, lo, hi
-    cdef int t
-    cdef floating s = <floating>scale
-    if nt <= 1:
-        _dropout_span(x, mask, s, out, 0, n)
-        return
-    span = engine_span_len(n, nt, SPAN_ALIGN * 4)
-    for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        lo = t * span
-        hi = lo + span
-        if hi > n:
-            hi = n
-        if lo < hi:
-            _dropout_span(x, mask, s, out, lo, hi)
+    cdef _DropoutJob job
+    job.x, job.mask, job.scale, job.out = x, mask, scale, out
+    if floating is float:
+        engine_run_spans(_dropout_spans_f, &job, n, nt, SPAN_ALIGN * 4)
+    else:
+        engine_run_spans(_dropout_spans_d, &job, n, nt, SPAN_ALIGN * 4)
 
 
 def dropout_apply(x, mask_u8, double scale, out):

@@ -31,22 +31,33 @@ cdef void _bias_add_span(const floating* x, const floating* b, floating* out,
                 orow[j] = xr[j] * a[j] + b[j]
 
 
+cdef struct _BiasJob:
+    const void* x
+    const void* b
+    void* out
+    Py_ssize_t c
+    const void* a
+
+
+cdef void _bias_add_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _BiasJob* j = <const _BiasJob*>job
+    _bias_add_span(<const float*>j.x, <const float*>j.b, <float*>j.out, lo, hi, j.c, <const float*>j.a)
+
+
+cdef void _bias_add_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _BiasJob* j = <const _BiasJob*>job
+    _bias_add_span(<const double*>j.x, <const double*>j.b, <double*>j.out, lo, hi, j.c, <const double*>j.a)
+
+
 cdef void _bias_add_run(const floating* x, const floating* b, floating* out,
                         Py_ssize_t rows, Py_ssize_t c, int nt, const floating* a=NULL) noexcept nogil:
     """out = x + b per channel, or x * a + b when a scale is given."""
-    cdef Py_ssize_t span, lo, hi
-    cdef int t
-    if nt <= 1:
-        _bias_add_span(x, b, out, 0, rows, c, a)
-        return
-    span = engine_span_len(rows, nt, 1)
-    for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        lo = t * span
-        hi = lo + span
-        if hi > rows:
-            hi = rows
-        if lo < hi:
-            _bias_add_span(x, b, out, lo, hi, c, a)
+    cdef _BiasJob job
+    job.x, job.b, job.out, job.c, job.a = x, b, out, c, a
+    if floating is float:
+        engine_run_spans(_bias_add_spans_f, &job, rows, nt, 1)
+    else:
+        engine_run_spans(_bias_add_spans_d, &job, rows, nt, 1)
 
 
 cdef void _col_sums(const floating* g, double* acc, Py_ssize_t r0, Py_ssize_t r1,

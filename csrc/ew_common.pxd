@@ -4,16 +4,16 @@
 # into each module that cimports it (`from ew_common cimport *`).
 #
 # Every kernel treats its arrays as flat C-contiguous buffers.  Work is split into one
-# contiguous span per thread (engine_span_len); below a size threshold (engine_team_size) the
-# span loop is called directly, because waking a thread team costs microseconds and small
-# models call these kernels on tiny arrays every step.  A module cimporting this file calls
+# contiguous span per thread, run by threads.h's one driver (engine_run_spans); below a size
+# threshold (engine_team_size) the span function is called directly, because waking a thread
+# team costs microseconds and small models call these kernels on tiny arrays every step.  A module cimporting this file calls
 # cnp.import_array() and engine_runtime_import() at import.
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport (expm1, expm1f, log, logf, log1p, log1pf, tanhf, erf, erff, sqrt, sqrtf,
                         exp as c_exp, tanh as c_tanh)
 from kernel_common cimport (engine_team_size, engine_span_len, engine_thread_num,
-                            engine_runtime_import)
+                            engine_run_spans, engine_runtime_import)
 
 # fast_math.h: the one definition of the fast float32 exp and sigmoid; the span loops through
 # its per-ISA table (portable, AVX2+FMA).

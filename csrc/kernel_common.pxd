@@ -11,7 +11,9 @@ cdef extern from "threads.h" nogil:
     # Threads for `work` units in at most `max_parts` pieces: 1 below `minimum`.
     int engine_team_size(Py_ssize_t work, Py_ssize_t minimum, Py_ssize_t max_parts)
     Py_ssize_t engine_span_len(Py_ssize_t n, int parts, Py_ssize_t align)
-    int engine_isa_level()
+    # The span driver: fn(job, lo, hi) over [0, n) on nt threads, one span each.
+    ctypedef void (*engine_span_fn)(const void *job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
+    void engine_run_spans(engine_span_fn fn, const void *job, Py_ssize_t n, int nt, Py_ssize_t align)
 
 cdef extern from "threads.h":
     int engine_runtime_import() except -1

@@ -2,7 +2,6 @@
 import numpy as np
 cimport numpy as cnp
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
 from ew_common cimport *
 
@@ -216,23 +215,42 @@ cdef void _loss_span(int kind, const floating* t, const void* labels, bint lab64
         loss[r] = <floating>v
 
 
+cdef struct _LossJob:
+    int kind
+    const void* t
+    const void* labels
+    bint lab64
+    const void* p
+    void* loss
+    void* g
+    Py_ssize_t c
+    double lo
+    double hi
+
+
+cdef void _loss_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _LossJob* j = <const _LossJob*>job
+    _loss_span(j.kind, <const float*>j.t, j.labels, j.lab64, <const float*>j.p, <float*>j.loss, <float*>j.g,
+               lo, hi, j.c, j.lo, j.hi)
+
+
+cdef void _loss_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _LossJob* j = <const _LossJob*>job
+    _loss_span(j.kind, <const double*>j.t, j.labels, j.lab64, <const double*>j.p, <double*>j.loss, <double*>j.g,
+               lo, hi, j.c, j.lo, j.hi)
+
+
 cdef void _loss_run(int kind, const floating* t, const void* labels, bint lab64,
                     const floating* p, floating* loss, floating* g, Py_ssize_t rows, Py_ssize_t c,
                     double lo, double hi, int nt) noexcept nogil:
-    cdef Py_ssize_t span, a, b
-    cdef int k
-    if nt <= 1:
-        _loss_span(kind, t, labels, lab64, p, loss, g, 0, rows, c, lo, hi)
-        return
+    cdef _LossJob job
+    job.kind, job.t, job.labels, job.lab64, job.p = kind, t, labels, lab64, p
+    job.loss, job.g, job.c, job.lo, job.hi = loss, g, c, lo, hi
     # Rows per thread rounded so loss_out seams fall on cache-line boundaries.
-    span = engine_span_len(rows, nt, SPAN_ALIGN)
-    for k in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        a = k * span
-        b = a + span
-        if b > rows:
-            b = rows
-        if a < b:
-            _loss_span(kind, t, labels, lab64, p, loss, g, a, b, c, lo, hi)
+    if floating is float:
+        engine_run_spans(_loss_spans_f, &job, rows, nt, SPAN_ALIGN)
+    else:
+        engine_run_spans(_loss_spans_d, &job, rows, nt, SPAN_ALIGN)
 
 
 cdef Py_ssize_t _leading_size(cnp.ndarray a):

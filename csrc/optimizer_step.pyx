@@ -138,20 +138,28 @@ cdef void _opt_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi
         _adagrad_span(st, w, lo, hi)
 
 
+cdef struct _OptJob:
+    const OptStep* st
+    void* w
+
+
+cdef void _opt_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _OptJob* j = <const _OptJob*>job
+    _opt_span(j.st, <float*>j.w, lo, hi)
+
+
+cdef void _opt_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _OptJob* j = <const _OptJob*>job
+    _opt_span(j.st, <double*>j.w, lo, hi)
+
+
 cdef void _opt_run(const OptStep* st, floating* w, Py_ssize_t n, int nt) noexcept nogil:
-    cdef Py_ssize_t span, lo, hi
-    cdef int t
-    if nt <= 1:
-        _opt_span(st, w, 0, n)
-        return
-    span = engine_span_len(n, nt, SPAN_ALIGN)
-    for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        lo = t * span
-        hi = lo + span
-        if hi > n:
-            hi = n
-        if lo < hi:
-            _opt_span(st, w, lo, hi)
+    cdef _OptJob job
+    job.st, job.w = st, w
+    if floating is float:
+        engine_run_spans(_opt_spans_f, &job, n, nt, SPAN_ALIGN)
+    else:
+        engine_run_spans(_opt_spans_d, &job, n, nt, SPAN_ALIGN)
 
 
 cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, const int64_t* order,

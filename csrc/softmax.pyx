@@ -2,7 +2,6 @@
 import numpy as np
 cimport numpy as cnp
 from cython cimport floating
-from cython.parallel cimport prange
 
 from ew_common cimport *
 
@@ -76,21 +75,32 @@ cdef void _rows_span(int op, const floating* x, const floating* g, floating* out
             _log_softmax_grad_row(x + off, g + off, out + off, c)
 
 
+cdef struct _RowsJob:
+    int op
+    const void* x
+    const void* g
+    void* out
+    Py_ssize_t c
+
+
+cdef void _rows_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _RowsJob* j = <const _RowsJob*>job
+    _rows_span(j.op, <const float*>j.x, <const float*>j.g, <float*>j.out, lo, hi, j.c)
+
+
+cdef void _rows_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _RowsJob* j = <const _RowsJob*>job
+    _rows_span(j.op, <const double*>j.x, <const double*>j.g, <double*>j.out, lo, hi, j.c)
+
+
 cdef void _rows_run(int op, const floating* x, const floating* g, floating* out,
                     Py_ssize_t rows, Py_ssize_t c, int nt) noexcept nogil:
-    cdef Py_ssize_t span, lo, hi
-    cdef int t
-    if nt <= 1:
-        _rows_span(op, x, g, out, 0, rows, c)
-        return
-    span = engine_span_len(rows, nt, 1)
-    for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-        lo = t * span
-        hi = lo + span
-        if hi > rows:
-            hi = rows
-        if lo < hi:
-            _rows_span(op, x, g, out, lo, hi, c)
+    cdef _RowsJob job
+    job.op, job.x, job.g, job.out, job.c = op, x, g, out, c
+    if floating is float:
+        engine_run_spans(_rows_spans_f, &job, rows, nt, 1)
+    else:
+        engine_run_spans(_rows_spans_d, &job, rows, nt, 1)
 
 
 cdef object _row_kernel(str fn, int op, str x_name, object x, object g, object out):

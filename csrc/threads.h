@@ -43,12 +43,36 @@ static inline int engine_team_size(ptrdiff_t work, ptrdiff_t minimum, ptrdiff_t 
     return nt > 1 ? nt : 1;
 }
 
-/* Span `idx` of `parts` over [0, len): [*lo, *hi), boundaries on multiples of `align` (so two
+/* Length of each of `parts` spans over [0, n), rounded up to a multiple of `align` (so two
  * threads never write one cache line when align covers 64 bytes). */
 static inline ptrdiff_t engine_span_len(ptrdiff_t n, int parts, ptrdiff_t align)
 {
     ptrdiff_t c = (n + parts - 1) / parts;
     return ((c + align - 1) / align) * align;
+}
+
+/* The parallel driver of the span kernels: fn(job, lo, hi) over [0, n) on nt threads, one
+ * contiguous span each (boundaries on multiples of align); nt <= 1 calls fn(job, 0, n) on the
+ * calling thread, without a team.  A kernel passes its arguments in `job` and picks its span
+ * function per dtype; the span loop and its schedule are written here only. */
+typedef void (*engine_span_fn)(const void *job, ptrdiff_t lo, ptrdiff_t hi);
+
+static void engine_run_spans(engine_span_fn fn, const void *job, ptrdiff_t n, int nt, ptrdiff_t align)
+{
+    ptrdiff_t span;
+    int t;
+    if (nt <= 1) {
+        fn(job, 0, n);
+        return;
+    }
+    span = engine_span_len(n, nt, align);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+#endif
+    for (t = 0; t < nt; t++) {
+        ptrdiff_t lo = t * span, hi = lo + span < n ? lo + span : n;
+        if (lo < hi) fn(job, lo, hi);
+    }
 }
 
 #endif
