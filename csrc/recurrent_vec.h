@@ -22,7 +22,8 @@ RV_ATTR __attribute__((always_inline)) static inline RV_T RV_SUF(rnn_exp)(RV_T x
     p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C2));
     p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C1));
     p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C0));
-    p = RV_FMADD(p, RV_MUL(r, r), RV_ADD(r, RV_SET1(1.0f)));
+    /* 1 + r + r^2 p as 1 + r (1 + r p): two fused multiply-adds */
+    p = RV_FMADD(RV_FMADD(p, r, RV_SET1(1.0f)), r, RV_SET1(1.0f));
     return RV_MUL(p, RV_POW2I(n));
 }
 
