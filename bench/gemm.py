@@ -164,7 +164,8 @@ def avx2_rows(dtype, labels, res):
     if eg.simd_path() != "avx512":
         return {}
     out = {}
-    eg.set_simd_path("avx2_fma")
+    from engine import config
+    config.set_simd_path("avx2")
     try:
         for label, flops, a, ta, b, tb in cases(dtype):
             if label in labels:
@@ -176,7 +177,7 @@ def avx2_rows(dtype, labels, res):
                 row.pop("torch", None)
                 out[label + " (engine AVX2 path)"] = row
     finally:
-        eg.set_simd_path(None)
+        config.set_simd_path("auto")
     return out
 
 

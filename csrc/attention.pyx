@@ -28,21 +28,15 @@ from libc.stdint cimport uint8_t
 
 cnp.import_array()
 
-from kernel_common cimport team_size, engine_thread_num
+from kernel_common cimport engine_team_size, engine_thread_num, engine_runtime_import
 from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
+engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 engine_gemm_api_import()
 
-cdef extern from "cpu_features.h" nogil:
-    int engine_cpu_has_avx2_fma()
-
-# The float32 exponentials run in the elementwise kernels' vectorised exp (libm's expf is a call
-# per element): its span loop has an AVX2+FMA build, picked once here.
-cdef extern from "elementwise_math.h" nogil:
-    int engine_ew_use_avx2
-    int ENGINE_EW_HAVE_AVX2_CLONES
+# The float32 exponentials run in fast_math.h's vectorised exp (libm's expf is a call per
+# element), through its per-ISA table.
+cdef extern from "fast_math.h" nogil:
     void engine_ew_f32_exp_shift(const float *x, float shift, float *y, Py_ssize_t n)
-
-engine_ew_use_avx2 = engine_cpu_has_avx2_fma() and ENGINE_EW_HAVE_AVX2_CLONES
 
 cdef enum:
     _BQ = 64          # query rows per tile
@@ -335,7 +329,7 @@ cdef int _fill(str fn, _Args *a, q, k, v, mask, bint causal, double scale) excep
 
 
 cdef int _threads(const _Args *a, Py_ssize_t pairs):
-    cdef int nt = team_size(pairs * a.T * a.S * (a.D + a.Dv), _PARALLEL_MIN)
+    cdef int nt = engine_team_size(pairs * a.T * a.S * (a.D + a.Dv), _PARALLEL_MIN, pairs)
     if nt > pairs:
         nt = <int>pairs
     return nt if nt > 0 else 1

@@ -23,47 +23,10 @@ from libc.string cimport memset
 
 cnp.import_array()
 
-from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
-
-
-def _set_thread_cap(int n):
-    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
-    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
-    engine_set_thread_cap(n)
-
-
-def _thread_cap():
-    """The cap _set_thread_cap set (0: none)."""
-    return engine_get_thread_cap()
-
-from kernel_common cimport engine_thread_num, team_size
-from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_set_simd, engine_gemm_api_import
+from kernel_common cimport engine_thread_num, engine_team_size, engine_runtime_import
+from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
+engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 engine_gemm_api_import()
-
-
-def set_portable(bint on):
-    """Force the portable C paths of this module (GEMM and depthwise rows) (True), or the best
-    SIMD paths (False)."""
-    set_simd_path("portable" if on else None)
-
-
-from engine._kernels.gemm import _SIMD_LEVELS       # the one table of path names
-_SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
-
-
-def set_simd_path(name=None):
-    """Cap the instruction set ('portable', 'avx2_fma', 'avx512' or None for the best the CPU
-    has) of the depthwise rows and of the GEMM (the process's one GEMM, shared with
-    engine._kernels.gemm and recurrent)."""
-    if name not in _SIMD_LEVELS:
-        raise ValueError(f"set_simd_path: unknown path {name!r}")
-    engine_gemm_set_simd(_SIMD_LEVELS[name])
-    dw_set_simd_cap(_SIMD_LEVELS[name])
-
-
-def simd_path():
-    """The path the depthwise rows take now."""
-    return _SIMD_NAMES[dw_simd()]
 
 # Upper bound on the unrolled buffer, in elements (16 MiB of float32).
 cdef Py_ssize_t COLS_BUDGET = 1 << 22
@@ -77,7 +40,7 @@ cdef Py_ssize_t BATCHED_MAX_WO = 64
 
 
 cdef inline int _threads(Py_ssize_t work) noexcept nogil:
-    return team_size(work, PARALLEL_MIN_WORK)
+    return engine_team_size(work, PARALLEL_MIN_WORK, work)
 
 
 cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *A,
@@ -94,8 +57,6 @@ cdef extern from "depthwise.h" nogil:
         Py_ssize_t N, H, W, C, kh, kw, F, Ho, Wo, sh, sw, dh, dw, pt, pl
         int nt
     enum: DW_MAX_TAPS
-    int dw_simd()
-    void dw_set_simd_cap(int cap)
     void dw_forward_row_f(const float *x, const float *w, float *out, const Geometry *g, Py_ssize_t r)
     void dw_forward_row_d(const double *x, const double *w, double *out, const Geometry *g, Py_ssize_t r)
     Py_ssize_t dw_input_scratch(const Geometry *g)

@@ -1,7 +1,8 @@
 /* Run-time CPU feature detection shared by the kernel modules.
  *
  * Kernels are compiled for baseline x86-64; SIMD variants are compiled per
- * function with __attribute__((target(...))) and chosen here at run time, so a
+ * function with __attribute__((target(...))) (isa.h) and chosen at run time from
+ * what this detects (once, when the runtime module loads: runtime_api.h), so a
  * build made on this machine still runs on one without AVX2.
  */
 #ifndef ENGINE_CPU_FEATURES_H

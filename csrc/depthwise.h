@@ -3,13 +3,13 @@
  *
  * depthwise_vec.h holds the passes once, over GCC vector types; here they are instantiated for
  * float and double at 16 bytes (baseline: SSE2 on x86-64, whatever the target has elsewhere),
- * 32 bytes with AVX2+FMA and 64 bytes with AVX-512F, and dw_simd() picks the best the CPU has
- * unless a test capped it (conv.set_simd_path).  The build stays baseline x86-64. */
+ * 32 bytes with AVX2+FMA and 64 bytes with AVX-512F, one ISA table each (isa.h's scheme), and
+ * dw_isa() returns the one for the process-wide level.  The build stays baseline x86-64. */
 #ifndef ENGINE_DEPTHWISE_H
 #define ENGINE_DEPTHWISE_H
 
 #include <stddef.h>
-#include "cpu_features.h"
+#include "isa.h"
 
 /* Convolution geometry: input N x H x W x C, kernel kh x kw (x C x F), output N x Ho x Wo,
  * strides sh, sw, dilations dh, dw, top/left padding pt, pl.  conv.pyx's Geometry. */
@@ -81,9 +81,8 @@ typedef double dw_vd_base __attribute__((vector_size(16)));
 #undef DV_SUF
 #undef DV_ATTR
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#define DW_HAVE_SIMD 1
-#define DV_ATTR __attribute__((target("avx2,fma")))
+#if ENGINE_X86_SIMD
+#define DV_ATTR ENGINE_TARGET_AVX2
 typedef float dw_vf_avx2 __attribute__((vector_size(32)));
 typedef double dw_vd_avx2 __attribute__((vector_size(32)));
 #define DV_T float
@@ -106,7 +105,7 @@ typedef double dw_vd_avx2 __attribute__((vector_size(32)));
 #undef DV_SUF
 #undef DV_ATTR
 
-#define DV_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define DV_ATTR ENGINE_TARGET_AVX512
 typedef float dw_vf_avx512 __attribute__((vector_size(64)));
 typedef double dw_vd_avx512 __attribute__((vector_size(64)));
 #define DV_T float
@@ -128,55 +127,53 @@ typedef double dw_vd_avx512 __attribute__((vector_size(64)));
 #undef DV_W
 #undef DV_SUF
 #undef DV_ATTR
-#else
-#define DW_HAVE_SIMD 0
 #endif
 
-/* 0 baseline, 1 AVX2+FMA, 2 AVX-512F: the best the CPU has unless a test capped it. */
-static int dw_simd_level = -1;
-static int dw_simd_cap = 2;
+/* The per-ISA table of depthwise rows. */
+typedef struct {
+    void (*forward_row_f)(const float *, const float *, float *, const conv_geometry *, ptrdiff_t);
+    void (*forward_row_d)(const double *, const double *, double *, const conv_geometry *, ptrdiff_t);
+    void (*backward_input_row_f)(const float *, const float *, float *, const conv_geometry *, ptrdiff_t,
+                                 ptrdiff_t *);
+    void (*backward_input_row_d)(const double *, const double *, double *, const conv_geometry *,
+                                 ptrdiff_t, ptrdiff_t *);
+    void (*backward_weight_row_f)(const float *, const float *, float *, const conv_geometry *, ptrdiff_t);
+    void (*backward_weight_row_d)(const double *, const double *, double *, const conv_geometry *,
+                                  ptrdiff_t);
+} dw_isa_table;
 
-static inline int dw_simd(void)
-{
-    if (dw_simd_level < 0) {
-        int level = 0;
-        if (DW_HAVE_SIMD && engine_cpu_has_avx2_fma()) level = 1;
-        if (level == 1 && engine_cpu_has_avx512f()) level = 2;
-        dw_simd_level = level < dw_simd_cap ? level : dw_simd_cap;
-    }
-    return dw_simd_level;
-}
-
-static void dw_set_simd_cap(int cap)
-{
-    dw_simd_cap = cap;
-    dw_simd_level = -1;
-}
-
-#if DW_HAVE_SIMD
-#define DW_PICK(name, t) (dw_simd() == 2 ? name##_##t##_avx512 : dw_simd() == 1 ? name##_##t##_avx2 \
-                          : name##_##t##_base)
+#define DW_TABLE(sfx) {dw_forward_row_f_##sfx, dw_forward_row_d_##sfx, dw_backward_input_row_f_##sfx, \
+                       dw_backward_input_row_d_##sfx, dw_backward_weight_row_f_##sfx,             \
+                       dw_backward_weight_row_d_##sfx}
+static const dw_isa_table dw_table_portable = {dw_forward_row_f_base, dw_forward_row_d_base,
+    dw_backward_input_row_f_base, dw_backward_input_row_d_base, dw_backward_weight_row_f_base,
+    dw_backward_weight_row_d_base};
+#if ENGINE_X86_SIMD
+static const dw_isa_table dw_table_avx2 = DW_TABLE(avx2);
+static const dw_isa_table dw_table_avx512 = DW_TABLE(avx512);
+ENGINE_ISA_TABLES(dw_isa_table, dw_isa, &dw_table_portable, &dw_table_avx2, &dw_table_avx512)
 #else
-#define DW_PICK(name, t) name##_##t##_base
+ENGINE_ISA_TABLES(dw_isa_table, dw_isa, &dw_table_portable, &dw_table_portable, &dw_table_portable)
 #endif
+#undef DW_TABLE
 
 /* One row of each pass, by element type; r indexes output rows (forward, kernel gradient) or
  * input rows (input gradient, with a per-thread scratch of dw_input_scratch(g) entries). */
 static inline ptrdiff_t dw_input_scratch(const conv_geometry *g) { return g->W * (1 + 2 * g->kw); }
 static inline void dw_forward_row_f(const float *x, const float *w, float *out, const conv_geometry *g,
-                                    ptrdiff_t r) { DW_PICK(dw_forward_row, f)(x, w, out, g, r); }
+                                    ptrdiff_t r) { dw_isa()->forward_row_f(x, w, out, g, r); }
 static inline void dw_forward_row_d(const double *x, const double *w, double *out, const conv_geometry *g,
-                                    ptrdiff_t r) { DW_PICK(dw_forward_row, d)(x, w, out, g, r); }
+                                    ptrdiff_t r) { dw_isa()->forward_row_d(x, w, out, g, r); }
 static inline void dw_backward_input_row_f(const float *gy, const float *w, float *dx, const conv_geometry *g,
                                            ptrdiff_t r, ptrdiff_t *cols)
-{ DW_PICK(dw_backward_input_row, f)(gy, w, dx, g, r, cols); }
+{ dw_isa()->backward_input_row_f(gy, w, dx, g, r, cols); }
 static inline void dw_backward_input_row_d(const double *gy, const double *w, double *dx,
                                            const conv_geometry *g, ptrdiff_t r, ptrdiff_t *cols)
-{ DW_PICK(dw_backward_input_row, d)(gy, w, dx, g, r, cols); }
+{ dw_isa()->backward_input_row_d(gy, w, dx, g, r, cols); }
 static inline void dw_backward_weight_row_f(const float *x, const float *gy, float *dw, const conv_geometry *g,
-                                            ptrdiff_t r) { DW_PICK(dw_backward_weight_row, f)(x, gy, dw, g, r); }
+                                            ptrdiff_t r) { dw_isa()->backward_weight_row_f(x, gy, dw, g, r); }
 static inline void dw_backward_weight_row_d(const double *x, const double *gy, double *dw,
                                             const conv_geometry *g, ptrdiff_t r)
-{ DW_PICK(dw_backward_weight_row, d)(x, gy, dw, g, r); }
+{ dw_isa()->backward_weight_row_d(x, gy, dw, g, r); }
 
 #endif

@@ -15,20 +15,8 @@ from libc.string cimport memcpy
 
 cnp.import_array()
 
-from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
-
-
-def _set_thread_cap(int n):
-    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
-    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
-    engine_set_thread_cap(n)
-
-
-def _thread_cap():
-    """The cap _set_thread_cap set (0: none)."""
-    return engine_get_thread_cap()
-
-from kernel_common cimport team_size
+from kernel_common cimport engine_team_size, engine_runtime_import
+engine_runtime_import()        # the thread cap (csrc/runtime_api.h)
 from row_sums cimport sum_rows, prefetch_rows_of
 
 ctypedef fused index_t:
@@ -39,7 +27,7 @@ cdef Py_ssize_t PARALLEL_MIN_ELEMENTS = 1 << 15
 
 
 cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
-    return team_size(work, PARALLEL_MIN_ELEMENTS)
+    return engine_team_size(work, PARALLEL_MIN_ELEMENTS, work)
 
 
 def _check(str fn, table, ids, rows, str rows_name):

@@ -18,9 +18,9 @@
  * parallel region it runs on the calling thread only.  k is never split between
  * threads, so results do not depend on the thread count.
  *
- * Instruction set: AVX-512F, else AVX2+FMA, else portable C, chosen at run time
- * (engine_gemm_set_simd() can force a lower level, for tests and benchmarks;
- * the setting is process-wide, like the per-thread scratch buffers).
+ * Instruction set: AVX-512F, else AVX2+FMA, else portable C: the process-wide level of
+ * runtime_api.h (engine.config.set_simd_path caps it for tests and benchmarks), indexing the
+ * per-ISA blocking-and-kernel tables below (isa.h's scheme).
  *
  * Files: gemm_kernel_tmpl.h (register-tile micro-kernels, one source for every
  * ISA), gemm_driver_tmpl.h (blocking, packing, threading), this file (glue).
@@ -38,7 +38,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "cpu_features.h"
+#include "isa.h"
 #include "threads.h"
 
 /* ---- tuning knobs (see bench/gemm.py) ---------------------------------- */
@@ -157,12 +157,8 @@ static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrd
 }
 
 /* ---- micro-kernels ------------------------------------------------------- */
-/* target("...") attributes and __builtin_cpu_supports: GCC and clang on x86. */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#define ENGINE_GEMM_X86 1
-#else
-#define ENGINE_GEMM_X86 0
-#endif
+/* target("...") attributes and __builtin_cpu_supports: GCC and clang on x86 (isa.h). */
+#define ENGINE_GEMM_X86 ENGINE_X86_SIMD
 
 /* Portable: 16-byte vectors (SSE2 on any x86-64, NEON elsewhere, or scalar). */
 #define GK_TARGET
@@ -301,37 +297,12 @@ static void engine_gemm_split(ptrdiff_t len, int parts, int idx, int align, ptrd
 #undef GK_TARGET
 #endif
 
-/* ---- instruction-set selection ------------------------------------------ */
-#define ENGINE_GEMM_PORTABLE 0
-#define ENGINE_GEMM_AVX2 1
-#define ENGINE_GEMM_AVX512 2
-
-static int engine_gemm_simd_max = -1;     /* what the CPU supports, detected once */
-static int engine_gemm_simd_cap = 2;      /* upper limit set by engine_gemm_set_simd */
-
-static int engine_gemm_simd_level(void)
-{
-    int lvl = engine_gemm_simd_max;
-    if (lvl < 0) {
-#if ENGINE_GEMM_X86
-        lvl = engine_cpu_has_avx512f() ? ENGINE_GEMM_AVX512
-            : engine_cpu_has_avx2_fma() ? ENGINE_GEMM_AVX2 : ENGINE_GEMM_PORTABLE;
-#else
-        lvl = ENGINE_GEMM_PORTABLE;
-#endif
-        engine_gemm_simd_max = lvl;       /* benign race: every thread writes the same */
-    }
-    return lvl < engine_gemm_simd_cap ? lvl : engine_gemm_simd_cap;
-}
-
-/* Limit the instruction set (0 portable, 1 AVX2, 2 AVX-512 = best available). */
-static void engine_gemm_set_simd(int cap) { engine_gemm_simd_cap = cap; }
-
+/* ---- instruction-set selection: the process-wide level of runtime_api.h ---- */
 static const char *engine_gemm_simd_name(void)
 {
-    switch (engine_gemm_simd_level()) {
-    case ENGINE_GEMM_AVX512: return "avx512";
-    case ENGINE_GEMM_AVX2: return "avx2_fma";
+    switch (engine_isa_level()) {
+    case ENGINE_ISA_AVX512: return "avx512";
+    case ENGINE_ISA_AVX2: return "avx2";
     default: return "portable";
     }
 }
@@ -480,29 +451,17 @@ static gd_isa_d gd_isa_d_avx512 = {12, 16, 120, 256, 512,
     gk_rowmajor_a_d_avx512n, gk_colmajor_a_d_avx512n};
 #endif
 
-static gd_isa_s *gd_select_isa_s(void)
-{
+/* Tables are mutable (engine_gemm_set_blocking tunes the active one), so they are indexed
+ * here rather than through ENGINE_ISA_TABLES' const tables. */
 #if ENGINE_GEMM_X86
-    switch (engine_gemm_simd_level()) {
-    case ENGINE_GEMM_AVX512: return &gd_isa_s_avx512;
-    case ENGINE_GEMM_AVX2: return &gd_isa_s_avx2;
-    default: break;
-    }
+static gd_isa_s *const gd_isa_s_by_level[ENGINE_ISA_LEVELS] = {&gd_isa_s_portable, &gd_isa_s_avx2, &gd_isa_s_avx512};
+static gd_isa_d *const gd_isa_d_by_level[ENGINE_ISA_LEVELS] = {&gd_isa_d_portable, &gd_isa_d_avx2, &gd_isa_d_avx512};
+#else
+static gd_isa_s *const gd_isa_s_by_level[ENGINE_ISA_LEVELS] = {&gd_isa_s_portable, &gd_isa_s_portable, &gd_isa_s_portable};
+static gd_isa_d *const gd_isa_d_by_level[ENGINE_ISA_LEVELS] = {&gd_isa_d_portable, &gd_isa_d_portable, &gd_isa_d_portable};
 #endif
-    return &gd_isa_s_portable;
-}
-
-static gd_isa_d *gd_select_isa_d(void)
-{
-#if ENGINE_GEMM_X86
-    switch (engine_gemm_simd_level()) {
-    case ENGINE_GEMM_AVX512: return &gd_isa_d_avx512;
-    case ENGINE_GEMM_AVX2: return &gd_isa_d_avx2;
-    default: break;
-    }
-#endif
-    return &gd_isa_d_portable;
-}
+static inline gd_isa_s *gd_select_isa_s(void) { return gd_isa_s_by_level[engine_isa_level()]; }
+static inline gd_isa_d *gd_select_isa_d(void) { return gd_isa_d_by_level[engine_isa_level()]; }
 
 /* Override the cache blocks of the active instruction set (benchmark tuning
  * only; mc must be a multiple of mr and nc of nr, checked by the caller). */
@@ -541,6 +500,6 @@ static void engine_gemm_get_blocking(int is_double, int *out)
 #define ENGINE_GEMM_PROVIDER
 #include "gemm_api.h"
 static const engine_gemm_api engine_gemm_table = {engine_sgemm, engine_dgemm, engine_sgemm_pair,
-                                                  engine_dgemm_pair, engine_gemm_set_simd};
+                                                  engine_dgemm_pair};
 
 #endif

@@ -7,19 +7,6 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
-
-
-def _set_thread_cap(int n):
-    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
-    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
-    engine_set_thread_cap(n)
-
-
-def _thread_cap():
-    """The cap _set_thread_cap set (0: none)."""
-    return engine_get_thread_cap()
-
 from cpython.pycapsule cimport PyCapsule_New
 
 # gemm.h holds the implementation; it must be included before gemm_api.h (whose include guard
@@ -30,15 +17,15 @@ cdef extern from "gemm.h" nogil:
         pass
     const engine_gemm_api engine_gemm_table
     const char *ENGINE_GEMM_CAPSULE
-    int engine_gemm_simd_level()
     const char *engine_gemm_simd_name()
     void engine_gemm_set_blocking(int is_double, Py_ssize_t mc, Py_ssize_t kc, Py_ssize_t nc)
     void engine_gemm_get_blocking(int is_double, int *out)
     Py_ssize_t engine_gemm_swap_a_in_place_max_c(int is_double, Py_ssize_t elements)
     Py_ssize_t engine_gemm_swap_small_b_in_place_max(int is_double, Py_ssize_t nbytes)
 
-from gemm_api cimport (engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair,
-                       engine_gemm_set_simd)
+from gemm_api cimport engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair
+from kernel_common cimport engine_runtime_import
+engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 
 cdef extern from "gemm_peak.h" nogil:
     double engine_fma_peak_gflops(int nthreads, int simd, long iters)
@@ -170,24 +157,9 @@ def matmul(A, B, bint trans_a=False, bint trans_b=False):
     return gemm(A, B, C, trans_a, trans_b, 1.0, 0.0)
 
 
-_SIMD_LEVELS = {"portable": 0, "avx2_fma": 1, "avx2": 1, "avx512": 2, None: 2}
-
-
-def set_portable(bint on):
-    """Force the portable C path (True) or go back to the best SIMD path (False)."""
-    engine_gemm_set_simd(0 if on else 2)
-
-
-def set_simd_path(name=None):
-    """Cap the instruction set: "portable", "avx2_fma", "avx512" or None (best available).
-    A cap above what the CPU supports falls back to the best it has."""
-    if name not in _SIMD_LEVELS:
-        raise ValueError(f"set_simd_path: unknown path {name!r}")
-    engine_gemm_set_simd(_SIMD_LEVELS[name])
-
-
 def simd_path():
-    """The path GEMM uses now: "avx512", "avx2_fma" or "portable"."""
+    """The instruction set the GEMM runs now: "avx512", "avx2" or "portable" (the process-wide
+    level engine.config.set_simd_path caps)."""
     return engine_gemm_simd_name().decode()
 
 

@@ -4,7 +4,7 @@
  * gemm module, which publishes its entry points in a capsule (engine._kernels.gemm._c_api).
  * conv and recurrent include this header instead and call through that table: compiling the
  * header into each of them tripled the build's longest compile jobs.  One copy also means one
- * instruction-set cap, one set of packing buffers per thread and one L2 probe for the process.
+ * set of packing buffers per thread and one L2 probe for the process.
  *
  * A module that includes this header calls engine_gemm_api_import() once at import time (it
  * returns -1 with a Python exception set when the gemm module cannot be loaded).  gemm.h defines
@@ -33,7 +33,6 @@ typedef struct {
                        double alpha, const double *A1, ptrdiff_t lda1, const double *A2, ptrdiff_t lda2,
                        const double *B, ptrdiff_t ldb, double beta, double *C1, ptrdiff_t ldc1,
                        double *C2, ptrdiff_t ldc2);
-    void (*set_simd)(int cap);       /* 0 portable, 1 AVX2+FMA, 2 best available */
 } engine_gemm_api;
 
 #ifndef ENGINE_GEMM_PROVIDER
@@ -84,8 +83,6 @@ static inline void engine_dgemm_pair(int trans_a, int trans_b, ptrdiff_t m1, ptr
     engine_gemm_fns->dgemm_pair(trans_a, trans_b, m1, m2, n, k, alpha, A1, lda1, A2, lda2, B, ldb, beta,
                                 C1, ldc1, C2, ldc2);
 }
-
-static inline void engine_gemm_set_simd(int cap) { engine_gemm_fns->set_simd(cap); }
 #endif
 
 #endif

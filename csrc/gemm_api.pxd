@@ -19,7 +19,6 @@ cdef extern from "gemm_api.h" nogil:
                            double alpha, const double *A1, Py_ssize_t lda1, const double *A2, Py_ssize_t lda2,
                            const double *B, Py_ssize_t ldb, double beta, double *C1, Py_ssize_t ldc1,
                            double *C2, Py_ssize_t ldc2)
-    void engine_gemm_set_simd(int cap)      # 0 portable, 1 AVX2+FMA, 2 best available (process-wide)
 
 cdef extern from "gemm_api.h":
     int engine_gemm_api_import() except -1

@@ -18,7 +18,8 @@ from libc.math cimport sqrt
 
 cnp.import_array()
 
-from kernel_common cimport team_size
+from kernel_common cimport engine_team_size, engine_runtime_import
+engine_runtime_import()        # the thread cap (csrc/runtime_api.h)
 
 # Below this many elements a thread team costs more than it saves.
 cdef Py_ssize_t _PARALLEL_MIN = 1 << 15
@@ -112,7 +113,7 @@ cdef void _backward_rows(const floating *x, const floating *gamma, const floatin
 cdef void _forward(const floating *x, const floating *gamma, const floating *beta, double eps,
                    floating *y, floating *mean, floating *rstd, Py_ssize_t rows,
                    Py_ssize_t width) noexcept nogil:
-    cdef int nt = team_size(rows * width, _PARALLEL_MIN)
+    cdef int nt = engine_team_size(rows * width, _PARALLEL_MIN, rows * width)
     cdef Py_ssize_t c, chunk
     if nt > rows:
         nt = <int>rows if rows > 0 else 1
@@ -200,7 +201,7 @@ def layer_norm_backward(x, gamma, mean, rstd, g, dx):
     if dx is not None:
         _array(fn, "dx", dx, x.dtype, (rows, width))
         _writable(fn, "dx", dx)
-    cdef int nparts = team_size(rows * width, _PARALLEL_MIN)
+    cdef int nparts = engine_team_size(rows * width, _PARALLEL_MIN, rows * width)
     if nparts > rows:
         nparts = <int>rows if rows > 0 else 1
     parts = np.zeros((2 * nparts, width), dtype=x.dtype)

@@ -12,26 +12,14 @@ from libc.string cimport memset
 
 cnp.import_array()
 
-from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
-
-
-def _set_thread_cap(int n):
-    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
-    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
-    engine_set_thread_cap(n)
-
-
-def _thread_cap():
-    """The cap _set_thread_cap set (0: none)."""
-    return engine_get_thread_cap()
-
-from kernel_common cimport team_size
+from kernel_common cimport engine_team_size, engine_runtime_import
+engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 
 cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 15
 
 
 cdef inline int _threads(Py_ssize_t work) noexcept nogil:
-    return team_size(work, PARALLEL_MIN_WORK)
+    return engine_team_size(work, PARALLEL_MIN_WORK, work)
 
 
 cdef extern from "pool_rows.h" nogil:
@@ -39,30 +27,6 @@ cdef extern from "pool_rows.h" nogil:
         Py_ssize_t N, H, W, C, ph, pw, Ho, Wo, sh, sw, pt, pl
     void pool_max_row_f(const float *x, float *out, const Window *w, Py_ssize_t r)
     void pool_max_row_d(const double *x, double *out, const Window *w, Py_ssize_t r)
-    int pool_simd()
-    void pool_set_simd_cap(int cap)
-
-
-_SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
-_SIMD_LEVELS = {"portable": 0, "avx2_fma": 1, "avx2": 1, "avx512": 2, None: 2}
-
-
-def set_portable(bint on):
-    """Force the portable C max-pooling rows (True), or go back to the best SIMD ones (False)."""
-    pool_set_simd_cap(0 if on else 2)
-
-
-def set_simd_path(name=None):
-    """Cap the instruction set ('portable', 'avx2_fma', 'avx512' or None for the best the CPU
-    has), for tests of each code path."""
-    if name not in _SIMD_LEVELS:
-        raise ValueError(f"set_simd_path: unknown path {name!r}")
-    pool_set_simd_cap(_SIMD_LEVELS[name])
-
-
-def simd_path():
-    """The path the max-pooling rows take now."""
-    return _SIMD_NAMES[pool_simd()]
 
 
 def _window(str fn, x_shape, out_shape, pool, strides, pads):

@@ -2,10 +2,9 @@
  *
  * The compare-and-select over a channel run vectorises, but the module is built for baseline
  * x86-64, where that is 4 floats at a time; AVX2 and AVX-512 copies of the row function are
- * compiled with target attributes and pool_simd() picks one at run time, capped by
- * pool.set_simd_path (engine.config.set_simd_path("portable") reaches here as it reaches the
- * GEMM), so a build made here still runs anywhere.  The choice is per output row, not per
- * channel run: a call per run cost more than the maxima themselves.
+ * compiled with target attributes, one ISA table each (isa.h's scheme), and pool_isa() returns
+ * the one for the process-wide level, so a build made here still runs anywhere.  The choice is
+ * per output row, not per channel run: a call per run cost more than the maxima themselves.
  */
 #ifndef ENGINE_POOL_ROWS_H
 #define ENGINE_POOL_ROWS_H
@@ -18,15 +17,7 @@ typedef struct {
     ptrdiff_t N, H, W, C, ph, pw, Ho, Wo, sh, sw, pt, pl;
 } pool_window;
 
-#include "cpu_features.h"
-
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#define POOL_HAVE_SIMD 1
-#define POOL_ATTR_AVX2 __attribute__((target("avx2,fma")))
-#define POOL_ATTR_AVX512 __attribute__((target("avx512f,avx2,fma")))
-#else
-#define POOL_HAVE_SIMD 0
-#endif
+#include "isa.h"
 
 /* out[n, i, j, :] = the maximum over the real cells of each window of output row r = n * Ho + i.
  * NaN is sticky, as in numpy: a NaN cell wins, and once the maximum is NaN it stays. */
@@ -62,45 +53,29 @@ ATTR static void NAME(const T *x, T *out, const pool_window *w, ptrdiff_t r)    
 
 POOL_MAX_ROW(float, pool_max_row_f_base, )
 POOL_MAX_ROW(double, pool_max_row_d_base, )
-#if POOL_HAVE_SIMD
-POOL_MAX_ROW(float, pool_max_row_f_avx2, POOL_ATTR_AVX2)
-POOL_MAX_ROW(double, pool_max_row_d_avx2, POOL_ATTR_AVX2)
-POOL_MAX_ROW(float, pool_max_row_f_avx512, POOL_ATTR_AVX512)
-POOL_MAX_ROW(double, pool_max_row_d_avx512, POOL_ATTR_AVX512)
-#endif
+/* The per-ISA table of max-pooling rows. */
+typedef struct {
+    void (*max_row_f)(const float *, float *, const pool_window *, ptrdiff_t);
+    void (*max_row_d)(const double *, double *, const pool_window *, ptrdiff_t);
+} pool_isa_table;
 
-/* 0 portable, 1 AVX2+FMA, 2 AVX-512F: the best the CPU has, capped by pool_set_simd_cap (the
- * levels of the GEMM's engine_gemm_set_simd).  Detected once; a benign race writes one value. */
-static int pool_simd_level = -1;
-static int pool_simd_cap = 2;
-
-static inline int pool_simd(void)
-{
-    if (pool_simd_level < 0) {
-        int level = 0;
-        if (POOL_HAVE_SIMD && engine_cpu_has_avx2_fma()) level = engine_cpu_has_avx512f() ? 2 : 1;
-        pool_simd_level = level < pool_simd_cap ? level : pool_simd_cap;
-    }
-    return pool_simd_level;
-}
-
-static void pool_set_simd_cap(int cap)
-{
-    pool_simd_cap = cap;
-    pool_simd_level = -1;
-}
-
-#if POOL_HAVE_SIMD
-#define POOL_PICK(t) (pool_simd() == 2 ? pool_max_row_##t##_avx512 \
-                      : pool_simd() == 1 ? pool_max_row_##t##_avx2 : pool_max_row_##t##_base)
+static const pool_isa_table pool_table_portable = {pool_max_row_f_base, pool_max_row_d_base};
+#if ENGINE_X86_SIMD
+POOL_MAX_ROW(float, pool_max_row_f_avx2, ENGINE_TARGET_AVX2)
+POOL_MAX_ROW(double, pool_max_row_d_avx2, ENGINE_TARGET_AVX2)
+POOL_MAX_ROW(float, pool_max_row_f_avx512, ENGINE_TARGET_AVX512)
+POOL_MAX_ROW(double, pool_max_row_d_avx512, ENGINE_TARGET_AVX512)
+static const pool_isa_table pool_table_avx2 = {pool_max_row_f_avx2, pool_max_row_d_avx2};
+static const pool_isa_table pool_table_avx512 = {pool_max_row_f_avx512, pool_max_row_d_avx512};
+ENGINE_ISA_TABLES(pool_isa_table, pool_isa, &pool_table_portable, &pool_table_avx2, &pool_table_avx512)
 #else
-#define POOL_PICK(t) pool_max_row_##t##_base
+ENGINE_ISA_TABLES(pool_isa_table, pool_isa, &pool_table_portable, &pool_table_portable, &pool_table_portable)
 #endif
 
 static inline void pool_max_row_f(const float *x, float *out, const pool_window *w, ptrdiff_t r)
-{ POOL_PICK(f)(x, out, w, r); }
+{ pool_isa()->max_row_f(x, out, w, r); }
 static inline void pool_max_row_d(const double *x, double *out, const pool_window *w, ptrdiff_t r)
-{ POOL_PICK(d)(x, out, w, r); }
+{ pool_isa()->max_row_d(x, out, w, r); }
 
 #undef POOL_MAX_ROW
 

@@ -16,20 +16,6 @@ from cython.parallel cimport prange
 
 cnp.import_array()
 
-from kernel_common cimport engine_set_thread_cap, engine_get_thread_cap
-
-
-def _set_thread_cap(int n):
-    """Limit this module's thread teams to n threads (0: no limit).  engine/_fork.py sets 1 in a
-    forked child, where GNU OpenMP's thread pool is gone (csrc/threads.h)."""
-    engine_set_thread_cap(n)
-
-
-def _thread_cap():
-    """The cap _set_thread_cap set (0: none)."""
-    return engine_get_thread_cap()
-
-
 cdef extern from "fpmode.h" nogil:
     unsigned int engine_ftz_enter()
     void engine_ftz_leave(unsigned int mode)
@@ -77,37 +63,11 @@ cdef extern from "recurrent_math.h" nogil:
     void rnn_simple_backward_f(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
     void rnn_simple_backward_d(const rnn_args *a, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k)
 
-from kernel_common cimport team_size
+from kernel_common cimport engine_team_size, engine_runtime_import
 from gemm_api cimport (engine_sgemm, engine_dgemm, engine_sgemm_pair, engine_dgemm_pair,
                        engine_gemm_api_import)
+engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 engine_gemm_api_import()
-
-cdef extern from "recurrent_math.h" nogil:
-    void rnn_set_portable(int on)
-    void rnn_set_simd_cap(int cap)
-    int rnn_simd()
-
-
-def set_portable(bint on):
-    """Force the portable C paths (True), or go back to the best SIMD paths (False)."""
-    rnn_set_portable(on)
-
-
-from engine._kernels.gemm import _SIMD_LEVELS       # the one table of path names
-_SIMD_NAMES = {0: "portable", 1: "avx2_fma", 2: "avx512"}
-
-
-def set_simd_path(name=None):
-    """Cap this module's SIMD level ('portable', 'avx2_fma', 'avx512' or None for the best the
-    CPU has), for tests of each code path; the process's one GEMM follows."""
-    if name not in _SIMD_LEVELS:
-        raise ValueError(f"set_simd_path: unknown path {name!r}")
-    rnn_set_simd_cap(_SIMD_LEVELS[name])
-
-
-def simd_path():
-    """The path the gate math takes now."""
-    return _SIMD_NAMES[rnn_simd()]
 
 
 ctypedef void (*fwd_fn)(const rnn_args *, Py_ssize_t, Py_ssize_t) noexcept nogil
@@ -184,7 +144,7 @@ cdef inline void *_ptr(object a):
 
 
 cdef Py_ssize_t _num_slabs(Py_ssize_t B, Py_ssize_t work):
-    cdef Py_ssize_t n = team_size(work, _PARALLEL_MIN_WORK)
+    cdef Py_ssize_t n = engine_team_size(work, _PARALLEL_MIN_WORK, work)
     if n > B // _MIN_ROWS_PER_SLAB:
         n = B // _MIN_ROWS_PER_SLAB
     return n if n >= 1 else 1

@@ -4,8 +4,7 @@
  *   RT        element type (float / double)
  *   RSUF(n)   name mangling for this instantiation
  *   RATTR     function attribute (empty or a target("avx2,fma") attribute)
- *   REXP(x)   exp for RT
- *   RTANH(x)  tanh for RT
+ *   RSIGMOID(x), RTANH(x), RHARD_SIGMOID(x)  the activations for RT (fast_math.h)
  *   RGEMM     engine_sgemm / engine_dgemm
  *   RVEC_SIGMOID(x, n), RVEC_TANH(x, n)  (optional) apply the activation in place
  *             to the longest prefix of whole SIMD vectors and return its length
@@ -42,17 +41,13 @@ RSUF(act_run)(int code, RT *x, ptrdiff_t n)
 #else
         j = 0;
 #endif
-        for (; j < n; j++) x[j] = (RT)1 / ((RT)1 + REXP(-x[j]));
+        for (; j < n; j++) x[j] = RSIGMOID(x[j]);
         break;
     case RNN_RELU:
         for (j = 0; j < n; j++) x[j] = x[j] > (RT)0 ? x[j] : (RT)0;
         break;
     case RNN_HARD_SIGMOID:
-        for (j = 0; j < n; j++) {
-            RT v = x[j] / (RT)6 + (RT)0.5;
-            v = v < (RT)0 ? (RT)0 : v;
-            x[j] = v > (RT)1 ? (RT)1 : v;
-        }
+        for (j = 0; j < n; j++) x[j] = RHARD_SIGMOID(x[j]);
         break;
     default: /* linear */
         break;
@@ -67,17 +62,17 @@ RSUF(dact_run)(int code, const RT *y, RT *g, ptrdiff_t n)
     ptrdiff_t j;
     switch (code) {
     case RNN_TANH:
-        for (j = 0; j < n; j++) g[j] *= (RT)1 - y[j] * y[j];
+        for (j = 0; j < n; j++) g[j] *= ENGINE_TANH_SLOPE_Y(y[j]);
         break;
     case RNN_SIGMOID:
-        for (j = 0; j < n; j++) g[j] *= y[j] * ((RT)1 - y[j]);
+        for (j = 0; j < n; j++) g[j] *= ENGINE_SIGMOID_SLOPE_Y(y[j]);
         break;
     case RNN_RELU:
         for (j = 0; j < n; j++) g[j] = y[j] > (RT)0 ? g[j] : (RT)0;
         break;
     case RNN_HARD_SIGMOID:
         for (j = 0; j < n; j++)
-            g[j] = (y[j] > (RT)0 && y[j] < (RT)1) ? g[j] / (RT)6 : (RT)0;
+            g[j] = ENGINE_HARD_SIGMOID_GRAD_Y(RT, y[j], g[j]);
         break;
     default:
         break;
@@ -162,8 +157,8 @@ RSUF(lstm_cell_forward)(RT *restrict z, const RT *restrict bias, const RT *restr
     for (; j < u; j++) {
         RT zi = z[j], zf = z[u + j], zg = z[2 * u + j], zo = z[3 * u + j];
         if (bias) { zi += bias[j]; zf += bias[u + j]; zg += bias[2 * u + j]; zo += bias[3 * u + j]; }
-        RT gi = (RT)1 / ((RT)1 + REXP(-zi)), gf = (RT)1 / ((RT)1 + REXP(-zf));
-        RT gg = RTANH(zg), go = (RT)1 / ((RT)1 + REXP(-zo));
+        RT gi = RSIGMOID(zi), gf = RSIGMOID(zf);
+        RT gg = RTANH(zg), go = RSIGMOID(zo);
         z[j] = gi; z[u + j] = gf; z[2 * u + j] = gg; z[3 * u + j] = go;
         c[j] = gf * cp[j] + gi * gg;
         tc[j] = RTANH(c[j]);
@@ -183,11 +178,11 @@ RSUF(lstm_cell_backward)(const RT *restrict z, const RT *restrict tc, const RT *
     ptrdiff_t j;
     for (j = 0; j < u; j++) {
         const RT gi = z[j], gf = z[u + j], gg = z[2 * u + j], go = z[3 * u + j], t = tc[j];
-        const RT dc = gc[j] + gh[j] * go * ((RT)1 - t * t);
-        d[j] = dc * gg * (gi * ((RT)1 - gi));
-        d[u + j] = dc * cp[j] * (gf * ((RT)1 - gf));
-        d[2 * u + j] = dc * gi * ((RT)1 - gg * gg);
-        d[3 * u + j] = gh[j] * t * (go * ((RT)1 - go));
+        const RT dc = gc[j] + gh[j] * go * ENGINE_TANH_SLOPE_Y(t);
+        d[j] = dc * gg * ENGINE_SIGMOID_SLOPE_Y(gi);
+        d[u + j] = dc * cp[j] * ENGINE_SIGMOID_SLOPE_Y(gf);
+        d[2 * u + j] = dc * gi * ENGINE_TANH_SLOPE_Y(gg);
+        d[3 * u + j] = gh[j] * t * ENGINE_SIGMOID_SLOPE_Y(go);
         gc[j] = dc * gf;
     }
     if (dbp) for (j = 0; j < 4 * u; j++) dbp[j] += d[j];

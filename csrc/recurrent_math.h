@@ -1,10 +1,10 @@
-/* C side of engine._kernels.recurrent: shared argument block, fast float
- * activations, and the slab kernels of recurrent_impl.h instantiated for
- * float (baseline and AVX2/FMA, picked at run time) and double.
+/* C side of engine._kernels.recurrent: shared argument block, and the slab kernels of
+ * recurrent_impl.h instantiated for float (portable, AVX2+FMA and AVX-512F: one ISA table each,
+ * isa.h's scheme) and double.
  *
- * float uses a polynomial exp that gcc can vectorise (libm expf calls would
- * keep the gate math scalar and dominate small-unit LSTMs); double keeps libm
- * so the float64 path stays a precise reference for gradient checks.
+ * float uses fast_math.h's polynomial exp, sigmoid and tanh (libm expf calls would keep the gate
+ * math scalar and dominate small-unit LSTMs); double keeps libm so the float64 path stays a
+ * precise reference for gradient checks.
  */
 #ifndef ENGINE_RECURRENT_MATH_H
 #define ENGINE_RECURRENT_MATH_H
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <math.h>
 #include "gemm_api.h"
-#include "cpu_features.h"
+#include "fast_math.h"
 
 enum { RNN_LINEAR = 0, RNN_TANH = 1, RNN_SIGMOID = 2, RNN_RELU = 3, RNN_HARD_SIGMOID = 4 };
 
@@ -33,65 +33,28 @@ typedef struct {
     void *dZ, *dZr, *dh, *dc, *tmp, *tmp2, *db_part, *db2_part;
 } rnn_args;
 
-/* exp for float without libm: 2^n * p(r), |r| <= ln2/2, degree-6 Taylor
- * (relative error ~1e-7); the input is clamped so 2^n stays a normal float. */
-static inline __attribute__((always_inline)) float rnn_expf(float x)
-{
-    float n, r, p;
-    int32_t bits;
-    float scale;
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round to nearest */
-    r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187e-06f;
-    p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    bits = ((int32_t)n + 127) << 23;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* tanh through exp(-2|x|); a short odd series near zero avoids the
- * cancellation in 1 - e there. */
-static inline __attribute__((always_inline)) float rnn_tanhf(float x)
-{
-    float ax = fabsf(x);
-    float e = rnn_expf(-2.0f * ax);
-    float big = (1.0f - e) / (1.0f + e);
-    float x2 = x * x;
-    float small = ax * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f + x2 * (-17.0f / 315.0f))));
-    float y = ax < 0.125f ? small : big;
-    return x < 0.0f ? -y : y;
-}
-
 #define RT float
 #define RSUF(n) n##_f_base
 #define RATTR
-#define REXP(x) rnn_expf(x)
-#define RTANH(x) rnn_tanhf(x)
+#define RSIGMOID(x) engine_sigmoidf(x)
+#define RTANH(x) engine_tanhf(x)
+#define RHARD_SIGMOID(x) engine_hard_sigmoidf(x)
 #define RGEMM engine_sgemm
 #include "recurrent_impl.h"
 #undef RSUF
 #undef RATTR
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#define RNN_HAVE_AVX2 1
+#if ENGINE_X86_SIMD
 #include <immintrin.h>
 
-/* gcc does not vectorise rnn_expf's bit tricks, and the gate activations are most of an LSTM
+/* gcc does not vectorise the exp's bit tricks inside these loops, and the gate activations are most of an LSTM
  * step's time at small unit counts, so the SIMD builds get explicit vector versions of the same
  * polynomials (recurrent_vec.h), 8 wide for AVX2 and 16 wide for AVX-512F: at 32 units per row
  * the cell is most of a step after its small GEMM, and AVX-512 halves its instructions. */
 #define RV_T __m256
 #define RV_W 8
 #define RV_SUF(n) n##_avx2
-#define RV_ATTR __attribute__((target("avx2,fma")))
+#define RV_ATTR ENGINE_TARGET_AVX2
 #define RV_SET1 _mm256_set1_ps
 #define RV_LOAD _mm256_loadu_ps
 #define RV_STORE _mm256_storeu_ps
@@ -132,7 +95,7 @@ static inline __attribute__((always_inline)) float rnn_tanhf(float x)
 #undef RV_SELECT_LT
 
 #define RSUF(n) n##_f_avx2
-#define RATTR __attribute__((target("avx2,fma")))
+#define RATTR ENGINE_TARGET_AVX2
 #define RVEC_SIGMOID rnn_sigmoid_run_avx2
 #define RVEC_TANH rnn_tanh_run_avx2
 #define RVEC_LSTM_CELL rnn_lstm_cell_avx2
@@ -143,11 +106,10 @@ static inline __attribute__((always_inline)) float rnn_tanhf(float x)
 #undef RVEC_TANH
 #undef RVEC_LSTM_CELL
 
-#define RNN_HAVE_AVX512 1
 #define RV_T __m512
 #define RV_W 16
 #define RV_SUF(n) n##_avx512
-#define RV_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define RV_ATTR ENGINE_TARGET_AVX512
 #define RV_SET1 _mm512_set1_ps
 #define RV_LOAD _mm512_loadu_ps
 #define RV_STORE _mm512_storeu_ps
@@ -198,7 +160,7 @@ static inline __attribute__((always_inline)) float rnn_tanhf(float x)
 #undef RV_REST_CELL_FROM
 
 #define RSUF(n) n##_f_avx512
-#define RATTR __attribute__((target("avx512f,avx2,fma")))
+#define RATTR ENGINE_TARGET_AVX512
 #define RVEC_SIGMOID rnn_sigmoid_run_avx512
 #define RVEC_TANH rnn_tanh_run_avx512
 #define RVEC_LSTM_CELL rnn_lstm_cell_avx512
@@ -208,75 +170,61 @@ static inline __attribute__((always_inline)) float rnn_tanhf(float x)
 #undef RVEC_SIGMOID
 #undef RVEC_TANH
 #undef RVEC_LSTM_CELL
-#else
-#define RNN_HAVE_AVX2 0
-#define RNN_HAVE_AVX512 0
 #endif
 #undef RT
-#undef REXP
+#undef RSIGMOID
 #undef RTANH
+#undef RHARD_SIGMOID
 #undef RGEMM
 
 #define RT double
 #define RSUF(n) n##_d
 #define RATTR
-#define REXP(x) exp(x)
+#define RSIGMOID(x) engine_sigmoid(x)
 #define RTANH(x) tanh(x)
+#define RHARD_SIGMOID(x) engine_hard_sigmoid(x)
 #define RGEMM engine_dgemm
 #include "recurrent_impl.h"
 #undef RT
 #undef RSUF
 #undef RATTR
-#undef REXP
+#undef RSIGMOID
 #undef RTANH
+#undef RHARD_SIGMOID
 #undef RGEMM
 
-/* 0 portable C, 1 AVX2+FMA, 2 AVX-512F: the best the CPU has unless a test capped it. */
-static int rnn_simd_level = -1;
-static int rnn_simd_cap = 2;
+/* The per-ISA table of float slab kernels (double runs libm's exp and tanh at every level: it is
+ * the precise reference of the gradient checks). */
+typedef void (*rnn_fwd_fn)(const rnn_args *, ptrdiff_t, ptrdiff_t);
+typedef void (*rnn_bwd_fn)(const rnn_args *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef struct {
+    rnn_fwd_fn lstm_forward, gru_forward, simple_forward;
+    rnn_bwd_fn lstm_backward, gru_backward, simple_backward;
+} rnn_isa_table;
 
-static inline int rnn_simd(void)
-{
-    if (rnn_simd_level < 0) {
-        int level = 0;
-        if (RNN_HAVE_AVX2 && engine_cpu_has_avx2_fma()) level = 1;
-        if (level == 1 && RNN_HAVE_AVX512 && engine_cpu_has_avx512f()) level = 2;
-        rnn_simd_level = level < rnn_simd_cap ? level : rnn_simd_cap;
-    }
-    return rnn_simd_level;
-}
-
-/* Cap this module's gate math and the GEMM (process-wide): 0 portable, 1 AVX2, 2 whatever the CPU has. */
-static void rnn_set_simd_cap(int cap)
-{
-    rnn_simd_cap = cap;
-    rnn_simd_level = -1;
-    engine_gemm_set_simd(cap);
-}
-
-/* Force the portable C paths of this module's gate math and of the GEMM, for tests. */
-static void rnn_set_portable(int on)
-{
-    rnn_set_simd_cap(on ? 0 : 2);
-}
-
-#if RNN_HAVE_AVX2
-#define RNN_PICK_F(name) (rnn_simd() == 2 ? name##_f_avx512 : rnn_simd() == 1 ? name##_f_avx2 : name##_f_base)
+#define RNN_TABLE(sfx) {lstm_forward_slab_f_##sfx, gru_forward_slab_f_##sfx, rnn_forward_slab_f_##sfx, \
+                        lstm_backward_slab_f_##sfx, gru_backward_slab_f_##sfx, rnn_backward_slab_f_##sfx}
+static const rnn_isa_table rnn_table_portable = RNN_TABLE(base);
+#if ENGINE_X86_SIMD
+static const rnn_isa_table rnn_table_avx2 = RNN_TABLE(avx2);
+static const rnn_isa_table rnn_table_avx512 = RNN_TABLE(avx512);
+ENGINE_ISA_TABLES(rnn_isa_table, rnn_isa, &rnn_table_portable, &rnn_table_avx2, &rnn_table_avx512)
 #else
-#define RNN_PICK_F(name) (name##_f_base)
+ENGINE_ISA_TABLES(rnn_isa_table, rnn_isa, &rnn_table_portable, &rnn_table_portable, &rnn_table_portable)
 #endif
+#undef RNN_TABLE
 
-static void rnn_lstm_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { RNN_PICK_F(lstm_forward_slab)(a, b0, b1); }
+static void rnn_lstm_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { rnn_isa()->lstm_forward(a, b0, b1); }
 static void rnn_lstm_forward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { lstm_forward_slab_d(a, b0, b1); }
-static void rnn_lstm_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { RNN_PICK_F(lstm_backward_slab)(a, b0, b1, k); }
+static void rnn_lstm_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { rnn_isa()->lstm_backward(a, b0, b1, k); }
 static void rnn_lstm_backward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { lstm_backward_slab_d(a, b0, b1, k); }
-static void rnn_gru_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { RNN_PICK_F(gru_forward_slab)(a, b0, b1); }
+static void rnn_gru_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { rnn_isa()->gru_forward(a, b0, b1); }
 static void rnn_gru_forward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { gru_forward_slab_d(a, b0, b1); }
-static void rnn_gru_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { RNN_PICK_F(gru_backward_slab)(a, b0, b1, k); }
+static void rnn_gru_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { rnn_isa()->gru_backward(a, b0, b1, k); }
 static void rnn_gru_backward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { gru_backward_slab_d(a, b0, b1, k); }
-static void rnn_simple_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { RNN_PICK_F(rnn_forward_slab)(a, b0, b1); }
+static void rnn_simple_forward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { rnn_isa()->simple_forward(a, b0, b1); }
 static void rnn_simple_forward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1) { rnn_forward_slab_d(a, b0, b1); }
-static void rnn_simple_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { RNN_PICK_F(rnn_backward_slab)(a, b0, b1, k); }
+static void rnn_simple_backward_f(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { rnn_isa()->simple_backward(a, b0, b1, k); }
 static void rnn_simple_backward_d(const rnn_args *a, ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t k) { rnn_backward_slab_d(a, b0, b1, k); }
 
 #endif

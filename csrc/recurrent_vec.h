@@ -6,22 +6,24 @@
  * RV_POW2I(n) (2^n for integral n), RV_ABS, RV_WITH_SIGN_OF(y, v) (|y| with v's sign) and
  * RV_SELECT_LT(a, t, x, y) (a < t ? x : y per lane), and optionally RV_REST_SIGMOID_RUN,
  * RV_REST_TANH_RUN and RV_REST_CELL_FROM: a narrower instantiation that finishes what is left
- * past whole vectors.  The polynomials are rnn_expf's and rnn_tanhf's. */
+ * past whole vectors.  The polynomials are fast_math.h's engine_expf and engine_tanhf (the
+ * exp's range clamped to [-87, 88], where one 2^n factor stays a normal float). */
 
 RV_ATTR __attribute__((always_inline)) static inline RV_T RV_SUF(rnn_exp)(RV_T x)
 {
     RV_T n, r, p;
     x = RV_MIN(RV_MAX(x, RV_SET1(-87.0f)), RV_SET1(88.0f));
     n = RV_ROUND(RV_MUL(x, RV_SET1(1.44269504088896341f)));
-    r = RV_FNMADD(n, RV_SET1(0.693145751953125f), x);
-    r = RV_FNMADD(n, RV_SET1(1.428606765330187e-06f), r);
-    p = RV_SET1(1.0f / 720.0f);
-    p = RV_FMADD(p, r, RV_SET1(1.0f / 120.0f));
-    p = RV_FMADD(p, r, RV_SET1(1.0f / 24.0f));
-    p = RV_FMADD(p, r, RV_SET1(1.0f / 6.0f));
-    p = RV_FMADD(p, r, RV_SET1(0.5f));
-    p = RV_FMADD(p, r, RV_SET1(1.0f));
-    p = RV_FMADD(p, r, RV_SET1(1.0f));
+    r = RV_FNMADD(n, RV_SET1(ENGINE_EXPF_LN2_HI), x);
+    r = RV_FNMADD(n, RV_SET1(ENGINE_EXPF_LN2_LO), r);
+    p = RV_SET1(ENGINE_EXPF_C5);
+    p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C4));
+    p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C3));
+    p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C2));
+    p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C1));
+    p = RV_FMADD(p, r, RV_SET1(ENGINE_EXPF_C0));
+    /* 1 + r + r^2 p as 1 + r (1 + r p): two fused multiply-adds */
+    p = RV_FMADD(RV_FMADD(p, r, RV_SET1(1.0f)), r, RV_SET1(1.0f));
     return RV_MUL(p, RV_POW2I(n));
 }
 

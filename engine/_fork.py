@@ -6,17 +6,14 @@ several threads inherits a pool whose threads do not exist, and its first team o
 one thread waits for them forever (in GOMP_parallel under engine_sgemm).  A multiprocessing
 pool with the 'fork' start method, the way many data loaders start workers, is such a child.
 
-So a child caps every kernel module's teams at one thread (csrc/threads.h): its kernels run
+So a child caps every kernel module's teams at one thread (one process-wide cap, kept by the
+runtime module: csrc/runtime_api.h and csrc/threads.h): its kernels run
 serially and give the same answers, and a warning says why, once per process.  Workers that
 need threaded kernels should be started with the 'spawn' or 'forkserver' method, which begin
 from a fresh process.
 """
-import importlib
 import os
 import warnings
-
-# The compiled modules that start thread teams; each keeps its own cap (a static in C).
-_KERNEL_MODULES = ("runtime", "gemm", "conv", "recurrent", "elementwise", "pool", "embedding")
 
 _warned = False
 
@@ -27,14 +24,8 @@ class ForkedOpenMPWarning(RuntimeWarning):
 
 def set_thread_cap(n):
     """Cap every kernel module's thread teams at n threads (0 lifts the cap)."""
-    for name in _KERNEL_MODULES:
-        try:
-            mod = importlib.import_module(f"engine._kernels.{name}")
-        except ImportError:
-            continue
-        setter = getattr(mod, "_set_thread_cap", None)
-        if setter is not None:
-            setter(int(n))
+    from engine._kernels import runtime
+    runtime._set_thread_cap(int(n))
 
 
 def _after_fork_in_child():

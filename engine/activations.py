@@ -153,12 +153,12 @@ def relu6(x):
 def hard_sigmoid(x):
     """Hard sigmoid, a piecewise-linear approximation of the sigmoid.
 
-    Computes `clip(x / 6 + 0.5, 0, 1)`: 0 for `x <= -3`, 1 for `x >= 3`, linear in between.
+    Computes `relu6(x + 3) / 6`: 0 for `x <= -3`, 1 for `x >= 3`, linear in between.
 
     Args:
         x: input tensor.
     """
-    return ops.clip(ops.add(ops.multiply(x, 1.0 / 6.0), 0.5), 0.0, 1.0)
+    return ops.hard_sigmoid(x)
 
 
 def hard_silu(x):
@@ -167,7 +167,7 @@ def hard_silu(x):
     Args:
         x: input tensor.
     """
-    return ops.multiply(x, hard_sigmoid(x))
+    return ops.hard_silu(x)
 
 
 hard_swish = hard_silu

@@ -69,29 +69,37 @@ def openmp_enabled():
     return _runtime.openmp_enabled()
 
 
-def _kernel_modules_with_simd():
-    import importlib
-    mods = []
-    for name in ("gemm", "conv", "recurrent", "elementwise", "pool", "normalization", "embedding"):
-        try:
-            mod = importlib.import_module(f"engine._kernels.{name}")
-        except ImportError:
-            continue
-        if hasattr(mod, "set_portable"):
-            mods.append(mod)
-    return mods
+_SIMD_PATHS = ("auto", "portable", "avx2", "avx512")
 
 
 def set_simd_path(path):
-    """'auto' picks the fastest SIMD code the CPU supports; 'portable' forces plain C (for tests)."""
-    if path not in ("auto", "portable"):
-        raise ValueError(f"set_simd_path: expected 'auto' or 'portable', got {path!r}")
-    for mod in _kernel_modules_with_simd():
-        mod.set_portable(path == "portable")
+    """Cap the instruction set of every kernel family (one process-wide switch).
+
+    Args:
+        path: "auto" (the best the CPU has), "portable" (plain C: what a machine without AVX2
+            runs; for tests), "avx2" (AVX2+FMA) or "avx512" (AVX-512F). A level above what the
+            CPU supports gives the best it has. The ENGINE_SIMD environment variable takes the
+            same values and is read at import.
+
+    Returns:
+        The level now in effect: "portable", "avx2" or "avx512".
+    """
+    if path not in _SIMD_PATHS:
+        raise ValueError(f"set_simd_path: expected one of {_SIMD_PATHS}, got {path!r}")
+    return _runtime.set_simd_cap("avx512" if path == "auto" else path)
 
 
-if os.environ.get("ENGINE_SIMD") == "portable":
-    set_simd_path("portable")
+def get_simd_path():
+    """The instruction set every kernel family runs now: "portable", "avx2" or "avx512"."""
+    return _runtime.simd_level()
+
+
+_ENV_SIMD = os.environ.get("ENGINE_SIMD", "").strip().lower()
+if _ENV_SIMD:
+    if _ENV_SIMD not in _SIMD_PATHS:
+        raise ValueError(f"engine: the ENGINE_SIMD environment variable is {_ENV_SIMD!r}; set it to "
+                         f"one of {_SIMD_PATHS} or unset it")
+    set_simd_path(_ENV_SIMD)
 
 # A fork()ed child runs the kernels on one thread (GNU OpenMP cannot start teams there).
 _fork.install()

@@ -11,7 +11,7 @@ from engine.autodiff import differentiable, is_recording
 from engine.ops._util import contiguous, float_dtype_of, to_array
 from engine.ops.nn import _activation, apply_activation, activation_gradient, OUTPUT_DERIVED
 from engine._kernels import conv as C
-from engine._kernels import elementwise as K
+from engine._kernels import bias as K
 from engine._kernels import pool as P
 
 

@@ -1,6 +1,6 @@
 """Neural-network ops: activations, the fused dense op, dropout and per-sample losses.
 
-The arithmetic runs in the fused elementwise kernels (engine._kernels.elementwise);
+The arithmetic runs in the fused kernels (engine._kernels.activation, .bias, .loss, .softmax);
 this module defines each op once with its gradient.
 """
 import numpy as np
@@ -9,7 +9,7 @@ from engine import random as engine_random
 from engine.autodiff import differentiable, is_recording
 from engine.ops._util import check_axis, contiguous, float_dtype_of, to_array, wrap
 from engine.ops.math import gemm_2d, matmul_grads
-from engine._kernels import elementwise as K
+from engine._kernels import activation as K, bias as B, loss as L, softmax as S
 
 
 # name -> (forward kernel, gradient kernel, whether the gradient is computed from the output)
@@ -19,8 +19,8 @@ _ACTIVATIONS = {
     "tanh": (K.tanh, K.tanh_grad, True),
     "elu": (K.elu, K.elu_grad, True),
     "selu": (K.selu, K.selu_grad, True),
-    "softmax": (K.softmax, K.softmax_grad, True),
-    "log_softmax": (K.log_softmax, K.log_softmax_grad, True),
+    "softmax": (S.softmax, S.softmax_grad, True),
+    "log_softmax": (S.log_softmax, S.log_softmax_grad, True),
     "softplus": (K.softplus, K.softplus_grad, False),
     "gelu": (K.gelu, K.gelu_grad, False),
     "gelu_tanh": (K.gelu_tanh, K.gelu_tanh_grad, False),
@@ -158,7 +158,7 @@ def _dense(x, kernel, bias, activation=None):
     x2 = x.reshape(-1, x.shape[-1])
     y = gemm_2d(x2, kernel)
     if bias is not None:
-        K.bias_add(y, bias, y)
+        B.bias_add(y, bias, y)
     if activation is not None:
         apply_activation(activation, y, y, {})
     y = y.reshape(x.shape[:-1] + (units,))
@@ -169,7 +169,7 @@ def _dense(x, kernel, bias, activation=None):
             g2 = activation_gradient(activation, None, y.reshape(-1, units), g2, {})
         dx, dw = matmul_grads(x2, kernel, g2, needs, gemm_2d)
         dx = None if dx is None else dx.reshape(x.shape)
-        db = K.bias_grad(g2, np.empty_like(bias)) if needs[2] else None
+        db = B.bias_grad(g2, np.empty_like(bias)) if needs[2] else None
         return dx, dw, db
     return y, vjp
 
@@ -184,11 +184,11 @@ def dense(x, kernel, bias=None, activation=None):
 @differentiable
 def _bias_add(x, bias):
     xc = contiguous(x, bias.dtype)
-    y = K.bias_add(xc, bias, np.empty_like(xc))
+    y = B.bias_add(xc, bias, np.empty_like(xc))
 
     def vjp(g, needs):
         g = contiguous(g, bias.dtype)
-        db = K.bias_grad(g, np.empty_like(bias)) if needs[1] else None
+        db = B.bias_grad(g, np.empty_like(bias)) if needs[1] else None
         return (g if needs[0] else None), db
     return y, vjp
 
@@ -227,14 +227,14 @@ def dropout(x, rate, noise_shape=None, seed=None, rng=None):
 
 # -- losses: one value per sample, computed with their gradient by fused kernels ----------
 _LOSS_KERNELS = {
-    "mse": K.mse,
-    "mae": K.mae,
-    "binary_crossentropy": K.binary_crossentropy,
-    "binary_crossentropy_logits": K.binary_crossentropy_logits,
-    "categorical_crossentropy": K.categorical_crossentropy,
-    "categorical_crossentropy_logits": K.categorical_crossentropy_logits,
-    "sparse_categorical_crossentropy": K.sparse_categorical_crossentropy,
-    "sparse_categorical_crossentropy_logits": K.sparse_categorical_crossentropy_logits,
+    "mse": L.mse,
+    "mae": L.mae,
+    "binary_crossentropy": L.binary_crossentropy,
+    "binary_crossentropy_logits": L.binary_crossentropy_logits,
+    "categorical_crossentropy": L.categorical_crossentropy,
+    "categorical_crossentropy_logits": L.categorical_crossentropy_logits,
+    "sparse_categorical_crossentropy": L.sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy_logits": L.sparse_categorical_crossentropy_logits,
 }
 
 

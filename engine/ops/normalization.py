@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.autodiff import differentiable
 from engine.ops._util import contiguous
-from engine._kernels import elementwise as K
+from engine._kernels import bias as K
 
 
 @differentiable

@@ -17,7 +17,7 @@ from engine.ops._util import contiguous, to_array
 from engine.ops.convolution import int_tuple
 from engine.ops.nn import apply_activation, activation_gradient, OUTPUT_DERIVED
 from engine._kernels import conv as C
-from engine._kernels import elementwise as K
+from engine._kernels import bias as K
 
 
 def transpose_padding(kernel, stride, dilation, padding, output_padding):

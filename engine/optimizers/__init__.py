@@ -1,6 +1,6 @@
 """Optimizers (keras.optimizers) with Keras 3's defaults, update rules and state order.
 
-SGD, RMSprop, Adam, AdamW and Adagrad run on fused in-place kernels (engine._kernels.elementwise);
+SGD, RMSprop, Adam, AdamW and Adagrad run on fused in-place kernels (engine._kernels.optimizer_step);
 the others are float32 numpy, in place on the variables' arrays.
 """
 import inspect

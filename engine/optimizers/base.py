@@ -4,7 +4,7 @@ and the optimizer state in Keras's variable order.
 
 The update rules themselves are the subclasses' `update_step(gradient, variable, w, lr, step)`,
 which change `w` (the variable's array) in place: the built-in SGD/RMSprop/Adam/AdamW/Adagrad call
-fused kernels (engine._kernels.elementwise), the others use float32 numpy as Keras computes.
+fused kernels (engine._kernels.optimizer_step), the others use float32 numpy as Keras computes.
 """
 import inspect
 import re
@@ -584,7 +584,7 @@ def moving_average(average, value, rate):
 
 
 def takes_rows(update_step):
-    """Mark an update_step that passes its gradient straight to an engine._kernels.elementwise
+    """Mark an update_step that passes its gradient straight to an engine._kernels.optimizer_step
     optimizer kernel, which also accepts a table's gradient by rows (see Optimizer._update)."""
     update_step.takes_rows = True
     return update_step

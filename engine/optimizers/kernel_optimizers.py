@@ -1,8 +1,8 @@
-"""The optimizers with fused update kernels (engine._kernels.elementwise): SGD, RMSprop, Adam,
+"""The optimizers with fused update kernels (engine._kernels.optimizer_step): SGD, RMSprop, Adam,
 AdamW and Adagrad, with Keras 3's defaults and update rules."""
 import numpy as np
 
-from engine._kernels import elementwise as K
+from engine._kernels import optimizer_step as K
 from engine.optimizers.base import Optimizer, takes_rows
 from engine.saving.registry import register_builtins
 

@@ -197,10 +197,9 @@ DEPTHWISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("path", ["avx512", "avx2_fma", "portable"])
 @pytest.mark.parametrize("case", DEPTHWISE_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_depthwise_kernels_match_float64_loops(case, dtype, path):
+def test_depthwise_kernels_match_float64_loops(case, dtype, isa_level):
     N, H, W, C, kh, kw, M, strides, dilations, pads = case
     rng = np.random.default_rng(sum(case[:7]))
     x = rng.standard_normal((N, H, W, C)).astype(dtype)
@@ -209,40 +208,18 @@ def test_depthwise_kernels_match_float64_loops(case, dtype, path):
     gy = rng.standard_normal(out_ref.shape).astype(dtype)
     dx_ref, dw_ref = grads(gy)
     tol = 2e-5 if dtype == np.float32 else 1e-12
-    K.set_simd_path(path)
-    try:
-        out = np.full(out_ref.shape, np.nan, dtype)
-        K.depthwise_conv2d_forward(x, w, out, strides, dilations, pads)
-        dx = np.full(x.shape, np.nan, dtype)
-        K.depthwise_conv2d_backward_input(gy, w, dx, strides, dilations, pads)
-        dw = np.full(w.shape, np.nan, dtype)
-        K.depthwise_conv2d_backward_weight(x, gy, dw, strides, dilations, pads)
-        dw2 = np.ones(w.shape, dtype)
-        K.depthwise_conv2d_backward_weight(x, gy, dw2, strides, dilations, pads, accumulate=True)
-    finally:
-        K.set_simd_path(None)
+    out = np.full(out_ref.shape, np.nan, dtype)
+    K.depthwise_conv2d_forward(x, w, out, strides, dilations, pads)
+    dx = np.full(x.shape, np.nan, dtype)
+    K.depthwise_conv2d_backward_input(gy, w, dx, strides, dilations, pads)
+    dw = np.full(w.shape, np.nan, dtype)
+    K.depthwise_conv2d_backward_weight(x, gy, dw, strides, dilations, pads)
+    dw2 = np.ones(w.shape, dtype)
+    K.depthwise_conv2d_backward_weight(x, gy, dw2, strides, dilations, pads, accumulate=True)
     np.testing.assert_allclose(out, out_ref, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(dw2, dw_ref + 1, rtol=tol, atol=tol * 10)
-
-
-def test_depthwise_simd_path_switch():
-    """The switch the tests above rely on really moves the rows between instruction sets."""
-    from engine._kernels import gemm
-    best = gemm.simd_path()   # the best path this CPU has: depthwise follows GEMM's detection
-    assert best in ("avx512", "avx2_fma", "portable")
-    assert K.simd_path() == best
-    try:
-        K.set_simd_path("portable")
-        assert K.simd_path() == "portable"
-        K.set_simd_path("avx2_fma")
-        assert K.simd_path() == ("portable" if best == "portable" else "avx2_fma")
-    finally:
-        K.set_simd_path(None)
-    assert K.simd_path() == best
-    with pytest.raises(ValueError, match="unknown path"):
-        K.set_simd_path("sse9")
 
 
 @pytest.mark.parametrize("threads", [1, 2])

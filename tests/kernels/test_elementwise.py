@@ -1,4 +1,5 @@
-"""Tests for engine._kernels.elementwise against independent float64 numpy references.
+"""Tests for the elementwise kernel modules (activation, bias, loss, optimizer_step, softmax)
+against independent float64 numpy references.
 
 Gradients are checked against central finite differences of the kernels' own
 forward passes in float64 on small arrays; larger arrays (past the parallel
@@ -9,7 +10,13 @@ import math
 import numpy as np
 import pytest
 
-from engine._kernels import elementwise as E
+from types import SimpleNamespace
+
+from engine._kernels import activation, bias, loss, optimizer_step, softmax
+
+# The elementwise families' modules under one name (each kernel lives in exactly one of them).
+E = SimpleNamespace(**{name: getattr(mod, name) for mod in (activation, bias, loss, optimizer_step, softmax)
+                       for name in dir(mod) if not name.startswith("_")})
 
 DTYPES = [np.float32, np.float64]
 # Shapes for elementwise ops: scalar, empty, single, small 2-D/3-D, and one
@@ -790,11 +797,9 @@ def test_error_messages_name_function_and_shapes():
 # float32 exp and the baseline / AVX2 builds of the exp-based loops
 # ---------------------------------------------------------------------------
 
-@pytest.fixture(params=[False, True], ids=["baseline", "avx2"])
-def simd_path(request):
-    previous = E._set_avx2(request.param)
-    yield request.param
-    E._set_avx2(previous)
+@pytest.fixture
+def simd_path(isa_level):
+    return isa_level
 
 
 def _ulps(got, ref64):

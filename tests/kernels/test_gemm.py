@@ -12,6 +12,7 @@ import threading
 import numpy as np
 import pytest
 
+from engine import config
 from engine._kernels import gemm as G
 from engine._kernels import runtime
 
@@ -38,22 +39,12 @@ TRANS = list(itertools.product([False, True], [False, True]))
 DTYPES = [np.float32, np.float64]
 
 
-def _paths():
-    paths = [None]
-    if runtime.cpu_has_avx512f():
-        paths.append("avx2_fma")   # avx512 is the default there; also cover AVX2
-    paths.append("portable")
-    return paths
-
-
-PATHS = _paths()
-
-
 @pytest.fixture(autouse=True)
 def _restore_state():
     nt = runtime.get_num_threads()
+    level = config.get_simd_path()
     yield
-    G.set_simd_path(None)
+    config.set_simd_path(level)
     runtime.set_num_threads(nt)
 
 
@@ -100,12 +91,10 @@ def _run(rng, shape, ta, tb, dtype, alpha, beta, sliced=False, nan_c=False):
     _check(A, B, C0, C, ta, tb, alpha, beta)
 
 
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_shapes_all_paths(path, dtype, ta, tb):
-    G.set_simd_path(path)
-    rng = np.random.default_rng(hash((str(path), dtype.__name__, ta, tb)) % 2**32)
+def test_shapes_all_paths(isa_level, dtype, ta, tb):
+    rng = np.random.default_rng(hash((isa_level, dtype.__name__, ta, tb)) % 2**32)
     for i, shape in enumerate(SHAPES):
         # cycle through the alpha / beta cases so each shape sees a few
         alpha, beta, nan_c = [(1.0, 0.0, True), (0.5, 1.0, False), (-2.0, 0.25, False),
@@ -113,10 +102,8 @@ def test_shapes_all_paths(path, dtype, ta, tb):
         _run(rng, shape, ta, tb, dtype, alpha, beta, sliced=(i % 3 == 1), nan_c=nan_c)
 
 
-@pytest.mark.parametrize("path", [None, "portable"])
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_big_shapes(path, ta, tb):
-    G.set_simd_path(path)
+def test_big_shapes(isa_level, ta, tb):
     rng = np.random.default_rng(7)
     for shape in BIG_SHAPES:
         _run(rng, shape, ta, tb, np.float32, 1.0, 0.0, nan_c=True)
@@ -223,18 +210,12 @@ def test_matmul_transposed_views_no_copy_needed():
     assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (128, 32)
 
 
-def test_simd_path_switch():
-    assert G.simd_path() in ("avx512", "avx2_fma", "portable")
-    G.set_portable(True)
-    assert G.simd_path() == "portable"
-    G.set_portable(False)
-    best = G.simd_path()
+def test_gemm_follows_the_one_switch():
+    best = runtime.simd_max()
+    assert config.set_simd_path("portable") == "portable" and G.simd_path() == "portable"
+    assert config.set_simd_path("auto") == best and G.simd_path() == best
     if runtime.cpu_has_avx2_fma():
-        assert best in ("avx512", "avx2_fma")
-        G.set_simd_path("avx2_fma")
-        assert G.simd_path() == "avx2_fma"
-    with pytest.raises(ValueError):
-        G.set_simd_path("sse9")
+        assert config.set_simd_path("avx2") == "avx2" and G.simd_path() == "avx2"
 
 
 def test_boundary_checks():
@@ -291,15 +272,13 @@ def test_gemm_pair_equals_two_products(nt, dtype, ta, tb):
             np.testing.assert_array_equal(C, G.gemm(A, B, C0.copy(), ta, tb, 0.5, 1.0))
 
 
-@pytest.mark.parametrize("path", [None, "portable"])
 @pytest.mark.parametrize("nt", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_transposed_a_read_in_place_or_packed(path, nt, dtype):
+def test_transposed_a_read_in_place_or_packed(isa_level, nt, dtype):
     """The packed path reads a transposed A in place when a thread's block of C is small (long-k
     weight gradients): the same tiles and order of sums as packing it, so bit-identical results
     either way, within the float64 bound, also for sub-blocks, edge tiles, several KC blocks,
     accumulation and the paired products."""
-    G.set_simd_path(path)
     runtime.set_num_threads(nt)
     rng = np.random.default_rng(12)
     old = G._set_a_in_place_max_c(dtype, 0)
@@ -320,15 +299,13 @@ def test_transposed_a_read_in_place_or_packed(path, nt, dtype):
         G._set_a_in_place_max_c(dtype, old)
 
 
-@pytest.mark.parametrize("path", [None, "portable"])
 @pytest.mark.parametrize("nt", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_small_path_b_in_place_or_copied(path, nt, dtype):
+def test_small_path_b_in_place_or_copied(isa_level, nt, dtype):
     """The small path reads a row-major op(B) in place while a k chunk of it fits in half of L1,
     and copies it into panels beyond (for products of many rows): the same tiles and order of
     sums either way, so bit-identical results, within the float64 bound, for full and partial
     panels, several k chunks, sub-blocks and accumulation, with op(A) = A and A^T."""
-    G.set_simd_path(path)
     runtime.set_num_threads(nt)
     rng = np.random.default_rng(13)
     old = G._set_small_b_in_place_max_bytes(dtype, 0)

@@ -6,7 +6,6 @@ input and recurrent rows, reset_before with a (3u,) bias and r applied to h_{t-1
 h_seq in processing order (reversed under go_backwards); a masked step (mask[b, t] == 0, t the
 input time) carries h (and c) over; rec_mask multiplies h_{t-1} where it enters the recurrent
 kernel only."""
-import os
 
 import numpy as np
 import pytest
@@ -471,16 +470,10 @@ def test_kernels_do_not_modify_their_inputs(kind, dtype):
 
 # ------------------------------------------------------------------ float32 against float64
 
-@pytest.fixture(params=["auto", "avx2_fma", "portable"])
-def simd_path(request):
-    """Each gate-math path this CPU has: auto is AVX-512 where there is one; avx2_fma caps the
-    recurrent module at AVX2 (on a CPU without it, it is the portable path again)."""
-    if request.param == "avx2_fma":
-        R.set_simd_path("avx2_fma")
-    else:
-        engine.config.set_simd_path(request.param)
-    yield request.param
-    engine.config.set_simd_path("portable" if os.environ.get("ENGINE_SIMD") == "portable" else "auto")
+@pytest.fixture
+def simd_path(isa_level):
+    """Each gate-math path this CPU has (conftest.py's isa_level)."""
+    return isa_level
 
 
 @pytest.mark.parametrize("kind,options", [
@@ -694,20 +687,3 @@ def test_backward_rejects_bad_arguments():
         R.simple_rnn_backward({"kind": "gru"})
     with pytest.raises(ValueError, match=r"cache must be the cache"):
         R.lstm_backward(None)
-
-
-def test_simd_path_caps_the_gate_math():
-    try:
-        R.set_simd_path("portable")
-        assert R.simd_path() == "portable"
-        R.set_simd_path("avx2_fma")
-        assert R.simd_path() in ("avx2_fma", "portable")
-        R.set_simd_path(None)
-        best = R.simd_path()
-        assert best in ("avx512", "avx2_fma", "portable")
-        R.set_simd_path("avx512")
-        assert R.simd_path() == best
-        with pytest.raises(ValueError, match="unknown path 'sse9'"):
-            R.set_simd_path("sse9")
-    finally:
-        engine.config.set_simd_path("portable" if os.environ.get("ENGINE_SIMD") == "portable" else "auto")

@@ -1,0 +1,388 @@
+# Optimizer steps, fused and in place (SGD with momentum, RMSprop, Adam, Adagrad), on whole
+# variables or on the rows a sparse gradient touches.
+import numpy as np
+cimport numpy as cnp
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport int64_t
+from row_sums cimport sum_rows, prefetch_rows_of
+from ew_common cimport *
+
+cnp.import_array()
+engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
+
+
+# ---------------------------------------------------------------------------
+# Optimizer steps, in place.  Float32 variables are updated in float32 with
+# the scalars rounded to float32 first, in the operation order of Keras 3, so
+# results match Keras within rounding.
+# ---------------------------------------------------------------------------
+
+cdef enum Optimizer:
+    OPT_SGD
+    OPT_MOMENTUM
+    OPT_RMSPROP
+    OPT_ADAM
+    OPT_ADAGRAD
+
+
+cdef struct OptStep:
+    int kind
+    void* g
+    void* s1          # momentum / velocity / m / accumulator
+    void* s2          # rmsprop momentum buffer / adam v
+    void* s3          # rmsprop avg_grad / adam vhat
+    double lr         # lr, or adam's alpha
+    double a          # momentum / rho / beta_1
+    double b          # rmsprop momentum / beta_2
+    double eps
+    bint flag         # nesterov / centered
+
+
+cdef void _sgd_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const floating* g = <const floating*>st.g
+    cdef floating lr = <floating>st.lr
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        w[i] = w[i] - g[i] * lr
+
+
+cdef void _momentum_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const floating* g = <const floating*>st.g
+    cdef floating* m = <floating*>st.s1
+    cdef floating lr = <floating>st.lr, mu = <floating>st.a, mi
+    cdef Py_ssize_t i
+    if st.flag:
+        for i in range(lo, hi):
+            mi = -g[i] * lr + m[i] * mu
+            m[i] = mi
+            w[i] = w[i] + (-g[i] * lr + mi * mu)
+    else:
+        for i in range(lo, hi):
+            mi = -g[i] * lr + m[i] * mu
+            m[i] = mi
+            w[i] = w[i] + mi
+
+
+cdef void _rmsprop_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const floating* g = <const floating*>st.g
+    cdef floating* vel = <floating*>st.s1
+    cdef floating* mom = <floating*>st.s2
+    cdef floating* avg = <floating*>st.s3
+    cdef floating lr = <floating>st.lr, rho = <floating>st.a, one_m_rho = <floating>(1.0 - st.a)
+    cdef floating mu = <floating>st.b, eps = <floating>st.eps
+    cdef floating gi, vi, ai, denom, inc
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        gi = g[i]
+        vi = rho * vel[i] + one_m_rho * (gi * gi)
+        vel[i] = vi
+        if avg != NULL:
+            ai = rho * avg[i] + one_m_rho * gi
+            avg[i] = ai
+            denom = vi - ai * ai + eps
+        else:
+            denom = vi + eps
+        inc = lr * gi / _sqrt(denom)
+        if mom != NULL:
+            inc = mu * mom[i] + inc
+            mom[i] = inc
+        w[i] = w[i] - inc
+
+
+cdef void _adam_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const floating* g = <const floating*>st.g
+    cdef floating* m = <floating*>st.s1
+    cdef floating* v = <floating*>st.s2
+    cdef floating* vhat = <floating*>st.s3
+    cdef floating alpha = <floating>st.lr, eps = <floating>st.eps
+    cdef floating one_m_b1 = <floating>(1.0 - st.a), one_m_b2 = <floating>(1.0 - st.b)
+    cdef floating gi, mi, vi
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        gi = g[i]
+        mi = m[i] + (gi - m[i]) * one_m_b1
+        vi = v[i] + (gi * gi - v[i]) * one_m_b2
+        m[i] = mi
+        v[i] = vi
+        if vhat != NULL:
+            if not (vhat[i] >= vi):
+                vhat[i] = vi
+            vi = vhat[i]
+        w[i] = w[i] - (mi * alpha) / (_sqrt(vi) + eps)
+
+
+cdef void _adagrad_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const floating* g = <const floating*>st.g
+    cdef floating* acc = <floating*>st.s1
+    cdef floating lr = <floating>st.lr, eps = <floating>st.eps, gi, ai
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        gi = g[i]
+        ai = acc[i] + gi * gi
+        acc[i] = ai
+        w[i] = w[i] - (lr * gi) / _sqrt(ai + eps)
+
+
+cdef void _opt_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    if st.kind == OPT_SGD:
+        _sgd_span(st, w, lo, hi)
+    elif st.kind == OPT_MOMENTUM:
+        _momentum_span(st, w, lo, hi)
+    elif st.kind == OPT_RMSPROP:
+        _rmsprop_span(st, w, lo, hi)
+    elif st.kind == OPT_ADAM:
+        _adam_span(st, w, lo, hi)
+    else:
+        _adagrad_span(st, w, lo, hi)
+
+
+cdef struct _OptJob:
+    const OptStep* st
+    void* w
+
+
+cdef void _opt_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _OptJob* j = <const _OptJob*>job
+    _opt_span(j.st, <float*>j.w, lo, hi)
+
+
+cdef void _opt_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _OptJob* j = <const _OptJob*>job
+    _opt_span(j.st, <double*>j.w, lo, hi)
+
+
+cdef void _opt_run(const OptStep* st, floating* w, Py_ssize_t n, int nt) noexcept nogil:
+    cdef _OptJob job
+    job.st, job.w = st, w
+    if floating is float:
+        engine_run_spans(_opt_spans_f, &job, n, nt, SPAN_ALIGN)
+    else:
+        engine_run_spans(_opt_spans_d, &job, n, nt, SPAN_ALIGN)
+
+
+cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
+                       const int64_t* start, floating* scratch, Py_ssize_t scratch_stride,
+                       Py_ssize_t vocab, Py_ssize_t width, int nt) noexcept nogil:
+    """The step of st for a (vocab, width) table whose gradient is zero but on some rows: row v's
+    gradient is the sum of rows[order[start[v]:start[v+1]]], in that order (as segment_sum adds
+    them).  Each row runs the dense step's own span code on its summed or zero gradient, so the
+    bits are the dense step's; rows without gradient that the step provably leaves as they are
+    (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity."""
+    cdef Py_ssize_t v, i, j, off
+    cdef floating rho = <floating>st.a
+    cdef floating* g
+    cdef floating* vr
+    cdef const floating* r
+    cdef OptStep row
+    cdef bint plain_rmsprop = st.kind == OPT_RMSPROP and st.s2 == NULL and st.s3 == NULL
+    for v in prange(vocab, schedule="static", num_threads=nt):
+        off = v * width
+        prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
+        if start[v] == start[v + 1]:
+            if st.kind == OPT_SGD or st.kind == OPT_ADAGRAD:
+                continue
+            if plain_rmsprop:
+                vr = <floating*>st.s1 + off
+                for j in range(width):
+                    vr[j] = rho * vr[j]          # rho * v + (1 - rho) * 0: the same float
+                continue
+        g = scratch + engine_thread_num() * scratch_stride
+        sum_rows(g, rows, <const long long*>order, start[v], start[v + 1], width)
+        row = st[0]
+        row.g = g
+        row.s1 = NULL if st.s1 == NULL else <void*>(<floating*>st.s1 + off)
+        row.s2 = NULL if st.s2 == NULL else <void*>(<floating*>st.s2 + off)
+        row.s3 = NULL if st.s3 == NULL else <void*>(<floating*>st.s3 + off)
+        _opt_span(&row, w + off, 0, width)
+
+
+cdef class _OptArgs:
+    """Checks the arrays of one optimizer call: w and its state buffers are
+    written in place and must not share memory; g may alias only exactly."""
+    cdef str fn
+    cdef cnp.ndarray w
+    cdef list state
+    cdef list state_names
+    cdef tuple rows            # (rows, order, start) when g is given by rows, else None
+
+    def __init__(self, str fn, object w):
+        self.fn = fn
+        self.w = _float_array(fn, "w", w)
+        _check_writable(fn, "w", self.w)
+        self.state = [self.w]
+        self.state_names = ["w"]
+        self.rows = None
+
+    cdef void* grad(self, object g) except? NULL:
+        """g: an array like w, or a table's gradient by rows: a tuple (rows, order, start) where
+        rows is (n, width) and row v of the gradient is the sum of rows[order[start[v]:start[v+1]]]
+        (engine.ops.embedding.RowGradient.kernel_rows)."""
+        if isinstance(g, tuple):
+            self.rows = self._check_rows(g)
+            return NULL                # not read: the rows runner supplies each row's gradient
+        cdef cnp.ndarray ga = _like(self.fn, "g", g, "w", self.w, False)
+        _same_or_disjoint(self.fn, "g", ga, "w", self.w)
+        return _data(ga)
+
+    cdef tuple _check_rows(self, tuple g):
+        cdef str fn = self.fn
+        if len(g) != 3:
+            raise ValueError(f"{fn}: a gradient by rows is (rows, order, start), got {len(g)} items")
+        rows, order, start = g
+        if cnp.PyArray_NDIM(self.w) != 2:
+            raise ValueError(f"{fn}: a gradient by rows needs a 2-D table, w has shape {(<object>self.w).shape}")
+        cdef Py_ssize_t vocab = cnp.PyArray_DIMS(self.w)[0], width = cnp.PyArray_DIMS(self.w)[1]
+        cdef cnp.ndarray ra = _float_array(fn, "rows", rows)
+        _check_same_dtype(fn, "rows", ra, "w", self.w)
+        if cnp.PyArray_NDIM(ra) != 2 or cnp.PyArray_DIMS(ra)[1] != width:
+            raise ValueError(f"{fn}: rows must have shape (n, {width}) to match w {(<object>self.w).shape}, "
+                             f"got {rows.shape}")
+        for name, a in (("order", order), ("start", start)):
+            if not (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1 and a.flags.c_contiguous):
+                raise ValueError(f"{fn}: {name} must be a contiguous 1-D int64 array")
+        cdef Py_ssize_t n = cnp.PyArray_DIMS(ra)[0]
+        if start.shape[0] != vocab + 1 or order.shape[0] != n or start[0] != 0 \
+                or start[vocab] != order.shape[0] or np.any(np.diff(start) < 0):
+            raise ValueError(f"{fn}: start must be the {vocab + 1} offsets of each table row's positions "
+                             f"in order ({order.shape[0]} positions of {n} gradient rows)")
+        if order.shape[0] and (order.min() < 0 or order.max() >= n):
+            raise ValueError(f"{fn}: order holds positions outside the {n} gradient rows")
+        return (ra, order, start)
+
+    cdef void* slot(self, str name, object a) except? NULL:
+        cdef cnp.ndarray sa = _like(self.fn, name, a, "w", self.w, True)
+        cdef Py_ssize_t k
+        for k in range(len(self.state)):
+            _disjoint(self.fn, name, sa, self.state_names[k], self.state[k])
+        self.state.append(sa)
+        self.state_names.append(name)
+        return _data(sa)
+
+    cdef object run(self, OptStep* st):
+        cdef Py_ssize_t n = cnp.PyArray_SIZE(self.w)
+        cdef int nt = engine_team_size(n, PAR_MIN_CHEAP, n // SPAN_ALIGN)
+        cdef void* wp = _data(self.w)
+        if n == 0:
+            return None
+        if self.rows is not None:
+            return self._run_rows(st)
+        if _is_f32(self.w):
+            with nogil:
+                _opt_run(st, <float*>wp, n, nt)
+        else:
+            with nogil:
+                _opt_run(st, <double*>wp, n, nt)
+        return None
+
+    cdef object _run_rows(self, OptStep* st):
+        cdef Py_ssize_t vocab = cnp.PyArray_DIMS(self.w)[0], width = cnp.PyArray_DIMS(self.w)[1]
+        cdef int nt = engine_team_size(vocab * width, PAR_MIN_CHEAP, vocab)
+        cdef cnp.ndarray ra = self.rows[0], oa = self.rows[1], sa = self.rows[2]
+        # One summed-gradient row per thread, each on cache lines of its own: threads writing
+        # the same line (rows packed back to back) ran the step 2.3x slower than one thread.
+        cdef Py_ssize_t line = 64 // cnp.PyArray_ITEMSIZE(self.w)
+        cdef Py_ssize_t stride = (width + line - 1) // line * line
+        cdef cnp.ndarray scratch = np.empty(max(nt, 1) * stride + line, dtype=(<object>self.w).dtype)
+        cdef size_t misalign = (<size_t>_data(scratch)) % 64
+        cdef Py_ssize_t skew = <Py_ssize_t>((64 - misalign) % 64) // cnp.PyArray_ITEMSIZE(self.w)
+        cdef void* wp = _data(self.w)
+        cdef void* rp = _data(ra)
+        cdef char* sp = <char*>_data(scratch) + skew * cnp.PyArray_ITEMSIZE(self.w)
+        cdef const int64_t* op = <const int64_t*>_data(oa)
+        cdef const int64_t* stp = <const int64_t*>_data(sa)
+        if _is_f32(self.w):
+            with nogil:
+                _opt_rows_run(st, <float*>wp, <const float*>rp, op, stp, <float*>sp, stride, vocab, width, nt)
+        else:
+            with nogil:
+                _opt_rows_run(st, <double*>wp, <const double*>rp, op, stp, <double*>sp, stride, vocab, width, nt)
+        return None
+
+
+cdef OptStep _new_step(int kind):
+    cdef OptStep st
+    st.kind = kind
+    st.g = st.s1 = st.s2 = st.s3 = NULL
+    st.lr = st.a = st.b = st.eps = 0.0
+    st.flag = False
+    return st
+
+
+def sgd_update(w, g, double lr):
+    """w -= lr * g."""
+    cdef _OptArgs args = _OptArgs("sgd_update", w)
+    cdef OptStep st = _new_step(OPT_SGD)
+    st.g = args.grad(g)
+    st.lr = lr
+    args.run(&st)
+    return w
+
+
+def sgd_momentum_update(w, g, m, double lr, double momentum, bint nesterov):
+    """m = momentum * m - lr * g; w += momentum * m - lr * g if nesterov else m."""
+    cdef _OptArgs args = _OptArgs("sgd_momentum_update", w)
+    cdef OptStep st = _new_step(OPT_MOMENTUM)
+    st.g = args.grad(g)
+    st.s1 = args.slot("m", m)
+    st.lr = lr
+    st.a = momentum
+    st.flag = nesterov
+    args.run(&st)
+    return w
+
+
+def rmsprop_update(w, g, velocity, double lr, double rho, double epsilon, double momentum,
+                   mom, bint centered, avg_grad):
+    """Keras 3 RMSprop step; `mom` is used when momentum > 0, `avg_grad` when centered."""
+    cdef str fn = "rmsprop_update"
+    cdef _OptArgs args = _OptArgs(fn, w)
+    cdef OptStep st = _new_step(OPT_RMSPROP)
+    st.g = args.grad(g)
+    st.s1 = args.slot("velocity", velocity)
+    if momentum > 0:
+        if mom is None:
+            raise ValueError(f"{fn}: momentum={momentum} > 0 needs a `mom` buffer, got None")
+        st.s2 = args.slot("mom", mom)
+    if centered:
+        if avg_grad is None:
+            raise ValueError(f"{fn}: centered=True needs an `avg_grad` buffer, got None")
+        st.s3 = args.slot("avg_grad", avg_grad)
+    st.lr = lr
+    st.a = rho
+    st.b = momentum
+    st.eps = epsilon
+    args.run(&st)
+    return w
+
+
+def adam_update(w, g, m, v, double alpha, double beta_1, double beta_2, double epsilon,
+                vhat=None):
+    """Keras 3 Adam step with the bias correction folded into alpha; AMSGrad when vhat is given."""
+    cdef _OptArgs args = _OptArgs("adam_update", w)
+    cdef OptStep st = _new_step(OPT_ADAM)
+    st.g = args.grad(g)
+    st.s1 = args.slot("m", m)
+    st.s2 = args.slot("v", v)
+    if vhat is not None:
+        st.s3 = args.slot("vhat", vhat)
+    st.lr = alpha
+    st.a = beta_1
+    st.b = beta_2
+    st.eps = epsilon
+    args.run(&st)
+    return w
+
+
+def adagrad_update(w, g, acc, double lr, double epsilon):
+    """acc += g^2; w -= lr * g / sqrt(acc + epsilon)."""
+    cdef _OptArgs args = _OptArgs("adagrad_update", w)
+    cdef OptStep st = _new_step(OPT_ADAGRAD)
+    st.g = args.grad(g)
+    st.s1 = args.slot("acc", acc)
+    st.lr = lr
+    st.eps = epsilon
+    args.run(&st)
+    return w
+
