@@ -9,7 +9,8 @@ key_dim 32, ff 32, batch 32, Adam) on 1,024 samples (PyTorch: the same model in 
 Each library runs in a fresh process per round (two OpenMP runtimes in one process fight on a
 2-core machine) and the libraries take turns, round by round; the table gives the median over
 rounds with the range.  A library that is not installed is reported and skipped.  Keras may
-live in another interpreter: set KERAS_PYTHON (default: this one).
+live in another interpreter: set ENGINE_BENCH_KERAS_PYTHON, as for the other bench scripts
+(KERAS_PYTHON is still read; default: this interpreter).
 
     python bench/attention.py [--rounds 3]
 """
@@ -247,7 +248,7 @@ RUNNERS = {"engine": engine_rows, "Keras-jax": keras_rows, "PyTorch": torch_rows
 
 def _interpreter(runner):
     if runner.startswith("Keras"):
-        return os.environ.get("KERAS_PYTHON", sys.executable)
+        return os.environ.get("ENGINE_BENCH_KERAS_PYTHON") or os.environ.get("KERAS_PYTHON", sys.executable)
     return sys.executable
 
 
