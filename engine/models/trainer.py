@@ -80,6 +80,7 @@ class _CompiledOutput:
         self.weighted_specs = weighted_specs or []
         self.prefix = prefix
         self.metrics = None
+        self.names = None
         self.weighted = None
 
     def has_metrics(self):
@@ -90,12 +91,11 @@ class _CompiledOutput:
         metrics = [self._make(spec, loss_name, y_true, y_pred) for spec in self.metric_specs]
         weighted = [self._make(spec, loss_name, y_true, y_pred) for spec in self.weighted_specs]
         unweighted_names = {m.name for m in metrics}
-        for m in weighted:
-            # As Keras: a weighted metric named as an unweighted one is reported as "weighted_<name>".
-            if m.name in unweighted_names:
-                m.name = "weighted_" + m.name
-        for m in metrics + weighted:
-            m.name = self.prefix + m.name
+        # The reported names carry the output's prefix (and "weighted_" for a weighted metric
+        # named as a plain one, as Keras); the metric objects keep their own names, so a metric
+        # instance given to compile is never renamed (compiling again would prefix it twice).
+        self.names = [self.prefix + m.name for m in metrics] + [
+            self.prefix + ("weighted_" if m.name in unweighted_names else "") + m.name for m in weighted]
         self.metrics = metrics + weighted
         self.weighted = [False] * len(metrics) + [True] * len(weighted)
 
@@ -148,7 +148,8 @@ class _CompiledMetrics:
         return [m for o in self.model._compiled_outputs for m in (o.metrics or [])]
 
     def result(self):
-        return {m.name: m.result() for m in self.metrics}
+        return {name: m.result() for o in self.model._compiled_outputs
+                for name, m in zip(o.names or (), o.metrics or ())}
 
     def reset_state(self):
         for m in self.metrics:

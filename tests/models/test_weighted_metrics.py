@@ -96,3 +96,18 @@ def test_weighted_metric_names_match_live_keras():
     keras_logs = k.fit(X, [YA, YB], sample_weight=W, verbose=0).history
     engine_logs = two_output_model().fit(X, [YA, YB], sample_weight=W, verbose=0).history
     assert sorted(engine_logs) == sorted(keras_logs)
+
+
+def test_compiling_again_with_the_same_metric_instance_keeps_its_name():
+    """The output prefix belongs to the report, not to the metric: a Metric instance given to
+    compile twice is reported as "a_mean_absolute_error" both times (it became "a_a_..." before)."""
+    inp = Input((3,))
+    model = Model(inp, [layers.Dense(2, name="a")(inp), layers.Dense(1, name="b")(inp)])
+    mae = engine.metrics.MeanAbsoluteError()
+    for _ in range(2):
+        model.compile("sgd", ["mse", "mse"], metrics=[[mae], []],
+                      weighted_metrics=[[engine.metrics.MeanAbsoluteError()], []])
+        logs = model.fit(X, [YA, YB], sample_weight=W, epochs=1, verbose=0).history
+        assert sorted(logs) == ["a_loss", "a_mean_absolute_error", "a_weighted_mean_absolute_error", "b_loss",
+                                "loss"]
+        assert mae.name == "mean_absolute_error"
