@@ -439,8 +439,33 @@ class SimpleRNN(_RNN):
         return h_seq, h_last, [h_last]
 
 
+def _without_prefix(name, prefix):
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def _check_pair(forward, backward):
+    """Keras's rule for a given backward layer: it runs the other way and returns the same things."""
+    if forward.go_backwards == backward.go_backwards:
+        raise ValueError(f"Bidirectional: the forward layer and backward_layer must differ in go_backwards; "
+                         f"both have go_backwards={forward.go_backwards}")
+    for attr in ("return_sequences", "return_state", "stateful"):
+        if getattr(forward, attr, None) != getattr(backward, attr, None):
+            raise ValueError(f"Bidirectional: backward_layer.{attr}={getattr(backward, attr, None)} but the "
+                             f"forward layer has {attr}={getattr(forward, attr, None)}; they must match")
+
+
 class Bidirectional(Layer):
-    """Runs a recurrent layer forwards and a copy of it backwards, and merges the two."""
+    """Runs a recurrent layer forwards and a copy of it backwards, and merges the two.
+
+    Args:
+        layer: the recurrent layer (LSTM, GRU, SimpleRNN, or RNN around a cell) to run both ways.
+            Two fresh copies are made from its config; `layer` itself holds no weights used here.
+        merge_mode: how the two outputs combine: "concat" (default), "sum", "mul", "ave", or None
+            for a list of both.
+        weights: optional initial weights, forward layer's first, set when the layer is built.
+        backward_layer: optional recurrent layer to use as the backward copy; it must run the
+            other way (go_backwards) and match `layer`'s return_sequences, return_state, stateful.
+    """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         from engine.layers.rnn import RNN
@@ -450,14 +475,17 @@ class Bidirectional(Layer):
             raise ValueError(f"Bidirectional: merge_mode must be concat, sum, mul, ave or None, got {merge_mode!r}")
         super().__init__(**kwargs)
         config = layer.get_config()
-        self._layer_config = {"module": "keras.layers", "class_name": type(layer).__name__, "config": dict(config),
-                              "registered_name": None}
         config.pop("name", None)
         config.pop("batch_input_shape", None)
-        self.forward_layer = type(layer)(**{**config, "name": "forward_" + layer.name})
+        # Keras names the copies forward_<name> and backward_<name>, without stacking the prefix
+        # when the wrapped layer comes from a saved Bidirectional (whose "layer" is forward_<name>).
+        self.forward_layer = type(layer)(**{**config, "name": "forward_" + _without_prefix(layer.name, "forward_")})
         if backward_layer is None:
             backward_layer = type(layer)(**{**config, "go_backwards": not layer.go_backwards,
-                                            "name": "backward_" + layer.name})
+                                            "name": "backward_" + _without_prefix(layer.name, "backward_")})
+        elif not isinstance(backward_layer, (_RNN, RNN)):
+            raise ValueError(f"Bidirectional: backward_layer must be a recurrent layer, got {backward_layer!r}")
+        _check_pair(self.forward_layer, backward_layer)
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
@@ -520,7 +548,10 @@ class Bidirectional(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"layer": self._layer_config, "merge_mode": self.merge_mode})
+        from engine.saving.serialization import serialize_keras_object
+        # Keras writes both copies, so a loader never has to re-derive the backward one.
+        config.update({"merge_mode": self.merge_mode, "layer": serialize_keras_object(self.forward_layer),
+                       "backward_layer": serialize_keras_object(self.backward_layer)})
         return config
 
     @classmethod

@@ -185,6 +185,35 @@ def test_bidirectional_layout_and_outputs():
     np.testing.assert_allclose(out[..., 4:], ref_lstm(x, *bw, go_backwards=True)[0][:, ::-1], atol=1e-6)
 
 
+def test_bidirectional_config_carries_both_copies_and_round_trips():
+    """Keras writes layer=forward copy and backward_layer; reloading keeps names unstacked and
+    the given backward layer (its weights included) rather than deriving a new one."""
+    from engine.saving.serialization import deserialize_keras_object, serialize_keras_object
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+    bi = layers.Bidirectional(layers.GRU(3, name="g"), backward_layer=layers.GRU(3, go_backwards=True,
+                                                                            reset_after=False, name="b"))
+    want = bi(x)
+    config = bi.get_config()
+    assert config["layer"]["config"]["name"] == "forward_g"
+    assert config["backward_layer"]["config"]["name"] == "b"
+    assert config["backward_layer"]["config"]["reset_after"] is False
+    again = deserialize_keras_object(serialize_keras_object(bi))
+    assert again.forward_layer.name == "forward_g" and again.backward_layer.name == "b"
+    assert again.backward_layer.reset_after is False
+    again(x)
+    again.set_weights(bi.get_weights())
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(want), rtol=1e-6)
+
+
+def test_bidirectional_rejects_a_backward_layer_that_does_not_mirror_the_forward_one():
+    with pytest.raises(ValueError, match="go_backwards"):
+        layers.Bidirectional(layers.LSTM(2), backward_layer=layers.LSTM(2))
+    with pytest.raises(ValueError, match="return_sequences"):
+        layers.Bidirectional(layers.LSTM(2), backward_layer=layers.LSTM(2, go_backwards=True, return_sequences=True))
+    with pytest.raises(ValueError, match="recurrent layer"):
+        layers.Bidirectional(layers.LSTM(2), backward_layer=layers.Dense(2))
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru", "simple_rnn"])
 def test_backward_skips_gradients_nobody_asked_for(kind):
     """input_grad / weight_grads only drop results: what is computed is unchanged, and the tape
