@@ -563,7 +563,7 @@ def train_key(model, xs, ys, sample_weight, tvars):
 
 
 def _trainable_plannable(model, tvars):
-    if not tvars or getattr(model.optimizer, "loss_scale_factor", None) is not None:
+    if not tvars or model.optimizer.scales_loss:
         return False
     if any(getattr(w, "regularizer", None) is not None for w in model.trainable_weights):
         return False

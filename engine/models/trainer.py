@@ -432,8 +432,7 @@ class Trainer:
                 plan_module.end_loss(tracer, self, total, per_output, ys, sample_weight, tvars)
             # With a loss scale (loss_scale_factor, LossScaleOptimizer) the gradient is taken of the
             # scaled loss, recorded here; the optimizer divides it out again.
-            scaled = total if total is None or getattr(self.optimizer, "loss_scale_factor", None) is None \
-                else self.optimizer.scale_loss(total)
+            scaled = total if total is None or not self.optimizer.scales_loss else self.optimizer.scale_loss(total)
         if total is None:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, add losses "
                              "with `add_loss`, or override `train_step`.")

@@ -362,6 +362,12 @@ class Optimizer:
                     self.clipvalue and self.clipvalue > 0)
 
     # -- applying gradients ---------------------------------------------------------------------------
+    @property
+    def scales_loss(self):
+        """Whether `apply` divides the gradients by a loss scale, so a training step must take them
+        of `scale_loss(loss)`."""
+        return self.loss_scale_factor is not None
+
     def scale_loss(self, loss):
         """The loss multiplied by `loss_scale_factor` (as is when it is None); `apply` divides the
         gradients by the same factor."""

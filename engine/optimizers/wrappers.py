@@ -69,6 +69,11 @@ class LossScaleOptimizer(Optimizer):
     def iterations(self, value):
         self.inner_optimizer.iterations = value
 
+    @property
+    def scales_loss(self):
+        """Always: `apply` divides the gradients by the dynamic scale."""
+        return True
+
     def scale_loss(self, loss):
         """The loss multiplied by the current scale."""
         self.__dict__["_loss_was_scaled"] = True

@@ -279,6 +279,32 @@ def test_loss_scale_optimizer_skips_non_finite_steps_and_grows_the_scale():
     assert float(opt.scale_loss(1.0)) == 8.0
 
 
+@pytest.mark.parametrize("planned", [True, False])
+@pytest.mark.parametrize("scaled", ["wrapper", "factor"])
+def test_fit_scales_the_loss_for_a_loss_scaling_optimizer(planned, scaled):
+    """fit takes the gradients of scale_loss(loss) whenever apply divides by a scale, so training
+    with a loss scale (a power of two: exact in float32) ends at plain SGD's weights, warning-free."""
+    import warnings
+    import engine
+    from engine import layers
+
+    def train(opt):
+        engine.utils.set_random_seed(0)
+        model = engine.Sequential([engine.Input((3,)), layers.Dense(2)])
+        model.plan_enabled = planned
+        model.compile(opt, "mse")
+        data = np.random.default_rng(1)
+        model.fit(data.standard_normal((16, 3)), data.standard_normal((16, 2)), epochs=2, batch_size=8,
+                  verbose=0, shuffle=False)
+        return model.get_weights()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = train(optimizers.LossScaleOptimizer(optimizers.SGD(0.1)) if scaled == "wrapper"
+                    else optimizers.SGD(0.1, loss_scale_factor=1024.0))
+    for g, w in zip(got, train(optimizers.SGD(0.1))):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+
+
 def test_multi_optimizer_routes_variables_by_path():
     sgd, adam = optimizers.SGD(0.1), optimizers.Adam()
     multi = optimizers.MultiOptimizer(optimizers.OptimizerMap(sgd, {"b.*": adam}))
