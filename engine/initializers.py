@@ -8,9 +8,18 @@ from engine import random as engine_random
 from engine.saving.registry import register_builtins
 
 
-def compute_fans(shape):
-    """(fan_in, fan_out) as Keras computes them: conv kernels multiply by the receptive field."""
+def compute_fans(shape, input_axes=None, output_axes=None):
+    """(fan_in, fan_out) as Keras computes them.
+
+    Args:
+        shape: the weight's shape.
+        input_axes, output_axes: the axes whose sizes multiply into the fan-in and the fan-out
+            (an EinsumDense kernel says which are which). Without both, a shape of rank > 2 is
+            taken as a convolution kernel (..., in, out) whose fans include the receptive field.
+    """
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        return int(np.prod([shape[a] for a in input_axes])), int(np.prod([shape[a] for a in output_axes]))
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -169,10 +178,15 @@ class VarianceScaling(_Seeded):
             and rescaled to the target variance), `"untruncated_normal"` or `"uniform"`
             (on `[-limit, limit]` with `limit = sqrt(3 * scale / n)`).
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the weight's axes that make its fan-in and
+            fan-out (default None: the convolution-kernel rule of `compute_fans`).
     """
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
         super().__init__(seed)
+        self.input_axes = None if input_axes is None else [int(a) for a in input_axes]
+        self.output_axes = None if output_axes is None else [int(a) for a in output_axes]
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: mode must be fan_in, fan_out or fan_avg, got {mode!r}")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
@@ -180,7 +194,7 @@ class VarianceScaling(_Seeded):
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def __call__(self, shape, dtype=None):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         denom = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         scale = self.scale / max(1.0, denom)
         rng = self._rng()
@@ -195,7 +209,16 @@ class VarianceScaling(_Seeded):
         return out.astype(dtype or "float32")
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed,
+                "input_axes": self.input_axes, "output_axes": self.output_axes}
+
+    def with_fan_axes(self, input_axes, output_axes):
+        """This initializer, or a copy of it reading its fans from the given axes when it was not
+        told any (Keras's rule for EinsumDense and MultiHeadAttention kernels)."""
+        if self.input_axes is not None and self.output_axes is not None:
+            return self
+        return type(self).from_config({**self.get_config(), "input_axes": list(input_axes),
+                                       "output_axes": list(output_axes)})
 
 
 class GlorotUniform(VarianceScaling):
@@ -205,13 +228,14 @@ class GlorotUniform(VarianceScaling):
 
     Args:
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the axes making the fan-in and fan-out.
     """
 
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class GlorotNormal(VarianceScaling):
@@ -221,13 +245,14 @@ class GlorotNormal(VarianceScaling):
 
     Args:
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the axes making the fan-in and fan-out.
     """
 
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class HeUniform(VarianceScaling):
@@ -237,13 +262,14 @@ class HeUniform(VarianceScaling):
 
     Args:
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the axes making the fan-in and fan-out.
     """
 
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class HeNormal(VarianceScaling):
@@ -253,13 +279,14 @@ class HeNormal(VarianceScaling):
 
     Args:
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the axes making the fan-in and fan-out.
     """
 
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class LecunUniform(VarianceScaling):
@@ -269,13 +296,14 @@ class LecunUniform(VarianceScaling):
 
     Args:
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the axes making the fan-in and fan-out.
     """
 
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class LecunNormal(VarianceScaling):
@@ -285,13 +313,14 @@ class LecunNormal(VarianceScaling):
 
     Args:
         seed: an integer seed for reproducible draws, or `None` (default) for an unseeded draw.
+        input_axes, output_axes: optional lists of the axes making the fan-in and fan-out.
     """
 
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class Orthogonal(_Seeded):

@@ -11,6 +11,7 @@ from engine import initializers, ops
 from engine import random as engine_random
 from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
+from engine.layers.einsum_dense import fan_aware
 from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
 from engine.saving.registry import register_builtins
@@ -46,6 +47,9 @@ class _HeadProjection(Layer):
                  bias_regularizer, kernel_constraint, bias_constraint, activation=None, **kwargs):
         super().__init__(**kwargs)
         self.in_dims, self.out_dims = tuple(in_dims), tuple(out_dims)
+        n_in, n_all = len(self.in_dims), len(self.in_dims) + len(self.out_dims)
+        # Keras's EinsumDense tells a variance-scaling initializer which axes are fan-in and fan-out.
+        kernel_initializer = fan_aware(initializers.get(kernel_initializer), range(n_in), range(n_in, n_all))
         self.kernel = self.add_weight(shape=self.in_dims + self.out_dims, initializer=kernel_initializer,
                                       regularizer=kernel_regularizer, constraint=kernel_constraint,
                                       name="kernel")

@@ -2,6 +2,7 @@
 import inspect
 import re
 import threading
+import warnings
 
 import numpy as np
 
@@ -422,9 +423,29 @@ class Layer:
             assert_input_compatibility(self.input_spec, inputs, self.name)
         self._check_input(map_structure(_shape_of, inputs))
         self._maybe_build(_shapes(inputs))
+        if self._may_have_unbuilt_state():
+            self._build_by_running(args, kwargs)
         outputs = self.compute_output_spec(*args, **kwargs)
         Node(self, args, kwargs, outputs)
         return outputs
+
+    def _may_have_unbuilt_state(self):
+        """Keras's rule: a layer without a build() of its own whose sublayers are not all built
+        creates their weights by running call() once when it is called on symbolic inputs, so a
+        functional model holds all its weights (summary, get_weights, fit) as soon as it exists.
+        A layer without compute_output_shape runs call() to get its output shape anyway."""
+        cls = type(self)
+        return cls.build is Layer.build and cls.compute_output_shape is not Layer.compute_output_shape \
+            and any(not layer.built for layer in self._layers)
+
+    def _build_by_running(self, args, kwargs):
+        try:
+            self._output_spec_by_running(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any failure of a user's call is reported, as Keras does
+            warnings.warn(f"Layer {self.name!r} looks like it has unbuilt state (sublayers not built yet), but "
+                          f"running its call() on placeholder inputs to build them failed: {e!r}. Implement "
+                          "build(input_shape) on the layer to create its sublayers' weights (e.g. by calling "
+                          "their build()), or call the model once on real data before training.", stacklevel=3)
 
     def _convert(self, x):
         """What a layer's call receives: Tensors, with floats in the layer's dtype (a recorded

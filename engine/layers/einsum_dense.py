@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from engine import activations, ops
+from engine import activations, initializers, ops
 from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.lora import LoRAMixin, LoRAWeight, refuse_quantization
@@ -25,6 +25,22 @@ def _split(equation):
             return match.group(1), match.group(2), match.group(3), elided
     raise ValueError(f"EinsumDense: equation {equation!r} is not of the form 'X,Y->Z', '...X,Y->...Z' or "
                      f"'X...,Y->Z...' (letters only)")
+
+
+def kernel_fan_axes(equation):
+    """(input axes, output axes) of the kernel: an axis the output names is an output unit, the
+    others are input units. A VarianceScaling kernel initializer takes its fans from these."""
+    _, kernel_spec, out_spec, _ = _split(equation)
+    outputs = [i for i, c in enumerate(kernel_spec) if c in out_spec]
+    return [i for i in range(len(kernel_spec)) if i not in outputs], outputs
+
+
+def fan_aware(initializer, input_axes, output_axes):
+    """The initializer to draw a kernel with, given which of its axes are input and output units:
+    a variance-scaling one (Glorot, He, LeCun, ...) is told them, as Keras does; others as is."""
+    if isinstance(initializer, initializers.VarianceScaling):
+        return initializer.with_fan_axes(input_axes, output_axes)
+    return initializer
 
 
 def weight_shapes(equation, bias_axes, input_shape, output_shape):
@@ -138,7 +154,8 @@ class EinsumDense(LoRAMixin, Layer):
         kernel_shape, bias_shape, self.full_output_shape = weight_shapes(
             self.equation, self.bias_axes, input_shape, self.partial_output_shape)
         self._input_rank = len(input_shape)
-        self.kernel = self.add_weight(shape=kernel_shape, initializer=self.kernel_initializer,
+        self.kernel = self.add_weight(shape=kernel_shape,
+                                      initializer=fan_aware(self.kernel_initializer, *kernel_fan_axes(self.equation)),
                                       regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
                                       name="kernel")
         self.bias = None if bias_shape is None else self.add_weight(

@@ -399,9 +399,18 @@ class Trainer:
     def _trainable_variables(self):
         return self.trainable_weights
 
+    def _fully_built(self):
+        """Whether every layer has its weights: a subclassed model, or a layer of a functional one
+        whose call() could not be run on placeholders, makes them on its first real call."""
+        if not self.__dict__.get("_built_by_data") and hasattr(self, "_nodes") and \
+                all(layer.built for layer in self._flatten_layers()):
+            self._built_by_data = True       # looked at once, not at every step
+        return bool(self.__dict__.get("_built_by_data"))
+
     def _build_on(self, xs):
-        """A subclassed model creates its weights on its first call: make that call before training."""
-        if not self.__dict__.get("_built_by_data") and not hasattr(self, "_nodes"):
+        """A model whose weights are not all made yet makes them on its first call: make that call
+        (on one sample) before training, so the step trains every weight from the first batch."""
+        if not self._fully_built():
             with training_scope(False):
                 self._run_forward(self._take(xs, slice(0, 1)))
             self._built_by_data = True
@@ -596,7 +605,7 @@ class Trainer:
         distributed.begin(self, training=True)     # data-parallel: rank 0's weights and random state
         # The weights and losses of a model do not change during fit: look them up once (for a
         # batch source, after the first batch has built a subclassed model).
-        tvars = self._trainable_variables() if source is None or self.built else None
+        tvars = self._trainable_variables() if source is None or (self.built and self._fully_built()) else None
         self._loss_sources_cache = self._loss_sources() if tvars is not None else None
         cbs.on_train_begin()
         # BackupAndRestore sets the epoch to resume at (as Keras's model._initial_epoch).

@@ -114,6 +114,37 @@ def test_subtract_and_concatenate_and_dot():
     assert layers.dot([Input(shape=(3, 4)), Input(shape=(5, 4))], axes=(2, 2)).shape == (None, 3, 5)
 
 
+def test_einsum_kernels_take_their_fans_from_the_equation_as_keras():
+    """Keras tells a variance-scaling kernel initializer which axes are fan-in and fan-out for
+    EinsumDense and MultiHeadAttention kernels; the convolution rule would give (32, 2, 16)
+    fans of (64, 512) where Keras has (32, 32), a 3x smaller Glorot limit."""
+    assert initializers.compute_fans((32, 2, 16), [0], [1, 2]) == (32, 32)
+    assert initializers.compute_fans((2, 16, 32), [0, 1], [2]) == (32, 32)
+    from engine.layers.einsum_dense import kernel_fan_axes
+    assert kernel_fan_axes("abc,cde->abde") == ([0], [1, 2])
+    assert kernel_fan_axes("...b,bc->...c") == ([0], [1])
+    init = initializers.GlorotUniform(seed=1)
+    assert init.with_fan_axes([0], [1, 2]).get_config() == {"seed": 1, "input_axes": [0], "output_axes": [1, 2]}
+    assert init.get_config()["input_axes"] is None      # the layer's own initializer is left as given
+    # A uniform draw on [-l, l] has std l / sqrt(3): Keras's l = sqrt(6 / (fan_in + fan_out)).
+    mha = layers.MultiHeadAttention(num_heads=8, key_dim=64)
+    x = np.zeros((1, 3, 256), "float32")
+    mha(x, x)
+    einsum = layers.EinsumDense("abc,cde->abde", output_shape=(3, 8, 64))
+    einsum(x)
+    for kernel, fans in [(mha.weights[0], 256 + 512), (mha.weights[-2], 512 + 256), (einsum.kernel, 256 + 512)]:
+        limit = np.sqrt(6.0 / fans)
+        values = np.asarray(kernel.numpy())
+        assert np.abs(values).max() <= limit
+        assert abs(values.std() - limit / np.sqrt(3)) < 0.01 * limit, (kernel.shape, values.std(), limit)
+    # An initializer given its axes keeps them; one that is not variance scaling is used as is.
+    fixed = initializers.VarianceScaling(input_axes=[0, 1], output_axes=[2])
+    assert fixed.with_fan_axes([0], [1, 2]) is fixed
+    ones = layers.EinsumDense("ab,bc->ac", 4, kernel_initializer="ones")
+    ones(np.zeros((1, 3), "float32"))
+    np.testing.assert_array_equal(ones.kernel.numpy(), np.ones((3, 4)))
+
+
 def test_initializers_follow_keras_fans():
     assert initializers.compute_fans((3, 3, 16, 32)) == (144, 288)
     w = initializers.get("he_normal")((1000, 100))

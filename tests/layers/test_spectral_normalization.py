@@ -6,6 +6,7 @@ import pytest
 
 import engine
 from engine import layers
+from engine import random as engine_random
 from engine.testing import check_gradients
 
 rng = np.random.default_rng(0)
@@ -26,6 +27,10 @@ def _reference_step(w, u, iterations):
                                         (lambda: layers.Conv2D(2, 2, dtype="float64"), (2, 4, 4, 3)),
                                         (lambda: layers.Embedding(6, 3, dtype="float64"), "ids")])
 def test_training_calls_normalize_the_kernel(make, shape):
+    # Seeded: how fast the power iteration converges depends on the drawn kernel's singular-value
+    # gap, so an unseeded draw (whatever earlier tests left in the global stream) can need more
+    # than the 30 steps below.
+    engine_random.set_seed(7)
     x = np.array([[0, 5, 2]]) if shape == "ids" else rng.standard_normal(shape)
     layer = layers.SpectralNormalization(make(), power_iterations=3, dtype="float64")
     layer(x)
