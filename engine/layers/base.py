@@ -391,7 +391,10 @@ class Layer:
         """Infer output shapes of a layer without compute_output_shape by running it on zeros."""
         def dummy(t):
             if isinstance(t, KerasTensor):
-                return np.zeros(tuple(1 if d is None else d for d in t.shape), dtype=t.dtype)
+                shape = tuple(1 if d is None else d for d in t.shape)
+                if t.dtype == "string":       # numpy has no "string" dtype: text as Python strings
+                    return np.full(shape, "", dtype=object)
+                return np.zeros(shape, dtype=t.dtype)
             return t
         outs = self.call(*map_structure(dummy, list(args)), **map_structure(dummy, kwargs))
 
