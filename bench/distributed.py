@@ -14,8 +14,11 @@ the gradient bytes S, 2 (N - 1) / N x S / bandwidth + 2 (N - 1) x latency (no ov
 it is pessimistic by up to the backward pass). Its minimum over N is at
 N* = sqrt((compute - 2 S / bandwidth) / (2 latency)): beyond N* adding machines makes steps slower
 (and a machine needs at least one sample, so N <= batch). The model is evaluated for 10 and 100
-Gbit/s networks. Embedding gradients are reduced dense (as engine sends them), which is what makes
-the three-output model's 51 MB of gradients per step.
+Gbit/s networks. S is what a rank of the 2-rank run hands to MPI in a step (the last of an
+epoch): the dense buckets, and an Embedding's batch rows where engine sends the rows instead of
+the table (engine/distribution/gradients.py; an all-gather of T bytes of rows costs about what
+an all-reduce of T / 2 bytes does, and a rank's own rows are T / 2 on 2 ranks). The dense size of
+all the gradients (the three-output model's tables make it 51 MB) is shown beside it.
 """
 import argparse
 import json
@@ -63,8 +66,10 @@ def worker_epoch(which, samples, repeat):
         best = min(best, time.perf_counter() - start)
     grad_bytes = int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.trainable_weights))
     steps = -(-len(next(iter(x.values())) if isinstance(x, dict) else x) // batch)
+    from engine.distribution import training
+    sent = training._reducer[1].sent_bytes if training._reducer is not None else None
     if is_chief():
-        print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "steps": steps}))
+        print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "sent_bytes": sent, "steps": steps}))
 
 
 def worker_allreduce():
@@ -159,7 +164,7 @@ def main():
             for label, ranks, threads in order:
                 out = run(["--worker", w, str(args.samples), str(args.repeat)], ranks, threads)
                 times[(w, label)].append(out["seconds"])
-                info[w] = out
+                info.setdefault(w, {}).update({k: v for k, v in out.items() if v is not None})
     print("\n| workload | " + " | ".join(c[0] for c in CONFIGS) + " | 2x1 / 1x2 |")
     print("|---|" + "---|" * (len(CONFIGS) + 1))
     for w in workloads:
@@ -170,17 +175,19 @@ def main():
     latency = args.latency_us * 1e-6
     print(f"\nCost model (ring all-reduce, latency {args.latency_us:g} us per message, no overlap): "
           "machines beyond which a step gets no faster")
-    print("| workload | gradient MB | step on 1 machine x 1 thread (ms) | " +
+    print("| workload | gradient MB (dense) | MB sent per step | step on 1 machine x 1 thread (ms) | " +
           " | ".join(f"{n} machines (step ms there)" for n, _ in NETWORKS) + " |")
-    print("|---|---|---|" + "---|" * len(NETWORKS))
+    print("|---|---|---|---|" + "---|" * len(NETWORKS))
     for w in workloads:
-        nbytes, steps, batch = info[w]["grad_bytes"], info[w]["steps"], WORKLOADS[w][1]
+        dense, steps, batch = info[w]["grad_bytes"], info[w]["steps"], WORKLOADS[w][1]
+        nbytes = info[w].get("sent_bytes", dense)
         step = median(times[(w, "1 rank x 1 thread")]) / steps
         cells = []
         for _, bandwidth in NETWORKS:
             n = scaling_limit(step, nbytes, batch, bandwidth, latency)
             cells.append(f"{n} ({(step / n + ring_allreduce_seconds(nbytes, n, bandwidth, latency)) * 1e3:.2f})")
-        print(f"| {WORKLOADS[w][0]} | {nbytes / 1e6:.1f} | {step * 1e3:.1f} | " + " | ".join(cells) + " |")
+        print(f"| {WORKLOADS[w][0]} | {dense / 1e6:.1f} | {nbytes / 1e6:.1f} | {step * 1e3:.1f} | "
+              + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,15 @@ gradient row per id). Reduced dense it would send the whole table (the three-out
 the ranks exchange their id counts, then every rank gathers every rank's (ids, rows) in rank
 order (Iallgatherv) and the optimizer gets them as one RowGradient. Its sum per table row is
 then taken in the same order on every rank (bit-identical, on any number of ranks), and that
-order is the global batch's position order, as in one process. When the batch's ids over all
-ranks outnumber the table's rows (`SPARSE_ROWS` x its rows), the rows would outweigh the
-table and the gradient is reduced dense with its bucket. A variable of at least `BUCKET_BYTES`
-has a bucket of its own, so that a table reduced as rows leaves no bucket to send.
+order is the global batch's position order, as in one process. A ring all-reduce of a table
+moves 2 (N - 1) / N of it through each rank, an all-gather (N - 1) / N of the gathered rows, so
+rows are cheaper up to twice the table's row count (`SPARSE_ROWS`); beyond, the gradient is
+reduced dense with its bucket. Rows also spare the optimizer the dense table (its kernels take
+a gradient by rows, as in one process). A variable of at least `BUCKET_BYTES` has a bucket of
+its own, so that a table reduced as rows leaves no bucket to send.
+
+`sent_bytes` (after `finish`) is what this rank handed to MPI in the step: the buckets reduced
+and its own ids and rows (bench/distributed.py's cost model reads it).
 """
 import numpy as np
 
@@ -31,9 +36,7 @@ from engine.distribution import _mpi
 from engine.ops.embedding import RowGradient
 
 BUCKET_BYTES = 1 << 20
-SPARSE_ROWS = 1.0        # rows gathered over all ranks, as a fraction of the table's, up to which
-                         # a table's gradient travels as rows (an all-reduce moves the table about
-                         # twice, an all-gather each row once; the ids ride along)
+SPARSE_ROWS = 2.0        # ids over all ranks, in table rows, up to which a table's gradient travels as rows
 
 
 class _Layout:
@@ -82,7 +85,8 @@ class GradientReducer:
         self.missing = [len(b[3]) for b in lay.buckets]
         self.dense_members = [len(b[3]) for b in lay.buckets]    # those not reduced as rows
         self.is_none = [False] * len(lay.slots)
-        self.rows = {}               # index -> (ids, rows) of every rank, being gathered
+        self.rows = {}               # index -> RowGradient of every rank's ids and rows, being gathered
+        self.sent_bytes = 0
         self.next_bucket = 0
         self.requests = []
         return self
@@ -119,6 +123,7 @@ class GradientReducer:
         all_rows = np.empty((sum(counts), width), rows.dtype)
         self.requests.append(self.comm.Iallgatherv(ids, (all_ids, counts)))
         self.requests.append(self.comm.Iallgatherv(rows, (all_rows, [c * width for c in counts])))
+        self.sent_bytes += ids.nbytes + rows.nbytes
         self.rows[index] = RowGradient(all_ids, all_rows, grad.shape, grad.dtype)
         return True
 
@@ -128,6 +133,7 @@ class GradientReducer:
             dtype, start, stop, _ = buckets[self.next_bucket]
             if self.dense_members[self.next_bucket]:     # (every rank skips the same buckets)
                 self.requests.append(self._reduce(self.buffers[dtype][start:stop]))
+                self.sent_bytes += (stop - start) * dtype.itemsize
             self.next_bucket += 1
         if self.requests:
             # MPI moves a non-blocking collective on only inside MPI calls (without a progress
