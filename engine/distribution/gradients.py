@@ -71,17 +71,19 @@ class GradientReducer:
     """Reduces one step's gradients (already scaled by this rank's share of the global batch, so
     their sum over ranks is the global gradient). `on_ready(index, grad)` is the tape's hook;
     `finish()` waits for the reductions and returns the summed gradients, one per variable (None
-    where this rank's gradient was None: the graph, hence that pattern, is the same on every rank)."""
+    where this rank's gradient was None: the graph, hence that pattern, is the same on every rank).
+    The dense gradients are views of the reducer's buffers, which every step reuses (fresh ones
+    would be page-faulted in on every step): they are the optimizer's until the next start()."""
 
     def __init__(self, variables, bucket_bytes=BUCKET_BYTES):
         self.layout = _Layout(variables, bucket_bytes)
         self.comm = _mpi.world()
         self.MPI = _mpi.mpi()
+        self.buffers = {dtype: np.empty(n, dtype=dtype) for dtype, n in self.layout.sizes.items()}
 
     def start(self):
-        """Begin a step: fresh buffers, no bucket started; returns self."""
+        """Begin a step: no slot filled, no bucket started; returns self."""
         lay = self.layout
-        self.buffers = {dtype: np.empty(n, dtype=dtype) for dtype, n in lay.sizes.items()}
         self.missing = [len(b[3]) for b in lay.buckets]
         self.dense_members = [len(b[3]) for b in lay.buckets]    # those not reduced as rows
         self.is_none = [False] * len(lay.slots)
