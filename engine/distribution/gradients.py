@@ -89,6 +89,7 @@ class GradientReducer:
         self.is_none = [False] * len(lay.slots)
         self.rows = {}               # index -> RowGradient of every rank's ids and rows, being gathered
         self.sent_bytes = 0
+        self.in_flight = []
         self.next_bucket = 0
         self.requests = []
         return self
@@ -115,7 +116,7 @@ class GradientReducer:
         """Start gathering every rank's (ids, rows) of a table's gradient, unless they would
         outweigh the table (then False: it is reduced dense). Every rank decides the same, from
         the same id counts."""
-        ids = np.ascontiguousarray(grad.ids)
+        ids = np.ascontiguousarray(grad.ids, dtype=np.int64)     # one id type on every rank
         rows = np.ascontiguousarray(grad.rows)
         counts = self.comm.allgather(ids.size)
         if sum(counts) > SPARSE_ROWS * grad.shape[0]:
@@ -126,6 +127,7 @@ class GradientReducer:
         self.requests.append(self.comm.Iallgatherv(ids, (all_ids, counts)))
         self.requests.append(self.comm.Iallgatherv(rows, (all_rows, [c * width for c in counts])))
         self.sent_bytes += ids.nbytes + rows.nbytes
+        self.in_flight.append((ids, rows))      # send buffers alive until the gathers complete
         self.rows[index] = RowGradient(all_ids, all_rows, grad.shape, grad.dtype)
         return True
 
@@ -156,6 +158,7 @@ class GradientReducer:
         if any(self.missing):
             raise RuntimeError("internal error: the backward pass did not report every gradient")
         self.MPI.Request.Waitall(self.requests)
+        self.in_flight = []
         if self.comm.Get_size() > 2:
             for buf in self.buffers.values():
                 self.comm.Bcast(buf, root=0)
