@@ -21,10 +21,13 @@ order (Iallgatherv) and the optimizer gets them as one RowGradient. Its sum per 
 then taken in the same order on every rank (bit-identical, on any number of ranks), and that
 order is the global batch's position order, as in one process. A ring all-reduce of a table
 moves 2 (N - 1) / N of it through each rank, an all-gather (N - 1) / N of the gathered rows, so
-rows are cheaper up to twice the table's row count (`SPARSE_ROWS`); beyond, the gradient is
-reduced dense with its bucket. Rows also spare the optimizer the dense table (its kernels take
-a gradient by rows, as in one process). A variable of at least `BUCKET_BYTES` has a bucket of
-its own, so that a table reduced as rows leaves no bucket to send.
+rows are cheaper on the wire up to twice the table's row count (`SPARSE_ROWS`); beyond, the
+gradient is reduced dense with its bucket. Rows cost the optimizer a sort and a sum per row,
+but spare the reducer the dense table (built, copied into its bucket, reduced): on the QA tour
+model (12800 ids for 10000 rows, 2 ranks) copy-in + wait + optimizer took 5.7 ms of CPU per step
+by rows and 6.6 ms dense (means of 3 alternating runs).
+A variable of at least `BUCKET_BYTES` has a bucket of its own, so that a table reduced as rows
+leaves no bucket to send.
 
 `sent_bytes` (after `finish`) is what this rank handed to MPI in the step: the buckets reduced
 and its own ids and rows (bench/distributed.py's cost model reads it).
@@ -159,9 +162,10 @@ class GradientReducer:
             raise RuntimeError("internal error: the backward pass did not report every gradient")
         self.MPI.Request.Waitall(self.requests)
         self.in_flight = []
-        if self.comm.Get_size() > 2:
-            for buf in self.buffers.values():
-                self.comm.Bcast(buf, root=0)
+        if self.comm.Get_size() > 2:     # rank 0's sums of the buckets reduced (not the tables sent as rows)
+            self.MPI.Request.Waitall([self.comm.Ibcast(self.buffers[dtype][start:stop], root=0)
+                                      for (dtype, start, stop, _), dense in zip(self.layout.buckets, self.dense_members)
+                                      if dense])
         out = []
         for i, (dtype, start, size) in enumerate(self.layout.slots):
             if self.is_none[i]:
