@@ -29,8 +29,8 @@ import threading
 import numpy as np
 
 from engine import autodiff
-from engine.distribution import training as distributed
 from engine.autodiff import GradientTape, SparseGradient, _dense
+from engine.distribution import training as distributed
 from engine.layers.base import training_scope
 from engine.layers.keras_tensor import flatten
 from engine.tensor import Tensor
