@@ -3,6 +3,13 @@ three-output convolutional model on 1 rank x 2 threads, 2 ranks x 1 thread and 1
 all-reduce latency and bandwidth on this machine; and a cost model of N machines.
 
     python bench/distributed.py [--rounds 3] [--samples 1000] [--latency-us 10]
+    mpirun -n 2 python bench/distributed.py --phases qa [--cpu]    # where a step's time goes
+
+--phases WORKLOAD times the phases of training steps on every rank of the job it runs in (any
+rank count; one process without mpirun): forward, backward (the reducer's copy-in and the wait
+for the reductions inside it), optimizer, and the whole step from batch begin to batch end, each
+the minimum over 16 steps; --cpu takes each process's CPU time instead of wall-clock time (on a
+shared host the CPU time is the steadier of the two; an MPI wait then counts as the CPU it spins).
 
 Each measurement runs in its own process (`mpirun -n 2` for two ranks, OMP_NUM_THREADS for the
 threads), in alternating rounds; the table gives the median seconds per epoch (same global batch
@@ -72,6 +79,57 @@ def worker_epoch(which, samples, repeat):
         print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "sent_bytes": sent, "steps": steps}))
 
 
+def worker_phases(which, cpu, steps=8):
+    """Print, per rank, the minimum over 16 steps of each phase of a training step (ms)."""
+    import collections
+    from engine import callbacks, distribution
+    from engine.distribution import collectives, gradients, training
+    from engine.models import plan, trainer
+    from engine.optimizers import base
+    clock = time.process_time if cpu else time.perf_counter
+    distribution.set_distribution(distribution.DataParallel())
+    model, x, y = _workload(which, steps * WORKLOADS[which][1])
+    spent = collections.defaultdict(float)
+
+    def timed(owner, name, phase):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[phase] += clock() - start
+        setattr(owner, name, wrapper)
+    for owner, name, phase in [(plan.Plan, "_forward", "forward"), (trainer.Trainer, "_run_forward", "forward"),
+                               (training, "compute_gradients", "backward"),
+                               (gradients.GradientReducer, "on_ready", "copy-in"),
+                               (gradients.GradientReducer, "finish", "wait"),
+                               (base.Optimizer, "_update_variables", "optimizer")]:
+        timed(owner, name, phase)
+    rows = []
+
+    class Phases(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            spent.clear()
+            self.start = clock()
+
+        def on_train_batch_end(self, batch, logs=None):
+            rows.append(dict(spent, step=clock() - self.start))
+    batch = WORKLOADS[which][1]
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)        # traces the plans
+    model.fit(x, y, batch_size=batch, epochs=2, verbose=0, shuffle=False, callbacks=[Phases()])
+    d = training.active()
+    ranks, rank = (d.num_processes, d.data_shard_id) if d is not None else (1, 0)
+    phases = ["forward", "backward", "copy-in", "wait", "optimizer", "step"]
+    best = {k: min(r.get(k, 0.0) for r in rows) * 1e3 for k in phases}
+    line = f"{which}, global batch {batch}, {ranks} rank(s), rank {rank} ({'CPU' if cpu else 'wall'} ms): " + \
+        ", ".join(f"{k} {v:.1f}" for k, v in best.items())
+    for text in (collectives.allgather(line) if d is not None else [line]):
+        if training.is_chief():
+            print(text)
+
+
 def worker_allreduce():
     """Latency (8 bytes) and bandwidth (1 to 64 MB) of MPI_Allreduce(SUM) of float32 here."""
     import numpy as np
@@ -139,8 +197,13 @@ def main():
     parser.add_argument("--samples", type=int, default=1000, help="samples per epoch (the tour's 1000)")
     parser.add_argument("--latency-us", type=float, default=10.0, help="network latency per message")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
+    parser.add_argument("--phases", choices=sorted(WORKLOADS), help="time the phases of this workload's steps, here")
+    parser.add_argument("--cpu", action="store_true", help="with --phases: CPU time instead of wall-clock time")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phases:
+        worker_phases(args.phases, args.cpu)
+        return
     if args.worker:
         if args.worker[0] == "allreduce":
             worker_allreduce()
