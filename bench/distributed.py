@@ -3,6 +3,13 @@ three-output convolutional model on 1 rank x 2 threads, 2 ranks x 1 thread and 1
 all-reduce latency and bandwidth on this machine; and a cost model of N machines.
 
     python bench/distributed.py [--rounds 3] [--samples 1000] [--latency-us 10]
+    mpirun -n 2 python bench/distributed.py --phases qa [--cpu]    # where a step's time goes
+
+--phases WORKLOAD times the phases of training steps on every rank of the job it runs in (any
+rank count; one process without mpirun): forward, backward (the reducer's copy-in and the wait
+for the reductions inside it), optimizer, and the whole step from batch begin to batch end, each
+the minimum over 16 steps; --cpu takes each process's CPU time instead of wall-clock time (on a
+shared host the CPU time is the steadier of the two; an MPI wait then counts as the CPU it spins).
 
 Each measurement runs in its own process (`mpirun -n 2` for two ranks, OMP_NUM_THREADS for the
 threads), in alternating rounds; the table gives the median seconds per epoch (same global batch
@@ -14,8 +21,11 @@ the gradient bytes S, 2 (N - 1) / N x S / bandwidth + 2 (N - 1) x latency (no ov
 it is pessimistic by up to the backward pass). Its minimum over N is at
 N* = sqrt((compute - 2 S / bandwidth) / (2 latency)): beyond N* adding machines makes steps slower
 (and a machine needs at least one sample, so N <= batch). The model is evaluated for 10 and 100
-Gbit/s networks. Embedding gradients are reduced dense (as engine sends them), which is what makes
-the three-output model's 51 MB of gradients per step.
+Gbit/s networks. S is what a rank of the 2-rank run hands to MPI in a step (the last of an
+epoch): the dense buckets, and an Embedding's batch rows where engine sends the rows instead of
+the table (engine/distribution/gradients.py; an all-gather of T bytes of rows costs about what
+an all-reduce of T / 2 bytes does, and a rank's own rows are T / 2 on 2 ranks). The dense size of
+all the gradients (the three-output model's tables make it 51 MB) is shown beside it.
 """
 import argparse
 import json
@@ -63,8 +73,61 @@ def worker_epoch(which, samples, repeat):
         best = min(best, time.perf_counter() - start)
     grad_bytes = int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.trainable_weights))
     steps = -(-len(next(iter(x.values())) if isinstance(x, dict) else x) // batch)
+    from engine.distribution import training
+    sent = training._reducer[1].sent_bytes if training._reducer is not None else None
     if is_chief():
-        print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "steps": steps}))
+        print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "sent_bytes": sent, "steps": steps}))
+
+
+def worker_phases(which, cpu, steps=8):
+    """Print, per rank, the minimum over 16 steps of each phase of a training step (ms)."""
+    import collections
+    from engine import callbacks, distribution
+    from engine.distribution import collectives, gradients, training
+    from engine.models import plan, trainer
+    from engine.optimizers import base
+    clock = time.process_time if cpu else time.perf_counter
+    distribution.set_distribution(distribution.DataParallel())
+    model, x, y = _workload(which, steps * WORKLOADS[which][1])
+    spent = collections.defaultdict(float)
+
+    def timed(owner, name, phase):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[phase] += clock() - start
+        setattr(owner, name, wrapper)
+    for owner, name, phase in [(plan.Plan, "_forward", "forward"), (trainer.Trainer, "_run_forward", "forward"),
+                               (training, "compute_gradients", "backward"),
+                               (gradients.GradientReducer, "on_ready", "copy-in"),
+                               (gradients.GradientReducer, "finish", "wait"),
+                               (base.Optimizer, "_update_variables", "optimizer")]:
+        timed(owner, name, phase)
+    rows = []
+
+    class Phases(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            spent.clear()
+            self.start = clock()
+
+        def on_train_batch_end(self, batch, logs=None):
+            rows.append(dict(spent, step=clock() - self.start))
+    batch = WORKLOADS[which][1]
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)        # traces the plans
+    model.fit(x, y, batch_size=batch, epochs=2, verbose=0, shuffle=False, callbacks=[Phases()])
+    d = training.active()
+    ranks, rank = (d.num_processes, d.data_shard_id) if d is not None else (1, 0)
+    phases = ["forward", "backward", "copy-in", "wait", "optimizer", "step"]
+    best = {k: min(r.get(k, 0.0) for r in rows) * 1e3 for k in phases}
+    line = f"{which}, global batch {batch}, {ranks} rank(s), rank {rank} ({'CPU' if cpu else 'wall'} ms): " + \
+        ", ".join(f"{k} {v:.1f}" for k, v in best.items())
+    for text in (collectives.allgather(line) if d is not None else [line]):
+        if training.is_chief():
+            print(text)
 
 
 def worker_allreduce():
@@ -134,8 +197,13 @@ def main():
     parser.add_argument("--samples", type=int, default=1000, help="samples per epoch (the tour's 1000)")
     parser.add_argument("--latency-us", type=float, default=10.0, help="network latency per message")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
+    parser.add_argument("--phases", choices=sorted(WORKLOADS), help="time the phases of this workload's steps, here")
+    parser.add_argument("--cpu", action="store_true", help="with --phases: CPU time instead of wall-clock time")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phases:
+        worker_phases(args.phases, args.cpu)
+        return
     if args.worker:
         if args.worker[0] == "allreduce":
             worker_allreduce()
@@ -159,7 +227,7 @@ def main():
             for label, ranks, threads in order:
                 out = run(["--worker", w, str(args.samples), str(args.repeat)], ranks, threads)
                 times[(w, label)].append(out["seconds"])
-                info[w] = out
+                info.setdefault(w, {}).update({k: v for k, v in out.items() if v is not None})
     print("\n| workload | " + " | ".join(c[0] for c in CONFIGS) + " | 2x1 / 1x2 |")
     print("|---|" + "---|" * (len(CONFIGS) + 1))
     for w in workloads:
@@ -170,17 +238,19 @@ def main():
     latency = args.latency_us * 1e-6
     print(f"\nCost model (ring all-reduce, latency {args.latency_us:g} us per message, no overlap): "
           "machines beyond which a step gets no faster")
-    print("| workload | gradient MB | step on 1 machine x 1 thread (ms) | " +
+    print("| workload | gradient MB (dense) | MB sent per step | step on 1 machine x 1 thread (ms) | " +
           " | ".join(f"{n} machines (step ms there)" for n, _ in NETWORKS) + " |")
-    print("|---|---|---|" + "---|" * len(NETWORKS))
+    print("|---|---|---|---|" + "---|" * len(NETWORKS))
     for w in workloads:
-        nbytes, steps, batch = info[w]["grad_bytes"], info[w]["steps"], WORKLOADS[w][1]
+        dense, steps, batch = info[w]["grad_bytes"], info[w]["steps"], WORKLOADS[w][1]
+        nbytes = info[w].get("sent_bytes", dense)
         step = median(times[(w, "1 rank x 1 thread")]) / steps
         cells = []
         for _, bandwidth in NETWORKS:
             n = scaling_limit(step, nbytes, batch, bandwidth, latency)
             cells.append(f"{n} ({(step / n + ring_allreduce_seconds(nbytes, n, bandwidth, latency)) * 1e3:.2f})")
-        print(f"| {WORKLOADS[w][0]} | {nbytes / 1e6:.1f} | {step * 1e3:.1f} | " + " | ".join(cells) + " |")
+        print(f"| {WORKLOADS[w][0]} | {dense / 1e6:.1f} | {nbytes / 1e6:.1f} | {step * 1e3:.1f} | "
+              + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import numpy as np
 
 from engine import autodiff
 from engine.autodiff import GradientTape, SparseGradient, _dense
+from engine.distribution import training as distributed
 from engine.layers.base import training_scope
 from engine.layers.keras_tensor import flatten
 from engine.tensor import Tensor
@@ -342,6 +343,19 @@ class Tracer:
 
 
 # -- the plan ---------------------------------------------------------------------------------------
+class _Backward:
+    """A replay's backward pass with the tape's `_gradients_for_optimizer` interface, so that
+    engine.distribution.training.compute_gradients takes it as it takes a tape."""
+
+    __slots__ = ("plan", "vals", "vjps")
+
+    def __init__(self, plan, vals, vjps):
+        self.plan, self.vals, self.vjps = plan, vals, vjps
+
+    def _gradients_for_optimizer(self, target, variables, seed=None, on_ready=None):
+        return self.plan._backward(self.vals, self.vjps, seed, on_ready)
+
+
 class Plan:
     """A traced step, replayable on arrays of the signature it was traced with."""
 
@@ -375,6 +389,7 @@ class Plan:
             if step.opaque is not None:
                 step.opaque.needs = step.needs
         self._update_of = self._update = None
+        self._ready = None
         self.kept = sorted({i for st in self.steps if st.needs is not None for i in st.ins
                             if self.kinds[i] == "value"})
 
@@ -417,7 +432,9 @@ class Plan:
                 vjps = self._forward(vals, True)
         finally:
             autodiff._replaying.pop()
-        grads = self._backward(vals, vjps)
+        # The gradients come through engine.distribution, which, in a data-parallel step, seeds the
+        # backward with this rank's share and reduces each gradient across ranks once it is final.
+        grads = distributed.compute_gradients(_Backward(self, vals, vjps), vals[self.total_slot], self.tvars)
         update = self._update if self._update_of is model.optimizer else self._planned_update(model)
         if update is not None:
             update(grads)
@@ -434,13 +451,16 @@ class Plan:
         self._update = planned(self.tvars) if planned is not None else None
         return self._update
 
-    def _backward(self, vals, vjps):
+    def _backward(self, vals, vjps, seed=None, on_ready=None):
         """The tape's walk (engine.autodiff.GradientTape._gradient) on slots: same vjps, same
-        order, same sums."""
+        order, same sums; `seed` and `on_ready` as there."""
         grads = [None] * len(vals)
-        grads[self.total_slot] = np.ones_like(vals[self.total_slot])
+        grads[self.total_slot] = np.ones_like(vals[self.total_slot]) if seed is None else seed
+        ready = self._ready_points() if on_ready is not None else {}
         steps = self.steps
         for k in range(len(steps) - 1, -1, -1):
+            for i in ready.get(k + 1, ()):
+                on_ready(i, grads[self.tvar_slots[i]])
             step = steps[k]
             needs = step.needs
             if needs is None:
@@ -462,7 +482,24 @@ class Plan:
                     gx = np.asarray(gx)
                 prev = grads[i]
                 grads[i] = gx if prev is None else _dense(prev) + _dense(gx)
+        for i in ready.get(0, ()):
+            on_ready(i, grads[self.tvar_slots[i]])
         return [grads[s] for s in self.tvar_slots]
+
+    def _ready_points(self):
+        """{k: trainable-variable indices whose gradient is final once the backward has done steps
+        k and later}: the earliest step reading the variable (0 for a variable nothing reads)."""
+        if self._ready is None:
+            first = {}
+            for k, step in enumerate(self.steps):
+                if step.needs is not None:
+                    for s, need in zip(step.ins, step.needs):
+                        if need:
+                            first.setdefault(s, k)
+            self._ready = {}
+            for i, s in enumerate(self.tvar_slots):
+                self._ready.setdefault(first.get(s, 0), []).append(i)
+        return self._ready
 
     # printing
     def summary(self, print_fn=print):

@@ -419,10 +419,7 @@ class Trainer:
         """The built-in training step on prepared arrays: (total loss, per-output losses, outputs).
         A functional model replays the step's plan (engine/models/plan.py) when it has one."""
         tvars = tvars if tvars is not None else self._trainable_variables()
-        # Data-parallel steps reduce their gradients through the tape's hook (engine.distribution),
-        # which a replayed plan does not call: those steps stay unplanned.
-        if hasattr(self, "_nodes") and plan_module.enabled(self) and not autodiff._active_tapes \
-                and distributed.active() is None:
+        if hasattr(self, "_nodes") and plan_module.enabled(self) and not autodiff._active_tapes:
             return plan_module.run_train(self, xs, ys, sample_weight, tvars,
                                          lambda tracer: self._eager_train_step(xs, ys, sample_weight,
                                                                                tvars, tracer))

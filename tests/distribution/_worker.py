@@ -107,6 +107,33 @@ def generator(x, y, batch_size):
 
 arrays, report = {}, {"checks": {}}
 checks = report["checks"]
+counted = {"planned steps": 0, "tables gathered as rows": 0}
+if PARALLEL:
+    # count the data-parallel steps replayed through their plan, and the Embedding gradients
+    # reduced as rows (GradientReducer._gather_rows returns True for those)
+    from engine.distribution import gradients as _gradients
+    from engine.models import plan as _plan
+
+    def _counting(cls, name, key):
+        original = getattr(cls, name)
+
+        def wrapper(*args, **kwargs):
+            out = original(*args, **kwargs)
+            counted[key] += out is not False
+            return out
+        setattr(cls, name, wrapper)
+    _counting(_plan.Plan, "run_train", "planned steps")
+    _counting(_gradients.GradientReducer, "_gather_rows", "tables gathered as rows")
+
+
+def sparse_model():
+    """An Embedding table much larger than a batch's ids: its gradient is reduced as rows."""
+    utils.set_random_seed(0)
+    tokens = Input(shape=(STEPS,), dtype="int32", name="tokens")
+    h = layers.GlobalAveragePooling1D()(layers.Embedding(500, 4)(tokens))
+    model = Model(tokens, layers.Dense(3, activation="softmax")(h))
+    model.compile("rmsprop", "categorical_crossentropy")
+    return model
 x, y = data(N, 1)
 xv, yv = data(13, 2)
 
@@ -154,6 +181,21 @@ arrays.update({f"weight{i}": w for i, w in enumerate(model.get_weights())})
 arrays.update({f"predict_{k}": v for k, v in zip(["cls", "reg"], model.predict(x, batch_size=7, verbose=0))})
 if PARALLEL:
     checks["identical after every step"] = [same.steps, same.mismatches]
+    checks["planned steps"], counted["planned steps"] = counted["planned steps"], 0
+    checks["tables gathered as rows"], counted["tables gathered as rows"] = counted["tables gathered as rows"], 0
+
+# 1b. a table of 500 rows, 48 ids a step: its gradient travels as rows (the part-1 tokens spread
+#     over the table); the planned steps reduce it as rows as well
+sparse = sparse_model()
+sparse_tokens = (x["tokens"] * 23 + np.arange(N)[:, None]) % 500
+same = SameOnEveryRank() if PARALLEL else None
+sparse.fit(sparse_tokens, y["cls"], batch_size=8, epochs=2, shuffle=True, verbose=0,
+           callbacks=[same] if same else [])
+arrays.update({f"sparse_weight{i}": w for i, w in enumerate(sparse.get_weights())})
+if PARALLEL:
+    checks["sparse identical after every step"] = [same.steps, same.mismatches]
+    checks["sparse planned steps"], counted["planned steps"] = counted["planned steps"], 0
+    checks["sparse tables gathered as rows"] = counted["tables gathered as rows"]
 if MODE == "three":
     if RANK == 0:
         np.savez(os.path.join(OUT, "three.npz"), **arrays)

@@ -114,6 +114,19 @@ def test_ranks_bit_identical_after_every_step(results):
     assert checks["ranks agree"] and checks["predictions agree"]
 
 
+def test_steps_are_planned_and_tables_travel_as_rows(results):
+    checks = results["parallel"][0]["checks"]
+    # 2 epochs of 6 steps: the first full and the first last (one-row) batch are traced, the
+    # other 10 replay their plan, which reduces the gradients across ranks as the tape does
+    assert checks["planned steps"] == 10 and checks["sparse planned steps"] == 10
+    # part 1's table (20 rows) takes 48 ids a step, reduced dense, except in the one-row last
+    # batches (12 ids); the 500-row table always goes as rows; both trained as one process
+    # (test_two_ranks_train_as_one_process compares their weights) and bit-identical ranks
+    assert checks["tables gathered as rows"] == 2
+    assert checks["sparse tables gathered as rows"] == 12
+    assert checks["sparse identical after every step"] == [12, 0]
+
+
 def test_synchronized_batch_norm_against_one_process(results):
     checks = results["parallel"][0]["checks"]
     for name in ("output", "grad x", "grad gamma", "grad beta", "moving mean"):

@@ -63,7 +63,8 @@ def test_bucket_layout_back_to_front_and_contiguous():
         dtype, start, stop, members = layout.buckets[b]
         assert i in members and start <= layout.slots[i][1] and layout.slots[i][1] + layout.slots[i][2] <= stop
         assert dtype == layout.slots[i][0]
-    assert [members for _, _, _, members in layout.buckets] == [[4], [3, 2, 1], [0]]
+    # variable 1 (1200 bytes, over the bucket size) has a bucket of its own
+    assert [members for _, _, _, members in layout.buckets] == [[4], [3, 2], [1], [0]]
 
 
 def test_split_of_a_global_batch():
@@ -129,3 +130,46 @@ def test_random_layers_draw_this_ranks_rows_of_the_global_batch(make, x_shape):
             np.testing.assert_allclose(part, whole[offset:offset + rows], rtol=1e-6, atol=1e-7)
     finally:
         engine_random._batch_shard = None
+
+
+def test_planned_backward_reports_gradients_as_the_tape_does(monkeypatch):
+    # A data-parallel step gets its gradients through distribution.training.compute_gradients,
+    # from the tape (the traced first step) or from the plan's replay (later steps): both must
+    # honour the seed and report each gradient once, when final, in the same order with the
+    # same bits, so that the ranks' bucket reductions match whichever path a rank takes.
+    from engine import Input, Model, layers, optimizers
+    from engine.distribution import training as distributed
+    engine.utils.set_random_seed(0)
+    tokens = Input(shape=(4,), dtype="int32")
+    numeric = Input(shape=(3,))
+    h = layers.concatenate([layers.GlobalAveragePooling1D()(layers.Embedding(30, 5)(tokens)),
+                            layers.Dense(6, activation="tanh")(numeric)])
+    model = Model([tokens, numeric], layers.Dense(2)(h))
+    model.compile(optimizers.SGD(learning_rate=0.0), "mse")     # weights stay: same step twice
+    rng = np.random.default_rng(0)
+    x = [rng.integers(0, 30, (8, 4)).astype("int32"), rng.standard_normal((8, 3)).astype("float32")]
+    y = rng.standard_normal((8, 2)).astype("float32")
+    steps = []
+
+    def compute_gradients(source, target, variables):
+        seen = []
+        grads = source._gradients_for_optimizer(target, variables, seed=np.full(np.shape(target), 0.25, np.float32),
+                                                on_ready=lambda i, g: seen.append((i, g)))
+        steps.append((type(source).__name__, seen, grads))
+        return grads
+    monkeypatch.setattr(distributed, "compute_gradients", compute_gradients)
+    model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    assert [kind for kind, _, _ in steps] == ["GradientTape", "_Backward"]    # traced, then replayed
+    (_, tape_seen, tape_grads), (_, plan_seen, plan_grads) = steps
+    n = len(model.trainable_weights)
+    assert [i for i, _ in plan_seen] == [i for i, _ in tape_seen] and sorted(i for i, _ in plan_seen) == list(range(n))
+    for (i, g_tape), (_, g_plan) in zip(tape_seen, plan_seen):
+        assert type(g_plan) is type(g_tape)                  # the table's gradient stays as rows
+        np.testing.assert_array_equal(np.asarray(g_plan), np.asarray(g_tape))
+        np.testing.assert_array_equal(np.asarray(plan_grads[i]), np.asarray(g_plan))
+    # the seed scales the gradient: the unseeded tape's gradient of the same step, times 0.25
+    with GradientTape() as tape:
+        loss = model.compute_loss(x, y, model(x, training=True))
+    for g, ref in zip(plan_grads, tape.gradient(loss, model.trainable_weights)):
+        np.testing.assert_allclose(np.asarray(g), 0.25 * np.asarray(ref), rtol=1e-6, atol=1e-7)
