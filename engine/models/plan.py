@@ -573,7 +573,8 @@ def predict_batch(model, x):
     """predict's outputs for one batch `x` (an array) of a single-input functional model, as fresh
     arrays, when the forward plan of its signature exists and x needs no conversion; else None
     (the caller runs the step as usual). What the step would do around the plan is done here:
-    the losses left on the layers by earlier calls are cleared (the model call's call_context)."""
+    the losses left on the layers by earlier calls are cleared (the model call's call_context)
+    and the layers the plan calls as usual see training=False."""
     inputs = model.inputs
     if len(inputs) != 1 or not enabled(model) or autodiff._active_tapes or autodiff._tracers or \
             getattr(_context, "call_depth", 0):
@@ -589,6 +590,9 @@ def predict_batch(model, x):
     for layer in plan.layers:
         if layer._losses:
             layer._losses.clear()
+    if plan._opaque:     # layers called as usual (random augmentations...) read the flag
+        with training_scope(False):
+            return plan.fresh_outputs([x])
     return plan.fresh_outputs([x])
 
 

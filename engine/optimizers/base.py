@@ -496,7 +496,8 @@ class Optimizer:
             else:
                 left = fused(grads, lr, step)      # gradients by rows go through update_step
                 if left:
-                    self._update_variables([(grads[i], variables[i], arrays[i]) for i in left], lr, step)
+                    self._update_variables([(grads[i], variables[i], arrays[i]) for i in left
+                                            if grads[i] is not None], lr, step)
             self._iterations._value[...] += 1
         return update
 

@@ -18,14 +18,19 @@ class _FusedRule:
 
     def _fused_step(self, variables, arrays):
         if type(self).update_step is not self._rule_class.update_step or not arrays or \
+                arrays[0].dtype not in (np.float32, np.float64) or \
                 any(a.dtype != arrays[0].dtype for a in arrays):
-            return None
-        rule, names, flag = self._fused_rule()
+            return None     # mixed dtypes (or others) keep the per-variable calls
+        spec = self._fused_rule()
+        rule, names, flag = spec
         slots = [None if n is None else [self._slot(v, n) for v in variables] for n in names]
         fused = K.FusedUpdate(rule, list(arrays), *slots, flag=flag)
         dtype = arrays[0].dtype
+        every = list(range(len(arrays)))
 
         def step_all(grads, lr, step):
+            if self._fused_rule() != spec:     # momentum, centered, amsgrad... changed since
+                return every
             return fused(grads, *self._fused_scalars(lr, step, dtype))
         return step_all
 

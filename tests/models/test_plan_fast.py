@@ -288,14 +288,31 @@ def test_predict_fast_path_is_not_taken_with_callbacks_generators_dicts_or_predi
     assert calls == []
 
 
-def test_predict_with_training_true_layers_matches_the_slow_path():
-    """A layer that draws random numbers (Dropout, opaque in the plan) is inactive in predict on
-    both paths."""
-    inputs = Input(shape=(64,))
-    x = layers.Dropout(0.5)(layers.Dense(16, activation="relu")(inputs))
+@pytest.mark.parametrize("layer", ["dropout", "noise", "flip"])
+def test_predict_with_training_dependent_layers_matches_the_slow_path(layer):
+    """Layers that draw random numbers when training (opaque steps of the plan) are inactive in
+    predict on both paths, even called outside any training scope."""
+    make = {"dropout": lambda: layers.Dropout(0.5), "noise": lambda: layers.GaussianNoise(1.0),
+            "flip": lambda: layers.RandomFlip("horizontal", seed=1)}[layer]
+    inputs = Input(shape=(4, 4, 3))
+    x = layers.Flatten()(make()(inputs))
     model = Model(inputs, layers.Dense(3)(x))
-    data = _data(11, 5)[0]
+    data = np.random.default_rng(11).random((5, 4, 4, 3), dtype=np.float32)
+    engine_random.set_seed(3)
+    expected = _slow_predict(model, data)
     model.predict(data, verbose=0)
     fast = model.predict(data, verbose=0)
     assert plan_module.predict_batch(model, data) is not None
-    np.testing.assert_array_equal(fast, _slow_predict(model, data))
+    np.testing.assert_array_equal(fast, expected)
+    np.testing.assert_array_equal(model.predict(data, verbose=0), fast)
+
+
+def test_a_rule_changed_during_fit_leaves_the_fused_update():
+    """A callback turning on RMSprop's momentum (a state buffer the fused update was not made
+    with) gets apply's numbers: the step falls back to the per-variable update."""
+    models = _twins(lambda: optimizers.RMSprop())
+    for m in models:
+        engine_random.set_seed(2)
+        m.fit(*_data(), epochs=1, batch_size=16, verbose=0)
+        m.optimizer.momentum = 0.5
+    _fit_twins(models, *_data(12))
