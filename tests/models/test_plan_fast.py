@@ -1,11 +1,11 @@
 """The planned step's fast paths: the fused optimizer update (optimizer_step.FusedUpdate, one
-kernel call for every variable) and predict's one-batch path through the forward plan
-(plan.predict_batch). Each gives the slow path's numbers bit for bit, and steps aside when it
-does not apply."""
+kernel call for every variable; inside fit it is tested in test_plan.py) and predict's one-batch
+path through the forward plan (plan.predict_batch). Each gives the slow path's numbers bit for
+bit, and steps aside when it does not apply."""
 import numpy as np
 import pytest
 
-from engine import GradientTape, Input, callbacks, layers, optimizers
+from engine import GradientTape, Input, callbacks, layers
 from engine import random as engine_random
 from engine._kernels import optimizer_step as K
 from engine.models import Model
@@ -104,92 +104,17 @@ def test_fused_update_rejects_what_it_cannot_run():
         fused([np.zeros((5, 7), np.float32), None, None, None], 0.1)
 
 
-# -- the fused update inside fit -------------------------------------------------------------------
-def _twins(make_optimizer):
-    models = []
-    for planned in (True, False):
-        engine_random.set_seed(0)
-        m = _seed_model()
-        m.plan_enabled = planned
-        m.compile(optimizer=make_optimizer(), loss="categorical_crossentropy")
-        models.append(m)
-    models[1].set_weights(models[0].get_weights())
-    return models
-
-
-def _fit_twins(models, x, y):
-    histories = []
-    for m in models:
-        engine_random.set_seed(1)
-        histories.append(m.fit(x, y, epochs=2, batch_size=16, verbose=0).history)
-    assert histories[0] == histories[1]
-    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(models[0].optimizer.variables, models[1].optimizer.variables):
-        np.testing.assert_array_equal(np.asarray(a._value), np.asarray(b._value))
-
-
-def _data(seed=3, n=48):
+# -- predict's one-batch path ------------------------------------------------------------------------
+def _data(seed, n):
     rng = np.random.default_rng(seed)
     return rng.random((n, 64), dtype=np.float32), rng.random((n, 10), dtype=np.float32)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: optimizers.RMSprop(),
-    lambda: optimizers.RMSprop(momentum=0.5, centered=True),
-    lambda: optimizers.SGD(0.05),
-    lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
-    lambda: optimizers.Adam(amsgrad=True),
-    lambda: optimizers.Adagrad(0.05),
-], ids=["rmsprop", "rmsprop-momentum-centered", "sgd", "sgd-nesterov", "adam-amsgrad", "adagrad"])
-def test_planned_fit_with_the_fused_update_matches_apply(make):
-    models = _twins(make)
-    _fit_twins(models, *_data())
-    opt = models[0].optimizer
-    tvars = models[0].trainable_weights
-    assert opt._fused_step(tvars, [v._value for v in tvars]) is not None   # the fused path ran
-
-
-def test_an_overridden_update_step_is_not_fused():
-    class HalfSGD(optimizers.SGD):
-        def update_step(self, g, var, w, lr, step):
-            w -= np.float32(0.5 * lr) * g
-    models = _twins(lambda: HalfSGD(0.1))
-    _fit_twins(models, *_data())
-    tvars = models[0].trainable_weights
-    assert models[0].optimizer._fused_step(tvars, [v._value for v in tvars]) is None
-
-
-def test_embedding_row_gradients_next_to_fused_dense_ones():
-    def build():
-        inputs = Input(shape=(5,), dtype="int32")
-        x = layers.GlobalAveragePooling1D()(layers.Embedding(20, 8)(inputs))
-        return Model(inputs, layers.Dense(3, activation="softmax")(x))
-    rng = np.random.default_rng(4)
-    x = rng.integers(0, 20, (40, 5)).astype(np.int32)
-    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 40)]
-    histories, weights = [], []
-    for planned in (True, False):
-        engine_random.set_seed(0)
-        m = build()
-        m.plan_enabled = planned
-        m.compile(optimizer="adam", loss="categorical_crossentropy")
-        if weights:
-            m.set_weights(weights)
-        weights = m.get_weights()
-        engine_random.set_seed(1)
-        histories.append((m.fit(x, y, epochs=2, batch_size=8, verbose=0).history, m.get_weights()))
-    assert histories[0][0] == histories[1][0]
-    for a, b in zip(histories[0][1], histories[1][1]):
-        np.testing.assert_array_equal(a, b)
-
-
-# -- predict's one-batch path ------------------------------------------------------------------------
 def _trained(seed=5):
     engine_random.set_seed(seed)
     m = _seed_model()
     m.compile(optimizer="rmsprop", loss="categorical_crossentropy")
-    m.fit(*_data(seed), epochs=1, batch_size=16, verbose=0)
+    m.fit(*_data(seed, 48), epochs=1, batch_size=16, verbose=0)
     return m
 
 
@@ -306,13 +231,3 @@ def test_predict_with_training_dependent_layers_matches_the_slow_path(layer):
     np.testing.assert_array_equal(fast, expected)
     np.testing.assert_array_equal(model.predict(data, verbose=0), fast)
 
-
-def test_a_rule_changed_during_fit_leaves_the_fused_update():
-    """A callback turning on RMSprop's momentum (a state buffer the fused update was not made
-    with) gets apply's numbers: the step falls back to the per-variable update."""
-    models = _twins(lambda: optimizers.RMSprop())
-    for m in models:
-        engine_random.set_seed(2)
-        m.fit(*_data(), epochs=1, batch_size=16, verbose=0)
-        m.optimizer.momentum = 0.5
-    _fit_twins(models, *_data(12))
