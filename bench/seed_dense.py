@@ -2,7 +2,8 @@
 on 1000x64 random data with batch 128: milliseconds per epoch for engine, a hand-written numpy
 loop, plain PyTorch and Keras 3 (each installed backend), measured in one run; then the
 latency of `predict` on one sample and on 32 (engine's predict and model(x), a hand-written
-numpy forward pass, PyTorch eager under no_grad, Keras 3's predict and model(x)).
+numpy forward pass, PyTorch eager under no_grad, Keras 3's predict and model(x)); and engine's
+first epoch of a fresh model over its second.
 
     python bench/seed_dense.py [--epochs 30] [--calls 2000]
 
@@ -39,6 +40,25 @@ def time_engine(epochs):
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
     model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0)
     return best_of(lambda: model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0), repeat=3) / epochs
+
+
+def first_epoch_ratio(fresh=3):
+    """A fresh model's first epoch (two signatures traced: the full batch and the last, smaller
+    one) over its second, best of `fresh` models, in a process that has trained once already
+    (so imports and the first fit's allocator tuning are not counted)."""
+    x, y = data()
+    warm = _engine_model()
+    warm.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    warm.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+    firsts, seconds = [], []
+    for _ in range(fresh):
+        model = _engine_model()
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+        for times in (firsts, seconds):
+            start = time.perf_counter()
+            model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+            times.append(time.perf_counter() - start)
+    return min(firsts) / min(seconds)
 
 
 def time_numpy(epochs):
@@ -225,13 +245,18 @@ def main():
     if args.runner and args.runner.startswith("latency-"):
         print(json.dumps(LATENCY[args.runner[len("latency-"):]](args.calls)))
         return
+    if args.runner == "engine":
+        print(json.dumps({"seconds_per_epoch": time_engine(args.epochs), "first_epoch_ratio": first_epoch_ratio()}))
+        return
     if args.runner:
         print(json.dumps({"seconds_per_epoch": RUNNERS[args.runner](args.epochs)}))
         return
     results = []
+    first_ratio = None
     for name in ("engine", "numpy") + (("torch",) if have("torch") else ()):
         out = run_isolated(__file__, name, ["--epochs", str(args.epochs)])
         results.append((LABELS[name], out["seconds_per_epoch"]))
+        first_ratio = out.get("first_epoch_ratio", first_ratio)
     for backend in keras_backends():
         try:
             out = run_keras(KERAS_SCRIPT.replace("EPOCHS", str(args.epochs)), backend)
@@ -242,6 +267,7 @@ def main():
     rows = [(name, f"{t * 1e3:.2f}", f"{t / engine_time:.2f}x") for name, t in results]
     print_table(f"Seed model fit, 1000x64, batch 128, ms per epoch ({machine()}, {time.strftime('%Y-%m-%d')})",
                 ["runner", "ms/epoch", "time / engine's"], rows)
+    print(f"engine: a fresh model's first epoch / its second: {first_ratio:.2f}x")
     print_table("Seed model predict latency, microseconds per call",
                 ["runner", "samples", "us/call", "time / numpy forward's"], latency_table(args.calls))
 

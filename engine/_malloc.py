@@ -10,11 +10,9 @@ and go back to, the process heap.
 
 The settings are process-wide, so importing engine does not apply them: training
 does (`fit` / `train_on_batch` call `tune_for_training()` once), since a process that
-only imports engine, or only predicts, should keep the allocator it had.  Set
-ENGINE_MALLOC_TUNING=0 to leave the allocator alone.
+only imports engine, or only predicts, should keep the allocator it had (nor does it load ctypes: the import is
+made by the first fit).  Set ENGINE_MALLOC_TUNING=0 to leave the allocator alone.
 """
-import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -28,6 +26,8 @@ def tune():
     """Apply the settings once; returns True when glibc accepted them."""
     if os.environ.get("ENGINE_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
         return False
+    import ctypes
+    import ctypes.util
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt

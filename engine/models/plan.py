@@ -31,7 +31,7 @@ import numpy as np
 from engine import autodiff
 from engine.autodiff import GradientTape, SparseGradient, _dense
 from engine.distribution import training as distributed
-from engine.layers.base import training_scope
+from engine.layers.base import _context, training_scope
 from engine.layers.keras_tensor import flatten
 from engine.tensor import Tensor
 from engine.variables import Variable
@@ -375,6 +375,7 @@ class Plan:
         self.tvars = list(tvars)
         self.tvar_slots = [tracer.slots[id(v._value)] for v in self.tvars]
         self.model_weights = list(tracer.weights)
+        self.layers = tracer.model._flatten_layers()   # fixed while the plan lives (see clear)
         self.weight_slots = [tracer.slots[id(v._value)] for v in self.model_weights]
         self.shapes = [getattr(a, "shape", None) for a in self._traced_values(tracer)]
         self.dtypes = [getattr(a, "dtype", None) for a in self._traced_values(tracer)]
@@ -392,6 +393,12 @@ class Plan:
         self._ready = None
         self.kept = sorted({i for st in self.steps if st.needs is not None for i in st.ins
                             if self.kinds[i] == "value"})
+        # The replay loops read these flat tuples, looked up once here rather than per op.
+        self._fwd = tuple((st.fn, st.ins, st.attrs, st.outs if st.multi else st.outs[0], st.multi)
+                          for st in self.steps)
+        self._bwd = tuple((k, st.ins, st.needs, st.outs if st.multi else st.outs[0], st.multi)
+                          for k, st in reversed(list(enumerate(self.steps))) if st.needs is not None)
+        self._opaque = any(st.opaque is not None for st in self.steps)
 
     def _traced_values(self, tracer):
         by_slot = {s: a for a in tracer.keep for s in [tracer.slots.get(id(a))] if s is not None}
@@ -400,13 +407,14 @@ class Plan:
     # replay
     def _forward(self, vals, keep_vjps):
         vjps = [] if keep_vjps else None
-        for step in self.steps:
-            out, vjp = step.fn(*[vals[i] for i in step.ins], **step.attrs)
-            if step.multi:
-                for s, o in zip(step.outs, out):
-                    vals[s] = o if isinstance(o, np.ndarray) else np.asarray(o)
+        ndarray = np.ndarray
+        for fn, ins, attrs, outs, multi in self._fwd:
+            out, vjp = fn(*[vals[i] for i in ins], **attrs)
+            if multi:
+                for s, o in zip(outs, out):
+                    vals[s] = o if type(o) is ndarray else np.asarray(o)
             else:
-                vals[step.outs[0]] = out if isinstance(out, np.ndarray) else np.asarray(out)
+                vals[outs] = out if type(out) is ndarray else np.asarray(out)
             if keep_vjps:
                 vjps.append(vjp)
         return vjps
@@ -418,6 +426,23 @@ class Plan:
         self._forward(vals, False)
         return [Tensor(vals[s]) for s in self.output_slots]
 
+    def fresh_outputs(self, input_arrays):
+        """The forward's outputs as arrays the caller owns (predict hands them to the user): an
+        op's new array as it is, a copy of anything else (an input, a weight, a view of one,
+        an output listed twice)."""
+        vals = list(self.base)
+        for s, a in zip(self.input_slots, input_arrays):
+            vals[s] = a
+        self._forward(vals, False)
+        outs, seen = [], set()
+        for s in self.output_slots:
+            a = vals[s]
+            if self.kinds[s] != "value" or a.base is not None or id(a) in seen:
+                a = a.copy()
+            seen.add(id(a))
+            outs.append(a)
+        return outs
+
     def run_train(self, model, xs, ys, sample_weight):
         vals = list(self.base)
         for s, a in zip(self.input_slots, xs):
@@ -428,7 +453,10 @@ class Plan:
             vals[self.weight_slot] = sample_weight
         autodiff._replaying.append(self)
         try:
-            with training_scope(True):
+            if self._opaque:     # only the layers called as usual read the training flag
+                with training_scope(True):
+                    vjps = self._forward(vals, True)
+            else:
                 vjps = self._forward(vals, True)
         finally:
             autodiff._replaying.pop()
@@ -456,34 +484,36 @@ class Plan:
         order, same sums; `seed` and `on_ready` as there."""
         grads = [None] * len(vals)
         grads[self.total_slot] = np.ones_like(vals[self.total_slot]) if seed is None else seed
+        # Data-parallel: each variable's gradient goes to on_ready once the steps reading it are done
+        # (keys of _ready_points, fired before the first step below them, as the tape does).
         ready = self._ready_points() if on_ready is not None else {}
-        steps = self.steps
-        for k in range(len(steps) - 1, -1, -1):
-            for i in ready.get(k + 1, ()):
-                on_ready(i, grads[self.tvar_slots[i]])
-            step = steps[k]
-            needs = step.needs
-            if needs is None:
-                continue
-            if step.multi:
-                g = tuple([_dense(grads[s]) for s in step.outs])
+        pending = sorted(ready, reverse=True)
+        ndarray = np.ndarray
+        for k, ins, needs, outs, multi in self._bwd:
+            while pending and pending[0] > k:
+                for i in ready[pending.pop(0)]:
+                    on_ready(i, grads[self.tvar_slots[i]])
+            if multi:
+                g = tuple([_dense(grads[s]) for s in outs])
                 if all(x is None for x in g):
                     continue
             else:
-                g = grads[step.outs[0]]
+                g = grads[outs]
                 if g is None:
                     continue
-                g = _dense(g)
+                if type(g) is not ndarray:
+                    g = _dense(g)
             in_grads = vjps[k](g, needs)
-            for i, need, gx in zip(step.ins, needs, in_grads):
+            for i, need, gx in zip(ins, needs, in_grads):
                 if not need or gx is None:
                     continue
-                if not isinstance(gx, (np.ndarray, SparseGradient)):
+                if type(gx) is not ndarray and not isinstance(gx, (np.ndarray, SparseGradient)):
                     gx = np.asarray(gx)
                 prev = grads[i]
                 grads[i] = gx if prev is None else _dense(prev) + _dense(gx)
-        for i in ready.get(0, ()):
-            on_ready(i, grads[self.tvar_slots[i]])
+        for key in pending:
+            for i in ready[key]:
+                on_ready(i, grads[self.tvar_slots[i]])
         return [grads[s] for s in self.tvar_slots]
 
     def _ready_points(self):
@@ -581,8 +611,34 @@ def run_forward(model, input_arrays):
     return outs
 
 
+def predict_batch(model, x):
+    """predict's outputs for one batch `x` (an array) of a single-input functional model, as fresh
+    arrays, when the forward plan of its signature exists and x needs no conversion; else None
+    (the caller runs the step as usual). What the step would do around the plan is done here:
+    the losses left on the layers by earlier calls are cleared (the model call's call_context)
+    and the layers the plan calls as usual see training=False."""
+    inputs = model.inputs
+    if len(inputs) != 1 or not enabled(model) or autodiff._active_tapes or autodiff._tracers or \
+            getattr(_context, "call_depth", 0):
+        return None
+    spec = inputs[0]
+    shape = spec.shape
+    if x.dtype != spec.dtype or x.ndim != len(shape) or not x.flags.c_contiguous or \
+            any(e is not None and e != a for e, a in zip(shape[1:], x.shape[1:])):
+        return None
+    plan = _cache(model, "forward").get((((x.shape, x.dtype),), False))
+    if plan is None or plan is _UNPLANNABLE:
+        return None
+    for layer in plan.layers:
+        if layer._losses:
+            layer._losses.clear()
+    if plan._opaque:     # layers called as usual (random augmentations...) read the flag
+        with training_scope(False):
+            return plan.fresh_outputs([x])
+    return plan.fresh_outputs([x])
+
+
 def _training_flag():
-    from engine.layers.base import _context
     return getattr(_context, "training", None)
 
 

@@ -798,9 +798,11 @@ class Trainer:
                 not self._overrides("predict_step"):
             # One batch of one array, nothing to report: the step alone (its plan, for a
             # functional model), without the batching and callback machinery below.
-            with training_scope(False):
-                outs = self._run_forward(self._prepare_x(x))
-            return self._pack_outputs([np.array(o) for o in outs])
+            outs = plan_module.predict_batch(self, x) if hasattr(self, "_nodes") else None
+            if outs is None:
+                with training_scope(False):
+                    outs = [np.array(o) for o in self._run_forward(self._prepare_x(x))]
+            return self._pack_outputs(outs)
         x = data_adapters.pandas_to_numpy(x)
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)

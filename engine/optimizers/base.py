@@ -490,15 +490,28 @@ class Optimizer:
             return None
         variables = list(variables)
         arrays = [v._value if isinstance(v, Variable) else v for v in variables]
+        fused = self._fused_step(variables, arrays)
 
         def update(grads):
             lr = self._current_lr()
             step = int(self._iterations._value) + 1
             self._before_updates(step)
-            self._update_variables([(g, v, w) for g, v, w in zip(grads, variables, arrays) if g is not None],
-                                   lr, step)
+            if fused is None:
+                self._update_variables([(g, v, w) for g, v, w in zip(grads, variables, arrays) if g is not None],
+                                       lr, step)
+            else:
+                left = fused(grads, lr, step)      # gradients by rows go through update_step
+                if left:
+                    self._update_variables([(grads[i], variables[i], arrays[i]) for i in left
+                                            if grads[i] is not None], lr, step)
             self._iterations._value[...] += 1
         return update
+
+    def _fused_step(self, variables, arrays):
+        """For a planned step: a function (grads, lr, step) -> indices of the gradients it left
+        that runs this optimizer's update rule on all the variables in one kernel call (the
+        built-in rules, see kernel_optimizers), or None to run update_step per variable."""
+        return None
 
     def _update_variables(self, pairs, lr, step):
         """The update rule on each (gradient, variable, array) of this step."""

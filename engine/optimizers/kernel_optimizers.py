@@ -7,7 +7,35 @@ from engine.optimizers.base import Optimizer, takes_rows
 from engine.saving.registry import register_builtins
 
 
-class SGD(Optimizer):
+class _FusedRule:
+    """The planned step's update of all variables in one call (optimizer_step.FusedUpdate) for
+    the built-in rules. Each class says which kernel rule its update_step is: `_fused_rule()`
+    gives (rule name, its three state slot names or None each, its flag) and
+    `_fused_scalars(lr, step, dtype)` the kernel's (lr, a, b, eps) for a step. A subclass that
+    overrides update_step runs its own, per variable."""
+
+    _rule_class = None      # the class whose update_step the fused rule stands for (set below)
+
+    def _fused_step(self, variables, arrays):
+        if type(self).update_step is not self._rule_class.update_step or not arrays or \
+                arrays[0].dtype not in (np.float32, np.float64) or \
+                any(a.dtype != arrays[0].dtype for a in arrays):
+            return None     # mixed dtypes (or others) keep the per-variable calls
+        spec = self._fused_rule()
+        rule, names, flag = spec
+        slots = [None if n is None else [self._slot(v, n) for v in variables] for n in names]
+        fused = K.FusedUpdate(rule, list(arrays), *slots, flag=flag)
+        dtype = arrays[0].dtype
+        every = list(range(len(arrays)))
+
+        def step_all(grads, lr, step):
+            if self._fused_rule() != spec:     # momentum, centered, amsgrad... changed since
+                return every
+            return fused(grads, *self._fused_scalars(lr, step, dtype))
+        return step_all
+
+
+class SGD(_FusedRule, Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
     Args:
@@ -36,11 +64,18 @@ class SGD(Optimizer):
         else:
             K.sgd_update(w, g, lr)
 
+    def _fused_rule(self):
+        return ("momentum", ("momentum", None, None), self.nesterov) if self.momentum else \
+            ("sgd", (None, None, None), False)
+
+    def _fused_scalars(self, lr, step, dtype):
+        return lr, self.momentum, 0.0, 0.0
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-class RMSprop(Optimizer):
+class RMSprop(_FusedRule, Optimizer):
     """RMSprop: divide the gradient by a running root mean square of recent gradients.
 
     Args:
@@ -69,12 +104,19 @@ class RMSprop(Optimizer):
         K.rmsprop_update(w, g, self._slot(var, "velocity"), lr, self.rho, self.epsilon,
                          self.momentum, mom, self.centered, avg)
 
+    def _fused_rule(self):
+        return "rmsprop", ("velocity", "momentum" if self.momentum > 0 else None,
+                           "average_gradient" if self.centered else None), False
+
+    def _fused_scalars(self, lr, step, dtype):
+        return lr, self.rho, self.momentum, self.epsilon
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
                 "epsilon": self.epsilon, "centered": self.centered}
 
 
-class Adam(Optimizer):
+class Adam(_FusedRule, Optimizer):
     """Adam: adaptive moment estimation.
 
     Args:
@@ -97,12 +139,22 @@ class Adam(Optimizer):
 
     @takes_rows
     def update_step(self, g, var, w, lr, step):
-        # In the variable's precision, as Keras computes it (float32 alpha for float32 weights).
-        t = w.dtype.type
-        alpha = float(t(lr) * np.sqrt(t(1) - t(self.beta_2) ** t(step)) / (t(1) - t(self.beta_1) ** t(step)))
+        alpha = self._alpha(lr, step, w.dtype)
         vhat = self._slot(var, "velocity_hat") if self.amsgrad else None
         K.adam_update(w, g, self._slot(var, "momentum"), self._slot(var, "velocity"), alpha,
                       self.beta_1, self.beta_2, self.epsilon, vhat)
+
+    def _alpha(self, lr, step, dtype):
+        """The bias-corrected step size, in the variable's precision as Keras computes it (a
+        float32 alpha for float32 weights)."""
+        t = dtype.type
+        return float(t(lr) * np.sqrt(t(1) - t(self.beta_2) ** t(step)) / (t(1) - t(self.beta_1) ** t(step)))
+
+    def _fused_rule(self):
+        return "adam", ("momentum", "velocity", "velocity_hat" if self.amsgrad else None), False
+
+    def _fused_scalars(self, lr, step, dtype):
+        return self._alpha(lr, step, dtype), self.beta_1, self.beta_2, self.epsilon
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -118,7 +170,7 @@ class AdamW(Adam):
                          amsgrad=amsgrad, name=name, weight_decay=weight_decay, **kwargs)
 
 
-class Adagrad(Optimizer):
+class Adagrad(_FusedRule, Optimizer):
     """Adagrad: per-element step sizes from the sum of past squared gradients.
 
     Args:
@@ -145,9 +197,18 @@ class Adagrad(Optimizer):
         acc = self._slot(var, "accumulator", self.initial_accumulator_value)
         K.adagrad_update(w, g, acc, lr, self.epsilon)
 
+    def _fused_rule(self):
+        return "adagrad", ("accumulator", None, None), False
+
+    def _fused_scalars(self, lr, step, dtype):
+        return lr, 0.0, 0.0, self.epsilon
+
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
 
+
+for _cls in (SGD, RMSprop, Adam, Adagrad):
+    _cls._rule_class = _cls
 
 register_builtins("optimizers", globals())  # loadable from .keras configs by class name

@@ -3,20 +3,21 @@ for bit, for every layer family, and is rebuilt when its signature or the traina
 import numpy as np
 import pytest
 
-from engine import GradientTape, Input, layers, ops
+from engine import GradientTape, Input, layers, ops, optimizers
 from engine import random as engine_random
 from engine.models import Model, Sequential
 from engine.models import plan as plan_module
 
 
 def _twins(build, compile_kwargs):
-    """The same model built twice from the same seed: one planned, one not."""
+    """The same model built twice from the same seed: one planned, one not. `compile_kwargs` is
+    a dict, or a function making one per model (for optimizer instances, which are not shared)."""
     models = []
     for planned in (True, False):
         engine_random.set_seed(0)
         m = build()
         m.plan_enabled = planned
-        m.compile(**compile_kwargs)
+        m.compile(**(compile_kwargs() if callable(compile_kwargs) else compile_kwargs))
         models.append(m)
     models[1].set_weights(models[0].get_weights())
     return models
@@ -357,15 +358,74 @@ def test_optimizers_update_identically_through_the_plan(optimizer):
     rng = np.random.default_rng(14)
     x = rng.random((48, 64), dtype=np.float32)
     y = rng.random((48, 10), dtype=np.float32)
-    models = []
-    for planned in (True, False):
-        engine_random.set_seed(0)
-        m = _seed_model()
-        m.plan_enabled = planned
-        m.compile(optimizer=make(), loss="categorical_crossentropy")
-        models.append(m)
-    models[1].set_weights(models[0].get_weights())
+    models = _twins(_seed_model, lambda: dict(optimizer=make(), loss="categorical_crossentropy"))
     _assert_same(models, _fit_both(models, x, y, batch_size=16))
+
+
+def _assert_same_optimizer_state(models):
+    for a, b in zip(models[0].optimizer.variables, models[1].optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a._value), np.asarray(b._value))
+
+
+def _fused(model):
+    tvars = model.trainable_weights
+    return model.optimizer._fused_step(tvars, [v._value for v in tvars])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optimizers.RMSprop(),
+    lambda: optimizers.RMSprop(momentum=0.5, centered=True),
+    lambda: optimizers.SGD(0.05),
+    lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: optimizers.Adam(amsgrad=True),
+    lambda: optimizers.Adagrad(0.05),
+], ids=["rmsprop", "rmsprop-momentum-centered", "sgd", "sgd-nesterov", "adam-amsgrad", "adagrad"])
+def test_planned_fit_with_the_fused_update_matches_apply(make):
+    """The plan's update of all variables in one kernel call (optimizer_step.FusedUpdate) gives
+    apply's per-variable numbers, weights and optimizer state."""
+    models = _twins(_seed_model, lambda: dict(optimizer=make(), loss="categorical_crossentropy"))
+    _assert_same(models, _fit_both(models, *_fit_data()))
+    _assert_same_optimizer_state(models)
+    assert _fused(models[0]) is not None
+
+
+def test_an_overridden_update_step_is_not_fused():
+    class HalfSGD(optimizers.SGD):
+        def update_step(self, g, var, w, lr, step):
+            w -= np.float32(0.5 * lr) * g
+    models = _twins(_seed_model, lambda: dict(optimizer=HalfSGD(0.1), loss="categorical_crossentropy"))
+    _assert_same(models, _fit_both(models, *_fit_data()))
+    assert _fused(models[0]) is None
+
+
+def test_a_rule_changed_during_fit_leaves_the_fused_update():
+    """A callback turning on RMSprop's momentum (a state buffer the fused update was not made
+    with) gets apply's numbers: the step falls back to the per-variable update."""
+    models = _twins(_seed_model, lambda: dict(optimizer=optimizers.RMSprop(), loss="categorical_crossentropy"))
+    _fit_both(models, *_fit_data())
+    for m in models:
+        m.optimizer.momentum = 0.5
+    _assert_same(models, _fit_both(models, *_fit_data(12)))
+    _assert_same_optimizer_state(models)
+
+
+def test_embedding_row_gradients_next_to_fused_dense_ones():
+    """A table's gradient by rows is left by the fused update to update_step's row kernel."""
+    def build():
+        inputs = Input(shape=(5,), dtype="int32")
+        x = layers.GlobalAveragePooling1D()(layers.Embedding(20, 8)(inputs))
+        return Model(inputs, layers.Dense(3, activation="softmax")(x))
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 20, (40, 5)).astype(np.int32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 40)]
+    models = _twins(build, dict(optimizer="adam", loss="categorical_crossentropy"))
+    _assert_same(models, _fit_both(models, x, y, batch_size=8))
+    _assert_same_optimizer_state(models)
+
+
+def _fit_data(seed=3, n=48):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 64), dtype=np.float32), rng.random((n, 10), dtype=np.float32)
 
 
 def test_a_trace_ignores_other_threads_ops():
