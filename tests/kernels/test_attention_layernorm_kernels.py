@@ -89,3 +89,42 @@ def test_layer_norm_kernel_edges_and_checks():
         L.layer_norm_forward(x[None], None, None, 1e-3, y, mean, rstd)
     with pytest.raises(ValueError, match="g must be"):
         L.layer_norm_backward(x, None, mean, rstd, np.ones((5, 6)), None)
+
+
+def _layer_norm_reference(x, gamma, beta, eps, g):
+    """float64 layer norm over the last axis and its gradients, written out from the formulas."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    width = x.shape[1]
+    gam = np.ones(width) if gamma is None else gamma.astype(np.float64)
+    mu = x.mean(axis=1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mu) * rstd
+    y = xhat * gam + (0 if beta is None else beta.astype(np.float64))
+    gg = g * gam
+    dx = rstd * (gg - gg.mean(axis=1, keepdims=True) - xhat * (gg * xhat).mean(axis=1, keepdims=True))
+    return y, mu[:, 0], rstd[:, 0], dx, (g * xhat).sum(axis=0), g.sum(axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,width", [(3, 1), (5, 7), (9, 33), (300, 257)])
+@pytest.mark.parametrize("affine", ["both", "gamma", "beta", "none"])
+def test_layer_norm_kernel_matches_float64_on_every_simd_path(isa_level, dtype, rows, width, affine):
+    rng = np.random.default_rng(rows * width)
+    # an offset row mean far from zero, where a one-pass variance would cancel
+    x = (rng.standard_normal((rows, width)) * 0.5 + 40.0).astype(dtype)
+    g = rng.standard_normal((rows, width)).astype(dtype)
+    gamma = rng.standard_normal(width).astype(dtype) if affine in ("both", "gamma") else None
+    beta = rng.standard_normal(width).astype(dtype) if affine in ("both", "beta") else None
+    y, mean, rstd = np.empty_like(x), np.empty(rows, dtype), np.empty(rows, dtype)
+    L.layer_norm_forward(x, gamma, beta, 1e-3, y, mean, rstd)
+    dx = np.empty_like(x)
+    dgamma, dbeta = L.layer_norm_backward(x, gamma, mean, rstd, g, dx)
+    ry, rmu, rrstd, rdx, rdg, rdb = _layer_norm_reference(x, gamma, beta, 1e-3, g)
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(mean, rmu, **tol)
+    np.testing.assert_allclose(rstd, rrstd, **tol)
+    np.testing.assert_allclose(y, ry, **tol)
+    np.testing.assert_allclose(dx, rdx * (1 if width > 1 else 0), **tol)
+    np.testing.assert_allclose(dgamma, rdg, rtol=tol["rtol"], atol=tol["atol"] * rows)
+    np.testing.assert_allclose(dbeta, rdb, rtol=tol["rtol"], atol=tol["atol"] * rows)
