@@ -33,10 +33,18 @@ from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
 engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 engine_gemm_api_import()
 
-# The float32 exponentials run in fast_math.h's vectorised exp (libm's expf is a call per
-# element), through its per-ISA table.
-cdef extern from "fast_math.h" nogil:
-    void engine_ew_f32_exp_shift(const float *x, float shift, float *y, Py_ssize_t n)
+# The row loops of a tile (maximum, exponentials and their sum, recomputed probabilities, the
+# softmax backward): csrc/attention_rows.h, float32 vectorised per instruction set through its
+# ISA table (fast_math.h's exp; libm's expf is a call per element), float64 with libm.
+cdef extern from "attention_rows.h" nogil:
+    float engine_attn_row_max_f32(const float *row, Py_ssize_t n, float init)
+    float engine_attn_exp_sum_f32(float *row, float shift, Py_ssize_t n)
+    void engine_attn_probs_f32(float *row, float shift, float inv, Py_ssize_t n)
+    void engine_attn_dscores_f32(const float *p, float *dp, float delta, Py_ssize_t n)
+    double engine_attn_row_max_f64(const double *row, Py_ssize_t n, double init)
+    double engine_attn_exp_sum_f64(double *row, double shift, Py_ssize_t n)
+    void engine_attn_probs_f64(double *row, double shift, double inv, Py_ssize_t n)
+    void engine_attn_dscores_f64(const double *p, double *dp, double delta, Py_ssize_t n)
 
 cdef enum:
     _BQ = 64          # query rows per tile
@@ -75,14 +83,35 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         engine_dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
-cdef inline void _exp_shift(floating *row, floating shift, Py_ssize_t n) noexcept nogil:
-    """row[c] = exp(row[c] - shift), in place."""
-    cdef Py_ssize_t c
+cdef inline floating _row_max(const floating *row, Py_ssize_t n, floating init) noexcept nogil:
     if floating is float:
-        engine_ew_f32_exp_shift(row, shift, row, n)
+        return engine_attn_row_max_f32(row, n, init)
     else:
-        for c in range(n):
-            row[c] = exp(row[c] - shift)
+        return engine_attn_row_max_f64(row, n, init)
+
+
+cdef inline floating _exp_sum(floating *row, floating shift, Py_ssize_t n) noexcept nogil:
+    """row[c] = exp(row[c] - shift), in place; returns the sum."""
+    if floating is float:
+        return engine_attn_exp_sum_f32(row, shift, n)
+    else:
+        return engine_attn_exp_sum_f64(row, shift, n)
+
+
+cdef inline void _probs(floating *row, floating shift, floating inv, Py_ssize_t n) noexcept nogil:
+    """row[c] = exp(row[c] - shift) * inv, in place."""
+    if floating is float:
+        engine_attn_probs_f32(row, shift, inv, n)
+    else:
+        engine_attn_probs_f64(row, shift, inv, n)
+
+
+cdef inline void _dscores(const floating *p, floating *dp, floating delta, Py_ssize_t n) noexcept nogil:
+    """dp[c] = p[c] * (dp[c] - delta), in place."""
+    if floating is float:
+        engine_attn_dscores_f32(p, dp, delta, n)
+    else:
+        engine_attn_dscores_f64(p, dp, delta, n)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -152,7 +181,6 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
     cdef floating mx, corr, s
     cdef floating *trow
     cdef floating *orow
-    cdef double total
     for r in range(T):
         memset(out + r * ldv, 0, Dv * sizeof(floating))
     i0 = 0
@@ -169,16 +197,9 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
             _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _BK
-                mx = rmax[i0 + r]
-                for c in range(nk):
-                    if trow[c] > mx:
-                        mx = trow[c]
+                mx = _row_max(trow, nk, rmax[i0 + r])
                 corr = _exp(rmax[i0 + r] - mx)
-                _exp_shift(trow, mx, nk)
-                total = 0.0
-                for c in range(nk):
-                    total = total + trow[c]
-                rinv[i0 + r] = rinv[i0 + r] * corr + <floating>total
+                rinv[i0 + r] = rinv[i0 + r] * corr + _exp_sum(trow, mx, nk)
                 rmax[i0 + r] = mx
                 if corr != 1:
                     orow = out + (i0 + r) * ldv
@@ -236,22 +257,17 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
                 break
             _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
             for r in range(nq):
-                trow = tile + r * _BK
-                _exp_shift(trow, rmax[i0 + r], nk)
-                p = rinv[i0 + r]
-                for c in range(nk):
-                    trow[c] = trow[c] * p
+                _probs(tile + r * _BK, rmax[i0 + r], rinv[i0 + r], nk)
             # dV_j += P^T dO_i ;  dP = dO_i V_j^T
             _gemm[floating](1, 0, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, 1, dv + j0 * ldv, ldv)
             _gemm[floating](0, 1, nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, 0, dtile, _BK)
             for r in range(nq):
-                trow = tile + r * _BK
                 drow = dtile + r * _BK
-                for c in range(nk):
-                    p = trow[c] * (drow[c] - delta[i0 + r])
-                    if (plane != NULL or a.causal) and _masked(a, plane, i0 + r, j0 + c):
-                        p = 0          # a replaced score does not depend on q or k
-                    drow[c] = p
+                _dscores(tile + r * _BK, drow, delta[i0 + r], nk)
+                if plane != NULL or a.causal:
+                    for c in range(nk):
+                        if _masked(a, plane, i0 + r, j0 + c):
+                            drow[c] = 0          # a replaced score does not depend on q or k
             # dQ_i += scale dS K_j ;  dK_j += scale dS^T Q_i
             _gemm[floating](0, 0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, 1, dq + i0 * ldq, ldq)
             _gemm[floating](1, 0, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, 1, dk + j0 * ldq, ldq)
