@@ -45,6 +45,13 @@ cdef extern from "attention_rows.h" nogil:
     double engine_attn_exp_sum_f64(double *row, double shift, Py_ssize_t n)
     void engine_attn_probs_f64(double *row, double shift, double inv, Py_ssize_t n)
     void engine_attn_dscores_f64(const double *p, double *dp, double delta, Py_ssize_t n)
+    # The small-depth products written directly (0 when the shape is not theirs: then the GEMM).
+    enum: ENGINE_ATTN_NT_DMAX, ENGINE_ATTN_PAD
+    void engine_attn_pack_t(const float *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D, float *bt, Py_ssize_t ldbt)
+    void engine_attn_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t D, float alpha, const float *A, Py_ssize_t lda,
+                            const float *bt, Py_ssize_t ldbt, float *C, Py_ssize_t ldc)
+    int engine_attn_nn_f32(Py_ssize_t M, Py_ssize_t D, Py_ssize_t K, float alpha, const float *A, Py_ssize_t sam,
+                           Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *C, Py_ssize_t ldc)
 
 cdef enum:
     _BQ = 64          # query rows per tile
@@ -70,6 +77,10 @@ cdef struct _Args:
     void *dv
     Py_ssize_t heads, T, S, D, Dv, mask_b, mask_h
     Py_ssize_t ldq, ldv        # row strides of q / k (heads * D) and of v / out (heads * Dv)
+    # float32 keys / values up to ENGINE_ATTN_NT_DMAX deep go through the direct product (_nt),
+    # transposed once per pair into rows of SP (S padded) values
+    bint direct_k, direct_v
+    Py_ssize_t SP
     bint causal
     double scale
 
@@ -81,6 +92,37 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         engine_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
         engine_dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef inline void _nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t d, floating alpha, const floating *A, Py_ssize_t lda,
+                     const floating *B, Py_ssize_t ldb, const floating *bt, Py_ssize_t col0, Py_ssize_t ldbt,
+                     floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C (m, n; row stride ldc >= n rounded up to 32) = alpha A B^T over depth d: from bt when it
+    is not NULL (B's pair transposed by _pack_t, row stride ldbt; B is its column col0 on)."""
+    if floating is float:
+        if bt != NULL:
+            engine_attn_nt_f32(m, n, d, alpha, A, lda, bt + col0, ldbt, C, ldc)
+            return
+    _gemm[floating](0, 1, m, n, d, alpha, A, lda, B, ldb, 0, C, ldc)
+
+
+cdef inline floating *_pack_t(bint direct, const floating *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D,
+                              floating *bt, Py_ssize_t ldbt) noexcept nogil:
+    """bt = B's N rows transposed for _nt (float32 with direct set), else NULL (the GEMM runs)."""
+    if floating is float:
+        if direct:
+            engine_attn_pack_t(B, ldb, N, D, bt, ldbt)
+            return bt
+    return NULL
+
+
+cdef inline void _nn(bint trans, Py_ssize_t m, Py_ssize_t d, Py_ssize_t depth, floating alpha, const floating *A,
+                     Py_ssize_t lda, const floating *B, Py_ssize_t ldb, floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C (m, d) += alpha op(A) B over `depth`, op(A) A itself (m, depth) or A^T (A is (depth, m))."""
+    if floating is float:
+        if engine_attn_nn_f32(m, d, depth, alpha, A, 1 if trans else lda, lda if trans else 1, B, ldb, C, ldc):
+            return
+    _gemm[floating](trans, 0, m, d, depth, alpha, A, lda, B, ldb, 1, C, ldc)
 
 
 cdef inline floating _row_max(const floating *row, Py_ssize_t n, floating init) noexcept nogil:
@@ -140,15 +182,15 @@ cdef inline bint _skip_tile(const _Args *a, Py_ssize_t i1, Py_ssize_t j0) noexce
 
 
 cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floating *q, const floating *k,
-                             floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
+                             const floating *kt, floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
                              Py_ssize_t nk) noexcept nogil:
     """tile (nq, nk; row stride _BK) = scale * q[i0:i0+nq] k[j0:j0+nk]^T, masked scores
     replaced by _NEG (q and k point at the pair's first row)."""
     cdef Py_ssize_t r, c
     cdef const uint8_t *mrow
     cdef floating neg = <floating>_NEG
-    _gemm[floating](0, 1, nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq, 0,
-                    tile, _BK)
+    _nt[floating](nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq,
+                  kt, j0, a.SP, tile, _BK)
     for r in range(nq):
         if plane != NULL:
             mrow = plane + (i0 + r) * a.S + j0
@@ -167,7 +209,7 @@ cdef inline bint _masked(const _Args *a, const uint8_t *plane, Py_ssize_t i, Py_
     return plane != NULL and plane[i * a.S + j] == 0
 
 
-cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept nogil:
+cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *pack) noexcept nogil:
     cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
     cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
     cdef const floating *q = <const floating *>a.q + b * T * ldq + h * D
@@ -181,6 +223,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
     cdef floating mx, corr, s
     cdef floating *trow
     cdef floating *orow
+    cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
     for r in range(T):
         memset(out + r * ldv, 0, Dv * sizeof(floating))
     i0 = 0
@@ -194,7 +237,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, q, k, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _BK
                 mx = _row_max(trow, nk, rmax[i0 + r])
@@ -205,7 +248,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
                     orow = out + (i0 + r) * ldv
                     for c in range(Dv):
                         orow[c] = orow[c] * corr
-            _gemm[floating](0, 0, nq, Dv, nk, 1, tile, _BK, v + j0 * ldv, ldv, 1, out + i0 * ldv, ldv)
+            _nn[floating](0, nq, Dv, nk, 1, tile, _BK, v + j0 * ldv, ldv, out + i0 * ldv, ldv)
             j0 = j0 + nk
         for r in range(nq):
             s = 1 / rinv[i0 + r]
@@ -216,7 +259,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
         i0 = i0 + nq
 
 
-cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *dtile,
+cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *dtile, floating *pack,
                          floating *delta) noexcept nogil:
     cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
     cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
@@ -236,6 +279,9 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
     cdef floating *trow
     cdef floating *drow
     cdef double acc
+    cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
+    cdef const floating *vt = _pack_t[floating](a.direct_v, v, ldv, S, Dv,
+                                                pack + (D if a.direct_k else 0) * a.SP, a.SP)
     for r in range(T):
         memset(dq + r * ldq, 0, D * sizeof(floating))
     for r in range(S):
@@ -255,12 +301,13 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, q, k, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
                 _probs(tile + r * _BK, rmax[i0 + r], rinv[i0 + r], nk)
             # dV_j += P^T dO_i ;  dP = dO_i V_j^T
-            _gemm[floating](1, 0, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, 1, dv + j0 * ldv, ldv)
-            _gemm[floating](0, 1, nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, 0, dtile, _BK)
+            _nn[floating](1, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, dv + j0 * ldv, ldv)
+            _nt[floating](nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, vt, j0, a.SP,
+                          dtile, _BK)
             for r in range(nq):
                 drow = dtile + r * _BK
                 _dscores(tile + r * _BK, drow, delta[i0 + r], nk)
@@ -269,38 +316,39 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
                         if _masked(a, plane, i0 + r, j0 + c):
                             drow[c] = 0          # a replaced score does not depend on q or k
             # dQ_i += scale dS K_j ;  dK_j += scale dS^T Q_i
-            _gemm[floating](0, 0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, 1, dq + i0 * ldq, ldq)
-            _gemm[floating](1, 0, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, 1, dk + j0 * ldq, ldq)
+            _nn[floating](0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, dq + i0 * ldq, ldq)
+            _nn[floating](1, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, dk + j0 * ldq, ldq)
             j0 = j0 + nk
         i0 = i0 + nq
 
 
 cdef void _run_forward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
                        Py_ssize_t per_thread) noexcept nogil:
-    """scratch: nt * per_thread bytes, one tile of scores per thread."""
+    """scratch: nt * per_thread bytes, one tile of scores and the transposed keys per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
         if is_double:
-            _forward_pair[double](a, bh, <double *>mine)
+            _forward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK)
         else:
-            _forward_pair[float](a, bh, <float *>mine)
+            _forward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK)
 
 
 cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
                         Py_ssize_t per_thread) noexcept nogil:
-    """scratch: nt * per_thread bytes, two tiles and a row of T values per thread."""
+    """scratch: nt * per_thread bytes, two tiles, the transposed keys and values and a row of T
+    values per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
         if is_double:
             _backward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK,
-                                   <double *>mine + 2 * _BQ * _BK)
+                                   <double *>mine + 2 * _BQ * _BK, <double *>mine + 2 * _BQ * _BK + _packed(a))
         else:
             _backward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK,
-                                  <float *>mine + 2 * _BQ * _BK)
+                                  <float *>mine + 2 * _BQ * _BK, <float *>mine + 2 * _BQ * _BK + _packed(a))
 
 
 def _expect(str fn, str name, a, dtype, shape, bint writable=False):
@@ -341,7 +389,15 @@ cdef int _fill(str fn, _Args *a, q, k, v, mask, bint causal, double scale) excep
         a.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
     a.causal = causal
     a.scale = scale
+    a.direct_k = q.dtype == np.float32 and a.D <= ENGINE_ATTN_NT_DMAX
+    a.direct_v = q.dtype == np.float32 and a.Dv <= ENGINE_ATTN_NT_DMAX
+    a.SP = (a.S + ENGINE_ATTN_PAD - 1) // ENGINE_ATTN_PAD * ENGINE_ATTN_PAD
     return 0
+
+
+cdef inline Py_ssize_t _packed(const _Args *a) noexcept nogil:
+    """Values of scratch a pair's transposed keys and values take (0 on the GEMM path)."""
+    return ((a.D if a.direct_k else 0) + (a.Dv if a.direct_v else 0)) * a.SP
 
 
 cdef int _threads(const _Args *a, Py_ssize_t pairs):
@@ -371,9 +427,10 @@ def sdpa_forward(q, k, v, mask, bint causal, double scale, out, row_max, row_inv
     cdef bint is_double = q.dtype == np.float64
     if pairs == 0 or a.T == 0:
         return out
-    scratch = np.empty(nt * _BQ * _BK, dtype=q.dtype)
+    cdef Py_ssize_t per = _BQ * _BK + _packed(&a)
+    scratch = np.empty(nt * per, dtype=q.dtype)
     cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
-    cdef Py_ssize_t per_thread = _BQ * _BK * q.dtype.itemsize
+    cdef Py_ssize_t per_thread = per * q.dtype.itemsize
     with nogil:
         _run_forward(&a, pairs, nt, is_double, sp, per_thread)
     return out
@@ -406,7 +463,7 @@ def sdpa_backward(q, k, v, mask, bint causal, double scale, out, row_max, row_in
         dk[...] = 0
         dv[...] = 0
         return dq, dk, dv
-    cdef Py_ssize_t per = 2 * _BQ * _BK + a.T
+    cdef Py_ssize_t per = 2 * _BQ * _BK + _packed(&a) + a.T
     scratch = np.empty(nt * per, dtype=q.dtype)
     cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
     cdef Py_ssize_t per_thread = per * q.dtype.itemsize

@@ -148,13 +148,16 @@ def _sdpa_reference(q, k, v, visible, scale, dout):
     return out, dq, dk, dv
 
 
-@pytest.mark.parametrize("T,S,D", [(5, 7, 3), (70, 140, 16), (130, 260, 32)])
+# Depths 8-64 take the direct small-depth products (every vector count per row of the SIMD
+# widths), 3 and 80 the GEMM; partial query / key tiles and row blocks throughout.
+@pytest.mark.parametrize("T,S,D,Dv", [(5, 7, 3, 3), (70, 140, 16, 16), (130, 260, 32, 32), (33, 45, 8, 24),
+                                      (9, 300, 64, 48), (6, 11, 80, 16), (3, 5, 16, 80)])
 @pytest.mark.parametrize("kind", ["none", "causal", "mask"])
-def test_sdpa_kernel_matches_float64_on_every_simd_path(isa_level, T, S, D, kind):
+def test_sdpa_kernel_matches_float64_on_every_simd_path(isa_level, T, S, D, Dv, kind):
     rng = np.random.default_rng(T + S + D)
     b, n = 2, 2
     q, k, v, dout = (rng.standard_normal(sh).astype(np.float32) for sh in
-                     ((b, T, n, D), (b, S, n, D), (b, S, n, D), (b, T, n, D)))
+                     ((b, T, n, D), (b, S, n, D), (b, S, n, Dv), (b, T, n, Dv)))
     mask = None
     visible = np.ones((b, n, T, S), bool)
     if kind == "mask":
@@ -165,7 +168,7 @@ def test_sdpa_kernel_matches_float64_on_every_simd_path(isa_level, T, S, D, kind
     if kind == "causal":
         visible &= np.tril(np.ones((T, S), bool))
     scale = 1 / np.sqrt(D)
-    out = np.empty_like(q)
+    out = np.empty_like(dout)
     rm, ri = np.empty((b, n, T), np.float32), np.empty((b, n, T), np.float32)
     A.sdpa_forward(q, k, v, mask, kind == "causal", scale, out, rm, ri)
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
