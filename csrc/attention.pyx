@@ -4,12 +4,17 @@
 # of MultiHeadAttention feed the kernel without transposes.
 #
 # The (T, S) score matrix is never materialised: each (batch, head) pair walks its queries in
-# blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores on
-# the GEMM, and keeps a running row maximum and row sum (the online softmax), rescaling the
-# partial output when the maximum grows.  The forward saves each row's maximum and 1 / sum, so
+# blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores at a
+# time, and keeps a running row maximum and row sum (the online softmax), rescaling the
+# partial output when the maximum grows.  The tile products have one small side (the head depth):
+# in float32 up to 64 deep they are written directly (csrc/attention_rows.h: register-blocked
+# vector code per instruction set, the pair's keys / values transposed once for the score-shaped
+# products), which beats the GEMM's packing and blocking at these sizes; other depths and
+# float64 run on the GEMM.  The tiles' row loops (maximum, exponentials, softmax backward) are
+# in the same header.  The forward saves each row's maximum and 1 / sum, so
 # the backward recomputes each tile's probabilities exactly (no log-sum-exp round trip, which
 # in float32 would lose a fully masked row's normaliser) and never stores the matrix either.
-# OpenMP runs one (batch, head) pair per iteration; the GEMM runs on one thread inside the
+# OpenMP runs one (batch, head) pair per iteration; a GEMM call runs on one thread inside the
 # team (it checks omp_in_parallel).
 #
 # Masks: a uint8 array (Bm, Hm, T, S) with Bm in {1, batch} and Hm in {1, heads}, nonzero where
