@@ -4,12 +4,17 @@
 # of MultiHeadAttention feed the kernel without transposes.
 #
 # The (T, S) score matrix is never materialised: each (batch, head) pair walks its queries in
-# blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores on
-# the GEMM, and keeps a running row maximum and row sum (the online softmax), rescaling the
-# partial output when the maximum grows.  The forward saves each row's maximum and 1 / sum, so
+# blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores at a
+# time, and keeps a running row maximum and row sum (the online softmax), rescaling the
+# partial output when the maximum grows.  The tile products have one small side (the head depth):
+# in float32 up to 64 deep they are written directly (csrc/attention_rows.h: register-blocked
+# vector code per instruction set, the pair's keys / values transposed once for the score-shaped
+# products), which beats the GEMM's packing and blocking at these sizes; other depths and
+# float64 run on the GEMM.  The tiles' row loops (maximum, exponentials, softmax backward) are
+# in the same header.  The forward saves each row's maximum and 1 / sum, so
 # the backward recomputes each tile's probabilities exactly (no log-sum-exp round trip, which
 # in float32 would lose a fully masked row's normaliser) and never stores the matrix either.
-# OpenMP runs one (batch, head) pair per iteration; the GEMM runs on one thread inside the
+# OpenMP runs one (batch, head) pair per iteration; a GEMM call runs on one thread inside the
 # team (it checks omp_in_parallel).
 #
 # Masks: a uint8 array (Bm, Hm, T, S) with Bm in {1, batch} and Hm in {1, heads}, nonzero where
@@ -33,10 +38,25 @@ from gemm_api cimport engine_sgemm, engine_dgemm, engine_gemm_api_import
 engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api.h)
 engine_gemm_api_import()
 
-# The float32 exponentials run in fast_math.h's vectorised exp (libm's expf is a call per
-# element), through its per-ISA table.
-cdef extern from "fast_math.h" nogil:
-    void engine_ew_f32_exp_shift(const float *x, float shift, float *y, Py_ssize_t n)
+# The row loops of a tile (maximum, exponentials and their sum, recomputed probabilities, the
+# softmax backward): csrc/attention_rows.h, float32 vectorised per instruction set through its
+# ISA table (fast_math.h's exp; libm's expf is a call per element), float64 with libm.
+cdef extern from "attention_rows.h" nogil:
+    float engine_attn_row_max_f32(const float *row, Py_ssize_t n, float init)
+    float engine_attn_exp_sum_f32(float *row, float shift, Py_ssize_t n)
+    void engine_attn_probs_f32(float *row, float shift, float inv, Py_ssize_t n)
+    void engine_attn_dscores_f32(const float *p, float *dp, float delta, Py_ssize_t n)
+    double engine_attn_row_max_f64(const double *row, Py_ssize_t n, double init)
+    double engine_attn_exp_sum_f64(double *row, double shift, Py_ssize_t n)
+    void engine_attn_probs_f64(double *row, double shift, double inv, Py_ssize_t n)
+    void engine_attn_dscores_f64(const double *p, double *dp, double delta, Py_ssize_t n)
+    # The small-depth products written directly (0 when the shape is not theirs: then the GEMM).
+    enum: ENGINE_ATTN_NT_DMAX, ENGINE_ATTN_PAD
+    void engine_attn_pack_t(const float *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D, float *bt, Py_ssize_t ldbt)
+    void engine_attn_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t D, float alpha, const float *A, Py_ssize_t lda,
+                            const float *bt, Py_ssize_t ldbt, float *C, Py_ssize_t ldc)
+    int engine_attn_nn_f32(Py_ssize_t M, Py_ssize_t D, Py_ssize_t K, float alpha, const float *A, Py_ssize_t sam,
+                           Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *C, Py_ssize_t ldc)
 
 cdef enum:
     _BQ = 64          # query rows per tile
@@ -62,6 +82,10 @@ cdef struct _Args:
     void *dv
     Py_ssize_t heads, T, S, D, Dv, mask_b, mask_h
     Py_ssize_t ldq, ldv        # row strides of q / k (heads * D) and of v / out (heads * Dv)
+    # float32 keys / values up to ENGINE_ATTN_NT_DMAX deep go through the direct product (_nt),
+    # transposed once per pair into rows of SP (S padded) values
+    bint direct_k, direct_v
+    Py_ssize_t SP
     bint causal
     double scale
 
@@ -75,14 +99,66 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         engine_dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
-cdef inline void _exp_shift(floating *row, floating shift, Py_ssize_t n) noexcept nogil:
-    """row[c] = exp(row[c] - shift), in place."""
-    cdef Py_ssize_t c
+cdef inline void _nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t d, floating alpha, const floating *A, Py_ssize_t lda,
+                     const floating *B, Py_ssize_t ldb, const floating *bt, Py_ssize_t col0, Py_ssize_t ldbt,
+                     floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C (m, n; row stride ldc >= n rounded up to 32) = alpha A B^T over depth d: from bt when it
+    is not NULL (B's pair transposed by _pack_t, row stride ldbt; B is its column col0 on)."""
     if floating is float:
-        engine_ew_f32_exp_shift(row, shift, row, n)
+        if bt != NULL:
+            engine_attn_nt_f32(m, n, d, alpha, A, lda, bt + col0, ldbt, C, ldc)
+            return
+    _gemm[floating](0, 1, m, n, d, alpha, A, lda, B, ldb, 0, C, ldc)
+
+
+cdef inline floating *_pack_t(bint direct, const floating *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D,
+                              floating *bt, Py_ssize_t ldbt) noexcept nogil:
+    """bt = B's N rows transposed for _nt (float32 with direct set), else NULL (the GEMM runs)."""
+    if floating is float:
+        if direct:
+            engine_attn_pack_t(B, ldb, N, D, bt, ldbt)
+            return bt
+    return NULL
+
+
+cdef inline void _nn(bint trans, Py_ssize_t m, Py_ssize_t d, Py_ssize_t depth, floating alpha, const floating *A,
+                     Py_ssize_t lda, const floating *B, Py_ssize_t ldb, floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C (m, d) += alpha op(A) B over `depth`, op(A) A itself (m, depth) or A^T (A is (depth, m))."""
+    if floating is float:
+        if engine_attn_nn_f32(m, d, depth, alpha, A, 1 if trans else lda, lda if trans else 1, B, ldb, C, ldc):
+            return
+    _gemm[floating](trans, 0, m, d, depth, alpha, A, lda, B, ldb, 1, C, ldc)
+
+
+cdef inline floating _row_max(const floating *row, Py_ssize_t n, floating init) noexcept nogil:
+    if floating is float:
+        return engine_attn_row_max_f32(row, n, init)
     else:
-        for c in range(n):
-            row[c] = exp(row[c] - shift)
+        return engine_attn_row_max_f64(row, n, init)
+
+
+cdef inline floating _exp_sum(floating *row, floating shift, Py_ssize_t n) noexcept nogil:
+    """row[c] = exp(row[c] - shift), in place; returns the sum."""
+    if floating is float:
+        return engine_attn_exp_sum_f32(row, shift, n)
+    else:
+        return engine_attn_exp_sum_f64(row, shift, n)
+
+
+cdef inline void _probs(floating *row, floating shift, floating inv, Py_ssize_t n) noexcept nogil:
+    """row[c] = exp(row[c] - shift) * inv, in place."""
+    if floating is float:
+        engine_attn_probs_f32(row, shift, inv, n)
+    else:
+        engine_attn_probs_f64(row, shift, inv, n)
+
+
+cdef inline void _dscores(const floating *p, floating *dp, floating delta, Py_ssize_t n) noexcept nogil:
+    """dp[c] = p[c] * (dp[c] - delta), in place."""
+    if floating is float:
+        engine_attn_dscores_f32(p, dp, delta, n)
+    else:
+        engine_attn_dscores_f64(p, dp, delta, n)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -111,15 +187,15 @@ cdef inline bint _skip_tile(const _Args *a, Py_ssize_t i1, Py_ssize_t j0) noexce
 
 
 cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floating *q, const floating *k,
-                             floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
+                             const floating *kt, floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
                              Py_ssize_t nk) noexcept nogil:
     """tile (nq, nk; row stride _BK) = scale * q[i0:i0+nq] k[j0:j0+nk]^T, masked scores
     replaced by _NEG (q and k point at the pair's first row)."""
     cdef Py_ssize_t r, c
     cdef const uint8_t *mrow
     cdef floating neg = <floating>_NEG
-    _gemm[floating](0, 1, nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq, 0,
-                    tile, _BK)
+    _nt[floating](nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq,
+                  kt, j0, a.SP, tile, _BK)
     for r in range(nq):
         if plane != NULL:
             mrow = plane + (i0 + r) * a.S + j0
@@ -138,7 +214,7 @@ cdef inline bint _masked(const _Args *a, const uint8_t *plane, Py_ssize_t i, Py_
     return plane != NULL and plane[i * a.S + j] == 0
 
 
-cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept nogil:
+cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *pack) noexcept nogil:
     cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
     cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
     cdef const floating *q = <const floating *>a.q + b * T * ldq + h * D
@@ -152,7 +228,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
     cdef floating mx, corr, s
     cdef floating *trow
     cdef floating *orow
-    cdef double total
+    cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
     for r in range(T):
         memset(out + r * ldv, 0, Dv * sizeof(floating))
     i0 = 0
@@ -166,25 +242,18 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, q, k, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _BK
-                mx = rmax[i0 + r]
-                for c in range(nk):
-                    if trow[c] > mx:
-                        mx = trow[c]
+                mx = _row_max(trow, nk, rmax[i0 + r])
                 corr = _exp(rmax[i0 + r] - mx)
-                _exp_shift(trow, mx, nk)
-                total = 0.0
-                for c in range(nk):
-                    total = total + trow[c]
-                rinv[i0 + r] = rinv[i0 + r] * corr + <floating>total
+                rinv[i0 + r] = rinv[i0 + r] * corr + _exp_sum(trow, mx, nk)
                 rmax[i0 + r] = mx
                 if corr != 1:
                     orow = out + (i0 + r) * ldv
                     for c in range(Dv):
                         orow[c] = orow[c] * corr
-            _gemm[floating](0, 0, nq, Dv, nk, 1, tile, _BK, v + j0 * ldv, ldv, 1, out + i0 * ldv, ldv)
+            _nn[floating](0, nq, Dv, nk, 1, tile, _BK, v + j0 * ldv, ldv, out + i0 * ldv, ldv)
             j0 = j0 + nk
         for r in range(nq):
             s = 1 / rinv[i0 + r]
@@ -195,7 +264,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile) noexcept 
         i0 = i0 + nq
 
 
-cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *dtile,
+cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *dtile, floating *pack,
                          floating *delta) noexcept nogil:
     cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
     cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
@@ -215,6 +284,9 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
     cdef floating *trow
     cdef floating *drow
     cdef double acc
+    cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
+    cdef const floating *vt = _pack_t[floating](a.direct_v, v, ldv, S, Dv,
+                                                pack + (D if a.direct_k else 0) * a.SP, a.SP)
     for r in range(T):
         memset(dq + r * ldq, 0, D * sizeof(floating))
     for r in range(S):
@@ -234,57 +306,54 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _score_tile(a, plane, q, k, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, q, k, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
-                trow = tile + r * _BK
-                _exp_shift(trow, rmax[i0 + r], nk)
-                p = rinv[i0 + r]
-                for c in range(nk):
-                    trow[c] = trow[c] * p
+                _probs(tile + r * _BK, rmax[i0 + r], rinv[i0 + r], nk)
             # dV_j += P^T dO_i ;  dP = dO_i V_j^T
-            _gemm[floating](1, 0, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, 1, dv + j0 * ldv, ldv)
-            _gemm[floating](0, 1, nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, 0, dtile, _BK)
+            _nn[floating](1, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, dv + j0 * ldv, ldv)
+            _nt[floating](nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, vt, j0, a.SP,
+                          dtile, _BK)
             for r in range(nq):
-                trow = tile + r * _BK
                 drow = dtile + r * _BK
-                for c in range(nk):
-                    p = trow[c] * (drow[c] - delta[i0 + r])
-                    if (plane != NULL or a.causal) and _masked(a, plane, i0 + r, j0 + c):
-                        p = 0          # a replaced score does not depend on q or k
-                    drow[c] = p
+                _dscores(tile + r * _BK, drow, delta[i0 + r], nk)
+                if plane != NULL or a.causal:
+                    for c in range(nk):
+                        if _masked(a, plane, i0 + r, j0 + c):
+                            drow[c] = 0          # a replaced score does not depend on q or k
             # dQ_i += scale dS K_j ;  dK_j += scale dS^T Q_i
-            _gemm[floating](0, 0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, 1, dq + i0 * ldq, ldq)
-            _gemm[floating](1, 0, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, 1, dk + j0 * ldq, ldq)
+            _nn[floating](0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, dq + i0 * ldq, ldq)
+            _nn[floating](1, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, dk + j0 * ldq, ldq)
             j0 = j0 + nk
         i0 = i0 + nq
 
 
 cdef void _run_forward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
                        Py_ssize_t per_thread) noexcept nogil:
-    """scratch: nt * per_thread bytes, one tile of scores per thread."""
+    """scratch: nt * per_thread bytes, one tile of scores and the transposed keys per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
         if is_double:
-            _forward_pair[double](a, bh, <double *>mine)
+            _forward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK)
         else:
-            _forward_pair[float](a, bh, <float *>mine)
+            _forward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK)
 
 
 cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
                         Py_ssize_t per_thread) noexcept nogil:
-    """scratch: nt * per_thread bytes, two tiles and a row of T values per thread."""
+    """scratch: nt * per_thread bytes, two tiles, the transposed keys and values and a row of T
+    values per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
         if is_double:
             _backward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK,
-                                   <double *>mine + 2 * _BQ * _BK)
+                                   <double *>mine + 2 * _BQ * _BK, <double *>mine + 2 * _BQ * _BK + _packed(a))
         else:
             _backward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK,
-                                  <float *>mine + 2 * _BQ * _BK)
+                                  <float *>mine + 2 * _BQ * _BK, <float *>mine + 2 * _BQ * _BK + _packed(a))
 
 
 def _expect(str fn, str name, a, dtype, shape, bint writable=False):
@@ -325,7 +394,15 @@ cdef int _fill(str fn, _Args *a, q, k, v, mask, bint causal, double scale) excep
         a.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
     a.causal = causal
     a.scale = scale
+    a.direct_k = q.dtype == np.float32 and a.D <= ENGINE_ATTN_NT_DMAX
+    a.direct_v = q.dtype == np.float32 and a.Dv <= ENGINE_ATTN_NT_DMAX
+    a.SP = (a.S + ENGINE_ATTN_PAD - 1) // ENGINE_ATTN_PAD * ENGINE_ATTN_PAD
     return 0
+
+
+cdef inline Py_ssize_t _packed(const _Args *a) noexcept nogil:
+    """Values of scratch a pair's transposed keys and values take (0 on the GEMM path)."""
+    return ((a.D if a.direct_k else 0) + (a.Dv if a.direct_v else 0)) * a.SP
 
 
 cdef int _threads(const _Args *a, Py_ssize_t pairs):
@@ -355,9 +432,10 @@ def sdpa_forward(q, k, v, mask, bint causal, double scale, out, row_max, row_inv
     cdef bint is_double = q.dtype == np.float64
     if pairs == 0 or a.T == 0:
         return out
-    scratch = np.empty(nt * _BQ * _BK, dtype=q.dtype)
+    cdef Py_ssize_t per = _BQ * _BK + _packed(&a)
+    scratch = np.empty(nt * per, dtype=q.dtype)
     cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
-    cdef Py_ssize_t per_thread = _BQ * _BK * q.dtype.itemsize
+    cdef Py_ssize_t per_thread = per * q.dtype.itemsize
     with nogil:
         _run_forward(&a, pairs, nt, is_double, sp, per_thread)
     return out
@@ -390,7 +468,7 @@ def sdpa_backward(q, k, v, mask, bint causal, double scale, out, row_max, row_in
         dk[...] = 0
         dv[...] = 0
         return dq, dk, dv
-    cdef Py_ssize_t per = 2 * _BQ * _BK + a.T
+    cdef Py_ssize_t per = 2 * _BQ * _BK + _packed(&a) + a.T
     scratch = np.empty(nt * per, dtype=q.dtype)
     cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
     cdef Py_ssize_t per_thread = per * q.dtype.itemsize

@@ -1,9 +1,10 @@
 # Layer normalization over the last axis of a 2-D (rows, width) array: forward and backward,
 # each one sweep over a row's memory (the second touch of a row is in L1), OpenMP over rows.
 #
-# Forward, per row: mean and variance from one pass of sum / sum of squares accumulated in
-# double (a float32 row of a few thousand values keeps its precision), then
-# y = (x - mean) * rstd * gamma + beta.  mean and rstd are saved for the backward.
+# Forward, per row: the mean, then the variance from the centred squares, both summed in double
+# (a float32 row of a few thousand values keeps its precision), then
+# y = (x - mean) * rstd * gamma + beta.  mean and rstd are saved for the backward.  The row loops
+# are C (csrc/layernorm_rows.h), vectorised per instruction set through its ISA table.
 # Backward, per row: with xhat = (x - mean) * rstd and gg = g * gamma,
 #     dx = rstd * (gg - mean(gg) - xhat * mean(gg * xhat));
 # dgamma = sum over rows of g * xhat and dbeta = sum of g are accumulated per thread into
@@ -14,7 +15,6 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt
 
 cnp.import_array()
 
@@ -38,76 +38,39 @@ def _writable(str fn, str name, a):
         raise ValueError(f"{fn}: {name} is read-only")
 
 
-cdef void _forward_rows(const floating *x, const floating *gamma, const floating *beta, double eps,
-                        floating *y, floating *mean, floating *rstd, Py_ssize_t r0, Py_ssize_t r1,
-                        Py_ssize_t width) noexcept nogil:
-    cdef Py_ssize_t r, j
-    cdef double s, ss, mu, var, inv
-    cdef const floating *xr
-    cdef floating *yr
-    cdef floating fm, fi
-    for r in range(r0, r1):
-        xr = x + r * width
-        yr = y + r * width
-        s = 0.0
-        ss = 0.0
-        for j in range(width):
-            s = s + xr[j]
-            ss = ss + <double>xr[j] * xr[j]
-        mu = s / width
-        var = ss / width - mu * mu
-        if var < 0.0:            # rounding of the one-pass formula on a constant row
-            var = 0.0
-        inv = 1.0 / sqrt(var + eps)
-        mean[r] = <floating>mu
-        rstd[r] = <floating>inv
-        fm = <floating>mu
-        fi = <floating>inv
-        if gamma != NULL and beta != NULL:
-            for j in range(width):
-                yr[j] = (xr[j] - fm) * fi * gamma[j] + beta[j]
-        elif gamma != NULL:
-            for j in range(width):
-                yr[j] = (xr[j] - fm) * fi * gamma[j]
-        elif beta != NULL:
-            for j in range(width):
-                yr[j] = (xr[j] - fm) * fi + beta[j]
-        else:
-            for j in range(width):
-                yr[j] = (xr[j] - fm) * fi
+cdef extern from "layernorm_rows.h" nogil:
+    # The row loops, per instruction set (csrc/layernorm_rows.h; the sums vectorised in double).
+    void engine_ln_forward_rows_f32(const float *x, const float *gamma, const float *beta, double eps,
+                                    float *y, float *mean, float *rstd, Py_ssize_t r0, Py_ssize_t r1,
+                                    Py_ssize_t width)
+    void engine_ln_forward_rows_f64(const double *x, const double *gamma, const double *beta, double eps,
+                                    double *y, double *mean, double *rstd, Py_ssize_t r0, Py_ssize_t r1,
+                                    Py_ssize_t width)
+    void engine_ln_backward_rows_f32(const float *x, const float *gamma, const float *mean, const float *rstd,
+                                     const float *g, float *dx, float *dgamma_part, float *dbeta_part,
+                                     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width)
+    void engine_ln_backward_rows_f64(const double *x, const double *gamma, const double *mean,
+                                     const double *rstd, const double *g, double *dx, double *dgamma_part,
+                                     double *dbeta_part, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width)
 
 
-cdef void _backward_rows(const floating *x, const floating *gamma, const floating *mean,
-                         const floating *rstd, const floating *g, floating *dx, floating *dgamma_part,
-                         floating *dbeta_part, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width) noexcept nogil:
-    cdef Py_ssize_t r, j
-    cdef double a, b
-    cdef floating xhat, gg, fm, fi, ma, mb
-    cdef const floating *xr
-    cdef const floating *gr
-    cdef floating *dr
-    for r in range(r0, r1):
-        xr = x + r * width
-        gr = g + r * width
-        fm = mean[r]
-        fi = rstd[r]
-        a = 0.0
-        b = 0.0
-        for j in range(width):
-            xhat = (xr[j] - fm) * fi
-            gg = gr[j] * gamma[j] if gamma != NULL else gr[j]
-            a = a + gg
-            b = b + <double>gg * xhat
-            dgamma_part[j] = dgamma_part[j] + gr[j] * xhat
-            dbeta_part[j] = dbeta_part[j] + gr[j]
-        ma = <floating>(a / width)
-        mb = <floating>(b / width)
-        if dx != NULL:             # (dx is NULL when only dgamma / dbeta are wanted)
-            dr = dx + r * width
-            for j in range(width):
-                xhat = (xr[j] - fm) * fi
-                gg = gr[j] * gamma[j] if gamma != NULL else gr[j]
-                dr[j] = fi * (gg - ma - xhat * mb)
+cdef inline void _forward_rows(const floating *x, const floating *gamma, const floating *beta, double eps,
+                               floating *y, floating *mean, floating *rstd, Py_ssize_t r0, Py_ssize_t r1,
+                               Py_ssize_t width) noexcept nogil:
+    if floating is float:
+        engine_ln_forward_rows_f32(x, gamma, beta, eps, y, mean, rstd, r0, r1, width)
+    else:
+        engine_ln_forward_rows_f64(x, gamma, beta, eps, y, mean, rstd, r0, r1, width)
+
+
+cdef inline void _backward_rows(const floating *x, const floating *gamma, const floating *mean,
+                                const floating *rstd, const floating *g, floating *dx, floating *dgamma_part,
+                                floating *dbeta_part, Py_ssize_t r0, Py_ssize_t r1,
+                                Py_ssize_t width) noexcept nogil:
+    if floating is float:
+        engine_ln_backward_rows_f32(x, gamma, mean, rstd, g, dx, dgamma_part, dbeta_part, r0, r1, width)
+    else:
+        engine_ln_backward_rows_f64(x, gamma, mean, rstd, g, dx, dgamma_part, dbeta_part, r0, r1, width)
 
 
 cdef void _forward(const floating *x, const floating *gamma, const floating *beta, double eps,

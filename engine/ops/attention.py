@@ -148,36 +148,45 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
 
 @differentiable
 def _joint_projection(x, *params, widths=()):
-    """x (..., d) times several (d, n_i) kernels (+ (n_i,) biases, or None) at once: one GEMM on
-    the kernels side by side, split into one contiguous output per kernel."""
+    """x (..., d) times several (d, n_i) kernels (+ (n_i,) biases, or None): one GEMM per
+    kernel, each writing its own contiguous output, sharing the input (its gradient is one
+    buffer the products add into).  A single GEMM on the kernels side by side would read x once
+    but costs a copy of every output to split it and of every gradient to join them, which is
+    more than the products themselves when the widths are small."""
+    from engine._kernels import gemm as G
     from engine.ops.math import gemm_2d
     dtype = float_dtype_of(x, *params[::2])
     x2 = contiguous(x, dtype).reshape(-1, x.shape[-1])
     kernels, biases = params[::2], params[1::2]
-    w = np.ascontiguousarray(np.concatenate([np.asarray(k, dtype) for k in kernels], axis=1))
-    y = gemm_2d(x2, w)
-    if any(b is not None for b in biases):
-        y += np.concatenate([np.zeros(n, dtype) if b is None else np.asarray(b, dtype)
-                             for b, n in zip(biases, widths)])
-    edges = np.cumsum((0,) + tuple(widths))
+    ws = [contiguous(k, dtype) for k in kernels]
     lead = x.shape[:-1]
-    outs = tuple(np.ascontiguousarray(y[:, a:b]).reshape(lead + (b - a,)) for a, b in zip(edges[:-1], edges[1:]))
+    outs = []
+    for w, b in zip(ws, biases):
+        y = gemm_2d(x2, w)
+        if b is not None:
+            y += np.asarray(b, dtype)
+        outs.append(y.reshape(lead + (w.shape[1],)))
 
     def vjp(grads, needs):
-        g = np.concatenate([np.zeros((x2.shape[0], n), dtype) if gi is None else np.asarray(gi, dtype).reshape(-1, n)
-                            for gi, n in zip(grads, widths)], axis=1)
+        gs = [None if gi is None else contiguous(gi, dtype).reshape(-1, n) for gi, n in zip(grads, widths)]
         result = [None] * (1 + len(params))
         if needs[0]:
-            result[0] = gemm_2d(g, w, trans_b=True).reshape(x.shape).astype(x.dtype, copy=False)
-        dw = gemm_2d(x2, g, trans_a=True) if any(needs[1::2]) else None
-        db = g.sum(axis=0) if any(needs[2::2]) else None
-        for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+            dx = np.empty_like(x2) if any(g is not None for g in gs) else np.zeros_like(x2)
+            first = True
+            for g, w in zip(gs, ws):
+                if g is not None:
+                    G.gemm(g, w, dx, False, True, 1.0, 0.0 if first else 1.0)
+                    first = False
+            result[0] = dx.reshape(x.shape).astype(x.dtype, copy=False)
+        for i, g in enumerate(gs):
+            if g is None:
+                g = np.zeros((x2.shape[0], widths[i]), dtype)
             if needs[1 + 2 * i]:
-                result[1 + 2 * i] = np.ascontiguousarray(dw[:, a:b]).astype(kernels[i].dtype, copy=False)
+                result[1 + 2 * i] = gemm_2d(x2, g, trans_a=True).astype(kernels[i].dtype, copy=False)
             if needs[2 + 2 * i] and biases[i] is not None:
-                result[2 + 2 * i] = db[a:b].astype(biases[i].dtype, copy=False)
+                result[2 + 2 * i] = g.sum(axis=0).astype(biases[i].dtype, copy=False)
         return tuple(result)
-    return outs, vjp
+    return tuple(outs), vjp
 
 
 def joint_projection(x, kernels, biases):

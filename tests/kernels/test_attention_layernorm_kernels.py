@@ -89,3 +89,90 @@ def test_layer_norm_kernel_edges_and_checks():
         L.layer_norm_forward(x[None], None, None, 1e-3, y, mean, rstd)
     with pytest.raises(ValueError, match="g must be"):
         L.layer_norm_backward(x, None, mean, rstd, np.ones((5, 6)), None)
+
+
+def _layer_norm_reference(x, gamma, beta, eps, g):
+    """float64 layer norm over the last axis and its gradients, written out from the formulas."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    width = x.shape[1]
+    gam = np.ones(width) if gamma is None else gamma.astype(np.float64)
+    mu = x.mean(axis=1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mu) * rstd
+    y = xhat * gam + (0 if beta is None else beta.astype(np.float64))
+    gg = g * gam
+    dx = rstd * (gg - gg.mean(axis=1, keepdims=True) - xhat * (gg * xhat).mean(axis=1, keepdims=True))
+    return y, mu[:, 0], rstd[:, 0], dx, (g * xhat).sum(axis=0), g.sum(axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,width", [(3, 1), (5, 7), (9, 33), (300, 257)])
+@pytest.mark.parametrize("affine", ["both", "gamma", "beta", "none"])
+def test_layer_norm_kernel_matches_float64_on_every_simd_path(isa_level, dtype, rows, width, affine):
+    rng = np.random.default_rng(rows * width)
+    # an offset row mean far from zero, where a one-pass variance would cancel
+    x = (rng.standard_normal((rows, width)) * 0.5 + 40.0).astype(dtype)
+    g = rng.standard_normal((rows, width)).astype(dtype)
+    gamma = rng.standard_normal(width).astype(dtype) if affine in ("both", "gamma") else None
+    beta = rng.standard_normal(width).astype(dtype) if affine in ("both", "beta") else None
+    y, mean, rstd = np.empty_like(x), np.empty(rows, dtype), np.empty(rows, dtype)
+    L.layer_norm_forward(x, gamma, beta, 1e-3, y, mean, rstd)
+    dx = np.empty_like(x)
+    dgamma, dbeta = L.layer_norm_backward(x, gamma, mean, rstd, g, dx)
+    ry, rmu, rrstd, rdx, rdg, rdb = _layer_norm_reference(x, gamma, beta, 1e-3, g)
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(mean, rmu, **tol)
+    np.testing.assert_allclose(rstd, rrstd, **tol)
+    np.testing.assert_allclose(y, ry, **tol)
+    np.testing.assert_allclose(dx, rdx * (1 if width > 1 else 0), **tol)
+    np.testing.assert_allclose(dgamma, rdg, rtol=tol["rtol"], atol=tol["atol"] * rows)
+    np.testing.assert_allclose(dbeta, rdb, rtol=tol["rtol"], atol=tol["atol"] * rows)
+
+
+def _sdpa_reference(q, k, v, visible, scale, dout):
+    """float64 attention in the (B, T, N, D) layout and its gradients, from the formulas: masked
+    scores replaced by -1e30 (a row that sees nothing is uniform, and no gradient reaches them)."""
+    q, k, v, dout = (a.astype(np.float64) for a in (q, k, v, dout))
+    s = np.einsum("btnd,bsnd->bnts", q, k) * scale
+    s = np.where(visible, s, -1e30)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    p = e / e.sum(-1, keepdims=True)
+    out = np.einsum("bnts,bsnd->btnd", p, v)
+    dp = np.einsum("btnd,bsnd->bnts", dout, v)
+    ds = p * (dp - (dp * p).sum(-1, keepdims=True))
+    ds = np.where(visible, ds, 0.0)
+    dq = np.einsum("bnts,bsnd->btnd", ds, k) * scale
+    dk = np.einsum("bnts,btnd->bsnd", ds, q) * scale
+    dv = np.einsum("bnts,btnd->bsnd", p, dout)
+    return out, dq, dk, dv
+
+
+# Depths 8-64 take the direct small-depth products (every vector count per row of the SIMD
+# widths), 3 and 80 the GEMM; partial query / key tiles and row blocks throughout.
+@pytest.mark.parametrize("T,S,D,Dv", [(5, 7, 3, 3), (70, 140, 16, 16), (130, 260, 32, 32), (33, 45, 8, 24),
+                                      (9, 300, 64, 48), (6, 11, 80, 16), (3, 5, 16, 80)])
+@pytest.mark.parametrize("kind", ["none", "causal", "mask"])
+def test_sdpa_kernel_matches_float64_on_every_simd_path(isa_level, T, S, D, Dv, kind):
+    rng = np.random.default_rng(T + S + D)
+    b, n = 2, 2
+    q, k, v, dout = (rng.standard_normal(sh).astype(np.float32) for sh in
+                     ((b, T, n, D), (b, S, n, D), (b, S, n, Dv), (b, T, n, Dv)))
+    mask = None
+    visible = np.ones((b, n, T, S), bool)
+    if kind == "mask":
+        m = rng.random((b, 1, T, S)) > 0.3
+        m[0, 0, 1, :] = False                      # a query that sees nothing
+        mask = m.astype(np.uint8)
+        visible &= m
+    if kind == "causal":
+        visible &= np.tril(np.ones((T, S), bool))
+    scale = 1 / np.sqrt(D)
+    out = np.empty_like(dout)
+    rm, ri = np.empty((b, n, T), np.float32), np.empty((b, n, T), np.float32)
+    A.sdpa_forward(q, k, v, mask, kind == "causal", scale, out, rm, ri)
+    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    A.sdpa_backward(q, k, v, mask, kind == "causal", scale, out, rm, ri, dout, dq, dk, dv)
+    ref = _sdpa_reference(q, k, v, visible, scale, dout)
+    for got, want in zip((out, dq, dk, dv), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
