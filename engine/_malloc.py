@@ -9,7 +9,8 @@ maximum and the trim threshold well above it makes these buffers come from,
 and go back to, the process heap.
 
 The settings are process-wide, so importing engine does not apply them: training
-does (`fit` / `train_on_batch` call `tune_for_training()` once), since a process that
+does (`fit` / `train_on_batch`, or the first `GradientTape.gradient` of a custom training
+loop, call `tune_for_training()` once), since a process that
 only imports engine, or only predicts, should keep the allocator it had (nor does it load ctypes: the import is
 made by the first fit).  Set ENGINE_MALLOC_TUNING=0 to leave the allocator alone.
 """

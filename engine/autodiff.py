@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from engine import _malloc
 from engine.tensor import Tensor
 from engine.variables import Variable
 
@@ -191,6 +192,9 @@ class GradientTape:
         Returns:
             Tensors (or None) in the structure of `sources`.
         """
+        if _malloc.TUNED is None:
+            # A custom training loop trains too: its step's large buffers are reused, as in fit.
+            _malloc.tune_for_training()
         seeds = None if output_gradients is None else _flatten(output_gradients)
         grads = self._gradient(_flatten(target), _flatten(sources), seeds, unconnected_gradients,
                                keep_sparse=False)
