@@ -97,6 +97,11 @@ class TextVectorization(Layer):
                                           vocabulary_size=vocabulary_size)
 
     # -- preprocessing --------------------------------------------------------------------------
+    def build(self, input_shape=None):
+        """Nothing to build from shapes: the state is the lookup's vocabulary (as Keras's, whose
+        build is empty; it also keeps the symbolic call from running an unadapted layer)."""
+        self.built = True
+
     def _strings(self, inputs):
         """Inputs as a numpy array of Python strings (bytes decoded)."""
         arr = to_numpy(inputs)
