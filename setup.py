@@ -118,7 +118,9 @@ class ParallelBuildExt(build_ext):
         built = os.path.join(HERE, self.get_ext_filename(ext.name))
         if not os.path.exists(built):
             return None
-        inputs = [os.path.join(HERE, f) for f in list(ext.sources) + list(ext.depends)]
+        # The Cython sources, not the generated C: cythonize may have rewritten that just now only
+        # because a build environment's numpy .pxd is newer, with the same content.
+        inputs = [os.path.join(HERE, f) for f in ext.depends]
         inputs += glob.glob(os.path.join(HERE, CSRC, "*.pyx")) + glob.glob(os.path.join(HERE, CSRC, "*.pxd"))
         inputs.append(os.path.join(HERE, "setup.py"))
         newest = max(os.path.getmtime(f) for f in inputs if os.path.exists(f))
