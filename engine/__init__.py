@@ -20,13 +20,20 @@ from engine.losses import Loss
 from engine.metrics import Metric
 from engine.optimizers import Optimizer
 from engine import layers
-from engine.layers import Input, InputLayer, Layer
+from engine.layers import Input, InputLayer, InputSpec, Layer
+from engine.layers.keras_tensor import KerasTensor
+from engine.initializers import Initializer
+from engine.regularizers import Regularizer
 from engine import models
 from engine.models import Model, Sequential
 from engine import random
 from engine import saving
+from engine import backend
 
-backend = config
+
+def version():
+    """The version of engine installed, as a string (`engine.__version__`)."""
+    return __version__
 
 # keras.callbacks, keras.utils, keras.applications, keras.datasets, keras.preprocessing, keras.tree
 _LAZY = lazy_table(__name__, {"": "applications callbacks datasets preprocessing tree utils"})

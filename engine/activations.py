@@ -191,9 +191,129 @@ def mish(x):
     return ops.multiply(x, ops.tanh(ops.softplus(x)))
 
 
+def celu(x, alpha=1.0):
+    """Continuously differentiable ELU, `max(x, 0) + min(alpha * (exp(x / alpha) - 1), 0)`.
+
+    Args:
+        x: input tensor.
+        alpha: the scale of the negative part (default 1.0).
+    """
+    return ops.celu(x, alpha=alpha)
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: `a * sigmoid(b)` where `a, b` are the two halves of `x` along `axis`.
+
+    Args:
+        x: input tensor; its size along `axis` must be even.
+        axis: the axis split in two (default -1).
+    """
+    return ops.glu(x, axis=axis)
+
+
+def hard_shrink(x, threshold=0.5):
+    """Hard shrinkage: `x` where `|x| > threshold`, 0 elsewhere.
+
+    Args:
+        x: input tensor.
+        threshold: the magnitude at or below which values become 0 (default 0.5).
+    """
+    return ops.hard_shrink(x, threshold=threshold)
+
+
+def hard_tanh(x):
+    """Hard tanh, `x` clipped to [-1, 1].
+
+    Args:
+        x: input tensor.
+    """
+    return ops.hard_tanh(x)
+
+
+def log_sigmoid(x):
+    """Logarithm of the sigmoid, `-softplus(-x)`, computed without overflow.
+
+    Args:
+        x: input tensor.
+    """
+    return ops.log_sigmoid(x)
+
+
+def soft_shrink(x, threshold=0.5):
+    """Soft shrinkage: `x - threshold` above `threshold`, `x + threshold` below `-threshold`,
+    0 in between.
+
+    Args:
+        x: input tensor.
+        threshold: the width of the zeroed band on each side of 0 (default 0.5).
+    """
+    return ops.soft_shrink(x, threshold=threshold)
+
+
+def sparse_plus(x):
+    """SparsePlus: 0 for `x <= -1`, `(x + 1)**2 / 4` for `-1 < x < 1`, `x` for `x >= 1`.
+
+    Args:
+        x: input tensor.
+    """
+    return ops.sparse_plus(x)
+
+
+def sparse_sigmoid(x):
+    """Sparse sigmoid: 0 for `x <= -1`, `(x + 1) / 2` for `-1 < x < 1`, 1 for `x >= 1`.
+
+    Args:
+        x: input tensor.
+    """
+    return ops.sparse_sigmoid(x)
+
+
+def sparsemax(x, axis=-1):
+    """Sparsemax: the Euclidean projection of `x` onto the probability simplex along `axis`
+    (like softmax, but many outputs are exactly 0).
+
+    Args:
+        x: input tensor.
+        axis: the axis the outputs sum to 1 along (default -1).
+    """
+    return ops.sparsemax(x, axis=axis)
+
+
+def squareplus(x, b=4):
+    """Squareplus, `(x + sqrt(x**2 + b)) / 2`, a smooth approximation of ReLU.
+
+    Args:
+        x: input tensor.
+        b: smoothness (default 4); must be non-negative.
+    """
+    return ops.squareplus(x, b=b)
+
+
+def tanh_shrink(x):
+    """Tanh shrink, `x - tanh(x)`.
+
+    Args:
+        x: input tensor.
+    """
+    return ops.tanh_shrink(x)
+
+
+def threshold(x, threshold, default_value):
+    """`x` where `x > threshold`, `default_value` elsewhere.
+
+    Args:
+        x: input tensor.
+        threshold: the value `x` must exceed to be kept.
+        default_value: the value put where `x <= threshold`.
+    """
+    return ops.threshold(x, threshold, default_value)
+
+
 _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, log_softmax, elu, selu, softplus,
                                     softsign, gelu, silu, leaky_relu, relu6, hard_sigmoid, hard_silu,
-                                    exponential, mish)}
+                                    exponential, mish, celu, glu, hard_shrink, hard_tanh, log_sigmoid,
+                                    soft_shrink, sparse_plus, sparse_sigmoid, sparsemax, squareplus,
+                                    tanh_shrink, threshold)}
 _BY_NAME.update({"swish": silu, "hard_swish": hard_silu})
 register_functions("activations", _BY_NAME)  # configs name activations; saving finds them here
 
@@ -202,14 +322,17 @@ def get(identifier):
     """Returns the activation function for an identifier.
 
     Args:
-        identifier: the name of an activation (e.g. `"relu"`), a callable (returned as is), or
-            `None` (gives `linear`).
+        identifier: the name of an activation (e.g. `"relu"`), a serialized activation (the
+            dictionary `keras.saving.serialize_keras_object` writes for a function), a callable
+            (returned as is), or `None` (gives `linear`).
 
     Raises:
         ValueError: if `identifier` is a string that names no known activation.
     """
     if identifier is None:
         return linear
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
@@ -228,6 +351,28 @@ def serialize(activation):
         if fn is activation:
             return name
     return getattr(activation, "__name__", str(activation))
+
+
+def deserialize(config, custom_objects=None):
+    """Returns the activation function a serialized activation names.
+
+    Args:
+        config: an activation's name or the dictionary `serialize_keras_object` gives for it
+            (built-in or registered with `register_keras_serializable`).
+        custom_objects: optional `{name: function}` for activations neither built in nor
+            registered.
+
+    Raises:
+        ValueError: if the config names no known activation.
+    """
+    from engine.saving.serialization import deserialize_keras_object
+    if isinstance(config, str):
+        config = {"module": "keras.activations", "class_name": "function", "config": config,
+                  "registered_name": "function"}
+    fn = deserialize_keras_object(config, custom_objects=custom_objects)
+    if not callable(fn):
+        raise ValueError(f"Could not interpret activation function identifier: {config!r:.200}")
+    return fn
 
 
 def fusable_name(activation):

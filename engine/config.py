@@ -64,6 +64,91 @@ def enable_unsafe_deserialization():
     enable()
 
 
+def backend():
+    """The name of the backend running the ops: always `"engine"`, engine's own CPU kernels."""
+    return "engine"
+
+
+def set_backend(backend):
+    """Keras's switch between its backends. engine is its own backend, so only `"engine"` is
+    accepted.
+
+    Args:
+        backend: `"engine"`.
+
+    Raises:
+        ValueError: for any other backend (to run on JAX, TensorFlow or PyTorch, use Keras).
+    """
+    if backend != "engine":
+        raise ValueError(f"set_backend: engine runs on its own CPU kernels and cannot switch to {backend!r}; "
+                         "import keras instead of engine to use that backend")
+
+
+def _int_or_none(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{what}: expected a positive integer or None, got {value!r}")
+    return int(value)
+
+
+# Debugging caps on fit / evaluate / predict, as Keras's (its environment variables too).
+_MAX_EPOCHS = _int_or_none(int(os.environ["KERAS_MAX_EPOCHS"]), "KERAS_MAX_EPOCHS") \
+    if os.environ.get("KERAS_MAX_EPOCHS") else None
+_MAX_STEPS_PER_EPOCH = _int_or_none(int(os.environ["KERAS_MAX_STEPS_PER_EPOCH"]), "KERAS_MAX_STEPS_PER_EPOCH") \
+    if os.environ.get("KERAS_MAX_STEPS_PER_EPOCH") else None
+
+
+def set_max_epochs(max_epochs):
+    """Caps the epochs of every `fit` call (a debugging aid; also set by the `KERAS_MAX_EPOCHS`
+    environment variable).
+
+    Args:
+        max_epochs: the most epochs any `fit` runs, or None for no cap.
+    """
+    global _MAX_EPOCHS
+    _MAX_EPOCHS = _int_or_none(max_epochs, "set_max_epochs")
+
+
+def max_epochs():
+    """The cap `set_max_epochs` set on `fit`'s epochs, or None."""
+    return _MAX_EPOCHS
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch):
+    """Caps the steps of each epoch of `fit` and of each `evaluate` and `predict` call (a
+    debugging aid; also set by the `KERAS_MAX_STEPS_PER_EPOCH` environment variable).
+
+    Args:
+        max_steps_per_epoch: the most batches an epoch runs, or None for no cap.
+    """
+    global _MAX_STEPS_PER_EPOCH
+    _MAX_STEPS_PER_EPOCH = _int_or_none(max_steps_per_epoch, "set_max_steps_per_epoch")
+
+
+def max_steps_per_epoch():
+    """The cap `set_max_steps_per_epoch` set on the steps of an epoch, or None."""
+    return _MAX_STEPS_PER_EPOCH
+
+
+def capped_epochs(epochs):
+    """`epochs` under the `set_max_epochs` cap (warning when it cuts them, as Keras)."""
+    if _MAX_EPOCHS and _MAX_EPOCHS < epochs:
+        import warnings
+        warnings.warn(f"Limiting epochs to {_MAX_EPOCHS}", stacklevel=3)
+        return _MAX_EPOCHS
+    return epochs
+
+
+def capped_steps(steps):
+    """A steps argument (None: the whole data) under the `set_max_steps_per_epoch` cap."""
+    if _MAX_STEPS_PER_EPOCH and (not steps or _MAX_STEPS_PER_EPOCH < steps):
+        import warnings
+        warnings.warn(f"Limiting steps_per_epoch to {_MAX_STEPS_PER_EPOCH}", stacklevel=3)
+        return _MAX_STEPS_PER_EPOCH
+    return steps
+
+
 def openmp_enabled():
     """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()

@@ -101,16 +101,38 @@ def get(identifier):
         ValueError: if `identifier` cannot be interpreted.
     """
     if isinstance(identifier, dict):
-        cls = globals().get(identifier.get("class_name"))
-        if not (isinstance(cls, type) and issubclass(cls, Constraint)):
-            raise ValueError(f"Unknown constraint {identifier.get('class_name')!r}")
-        return cls(**identifier.get("config", {}))
+        return deserialize(identifier)
     if identifier is None or isinstance(identifier, Constraint) or callable(identifier):
         return identifier
     names = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm}
     if isinstance(identifier, str) and identifier.lower() in names:
         return names[identifier.lower()]()
     raise ValueError(f"Unknown constraint {identifier!r}. Known: {', '.join(names)}")
+
+
+def serialize(constraint):
+    """Returns the Keras-format config dictionary of a constraint.
+
+    Args:
+        constraint: a `Constraint` instance (built in or registered with
+            `register_keras_serializable`).
+    """
+    from engine.saving.serialization import serialize_keras_object
+    return serialize_keras_object(constraint)
+
+
+def deserialize(config, custom_objects=None):
+    """Returns the constraint a config dictionary describes.
+
+    Args:
+        config: a dictionary from `serialize` (or Keras's), with `class_name` and `config`.
+        custom_objects: optional `{name: class}` for constraints neither built in nor registered.
+
+    Raises:
+        ValueError: if the config names no known constraint.
+    """
+    from engine.saving.serialization import deserialize_in_family
+    return deserialize_in_family(config, "constraints", Constraint, custom_objects)
 
 
 register_builtins("constraints", globals())  # loadable from .keras configs by class name

@@ -399,7 +399,7 @@ def get(identifier):
         name = identifier.get("class_name", "")
         cls = globals().get(name) if isinstance(globals().get(name), type) else _ALIASES.get(_snake(name))
         if cls is None or not issubclass(cls, Initializer):
-            raise ValueError(f"Unknown initializer {name!r}. Known: {', '.join(sorted(_ALIASES))}")
+            return deserialize(identifier)      # a registered or custom initializer
         # Keras writes a few keys (input_axes, output_axes) that engine's initializers do not take.
         accepted = inspect.signature(cls.__init__).parameters
         return cls.from_config({k: v for k, v in identifier.get("config", {}).items() if k in accepted})
@@ -427,5 +427,28 @@ def serialize(initializer):
     return {"module": "keras.initializers", "class_name": type(initializer).__name__,
             "config": initializer.get_config(), "registered_name": None}
 
+
+def deserialize(config, custom_objects=None):
+    """Returns the initializer a config dictionary describes.
+
+    Args:
+        config: a dictionary from `serialize` (or Keras's), with `class_name` and `config`.
+        custom_objects: optional `{name: class}` for initializers neither built in nor registered
+            with `register_keras_serializable`.
+
+    Raises:
+        ValueError: if the config names no known initializer.
+    """
+    from engine.saving.serialization import deserialize_in_family
+    return deserialize_in_family(config, "initializers", Initializer, custom_objects)
+
+
+# Keras 3 exports each initializer class under its snake-case name too (and two long names).
+constant, zeros, ones = Constant, Zeros, Ones
+random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, TruncatedNormal
+variance_scaling, glorot_uniform, glorot_normal = VarianceScaling, GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+orthogonal = OrthogonalInitializer = Orthogonal
+identity = IdentityInitializer = Identity
 
 register_builtins("initializers", globals())  # loadable from .keras configs by class name

@@ -70,7 +70,40 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
-l1, l2, l1_l2 = L1, L2, L1L2
+class OrthogonalRegularizer(Regularizer):
+    """Regularizer pushing the rows (or columns) of a 2-D weight towards mutual orthogonality.
+
+    The penalty is `factor * 0.5 * sum(|P - diag(P)|) / (n * (n - 1) / 2)` where `P` holds the
+    dot products of the L2-normalized rows (`mode="rows"`) or columns (`mode="columns"`) and
+    `n` is their number: `factor` times the mean absolute cosine between distinct pairs.
+
+    Args:
+        factor: the regularization factor (default 0.01).
+        mode: `"rows"` (default) or `"columns"`: which vectors are made orthogonal. For a
+            `Dense` kernel of shape `(input_dim, units)`, rows are the input features' weights.
+    """
+
+    def __init__(self, factor=0.01, mode="rows"):
+        if mode not in ("rows", "columns"):
+            raise ValueError(f"OrthogonalRegularizer: mode must be 'rows' or 'columns', got {mode!r}")
+        self.factor, self.mode = float(factor), mode
+
+    def __call__(self, x):
+        if len(x.shape) != 2:
+            raise ValueError(f"OrthogonalRegularizer: the weight must have rank 2, got shape {tuple(x.shape)}")
+        vectors = x if self.mode == "rows" else ops.transpose(x)
+        vectors = ops.normalize(vectors, axis=1)
+        cosines = ops.matmul(vectors, ops.transpose(vectors))
+        n = vectors.shape[0]
+        off_diagonal = ops.multiply(cosines, 1.0 - ops.eye(n, dtype=cosines.dtype))
+        pairs = n * (n - 1.0) / 2.0
+        return ops.multiply(self.factor * 0.5 / pairs, ops.sum(ops.abs(off_diagonal)))
+
+    def get_config(self):
+        return {"factor": self.factor, "mode": self.mode}
+
+
+l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 
 
 def get(identifier):
@@ -85,16 +118,38 @@ def get(identifier):
         ValueError: if `identifier` cannot be interpreted.
     """
     if isinstance(identifier, dict):
-        cls = globals().get(identifier.get("class_name"))
-        if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
-            raise ValueError(f"Unknown regularizer {identifier.get('class_name')!r}")
-        return cls(**identifier.get("config", {}))
+        return deserialize(identifier)
     if identifier is None or isinstance(identifier, Regularizer) or callable(identifier):
         return identifier
     names = {"l1": L1, "l2": L2, "l1_l2": L1L2}
     if isinstance(identifier, str) and identifier.lower() in names:
         return names[identifier.lower()]()
     raise ValueError(f"Unknown regularizer {identifier!r}. Known: l1, l2, l1_l2")
+
+
+def serialize(regularizer):
+    """Returns the Keras-format config dictionary of a regularizer.
+
+    Args:
+        regularizer: a `Regularizer` instance (built in or registered with
+            `register_keras_serializable`).
+    """
+    from engine.saving.serialization import serialize_keras_object
+    return serialize_keras_object(regularizer)
+
+
+def deserialize(config, custom_objects=None):
+    """Returns the regularizer a config dictionary describes.
+
+    Args:
+        config: a dictionary from `serialize` (or Keras's), with `class_name` and `config`.
+        custom_objects: optional `{name: class}` for regularizers neither built in nor registered.
+
+    Raises:
+        ValueError: if the config names no known regularizer.
+    """
+    from engine.saving.serialization import deserialize_in_family
+    return deserialize_in_family(config, "regularizers", Regularizer, custom_objects)
 
 
 register_builtins("regularizers", globals())  # loadable from .keras configs by class name

@@ -9,14 +9,6 @@ import numpy as np
 from engine import config
 from engine.tensor import ArrayHolder, Tensor
 
-_name_counts = {}
-
-
-def _unique_name(base):
-    n = _name_counts.get(base, 0)
-    _name_counts[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
 
 class Variable(ArrayHolder):
     """A mutable, persistent array: a layer's weight or an optimizer's state.

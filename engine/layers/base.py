@@ -7,21 +7,14 @@ import warnings
 import numpy as np
 
 from engine import config, initializers
+from engine.backend import unique_name  # noqa: F401 (layers, models and Input name themselves with it)
 from engine.dtypes import standardize_dtype
 from engine.tensor import Tensor
 from engine.variables import Variable
 from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
 from engine.layers.input_spec import assert_input_compatibility
 
-_uids = {}
 _context = threading.local()
-
-
-def unique_name(prefix):
-    """Keras's automatic names: 'dense', then 'dense_1', 'dense_2', ..."""
-    n = _uids.get(prefix, 0)
-    _uids[prefix] = n + 1
-    return prefix if n == 0 else f"{prefix}_{n}"
 
 
 def snake_case(name):

@@ -140,3 +140,30 @@ class Node:
 
 
 register_builtin(KerasTensor, "tensors", package="keras")  # model configs encode graph edges as these
+
+
+def get_source_inputs(tensor):
+    """The `Input` tensors a symbolic tensor is computed from, in the order its graph reaches
+    them (each once).
+
+    Args:
+        tensor: a symbolic tensor (from `Input` or a layer called on symbolic tensors).
+
+    Returns:
+        A list of the `Input` tensors; `[tensor]` for an `Input` tensor itself.
+    """
+    if not isinstance(tensor, KerasTensor):
+        raise ValueError(f"get_source_inputs: expected a symbolic tensor (from Input or a layer called on one), "
+                         f"got {type(tensor).__name__}")
+    sources, seen, stack = [], set(), [tensor]
+    while stack:
+        t = stack.pop(0)
+        history = t._keras_history
+        node = history[0]._inbound_nodes[history[1]] if history is not None else None
+        if node is None or not node.input_tensors:
+            if id(t) not in seen:
+                seen.add(id(t))
+                sources.append(t)
+            continue
+        stack[:0] = node.input_tensors
+    return sources

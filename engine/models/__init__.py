@@ -13,14 +13,15 @@ register_builtin(Sequential, "models", package="keras")
 
 def __getattr__(name):
     # load_model lives in engine.saving.archive, which pulls in zipfile and json: loaded on first use.
-    if name == "load_model":
-        from engine.saving.archive import load_model
-        return load_model
+    # (save_model too: keras.models exports both.)
+    if name in ("load_model", "save_model"):
+        from engine.saving import archive
+        return getattr(archive, name)
     raise AttributeError(f"module 'engine.models' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"load_model"})
+    return sorted(set(globals()) | {"load_model", "save_model"})
 
 
 def model_from_json(json_string, custom_objects=None):

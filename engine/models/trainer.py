@@ -19,6 +19,7 @@ from engine import metrics as metrics_module
 from engine import optimizers
 from engine import random as engine_random
 from engine import autodiff
+from engine import config
 from engine.autodiff import GradientTape
 from engine.distribution import training as distributed
 from engine.layers.base import Layer, call_context, training_scope
@@ -46,6 +47,18 @@ def _per_output(spec, names, what, default=None):
                              f"outputs ({names})")
         return list(spec)
     return [spec] * len(names)
+
+
+def _batch_starts(n, batch_size, steps=None):
+    """Where each batch of an evaluate / predict pass over n samples starts: every batch, or the
+    first `steps` of them (fewer, with Keras's warning, when the data runs out first)."""
+    starts = range(0, n, batch_size)
+    if steps is None:
+        return starts
+    if steps > len(starts):
+        warnings.warn(f"Your input ran out of data: {steps} steps asked for, {len(starts)} batches of "
+                      f"{batch_size} in {n} samples.", stacklevel=3)
+    return starts[:steps]
 
 
 def _python_logs(logs):
@@ -547,6 +560,7 @@ class Trainer:
         """
         self._require_compiled("fit")
         _malloc.tune_for_training()
+        epochs, steps_per_epoch = config.capped_epochs(epochs), config.capped_steps(steps_per_epoch)
         if x is None:
             raise ValueError("fit: pass training data x (and targets y)")
         x, y = data_adapters.pandas_to_numpy(x), data_adapters.pandas_to_numpy(y)
@@ -712,7 +726,7 @@ class Trainer:
         if isinstance(val, data_adapters.BatchSource):
             return self._evaluate_source(val, steps, cbs)
         xs, ys, sw, x, y = val
-        return self._evaluate_arrays(xs, ys, sw, batch_size, cbs, x=x, y=y)
+        return self._evaluate_arrays(xs, ys, sw, batch_size, cbs, x=x, y=y, steps=steps)
 
     def _evaluate_source(self, source, steps=None, cbs=None):
         self.reset_metrics()
@@ -726,13 +740,13 @@ class Trainer:
         return logs or self._logs()
 
     # -- evaluate --------------------------------------------------------------------------------
-    def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None, x=None, y=None):
+    def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None, x=None, y=None, steps=None):
         n = len(xs[0])
         custom_step = self._overrides("test_step")
         self.reset_metrics()
         sw = None if sw is None else np.asarray(sw, dtype=np.float32)
         logs = {}
-        for step, start in enumerate(range(0, n, batch_size)):
+        for step, start in enumerate(_batch_starts(n, batch_size, steps)):
             idx = slice(start, start + batch_size)
             shard = distributed.shard(idx, n)
             idx = idx if shard is None else shard.index
@@ -757,6 +771,7 @@ class Trainer:
         """The loss and metrics of the model on data, batch by batch (a scalar, a list in the order
         of `metrics_names`, or a dict with return_dict=True). `x` takes what fit takes."""
         self._require_compiled("evaluate")
+        steps = config.capped_steps(steps)
         x, y = data_adapters.pandas_to_numpy(x), data_adapters.pandas_to_numpy(y)
         batch_size = 32 if batch_size is None else int(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -779,10 +794,10 @@ class Trainer:
                     any(o.loss is not None for o in self._compiled_outputs):
                 raise ValueError("evaluate: pass targets y, or x as a generator or dataset that yields (x, y)")
             xs, ys, n = self._prepare(x, y)
-            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=-(-n // batch_size),
-                                                mode="evaluate")
+            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose,
+                                                steps=len(_batch_starts(n, batch_size, steps)), mode="evaluate")
             cbs.on_test_begin()
-            logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y)
+            logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y, steps=steps)
         cbs.on_test_end(logs)
         if return_dict:
             return logs
@@ -793,6 +808,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for `x` as numpy arrays, computed batch by batch. `x` is what fit
         takes (a source's batches may carry targets: they are ignored)."""
+        steps = config.capped_steps(steps)
         if type(x) is np.ndarray and not verbose and not callbacks and steps is None and \
                 len(x) <= (32 if batch_size is None else batch_size) and len(x) and \
                 not self._overrides("predict_step"):
@@ -823,10 +839,11 @@ class Trainer:
         else:
             xs = self._prepare_x(x)
             n = data_utils.check_sample_counts(xs, None, self._input_names_for_errors(), [])
-            steps_n = -(-n // batch_size)
+            starts = _batch_starts(n, batch_size, steps)
+            steps_n = len(starts)
 
             def batches():
-                for start in range(0, n, batch_size):
+                for start in starts:
                     shard = distributed.shard(slice(start, start + batch_size), n)
                     shards.append(shard)
                     yield self._take(xs, slice(start, start + batch_size) if shard is None else shard.index)

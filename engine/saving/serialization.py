@@ -8,6 +8,7 @@ MeanSquaredError loss and metric, stay apart) and in the registry of custom
 objects (`register_keras_serializable`, `custom_objects=`, `custom_object_scope`).
 """
 import inspect
+import types
 import threading
 
 import numpy as np
@@ -388,3 +389,30 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=None):
         if build_config and hasattr(obj, "build_from_config"):
             obj.build_from_config(build_config)     # Keras's hook: a subclassed model's weights
         return obj
+
+
+def deserialize_in_family(config, family, base, custom_objects=None):
+    """Keras's `keras.<family>.deserialize`: the `base` instance a config dictionary describes.
+
+    A config without a "module" is looked up in `family` first (so {"class_name": "Identity"}
+    is the initializer, not the layer); registered and custom classes are found as everywhere.
+
+    Args:
+        config: a dictionary from `serialize_keras_object` (engine's or Keras's).
+        family: "initializers", "regularizers" or "constraints".
+        base: the class every result must be an instance of.
+        custom_objects: optional {name: class} for custom classes.
+    """
+    if not _is_object_config(config):
+        raise ValueError(f"{family}.deserialize: expected a config dictionary with 'class_name' and 'config', "
+                         f"got {config!r:.200}")
+    if config.get("module") is None:
+        config = {**config, "module": f"keras.{family}"}
+    obj = deserialize_keras_object(config, custom_objects=custom_objects)
+    if isinstance(obj, type) and issubclass(obj, base):
+        obj = obj()
+    if not isinstance(obj, (base, types.FunctionType)):
+        # (A registered plain function is accepted, as Keras accepts one: a custom regularizer.)
+        raise ValueError(f"{family}.deserialize: {config['class_name']!r} is not an instance of {base.__name__} "
+                         f"(got {type(obj).__name__})")
+    return obj

@@ -11,6 +11,8 @@ from engine.utils.plot_model import plot_model, model_to_dot  # noqa: F401
 _LAZY = lazy_table(__name__, {
     '': "data_utils dataset_utils file_utils image_utils naming progbar py_dataset sequence_utils "
         "timeseries_dataset",
+    'engine.backend': "clear_session is_keras_tensor standardize_dtype",
+    'engine.layers.keras_tensor': "get_source_inputs",
     'engine.random': "set_random_seed=set_seed",
     'engine.saving.serialization': (
         "CustomObjectScope custom_object_scope deserialize_keras_object get_custom_objects "
