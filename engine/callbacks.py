@@ -574,6 +574,222 @@ class BackupAndRestore(Callback):
             shutil.rmtree(self.backup_dir)
 
 
+class TensorBoard(Callback):
+    """Logs training to TensorBoard event files, as Keras's callback, without TensorFlow.
+
+    Written under `log_dir`: `train/` gets `epoch_<metric>` scalars each epoch (with
+    `epoch_learning_rate`, and `epoch_steps_per_second` if asked), `batch_<metric>` scalars every
+    `update_freq` batches, weight histograms (and images) every `histogram_freq` epochs and the
+    model's JSON config (`write_graph`); `validation/` gets the `val_` metrics as `epoch_<metric>`
+    and `evaluation_<metric>_vs_iterations` after each validation or `evaluate`. View them with
+    `tensorboard --logdir <log_dir>` (TensorBoard installs on its own: `pip install tensorboard`).
+    In data-parallel training only rank 0 writes.
+
+    Args:
+        log_dir: the directory the event files go under (default "logs").
+        histogram_freq: every how many epochs weight histograms are written (0: never).
+        write_graph: write the model's config for TensorBoard's graph view (functional and
+            Sequential models; engine has no traced graph to add).
+        write_images: with `histogram_freq`, also write each 1-D to 3-D weight as an image.
+        write_steps_per_second: also log training steps per second (per epoch, and per batch
+            when `update_freq` is not "epoch").
+        update_freq: "epoch" (default), "batch" (every batch) or an integer number of batches:
+            how often `batch_<metric>` scalars are written.
+        profile_batch: must be 0: engine has no TensorBoard profiler (as Keras on its torch and
+            numpy backends, a batch to profile is an error).
+        embeddings_freq: every how many epochs the weights are saved for the embedding
+            projector (`train/keras_embedding.ckpt-<epoch>.weights.h5`, needs h5py), with a
+            `projector_config.pbtxt` naming each `Embedding` layer (0: never).
+        embeddings_metadata: a metadata file for every Embedding layer, or a dict from
+            Embedding layer names to metadata files.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        if profile_batch:
+            raise ValueError("TensorBoard: profiling is not available with engine (it has no TensorBoard "
+                             f"profiler). Received: profile_batch={profile_batch!r} (must be 0)")
+        if update_freq != "epoch" and update_freq != "batch" and \
+                not (isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, "
+                             f"got {update_freq!r}")
+        self.log_dir = str(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.embeddings_freq = embeddings_freq
+        self.embeddings_metadata = embeddings_metadata
+        self._writers = {}
+        self._global_train_batch = 0
+        self._batch_start_time = 0.0
+
+    # -- writers (files are made on first use, as Keras's lazily created writers) --------------------
+    def _writer(self, kind):
+        if kind not in self._writers:
+            from engine.utils.event_file import EventFileWriter
+            self._writers[kind] = EventFileWriter(os.path.join(self.log_dir, kind))
+        return self._writers[kind]
+
+    def _scalars(self, kind, named_values, step):
+        if not is_chief() or not named_values:
+            return
+        from engine.utils.event_file import scalar_value
+        self._writer(kind).write([scalar_value(name, float(np.asarray(v))) for name, v in named_values], step)
+
+    def _close_writers(self):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def set_model(self, model):
+        super().set_model(model)
+        self._close_writers()
+        if not is_chief():
+            return
+        if self.write_graph and type(model).__name__ in ("Functional", "Sequential"):
+            self._write_model_config()
+        if self.embeddings_freq:
+            self._write_projector_config()
+
+    def _write_model_config(self):
+        from engine.utils.event_file import text_blob_value
+        try:
+            config = self.model.to_json()
+        except Exception as e:      # a model whose layers cannot be serialized: no graph, as Keras
+            warnings.warn(f"TensorBoard: the model's config could not be written ({e})", stacklevel=2)
+            return
+        self._writer("train").write([text_blob_value("keras", config, "graph_keras_model", b"1")], step=0)
+
+    def _write_projector_config(self):
+        from engine.layers import Embedding
+        metadata = self.embeddings_metadata
+        unclaimed = dict(metadata) if isinstance(metadata, dict) else {}
+        entries = []
+        for layer in self.model.layers:
+            if isinstance(layer, Embedding):
+                # The tensor name Keras writes (TensorFlow's checkpoint naming of the first weight).
+                entry = '  tensor_name: "layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE"\n'
+                path = metadata if isinstance(metadata, str) else unclaimed.pop(layer.name, None)
+                if path is not None:
+                    entry += f"  metadata_path: {json.dumps(str(path))}\n"
+                entries.append("embeddings {\n" + entry + "}\n")
+        if unclaimed:
+            raise ValueError("Unrecognized `Embedding` layer names passed to `TensorBoard`'s "
+                             f"`embeddings_metadata` argument: {sorted(unclaimed)}")
+        os.makedirs(self.log_dir, exist_ok=True)
+        with open(os.path.join(self.log_dir, "projector_config.pbtxt"), "w") as f:
+            f.write("".join(entries))
+
+    # -- training -------------------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+        self._previous_epoch_iterations = 0
+
+    def on_train_end(self, logs=None):
+        self._close_writers()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            import time
+            self._batch_start_time = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        values = []
+        if self.write_steps_per_second:
+            import time
+            values.append(("batch_steps_per_second", 1.0 / max(time.time() - self._batch_start_time, 1e-9)))
+        if isinstance(logs, dict):
+            values += [(f"batch_{name}", value) for name, value in logs.items()]
+        self._scalars("train", values, self._global_train_batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.write_steps_per_second:
+            import time
+            self._previous_epoch_iterations = self._iterations()
+            self._epoch_start_time = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log_epoch_metrics(epoch, logs)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._log_weights(epoch)
+        if self.embeddings_freq and epoch % self.embeddings_freq == 0 and is_chief():
+            self.model.save_weights(os.path.join(self.log_dir, "train", f"keras_embedding.ckpt-{epoch}.weights.h5"))
+
+    def _iterations(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        return int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
+
+    def _learning_rates(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)    # through LossScaleOptimizer
+        if optimizer is None:
+            return []
+        if hasattr(optimizer, "optimizers"):
+            return [(f"learning_rate_{opt.name}", float(np.asarray(opt.learning_rate))) for opt in optimizer.optimizers]
+        return [("learning_rate", float(np.asarray(optimizer.learning_rate)))]
+
+    def _log_epoch_metrics(self, epoch, logs):
+        if not logs:
+            return
+        train = [(k, v) for k, v in logs.items() if not k.startswith("val_")] + self._learning_rates()
+        if self.write_steps_per_second:
+            import time
+            train.append(("steps_per_second", (self._iterations() - self._previous_epoch_iterations)
+                          / max(time.time() - self._epoch_start_time, 1e-9)))
+        self._scalars("train", [(f"epoch_{k}", v) for k, v in train], epoch)
+        self._scalars("validation", [(f"epoch_{k[4:]}", v) for k, v in logs.items() if k.startswith("val_")], epoch)
+
+    def _log_weights(self, epoch):
+        if not is_chief():
+            return
+        from engine.utils.event_file import histogram_value, image_value
+        values = []
+        for layer in self.model.layers:
+            for weight in layer.weights:
+                name = weight.path.replace(":", "_")
+                array = np.asarray(weight)
+                values.append(histogram_value(f"{name}/histogram", array))
+                if self.write_images:
+                    image = _weight_as_image(array)
+                    if image is not None:
+                        values.append(image_value(f"{name}/image", image))
+        writer = self._writer("train")
+        writer.write(values, epoch)
+        writer.flush()
+
+    # -- evaluation -----------------------------------------------------------------------------------
+    def on_test_end(self, logs=None):
+        if getattr(self.model, "optimizer", None) is not None and logs:
+            self._scalars("validation", [(f"evaluation_{k}_vs_iterations", v) for k, v in logs.items()],
+                          self._iterations())
+        if self.params.get("mode") == "evaluate":
+            self._close_writers()       # a lone evaluate() leaves its file complete
+
+
+def _weight_as_image(weight):
+    """A weight as Keras shows it: a bias as one row, a kernel as (smaller side, larger side), a
+    channels-last 3-D kernel as one image per output channel; None for other shapes."""
+    w = np.squeeze(weight)
+    if w.ndim == 1:
+        w = w.reshape(1, w.shape[0], 1, 1)
+    elif w.ndim == 2:
+        if w.shape[0] > w.shape[1]:
+            w = w.T
+        w = w.reshape(1, w.shape[0], w.shape[1], 1)
+    elif w.ndim == 3:
+        w = np.transpose(w, (2, 0, 1))
+        w = w.reshape(w.shape[0], w.shape[1], w.shape[2], 1)
+    return w if w.ndim == 4 and w.shape[-1] in (1, 3, 4) else None
+
+
 def _csv_value(value):
     if isinstance(value, str):
         return value

@@ -649,7 +649,11 @@ class Trainer:
                                                   custom_step, tvars)
                 epoch_logs = dict(logs)
                 if val is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_data(val, validation_batch_size or batch_size, validation_steps)
+                    # As Keras's fit, validation runs the callbacks' test hooks (TensorBoard
+                    # writes its evaluation_*_vs_iterations there).
+                    cbs.on_test_begin()
+                    val_logs = self._evaluate_data(val, validation_batch_size or batch_size, validation_steps, cbs)
+                    cbs.on_test_end(val_logs)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
