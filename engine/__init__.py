@@ -24,6 +24,8 @@ from engine.layers import Input, InputLayer, InputSpec, Layer
 from engine.layers.keras_tensor import KerasTensor
 from engine.initializers import Initializer
 from engine.regularizers import Regularizer
+from engine import dtype_policies
+from engine.dtype_policies import DTypePolicy, FloatDTypePolicy
 from engine import models
 from engine.models import Model, Sequential
 from engine import random
@@ -35,6 +37,7 @@ def version():
     """The version of engine installed, as a string (`engine.__version__`)."""
     return __version__
 
-# keras.callbacks, keras.utils, keras.applications, keras.datasets, keras.preprocessing, keras.tree
-_LAZY = lazy_table(__name__, {"": "applications callbacks datasets preprocessing tree utils"})
+# keras.callbacks, keras.utils, keras.applications, keras.datasets, keras.mixed_precision,
+# keras.preprocessing, keras.tree
+_LAZY = lazy_table(__name__, {"": "applications callbacks datasets mixed_precision preprocessing tree utils"})
 __getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

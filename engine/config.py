@@ -149,6 +149,22 @@ def capped_steps(steps):
     return steps
 
 
+def dtype_policy():
+    """The global dtype policy (see `engine.dtype_policies`): `set_dtype_policy`'s, else floatx's."""
+    from engine import dtype_policies
+    return dtype_policies.dtype_policy()
+
+
+def set_dtype_policy(policy):
+    """Sets the dtype policy of layers made from now on (see `engine.dtype_policies.set_dtype_policy`).
+
+    Args:
+        policy: a policy name ("float32", "float64") or a `DTypePolicy`.
+    """
+    from engine import dtype_policies
+    dtype_policies.set_dtype_policy(policy)
+
+
 def openmp_enabled():
     """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()

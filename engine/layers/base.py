@@ -8,6 +8,7 @@ import numpy as np
 
 from engine import config, initializers
 from engine.backend import unique_name  # noqa: F401 (layers, models and Input name themselves with it)
+from engine import dtype_policies
 from engine.dtypes import standardize_dtype
 from engine.tensor import Tensor
 from engine.variables import Variable
@@ -64,6 +65,18 @@ class _TrainingScope:
 
 
 _NUMPY_DTYPES = {}
+
+
+def _layer_dtype(dtype, layer_name):
+    """The dtype a layer computes in, from its `dtype` argument: a dtype name, a dtype policy (an
+    instance, a name such as "mixed_float16", or a config dictionary), or None (the global
+    policy's)."""
+    if dtype is None:
+        return dtype_policies.default_layer_dtype()
+    if isinstance(dtype, (dtype_policies.DTypePolicy, dict)) or dtype in ("mixed_float16", "mixed_bfloat16"):
+        policy = dtype_policies.get(dtype)
+        return dtype_policies.check_runnable(policy, f"Layer {layer_name!r}").compute_dtype
+    return standardize_dtype(dtype)
 
 
 def _numpy_dtype(name):
@@ -146,7 +159,7 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = trainable
-        self.dtype = standardize_dtype(dtype) if dtype is not None and not isinstance(dtype, dict) else config.floatx()
+        self.dtype = _layer_dtype(dtype, self.name)
         self.built = False
         self.supports_masking = False
         # Sequential reads these to create its Input (Keras 2 style `input_shape=`).
@@ -571,6 +584,21 @@ class Layer:
     def output_shape(self):
         out = self.output
         return out.shape if isinstance(out, KerasTensor) else [t.shape for t in out]
+
+    @property
+    def dtype_policy(self):
+        """The layer's `DTypePolicy` (engine's layers compute and keep variables in one dtype)."""
+        return dtype_policies.DTypePolicy(self.dtype)
+
+    @property
+    def compute_dtype(self):
+        """The dtype the layer computes in (its inputs' floats are cast to it)."""
+        return self.dtype
+
+    @property
+    def variable_dtype(self):
+        """The dtype of the layer's variables."""
+        return self.dtype
 
     def get_config(self):
         from engine.saving.serialization import serialize_keras_object
