@@ -142,7 +142,7 @@ class ProgbarLogger(Callback):
         self._seen = 0
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
-            self._bar = Progbar(self.steps, verbose=self.verbose)
+            self._bar = Progbar(self.steps, verbose=self.verbose, stateless_metrics=())
 
     def on_train_batch_end(self, batch, logs=None):
         self._seen = batch + 1
@@ -160,7 +160,7 @@ class ProgbarLogger(Callback):
 
     def on_test_begin(self, logs=None):
         if self.verbose and self.params.get("mode") == "evaluate":
-            self._bar = Progbar(self.params.get("steps"), verbose=self.verbose)
+            self._bar = Progbar(self.params.get("steps"), verbose=self.verbose, stateless_metrics=())
 
     def on_test_end(self, logs=None):
         if self._bar is not None and self.params.get("mode") == "evaluate":
@@ -170,7 +170,7 @@ class ProgbarLogger(Callback):
 
     def on_predict_begin(self, logs=None):
         if self.verbose:
-            self._bar = Progbar(self.params.get("steps"), verbose=self.verbose)
+            self._bar = Progbar(self.params.get("steps"), verbose=self.verbose, stateless_metrics=())
 
     def on_predict_end(self, logs=None):
         if self._bar is not None:
