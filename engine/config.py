@@ -165,6 +165,24 @@ def set_dtype_policy(policy):
     dtype_policies.set_dtype_policy(policy)
 
 
+def enable_interactive_logging():
+    """Progress bars and messages are written to standard output (the default)."""
+    from engine.utils import io_utils
+    io_utils.enable_interactive_logging()
+
+
+def disable_interactive_logging():
+    """Progress bars and messages go to Python's `logging` (logger "engine", INFO) instead."""
+    from engine.utils import io_utils
+    io_utils.disable_interactive_logging()
+
+
+def is_interactive_logging_enabled():
+    """Whether messages are written to standard output (True) or to `logging` (False)."""
+    from engine.utils import io_utils
+    return io_utils.is_interactive_logging_enabled()
+
+
 def openmp_enabled():
     """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()

@@ -28,6 +28,7 @@ from engine.models import data as data_utils
 from engine.models import data_adapters
 from engine.models import plan as plan_module
 from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
+from engine.utils.io_utils import print_msg
 from engine import ops
 
 
@@ -659,7 +660,7 @@ class Trainer:
                 if self.stop_training:
                     break
         except KeyboardInterrupt:
-            print("\nTraining interrupted: the model keeps the weights of the last completed step.")
+            print_msg("\nTraining interrupted: the model keeps the weights of the last completed step.")
         finally:
             self._loss_sources_cache = None
             if source is not None:

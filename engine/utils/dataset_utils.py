@@ -12,6 +12,8 @@ import random
 
 import numpy as np
 
+from engine.utils.io_utils import print_msg
+
 
 class ArrayBatches:
     """A dataset of numpy batches following PyDataset's protocol.
@@ -283,9 +285,9 @@ def index_directory(directory, labels, formats, class_names=None, shuffle=True, 
         labels = np.asarray(labels)
     if verbose:
         if labels is None:
-            print(f"Found {len(paths)} files.")
+            print_msg(f"Found {len(paths)} files.")
         else:
-            print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
+            print_msg(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     if shuffle:
         if seed is None:
             seed = np.random.randint(1e6)
@@ -300,10 +302,10 @@ def _training_or_validation(paths, labels, validation_split, subset):
         return paths, labels
     num_val = int(validation_split * len(paths))
     if subset == "training":
-        print(f"Using {len(paths) - num_val} files for training.")
+        print_msg(f"Using {len(paths) - num_val} files for training.")
         keep = slice(0, len(paths) - num_val)
     else:
-        print(f"Using {num_val} files for validation.")
+        print_msg(f"Using {num_val} files for validation.")
         keep = slice(len(paths) - num_val, len(paths))
     return paths[keep], None if labels is None else labels[keep]
 

@@ -17,6 +17,8 @@ import urllib.request
 import warnings
 import zipfile
 
+from engine.utils.io_utils import print_msg
+
 _CHUNK = 1 << 16
 
 
@@ -64,7 +66,7 @@ def _download(origin, target):
     """Fetch `origin` into `target` (through a temporary file, so an interrupted download never
     leaves a partial file under the final name), with a byte-count progress line."""
     from engine.utils.progbar import Progbar
-    print(f"Downloading data from {origin}")
+    print_msg(f"Downloading data from {origin}")
     partial = target + ".part"
     try:
         with urllib.request.urlopen(origin) as response, open(partial, "wb") as out:
@@ -193,8 +195,8 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
 
     fetch = force_download or not os.path.exists(target)
     if not fetch and file_hash is not None and not _matches(target, file_hash, hash_algorithm):
-        print(f"A local file was found, but its {hash_algorithm} hash does not match {file_hash}: "
-              "downloading it again.")
+        print_msg(f"A local file was found, but its {hash_algorithm} hash does not match {file_hash}: "
+                  "downloading it again.")
         fetch = True
     if fetch:
         _download(origin, target)

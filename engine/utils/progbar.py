@@ -4,6 +4,8 @@ import time
 
 import numpy as np
 
+from engine.utils.io_utils import is_interactive_logging_enabled, print_msg
+
 
 def _format_value(v, signed=True):
     # Keras's rule: 4 decimals above 1e-3 in magnitude, else scientific (so 0 is 0.0000e+00). Its
@@ -59,8 +61,9 @@ class Progbar:
         self.unit_name = unit_name
         self.stateful_metrics = set(stateful_metrics or ()) if stateless_metrics is None else None
         self.stateless_metrics = set(stateless_metrics) if stateless_metrics is not None else None
-        self.stream = stream or sys.stdout
-        self.dynamic = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.stream = stream     # None: print_msg's destination (stdout, or logging when not interactive)
+        out = stream or sys.stdout
+        self.dynamic = hasattr(out, "isatty") and out.isatty() and (stream is not None or is_interactive_logging_enabled())
         self.start = time.perf_counter()
         self._last_draw = 0.0
         self._finalized = False
@@ -124,11 +127,16 @@ class Progbar:
         if finished:
             self._finalized = True
             line = self._line(current, True)
-            self.stream.write(("\r" + line + "\x1b[K\n") if self.dynamic else line + "\n")
-            self.stream.flush()
+            self._write(("\r" + line + "\x1b[K\n") if self.dynamic else line + "\n")
         elif self.dynamic and self.verbose == 1 and now - self._last_draw >= self.interval:
             self._last_draw = now
-            self.stream.write("\r" + self._line(current, False) + "\x1b[K")
+            self._write("\r" + self._line(current, False) + "\x1b[K")
+
+    def _write(self, text):
+        if self.stream is None:
+            print_msg(text, line_break=False)
+        else:
+            self.stream.write(text)
             self.stream.flush()
 
     def add(self, n, values=None):

@@ -39,3 +39,25 @@ def test_final_line_shows_the_final_values_in_keras_formats():
     pb2 = Progbar(2, verbose=2, stream=out2)
     pb2.update(2, [("delta", -0.5)])
     assert out2.getvalue().strip().endswith(" - delta: -5.0000e-01")     # Keras's verbose=2 rule
+
+
+def test_without_interactive_logging_progress_goes_to_logging(caplog, capsys):
+    from engine import Input, Sequential, config, layers, utils
+    import logging
+    import numpy as np
+    model = Sequential([Input((2,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    config.disable_interactive_logging()
+    try:
+        assert not utils.is_interactive_logging_enabled()
+        with caplog.at_level(logging.INFO, logger="engine"):
+            model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, batch_size=4, verbose=1)
+    finally:
+        utils.enable_interactive_logging()
+    assert capsys.readouterr().out == ""
+    messages = [r.getMessage() for r in caplog.records if r.name == "engine"]
+    assert messages[0] == "Epoch 1/2" and messages[1].startswith("2/2 ") and " - loss: " in messages[1]
+    assert messages[2] == "Epoch 2/2" and len(messages) == 4
+    assert config.is_interactive_logging_enabled()
+    model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=1, batch_size=4, verbose=1)
+    assert capsys.readouterr().out.startswith("Epoch 1/1\n2/2 ")
