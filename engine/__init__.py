@@ -31,6 +31,7 @@ from engine.models import Model, Sequential
 from engine import random
 from engine import saving
 from engine import backend
+from engine.backend import name_scope
 
 
 def version():

@@ -4,6 +4,7 @@ Automatic names ("dense", "dense_1", ...) are counted here, below the layers and
 take them, so that `clear_session()` can start them over as Keras's does.
 """
 import gc
+import threading
 from collections import defaultdict
 
 from engine import config
@@ -11,6 +12,7 @@ from engine.config import backend, epsilon, floatx, image_data_format, set_epsil
 from engine.dtypes import result_type, standardize_dtype  # noqa: F401
 
 _uids = defaultdict(int)       # prefix -> how many names (or uids) it has handed out
+_scopes = threading.local()    # .stack: the open name scopes of this thread, outermost first
 
 
 def get_uid(prefix=""):
@@ -32,6 +34,63 @@ def unique_name(prefix):
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+class name_scope:
+    """A context in which new variables' paths start with `name/` (nested scopes join with "/").
+
+    Layers open one named after themselves while they build and first run, so a sublayer's
+    weights read "block/dense/kernel" as in Keras.
+
+    Args:
+        name: the scope's name (no "/").
+        caller: the object opening it; a scope opened again by the same caller under the same
+            name, directly inside its own, is not opened twice.
+        deduplicate: apply that rule (default True).
+        override_parent: a path used instead of the enclosing scopes' (the path a layer was
+            first scoped under, so it keeps its path wherever it is called later).
+    """
+
+    def __init__(self, name, caller=None, deduplicate=True, override_parent=None):
+        if not isinstance(name, str) or "/" in name:
+            raise ValueError(f"name_scope: name must be a string without '/', got {name!r}")
+        self.name, self.caller, self.deduplicate = name, caller, deduplicate
+        if override_parent is None and deduplicate:
+            override_parent = getattr(caller, "_parent_path", None)
+        self.override_parent = override_parent
+        self._pushed = False
+
+    def __enter__(self):
+        stack = _scope_stack()
+        if self.deduplicate and stack and self.caller is not None and stack[-1].caller is self.caller \
+                and stack[-1].name == self.name:
+            return self
+        stack.append(self)
+        self._pushed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self._pushed:
+            _scope_stack().pop()
+            self._pushed = False
+        return False
+
+
+def _scope_stack():
+    stack = getattr(_scopes, "stack", None)
+    if stack is None:
+        stack = _scopes.stack = []
+    return stack
+
+
+def current_path():
+    """The path of the open name scopes ("" outside any)."""
+    parts = []
+    for scope in getattr(_scopes, "stack", ()):
+        if scope.override_parent is not None:
+            parts = [p for p in scope.override_parent.split("/") if p]
+        parts.append(scope.name)
+    return "/".join(parts)
+
+
 def clear_session(free_memory=True):
     """Resets the state engine keeps between models: automatic names start over ("dense" again),
     as in a new process.
@@ -43,6 +102,7 @@ def clear_session(free_memory=True):
             referenced are freed now (default True).
     """
     _uids.clear()
+    _scope_stack().clear()
     if free_memory:
         gc.collect()
 

@@ -7,6 +7,7 @@ recognise the variable by the array it hands to ops.
 import numpy as np
 
 from engine import config
+from engine.backend import current_path
 from engine.tensor import ArrayHolder, Tensor
 
 
@@ -37,7 +38,8 @@ class Variable(ArrayHolder):
         self._value = np.array(value, dtype=dtype, copy=True, order="C")
         self.trainable = bool(trainable)
         self.name = name or "variable"
-        self.path = self.name
+        scope = current_path()      # inside name scopes (a layer building), the path says where
+        self.path = f"{scope}/{self.name}" if scope else self.name
 
     # -- value access ------------------------------------------------------------
     @property

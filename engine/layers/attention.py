@@ -12,7 +12,6 @@ from engine import random as engine_random
 from engine.layers._weight_settings import set_kernel_and_bias_settings
 from engine.layers.base import Layer
 from engine.layers.einsum_dense import fan_aware
-from engine.layers.wrappers import nest_weight_paths
 from engine.ops import attention as attention_ops
 from engine.saving.registry import register_builtins
 
@@ -174,8 +173,6 @@ class MultiHeadAttention(Layer):
                                             **common)
         out = self._output_shape or (query_shape[-1],)
         self._output_dense = _HeadProjection((heads, self.value_dim), out, name="attention_output", **common)
-        for sub in self._layers:
-            nest_weight_paths(self, sub)
         self.built = True
 
     def _kv_heads(self):

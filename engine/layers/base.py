@@ -1,4 +1,5 @@
 """The Layer base class: weights, building from input shapes, symbolic and eager calls."""
+import functools
 import inspect
 import re
 import threading
@@ -7,7 +8,7 @@ import warnings
 import numpy as np
 
 from engine import config, initializers
-from engine.backend import unique_name  # noqa: F401 (layers, models and Input name themselves with it)
+from engine.backend import current_path, name_scope, unique_name  # noqa: F401 (unique_name: layers, models and Input name themselves with it)
 from engine import dtype_policies
 from engine.dtypes import standardize_dtype
 from engine.tensor import Tensor
@@ -65,6 +66,20 @@ class _TrainingScope:
 
 
 _NUMPY_DTYPES = {}
+
+
+def _scoped_build(build):
+    """A subclass's build() run in the layer's name scope however it is called (the weights of
+    sublayers it builds get its name in their paths)."""
+    if getattr(build, "_scoped", False):
+        return build
+
+    @functools.wraps(build)
+    def scoped(self, *args, **kwargs):
+        with self._open_name_scope():
+            return build(self, *args, **kwargs)
+    scoped._scoped = True
+    return scoped
 
 
 def _layer_dtype(dtype, layer_name):
@@ -158,6 +173,7 @@ class Layer:
         self._losses = []
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
+        self._parent_path = None    # the name-scope path the layer was first built or called under
         self._trainable = trainable
         self.dtype = _layer_dtype(dtype, self.name)
         self.built = False
@@ -199,9 +215,9 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if np.issubdtype(np.dtype(dtype or self.dtype), np.floating) else "zeros"
         init = initializers.get(initializer)
-        var = Variable(init, shape=shape, dtype=dtype or self.dtype, trainable=trainable,
-                       name=name or f"variable_{len(self._trainable_weights_list) + len(self._non_trainable_weights_list)}")
-        var.path = f"{self.name}/{var.name}"
+        with self._open_name_scope():      # the path: "<enclosing layers>/<this layer>/<name>"
+            var = Variable(init, shape=shape, dtype=dtype or self.dtype, trainable=trainable,
+                           name=name or f"variable_{len(self._trainable_weights_list) + len(self._non_trainable_weights_list)}")
         var.regularizer = regularizer
         var.constraint = constraint
         (self._trainable_weights_list if trainable else self._non_trainable_weights_list).append(var)
@@ -417,9 +433,23 @@ class Layer:
         return inputs
 
     def __call__(self, *args, **kwargs):
+        if not self.built:
+            # Building (and the first call, where sublayers build) happens in the layer's name
+            # scope, so sublayers' weights are named under it; a built layer skips the scope.
+            with self._open_name_scope():
+                return self._dispatch_call(args, kwargs)
+        return self._dispatch_call(args, kwargs)
+
+    def _dispatch_call(self, args, kwargs):
         if is_symbolic((args, kwargs)):
             return self._call_symbolic(args, kwargs)
         return self._call_eager(args, kwargs)
+
+    def _open_name_scope(self):
+        """The layer's name scope, under the path it was first scoped under (as Keras)."""
+        if self._parent_path is None:
+            self._parent_path = current_path()
+        return name_scope(self.name, caller=self)
 
     def _check_input(self, inputs):
         """Hook for layers to validate input shapes, raising ValueError that names the layer."""
@@ -541,6 +571,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _scoped_build(cls.__dict__["build"])
         # Whether the class computes masks of its own (looked up on every call otherwise).
         cls._own_compute_mask = cls.compute_mask is not Layer.compute_mask
 

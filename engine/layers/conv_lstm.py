@@ -106,7 +106,7 @@ class _ConvLSTM(RNN):
                              recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
                              kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
                              bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                             seed=seed, dtype=kwargs.get("dtype"), name=f"conv_lstm{self.rank}d_cell")
+                             seed=seed, dtype=kwargs.get("dtype"), name="conv_lstm_cell")  # (Keras's name, for every rank)
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, activity_regularizer=activity_regularizer,
                          **kwargs)

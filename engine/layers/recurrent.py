@@ -141,6 +141,10 @@ class _RNN(Layer):
             self.bias = self.add_weight(shape=self._bias_shape(), initializer=self._bias_initializer(),
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint,
                                         name="bias")
+        # Keras's layer keeps these in a cell sublayer: "lstm/lstm_cell/kernel".
+        for weight in (self.kernel, self.recurrent_kernel, self.bias):
+            if weight is not None:
+                weight.path = f"{weight.path.rsplit('/', 1)[0]}/{self.cell_name}/{weight.name}"
         self.built = True
 
     def _check_input(self, shape):
@@ -293,6 +297,7 @@ class LSTM(_RNN):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    cell_name = "lstm_cell"     # the name of the cell Keras's LSTM holds its weights in
     gates = 4
     state_count = 2
 
@@ -361,6 +366,7 @@ class GRU(_RNN):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    cell_name = "gru_cell"     # the name of the cell Keras's GRU holds its weights in
     gates = 3
 
     def __init__(self, units, reset_after=True, **kwargs):
@@ -421,6 +427,7 @@ class SimpleRNN(_RNN):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    cell_name = "simple_rnn_cell"     # the name of the cell Keras's SimpleRNN holds its weights in
     gates = 1
 
     def __init__(self, units, activation="tanh", **kwargs):

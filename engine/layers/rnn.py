@@ -14,7 +14,7 @@ from engine import activations, constraints, initializers, ops, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer, snake_case
 from engine.layers.recurrent import _KERNEL_ACTIVATIONS, _RNN, _UnitForgetBias, check_unroll
-from engine.layers.wrappers import Wrapper, nest_weight_paths
+from engine.layers.wrappers import Wrapper
 from engine.ops import recurrent as rnn_ops
 from engine.ops.layout import ascontiguous
 from engine.saving.registry import register_builtins
@@ -381,8 +381,7 @@ class RNN(Layer):
     def build(self, input_shape):
         step_shape = (input_shape[0],) + tuple(input_shape[2:])
         if isinstance(self.cell, Layer):
-            self.cell._maybe_build(step_shape)
-            nest_weight_paths(self, self.cell)
+            self.cell._maybe_build(step_shape)       # in the RNN's name scope: "rnn/lstm_cell/kernel"
         elif hasattr(self.cell, "build"):
             self.cell.build(step_shape)
         self.built = True

@@ -4,14 +4,6 @@ from engine.layers.base import Layer
 from engine.saving.registry import register_builtins
 
 
-def nest_weight_paths(parent, child):
-    """Prefix the child's weight paths with the parent's name, as Keras names the weights of
-    sublayers ("mha/query/kernel", "rnn/lstm_cell/kernel")."""
-    for w in child.weights:
-        if not w.path.startswith(parent.name + "/"):
-            w.path = f"{parent.name}/{w.path}"
-
-
 class Wrapper(Layer):
     """A layer built around another layer, as keras.layers.Wrapper: the inner layer is tracked
     (its weights are the wrapper's), built on first use, and saved in the config as "layer".
@@ -31,8 +23,7 @@ class Wrapper(Layer):
 
     def build(self, input_shape=None):
         if not self.layer.built:
-            self.layer._maybe_build(input_shape)
-        nest_weight_paths(self, self.layer)
+            self.layer._maybe_build(input_shape)      # in this layer's name scope: "wrapper/dense/kernel"
         self.built = True
 
     def get_config(self):

@@ -62,6 +62,10 @@ class Sequential(Functional):
         return layer
 
     def _build_graph(self):
+        with self._open_name_scope():   # the layers' weights are "sequential/dense/kernel", as Keras's
+            self._connect_layers()
+
+    def _connect_layers(self):
         x = self._input_layer.output_tensor
         inputs = x
         for layer in self._stack:

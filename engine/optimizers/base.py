@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from engine.autodiff import SparseGradient
+from engine.backend import name_scope
 from engine.optimizers.schedules import LearningRateSchedule
 from engine.tensor import Tensor
 from engine.utils.naming import to_snake_case
@@ -25,6 +26,13 @@ _EMA, _ACCUMULATOR = "average", "gradient_accumulator"
 
 _KERAS_STYLE = {}    # optimizer class -> whether its update_step has Keras's signature
 
+
+
+def _slot_name(variable, slot):
+    """Keras's name for an optimizer variable of `variable`: its path with "_" for "/", then the
+    slot ("sequential_dense_kernel_momentum")."""
+    path = getattr(variable, "path", None) or str(getattr(variable, "name", "variable"))
+    return f"{path.replace('/', '_').replace(':', '_')}_{slot}"
 
 class Optimizer:
     """Base class of optimizers.
@@ -74,10 +82,11 @@ class Optimizer:
         self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = use_ema, ema_momentum, ema_overwrite_frequency
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self._iterations = Variable(0, shape=(), dtype="int64", trainable=False, name="iteration")
+        with name_scope(self.name, caller=self):     # "adam/iteration", as Keras's paths
+            self._iterations = Variable(0, shape=(), dtype="int64", trainable=False, name="iteration")
+            self._learning_rate = Variable(0.0, shape=(), dtype="float32", trainable=False, name="learning_rate")
         self._schedule = None
         self._lr_callable = None
-        self._learning_rate = Variable(0.0, shape=(), dtype="float32", trainable=False, name="learning_rate")
         self.learning_rate = learning_rate
         self._slots = {}
         self._built_variables = None
@@ -136,9 +145,9 @@ class Optimizer:
             value = self._slot_initial_value(name) if init is None else init
             if callable(value):
                 value = value(var)
-            slot = Variable(np.broadcast_to(np.asarray(value, dtype=self._slot_dtype(var, name)), shape),
-                            dtype=self._slot_dtype(var, name), trainable=False,
-                            name=f"{getattr(var, 'name', 'variable')}_{name}")
+            with name_scope(self.name, caller=self):
+                slot = Variable(np.broadcast_to(np.asarray(value, dtype=self._slot_dtype(var, name)), shape),
+                                dtype=self._slot_dtype(var, name), trainable=False, name=_slot_name(var, name))
             self._slots[key] = slot
         return slot._value
 
@@ -188,15 +197,17 @@ class Optimizer:
             name: its name.
         """
         from engine import initializers
-        variable = Variable(initializers.get(initializer), shape=tuple(shape), dtype=dtype, trainable=False,
-                            name=name or "variable")
+        with name_scope(self.name, caller=self):
+            variable = Variable(initializers.get(initializer), shape=tuple(shape), dtype=dtype, trainable=False,
+                                name=name or "variable")
         self.__dict__.setdefault("_own_variables", []).append(variable)
         return variable
 
     def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
-        """A state Variable shaped like `reference_variable`, named "<its name>_<name>"."""
+        """A state Variable shaped like `reference_variable`, named "<its path>_<name>" (slashes as
+        underscores: "dense_kernel_momentum")."""
         return self.add_variable(reference_variable.shape, initializer, dtype=reference_variable.dtype,
-                                 name=f"{getattr(reference_variable, 'name', 'variable')}_{name}")
+                                 name=_slot_name(reference_variable, name or "var"))
 
     def _get_variable_index(self, variable):
         """The position of `variable` in the list the optimizer was built with."""
