@@ -309,11 +309,7 @@ def share_training_state(model, value=None, build_optimizer=True):
     variables = list(model.variables)
     if build:
         variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
-    arrays = collectives.broadcast_arrays([np.asarray(getattr(v, "_value", v)) for v in variables])
-    if d.data_shard_id != 0:
-        for v, a in zip(variables, arrays):
-            if hasattr(v, "assign"):
-                v.assign(a)
-            else:
-                np.copyto(v, a)
+    # (a Variable's assign copies into its array, so the broadcast writes there in place)
+    collectives.broadcast_into([v._value if hasattr(v, "_value") else v for v in variables],
+                               names=[getattr(v, "path", None) or f"optimizer array {i}" for i, v in enumerate(variables)])
     return value

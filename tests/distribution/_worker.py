@@ -270,6 +270,30 @@ if PARALLEL:
     checks["files"] = sorted(COMM.allgather(sorted(f for f in os.listdir(OUT) if not f.endswith((".npz", ".json")))))[0]
     checks["csv lines"] = sum(1 for _ in open(os.path.join(OUT, "log.csv")))
 
+    # 7. rank 0's arrays written in place on every rank (any dtype, 0-d, a strided view, empty);
+    #    shapes that differ between ranks are a ValueError on every rank, none left in a broadcast;
+    #    weights changed on one rank are rank 0's again once evaluate begins
+    from engine.distribution import collectives
+    rng = np.random.default_rng(7 + RANK)
+    base = rng.standard_normal((6, 4)).astype("float32")
+    held = [rng.standard_normal((3, 5)).astype("float16"), np.array(RANK + 3, np.int64), base[:, ::2],
+            np.zeros(0, np.float32), rng.standard_normal((2, 2))]
+    rank0 = COMM.bcast([a.copy() for a in held])
+    collectives.broadcast_into(held)
+    checks["broadcast into"] = [all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(held, rank0)),
+                                bool(np.array_equal(base[:, ::2], rank0[2]))]
+    try:
+        collectives.broadcast_into([np.zeros(3), np.zeros((2, RANK + 1))], names=["first", "second"])
+        checks["broadcast mismatch"] = None
+    except ValueError as e:
+        checks["broadcast mismatch"] = str(e)
+    checks["broadcast mismatch"] = COMM.allgather(checks["broadcast mismatch"])
+    model = build()
+    if RANK == 1:
+        model.set_weights([w + 1 for w in model.get_weights()])
+    model.evaluate(xv, yv, verbose=0)
+    checks["weights from rank 0"] = len(set(COMM.allgather(digest(model)))) == 1
+
     # every rank must have seen the same results
     checks["ranks agree"] = len({json.dumps(r, sort_keys=True) for r in COMM.allgather(
         [report["history"], report["evaluate"], report["history_pydataset"]])}) == 1

@@ -127,6 +127,16 @@ def test_steps_are_planned_and_tables_travel_as_rows(results):
     assert checks["sparse identical after every step"] == [12, 0]
 
 
+def test_rank_zero_state_broadcast_in_place(results):
+    checks = results["parallel"][0]["checks"]
+    assert checks["broadcast into"] == [True, True]
+    # every rank raises, naming the array and both layouts
+    assert len(checks["broadcast mismatch"]) == 2
+    for message in checks["broadcast mismatch"]:
+        assert message is not None and "second has shape (2, 2)" in message and "(2, 1)" in message, message
+    assert checks["weights from rank 0"]
+
+
 def test_synchronized_batch_norm_against_one_process(results):
     checks = results["parallel"][0]["checks"]
     for name in ("output", "grad x", "grad gamma", "grad beta", "moving mean"):
