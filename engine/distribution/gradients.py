@@ -35,7 +35,7 @@ and its own ids and rows (bench/distributed.py's cost model reads it).
 import numpy as np
 
 from engine.autodiff import SparseGradient
-from engine.distribution import _mpi
+from engine.distribution import _mpi, collectives
 from engine.ops.embedding import RowGradient
 
 BUCKET_BYTES = 1 << 20
@@ -121,7 +121,7 @@ class GradientReducer:
         the same id counts."""
         ids = np.ascontiguousarray(grad.ids, dtype=np.int64)     # one id type on every rank
         rows = np.ascontiguousarray(grad.rows)
-        counts = self.comm.allgather(ids.size)
+        counts = collectives.allgather_array(np.array([ids.size], np.int64))[:, 0].tolist()
         if sum(counts) > SPARSE_ROWS * grad.shape[0]:
             return False
         width = grad.shape[1]
@@ -160,12 +160,12 @@ class GradientReducer:
         """Wait for every bucket; the reduced gradients, shaped as the variables."""
         if any(self.missing):
             raise RuntimeError("internal error: the backward pass did not report every gradient")
-        self.MPI.Request.Waitall(self.requests)
+        collectives.wait(self.requests)
         self.in_flight = []
         if self.comm.Get_size() > 2:     # rank 0's sums of the buckets reduced (not the tables sent as rows)
-            self.MPI.Request.Waitall([self.comm.Ibcast(self.buffers[dtype][start:stop], root=0)
-                                      for (dtype, start, stop, _), dense in zip(self.layout.buckets, self.dense_members)
-                                      if dense])
+            collectives.wait([self.comm.Ibcast(self.buffers[dtype][start:stop], root=0)
+                              for (dtype, start, stop, _), dense in zip(self.layout.buckets, self.dense_members)
+                              if dense])
         out = []
         for i, (dtype, start, size) in enumerate(self.layout.slots):
             if self.is_none[i]:

@@ -239,13 +239,12 @@ def _global_metrics(model):
     local = [v._value.copy() for v in variables]   # assign copies into the same array
     flat = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in local]) if local \
         else np.zeros(0)
-    everyone = collectives.allgather(flat)
-    if len({len(f) for f in everyone}) != 1:
+    # the sizes first (every rank raises if they differ), then the states as one buffer
+    sizes = collectives.allgather_array(np.array([flat.size], np.int64))[:, 0]
+    if len(set(sizes.tolist())) != 1:
         raise RuntimeError("engine.distribution: the ranks hold different metric states (sizes "
-                           f"{[len(f) for f in everyone]}); every rank must run the same model and metrics")
-    total = everyone[0].copy()
-    for part in everyone[1:]:
-        total += part
+                           f"{sizes.tolist()}); every rank must run the same model and metrics")
+    total = collectives.fixed_order_sum(flat)
     at = 0
     for v, a in zip(variables, local):
         size = np.size(a)
