@@ -121,7 +121,15 @@ class GradientReducer:
         the same id counts."""
         ids = np.ascontiguousarray(grad.ids, dtype=np.int64)     # one id type on every rank
         rows = np.ascontiguousarray(grad.rows)
-        counts = collectives.allgather_array(np.array([ids.size], np.int64))[:, 0].tolist()
+        # (variable, ids) from every rank: the variables must agree, or the ranks' collectives no
+        # longer pair up (a table that is rows on one rank and dense on another: see
+        # test_parts.py's tape / plan check for why the graph makes that pattern the same everywhere)
+        seen = collectives.allgather_array(np.array([index, ids.size], np.int64))
+        if np.any(seen[:, 0] != index):
+            raise RuntimeError(f"engine.distribution: the ranks reduce the gradients of different tables by rows "
+                               f"at the same point (variables {seen[:, 0].tolist()}); every rank must run the "
+                               "same model, with the same layers reading each table")
+        counts = seen[:, 1].tolist()
         if sum(counts) > SPARSE_ROWS * grad.shape[0]:
             return False
         width = grad.shape[1]

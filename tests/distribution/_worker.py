@@ -294,6 +294,19 @@ if PARALLEL:
     model.evaluate(xv, yv, verbose=0)
     checks["weights from rank 0"] = len(set(COMM.allgather(digest(model)))) == 1
 
+    # 8. ranks reducing different tables by rows at the same point raise (on every rank) instead
+    #    of pairing up the wrong collectives
+    from engine.distribution.gradients import GradientReducer
+    from engine.ops.embedding import RowGradient
+    tables = [engine.Variable(np.zeros((50, 3), np.float32)) for _ in range(2)]
+    reducer = GradientReducer(tables).start()
+    try:
+        reducer.on_ready(RANK, RowGradient(np.array([1, 2]), np.ones((2, 3), np.float32), (50, 3), np.float32))
+        checks["different tables"] = None
+    except RuntimeError as e:
+        checks["different tables"] = str(e)
+    checks["different tables"] = COMM.allgather(checks["different tables"])
+
     # every rank must have seen the same results
     checks["ranks agree"] = len({json.dumps(r, sort_keys=True) for r in COMM.allgather(
         [report["history"], report["evaluate"], report["history_pydataset"]])}) == 1

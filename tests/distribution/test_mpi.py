@@ -137,6 +137,11 @@ def test_rank_zero_state_broadcast_in_place(results):
     assert checks["weights from rank 0"]
 
 
+def test_ranks_reducing_different_tables_as_rows_raise(results):
+    messages = results["parallel"][0]["checks"]["different tables"]
+    assert len(messages) == 2 and all(m and "variables [0, 1]" in m for m in messages), messages
+
+
 def test_synchronized_batch_norm_against_one_process(results):
     checks = results["parallel"][0]["checks"]
     for name in ("output", "grad x", "grad gamma", "grad beta", "moving mean"):
