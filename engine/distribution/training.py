@@ -148,7 +148,7 @@ def epoch(source, steps=None):
         count = 0 if batch is None else _rows(batch)
         if batch is not None and fallback is None:
             fallback = _first_row(batch)
-        seen = collectives.allgather((count, fallback is not None))
+        seen = collectives.allgather_array(np.array([count, fallback is not None], np.int64)).tolist()
         counts = [c for c, _ in seen]
         total = sum(counts)
         if total == 0:
