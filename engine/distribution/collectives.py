@@ -129,5 +129,5 @@ def broadcast_object(obj, root=0):
 
 
 def barrier():
-    """Wait for every rank."""
-    _mpi.world().Barrier()
+    """Wait for every rank (without spinning through a long wait: rank 0 may be writing a file)."""
+    wait([_mpi.world().Ibarrier()])
