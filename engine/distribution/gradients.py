@@ -75,14 +75,16 @@ class GradientReducer:
     their sum over ranks is the global gradient). `on_ready(index, grad)` is the tape's hook;
     `finish()` waits for the reductions and returns the summed gradients, one per variable (None
     where this rank's gradient was None: the graph, hence that pattern, is the same on every rank).
-    The dense gradients are views of the reducer's buffers, which every step reuses (fresh ones
-    would be page-faulted in on every step): they are the optimizer's until the next start()."""
+    The dense gradients, and the rows gathered for a table, are views of the reducer's buffers,
+    which every step reuses (fresh ones would be page-faulted in on every step): they are the
+    optimizer's until the next start()."""
 
     def __init__(self, variables, bucket_bytes=BUCKET_BYTES):
         self.layout = _Layout(variables, bucket_bytes)
         self.comm = _mpi.world()
         self.MPI = _mpi.mpi()
         self.buffers = {dtype: np.empty(n, dtype=dtype) for dtype, n in self.layout.sizes.items()}
+        self.row_buffers = {}        # table index -> (ids, rows) receive buffers, kept across steps
 
     def start(self):
         """Begin a step: no slot filled, no bucket started; returns self."""
@@ -132,15 +134,24 @@ class GradientReducer:
         counts = seen[:, 1].tolist()
         if sum(counts) > SPARSE_ROWS * grad.shape[0]:
             return False
-        width = grad.shape[1]
-        all_ids = np.empty(sum(counts), ids.dtype)
-        all_rows = np.empty((sum(counts), width), rows.dtype)
+        width, total = grad.shape[1], sum(counts)
+        all_ids, all_rows = self._row_buffers(index, total, width, rows.dtype)
         self.requests.append(self.comm.Iallgatherv(ids, (all_ids, counts)))
         self.requests.append(self.comm.Iallgatherv(rows, (all_rows, [c * width for c in counts])))
         self.sent_bytes += ids.nbytes + rows.nbytes
         self.in_flight.append((ids, rows))      # send buffers alive until the gathers complete
         self.rows[index] = RowGradient(all_ids, all_rows, grad.shape, grad.dtype)
         return True
+
+    def _row_buffers(self, index, total, width, dtype):
+        """Receive buffers for `total` gathered ids and rows of table `index`: views of buffers kept
+        across steps (grown when a step gathers more), as the dense ones are, so a step does not
+        page-fault tens of MB of fresh memory in (glibc maps allocations above 32 MB afresh)."""
+        kept = self.row_buffers.get(index)
+        if kept is None or len(kept[0]) < total or kept[1].dtype != dtype:
+            kept = (np.empty(total, np.int64), np.empty((total, width), dtype))
+            self.row_buffers[index] = kept
+        return kept[0][:total], kept[1][:total]
 
     def _issue_ready(self):
         buckets = self.layout.buckets
