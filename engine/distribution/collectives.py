@@ -40,7 +40,7 @@ def wait(requests):
         if waited < YIELD_SECONDS:
             os.sched_yield()
         else:
-            time.sleep(min(SLEEP_SECONDS, 0.1 * waited))
+            time.sleep(SLEEP_SECONDS)
 
 
 def allgather_array(array):
