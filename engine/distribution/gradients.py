@@ -93,6 +93,8 @@ class GradientReducer:
         self.dense_members = [len(b[3]) for b in lay.buckets]    # those not reduced as rows
         self.is_none = [False] * len(lay.slots)
         self.rows = {}               # index -> RowGradient of every rank's ids and rows, being gathered
+        self.deferred = []           # (index, RowGradient) of tables whose way is decided in finish()
+        self.deferred_buckets = set()
         self.sent_bytes = 0
         self.in_flight = []
         self.next_bucket = 0
@@ -103,9 +105,17 @@ class GradientReducer:
         """Copy variable `index`'s final gradient into its slot; start the buckets now complete."""
         dtype, start, size = self.layout.slots[index]
         view = self.buffers[dtype][start:start + size]
+        bucket = self.layout.bucket_of[index]
         if grad is None:
             self.is_none[index] = True
             view[...] = 0
+        elif isinstance(grad, RowGradient) and len(self.layout.buckets[bucket][3]) == 1:
+            # A table alone in its bucket holds no other gradient back: rows or dense is decided in
+            # finish(), for every such table in one exchange of id counts, where the ranks meet
+            # anyway, instead of in one exchange per table here (each a point where every rank
+            # waits for the slowest); its bucket is skipped until then.
+            self.deferred.append((index, grad))
+            self.deferred_buckets.add(bucket)
         elif isinstance(grad, RowGradient) and self._gather_rows(index, grad):
             self.dense_members[self.layout.bucket_of[index]] -= 1
             if self.dense_members[self.layout.bucket_of[index]]:
@@ -117,21 +127,26 @@ class GradientReducer:
         self.missing[self.layout.bucket_of[index]] -= 1
         self._issue_ready()
 
-    def _gather_rows(self, index, grad):
+    def _exchange_counts(self, tables):
+        """Every rank's id count of each (index, RowGradient) in `tables`: an array (ranks, tables).
+        The variables must agree, or the ranks' collectives no longer pair up (a table that is rows
+        on one rank and dense on another: see test_parts.py's tape / plan check for why the graph
+        makes that pattern the same everywhere)."""
+        local = np.array([[index, grad.ids.size] for index, grad in tables], np.int64)
+        seen = collectives.allgather_array(local)
+        if np.any(seen[:, :, 0] != local[:, 0]):
+            raise RuntimeError(f"engine.distribution: the ranks reduce the gradients of different tables by rows "
+                               f"at the same point (variables by rank: {seen[:, :, 0].tolist()}); every rank must run the "
+                               "same model, with the same layers reading each table")
+        return seen[:, :, 1]
+
+    def _gather_rows(self, index, grad, counts=None):
         """Start gathering every rank's (ids, rows) of a table's gradient, unless they would
         outweigh the table (then False: it is reduced dense). Every rank decides the same, from
-        the same id counts."""
+        the same id counts (`counts`, every rank's; exchanged here when None)."""
         ids = np.ascontiguousarray(grad.ids, dtype=np.int64)     # one id type on every rank
         rows = np.ascontiguousarray(grad.rows)
-        # (variable, ids) from every rank: the variables must agree, or the ranks' collectives no
-        # longer pair up (a table that is rows on one rank and dense on another: see
-        # test_parts.py's tape / plan check for why the graph makes that pattern the same everywhere)
-        seen = collectives.allgather_array(np.array([index, ids.size], np.int64))
-        if np.any(seen[:, 0] != index):
-            raise RuntimeError(f"engine.distribution: the ranks reduce the gradients of different tables by rows "
-                               f"at the same point (variables {seen[:, 0].tolist()}); every rank must run the "
-                               "same model, with the same layers reading each table")
-        counts = seen[:, 1].tolist()
+        counts = (self._exchange_counts([(index, grad)])[:, 0] if counts is None else counts).tolist()
         if sum(counts) > SPARSE_ROWS * grad.shape[0]:
             return False
         width, total = grad.shape[1], sum(counts)
@@ -142,6 +157,21 @@ class GradientReducer:
         self.in_flight.append((ids, rows))      # send buffers alive until the gathers complete
         self.rows[index] = RowGradient(all_ids, all_rows, grad.shape, grad.dtype)
         return True
+
+    def _decide_deferred(self):
+        """Rows or dense for the deferred tables, from one exchange of every rank's id counts; in
+        the order they were reported (the same on every rank), so are the collectives started."""
+        counts = self._exchange_counts(self.deferred)
+        for k, (index, grad) in enumerate(self.deferred):
+            bucket = self.layout.bucket_of[index]
+            if self._gather_rows(index, grad, counts[:, k]):
+                self.dense_members[bucket] -= 1
+                continue
+            dtype, start, stop, _ = self.layout.buckets[bucket]
+            view = self.buffers[dtype][start:stop]
+            view[...] = np.asarray(grad).reshape(-1)
+            self.requests.append(self._reduce(view))
+            self.sent_bytes += (stop - start) * dtype.itemsize
 
     def _row_buffers(self, index, total, width, dtype):
         """Receive buffers for `total` gathered ids and rows of table `index`: views of buffers kept
@@ -157,7 +187,8 @@ class GradientReducer:
         buckets = self.layout.buckets
         while self.next_bucket < len(buckets) and self.missing[self.next_bucket] == 0:
             dtype, start, stop, _ = buckets[self.next_bucket]
-            if self.dense_members[self.next_bucket]:     # (every rank skips the same buckets)
+            # (every rank skips the same buckets: those reduced as rows, those deferred)
+            if self.dense_members[self.next_bucket] and self.next_bucket not in self.deferred_buckets:
                 self.requests.append(self._reduce(self.buffers[dtype][start:stop]))
                 self.sent_bytes += (stop - start) * dtype.itemsize
             self.next_bucket += 1
@@ -179,6 +210,8 @@ class GradientReducer:
         """Wait for every bucket; the reduced gradients, shaped as the variables."""
         if any(self.missing):
             raise RuntimeError("internal error: the backward pass did not report every gradient")
+        if self.deferred:
+            self._decide_deferred()
         collectives.wait(self.requests)
         self.in_flight = []
         if self.comm.Get_size() > 2:     # rank 0's sums of the buckets reduced (not the tables sent as rows)

@@ -107,7 +107,7 @@ def generator(x, y, batch_size):
 
 arrays, report = {}, {"checks": {}}
 checks = report["checks"]
-counted = {"planned steps": 0, "tables gathered as rows": 0}
+counted = {"planned steps": 0, "tables gathered as rows": 0, "tables decided at finish": 0}
 if PARALLEL:
     # count the data-parallel steps replayed through their plan, and the Embedding gradients
     # reduced as rows (GradientReducer._gather_rows returns True for those)
@@ -124,13 +124,16 @@ if PARALLEL:
         setattr(cls, name, wrapper)
     _counting(_plan.Plan, "run_train", "planned steps")
     _counting(_gradients.GradientReducer, "_gather_rows", "tables gathered as rows")
+    _counting(_gradients.GradientReducer, "_decide_deferred", "tables decided at finish")
 
 
 def sparse_model():
-    """An Embedding table much larger than a batch's ids: its gradient is reduced as rows."""
+    """An Embedding table much larger than a batch's ids: its gradient is reduced as rows. At
+    66000 x 4 float32 it is over GradientReducer's 1 MB bucket size, so alone in its bucket: its
+    way (rows or dense) is decided when the reduction finishes."""
     utils.set_random_seed(0)
     tokens = Input(shape=(STEPS,), dtype="int32", name="tokens")
-    h = layers.GlobalAveragePooling1D()(layers.Embedding(500, 4)(tokens))
+    h = layers.GlobalAveragePooling1D()(layers.Embedding(66000, 4)(tokens))
     model = Model(tokens, layers.Dense(3, activation="softmax")(h))
     model.compile("rmsprop", "categorical_crossentropy")
     return model
@@ -183,9 +186,10 @@ if PARALLEL:
     checks["identical after every step"] = [same.steps, same.mismatches]
     checks["planned steps"], counted["planned steps"] = counted["planned steps"], 0
     checks["tables gathered as rows"], counted["tables gathered as rows"] = counted["tables gathered as rows"], 0
+    checks["tables decided at finish"], counted["tables decided at finish"] = counted["tables decided at finish"], 0
 
-# 1b. a table of 500 rows, 48 ids a step: its gradient travels as rows (the part-1 tokens spread
-#     over the table); the planned steps reduce it as rows as well
+# 1b. a table of 66000 rows, 48 ids a step: its gradient travels as rows (the part-1 tokens spread
+#     over its first 500 rows); the planned steps reduce it as rows as well
 sparse = sparse_model()
 sparse_tokens = (x["tokens"] * 23 + np.arange(N)[:, None]) % 500
 same = SameOnEveryRank() if PARALLEL else None
@@ -196,6 +200,7 @@ if PARALLEL:
     checks["sparse identical after every step"] = [same.steps, same.mismatches]
     checks["sparse planned steps"], counted["planned steps"] = counted["planned steps"], 0
     checks["sparse tables gathered as rows"] = counted["tables gathered as rows"]
+    checks["sparse tables decided at finish"] = counted["tables decided at finish"]
 if MODE == "three":
     if RANK == 0:
         np.savez(os.path.join(OUT, "three.npz"), **arrays)
@@ -306,6 +311,36 @@ if PARALLEL:
     except RuntimeError as e:
         checks["different tables"] = str(e)
     checks["different tables"] = COMM.allgather(checks["different tables"])
+    #    the same for tables alone in their buckets, whose way is decided in finish()
+    reducer = GradientReducer(tables, bucket_bytes=64).start()
+    table_grad = RowGradient(np.array([1, 2]), np.ones((2, 3), np.float32), (50, 3), np.float32)
+    try:
+        for i in ((0, 1) if RANK == 0 else (1, 0)):
+            reducer.on_ready(i, table_grad)
+        reducer.finish()
+        checks["different deferred tables"] = None
+    except RuntimeError as e:
+        checks["different deferred tables"] = str(e)
+    checks["different deferred tables"] = COMM.allgather(checks["different deferred tables"])
+
+    # 9. a table alone in its bucket: rows when the ids over all ranks are at most twice its rows,
+    #    else dense; either way the sum of every rank's gradient, the same bits on every rank
+    def rank_grad(r, n):
+        g = np.random.default_rng(90 + r)
+        return g.integers(0, 50, n), g.standard_normal((n, 3)).astype(np.float32)
+    deferred = []
+    for n in (10, 60):                               # 20 ids over 2 ranks: rows; 120 > 100: dense
+        reducer = GradientReducer(tables[:1], bucket_bytes=64).start()
+        ids, rows = rank_grad(RANK, n)
+        reducer.on_ready(0, RowGradient(ids, rows, (50, 3), np.float32))
+        got = np.asarray(reducer.finish()[0], np.float64)
+        ref = np.zeros((50, 3))
+        for r in range(2):
+            ids_r, rows_r = rank_grad(r, n)
+            np.add.at(ref, ids_r, rows_r.astype(np.float64))
+        deferred.append([type(reducer.rows.get(0)).__name__, float(np.abs(got - ref).max()),
+                         len(set(COMM.allgather(hashlib.sha256(got.tobytes()).hexdigest())))])
+    checks["deferred tables"] = deferred
 
     # every rank must have seen the same results
     checks["ranks agree"] = len({json.dumps(r, sort_keys=True) for r in COMM.allgather(
