@@ -27,7 +27,9 @@ but spare the reducer the dense table (built, copied into its bucket, reduced): 
 model (12800 ids for 10000 rows, 2 ranks) copy-in + wait + optimizer took 5.7 ms of CPU per step
 by rows and 6.6 ms dense (means of 3 alternating runs).
 A variable of at least `BUCKET_BYTES` has a bucket of its own, so that a table reduced as rows
-leaves no bucket to send.
+leaves no bucket to send; for such a table the choice is made in finish(), for all of them in
+one exchange of id counts (the ranks meet there anyway), so the backward pass has no point where
+every rank waits for the slowest. A smaller table shares its bucket and decides when reported.
 
 `sent_bytes` (after `finish`) is what this rank handed to MPI in the step: the buckets reduced
 and its own ids and rows (bench/distributed.py's cost model reads it).
