@@ -3,13 +3,16 @@ three-output convolutional model on 1 rank x 2 threads, 2 ranks x 1 thread and 1
 all-reduce latency and bandwidth on this machine; and a cost model of N machines.
 
     python bench/distributed.py [--rounds 3] [--samples 1000] [--latency-us 10]
-    mpirun -n 2 python bench/distributed.py --phases qa [--cpu]    # where a step's time goes
+    mpirun -n 2 python bench/distributed.py --phases qa [--batch B]   # where a step's time goes
 
 --phases WORKLOAD times the phases of training steps on every rank of the job it runs in (any
-rank count; one process without mpirun): forward, backward (the reducer's copy-in and the wait
-for the reductions inside it), optimizer, and the whole step from batch begin to batch end, each
-the minimum over 16 steps; --cpu takes each process's CPU time instead of wall-clock time (on a
-shared host the CPU time is the steadier of the two; an MPI wait then counts as the CPU it spins).
+rank count; one process without mpirun): forward, backward (its own compute), the reducer's
+copy-in and its wait for the reductions (both inside the backward), optimizer, the metric
+updates, the logs (global metric results: a collective), the rest, and the whole step from
+batch begin to batch end. It prints the minimum of each over 2 epochs of up to 8 full global
+batches, in wall-clock and in CPU time (on a shared host the CPU time is the steadier of the
+two; an MPI wait counts as the CPU it spins), and the phases of the fastest step. --batch sets
+another global batch (e.g. one process on half of it, to compare with each rank's step).
 
 Each measurement runs in its own process (`mpirun -n 2` for two ranks, OMP_NUM_THREADS for the
 threads), in alternating rounds; the table gives the median seconds per epoch (same global batch
@@ -79,55 +82,83 @@ def worker_epoch(which, samples, repeat):
         print(json.dumps({"seconds": best, "grad_bytes": grad_bytes, "sent_bytes": sent, "steps": steps}))
 
 
-def worker_phases(which, cpu, steps=8):
-    """Print, per rank, the minimum over 16 steps of each phase of a training step (ms)."""
+PHASES = ["forward", "backward", "copy-in", "wait", "optimizer", "metrics", "logs", "rest", "step"]
+
+
+def worker_phases(which, batch=None, steps=8):
+    """Print, per rank, each phase of a training step (ms) in wall-clock and CPU time: the minimum
+    over 2 epochs of up to `steps` full global batches of `batch` rows (default: the workload's),
+    and the phases of the fastest step (wall-clock), which add up to it."""
     import collections
     from engine import callbacks, distribution
     from engine.distribution import collectives, gradients, training
     from engine.models import plan, trainer
     from engine.optimizers import base
-    clock = time.process_time if cpu else time.perf_counter
+    clocks = (time.perf_counter, time.process_time)
     distribution.set_distribution(distribution.DataParallel())
-    model, x, y = _workload(which, steps * WORKLOADS[which][1])
-    spent = collections.defaultdict(float)
+    batch = batch or WORKLOADS[which][1]
+    steps = min(steps, 1000 // batch)        # full batches only (the tour's data has 1000 samples)
+    model, x, y = _workload(which, steps * batch)
+    spent = collections.defaultdict(lambda: [0.0, 0.0])
 
-    def timed(owner, name, phase):
-        original = getattr(owner, name)
-
+    def timing(original, phase):
         def wrapper(*args, **kwargs):
-            start = clock()
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
-                spent[phase] += clock() - start
-        setattr(owner, name, wrapper)
+                total = spent[phase]
+                total[0] += time.perf_counter() - wall
+                total[1] += time.process_time() - cpu
+        return wrapper
+
+    def timed(owner, name, phase):
+        setattr(owner, name, timing(getattr(owner, name), phase))
     for owner, name, phase in [(plan.Plan, "_forward", "forward"), (trainer.Trainer, "_run_forward", "forward"),
                                (training, "compute_gradients", "backward"),
                                (gradients.GradientReducer, "on_ready", "copy-in"),
                                (gradients.GradientReducer, "finish", "wait"),
-                               (base.Optimizer, "_update_variables", "optimizer")]:
+                               (base.Optimizer, "apply", "optimizer"),
+                               (training, "update_metrics", "metrics"),
+                               (trainer.Trainer, "_logs", "logs")]:
         timed(owner, name, phase)
+    planned = base.Optimizer._planned_update       # the planned step's update: timed as a whole
+
+    def planned_update(self, variables):
+        update = planned(self, variables)
+        return None if update is None else timing(update, "optimizer")
+    base.Optimizer._planned_update = planned_update
     rows = []
 
     class Phases(callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             spent.clear()
-            self.start = clock()
+            self.start = [c() for c in clocks]
 
         def on_train_batch_end(self, batch, logs=None):
-            rows.append(dict(spent, step=clock() - self.start))
-    batch = WORKLOADS[which][1]
+            row = {k: list(v) for k, v in spent.items()}
+            row["step"] = [c() - s for c, s in zip(clocks, self.start)]
+            for c in range(2):       # the backward's own compute, without the reducer's parts inside it
+                row.setdefault("backward", [0.0, 0.0])[c] -= sum(row.get(k, (0.0, 0.0))[c] for k in ("copy-in", "wait"))
+                row["rest"] = row.get("rest", [0.0, 0.0])
+                row["rest"][c] = row["step"][c] - sum(v[c] for k, v in row.items() if k not in ("step", "rest"))
+            rows.append(row)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)        # traces the plans
     model.fit(x, y, batch_size=batch, epochs=2, verbose=0, shuffle=False, callbacks=[Phases()])
     d = training.active()
     ranks, rank = (d.num_processes, d.data_shard_id) if d is not None else (1, 0)
-    phases = ["forward", "backward", "copy-in", "wait", "optimizer", "step"]
-    best = {k: min(r.get(k, 0.0) for r in rows) * 1e3 for k in phases}
-    line = f"{which}, global batch {batch}, {ranks} rank(s), rank {rank} ({'CPU' if cpu else 'wall'} ms): " + \
-        ", ".join(f"{k} {v:.1f}" for k, v in best.items())
-    for text in (collectives.allgather(line) if d is not None else [line]):
+    fastest = min(rows, key=lambda r: r["step"][0])
+    head = f"{which}, global batch {batch}, {ranks} rank(s) x {os.environ.get('OMP_NUM_THREADS', '?')} thread(s), " \
+        f"rank {rank}, ms over {len(rows)} steps"
+    lines = [head] + [f"  {label}: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in values)
+                      for label, values in [
+                          ("min wall", [(k, min(r.get(k, (0.0, 0.0))[0] for r in rows)) for k in PHASES]),
+                          ("min CPU ", [(k, min(r.get(k, (0.0, 0.0))[1] for r in rows)) for k in PHASES]),
+                          ("fastest step, wall", [(k, fastest.get(k, (0.0, 0.0))[0]) for k in PHASES]),
+                          ("fastest step, CPU ", [(k, fastest.get(k, (0.0, 0.0))[1]) for k in PHASES])]]
+    for text in (collectives.allgather(lines) if d is not None else [lines]):
         if training.is_chief():
-            print(text)
+            print("\n".join(text))
 
 
 def worker_allreduce():
@@ -198,11 +229,11 @@ def main():
     parser.add_argument("--latency-us", type=float, default=10.0, help="network latency per message")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
     parser.add_argument("--phases", choices=sorted(WORKLOADS), help="time the phases of this workload's steps, here")
-    parser.add_argument("--cpu", action="store_true", help="with --phases: CPU time instead of wall-clock time")
+    parser.add_argument("--batch", type=int, help="with --phases: the global batch (default: the workload's)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phases:
-        worker_phases(args.phases, args.cpu)
+        worker_phases(args.phases, args.batch)
         return
     if args.worker:
         if args.worker[0] == "allreduce":

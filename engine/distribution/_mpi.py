@@ -6,6 +6,7 @@ is printed with that rank's number and then aborts every rank (MPI_Abort), so a 
 rank ends the job within seconds instead of leaving the others waiting in a collective forever.
 """
 import sys
+import time
 
 _comm = None
 _mpi = None
@@ -45,4 +46,7 @@ def _abort_on_exception(kind, value, tb):
     sys.stderr.write(f"[engine.distribution] rank {rank} failed; aborting all ranks.\n{text}")
     sys.stderr.flush()
     sys.stdout.flush()
+    # mpirun forwards a rank's output through its proxy; an abort right away can end the job
+    # before the message gets out (seen once in .ci/mpi: a failed job with empty stderr)
+    time.sleep(0.5)
     _comm.Abort(1)

@@ -148,7 +148,7 @@ def epoch(source, steps=None):
         count = 0 if batch is None else _rows(batch)
         if batch is not None and fallback is None:
             fallback = _first_row(batch)
-        seen = collectives.allgather((count, fallback is not None))
+        seen = collectives.allgather_array(np.array([count, fallback is not None], np.int64)).tolist()
         counts = [c for c, _ in seen]
         total = sum(counts)
         if total == 0:
@@ -239,13 +239,12 @@ def _global_metrics(model):
     local = [v._value.copy() for v in variables]   # assign copies into the same array
     flat = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in local]) if local \
         else np.zeros(0)
-    everyone = collectives.allgather(flat)
-    if len({len(f) for f in everyone}) != 1:
+    # the sizes first (every rank raises if they differ), then the states as one buffer
+    sizes = collectives.allgather_array(np.array([flat.size], np.int64))[:, 0]
+    if len(set(sizes.tolist())) != 1:
         raise RuntimeError("engine.distribution: the ranks hold different metric states (sizes "
-                           f"{[len(f) for f in everyone]}); every rank must run the same model and metrics")
-    total = everyone[0].copy()
-    for part in everyone[1:]:
-        total += part
+                           f"{sizes.tolist()}); every rank must run the same model and metrics")
+    total = collectives.fixed_order_sum(flat)
     at = 0
     for v, a in zip(variables, local):
         size = np.size(a)
@@ -309,11 +308,7 @@ def share_training_state(model, value=None, build_optimizer=True):
     variables = list(model.variables)
     if build:
         variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
-    arrays = collectives.broadcast_arrays([np.asarray(getattr(v, "_value", v)) for v in variables])
-    if d.data_shard_id != 0:
-        for v, a in zip(variables, arrays):
-            if hasattr(v, "assign"):
-                v.assign(a)
-            else:
-                np.copyto(v, a)
+    # (a Variable's assign copies into its array, so the broadcast writes there in place)
+    collectives.broadcast_into([v._value if hasattr(v, "_value") else v for v in variables],
+                               names=[getattr(v, "path", None) or f"optimizer array {i}" for i, v in enumerate(variables)])
     return value

@@ -107,7 +107,7 @@ def generator(x, y, batch_size):
 
 arrays, report = {}, {"checks": {}}
 checks = report["checks"]
-counted = {"planned steps": 0, "tables gathered as rows": 0}
+counted = {"planned steps": 0, "tables gathered as rows": 0, "tables decided at finish": 0}
 if PARALLEL:
     # count the data-parallel steps replayed through their plan, and the Embedding gradients
     # reduced as rows (GradientReducer._gather_rows returns True for those)
@@ -124,13 +124,16 @@ if PARALLEL:
         setattr(cls, name, wrapper)
     _counting(_plan.Plan, "run_train", "planned steps")
     _counting(_gradients.GradientReducer, "_gather_rows", "tables gathered as rows")
+    _counting(_gradients.GradientReducer, "_decide_deferred", "tables decided at finish")
 
 
 def sparse_model():
-    """An Embedding table much larger than a batch's ids: its gradient is reduced as rows."""
+    """An Embedding table much larger than a batch's ids: its gradient is reduced as rows. At
+    66000 x 4 float32 it is over GradientReducer's 1 MB bucket size, so alone in its bucket: its
+    way (rows or dense) is decided when the reduction finishes."""
     utils.set_random_seed(0)
     tokens = Input(shape=(STEPS,), dtype="int32", name="tokens")
-    h = layers.GlobalAveragePooling1D()(layers.Embedding(500, 4)(tokens))
+    h = layers.GlobalAveragePooling1D()(layers.Embedding(66000, 4)(tokens))
     model = Model(tokens, layers.Dense(3, activation="softmax")(h))
     model.compile("rmsprop", "categorical_crossentropy")
     return model
@@ -183,9 +186,10 @@ if PARALLEL:
     checks["identical after every step"] = [same.steps, same.mismatches]
     checks["planned steps"], counted["planned steps"] = counted["planned steps"], 0
     checks["tables gathered as rows"], counted["tables gathered as rows"] = counted["tables gathered as rows"], 0
+    checks["tables decided at finish"], counted["tables decided at finish"] = counted["tables decided at finish"], 0
 
-# 1b. a table of 500 rows, 48 ids a step: its gradient travels as rows (the part-1 tokens spread
-#     over the table); the planned steps reduce it as rows as well
+# 1b. a table of 66000 rows, 48 ids a step: its gradient travels as rows (the part-1 tokens spread
+#     over its first 500 rows); the planned steps reduce it as rows as well
 sparse = sparse_model()
 sparse_tokens = (x["tokens"] * 23 + np.arange(N)[:, None]) % 500
 same = SameOnEveryRank() if PARALLEL else None
@@ -196,6 +200,7 @@ if PARALLEL:
     checks["sparse identical after every step"] = [same.steps, same.mismatches]
     checks["sparse planned steps"], counted["planned steps"] = counted["planned steps"], 0
     checks["sparse tables gathered as rows"] = counted["tables gathered as rows"]
+    checks["sparse tables decided at finish"] = counted["tables decided at finish"]
 if MODE == "three":
     if RANK == 0:
         np.savez(os.path.join(OUT, "three.npz"), **arrays)
@@ -269,6 +274,73 @@ if PARALLEL:
     COMM.Barrier()
     checks["files"] = sorted(COMM.allgather(sorted(f for f in os.listdir(OUT) if not f.endswith((".npz", ".json")))))[0]
     checks["csv lines"] = sum(1 for _ in open(os.path.join(OUT, "log.csv")))
+
+    # 7. rank 0's arrays written in place on every rank (any dtype, 0-d, a strided view, empty);
+    #    shapes that differ between ranks are a ValueError on every rank, none left in a broadcast;
+    #    weights changed on one rank are rank 0's again once evaluate begins
+    from engine.distribution import collectives
+    rng = np.random.default_rng(7 + RANK)
+    base = rng.standard_normal((6, 4)).astype("float32")
+    held = [rng.standard_normal((3, 5)).astype("float16"), np.array(RANK + 3, np.int64), base[:, ::2],
+            np.zeros(0, np.float32), rng.standard_normal((2, 2))]
+    rank0 = COMM.bcast([a.copy() for a in held])
+    collectives.broadcast_into(held)
+    checks["broadcast into"] = [all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(held, rank0)),
+                                bool(np.array_equal(base[:, ::2], rank0[2]))]
+    try:
+        collectives.broadcast_into([np.zeros(3), np.zeros((2, RANK + 1))], names=["first", "second"])
+        checks["broadcast mismatch"] = None
+    except ValueError as e:
+        checks["broadcast mismatch"] = str(e)
+    checks["broadcast mismatch"] = COMM.allgather(checks["broadcast mismatch"])
+    model = build()
+    if RANK == 1:
+        model.set_weights([w + 1 for w in model.get_weights()])
+    model.evaluate(xv, yv, verbose=0)
+    checks["weights from rank 0"] = len(set(COMM.allgather(digest(model)))) == 1
+
+    # 8. ranks reducing different tables by rows at the same point raise (on every rank) instead
+    #    of pairing up the wrong collectives
+    from engine.distribution.gradients import GradientReducer
+    from engine.ops.embedding import RowGradient
+    tables = [engine.Variable(np.zeros((50, 3), np.float32)) for _ in range(2)]
+    reducer = GradientReducer(tables).start()
+    try:
+        reducer.on_ready(RANK, RowGradient(np.array([1, 2]), np.ones((2, 3), np.float32), (50, 3), np.float32))
+        checks["different tables"] = None
+    except RuntimeError as e:
+        checks["different tables"] = str(e)
+    checks["different tables"] = COMM.allgather(checks["different tables"])
+    #    the same for tables alone in their buckets, whose way is decided in finish()
+    reducer = GradientReducer(tables, bucket_bytes=64).start()
+    table_grad = RowGradient(np.array([1, 2]), np.ones((2, 3), np.float32), (50, 3), np.float32)
+    try:
+        for i in ((0, 1) if RANK == 0 else (1, 0)):
+            reducer.on_ready(i, table_grad)
+        reducer.finish()
+        checks["different deferred tables"] = None
+    except RuntimeError as e:
+        checks["different deferred tables"] = str(e)
+    checks["different deferred tables"] = COMM.allgather(checks["different deferred tables"])
+
+    # 9. a table alone in its bucket: rows when the ids over all ranks are at most twice its rows,
+    #    else dense; either way the sum of every rank's gradient, the same bits on every rank
+    def rank_grad(r, n):
+        g = np.random.default_rng(90 + r)
+        return g.integers(0, 50, n), g.standard_normal((n, 3)).astype(np.float32)
+    deferred = []
+    for n in (10, 60):                               # 20 ids over 2 ranks: rows; 120 > 100: dense
+        reducer = GradientReducer(tables[:1], bucket_bytes=64).start()
+        ids, rows = rank_grad(RANK, n)
+        reducer.on_ready(0, RowGradient(ids, rows, (50, 3), np.float32))
+        got = np.asarray(reducer.finish()[0], np.float64)
+        ref = np.zeros((50, 3))
+        for r in range(2):
+            ids_r, rows_r = rank_grad(r, n)
+            np.add.at(ref, ids_r, rows_r.astype(np.float64))
+        deferred.append([type(reducer.rows.get(0)).__name__, float(np.abs(got - ref).max()),
+                         len(set(COMM.allgather(hashlib.sha256(got.tobytes()).hexdigest())))])
+    checks["deferred tables"] = deferred
 
     # every rank must have seen the same results
     checks["ranks agree"] = len({json.dumps(r, sort_keys=True) for r in COMM.allgather(

@@ -120,11 +120,40 @@ def test_steps_are_planned_and_tables_travel_as_rows(results):
     # other 10 replay their plan, which reduces the gradients across ranks as the tape does
     assert checks["planned steps"] == 10 and checks["sparse planned steps"] == 10
     # part 1's table (20 rows) takes 48 ids a step, reduced dense, except in the one-row last
-    # batches (12 ids); the 500-row table always goes as rows; both trained as one process
+    # batches (12 ids); the 66000-row table always goes as rows; both trained as one process
     # (test_two_ranks_train_as_one_process compares their weights) and bit-identical ranks
     assert checks["tables gathered as rows"] == 2
     assert checks["sparse tables gathered as rows"] == 12
     assert checks["sparse identical after every step"] == [12, 0]
+    # part 1's table shares its bucket (decided when reported); the 66000-row one, alone in its
+    # bucket, is decided when the reduction finishes, in every step
+    assert checks["tables decided at finish"] == 0 and checks["sparse tables decided at finish"] == 12
+
+
+def test_rank_zero_state_broadcast_in_place(results):
+    checks = results["parallel"][0]["checks"]
+    assert checks["broadcast into"] == [True, True]
+    # every rank raises, naming the array and both layouts
+    assert len(checks["broadcast mismatch"]) == 2
+    for message in checks["broadcast mismatch"]:
+        assert message is not None and "second has shape (2, 2)" in message and "(2, 1)" in message, message
+    assert checks["weights from rank 0"]
+
+
+def test_ranks_reducing_different_tables_as_rows_raise(results):
+    checks = results["parallel"][0]["checks"]
+    for key, seen in (("different tables", "[[0], [1]]"), ("different deferred tables", "[[0, 1], [1, 0]]")):
+        messages = checks[key]
+        assert len(messages) == 2 and all(m and f"variables by rank: {seen}" in m for m in messages), messages
+
+
+def test_table_alone_in_its_bucket_decided_at_finish(results):
+    # [kind handed to the optimizer, max error against the float64 sum, distinct digests over ranks]
+    (rows_kind, rows_err, rows_digests), (dense_kind, dense_err, dense_digests) = \
+        results["parallel"][0]["checks"]["deferred tables"]
+    assert (rows_kind, dense_kind) == ("RowGradient", "NoneType")
+    assert rows_err < 1e-5 and dense_err < 1e-5
+    assert rows_digests == dense_digests == 1
 
 
 def test_synchronized_batch_norm_against_one_process(results):

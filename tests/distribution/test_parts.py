@@ -173,3 +173,46 @@ def test_planned_backward_reports_gradients_as_the_tape_does(monkeypatch):
         loss = model.compute_loss(x, y, model(x, training=True))
     for g, ref in zip(plan_grads, tape.gradient(loss, model.trainable_weights)):
         np.testing.assert_allclose(np.asarray(g), 0.25 * np.asarray(ref), rtol=1e-6, atol=1e-7)
+
+
+def test_wait_spins_then_yields_then_sleeps_in_short_slices(monkeypatch):
+    # collectives.wait must not spin on a core for the whole of a long wait (a lagging rank on
+    # the same machine may need that core), yet add little latency: spin, yield, then sleep in
+    # slices of at most SLEEP_SECONDS until the requests complete.
+    import time
+    from engine.distribution import _mpi, collectives
+    clock = {"now": 0.0}
+    calls = []
+
+    class Request:
+        @staticmethod
+        def Testall(requests):
+            calls.append("test")
+            clock["now"] += 5e-6                 # each test takes 5 us of the fake clock
+            return clock["now"] >= requests[0]
+
+    class FakeMPI:
+        pass
+    FakeMPI.Request = Request
+    monkeypatch.setattr(_mpi, "mpi", lambda: FakeMPI)
+    monkeypatch.setattr(time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(collectives.os, "sched_yield", lambda: calls.append("yield"))
+
+    def sleep(seconds):
+        calls.append(seconds)
+        clock["now"] += seconds
+    monkeypatch.setattr(time, "sleep", sleep)
+    collectives.wait([0.0])                      # already complete: one test, nothing else
+    assert calls == ["test"]
+    calls.clear()
+    collectives.wait([5e-3])                     # completes after 5 ms
+    assert clock["now"] >= 5e-3
+    first_yield, first_sleep = calls.index("yield"), next(i for i, c in enumerate(calls) if not isinstance(c, str))
+    spun = calls[:first_yield].count("test") * 5e-6
+    assert collectives.SPIN_SECONDS <= spun <= collectives.SPIN_SECONDS + 10e-6
+    assert first_yield < first_sleep
+    sleeps = [c for c in calls if not isinstance(c, str)]
+    assert sleeps and max(sleeps) <= collectives.SLEEP_SECONDS
+    # sleeps only once past YIELD_SECONDS, and overshoots by less than one slice and a test
+    assert calls[:first_sleep].count("test") * 5e-6 >= collectives.YIELD_SECONDS - 10e-6
+    assert clock["now"] - 5e-3 <= collectives.SLEEP_SECONDS + 5e-6
