@@ -31,7 +31,7 @@ from engine.models import Model, Sequential
 from engine import random
 from engine import saving
 from engine import backend
-from engine.backend import name_scope
+from engine.backend import device, name_scope
 
 
 def version():

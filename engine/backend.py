@@ -91,6 +91,31 @@ def current_path():
     return "/".join(parts)
 
 
+class device:
+    """A context in which ops run on a given device. engine runs on the CPU only, so `"cpu"` and
+    `"cpu:0"` are accepted (the ops inside run as they would anyway) and any other device is an
+    error.
+
+    Args:
+        device_name: `"cpu"` or `"cpu:0"` (case-insensitive).
+    """
+
+    def __init__(self, device_name):
+        name = str(device_name).strip().lower()
+        if name.startswith("/device:"):
+            name = name[len("/device:"):]
+        if name not in ("cpu", "cpu:0"):
+            raise ValueError(f"device: engine runs on the CPU only; {device_name!r} is not available. "
+                             "Use device('cpu') or no device scope.")
+        self.name = "cpu:0"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def clear_session(free_memory=True):
     """Resets the state engine keeps between models: automatic names start over ("dense" again),
     as in a new process.

@@ -58,17 +58,33 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Fans each hook out to a list of callbacks."""
+    """Fans each hook out to a list of callbacks (what `fit` uses, and custom training loops).
 
-    def __init__(self, callbacks=None, model=None, **params):
+    Args:
+        callbacks: the `Callback`s.
+        add_history: append a `History` if the list has none (it becomes `model.history`).
+        add_progbar: append a `ProgbarLogger` if the list has none.
+        model: the model the callbacks are used with.
+        **params: passed to every callback's `set_params` (`epochs`, `steps`, `verbose`).
+    """
+
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
         self.callbacks = list(callbacks or [])
+        self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        if self._history is None and add_history:
+            self._history = History()
+            self.callbacks.append(self._history)
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
         if model is not None:
             self.set_model(model)
         self.set_params(params)
 
     def set_model(self, model):
         self.model = model
+        if self._history is not None and model is not None:
+            model.history = self._history
         for c in self.callbacks:
             c.set_model(model)
 

@@ -116,3 +116,26 @@ def test_max_epochs_and_max_steps_cap_fit_evaluate_and_predict(no_caps):
     assert capped == pytest.approx(model.evaluate(X[:30], Y[:30], batch_size=10, verbose=0), rel=1e-6)
     with pytest.raises(ValueError, match="positive integer"):
         config.set_max_epochs(0)
+
+
+def test_device_scope_accepts_the_cpu_only():
+    with engine.device("cpu:0") as d, engine.device("CPU"):
+        assert d.name == "cpu:0"
+        assert float(engine.ops.sum(engine.ops.ones((3,)))) == 3.0
+    with pytest.raises(ValueError, match="CPU only"):
+        engine.device("gpu:0")
+
+
+def test_callback_list_adds_history_and_progbar_once():
+    from engine import callbacks
+    model = _model()
+    cbs = callbacks.CallbackList(add_history=True, add_progbar=True, model=model, epochs=1, steps=1, verbose=0)
+    kinds = [type(c).__name__ for c in cbs.callbacks]
+    assert kinds == ["History", "ProgbarLogger"] and model.history is cbs.callbacks[0]
+    cbs.on_train_begin()
+    cbs.on_epoch_end(0, {"loss": 1.5})
+    assert model.history.history == {"loss": [1.5]}
+    mine = callbacks.History()
+    again = callbacks.CallbackList([mine], add_history=True, model=model)
+    assert again.callbacks == [mine] and model.history is mine
+    assert callbacks.CallbackList([]).callbacks == []
