@@ -50,6 +50,8 @@ cdef extern from "attention_rows.h" nogil:
     double engine_attn_exp_sum_f64(double *row, double shift, Py_ssize_t n)
     void engine_attn_probs_f64(double *row, double shift, double inv, Py_ssize_t n)
     void engine_attn_dscores_f64(const double *p, double *dp, double delta, Py_ssize_t n)
+    double engine_attn_dot_f32(const float *x, const float *y, Py_ssize_t n)
+    double engine_attn_dot_f64(const double *x, const double *y, Py_ssize_t n)
     # The small-depth products written directly (0 when the shape is not theirs: then the GEMM).
     enum: ENGINE_ATTN_NT_DMAX, ENGINE_ATTN_PAD
     void engine_attn_pack_t(const float *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D, float *bt, Py_ssize_t ldbt)
@@ -163,6 +165,14 @@ cdef inline void _dscores(const floating *p, floating *dp, floating delta, Py_ss
         engine_attn_dscores_f32(p, dp, delta, n)
     else:
         engine_attn_dscores_f64(p, dp, delta, n)
+
+
+cdef inline double _dot(const floating *x, const floating *y, Py_ssize_t n) noexcept nogil:
+    """sum_c x[c] y[c], accumulated in double."""
+    if floating is float:
+        return engine_attn_dot_f32(x, y, n)
+    else:
+        return engine_attn_dot_f64(x, y, n)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -311,7 +321,6 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
     cdef floating scale = <floating>a.scale, p
     cdef floating *trow
     cdef floating *drow
-    cdef double acc
     cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
     cdef const floating *vt = _pack_t[floating](a.direct_v, v, ldv, S, Dv,
                                                 pack + (D if a.direct_k else 0) * a.SP, a.SP)
@@ -327,10 +336,7 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
         memset(dv + r * ldv, 0, Dv * sizeof(floating))
     # delta_i = sum_c dout_ic out_ic: the softmax backward's row term
     for r in range(T):
-        acc = 0.0
-        for c in range(Dv):
-            acc = acc + <double>dout[r * ldv + c] * out[r * ldv + c]
-        delta[r] = <floating>acc
+        delta[r] = <floating>_dot(dout + r * ldv, out + r * ldv, Dv)
     i0 = 0
     while i0 < T:
         nq = min(<Py_ssize_t>_BQ, T - i0)

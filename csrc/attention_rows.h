@@ -12,6 +12,8 @@
  *   probs(row, shift, inv, n)    row[c] = exp(row[c] - shift) * inv (the backward's recomputed
  *                                probabilities from the forward's row maximum and 1 / sum)
  *   dscores(p, dp, delta, n)     dp[c] = p[c] * (dp[c] - delta) (softmax backward, in place)
+ *   dot(x, y, n)                 sum_c x[c] y[c] in double (the backward's row term
+ *                                delta = dout . out; summed over vector lanes, not in one chain)
  */
 #ifndef ENGINE_ATTENTION_ROWS_H
 #define ENGINE_ATTENTION_ROWS_H
@@ -39,6 +41,12 @@ ATTR static void engine_attn_probs_##TN##_##SUFFIX(T *row, T shift, T inv, ptrdi
 }                                                                                                 \
 ATTR static void engine_attn_dscores_##TN##_##SUFFIX(const T *p, T *dp, T delta, ptrdiff_t n) {   \
     for (ptrdiff_t c = 0; c < n; c++) dp[c] = p[c] * (dp[c] - delta);                             \
+}                                                                                                 \
+ATTR static double engine_attn_dot_##TN##_##SUFFIX(const T *x, const T *y, ptrdiff_t n) {          \
+    double s = 0;                                                                                 \
+    _Pragma("omp simd reduction(+:s)")                                                            \
+    for (ptrdiff_t c = 0; c < n; c++) s += (double)x[c] * (double)y[c];                           \
+    return s;                                                                                     \
 }
 
 /* Small-depth products of a tile, written directly (the GEMM's packing and blocking cost more
@@ -176,6 +184,7 @@ typedef struct {
     float (*exp_sum)(float *row, float shift, ptrdiff_t n);
     void (*probs)(float *row, float shift, float inv, ptrdiff_t n);
     void (*dscores)(const float *p, float *dp, float delta, ptrdiff_t n);
+    double (*dot)(const float *x, const float *y, ptrdiff_t n);
     void (*nt)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, const float *A, ptrdiff_t lda, const float *bt,
                ptrdiff_t ldbt, float *C, ptrdiff_t ldc);
     int (*nn)(ptrdiff_t M, ptrdiff_t D, ptrdiff_t K, float alpha, const float *A, ptrdiff_t sam, ptrdiff_t sak,
@@ -188,7 +197,7 @@ typedef struct {
     static const engine_attn_isa_table engine_attn_table_##SUFFIX = {                            \
         engine_attn_row_max_f32_##SUFFIX, engine_attn_exp_sum_f32_##SUFFIX,                      \
         engine_attn_probs_f32_##SUFFIX, engine_attn_dscores_f32_##SUFFIX,                        \
-        engine_attn_nt_##SUFFIX, engine_attn_nn_##SUFFIX};
+        engine_attn_dot_f32_##SUFFIX, engine_attn_nt_##SUFFIX, engine_attn_nn_##SUFFIX};
 
 ENGINE_ATTN_INSTANCE(portable, , 4)
 #if ENGINE_X86_SIMD
@@ -217,6 +226,9 @@ static inline void engine_attn_probs_f32(float *row, float shift, float inv, ptr
 static inline void engine_attn_dscores_f32(const float *p, float *dp, float delta, ptrdiff_t n) {
     engine_attn_isa()->dscores(p, dp, delta, n);
 }
+static inline double engine_attn_dot_f32(const float *x, const float *y, ptrdiff_t n) {
+    return engine_attn_isa()->dot(x, y, n);
+}
 static inline void engine_attn_nt_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, const float *A, ptrdiff_t lda,
                                       const float *bt, ptrdiff_t ldbt, float *C, ptrdiff_t ldc) {
     engine_attn_isa()->nt(M, N, D, A, lda, bt, ldbt, C, ldc);
@@ -230,5 +242,6 @@ static inline int engine_attn_nn_f32(ptrdiff_t M, ptrdiff_t D, ptrdiff_t K, floa
 #define engine_attn_exp_sum_f64 engine_attn_exp_sum_f64_once
 #define engine_attn_probs_f64 engine_attn_probs_f64_once
 #define engine_attn_dscores_f64 engine_attn_dscores_f64_once
+#define engine_attn_dot_f64 engine_attn_dot_f64_once
 
 #endif
