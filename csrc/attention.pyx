@@ -1,16 +1,19 @@
 # Fused scaled-dot-product attention, forward and backward, in Keras's layout (batch, length,
 # heads, depth): out = softmax(scale * q k^T, masked) v for every (batch, head) pair.  The
-# pairs are read in place through the GEMM's row strides (heads * depth), so the projections
-# of MultiHeadAttention feed the kernel without transposes.
+# pairs are read through the row strides (heads * depth), so the projections of
+# MultiHeadAttention feed the kernel without transposes; each pair's operands are copied once
+# into contiguous scratch rows (_rows: the queries times the scale), since the tile products
+# walk down 64-128 rows at a time and rows a power of two apart share a few L1 sets.
 #
 # The (T, S) score matrix is never materialised: each (batch, head) pair walks its queries in
 # blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores at a
 # time, and keeps a running row maximum and row sum (the online softmax), rescaling the
 # partial output when the maximum grows.  The tile products have one small side (the head depth):
-# in float32 up to 64 deep they are written directly (csrc/attention_rows.h: register-blocked
-# vector code per instruction set, the pair's keys / values transposed once for the score-shaped
-# products), which beats the GEMM's packing and blocking at these sizes; other depths and
-# float64 run on the GEMM.  The tiles' row loops (maximum, exponentials, softmax backward) are
+# in float32 they are written directly (csrc/attention_rows.h: register-blocked vector code per
+# instruction set, 6 rows by 2 vectors; the pair's keys / values transposed once for the
+# score-shaped products, up to 64 deep; the others need depths a multiple of the vector width),
+# which beats the GEMM's packing and blocking at these sizes; other depths and float64 run on
+# the GEMM.  The tiles' row loops (maximum, exponentials, softmax backward) are
 # in the same header.  The forward saves each row's maximum and 1 / sum, so
 # the backward recomputes each tile's probabilities exactly (no log-sum-exp round trip, which
 # in float32 would lose a fully masked row's normaliser) and never stores the matrix either.
