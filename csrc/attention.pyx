@@ -1,16 +1,19 @@
 # Fused scaled-dot-product attention, forward and backward, in Keras's layout (batch, length,
 # heads, depth): out = softmax(scale * q k^T, masked) v for every (batch, head) pair.  The
-# pairs are read in place through the GEMM's row strides (heads * depth), so the projections
-# of MultiHeadAttention feed the kernel without transposes.
+# pairs are read through the row strides (heads * depth), so the projections of
+# MultiHeadAttention feed the kernel without transposes; each pair's operands are copied once
+# into contiguous scratch rows (_rows: the queries times the scale), since the tile products
+# walk down 64-128 rows at a time and rows a power of two apart share a few L1 sets.
 #
 # The (T, S) score matrix is never materialised: each (batch, head) pair walks its queries in
 # blocks of _BQ rows and its keys in blocks of _BK, computing one (_BQ, _BK) tile of scores at a
 # time, and keeps a running row maximum and row sum (the online softmax), rescaling the
 # partial output when the maximum grows.  The tile products have one small side (the head depth):
-# in float32 up to 64 deep they are written directly (csrc/attention_rows.h: register-blocked
-# vector code per instruction set, the pair's keys / values transposed once for the score-shaped
-# products), which beats the GEMM's packing and blocking at these sizes; other depths and
-# float64 run on the GEMM.  The tiles' row loops (maximum, exponentials, softmax backward) are
+# in float32 they are written directly (csrc/attention_rows.h: register-blocked vector code per
+# instruction set, 6 rows by 2 vectors; the pair's keys / values transposed once for the
+# score-shaped products, up to 64 deep; the others need depths a multiple of the vector width),
+# which beats the GEMM's packing and blocking at these sizes; other depths and float64 run on
+# the GEMM.  The tiles' row loops (maximum, exponentials, softmax backward) are
 # in the same header.  The forward saves each row's maximum and 1 / sum, so
 # the backward recomputes each tile's probabilities exactly (no log-sum-exp round trip, which
 # in float32 would lose a fully masked row's normaliser) and never stores the matrix either.
@@ -28,7 +31,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, expf, INFINITY
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t
 
 cnp.import_array()
@@ -50,10 +53,12 @@ cdef extern from "attention_rows.h" nogil:
     double engine_attn_exp_sum_f64(double *row, double shift, Py_ssize_t n)
     void engine_attn_probs_f64(double *row, double shift, double inv, Py_ssize_t n)
     void engine_attn_dscores_f64(const double *p, double *dp, double delta, Py_ssize_t n)
+    double engine_attn_dot_f32(const float *x, const float *y, Py_ssize_t n)
+    double engine_attn_dot_f64(const double *x, const double *y, Py_ssize_t n)
     # The small-depth products written directly (0 when the shape is not theirs: then the GEMM).
     enum: ENGINE_ATTN_NT_DMAX, ENGINE_ATTN_PAD
     void engine_attn_pack_t(const float *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D, float *bt, Py_ssize_t ldbt)
-    void engine_attn_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t D, float alpha, const float *A, Py_ssize_t lda,
+    void engine_attn_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t D, const float *A, Py_ssize_t lda,
                             const float *bt, Py_ssize_t ldbt, float *C, Py_ssize_t ldc)
     int engine_attn_nn_f32(Py_ssize_t M, Py_ssize_t D, Py_ssize_t K, float alpha, const float *A, Py_ssize_t sam,
                            Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *C, Py_ssize_t ldc)
@@ -61,6 +66,10 @@ cdef extern from "attention_rows.h" nogil:
 cdef enum:
     _BQ = 64          # query rows per tile
     _BK = 128         # keys per tile: a float32 tile of scores is 32 KiB, in L2 with its operands
+    # The tiles' row stride: 16 values past _BK, so a tile's rows (and the transposed keys' rows,
+    # _fill's SP) are not a power of two apart.  Rows 512 B or 2 KiB apart map onto a few of L1's
+    # sets, and a product walking down them evicted its own operand rows at every step.
+    _LDT = _BK + 16
 
 # Below this much work (multiply-adds) one thread is faster than a team.
 cdef Py_ssize_t _PARALLEL_MIN = 1 << 16
@@ -99,16 +108,16 @@ cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         engine_dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
-cdef inline void _nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t d, floating alpha, const floating *A, Py_ssize_t lda,
+cdef inline void _nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t d, const floating *A, Py_ssize_t lda,
                      const floating *B, Py_ssize_t ldb, const floating *bt, Py_ssize_t col0, Py_ssize_t ldbt,
                      floating *C, Py_ssize_t ldc) noexcept nogil:
-    """C (m, n; row stride ldc >= n rounded up to 32) = alpha A B^T over depth d: from bt when it
-    is not NULL (B's pair transposed by _pack_t, row stride ldbt; B is its column col0 on)."""
+    """C (m, n; row stride ldc >= n rounded up to 32) = A B^T over depth d: from bt when it is
+    not NULL (B's pair transposed by _pack_t, row stride ldbt; B is its column col0 on)."""
     if floating is float:
         if bt != NULL:
-            engine_attn_nt_f32(m, n, d, alpha, A, lda, bt + col0, ldbt, C, ldc)
+            engine_attn_nt_f32(m, n, d, A, lda, bt + col0, ldbt, C, ldc)
             return
-    _gemm[floating](0, 1, m, n, d, alpha, A, lda, B, ldb, 0, C, ldc)
+    _gemm[floating](0, 1, m, n, d, 1, A, lda, B, ldb, 0, C, ldc)
 
 
 cdef inline floating *_pack_t(bint direct, const floating *B, Py_ssize_t ldb, Py_ssize_t N, Py_ssize_t D,
@@ -161,6 +170,14 @@ cdef inline void _dscores(const floating *p, floating *dp, floating delta, Py_ss
         engine_attn_dscores_f64(p, dp, delta, n)
 
 
+cdef inline double _dot(const floating *x, const floating *y, Py_ssize_t n) noexcept nogil:
+    """sum_c x[c] y[c], accumulated in double."""
+    if floating is float:
+        return engine_attn_dot_f32(x, y, n)
+    else:
+        return engine_attn_dot_f64(x, y, n)
+
+
 cdef inline floating _exp(floating x) noexcept nogil:
     if floating is float:
         return expf(x)
@@ -186,32 +203,50 @@ cdef inline bint _skip_tile(const _Args *a, Py_ssize_t i1, Py_ssize_t j0) noexce
     return a.causal and a.mask == NULL and j0 > i1 - 1
 
 
-cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floating *q, const floating *k,
-                             const floating *kt, floating *tile, Py_ssize_t i0, Py_ssize_t nq, Py_ssize_t j0,
-                             Py_ssize_t nk) noexcept nogil:
-    """tile (nq, nk; row stride _BK) = scale * q[i0:i0+nq] k[j0:j0+nk]^T, masked scores
-    replaced by _NEG (q and k point at the pair's first row)."""
+cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floating *q, Py_ssize_t ldq,
+                             const floating *k, Py_ssize_t ldk, const floating *kt, floating *tile, Py_ssize_t i0,
+                             Py_ssize_t nq, Py_ssize_t j0, Py_ssize_t nk) noexcept nogil:
+    """tile (nq, nk; row stride _LDT) = q[i0:i0+nq] k[j0:j0+nk]^T, masked scores replaced by
+    _NEG (q, the queries times the scale, and k point at the pair's first row, rows ldq / ldk
+    apart)."""
     cdef Py_ssize_t r, c
     cdef const uint8_t *mrow
     cdef floating neg = <floating>_NEG
-    _nt[floating](nq, nk, a.D, <floating>a.scale, q + i0 * a.ldq, a.ldq, k + j0 * a.ldq, a.ldq,
-                  kt, j0, a.SP, tile, _BK)
+    _nt[floating](nq, nk, a.D, q + i0 * ldq, ldq, k + j0 * ldk, ldk,
+                  kt, j0, a.SP, tile, _LDT)
     for r in range(nq):
         if plane != NULL:
             mrow = plane + (i0 + r) * a.S + j0
             for c in range(nk):
                 if mrow[c] == 0:
-                    tile[r * _BK + c] = neg
+                    tile[r * _LDT + c] = neg
         if a.causal:
             for c in range(nk):
                 if j0 + c > i0 + r:
-                    tile[r * _BK + c] = neg
+                    tile[r * _LDT + c] = neg
 
 
 cdef inline bint _masked(const _Args *a, const uint8_t *plane, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
     if a.causal and j > i:
         return True
     return plane != NULL and plane[i * a.S + j] == 0
+
+
+cdef inline floating *_rows(const floating *src, Py_ssize_t ld, Py_ssize_t n, Py_ssize_t d,
+                           floating *dst, floating factor) noexcept nogil:
+    """dst (n, d) contiguous = factor * src's n rows of d values, ld apart; returns dst.  The pair's rows
+    in the (batch, length, heads, depth) layout are heads * depth apart (1 KiB for 8 heads of 32
+    floats), a stride that maps every row onto a few L1 sets: the tile products, which walk down
+    64-128 of them per output row block, read them from a contiguous copy made once per pair."""
+    cdef Py_ssize_t r, c
+    if factor == 1:
+        for r in range(n):
+            memcpy(dst + r * d, src + r * ld, d * sizeof(floating))
+    else:
+        for r in range(n):
+            for c in range(d):
+                dst[r * d + c] = factor * src[r * ld + c]
+    return dst
 
 
 cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *pack) noexcept nogil:
@@ -229,6 +264,10 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating 
     cdef floating *trow
     cdef floating *orow
     cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
+    cdef const floating *vp = _rows(v, ldv, S, Dv, pack + (D if a.direct_k else 0) * a.SP, 1)
+    # the queries times the scale: the score tiles are then products without a factor
+    cdef const floating *qp = _rows(q, ldq, T, D, pack + (D if a.direct_k else 0) * a.SP + S * Dv,
+                                    <floating>a.scale)
     for r in range(T):
         memset(out + r * ldv, 0, Dv * sizeof(floating))
     i0 = 0
@@ -242,9 +281,9 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating 
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _score_tile(a, plane, q, k, kt, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, qp, D, k, ldq, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
-                trow = tile + r * _BK
+                trow = tile + r * _LDT
                 mx = _row_max(trow, nk, rmax[i0 + r])
                 corr = _exp(rmax[i0 + r] - mx)
                 rinv[i0 + r] = rinv[i0 + r] * corr + _exp_sum(trow, mx, nk)
@@ -253,7 +292,7 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating 
                     orow = out + (i0 + r) * ldv
                     for c in range(Dv):
                         orow[c] = orow[c] * corr
-            _nn[floating](0, nq, Dv, nk, 1, tile, _BK, v + j0 * ldv, ldv, out + i0 * ldv, ldv)
+            _nn[floating](0, nq, Dv, nk, 1, tile, _LDT, vp + j0 * Dv, Dv, out + i0 * ldv, ldv)
             j0 = j0 + nk
         for r in range(nq):
             s = 1 / rinv[i0 + r]
@@ -266,6 +305,8 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating 
 
 cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating *dtile, floating *pack,
                          floating *delta) noexcept nogil:
+    """pack: the transposed keys / values (direct paths) then contiguous copies of the pair's
+    keys, queries and output gradients (_rows), _backward_scratch(a) - 2 tiles - T values."""
     cdef Py_ssize_t T = a.T, S = a.S, D = a.D, Dv = a.Dv, ldq = a.ldq, ldv = a.ldv
     cdef Py_ssize_t b = bh // a.heads, h = bh % a.heads
     cdef const floating *q = <const floating *>a.q + b * T * ldq + h * D
@@ -283,10 +324,14 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
     cdef floating scale = <floating>a.scale, p
     cdef floating *trow
     cdef floating *drow
-    cdef double acc
     cdef const floating *kt = _pack_t[floating](a.direct_k, k, ldq, S, D, pack, a.SP)
     cdef const floating *vt = _pack_t[floating](a.direct_v, v, ldv, S, Dv,
                                                 pack + (D if a.direct_k else 0) * a.SP, a.SP)
+    cdef floating *rows = pack + _transposed(a)
+    cdef const floating *kp = _rows(k, ldq, S, D, rows, 1)
+    # the queries times the scale, as in the forward (the same scores; and dK = dS^T (scale Q))
+    cdef const floating *qp = _rows(q, ldq, T, D, rows + S * D, scale)
+    cdef const floating *dop = _rows(dout, ldv, T, Dv, rows + S * D + T * D, 1)
     for r in range(T):
         memset(dq + r * ldq, 0, D * sizeof(floating))
     for r in range(S):
@@ -294,10 +339,7 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
         memset(dv + r * ldv, 0, Dv * sizeof(floating))
     # delta_i = sum_c dout_ic out_ic: the softmax backward's row term
     for r in range(T):
-        acc = 0.0
-        for c in range(Dv):
-            acc = acc + <double>dout[r * ldv + c] * out[r * ldv + c]
-        delta[r] = <floating>acc
+        delta[r] = <floating>_dot(dout + r * ldv, out + r * ldv, Dv)
     i0 = 0
     while i0 < T:
         nq = min(<Py_ssize_t>_BQ, T - i0)
@@ -306,23 +348,23 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
             nk = min(<Py_ssize_t>_BK, S - j0)
             if _skip_tile(a, i0 + nq, j0):
                 break
-            _score_tile(a, plane, q, k, kt, tile, i0, nq, j0, nk)
+            _score_tile(a, plane, qp, D, kp, D, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
-                _probs(tile + r * _BK, rmax[i0 + r], rinv[i0 + r], nk)
+                _probs(tile + r * _LDT, rmax[i0 + r], rinv[i0 + r], nk)
             # dV_j += P^T dO_i ;  dP = dO_i V_j^T
-            _nn[floating](1, nk, Dv, nq, 1, tile, _BK, dout + i0 * ldv, ldv, dv + j0 * ldv, ldv)
-            _nt[floating](nq, nk, Dv, 1, dout + i0 * ldv, ldv, v + j0 * ldv, ldv, vt, j0, a.SP,
-                          dtile, _BK)
+            _nn[floating](1, nk, Dv, nq, 1, tile, _LDT, dop + i0 * Dv, Dv, dv + j0 * ldv, ldv)
+            _nt[floating](nq, nk, Dv, dop + i0 * Dv, Dv, v + j0 * ldv, ldv, vt, j0, a.SP,
+                          dtile, _LDT)
             for r in range(nq):
-                drow = dtile + r * _BK
-                _dscores(tile + r * _BK, drow, delta[i0 + r], nk)
+                drow = dtile + r * _LDT
+                _dscores(tile + r * _LDT, drow, delta[i0 + r], nk)
                 if plane != NULL or a.causal:
                     for c in range(nk):
                         if _masked(a, plane, i0 + r, j0 + c):
                             drow[c] = 0          # a replaced score does not depend on q or k
             # dQ_i += scale dS K_j ;  dK_j += scale dS^T Q_i
-            _nn[floating](0, nq, D, nk, scale, dtile, _BK, k + j0 * ldq, ldq, dq + i0 * ldq, ldq)
-            _nn[floating](1, nk, D, nq, scale, dtile, _BK, q + i0 * ldq, ldq, dk + j0 * ldq, ldq)
+            _nn[floating](0, nq, D, nk, scale, dtile, _LDT, kp + j0 * D, D, dq + i0 * ldq, ldq)
+            _nn[floating](1, nk, D, nq, 1, dtile, _LDT, qp + i0 * D, D, dk + j0 * ldq, ldq)
             j0 = j0 + nk
         i0 = i0 + nq
 
@@ -335,25 +377,27 @@ cdef void _run_forward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double,
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
         if is_double:
-            _forward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK)
+            _forward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _LDT)
         else:
-            _forward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK)
+            _forward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _LDT)
 
 
 cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
                         Py_ssize_t per_thread) noexcept nogil:
-    """scratch: nt * per_thread bytes, two tiles, the transposed keys and values and a row of T
-    values per thread."""
+    """scratch: nt * per_thread bytes, two tiles, the pair's transposed and copied operands
+    (_backward_pair) and a row of T values per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
         if is_double:
-            _backward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _BK,
-                                   <double *>mine + 2 * _BQ * _BK, <double *>mine + 2 * _BQ * _BK + _packed(a))
+            _backward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _LDT,
+                                   <double *>mine + 2 * _BQ * _LDT,
+                                   <double *>mine + _backward_scratch(a) - a.T)
         else:
-            _backward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _BK,
-                                  <float *>mine + 2 * _BQ * _BK, <float *>mine + 2 * _BQ * _BK + _packed(a))
+            _backward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _LDT,
+                                  <float *>mine + 2 * _BQ * _LDT,
+                                  <float *>mine + _backward_scratch(a) - a.T)
 
 
 def _expect(str fn, str name, a, dtype, shape, bint writable=False):
@@ -396,13 +440,27 @@ cdef int _fill(str fn, _Args *a, q, k, v, mask, bint causal, double scale) excep
     a.scale = scale
     a.direct_k = q.dtype == np.float32 and a.D <= ENGINE_ATTN_NT_DMAX
     a.direct_v = q.dtype == np.float32 and a.Dv <= ENGINE_ATTN_NT_DMAX
-    a.SP = (a.S + ENGINE_ATTN_PAD - 1) // ENGINE_ATTN_PAD * ENGINE_ATTN_PAD
+    # rows of the transposed keys / values: padded for the direct products, and 16 values more
+    # so they are not a power of two apart (see _LDT)
+    a.SP = (a.S + ENGINE_ATTN_PAD - 1) // ENGINE_ATTN_PAD * ENGINE_ATTN_PAD + 16
     return 0
 
 
-cdef inline Py_ssize_t _packed(const _Args *a) noexcept nogil:
+cdef inline Py_ssize_t _transposed(const _Args *a) noexcept nogil:
     """Values of scratch a pair's transposed keys and values take (0 on the GEMM path)."""
     return ((a.D if a.direct_k else 0) + (a.Dv if a.direct_v else 0)) * a.SP
+
+
+cdef inline Py_ssize_t _forward_scratch(const _Args *a) noexcept nogil:
+    """Values of scratch per thread in the forward: a tile, the transposed keys, the pair's
+    values and queries copied (_rows)."""
+    return _BQ * _LDT + (a.D if a.direct_k else 0) * a.SP + a.S * a.Dv + a.T * a.D
+
+
+cdef inline Py_ssize_t _backward_scratch(const _Args *a) noexcept nogil:
+    """Values of scratch per thread in the backward: two tiles, the transposed keys and values,
+    the pair's keys, queries and output gradients copied, and the T row terms."""
+    return 2 * _BQ * _LDT + _transposed(a) + a.S * a.D + a.T * a.D + a.T * a.Dv + a.T
 
 
 cdef int _threads(const _Args *a, Py_ssize_t pairs):
@@ -432,7 +490,7 @@ def sdpa_forward(q, k, v, mask, bint causal, double scale, out, row_max, row_inv
     cdef bint is_double = q.dtype == np.float64
     if pairs == 0 or a.T == 0:
         return out
-    cdef Py_ssize_t per = _BQ * _BK + _packed(&a)
+    cdef Py_ssize_t per = _forward_scratch(&a)
     scratch = np.empty(nt * per, dtype=q.dtype)
     cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
     cdef Py_ssize_t per_thread = per * q.dtype.itemsize
@@ -468,7 +526,7 @@ def sdpa_backward(q, k, v, mask, bint causal, double scale, out, row_max, row_in
         dk[...] = 0
         dv[...] = 0
         return dq, dk, dv
-    cdef Py_ssize_t per = 2 * _BQ * _BK + _packed(&a) + a.T
+    cdef Py_ssize_t per = _backward_scratch(&a)
     scratch = np.empty(nt * per, dtype=q.dtype)
     cdef char *sp = <char *>cnp.PyArray_DATA(scratch)
     cdef Py_ssize_t per_thread = per * q.dtype.itemsize

@@ -12,6 +12,8 @@
  *   probs(row, shift, inv, n)    row[c] = exp(row[c] - shift) * inv (the backward's recomputed
  *                                probabilities from the forward's row maximum and 1 / sum)
  *   dscores(p, dp, delta, n)     dp[c] = p[c] * (dp[c] - delta) (softmax backward, in place)
+ *   dot(x, y, n)                 sum_c x[c] y[c] in double (the backward's row term
+ *                                delta = dout . out; summed over vector lanes, not in one chain)
  */
 #ifndef ENGINE_ATTENTION_ROWS_H
 #define ENGINE_ATTENTION_ROWS_H
@@ -39,6 +41,12 @@ ATTR static void engine_attn_probs_##TN##_##SUFFIX(T *row, T shift, T inv, ptrdi
 }                                                                                                 \
 ATTR static void engine_attn_dscores_##TN##_##SUFFIX(const T *p, T *dp, T delta, ptrdiff_t n) {   \
     for (ptrdiff_t c = 0; c < n; c++) dp[c] = p[c] * (dp[c] - delta);                             \
+}                                                                                                 \
+ATTR static double engine_attn_dot_##TN##_##SUFFIX(const T *x, const T *y, ptrdiff_t n) {          \
+    double s = 0;                                                                                 \
+    _Pragma("omp simd reduction(+:s)")                                                            \
+    for (ptrdiff_t c = 0; c < n; c++) s += (double)x[c] * (double)y[c];                           \
+    return s;                                                                                     \
 }
 
 /* Small-depth products of a tile, written directly (the GEMM's packing and blocking cost more
@@ -48,17 +56,24 @@ ATTR static void engine_attn_dscores_##TN##_##SUFFIX(const T *p, T *dp, T delta,
  * the shape is not theirs (the caller then runs the GEMM); nt is the caller's to choose (depth
  * up to ENGINE_ATTN_NT_DMAX, float32):
  *
- *   nt: C[m, n] = alpha * sum_d A[m lda + d] Bt[d ldbt + n] for m < M, n < N, d < D (scores:
+ *   nt: C[m, n] = sum_d A[m lda + d] Bt[d ldbt + n] for m < M, n < N, d < D (scores:
  *       q k^T, dout v^T), with Bt the keys or values transposed once per (batch, head) pair by
- *       engine_attn_pack_t.  Columns are done 2W at a time up to NP = N rounded up to 2W: Bt
+ *       engine_attn_pack_t (no alpha: the caller scales the queries it copies, and with one
+ *       register for alpha the 12 accumulators spilled an operand).  Columns are done 2W at a time up to NP = N rounded up to 2W: Bt
  *       must be readable (zero) and C writable up to NP columns, which the caller guarantees
- *       (the tiles have _BK = 128 columns and Bt rows are padded to a multiple of 32).
+ *       (the tiles have _BK = 128 columns in longer rows, Bt rows are padded past a multiple
+ *       of 32).
  *   nn: C[m, 0:D] += alpha * sum_k A[m sam + k sak] B[k ldb + 0:D] for m < M, k < K: the tile
  *       times values or keys (sam = tile row stride, sak = 1) or the tile transposed times
- *       queries or output gradients (sam = 1, sak = row stride).  Needs D a multiple of W with
- *       D / W <= 4 (all of a row's accumulators in registers).
+ *       queries or output gradients (sam = 1, sak = row stride).  Needs D a multiple of W; C's
+ *       columns are done 2W at a time (B's two vectors stay in registers: with 4 vectors per
+ *       row the compiler read them from memory for every row, 10 loads per 8 multiply-adds).
  */
 enum { ENGINE_ATTN_NT_DMAX = 64, ENGINE_ATTN_PAD = 32 };
+/* Rows of C per register block: 6 rows of 2 vectors are 12 accumulators, with the 2 vectors of
+ * the other operand and a broadcast 15 of the 16 AVX2 / SSE registers (8 multiply-adds per 6
+ * loads at 4 rows, 12 per 8 at 6). */
+#define ENGINE_ATTN_MR 6
 
 /* Bt (D x ldbt) = the first N rows of B (row stride ldb, D columns) transposed, zero from
  * column N to ldbt. */
@@ -79,11 +94,11 @@ engine_attn_load_##SUFFIX(const float *p) {                                     
     return v;                                                                                     \
 }                                                                                                 \
 ATTR __attribute__((always_inline)) static inline void                                            \
-engine_attn_nt_rows_##SUFFIX(int R, ptrdiff_t m0, ptrdiff_t NP, ptrdiff_t D, float alpha,         \
+engine_attn_nt_rows_##SUFFIX(int R, ptrdiff_t m0, ptrdiff_t NP, ptrdiff_t D,                      \
                              const float *A, ptrdiff_t lda, const float *bt, ptrdiff_t ldbt, float *C, \
                              ptrdiff_t ldc) {                                                     \
     for (ptrdiff_t n0 = 0; n0 < NP; n0 += 2 * (W)) {                                              \
-        engine_attn_v_##SUFFIX acc[4][2];                                                          \
+        engine_attn_v_##SUFFIX acc[ENGINE_ATTN_MR][2];                                             \
         for (int r = 0; r < R; r++) { acc[r][0] = (engine_attn_v_##SUFFIX){0}; acc[r][1] = acc[r][0]; } \
         for (ptrdiff_t d = 0; d < D; d++) {                                                       \
             engine_attn_v_##SUFFIX b0 = engine_attn_load_##SUFFIX(bt + d * ldbt + n0);            \
@@ -95,28 +110,36 @@ engine_attn_nt_rows_##SUFFIX(int R, ptrdiff_t m0, ptrdiff_t NP, ptrdiff_t D, flo
             }                                                                                     \
         }                                                                                         \
         for (int r = 0; r < R; r++) {                                                             \
-            engine_attn_v_##SUFFIX c0 = acc[r][0] * alpha, c1 = acc[r][1] * alpha;                \
+            engine_attn_v_##SUFFIX c0 = acc[r][0], c1 = acc[r][1];                                \
             memcpy(C + (m0 + r) * ldc + n0, &c0, sizeof c0);                                      \
             memcpy(C + (m0 + r) * ldc + n0 + (W), &c1, sizeof c1);                                \
         }                                                                                         \
     }                                                                                             \
 }                                                                                                 \
-ATTR static void engine_attn_nt_##SUFFIX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, float alpha,       \
+ATTR static void engine_attn_nt_##SUFFIX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D,                    \
                                          const float *A, ptrdiff_t lda, const float *bt, ptrdiff_t ldbt, \
                                          float *C, ptrdiff_t ldc) {                               \
     ptrdiff_t NP = (N + 2 * (W) - 1) / (2 * (W)) * (2 * (W)), m0 = 0;                             \
-    for (; m0 + 4 <= M; m0 += 4) engine_attn_nt_rows_##SUFFIX(4, m0, NP, D, alpha, A, lda, bt, ldbt, C, ldc); \
-    for (; m0 < M; m0++) engine_attn_nt_rows_##SUFFIX(1, m0, NP, D, alpha, A, lda, bt, ldbt, C, ldc); \
+    for (; m0 + ENGINE_ATTN_MR <= M; m0 += ENGINE_ATTN_MR)                                        \
+        engine_attn_nt_rows_##SUFFIX(ENGINE_ATTN_MR, m0, NP, D, A, lda, bt, ldbt, C, ldc);  \
+    switch (M - m0) {                                                                             \
+    case 5: engine_attn_nt_rows_##SUFFIX(5, m0, NP, D, A, lda, bt, ldbt, C, ldc); break;           \
+    case 4: engine_attn_nt_rows_##SUFFIX(4, m0, NP, D, A, lda, bt, ldbt, C, ldc); break;           \
+    case 3: engine_attn_nt_rows_##SUFFIX(3, m0, NP, D, A, lda, bt, ldbt, C, ldc); break;           \
+    case 2: engine_attn_nt_rows_##SUFFIX(2, m0, NP, D, A, lda, bt, ldbt, C, ldc); break;           \
+    case 1: engine_attn_nt_rows_##SUFFIX(1, m0, NP, D, A, lda, bt, ldbt, C, ldc); break;           \
+    default: break;                                                                               \
+    }                                                                                             \
 }                                                                                                 \
 ATTR __attribute__((always_inline)) static inline void                                            \
 engine_attn_nn_rows_##SUFFIX(int R, int NV, ptrdiff_t m0, ptrdiff_t K, float alpha, const float *A, \
                              ptrdiff_t sam, ptrdiff_t sak, const float *B, ptrdiff_t ldb, float *C, \
                              ptrdiff_t ldc) {                                                     \
-    engine_attn_v_##SUFFIX acc[4][4];                                                              \
+    engine_attn_v_##SUFFIX acc[ENGINE_ATTN_MR][2];                                                 \
     for (int r = 0; r < R; r++)                                                                   \
         for (int v = 0; v < NV; v++) acc[r][v] = (engine_attn_v_##SUFFIX){0};                     \
     for (ptrdiff_t k = 0; k < K; k++) {                                                           \
-        engine_attn_v_##SUFFIX b[4];                                                              \
+        engine_attn_v_##SUFFIX b[2];                                                              \
         for (int v = 0; v < NV; v++) b[v] = engine_attn_load_##SUFFIX(B + k * ldb + v * (W));    \
         for (int r = 0; r < R; r++) {                                                             \
             float a = A[(m0 + r) * sam + k * sak];                                                \
@@ -130,28 +153,29 @@ engine_attn_nn_rows_##SUFFIX(int R, int NV, ptrdiff_t m0, ptrdiff_t K, float alp
             memcpy(c, &cv, sizeof cv);                                                            \
         }                                                                                         \
 }                                                                                                 \
+ATTR __attribute__((always_inline)) static inline void                                            \
+engine_attn_nn_cols_##SUFFIX(int NV, ptrdiff_t M, ptrdiff_t K, float alpha, const float *A, ptrdiff_t sam, \
+                             ptrdiff_t sak, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {  \
+    ptrdiff_t m0 = 0;                                                                             \
+    for (; m0 + ENGINE_ATTN_MR <= M; m0 += ENGINE_ATTN_MR)                                        \
+        engine_attn_nn_rows_##SUFFIX(ENGINE_ATTN_MR, NV, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
+    switch (M - m0) {                                                                             \
+    case 5: engine_attn_nn_rows_##SUFFIX(5, NV, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); break; \
+    case 4: engine_attn_nn_rows_##SUFFIX(4, NV, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); break; \
+    case 3: engine_attn_nn_rows_##SUFFIX(3, NV, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); break; \
+    case 2: engine_attn_nn_rows_##SUFFIX(2, NV, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); break; \
+    case 1: engine_attn_nn_rows_##SUFFIX(1, NV, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); break; \
+    default: break;                                                                               \
+    }                                                                                             \
+}                                                                                                 \
 ATTR static int engine_attn_nn_##SUFFIX(ptrdiff_t M, ptrdiff_t D, ptrdiff_t K, float alpha,        \
                                         const float *A, ptrdiff_t sam, ptrdiff_t sak, const float *B, \
                                         ptrdiff_t ldb, float *C, ptrdiff_t ldc) {                 \
-    ptrdiff_t m0 = 0;                                                                             \
-    if (D % (W) != 0 || D / (W) > 4 || D == 0) return 0;                                          \
-    switch (D / (W)) {                                                                            \
-    case 1:                                                                                       \
-        for (; m0 + 4 <= M; m0 += 4) engine_attn_nn_rows_##SUFFIX(4, 1, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        for (; m0 < M; m0++) engine_attn_nn_rows_##SUFFIX(1, 1, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        break;                                                                                    \
-    case 2:                                                                                       \
-        for (; m0 + 4 <= M; m0 += 4) engine_attn_nn_rows_##SUFFIX(4, 2, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        for (; m0 < M; m0++) engine_attn_nn_rows_##SUFFIX(1, 2, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        break;                                                                                    \
-    case 3:                                                                                       \
-        for (; m0 + 2 <= M; m0 += 2) engine_attn_nn_rows_##SUFFIX(2, 3, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        for (; m0 < M; m0++) engine_attn_nn_rows_##SUFFIX(1, 3, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        break;                                                                                    \
-    default:                                                                                      \
-        for (; m0 + 2 <= M; m0 += 2) engine_attn_nn_rows_##SUFFIX(2, 4, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-        for (; m0 < M; m0++) engine_attn_nn_rows_##SUFFIX(1, 4, m0, K, alpha, A, sam, sak, B, ldb, C, ldc); \
-    }                                                                                             \
+    ptrdiff_t c0 = 0;                                                                             \
+    if (D % (W) != 0 || D == 0) return 0;                                                         \
+    for (; c0 + 2 * (W) <= D; c0 += 2 * (W))                                                      \
+        engine_attn_nn_cols_##SUFFIX(2, M, K, alpha, A, sam, sak, B + c0, ldb, C + c0, ldc);      \
+    if (c0 < D) engine_attn_nn_cols_##SUFFIX(1, M, K, alpha, A, sam, sak, B + c0, ldb, C + c0, ldc); \
     return 1;                                                                                     \
 }
 
@@ -160,7 +184,8 @@ typedef struct {
     float (*exp_sum)(float *row, float shift, ptrdiff_t n);
     void (*probs)(float *row, float shift, float inv, ptrdiff_t n);
     void (*dscores)(const float *p, float *dp, float delta, ptrdiff_t n);
-    void (*nt)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, float alpha, const float *A, ptrdiff_t lda, const float *bt,
+    double (*dot)(const float *x, const float *y, ptrdiff_t n);
+    void (*nt)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, const float *A, ptrdiff_t lda, const float *bt,
                ptrdiff_t ldbt, float *C, ptrdiff_t ldc);
     int (*nn)(ptrdiff_t M, ptrdiff_t D, ptrdiff_t K, float alpha, const float *A, ptrdiff_t sam, ptrdiff_t sak,
               const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc);
@@ -172,7 +197,7 @@ typedef struct {
     static const engine_attn_isa_table engine_attn_table_##SUFFIX = {                            \
         engine_attn_row_max_f32_##SUFFIX, engine_attn_exp_sum_f32_##SUFFIX,                      \
         engine_attn_probs_f32_##SUFFIX, engine_attn_dscores_f32_##SUFFIX,                        \
-        engine_attn_nt_##SUFFIX, engine_attn_nn_##SUFFIX};
+        engine_attn_dot_f32_##SUFFIX, engine_attn_nt_##SUFFIX, engine_attn_nn_##SUFFIX};
 
 ENGINE_ATTN_INSTANCE(portable, , 4)
 #if ENGINE_X86_SIMD
@@ -201,9 +226,12 @@ static inline void engine_attn_probs_f32(float *row, float shift, float inv, ptr
 static inline void engine_attn_dscores_f32(const float *p, float *dp, float delta, ptrdiff_t n) {
     engine_attn_isa()->dscores(p, dp, delta, n);
 }
-static inline void engine_attn_nt_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, float alpha, const float *A,
-                                      ptrdiff_t lda, const float *bt, ptrdiff_t ldbt, float *C, ptrdiff_t ldc) {
-    engine_attn_isa()->nt(M, N, D, alpha, A, lda, bt, ldbt, C, ldc);
+static inline double engine_attn_dot_f32(const float *x, const float *y, ptrdiff_t n) {
+    return engine_attn_isa()->dot(x, y, n);
+}
+static inline void engine_attn_nt_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t D, const float *A, ptrdiff_t lda,
+                                      const float *bt, ptrdiff_t ldbt, float *C, ptrdiff_t ldc) {
+    engine_attn_isa()->nt(M, N, D, A, lda, bt, ldbt, C, ldc);
 }
 static inline int engine_attn_nn_f32(ptrdiff_t M, ptrdiff_t D, ptrdiff_t K, float alpha, const float *A,
                                      ptrdiff_t sam, ptrdiff_t sak, const float *B, ptrdiff_t ldb, float *C,
@@ -214,5 +242,6 @@ static inline int engine_attn_nn_f32(ptrdiff_t M, ptrdiff_t D, ptrdiff_t K, floa
 #define engine_attn_exp_sum_f64 engine_attn_exp_sum_f64_once
 #define engine_attn_probs_f64 engine_attn_probs_f64_once
 #define engine_attn_dscores_f64 engine_attn_dscores_f64_once
+#define engine_attn_dot_f64 engine_attn_dot_f64_once
 
 #endif

@@ -47,11 +47,12 @@ cdef extern from "layernorm_rows.h" nogil:
                                     double *y, double *mean, double *rstd, Py_ssize_t r0, Py_ssize_t r1,
                                     Py_ssize_t width)
     void engine_ln_backward_rows_f32(const float *x, const float *gamma, const float *mean, const float *rstd,
-                                     const float *g, float *dx, float *dgamma_part, float *dbeta_part,
-                                     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width)
+                                     const float *g, Py_ssize_t gstride, float *dx, float *dgamma_part,
+                                     float *dbeta_part, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width)
     void engine_ln_backward_rows_f64(const double *x, const double *gamma, const double *mean,
-                                     const double *rstd, const double *g, double *dx, double *dgamma_part,
-                                     double *dbeta_part, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width)
+                                     const double *rstd, const double *g, Py_ssize_t gstride, double *dx,
+                                     double *dgamma_part, double *dbeta_part, Py_ssize_t r0, Py_ssize_t r1,
+                                     Py_ssize_t width)
 
 
 cdef inline void _forward_rows(const floating *x, const floating *gamma, const floating *beta, double eps,
@@ -64,13 +65,13 @@ cdef inline void _forward_rows(const floating *x, const floating *gamma, const f
 
 
 cdef inline void _backward_rows(const floating *x, const floating *gamma, const floating *mean,
-                                const floating *rstd, const floating *g, floating *dx, floating *dgamma_part,
-                                floating *dbeta_part, Py_ssize_t r0, Py_ssize_t r1,
+                                const floating *rstd, const floating *g, Py_ssize_t gstride, floating *dx,
+                                floating *dgamma_part, floating *dbeta_part, Py_ssize_t r0, Py_ssize_t r1,
                                 Py_ssize_t width) noexcept nogil:
     if floating is float:
-        engine_ln_backward_rows_f32(x, gamma, mean, rstd, g, dx, dgamma_part, dbeta_part, r0, r1, width)
+        engine_ln_backward_rows_f32(x, gamma, mean, rstd, g, gstride, dx, dgamma_part, dbeta_part, r0, r1, width)
     else:
-        engine_ln_backward_rows_f64(x, gamma, mean, rstd, g, dx, dgamma_part, dbeta_part, r0, r1, width)
+        engine_ln_backward_rows_f64(x, gamma, mean, rstd, g, gstride, dx, dgamma_part, dbeta_part, r0, r1, width)
 
 
 cdef void _forward(const floating *x, const floating *gamma, const floating *beta, double eps,
@@ -90,16 +91,17 @@ cdef void _forward(const floating *x, const floating *gamma, const floating *bet
 
 
 cdef void _backward(const floating *x, const floating *gamma, const floating *mean,
-                    const floating *rstd, const floating *g, floating *dx, floating *parts,
-                    int nparts, Py_ssize_t rows, Py_ssize_t width) noexcept nogil:
-    """parts: 2 * nparts rows of `width` zeros (dgamma then dbeta partials per chunk)."""
+                    const floating *rstd, const floating *g, Py_ssize_t gstride, floating *dx,
+                    floating *parts, int nparts, Py_ssize_t rows, Py_ssize_t width) noexcept nogil:
+    """parts: 2 * nparts rows of `width` zeros (dgamma then dbeta partials per chunk); row r of
+    g at g + r * gstride."""
     cdef Py_ssize_t c, chunk = (rows + nparts - 1) // nparts
     if nparts <= 1:
-        _backward_rows(x, gamma, mean, rstd, g, dx, parts, parts + width, 0, rows, width)
+        _backward_rows(x, gamma, mean, rstd, g, gstride, dx, parts, parts + width, 0, rows, width)
         return
     for c in prange(nparts, num_threads=nparts, schedule="static"):
-        _backward_rows(x, gamma, mean, rstd, g, dx, parts + 2 * c * width, parts + (2 * c + 1) * width,
-                       c * chunk, min(rows, (c + 1) * chunk), width)
+        _backward_rows(x, gamma, mean, rstd, g, gstride, dx, parts + 2 * c * width,
+                       parts + (2 * c + 1) * width, c * chunk, min(rows, (c + 1) * chunk), width)
 
 
 def layer_norm_forward(x, gamma, beta, double epsilon, y, mean, rstd):
@@ -149,7 +151,8 @@ cdef void _forward_f(floating[:, ::1] x, object gamma, object beta, double eps, 
 
 def layer_norm_backward(x, gamma, mean, rstd, g, dx):
     """Gradients of layer_norm_forward: fills dx (or skips it when dx is None) and returns
-    (dgamma, dbeta) as new (width,) arrays."""
+    (dgamma, dbeta) as new (width,) arrays.  g, the output gradient, is (rows, width), or
+    (1, width): one row that is every row's gradient (a broadcast, read once per row)."""
     fn = "layer_norm_backward"
     if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype not in (np.float32, np.float64):
         raise ValueError(f"{fn}: x must be a 2-D float32/float64 array, got "
@@ -160,7 +163,8 @@ def layer_norm_backward(x, gamma, mean, rstd, g, dx):
         _array(fn, "gamma", gamma, x.dtype, (width,))
     _array(fn, "mean", mean, x.dtype, (rows,))
     _array(fn, "rstd", rstd, x.dtype, (rows,))
-    _array(fn, "g", g, x.dtype, (rows, width))
+    _array(fn, "g", g, x.dtype, (1 if isinstance(g, np.ndarray) and g.ndim == 2 and g.shape[0] == 1
+                                 else rows, width))
     if dx is not None:
         _array(fn, "dx", dx, x.dtype, (rows, width))
         _writable(fn, "dx", dx)
@@ -188,6 +192,8 @@ cdef void _backward_f(floating[:, ::1] x, object gamma, floating[::1] mean, floa
     if dx is not None:
         dv = dx
         dp = &dv[0, 0]
+    # one shared row of g (a broadcast over rows) is read with row stride 0
+    cdef Py_ssize_t gstride = 0 if g.shape[0] == 1 else x.shape[1]
     with nogil:
-        _backward(&x[0, 0], gp, &mean[0], &rstd[0], &g[0, 0], dp, &parts[0, 0], nparts,
+        _backward(&x[0, 0], gp, &mean[0], &rstd[0], &g[0, 0], gstride, dp, &parts[0, 0], nparts,
                   x.shape[0], x.shape[1])

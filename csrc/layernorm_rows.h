@@ -14,6 +14,10 @@
  * gg = g * gamma: one pass sums gg and gg * xhat and adds g * xhat and g into the caller's
  * dgamma / dbeta partial rows, a second writes dx = rstd * (gg - mean(gg) - xhat * mean(gg xhat)).
  * gamma / beta may be NULL (no scale / offset); dx may be NULL (only dgamma / dbeta wanted).
+ * Row r of g starts at g + r * gstride: gstride = width for one gradient row per row, 0 for one
+ * row shared by every row (the tape's seed of ones for a non-scalar target is such a broadcast,
+ * and reading one row instead of a materialised (rows, width) array of ones saves its memory
+ * traffic).
  */
 #ifndef ENGINE_LAYERNORM_ROWS_H
 #define ENGINE_LAYERNORM_ROWS_H
@@ -51,11 +55,11 @@ ATTR static void engine_ln_fwd_##TN##_##SUFFIX(const T *x, const T *gamma, const
     }                                                                                            \
 }                                                                                                \
 ATTR static void engine_ln_bwd_##TN##_##SUFFIX(const T *x, const T *gamma, const T *mean,          \
-                                               const T *rstd, const T *g, T *dx, T *dgamma_part,  \
-                                               T *dbeta_part, ptrdiff_t r0, ptrdiff_t r1,         \
-                                               ptrdiff_t width) {                                  \
+                                               const T *rstd, const T *g, ptrdiff_t gstride, T *dx,  \
+                                               T *dgamma_part, T *dbeta_part, ptrdiff_t r0,       \
+                                               ptrdiff_t r1, ptrdiff_t width) {                    \
     for (ptrdiff_t r = r0; r < r1; r++) {                                                        \
-        const T *xr = x + r * width, *gr = g + r * width;                                        \
+        const T *xr = x + r * width, *gr = g + r * gstride;                                      \
         T fm = mean[r], fi = rstd[r];                                                            \
         double a = 0.0, b = 0.0;                                                                 \
         if (gamma != NULL) {                                                                     \
@@ -99,9 +103,9 @@ typedef struct {
                     ptrdiff_t, ptrdiff_t, ptrdiff_t);
     void (*fwd_f64)(const double *, const double *, const double *, double, double *, double *, double *,
                     ptrdiff_t, ptrdiff_t, ptrdiff_t);
-    void (*bwd_f32)(const float *, const float *, const float *, const float *, const float *, float *,
-                    float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
-    void (*bwd_f64)(const double *, const double *, const double *, const double *, const double *,
+    void (*bwd_f32)(const float *, const float *, const float *, const float *, const float *, ptrdiff_t,
+                    float *, float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    void (*bwd_f64)(const double *, const double *, const double *, const double *, const double *, ptrdiff_t,
                     double *, double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 } engine_ln_isa_table;
 
@@ -136,15 +140,16 @@ static inline void engine_ln_forward_rows_f64(const double *x, const double *gam
     engine_ln_isa()->fwd_f64(x, gamma, beta, eps, y, mean, rstd, r0, r1, width);
 }
 static inline void engine_ln_backward_rows_f32(const float *x, const float *gamma, const float *mean,
-                                               const float *rstd, const float *g, float *dx, float *dgamma_part,
-                                               float *dbeta_part, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t width) {
-    engine_ln_isa()->bwd_f32(x, gamma, mean, rstd, g, dx, dgamma_part, dbeta_part, r0, r1, width);
+                                               const float *rstd, const float *g, ptrdiff_t gstride, float *dx,
+                                               float *dgamma_part, float *dbeta_part, ptrdiff_t r0, ptrdiff_t r1,
+                                               ptrdiff_t width) {
+    engine_ln_isa()->bwd_f32(x, gamma, mean, rstd, g, gstride, dx, dgamma_part, dbeta_part, r0, r1, width);
 }
 static inline void engine_ln_backward_rows_f64(const double *x, const double *gamma, const double *mean,
-                                               const double *rstd, const double *g, double *dx,
-                                               double *dgamma_part, double *dbeta_part, ptrdiff_t r0,
+                                               const double *rstd, const double *g, ptrdiff_t gstride,
+                                               double *dx, double *dgamma_part, double *dbeta_part, ptrdiff_t r0,
                                                ptrdiff_t r1, ptrdiff_t width) {
-    engine_ln_isa()->bwd_f64(x, gamma, mean, rstd, g, dx, dgamma_part, dbeta_part, r0, r1, width);
+    engine_ln_isa()->bwd_f64(x, gamma, mean, rstd, g, gstride, dx, dgamma_part, dbeta_part, r0, r1, width);
 }
 
 #endif

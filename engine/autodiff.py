@@ -96,6 +96,22 @@ def _dense(g):
     return g.dense() if isinstance(g, SparseGradient) else g
 
 
+def _ones_seed(arr):
+    """The default output gradient of a target: ones of its shape and dtype, as a read-only
+    stride-0 view of a single 1 when it has axes (a vjp never writes its gradient in place)."""
+    if arr.ndim == 0:
+        return np.ones_like(arr)
+    return np.broadcast_to(np.ones((), dtype=arr.dtype), arr.shape)
+
+
+def _owned(g):
+    """A gradient handed to the caller as an array of its own (a seed view materialised: a
+    target that is also a source gets its seed back)."""
+    if isinstance(g, np.ndarray) and not g.flags.writeable and g.ndim and 0 in g.strides:
+        return np.array(g)
+    return g
+
+
 class GradientTape:
     """Records ops for differentiation, with TensorFlow's interface.
 
@@ -234,7 +250,10 @@ class GradientTape:
             arr = _as_array(t)
             if not isinstance(arr, np.ndarray):
                 arr = np.asarray(arr)
-            seed = np.ones_like(arr) if og is None else np.asarray(_as_array(og), dtype=arr.dtype)
+            # The default seed is a read-only broadcast of one 1 (no array of ones the size of the
+            # target: a kernel that takes a broadcast gradient reads one row of it; the others
+            # materialise it where they need it contiguous).
+            seed = _ones_seed(arr) if og is None else np.asarray(_as_array(og), dtype=arr.dtype)
             if seed.shape != arr.shape:
                 raise ValueError(f"GradientTape.gradient: an output gradient of shape {seed.shape} for a "
                                  f"target of shape {arr.shape}")
@@ -246,7 +265,7 @@ class GradientTape:
         for ri in range(len(records) - 1, -1, -1):
             if ready_after is not None and ri + 1 in ready_after:
                 for i in ready_after.pop(ri + 1):
-                    on_ready(i, grads.get(id(_as_array(sources[i]))))
+                    on_ready(i, _owned(grads.get(id(_as_array(sources[i])))))
             rec = records[ri]
             out = rec.output
             if isinstance(out, tuple):
@@ -274,14 +293,14 @@ class GradientTape:
         if ready_after is not None:
             for ri in sorted(ready_after, reverse=True):
                 for i in ready_after[ri]:
-                    on_ready(i, grads.get(id(_as_array(sources[i]))))
+                    on_ready(i, _owned(grads.get(id(_as_array(sources[i])))))
         result = []
         for s in sources:
             arr = _as_array(s)
             g = grads.get(id(arr))
             if g is None and unconnected_gradients == "zero":
                 g = np.zeros_like(arr)
-            result.append(g if keep_sparse or g is None else _dense(g))
+            result.append(g if keep_sparse or g is None else _owned(_dense(g)))
         if not self.persistent:
             self.reset()
         return result

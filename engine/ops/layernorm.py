@@ -19,6 +19,16 @@ def _row_layout(ndim, axes):
     return None if perm == list(range(ndim)) else perm
 
 
+def _shared_row(g, n_normalized, dtype):
+    """g (..., normalized axes) as the kernel's (1, width) row when every row of g is one row in
+    memory (stride 0 along the leading axes, as the tape's seed of ones for a non-scalar target),
+    else None: the kernel then reads that row for every row instead of a materialised copy."""
+    lead = g.ndim - n_normalized
+    if lead == 0 or g.size == 0 or any(st != 0 and n != 1 for st, n in zip(g.strides[:lead], g.shape)):
+        return None
+    return contiguous(g[(0,) * lead], dtype).reshape(1, -1)
+
+
 @differentiable
 def _layer_norm(x, gamma, beta, axes=None, epsilon=1e-3):
     dtype = float_dtype_of(x)
@@ -40,7 +50,9 @@ def _layer_norm(x, gamma, beta, axes=None, epsilon=1e-3):
 
     def vjp(g, needs):
         gt = g if perm is None else np.transpose(g, perm)
-        g2 = contiguous(gt, dtype).reshape(-1, width)
+        g2 = _shared_row(gt, len(axes), dtype)
+        if g2 is None:
+            g2 = contiguous(gt, dtype).reshape(-1, width)
         dx2 = np.empty_like(x2) if needs[0] else None
         dgamma, dbeta = K.layer_norm_backward(x2, g1, mean, rstd, g2, dx2)
         dx = None

@@ -130,6 +130,28 @@ def test_layer_norm_kernel_matches_float64_on_every_simd_path(isa_level, dtype, 
     np.testing.assert_allclose(dbeta, rdb, rtol=tol["rtol"], atol=tol["atol"] * rows)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,width", [(1, 5), (7, 9), (300, 257)])
+def test_layer_norm_backward_reads_one_shared_gradient_row_on_every_simd_path(isa_level, dtype, rows, width):
+    # g of shape (1, width) is every row's output gradient (row stride 0 in the kernel)
+    rng = np.random.default_rng(rows + width)
+    x = rng.standard_normal((rows, width)).astype(dtype)
+    gamma = rng.standard_normal(width).astype(dtype)
+    g_row = rng.standard_normal((1, width)).astype(dtype)
+    y, mean, rstd = np.empty_like(x), np.empty(rows, dtype), np.empty(rows, dtype)
+    L.layer_norm_forward(x, gamma, None, 1e-3, y, mean, rstd)
+    dx = np.empty_like(x)
+    dgamma, dbeta = L.layer_norm_backward(x, gamma, mean, rstd, g_row, dx)
+    _, _, _, rdx, rdg, rdb = _layer_norm_reference(x, gamma, None, 1e-3, np.repeat(g_row, rows, axis=0))
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dx, rdx, **tol)
+    np.testing.assert_allclose(dgamma, rdg, rtol=tol["rtol"], atol=tol["atol"] * rows)
+    np.testing.assert_allclose(dbeta, rdb, rtol=tol["rtol"], atol=tol["atol"] * rows)
+    with pytest.raises(ValueError, match="layer_norm_backward"):
+        L.layer_norm_backward(x, gamma, mean, rstd, np.zeros((2, width), dtype) if rows != 2 else
+                              np.zeros((3, width), dtype), dx)
+
+
 def _sdpa_reference(q, k, v, visible, scale, dout):
     """float64 attention in the (B, T, N, D) layout and its gradients, from the formulas: masked
     scores replaced by -1e30 (a row that sees nothing is uniform, and no gradient reaches them)."""

@@ -154,3 +154,30 @@ def test_rms_normalization(axis):
     config = layer.get_config()
     assert config["epsilon"] == 1e-6
     assert layers.RMSNormalization.from_config(config).get_config() == config
+
+
+def test_layer_norm_seeded_with_ones_matches_formula_and_gradients_are_owned():
+    # The tape's default seed for a non-scalar target is a stride-0 broadcast of 1: the layer
+    # norm's backward reads it as one shared row.  Its results equal an explicit ones seed, and a
+    # target that is also a source gets writable ones of its own.
+    from engine.autodiff import GradientTape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 10)).astype(np.float32)
+    layer = layers.LayerNormalization(gamma_initializer="random_normal", beta_initializer="random_normal")
+    layer(x)
+    grads = []
+    for seed in (None, np.ones((4, 6, 10), np.float32)):
+        with GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        grads.append(tape.gradient(y, [x] + layer.trainable_weights, output_gradients=seed))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    x64 = x.astype(np.float64)
+    xhat = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-3)
+    np.testing.assert_allclose(grads[0][1], xhat.sum(axis=(0, 1)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grads[0][2], np.full(10, 24.0), rtol=1e-6)
+    with GradientTape() as tape:
+        tape.watch(x)
+        same = tape.gradient(x, [x])[0]
+    assert same._value.flags.writeable and np.array_equal(np.asarray(same), np.ones_like(x))
