@@ -791,6 +791,67 @@ class TensorBoard(Callback):
             self._close_writers()       # a lone evaluate() leaves its file complete
 
 
+class SwapEMAWeights(Callback):
+    """Evaluates (and predicts) with the optimizer's moving averages of the weights.
+
+    Needs an optimizer made with `use_ema=True`. Before validation, `evaluate` or `predict`, each
+    weight is exchanged with its average, and exchanged back afterwards. With `swap_on_epoch`,
+    the averages are also in the model between epochs, so callbacks such as `ModelCheckpoint`
+    save them.
+
+    Args:
+        swap_on_epoch: also keep the averages in the model from each epoch's end to the next
+            epoch's start (default False).
+    """
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._averages_in_model = False
+
+    def _optimizers(self):
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        inner = getattr(optimizer, "optimizers", None)
+        chosen = [o for o in inner if getattr(o, "use_ema", False)] if inner is not None else [optimizer]
+        if not chosen or not all(getattr(o, "use_ema", False) for o in chosen):
+            raise ValueError("SwapEMAWeights must be used with an optimizer made with use_ema=True (for a "
+                             "MultiOptimizer, at least one inner optimizer)")
+        return chosen
+
+    def _swap(self, into_model):
+        if self._averages_in_model != into_model:
+            for optimizer in self._optimizers():
+                optimizer.swap_moving_averages()
+            self._averages_in_model = into_model
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch:
+            self._swap(False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch:
+            self._swap(True)
+            if epoch == self.params.get("epochs", 0) - 1:
+                # fit ends by copying the averages into the weights: the averages are in the model
+                # now, so the slots take them back first (as Keras's callback does).
+                for optimizer in self._optimizers():
+                    optimizer.copy_variables_to_moving_averages()
+
+    def on_test_begin(self, logs=None):
+        self._swap(True)
+
+    def on_test_end(self, logs=None):
+        self._swap(False)
+
+    def on_predict_begin(self, logs=None):
+        self._swap(True)
+
+    def on_predict_end(self, logs=None):
+        # (Keras 3.15's on_predict_end tests the flag the wrong way round and leaves the averages
+        # in the model after predict; engine swaps back, as on_test_end does.)
+        self._swap(False)
+
+
 def _weight_as_image(weight):
     """A weight as Keras shows it: a bias as one row, a kernel as (smaller side, larger side), a
     channels-last 3-D kernel as one image per output channel; None for other shapes."""

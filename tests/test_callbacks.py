@@ -265,3 +265,61 @@ def test_plot_model_images_need_graphviz(tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "m.png")
     dot = engine.utils.model_to_dot(model, show_shapes=True)
     assert dot.startswith('digraph "') and dot.count("->") == 2 and "inner|Functional" in dot
+
+
+def _ema_model():
+    from engine import Input, Model, layers, optimizers
+    inp = Input((3,))
+    model = Model(inp, layers.Dense(1, kernel_initializer="ones")(inp))
+    model.compile(optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), "mse")
+    return model
+
+
+def test_swap_ema_weights_evaluates_with_the_averages_and_restores_the_weights():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    model = _ema_model()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)     # fit ends with the averages in the weights
+    # More steps by hand: the weights and their averages now differ.
+    model.train_on_batch(x[:8], y[:8])
+    model.train_on_batch(x[8:16], y[8:16])
+    weights = [w.copy() for w in model.get_weights()]
+    opt = model.optimizer
+    kernel = model.trainable_variables[0]
+    opt.swap_moving_averages()
+    average_kernel = kernel.numpy().copy()
+    opt.swap_moving_averages()
+    np.testing.assert_array_equal(kernel.numpy(), weights[0])
+    assert not np.array_equal(average_kernel, weights[0])
+    swap = callbacks.SwapEMAWeights()
+    swap.set_model(model)
+    swap.on_test_begin()
+    with_averages = model.evaluate(x, y, verbose=0)
+    swap.on_test_end()
+    np.testing.assert_array_equal(kernel.numpy(), weights[0])
+    opt.swap_moving_averages()
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(with_averages)
+    opt.swap_moving_averages()
+    # evaluate(callbacks=[...]) and predict do the swap themselves and put the weights back.
+    assert model.evaluate(x, y, verbose=0, callbacks=[callbacks.SwapEMAWeights()]) == pytest.approx(with_averages)
+    np.testing.assert_array_equal(kernel.numpy(), weights[0])
+    model.predict(x, verbose=0, callbacks=[callbacks.SwapEMAWeights()])
+    np.testing.assert_array_equal(kernel.numpy(), weights[0])
+
+
+def test_swap_on_epoch_leaves_the_averages_in_the_model_at_the_end():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    plain, swapped = _ema_model(), _ema_model()
+    plain.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    swapped.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                callbacks=[callbacks.SwapEMAWeights(swap_on_epoch=True)])
+    # Between epochs the averages were in the model but training resumed from the weights, so
+    # both runs end with the same averages in the weights.
+    for a, b in zip(plain.get_weights(), swapped.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    with pytest.raises(ValueError, match="use_ema=True"):
+        model = tiny()
+        cb = callbacks.SwapEMAWeights()
+        cb.set_model(model)
+        cb.on_test_begin()

@@ -558,6 +558,29 @@ class Optimizer:
             w = var._value if isinstance(var, Variable) else var
             w[...] = self._slot(var, _EMA)
 
+    def swap_moving_averages(self):
+        """With use_ema, exchange every variable's value with its moving average (in place; twice
+        restores both). `callbacks.SwapEMAWeights` evaluates with the averages this way.
+
+        Raises:
+            ValueError: if the optimizer was made without `use_ema=True`.
+        """
+        if not self.use_ema:
+            raise ValueError(f"{type(self).__name__}: swapping in the moving averages needs use_ema=True")
+        for var in self._built_variables or []:
+            w = var._value if isinstance(var, Variable) else var
+            average = self._slot(var, _EMA)
+            held = w.copy()
+            w[...] = average
+            average[...] = held
+
+    def copy_variables_to_moving_averages(self):
+        """With use_ema, set every moving average to its variable's current value."""
+        if not self.use_ema:
+            raise ValueError(f"{type(self).__name__}: there are no moving averages without use_ema=True")
+        for var in self._built_variables or []:
+            self._slot(var, _EMA)[...] = var._value if isinstance(var, Variable) else var
+
     def finalize_variable_values(self, var_list):
         """With use_ema, copy the moving averages into the variables (the training loop calls it at
         the end of fit); otherwise nothing.
