@@ -791,6 +791,51 @@ class TensorBoard(Callback):
             self._close_writers()       # a lone evaluate() leaves its file complete
 
 
+class RemoteMonitor(Callback):
+    """Posts each epoch's logs to a server (HTTP POST, with the standard library's urllib).
+
+    The body is form-encoded, `field=<the logs and "epoch" as JSON>`, or with `send_as_json`
+    the JSON itself. A server that cannot be reached gives a warning, not an error. In
+    data-parallel training only rank 0 posts.
+
+    Args:
+        root: the server's root URL (default "http://localhost:9000").
+        path: the path posted to (default "/publish/epoch/end/").
+        field: the form field holding the JSON (default "data").
+        headers: optional dict of extra HTTP headers.
+        send_as_json: post the JSON as the body (`Content-Type: application/json`).
+    """
+
+    def __init__(self, root="http://localhost:9000", path="/publish/epoch/end/", field="data", headers=None,
+                 send_as_json=False):
+        super().__init__()
+        self.root, self.path, self.field = root, path, field
+        self.headers, self.send_as_json = headers, send_as_json
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not is_chief():
+            return
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        send = {"epoch": epoch}
+        for k, v in (logs or {}).items():
+            send[k] = v.item() if isinstance(v, (np.ndarray, np.generic)) else v
+        headers = dict(self.headers or {})
+        if self.send_as_json:
+            body = json.dumps(send).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        else:
+            body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode("ascii")
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        request = urllib.request.Request(self.root + self.path, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except (urllib.error.URLError, OSError, ValueError):
+            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}", stacklevel=2)
+
+
 class SwapEMAWeights(Callback):
     """Evaluates (and predicts) with the optimizer's moving averages of the weights.
 

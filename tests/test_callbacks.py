@@ -323,3 +323,40 @@ def test_swap_on_epoch_leaves_the_averages_in_the_model_at_the_end():
         cb = callbacks.SwapEMAWeights()
         cb.set_model(model)
         cb.on_test_begin()
+
+
+def test_remote_monitor_posts_each_epoch_as_form_or_json():
+    import json
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], self.headers.get("X-Run"), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        history = tiny().fit(X, Y, epochs=2, batch_size=16, verbose=0,
+                             callbacks=[callbacks.RemoteMonitor(root=root, headers={"X-Run": "r1"})])
+        tiny().fit(X, Y, epochs=1, batch_size=16, verbose=0,
+                   callbacks=[callbacks.RemoteMonitor(root=root, path="/j", send_as_json=True)])
+    finally:
+        server.shutdown()
+    path, ctype, run, body = received[1]
+    assert (path, ctype, run) == ("/publish/epoch/end/", "application/x-www-form-urlencoded", "r1")
+    sent = json.loads(urllib.parse.parse_qs(body.decode())["data"][0])
+    assert sent["epoch"] == 1 and sent["loss"] == pytest.approx(history.history["loss"][1])
+    path, ctype, _, body = received[2]
+    assert (path, ctype) == ("/j", "application/json") and json.loads(body)["epoch"] == 0
+    with pytest.warns(UserWarning, match="Could not reach"):
+        tiny().fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.RemoteMonitor(root="http://127.0.0.1:9")])
