@@ -62,9 +62,11 @@ def functional_config(model):
             "output_layers": ends(model.outputs, model._output_structure)}
 
 
-def functional_from_config(cls, config, custom_objects=None, safe_mode=None, make_layer=None):
+def functional_from_config(cls, config, custom_objects=None, safe_mode=None, make_layer=None, call_layer=None):
     """Rebuild the layers, replay their calls in dependency order, then make the model.
-    make_layer(name), if given, supplies each non-input layer instead of its config (clone_model)."""
+    make_layer(name), if given, supplies each non-input layer instead of its config, and
+    call_layer(layer, *args, **kwargs) replaces each call (clone_model's clone_function and
+    call_function)."""
     InputLayer = _input_layer_class()
     created = {}          # layer name -> layer
     outputs_of = {}       # (layer name, node index) -> flat output tensors
@@ -109,7 +111,7 @@ def functional_from_config(cls, config, custom_objects=None, safe_mode=None, mak
             # Keras records call arguments such as mask=None for layers whose call takes none.
             accepted = inspect.signature(layer.call).parameters
             kwargs = {k: v for k, v in kwargs.items() if k in accepted or v is not None}
-            out = layer(*args, **kwargs)
+            out = layer(*args, **kwargs) if call_layer is None else call_layer(layer, *args, **kwargs)
             outputs_of[(name, i)] = tree.flatten(out)
             pending.remove(item)
             progressed = True

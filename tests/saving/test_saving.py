@@ -470,3 +470,36 @@ def test_clone_model_with_a_clone_function_and_new_inputs():
     new_in = Input(shape=(2,), name="fresh")
     rewired = clone_model(seq, input_tensors=new_in)
     assert rewired.inputs[0] is new_in and rewired.count_params() == seq.count_params()
+
+
+def test_clone_model_call_function_inserts_layers_and_recursive_clones_nested_models():
+    inp = Input(shape=(4,), name="cin")
+    inner = Sequential([Input(shape=(4,)), layers.Dense(3, name="inner_dense")], name="inner_seq")
+    out = layers.Dense(2, name="outer_dense")(inner(inp))
+    model = Model(inp, out)
+    x = rng.random((5, 4)).astype("float32")
+
+    # call_function: every Dense output goes through an extra scaling layer in the clone.
+    def doubled(layer, *args, **kwargs):
+        y = layer(*args, **kwargs)
+        return layers.Rescaling(2.0)(y) if isinstance(layer, layers.Dense) else y
+
+    same = clone_model(model, clone_function=lambda layer: layer, call_function=doubled)
+    np.testing.assert_allclose(same.predict(x, verbose=0), 2 * model.predict(x, verbose=0), rtol=1e-6)
+
+    seen = []
+
+    def record(layer):
+        seen.append(layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    clone_model(model, clone_function=record)
+    assert "inner_seq" in seen and "inner_dense" not in seen
+    seen.clear()
+    deep = clone_model(model, clone_function=record, recursive=True)
+    assert "inner_dense" in seen and "inner_seq" not in seen
+    assert deep.get_layer("inner_seq") is not inner and deep.count_params() == model.count_params()
+    with pytest.raises(ValueError, match="Sequential"):
+        clone_model(inner, call_function=doubled)
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        clone_model(model, bogus=1)
