@@ -36,6 +36,15 @@ class _UnitForgetBias(initializers.Initializer):
         return np.concatenate([value, ones, more]).astype(dtype or "float32")
 
 
+def _check_use_cudnn(layer, use_cudnn):
+    if use_cudnn not in ("auto", True, False):
+        raise ValueError(f"Layer {layer.name!r}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+    if use_cudnn is True:
+        raise ValueError(f"Layer {layer.name!r}: use_cudnn=True asks for cuDNN, which engine (CPU kernels) does "
+                         "not have; pass use_cudnn='auto' (the default) or False")
+    return use_cudnn
+
+
 class _CellWeights:
     """Stands for an LSTM / GRU / SimpleRNN's cell when saving: the layer's own weights, in its
     order (kernel, recurrent kernel, bias), saved and loaded as a cell's."""
@@ -294,6 +303,8 @@ class LSTM(_RNN):
         unroll: whether Keras unrolls the time loop when it compiles the model (default
             `False`). Engine runs the whole sequence in one kernel call either way, which computes
             the same result; as in Keras, True needs a known number of timesteps.
+        use_cudnn: `"auto"` (default) or `False`; there is no cuDNN on engine's CPU kernels, so
+            `True`, which in Keras insists on it, is an error.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -301,9 +312,10 @@ class LSTM(_RNN):
     gates = 4
     state_count = 2
 
-    def __init__(self, units, unit_forget_bias=True, **kwargs):
+    def __init__(self, units, unit_forget_bias=True, use_cudnn="auto", **kwargs):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = unit_forget_bias
+        self.use_cudnn = _check_use_cudnn(self, use_cudnn)
 
     def _bias_initializer(self):
         if self.unit_forget_bias:
@@ -363,15 +375,18 @@ class GRU(_RNN):
         unroll: whether Keras unrolls the time loop when it compiles the model (default
             `False`). Engine runs the whole sequence in one kernel call either way, which computes
             the same result; as in Keras, True needs a known number of timesteps.
+        use_cudnn: `"auto"` (default) or `False`; there is no cuDNN on engine's CPU kernels, so
+            `True`, which in Keras insists on it, is an error.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
     cell_name = "gru_cell"     # the name of the cell Keras's GRU holds its weights in
     gates = 3
 
-    def __init__(self, units, reset_after=True, **kwargs):
+    def __init__(self, units, reset_after=True, use_cudnn="auto", **kwargs):
         super().__init__(units, **kwargs)
         self.reset_after = reset_after
+        self.use_cudnn = _check_use_cudnn(self, use_cudnn)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
