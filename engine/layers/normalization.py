@@ -2,12 +2,13 @@
 
 import numpy as np
 
-from engine import constraints, initializers, regularizers
+from engine import config, constraints, initializers, regularizers
 from engine.distribution.training import current_shard
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
 from engine.ops._util import check_axis
 from engine.saving.registry import register_builtins
+from engine.saving.serialization import serialize_keras_object
 
 
 class BatchNormalization(Layer):
@@ -35,17 +36,34 @@ class BatchNormalization(Layer):
         synchronized: in data-parallel training (engine.distribution), whether to normalise with
             the statistics of the global batch (every rank's samples) instead of each rank's slice
             (default `False`); without a distribution there is one batch and it changes nothing.
+        renorm: whether to use batch renormalization: while training, the batch-normalized values
+            are corrected by `r = std_batch / std_renorm` and `d = (mean_batch - mean_renorm) /
+            std_renorm` (treated as constants by the gradients) against moving statistics of
+            their own, and the inference statistics are a moving mean and standard deviation
+            (default `False`).
+        renorm_clipping: with `renorm`, a dict with optional keys `"rmax"`, `"rmin"`, `"dmax"`
+            clipping `r` to `[rmin, rmax]` and `d` to `[-dmax, dmax]`.
+        renorm_momentum: with `renorm`, the momentum of the statistics `r` and `d` are computed
+            against (default 0.99).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: the tensor to normalize.
+        training: whether to normalize with the batch's statistics (and update the moving ones).
+        mask: optional boolean tensor of the input's shape without its channel axis: while
+            training, only the unmasked positions count in the batch statistics (as Keras).
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
-                 beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
-        for key in ("renorm", "renorm_clipping", "renorm_momentum"):
-            kwargs.pop(key, None)  # Keras 3 arguments for batch renormalization, which engine does not do
-        kwargs.pop("fused", None)
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False,
+                 renorm_clipping=None, renorm_momentum=0.99, **kwargs):
+        kwargs.pop("fused", None)       # a Keras 2 switch of TensorFlow's kernel choice
         super().__init__(**kwargs)
+        self.renorm = bool(renorm)
+        self.renorm_clipping = _checked_clipping(renorm_clipping, self.name) if self.renorm else renorm_clipping
+        self.renorm_momentum = float(renorm_momentum)
         if axis not in (-1,) and not isinstance(axis, int):
             raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
         self.axis = axis
@@ -86,12 +104,30 @@ class BatchNormalization(Layer):
                                            name="moving_mean", trainable=False)
         self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
                                                name="moving_variance", trainable=False)
+        if self.renorm:
+            # Keras's order and initial values: the standard deviations start at the square root
+            # of the variance initializer's values.
+            stddev_init = _SquareRootOf(self.moving_variance_initializer)
+            self.moving_stddev = self.add_weight(shape=shape, initializer=stddev_init, name="moving_stddev",
+                                                 trainable=False)
+            self.renorm_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
+                                               name="renorm_mean", trainable=False)
+            self.renorm_stddev = self.add_weight(shape=shape, initializer=stddev_init, name="renorm_stddev",
+                                                 trainable=False)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if inputs.shape[-1] != self.moving_mean.shape[0]:
             raise ValueError(f"Layer \"{self.name}\" (BatchNormalization) was built for {self.moving_mean.shape[0]} "
                              f"channels but got an input of shape {inputs.shape}")
+        if mask is not None and tuple(mask.shape) != tuple(inputs.shape[:-1]):
+            raise ValueError(f"Layer \"{self.name}\" (BatchNormalization): the mask must have the input's shape "
+                             f"without the channel axis, {tuple(inputs.shape[:-1])}; got {tuple(mask.shape)}")
+        if training and self.trainable and (mask is not None or self.renorm):
+            if current_shard() is not None:
+                raise ValueError(f"Layer \"{self.name}\" (BatchNormalization): masks and renorm are not supported "
+                                 "in data-parallel training; train without them or on one process")
+            return self._train_composed(inputs, mask)
         if training and self.trainable:
             if current_shard() is not None:    # a data-parallel step: statistics across ranks
                 from engine.distribution.batch_norm import batch_norm_train
@@ -106,14 +142,107 @@ class BatchNormalization(Layer):
         return norm_ops.batch_norm_infer(inputs, self.gamma, self.beta, self.moving_mean._value,
                                          self.moving_variance._value, epsilon=self.epsilon)
 
+    def _train_composed(self, inputs, mask):
+        """A training step with a mask (masked moments) or renorm, composed of recorded ops as
+        Keras composes it: the moments are differentiated through, r and d are not."""
+        from engine import ops
+        axes = tuple(range(len(inputs.shape) - 1))
+        if mask is None:
+            mean, variance = ops.moments(inputs, axes=axes)
+        else:
+            weights = ops.broadcast_to(ops.expand_dims(ops.cast(mask, inputs.dtype), -1), inputs.shape)
+            weighted = ops.multiply(weights, inputs)
+            total = ops.add(ops.sum(weights, axis=axes), config.epsilon())
+            mean = ops.divide(ops.sum(weighted, axis=axes), total)
+            variance = ops.divide(ops.sum(ops.multiply(weights, ops.square(ops.subtract(weighted, mean))), axis=axes),
+                                  total)
+        gamma, beta = self.gamma, self.beta
+        if self.renorm:
+            r, d = self._renorm_corrections(np.asarray(mean), np.asarray(variance))
+            gamma = r if gamma is None else ops.multiply(r, gamma)
+            beta = ops.multiply(d, self.gamma) if self.gamma is not None else d
+            beta = beta if self.beta is None else ops.add(beta, self.beta)
+            self._update_renorm_statistics(np.asarray(mean), np.asarray(variance))
+        else:
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean._value * m + np.asarray(mean) * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance._value * m + np.asarray(variance) * (1.0 - m))
+        return ops.batch_normalization(inputs, mean, variance, axis=-1, offset=beta, scale=gamma,
+                                       epsilon=self.epsilon)
+
+    def _renorm_corrections(self, mean, variance):
+        """r and d (constants for the gradients), clipped as renorm_clipping says."""
+        dtype = mean.dtype.type
+        stddev = np.sqrt(variance + dtype(self.epsilon))
+        renorm_stddev = np.maximum(self.renorm_stddev._value, np.sqrt(dtype(self.epsilon)))
+        r = stddev / renorm_stddev
+        d = (mean - self.renorm_mean._value) / renorm_stddev
+        clip = self.renorm_clipping
+        if clip.get("rmin") is not None:
+            r = np.maximum(r, dtype(clip["rmin"]))
+        if clip.get("rmax") is not None:
+            r = np.minimum(r, dtype(clip["rmax"]))
+        if clip.get("dmax") is not None:
+            d = np.clip(d, -dtype(clip["dmax"]), dtype(clip["dmax"]))
+        return r.astype(mean.dtype), d.astype(mean.dtype)
+
+    def _update_renorm_statistics(self, mean, variance):
+        dtype = mean.dtype.type
+        stddev = np.sqrt(variance + dtype(self.epsilon))
+        rm, m = dtype(self.renorm_momentum), dtype(self.momentum)
+        self.renorm_mean.assign(self.renorm_mean._value * rm + mean * (1 - rm))
+        self.renorm_stddev.assign(self.renorm_stddev._value * rm + stddev * (1 - rm))
+        self.moving_mean.assign(self.moving_mean._value * m + mean * (1 - m))
+        moving_stddev = self.moving_stddev._value * m + stddev * (1 - m)
+        self.moving_stddev.assign(moving_stddev)
+        # The inference variance follows the standard deviation (never negative from rounding).
+        self.moving_variance.assign(np.maximum(moving_stddev * moving_stddev - dtype(self.epsilon), 0))
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update({"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                       "center": self.center, "scale": self.scale, "synchronized": self.synchronized})
+        config.update({
+            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+            "center": self.center, "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+            "beta_regularizer": serialize_keras_object(self.beta_regularizer),
+            "gamma_regularizer": serialize_keras_object(self.gamma_regularizer),
+            "beta_constraint": serialize_keras_object(self.beta_constraint),
+            "gamma_constraint": serialize_keras_object(self.gamma_constraint),
+            "synchronized": self.synchronized,
+            "renorm": self.renorm, "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum,
+        })
         return config
+
+
+class _SquareRootOf(initializers.Initializer):
+    """The square roots of another initializer's values (renorm's standard deviations)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, shape, dtype=None):
+        return np.sqrt(np.asarray(self.base(shape, dtype=dtype)))
+
+
+def _checked_clipping(clipping, name):
+    clipping = dict(clipping or {})
+    unknown = set(clipping) - {"rmax", "rmin", "dmax"}
+    if unknown:
+        raise ValueError(f"Layer {name!r} (BatchNormalization): renorm_clipping takes the keys rmax, rmin and dmax; "
+                         f"got {sorted(unknown)}")
+    rmax, rmin, dmax = clipping.get("rmax"), clipping.get("rmin"), clipping.get("dmax")
+    if rmax is not None and rmin is not None and rmax < rmin:
+        raise ValueError(f"Layer {name!r} (BatchNormalization): renorm_clipping rmax ({rmax}) must be at least "
+                         f"rmin ({rmin})")
+    if dmax is not None and dmax < 0:
+        raise ValueError(f"Layer {name!r} (BatchNormalization): renorm_clipping dmax must be non-negative, got {dmax}")
+    return clipping
 
 
 register_builtins("layers", globals())  # loadable from .keras configs by class name

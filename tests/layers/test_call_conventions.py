@@ -33,7 +33,7 @@ CASES = {
     "AveragePooling2D": (lambda: layers.AveragePooling2D(2), rng.standard_normal((2, 4, 4, 3))),
     "GlobalMaxPooling1D": (lambda: layers.GlobalMaxPooling1D(), rng.standard_normal((2, 6, 4))),
     "GlobalAveragePooling2D": (lambda: layers.GlobalAveragePooling2D(), rng.standard_normal((2, 4, 4, 3))),
-    "BatchNormalization": (lambda: layers.BatchNormalization(), rng.standard_normal((4, 3))),
+    "BatchNormalization": (lambda: layers.BatchNormalization(), rng.standard_normal((4, 2, 3))),   # a mask is (batch, steps), as Keras requires
     "ZeroPadding2D": (lambda: layers.ZeroPadding2D(1), rng.standard_normal((2, 3, 3, 2))),
     "UpSampling1D": (lambda: layers.UpSampling1D(2), rng.standard_normal((2, 3, 2))),
     "Cropping1D": (lambda: layers.Cropping1D(1), rng.standard_normal((2, 4, 2))),
