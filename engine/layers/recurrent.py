@@ -37,6 +37,8 @@ class _UnitForgetBias(initializers.Initializer):
 
 
 def _check_use_cudnn(layer, use_cudnn):
+    """Keras's LSTM / GRU choose cuDNN with use_cudnn ("auto": where it can run; True: required);
+    engine has no cuDNN, so True is refused."""
     if use_cudnn not in ("auto", True, False):
         raise ValueError(f"Layer {layer.name!r}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
     if use_cudnn is True:
@@ -87,15 +89,8 @@ class _RNN(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
                  **kwargs):
-        # Keras's LSTM / GRU choose cuDNN with use_cudnn ("auto" where it can run, True: required);
-        # engine has no cuDNN, so True is refused.  Keras 2's `implementation` (1 or 2) changes only
-        # how the gates are computed, never the result.
-        use_cudnn = kwargs.pop("use_cudnn", "auto")
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(f"{type(self).__name__}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
-        if use_cudnn is True:
-            raise ValueError(f"{type(self).__name__}: use_cudnn=True requires cuDNN, which engine (a CPU engine) "
-                             "does not have; use 'auto' (the default) or False")
+        # Keras 2's `implementation` (1 or 2) changes only how the gates are computed, never the
+        # result.  (LSTM and GRU take use_cudnn themselves: see _check_use_cudnn.)
         kwargs.pop("implementation", None)
         # Masked steps output zeros instead of the previous output (Keras's RNN argument, which its
         # LSTM / GRU / SimpleRNN pass on).

@@ -273,11 +273,3 @@ def test_denormal_flushing_stays_inside_the_kernels():
     assert ((inside == 0) | (inside >= tiny)).all()          # flushed, not denormal
     assert np.float32(1e-38) * np.float32(1e-3) != 0        # and the mode is restored afterwards
 
-
-def test_use_cudnn_auto_and_false_run_true_is_refused():
-    for cls in (layers.LSTM, layers.GRU):
-        assert cls(2, use_cudnn=False).use_cudnn is False and cls(2).use_cudnn == "auto"
-        with pytest.raises(ValueError, match="cuDNN"):
-            cls(2, use_cudnn=True)
-        with pytest.raises(ValueError, match="'auto', True or False"):
-            cls(2, use_cudnn="yes")

@@ -52,7 +52,7 @@ def test_zero_output_for_mask_zeroes_the_masked_steps(cls):
 
 
 def test_use_cudnn_is_checked():
-    assert layers.LSTM(2, use_cudnn="auto") and layers.GRU(2, use_cudnn=False)
+    assert layers.LSTM(2).use_cudnn == "auto" and layers.GRU(2, use_cudnn=False).use_cudnn is False
     with pytest.raises(ValueError, match="cuDNN"):
         layers.LSTM(2, use_cudnn=True)
     with pytest.raises(ValueError, match="use_cudnn"):
