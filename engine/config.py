@@ -183,6 +183,25 @@ def is_interactive_logging_enabled():
     return io_utils.is_interactive_logging_enabled()
 
 
+def enable_traceback_filtering():
+    """Take engine's internal frames out of the tracebacks of errors raised in fit / evaluate /
+    predict (the default, as Keras's)."""
+    from engine.utils import traceback_utils
+    traceback_utils.enable_traceback_filtering()
+
+
+def disable_traceback_filtering():
+    """Show full tracebacks, engine's internal frames included."""
+    from engine.utils import traceback_utils
+    traceback_utils.disable_traceback_filtering()
+
+
+def is_traceback_filtering_enabled():
+    """Whether engine's internal frames are taken out of tracebacks."""
+    from engine.utils import traceback_utils
+    return traceback_utils.is_traceback_filtering_enabled()
+
+
 def openmp_enabled():
     """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()

@@ -1,5 +1,6 @@
 """keras.backend / keras.config / keras.utils session helpers: names, clear_session, uids, dtype
 predicates, the debugging caps on fit / evaluate / predict, and steps on array inputs."""
+import os
 import warnings
 
 import numpy as np
@@ -139,3 +140,30 @@ def test_callback_list_adds_history_and_progbar_once():
     again = callbacks.CallbackList([mine], add_history=True, model=model)
     assert again.callbacks == [mine] and model.history is mine
     assert callbacks.CallbackList([]).callbacks == []
+
+
+def test_errors_in_fit_come_without_engine_frames_unless_filtering_is_off():
+    import traceback
+
+    def calls_fit():
+        model = _model()
+        model.fit(np.ones((4, 5), "float32"), np.ones((4, 1), "float32"), verbose=0)
+
+    def frames():
+        with pytest.raises(ValueError, match="expects data of shape") as info:
+            calls_fit()
+        return [f.filename for f in traceback.extract_tb(info.value.__traceback__)]
+
+    engine_dir = os.path.dirname(engine.__file__)
+    assert config.is_traceback_filtering_enabled()
+    short = frames()
+    assert not any(f.startswith(engine_dir) and not f.endswith("traceback_utils.py") for f in short)
+    assert short[0] == __file__
+    config.disable_traceback_filtering()
+    try:
+        assert not config.is_traceback_filtering_enabled()
+        full = frames()
+        assert sum(f.startswith(engine_dir) for f in full) > 2
+    finally:
+        config.enable_traceback_filtering()
+    assert config.is_traceback_filtering_enabled()

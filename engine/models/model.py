@@ -5,6 +5,7 @@ import numpy as np
 from engine.layers.base import Layer, unique_name
 from engine.layers.keras_tensor import flatten
 from engine.models.trainer import Trainer
+from engine.utils.traceback_utils import filter_traceback
 
 
 def _functional_arguments(args, kwargs):
@@ -195,3 +196,10 @@ def _saving_methods():
 
 (Model.save, Model.save_weights, Model.load_weights, Model.to_json,
  Model.build_from_config) = _saving_methods()
+
+
+# Errors raised inside a training, evaluation or prediction call reach the user with engine's
+# frames taken out, as Keras's do (config.disable_traceback_filtering() shows them).
+for _name in ("fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch"):
+    setattr(Model, _name, filter_traceback(getattr(Model, _name)))
+del _name

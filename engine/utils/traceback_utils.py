@@ -1,0 +1,52 @@
+"""Short tracebacks, as Keras's: an exception raised inside engine during `fit`, `evaluate`,
+`predict` and the `*_on_batch` methods reaches the user with engine's own frames taken out, so
+the traceback shows the user's code and the message (which names the layer, argument and shapes).
+`config.disable_traceback_filtering()` gives the full traceback back, for debugging engine."""
+import functools
+import os
+import traceback
+import types
+
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_enabled = True
+
+
+def enable_traceback_filtering():
+    """Take engine's internal frames out of the tracebacks of errors raised in fit / evaluate /
+    predict (the default)."""
+    global _enabled
+    _enabled = True
+
+
+def disable_traceback_filtering():
+    """Show full tracebacks, engine's internal frames included."""
+    global _enabled
+    _enabled = False
+
+
+def is_traceback_filtering_enabled():
+    """Whether engine's internal frames are taken out of tracebacks."""
+    return _enabled
+
+
+def _without_engine_frames(tb):
+    kept = None
+    for frame, line in reversed(list(traceback.walk_tb(tb))):
+        if not frame.f_code.co_filename.startswith(_ENGINE_DIR):
+            kept = types.TracebackType(kept, frame, frame.f_lasti, line)
+    return kept     # (None when every frame was engine's: the traceback is the caller's alone)
+
+
+def filter_traceback(fn):
+    """`fn` with engine's frames taken out of the tracebacks of the exceptions it raises (while
+    filtering is enabled); the exception itself, its message and its cause are unchanged."""
+    @functools.wraps(fn)
+    def filtered(*args, **kwargs):
+        if not _enabled:
+            return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            cause = e.__cause__
+            raise e.with_traceback(_without_engine_frames(e.__traceback__)) from cause
+    return filtered
