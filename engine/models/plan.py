@@ -708,7 +708,7 @@ def run_train(model, xs, ys, sample_weight, tvars, eager_step):
     key = train_key(model, xs, ys, sample_weight, tvars)
     cache = _cache(model, "train")
     plan = cache.get(key)
-    if plan is None:
+    if plan is None and distributed.active() is None:   # data-parallel steps: one trace per size
         plan = _other_batch_size(cache, key)
     if plan is not None and plan is not _UNPLANNABLE:
         return plan.run_train(model, xs, ys, sample_weight)
