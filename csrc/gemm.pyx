@@ -141,8 +141,18 @@ def gemm_pair(object A1, object A2, object B, object C1, object C2, bint trans_a
     return C1, C2
 
 
+cdef bint _column_major(cnp.ndarray a):
+    """A 2-D array whose columns, not rows, have unit stride (a transposed view of a row-major
+    matrix, or a Fortran-ordered one): gemm cannot read it, but its transpose it can."""
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(a)
+    return shape[0] > 1 and shape[1] > 1 and strides[1] != itemsize and strides[0] == itemsize
+
+
 def matmul(A, B, bint trans_a=False, bint trans_b=False):
-    """op(A) @ op(B) into a new C-contiguous array."""
+    """op(A) @ op(B) into a new C-contiguous array. A column-major operand (x.T of a row-major
+    x) is read in place, as its transpose with the flag flipped, instead of raising."""
     if not cnp.PyArray_Check(A):
         A = np.asarray(A)
     if not cnp.PyArray_Check(B):
@@ -150,6 +160,12 @@ def matmul(A, B, bint trans_a=False, bint trans_b=False):
     cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B
     if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(b) != 2:
         raise ValueError(f"matmul: expected 2-D operands, got shapes {A.shape} and {B.shape}")
+    if _column_major(a):
+        A = a = <cnp.ndarray>cnp.PyArray_Transpose(a, NULL)
+        trans_a = not trans_a
+    if _column_major(b):
+        B = b = <cnp.ndarray>cnp.PyArray_Transpose(b, NULL)
+        trans_b = not trans_b
     cdef cnp.npy_intp dims[2]
     dims[0] = cnp.PyArray_DIMS(a)[1] if trans_a else cnp.PyArray_DIMS(a)[0]
     dims[1] = cnp.PyArray_DIMS(b)[0] if trans_b else cnp.PyArray_DIMS(b)[1]

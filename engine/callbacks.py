@@ -57,6 +57,19 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None): pass
 
 
+def reads_train_batch_logs(callback):
+    """Whether `callback` (a CallbackList: any of its callbacks) may read the logs handed to
+    on_train_batch_end: it, or its older name on_batch_end, is overridden (by the class or set on
+    the instance, as LambdaCallback does). fit makes a batch's logs only when some callback does."""
+    if isinstance(callback, CallbackList):
+        return any(reads_train_batch_logs(c) for c in callback.callbacks)
+    for name in ("on_train_batch_end", "on_batch_end"):
+        method = getattr(callback, name, None)
+        if getattr(method, "__func__", None) is not Callback.__dict__[name]:
+            return True
+    return False
+
+
 class CallbackList(Callback):
     """Fans each hook out to a list of callbacks (what `fit` uses, and custom training loops).
 

@@ -360,3 +360,60 @@ def test_remote_monitor_posts_each_epoch_as_form_or_json():
     assert (path, ctype) == ("/j", "application/json") and json.loads(body)["epoch"] == 0
     with pytest.warns(UserWarning, match="Could not reach"):
         tiny().fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.RemoteMonitor(root="http://127.0.0.1:9")])
+
+
+def test_which_callbacks_read_train_batch_logs():
+    """fit makes a batch's logs only when some callback may read them: one overriding
+    on_train_batch_end or on_batch_end (by its class or on the instance, as LambdaCallback sets
+    them), at any depth of a CallbackList; History and a plain Callback do not."""
+    class EpochOnly(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    class OldName(callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            pass
+
+    class NewName(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    reads = callbacks.reads_train_batch_logs
+    assert not reads(callbacks.History()) and not reads(EpochOnly()) and not reads(callbacks.Callback())
+    assert reads(OldName()) and reads(NewName()) and reads(callbacks.TerminateOnNaN())
+    assert reads(callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: None))
+    assert not reads(callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None))
+    assert reads(callbacks.ProgbarLogger())
+    assert not reads(callbacks.CallbackList([callbacks.History(), EpochOnly()]))
+    assert reads(callbacks.CallbackList([callbacks.History(), callbacks.CallbackList([NewName()])]))
+
+
+def test_epoch_logs_are_the_same_whether_or_not_batch_logs_are_read():
+    """Without a callback reading batch logs fit makes the logs once per epoch; the epoch's logs
+    (History) are those of its last batch either way, and a reader sees every batch's."""
+    def run(extra):
+        engine.utils.set_random_seed(3)
+        inp = Input(shape=(3,))
+        model = Model(inp, layers.Dense(2, activation="softmax")(inp))
+        model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+        y = np.eye(2)[(X[:, 0] > 0.5).astype(int)]
+        return model.fit(X, y, batch_size=5, epochs=3, verbose=0, callbacks=extra).history
+
+    seen = []
+    lazy = run([])
+    read = run([callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(dict(logs)))])
+    assert lazy == read and set(lazy) == {"loss", "accuracy"}
+    assert len(seen) == 3 * 7 and all(set(s) == {"loss", "accuracy"} for s in seen)
+    assert [seen[6 + 7 * e] for e in range(3)] == [{k: v[e] for k, v in read.items()} for e in range(3)]
+
+
+def test_stop_training_mid_epoch_keeps_the_stopping_batch_logs():
+    class StopAt(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                self.model.stop_training = True
+
+    model = tiny()
+    history = model.fit(X, Y, batch_size=4, epochs=4, verbose=0, callbacks=[StopAt()])
+    assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
+    assert history.history["loss"][0] == pytest.approx(model.get_metrics_result()["loss"])

@@ -19,7 +19,10 @@ tape's gradient for its inputs and variables. A model whose step adds losses (ad
 regularizers) or carries masks is not planned at all.
 
 Plans are cached on the model per (kind, signature, trainable variables, optimizer), a few
-per kind, and dropped when the model is compiled again or its graph changes.
+per kind, and dropped when the model is compiled again or its graph changes. A training plan
+whose trace recorded nothing computed from the batch size (Plan.batch_generic: no constants, no
+batch-sized attributes) also serves the same step on batches of another size, so an epoch's
+last, smaller batch replays the full batches' plan instead of being traced again.
 `ENGINE_PLAN=0` in the environment, `model.plan_enabled = False` or
 `compile(run_eagerly=True)` runs every step unplanned.
 """
@@ -70,9 +73,10 @@ def _store(cache, key, plan):
     cache[key] = plan
 
 
-def _is_traceable_layer(layer):
-    """The layer and everything inside it were audited, with built-in activations only."""
-    for sub in layer._flatten_layers():
+def _is_traceable_layer(layer, sublayers=None):
+    """The layer and everything inside it (`sublayers`, its _flatten_layers() when already at
+    hand) were audited, with built-in activations only."""
+    for sub in (sublayers if sublayers is not None else layer._flatten_layers()):
         if not type(sub).__dict__.get("_plan_traceable", False):
             return False
         if sub.activity_regularizer is not None:
@@ -179,6 +183,7 @@ class Tracer:
         self.plan = None
         self.retry = False              # the failure is of this step only: trace the next one
         self.weights = model.weights    # looked up once: a model's `weights` walks its layers
+        self.layers = None              # the model's _flatten_layers(), once the loss has looked them up
         self.weight_ids = {id(v) for v in self.weights}
         for v in self.weights:
             self._new_slot(v._value, "var", const=True)
@@ -321,7 +326,8 @@ class Tracer:
         flat_out = flatten(outputs)
         if any(isinstance(t, Tensor) and t._keras_mask is not None for t in flat_out):
             raise _NotPlannable(f"layer {layer.name!r} outputs a mask")
-        if any(sub._losses for sub in layer._flatten_layers()):
+        sublayers = layer._flatten_layers()
+        if any(sub._losses for sub in sublayers):
             raise _NotPlannable(f"layer {layer.name!r} adds losses")
         positions = {}
         for i, t in enumerate(node.input_tensors):
@@ -332,7 +338,7 @@ class Tracer:
             args, kwargs = node.substitute(lambda t: tensors[positions[id(t)]])
             return flatten(layer._call_eager(args, kwargs))
         variables = [v for v in layer.trainable_weights if id(v) in self.weight_ids]
-        self.end_segment(f"{layer.name} ({type(layer).__name__})", _is_traceable_layer(layer),
+        self.end_segment(f"{layer.name} ({type(layer).__name__})", _is_traceable_layer(layer, sublayers),
                          args_values, flat_out, run, variables)
 
     def finish(self, kind, output_slots, tvars=(), total=None, per_output=()):
@@ -375,10 +381,11 @@ class Plan:
         self.tvars = list(tvars)
         self.tvar_slots = [tracer.slots[id(v._value)] for v in self.tvars]
         self.model_weights = list(tracer.weights)
-        self.layers = tracer.model._flatten_layers()   # fixed while the plan lives (see clear)
+        self.layers = tracer.layers or tracer.model._flatten_layers()   # fixed while the plan lives (see clear)
         self.weight_slots = [tracer.slots[id(v._value)] for v in self.model_weights]
-        self.shapes = [getattr(a, "shape", None) for a in self._traced_values(tracer)]
-        self.dtypes = [getattr(a, "dtype", None) for a in self._traced_values(tracer)]
+        traced = self._traced_values(tracer)
+        self.shapes = [getattr(a, "shape", None) for a in traced]
+        self.dtypes = [getattr(a, "dtype", None) for a in traced]
         # Which slots carry a gradient: the trainable variables and what is computed from them,
         # as the tape would have tracked them.
         live = set(self.tvar_slots)
@@ -399,6 +406,38 @@ class Plan:
         self._bwd = tuple((k, st.ins, st.needs, st.outs if st.multi else st.outs[0], st.multi)
                           for k, st in reversed(list(enumerate(self.steps))) if st.needs is not None)
         self._opaque = any(st.opaque is not None for st in self.steps)
+        self.batch = tracer.batch
+        self.batch_generic = self._batch_generic(tracer)
+
+    def _batch_generic(self, tracer):
+        """Whether this step, traced on batches of `tracer.batch` rows, replays unchanged on batches
+        of any other size: every input, target and sample weight has the batch as its first axis, and
+        nothing recorded can have been computed from the batch size. That is judged conservatively:
+        no constant at all (a mean's count, a reshape's size are constants), and op attributes only
+        None, bools, strings, and numbers that are not a multiple of the batch size (nor, for
+        floats, a multiple of its inverse), or tuples of these (slices, arrays and objects may
+        encode it). The raw ops read every other shape from their arrays."""
+        b = tracer.batch
+        if not isinstance(b, int) or b < 2 or self.kind != "train":
+            return False
+        for s, kind in enumerate(self.kinds):
+            shape = self.shapes[s]
+            if kind in ("input", "target", "weight") and (not shape or shape[0] != b):
+                return False
+            if kind == "const":
+                return False
+
+        def plain(v):
+            if v is None or isinstance(v, (bool, str)):
+                return True
+            if isinstance(v, int):
+                return v == 0 or v % b != 0
+            if isinstance(v, float):
+                return v == 0 or not (v % b == 0 or float(v * b).is_integer())
+            if isinstance(v, tuple):
+                return all(plain(e) for e in v)
+            return False
+        return all(plain(v) for step in self.steps if step.opaque is None for v in step.attrs.values())
 
     def _traced_values(self, tracer):
         by_slot = {s: a for a in tracer.keep for s in [tracer.slots.get(id(a))] if s is not None}
@@ -669,6 +708,8 @@ def run_train(model, xs, ys, sample_weight, tvars, eager_step):
     key = train_key(model, xs, ys, sample_weight, tvars)
     cache = _cache(model, "train")
     plan = cache.get(key)
+    if plan is None and distributed.active() is None:   # data-parallel steps: one trace per size
+        plan = _other_batch_size(cache, key)
     if plan is not None and plan is not _UNPLANNABLE:
         return plan.run_train(model, xs, ys, sample_weight)
     if plan is _UNPLANNABLE or not _trainable_plannable(model, tvars):
@@ -683,6 +724,39 @@ def run_train(model, xs, ys, sample_weight, tvars, eager_step):
     if not tracer.retry:
         _store(cache, key, tracer.plan if tracer.failed is None and tracer.plan is not None else _UNPLANNABLE)
     return result
+
+
+def _other_batch_size(cache, key):
+    """A batch-generic plan (Plan.batch_generic) of the same step on batches of another size, now
+    also cached for `key`'s size; else None. An epoch's last, smaller batch so replays the full
+    batches' plan instead of tracing the step again (a second unplanned step in the first epoch)."""
+    xs, ys, sw, tvars, opt = key
+    batch = _key_batch(key)
+    if batch is None:
+        return None
+    for other, plan in cache.items():
+        if plan is _UNPLANNABLE or not plan.batch_generic or other[3] != tvars or other[4] != opt:
+            continue
+        if _key_batch(other) == plan.batch and _rebatched(other, batch) == key:
+            _store(cache, key, plan)
+            return plan
+    return None
+
+
+def _key_batch(key):
+    """The first-axis size every array of a train key shares, or None."""
+    sigs = [s for group in (key[0], key[1] or ()) for s in group] + ([key[2]] if key[2] is not None else [])
+    sizes = {shape[0] if shape else None for shape, _ in sigs}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _rebatched(key, batch):
+    """The train key of the same arrays with `batch` rows."""
+    def sig(group):
+        return tuple(((batch,) + shape[1:], dtype) for shape, dtype in group)
+    xs, ys, sw, tvars, opt = key
+    return (sig(xs), None if ys is None else sig(ys),
+            None if sw is None else ((batch,) + sw[0][1:], sw[1]), tvars, opt)
 
 
 def begin_loss(tracer, model, outs, ys, sample_weight):
@@ -706,7 +780,8 @@ def end_loss(tracer, model, total, per_output, ys, sample_weight, tvars):
     """Called by the traced training step with its losses, before the gradient is taken."""
     if tracer.failed is not None:
         return
-    if total is None or any(layer._losses for layer in model._flatten_layers()):
+    tracer.layers = model._flatten_layers()     # the plan keeps them (Plan.layers)
+    if total is None or any(layer._losses for layer in tracer.layers):
         tracer.fail("the step adds losses of the layers or has no loss")
         return
     n_out = len(tracer.out_slots)

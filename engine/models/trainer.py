@@ -62,6 +62,9 @@ def _batch_starts(n, batch_size, steps=None):
     return starts[:steps]
 
 
+_UNREAD_LOGS = {}   # what the batch hooks get when no callback reads them (see _fit_arrays_epoch)
+
+
 def _python_logs(logs):
     """A step's returned dict as plain Python numbers (tensors and numpy scalars converted)."""
     if logs is None:
@@ -681,9 +684,25 @@ class Trainer:
         # contiguous batches, which keeps reads sequential.
         order = rng.permutation(n) if shuffle is True else None
         batch_order = rng.permutation(steps) if shuffle == "batch" else None
+        # One process (no data-parallel job) with the built-in step: when no callback reads a
+        # batch's logs, they are made once, after the epoch's last step, not after every step
+        # (the same values: the metrics do not change in between).
+        local = not custom_step and distributed.active() is None
+        lazy_logs = local and not callbacks_module.reads_train_batch_logs(cbs)
         for step in range(steps):
             start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
             idx = slice(start, min(start + batch_size, n)) if order is None else order[start:start + batch_size]
+            if local:
+                cbs.on_train_batch_begin(step)
+                bx, by = self._take(xs, idx), None if ys is None else self._take(ys, idx)
+                bsw = None if sw is None else sw[idx]
+                total, per_output, outs = self._train_step(bx, by, bsw, tvars)
+                self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw)
+                logs = _UNREAD_LOGS if lazy_logs else self._logs()
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+                continue
             shard = distributed.shard(idx, n)      # data-parallel: this rank's rows of the batch
             idx = idx if shard is None else shard.index
             cbs.on_train_batch_begin(step)
@@ -700,7 +719,7 @@ class Trainer:
             cbs.on_train_batch_end(step, logs)
             if self.stop_training:
                 break
-        return logs
+        return self._logs() if logs is _UNREAD_LOGS else logs
 
     @staticmethod
     def _class_weights(ys, class_weight, sw):

@@ -10,6 +10,7 @@ from engine.variables import Variable
 from engine._kernels import gemm as _gemm
 
 _HOLDERS = (Tensor, Variable)
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _grad_shape_safe(g, x):
@@ -509,10 +510,16 @@ def gemm_2d(a, b, trans_a=False, trans_b=False):
     Returns:
         A new contiguous array.
     """
+    if a.dtype is b.dtype and (a.dtype is _F32 or a.dtype is _F64) and \
+            type(a) is np.ndarray and type(b) is np.ndarray:
+        # The kernel reads row-strided and column-major (transposed-view) matrices in place and
+        # refuses, with a ValueError, the layouts it cannot (then the operands are copied).
+        try:
+            return _gemm.matmul(a, b, trans_a, trans_b)
+        except ValueError:
+            pass
     dtype = a.dtype if a.dtype == b.dtype and a.dtype in (np.float32, np.float64) else np.float32
-    a = contiguous(a, dtype)
-    b = contiguous(b, dtype)
-    return _gemm.matmul(a, b, trans_a, trans_b)
+    return _gemm.matmul(contiguous(a, dtype), contiguous(b, dtype), trans_a, trans_b)
 
 
 def _numpy_product(a, b, trans_a=False, trans_b=False):
@@ -579,6 +586,8 @@ def matmul(x1, x2):
         b = x2._value if isinstance(x2, _HOLDERS) else x2
         if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
                 and a.dtype is b.dtype and a.shape[1] == b.shape[0]:
+            # The kernel reads row-strided and column-major (transposed-view) operands in place,
+            # so the gradients' X^T . dY and dY . W^T products copy nothing.
             try:
                 return Tensor(_gemm.matmul(a, b, False, False))
             except ValueError:

@@ -210,6 +210,32 @@ def test_matmul_transposed_views_no_copy_needed():
     assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (128, 32)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(128, 64, 32), (128, 32, 10), (7, 5, 3), (300, 200, 150)])
+def test_matmul_reads_column_major_operands_in_place(dtype, shape):
+    """matmul takes a column-major operand (x.T of a row-major x, a Fortran-ordered array) as its
+    transpose with the flag flipped: the same bits as on a C-contiguous copy, for either operand and
+    either flag; gemm (which writes into C) still refuses it, and strides it cannot read raise."""
+    m, k, n = shape
+    rng = np.random.default_rng(11)
+    a_cm = rng.standard_normal((k, m)).astype(dtype).T          # (m, k), column-major
+    b_cm = np.asfortranarray(rng.standard_normal((k, n)).astype(dtype))
+    a, b = np.ascontiguousarray(a_cm), np.ascontiguousarray(b_cm)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(k) * np.abs(ref).max()
+    for x, y in [(a_cm, b), (a, b_cm), (a_cm, b_cm)]:
+        got = G.matmul(x, y)
+        np.testing.assert_array_equal(got, G.matmul(a, b))
+        assert np.abs(got - ref).max() <= tol
+    # op(x) = x^T with x column-major: read as the row-major x^T untransposed
+    np.testing.assert_array_equal(G.matmul(np.asfortranarray(a.T), b, trans_a=True), G.matmul(a, b))
+    np.testing.assert_array_equal(G.matmul(a, np.asfortranarray(b.T), trans_b=True), G.matmul(a, b))
+    with pytest.raises(ValueError):
+        G.gemm(a_cm, b, np.zeros((m, n), dtype))
+    with pytest.raises(ValueError):                       # neither rows nor columns unit-strided
+        G.matmul(rng.standard_normal((2 * m, 2 * k)).astype(dtype)[::2, ::2], b)
+
+
 def test_gemm_follows_the_one_switch():
     best = runtime.simd_max()
     assert config.set_simd_path("portable") == "portable" and G.simd_path() == "portable"

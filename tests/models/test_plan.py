@@ -73,14 +73,16 @@ def _seed_model():
     return Model(inputs, layers.Dense(10, activation="softmax")(x))
 
 
-def test_seed_model_trains_bit_identically_and_plans_each_batch_size():
+def test_seed_model_trains_bit_identically_and_its_last_batch_replays_the_full_batch_plan():
     rng = np.random.default_rng(0)
     x = rng.random((1000, 64), dtype=np.float32)
     y = rng.random((1000, 10), dtype=np.float32)
     models = _twins(_seed_model, dict(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["acc"]))
     _assert_same(models, _fit_both(models, x, y, batch_size=128))
     plans = _train_plans(models[0])
-    assert sorted(p.shapes[p.input_slots[0]][0] for p in plans) == [104, 128]   # full and last batch
+    # the last batch (104 rows) replays the plan traced on the full ones: one plan, under both sizes
+    assert len(plans) == 2 and plans[0] is plans[1] and plans[0].batch_generic
+    assert plans[0].shapes[plans[0].input_slots[0]][0] == 128
     assert all(not _opaque_labels(p) for p in plans)
     assert not _train_plans(models[1])
     # evaluate and predict go through forward plans, with the same numbers
@@ -461,3 +463,58 @@ def test_attention_and_layer_normalization_inside_a_plan():
     labels = _opaque_labels(_train_plans(models[0])[0])
     assert len(labels) == 1 and "MultiHeadAttention" in labels[0]
     _assert_same_predictions(models, x[:5])
+
+
+def test_a_batch_generic_plan_serves_other_batch_sizes_and_falls_back_when_it_is_not():
+    """A step whose trace holds nothing computed from the batch size replays on batches of another
+    size (the last batch, a later fit with another batch_size) bit for bit as the unplanned step;
+    one that records the batch size (sample weights: the weighted mean divides by the count, a
+    constant; Flatten / Reshape: a shape attribute) is traced once per size, as before."""
+    rng = np.random.default_rng(5)
+    x = rng.random((90, 64), dtype=np.float32)
+    y = rng.random((90, 10), dtype=np.float32)
+    sw = rng.random(90).astype(np.float32)
+    models = _twins(_seed_model, dict(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"]))
+    _assert_same(models, _fit_both(models, x, y, batch_size=32))
+    _assert_same(models, _fit_both(models, x, y, epochs=1, batch_size=20))
+    plans = _train_plans(models[0])
+    assert len(plans) == 4 and all(p is plans[0] for p in plans) and plans[0].batch == 32   # 32, 26, 20, 10
+    models = _twins(_seed_model, dict(optimizer="adam", loss="categorical_crossentropy"))
+    _assert_same(models, _fit_both(models, x, y, batch_size=32, sample_weight=sw))
+    plans = _train_plans(models[0])
+    assert sorted(p.batch for p in plans) == [26, 32] and not any(p.batch_generic for p in plans)
+
+    def build():
+        inputs = Input(shape=(6,))
+        h = layers.Flatten()(layers.Reshape((2, 3))(inputs))
+        return Model(inputs, layers.Dense(2)(h))
+    x2 = rng.random((10, 6), dtype=np.float32)
+    y2 = rng.random((10, 2), dtype=np.float32)
+    models = _twins(build, dict(optimizer="sgd", loss="mse"))
+    _assert_same(models, _fit_both(models, x2, y2, batch_size=4))
+    plans = _train_plans(models[0])
+    assert sorted(p.batch for p in plans) == [2, 4] and not any(p.batch_generic for p in plans)
+
+
+def test_batch_generic_needs_every_array_batched_and_no_batch_sized_values():
+    """The rules of Plan.batch_generic on hand-made traces: a constant or an attribute that is a
+    multiple of the batch size, a slice attribute, or a batch of one make a plan batch-specific."""
+    class _T:
+        batch = 8
+
+    def plan_with(kinds, shapes, attrs):
+        p = object.__new__(plan_module.Plan)
+        p.kind, p.kinds, p.shapes = "train", kinds, shapes
+        p.steps = [plan_module._Step(None, attrs, (), (), False, "op")]
+        return p
+
+    base_kinds, base_shapes = ["input", "target", "value"], [(8, 3), (8, 1), (8, 1)]
+    assert plan_with(base_kinds, base_shapes, {"activation": "relu", "axis": -1})._batch_generic(_T)
+    assert plan_with(base_kinds, base_shapes, {"slope": 0.3, "pads": (1, 1)})._batch_generic(_T)
+    for attrs in ({"shape": (8, -1)}, {"shape": (-1, 24)}, {"key": slice(0, 3)}, {"a": np.ones(3)},
+                  {"scale": 0.125}, {"scale": 16.0}):
+        assert not plan_with(base_kinds, base_shapes, attrs)._batch_generic(_T), attrs
+    assert not plan_with(base_kinds + ["const"], base_shapes + [()], {})._batch_generic(_T)
+    assert not plan_with(["input", "target"], [(8, 3), (4, 1)], {})._batch_generic(_T)
+    _T.batch = 1
+    assert not plan_with(base_kinds, [(1, 3), (1, 1), (1, 1)], {})._batch_generic(_T)

@@ -142,9 +142,42 @@ def test_matmul_fast_path_equals_the_recorded_path_and_numpy():
     wide = rng.standard_normal((128, 80)).astype(np.float32)
     for x, y in [(wide[:, :64], b), (a.T.copy().T, b), (np.asfortranarray(a), b)]:
         np.testing.assert_allclose(ops.matmul(x, y).numpy(), x.astype(np.float64) @ y, rtol=1e-4, atol=1e-4)
+    strided = rng.standard_normal((256, 128)).astype(np.float32)[::2, ::2]    # no unit stride: copied
+    np.testing.assert_allclose(ops.matmul(strided, b).numpy(), strided.astype(np.float64) @ b,
+                               rtol=1e-4, atol=1e-4)
     ints = ops.matmul(np.arange(6).reshape(2, 3), np.arange(3).reshape(3, 1))
     np.testing.assert_array_equal(ints.numpy(), np.arange(6).reshape(2, 3) @ np.arange(3).reshape(3, 1))
     mixed = ops.matmul(a.astype(np.float64), b)
     assert mixed.dtype == np.float64
     with pytest.raises(ValueError, match="inner dimensions"):
         ops.matmul(a, a)
+
+
+def test_matmul_of_transposed_views_reads_them_in_place():
+    """The layer gradients' products X^T . dY and dY . W^T on transposed views (what bench/gemm.py
+    times through ops.matmul): the kernel reads the views in place, giving the bits of the product
+    of contiguous copies, on the eager fast path, under a tape, and through gemm_2d (what dense and
+    the plans call), whose fallback copies the layouts the kernel refuses."""
+    from engine import GradientTape
+    from engine.ops.math import gemm_2d
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((128, 64)).astype(np.float32)
+    dy = rng.standard_normal((128, 32)).astype(np.float32)
+    w = rng.standard_normal((64, 32)).astype(np.float32)
+    for p, q in [(x.T, dy), (dy, w.T), (x.T, dy.T.T), (w.T, x.T)]:
+        want = np.ascontiguousarray(p) @ np.ascontiguousarray(q)
+        copies = ops.matmul(np.ascontiguousarray(p), np.ascontiguousarray(q)).numpy()
+        np.testing.assert_allclose(copies, p.astype(np.float64) @ q, rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(ops.matmul(p, q).numpy(), copies)
+        np.testing.assert_array_equal(gemm_2d(p, q), copies)
+        with GradientTape() as tape:
+            tp = ops.convert_to_tensor(p)
+            tape.watch(tp)
+            recorded = ops.matmul(tp, q)
+        np.testing.assert_array_equal(recorded.numpy(), copies)
+        assert want.shape == copies.shape
+    strided = rng.standard_normal((128, 256)).astype(np.float32)[:, ::2].T    # (128, 128) no unit stride
+    np.testing.assert_allclose(gemm_2d(strided, np.ascontiguousarray(strided)),
+                               strided.astype(np.float64) @ strided, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(gemm_2d(x.astype(np.float64).T, dy),               # mixed dtypes: float32
+                               x.T.astype(np.float64) @ dy, rtol=1e-4, atol=1e-4)
