@@ -7,8 +7,8 @@ small/skinny products of Keras training steps (forward X.W, weight gradient
 X^T.dY, input gradient dY.W^T, operands passed as transposed views, no copies),
 the ratio engine/numpy and the fraction of the measured FMA peak.  The skinny
 products are also timed through `engine.ops.matmul` on engine Tensors (the
-kernel plus the op's whole per-call cost; transposed views take the op's general
-path, which copies them), against numpy.matmul on the same views.  The peak is
+kernel plus the op's whole per-call cost; transposed views are read in place, as
+the kernel reads them), against numpy.matmul on the same views.  The peak is
 measured with the kernel module's FMA-only loop (AVX2 and AVX-512), with all
 threads and with one.  A last block repeats 1024^3 on one thread (numpy and
 torch in a child process started with OPENBLAS_NUM_THREADS=1 etc., since their
