@@ -202,6 +202,35 @@ def is_traceback_filtering_enabled():
     return traceback_utils.is_traceback_filtering_enabled()
 
 
+_FLASH_ATTENTION = None
+
+
+def enable_flash_attention():
+    """Keras's switch back to automatic flash attention (`is_flash_attention_enabled()` gives
+    None again, Keras's default). engine's attention kernel is always the blocked, flash-style
+    one, so results do not change; `MultiHeadAttention(flash_attention=True)` is what refuses
+    attention scores and dropout."""
+    global _FLASH_ATTENTION
+    _FLASH_ATTENTION = None
+
+
+def disable_flash_attention():
+    """Keras's switch away from flash attention (`is_flash_attention_enabled()` gives False).
+    engine's blocked kernel computes the same attention either way."""
+    global _FLASH_ATTENTION
+    _FLASH_ATTENTION = False
+
+
+def is_flash_attention_enabled():
+    """None (automatic, the default) or False after `disable_flash_attention()`, as Keras's."""
+    return _FLASH_ATTENTION
+
+
+def is_nnx_enabled():
+    """False: engine has no Flax NNX integration (a JAX-backend option of Keras)."""
+    return False
+
+
 def openmp_enabled():
     """Whether the kernels were built with OpenMP."""
     return _runtime.openmp_enabled()

@@ -167,3 +167,22 @@ def test_errors_in_fit_come_without_engine_frames_unless_filtering_is_off():
     finally:
         config.enable_traceback_filtering()
     assert config.is_traceback_filtering_enabled()
+
+
+def test_flash_attention_switches_as_keras_and_flash_refuses_dropout():
+    assert config.is_flash_attention_enabled() is None and config.is_nnx_enabled() is False
+    config.disable_flash_attention()
+    assert config.is_flash_attention_enabled() is False
+    config.enable_flash_attention()
+    assert config.is_flash_attention_enabled() is None
+    with pytest.raises(ValueError, match="dropout is not supported"):
+        layers.MultiHeadAttention(2, 4, dropout=0.1, flash_attention=True)
+    assert layers.MultiHeadAttention(2, 4, dropout=0.1).flash_attention is None
+
+
+def test_keras_flash_attention_switches_match():
+    keras = pytest.importorskip("keras")
+    for switch in ("disable_flash_attention", "enable_flash_attention"):
+        getattr(keras.config, switch)()
+        getattr(config, switch)()
+        assert config.is_flash_attention_enabled() == keras.config.is_flash_attention_enabled()

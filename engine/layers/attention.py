@@ -87,7 +87,7 @@ class MultiHeadAttention(Layer):
         sliding_window: optional positive int: query i sees only keys within
             sliding_window - 1 positions of it.
         flash_attention: None / False / True: engine's fused kernel is always the blocked
-            (flash-style) one; True, as in Keras, refuses return_attention_scores.
+            (flash-style) one; True, as in Keras, refuses return_attention_scores and dropout.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         kernel_constraint, bias_constraint: for the projections' weights.
         activity_regularizer: regularizer of the layer's output.
@@ -129,6 +129,9 @@ class MultiHeadAttention(Layer):
         self.attention_axes = None if attention_axes is None else tuple(int(a) for a in attention_axes)
         self.sliding_window = sliding_window
         self.flash_attention = flash_attention
+        if flash_attention and self.dropout > 0.0:      # as Keras: flash attention has no dropout
+            raise ValueError(f"Layer {self.name!r} (MultiHeadAttention): dropout is not supported with "
+                             f"flash_attention=True; set dropout=0.0 or flash_attention=None")
         set_kernel_and_bias_settings(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
                                      kernel_constraint, bias_constraint)
         self.use_gate = bool(use_gate)
