@@ -19,11 +19,21 @@ class Variable(ArrayHolder):
         shape: the shape; required with a callable initializer.
         dtype: the dtype (floatx by default; a float array initial value keeps its own).
         trainable: whether optimizers update it and tapes watch it by default.
-        name: the variable's name (its `path` adds the owning layer's name).
+        autocast: whether a layer may cast it to its compute dtype when reading it (Keras's
+            mixed precision). engine's layers compute in their variables' dtype, so reading a
+            variable never casts it either way; the flag is kept as `autocast`.
+        aggregation, synchronization: Keras's cross-replica settings; engine's data-parallel
+            training keeps every rank's variables identical itself (see engine.distribution).
+        name: the variable's name (its `path` adds the enclosing name scopes: the owning layer's).
+        layout: a tensor layout for model-parallel sharding, which engine does not do: None.
     """
 
-    def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, name=None,
-                 aggregation="none", synchronization="auto"):
+    def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, autocast=True,
+                 aggregation="none", synchronization="auto", name=None, layout=None):
+        if layout is not None:
+            raise ValueError(f"Variable {name!r}: engine has no tensor layouts (model-parallel sharding); "
+                             "pass layout=None (data-parallel training needs none)")
+        self.autocast = bool(autocast)
         if dtype is None and isinstance(initializer, np.ndarray) and initializer.dtype.kind == "f":
             dtype = initializer.dtype  # a float array keeps its precision
         dtype = np.dtype(dtype or config.floatx())

@@ -186,3 +186,11 @@ def test_keras_flash_attention_switches_match():
         getattr(keras.config, switch)()
         getattr(config, switch)()
         assert config.is_flash_attention_enabled() == keras.config.is_flash_attention_enabled()
+
+
+def test_variable_takes_keras_arguments_in_keras_order():
+    v = engine.Variable(np.ones(2), (2,), "float64", False, False, "none", "auto", "v")
+    assert (v.name, v.trainable, v.autocast, v.dtype) == ("v", False, False, np.dtype("float64"))
+    assert engine.Variable(1.0).autocast is True
+    with pytest.raises(ValueError, match="layout"):
+        engine.Variable(1.0, layout=object())
