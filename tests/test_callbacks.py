@@ -101,9 +101,36 @@ def test_ctrl_c_leaves_a_usable_model_and_history():
 def test_plot_model_writes_dot(tmp_path):
     a, b = Input(shape=(3,), name="left"), Input(shape=(3,), name="right")
     model = Model([a, b], layers.Dense(1, name="head")(layers.concatenate([a, b], name="join")))
-    text = engine.utils.plot_model(model, str(tmp_path / "m.dot"), show_shapes=True)
+    text = engine.utils.plot_model(model, str(tmp_path / "m.dot"), show_shapes=True, show_layer_names=True)
     assert open(tmp_path / "m.dot").read() == text
     assert text.count("->") == 3 and "head|Dense" in text and "join|Concatenate" in text
+    assert "dpi=200;" in text and "splines=ortho;" in text and "Output shape: (?, 1)" in text
+    plain = engine.utils.plot_model(model, str(tmp_path / "p.dot"))     # Keras's default: no names
+    assert "head|" not in plain and '"Dense"' in plain
+
+
+def test_plot_model_details_and_nested_clusters(tmp_path):
+    inner = engine.Sequential([Input(shape=(3,)), layers.Dense(2, activation="relu", name="in_dense"),
+                               layers.Dense(2, name="in_out")], name="block")
+    inner.layers[1].trainable = False
+    inp = Input(shape=(3,), name="src")
+    model = Model(inp, layers.Dense(1, activation="sigmoid", name="head")(inner(inp)))
+    dot = engine.utils.model_to_dot(model, show_dtype=True, show_layer_activations=True, show_trainable=True,
+                                    dpi=96, splines="polyline", rankdir="LR")
+    assert "Activation: sigmoid" in dot and "Output dtype: float32" in dot and "Trainable: Y" in dot
+    assert "dpi=96;" in dot and "splines=polyline;" in dot and "rankdir=LR;" in dot
+    assert "cluster_block" not in dot and dot.count("->") == 2
+    nested = engine.utils.model_to_dot(model, expand_nested=True, show_trainable=True)
+    assert 'subgraph "cluster_block"' in nested and "in_dense|Dense|Trainable: Y" in nested
+    assert "in_out|Dense|Trainable: N" in nested
+    # src -> the block's first layer, in_dense -> in_out inside, the block's last layer -> head.
+    assert nested.count("->") == 3
+    sub = engine.utils.model_to_dot(inner, subgraph=True)
+    assert sub.startswith('subgraph "cluster_block" {')
+    with pytest.raises(ValueError, match="layer_range"):
+        engine.utils.model_to_dot(model, layer_range=["a", "b"])
+    with pytest.raises(ValueError, match="unrecognized"):
+        engine.utils.plot_model(model, str(tmp_path / "m.dot"), colour=True)
 
 
 def test_verbose_2_prints_one_line_per_epoch_and_verbose_0_nothing(capsys):
