@@ -111,9 +111,14 @@ def get(identifier):
                      "a config dictionary or a DTypePolicy")
 
 
-def serialize(policy):
-    """The Keras-format config dictionary of a policy."""
-    return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(), "registered_name": None}
+def serialize(dtype_policy):
+    """The Keras-format config dictionary of a policy.
+
+    Args:
+        dtype_policy: a `DTypePolicy`.
+    """
+    return {"module": "keras", "class_name": "DTypePolicy", "config": dtype_policy.get_config(),
+            "registered_name": None}
 
 
 def deserialize(config, custom_objects=None):
