@@ -195,7 +195,7 @@ def _dataset_samples(dataset):
                     f"dataset, got {type(dataset).__name__}")
 
 
-def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):
+def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None, preferred_backend=None):
     """Split a dataset into a left and a right part (e.g. training and test samples).
 
     Args:
@@ -207,10 +207,16 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
         shuffle: shuffle the samples before splitting (Python's `random` seeded by `seed`, so the
             split is Keras's for the same seed).
         seed: the shuffling seed (a random one when None).
+        preferred_backend: the kind of the two parts: None or "engine" (engine's unbatched
+            ArrayBatches), "tensorflow" (`tf.data.Dataset`s of the samples, which needs
+            tensorflow) or "torch" (`torch.utils.data.TensorDataset`s, which needs torch).
 
     Returns:
-        (left, right): two unbatched ArrayBatches of samples; call `.batch(n)` on them for batches.
+        (left, right): the two parts; an ArrayBatches part gives batches with `.batch(n)`.
     """
+    if preferred_backend not in (None, "engine", "tensorflow", "torch"):
+        raise ValueError(f"split_dataset: preferred_backend must be None, 'engine', 'tensorflow' or 'torch', got "
+                         f"{preferred_backend!r}")
     total, sample = _dataset_samples(dataset)
     left, right = _split_sizes(left_size, right_size, total)
     order = list(range(total))
@@ -218,13 +224,47 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
         random.Random(random.randint(0, int(1e6)) if seed is None else seed).shuffle(order)
     parts = []
     for indices in (order[:left], order[total - right:]):
-        indices = np.asarray(indices)
+        indices = np.asarray(indices, dtype=np.int64)
         if isinstance(dataset, (np.ndarray, list, tuple, dict)):
             part = _take(dataset, indices)
-            parts.append(arrays_dataset(part))
+            parts.append(part if preferred_backend in ("tensorflow", "torch") else arrays_dataset(part))
+        elif preferred_backend in ("tensorflow", "torch"):
+            parts.append(_stack_samples([sample(i) for i in indices]))
         else:
             parts.append(ArrayBatches(len(indices), lambda i, idx=indices: sample(idx[i]), batch_size=None))
+    if preferred_backend == "tensorflow":
+        tf = _import_for_split("tensorflow", "tensorflow-cpu")
+        return tuple(tf.data.Dataset.from_tensor_slices(part) for part in parts)
+    if preferred_backend == "torch":
+        torch = _import_for_split("torch", "torch")
+        return tuple(_torch_dataset(torch, part) for part in parts)
     return tuple(parts)
+
+
+def _stack_samples(samples):
+    """Samples (arrays, or tuples / dicts of them) as one structure of stacked arrays."""
+    first = samples[0] if samples else np.zeros((0,))
+    if isinstance(first, dict):
+        return {k: np.stack([np.asarray(s[k]) for s in samples]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return tuple(np.stack([np.asarray(s[j]) for s in samples]) for j in range(len(first)))
+    return np.stack([np.asarray(s) for s in samples]) if samples else first
+
+
+def _import_for_split(module, package):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ImportError(f"split_dataset(preferred_backend={module!r}) needs {module}: pip install {package}") \
+            from None
+
+
+def _torch_dataset(torch, part):
+    if isinstance(part, dict):
+        raise ValueError("split_dataset(preferred_backend='torch'): a torch TensorDataset holds a tuple of "
+                         "arrays, not a dict; pass the arrays as a tuple")
+    arrays = part if isinstance(part, tuple) else (part,)
+    return torch.utils.data.TensorDataset(*[torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
 
 
 # -- from directories ------------------------------------------------------------------------------

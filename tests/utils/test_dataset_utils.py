@@ -183,3 +183,47 @@ def test_text_directory_dataset_feeds_text_vectorization(text_dir):
     assert isinstance(x, np.ndarray) and x.shape == (2, 4) and x.dtype == np.int64
     assert y.shape == (2,) and len(vectors) == len(ds)
     assert ds.map(lambda texts, labels: labels * 2)[0].tolist() == (ds[0][1] * 2).tolist()
+
+
+def test_split_dataset_preferred_backend_gives_engine_and_torch_parts():
+    from engine.utils import split_dataset
+    x = np.arange(20, dtype="float32").reshape(10, 2)
+    y = np.arange(10, dtype="int64")
+    left, right = split_dataset((x, y), left_size=0.7, preferred_backend="engine")
+    assert len(left) == 7 and len(right) == 3
+    with pytest.raises(ValueError, match="preferred_backend"):
+        split_dataset(x, left_size=0.5, preferred_backend="jax")
+    torch = pytest.importorskip("torch")
+    tl, tr = split_dataset((x, y), left_size=0.7, shuffle=True, seed=3, preferred_backend="torch")
+    el, er = split_dataset((x, y), left_size=0.7, shuffle=True, seed=3)
+    assert isinstance(tl, torch.utils.data.TensorDataset) and len(tl) == 7 and len(tr) == 3
+    for i in range(7):       # the same samples, in the same order, as engine's own split
+        np.testing.assert_array_equal(tl[i][0].numpy(), el[i][0])
+        assert int(tl[i][1]) == int(el[i][1])
+    # An indexable dataset of samples is stacked first.
+    samples = [(x[i], y[i]) for i in range(10)]
+    sl, _ = split_dataset(_Indexable(samples), left_size=4, preferred_backend="torch")
+    np.testing.assert_array_equal(sl.tensors[0].numpy(), x[:4])
+    with pytest.raises(ValueError, match="dict"):
+        split_dataset({"a": x}, left_size=0.5, preferred_backend="torch")
+
+
+class _Indexable:
+    def __init__(self, samples):
+        self.samples = samples
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        return self.samples[i]
+
+
+def test_split_dataset_tensorflow_datasets():
+    tf = pytest.importorskip("tensorflow")
+    from engine.utils import split_dataset
+    x = np.arange(12, dtype="float32").reshape(6, 2)
+    left, right = split_dataset(x, right_size=2, preferred_backend="tensorflow")
+    assert isinstance(left, tf.data.Dataset)
+    np.testing.assert_array_equal(np.stack(list(left.as_numpy_iterator())), x[:4])
+    np.testing.assert_array_equal(np.stack(list(right.as_numpy_iterator())), x[4:])
