@@ -3,6 +3,7 @@ import csv
 import json
 import os
 import shutil
+import time
 import warnings
 
 import numpy as np
@@ -726,7 +727,6 @@ class TensorBoard(Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self._global_train_batch += 1
         if self.write_steps_per_second:
-            import time
             self._batch_start_time = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -734,7 +734,6 @@ class TensorBoard(Callback):
             return
         values = []
         if self.write_steps_per_second:
-            import time
             values.append(("batch_steps_per_second", 1.0 / max(time.time() - self._batch_start_time, 1e-9)))
         if isinstance(logs, dict):
             values += [(f"batch_{name}", value) for name, value in logs.items()]
@@ -742,7 +741,6 @@ class TensorBoard(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.write_steps_per_second:
-            import time
             self._previous_epoch_iterations = self._iterations()
             self._epoch_start_time = time.time()
 
@@ -771,7 +769,6 @@ class TensorBoard(Callback):
             return
         train = [(k, v) for k, v in logs.items() if not k.startswith("val_")] + self._learning_rates()
         if self.write_steps_per_second:
-            import time
             train.append(("steps_per_second", (self._iterations() - self._previous_epoch_iterations)
                           / max(time.time() - self._epoch_start_time, 1e-9)))
         self._scalars("train", [(f"epoch_{k}", v) for k, v in train], epoch)

@@ -165,41 +165,46 @@ def set_dtype_policy(policy):
     dtype_policies.set_dtype_policy(policy)
 
 
+# Where messages go (engine.utils.io_utils reads it) and whether tracebacks are shortened
+# (engine.utils.traceback_utils reads it), kept here with the other settings, as Keras keeps them.
+_INTERACTIVE_LOGGING = True
+_TRACEBACK_FILTERING = True
+
+
 def enable_interactive_logging():
     """Progress bars and messages are written to standard output (the default)."""
-    from engine.utils import io_utils
-    io_utils.enable_interactive_logging()
+    global _INTERACTIVE_LOGGING
+    _INTERACTIVE_LOGGING = True
 
 
 def disable_interactive_logging():
-    """Progress bars and messages go to Python's `logging` (logger "engine", INFO) instead."""
-    from engine.utils import io_utils
-    io_utils.disable_interactive_logging()
+    """Progress bars and messages go to Python's `logging` (logger "engine", INFO) instead of
+    standard output: for jobs whose output is collected by a logging setup."""
+    global _INTERACTIVE_LOGGING
+    _INTERACTIVE_LOGGING = False
 
 
 def is_interactive_logging_enabled():
     """Whether messages are written to standard output (True) or to `logging` (False)."""
-    from engine.utils import io_utils
-    return io_utils.is_interactive_logging_enabled()
+    return _INTERACTIVE_LOGGING
 
 
 def enable_traceback_filtering():
     """Take engine's internal frames out of the tracebacks of errors raised in fit / evaluate /
     predict (the default, as Keras's)."""
-    from engine.utils import traceback_utils
-    traceback_utils.enable_traceback_filtering()
+    global _TRACEBACK_FILTERING
+    _TRACEBACK_FILTERING = True
 
 
 def disable_traceback_filtering():
     """Show full tracebacks, engine's internal frames included."""
-    from engine.utils import traceback_utils
-    traceback_utils.disable_traceback_filtering()
+    global _TRACEBACK_FILTERING
+    _TRACEBACK_FILTERING = False
 
 
 def is_traceback_filtering_enabled():
     """Whether engine's internal frames are taken out of tracebacks."""
-    from engine.utils import traceback_utils
-    return traceback_utils.is_traceback_filtering_enabled()
+    return _TRACEBACK_FILTERING
 
 
 _FLASH_ATTENTION = None

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from engine import config, constraints, initializers, regularizers
+from engine import constraints, initializers, regularizers
+from engine.config import epsilon as fuzz_factor
 from engine.distribution.training import current_shard
 from engine.layers.base import Layer
 from engine.ops import normalization as norm_ops
 from engine.ops._util import check_axis
 from engine.saving.registry import register_builtins
-from engine.saving.serialization import serialize_keras_object
 
 
 class BatchNormalization(Layer):
@@ -134,10 +134,7 @@ class BatchNormalization(Layer):
                 y, mean, var = batch_norm_train(inputs, self.gamma, self.beta, self.epsilon, self.synchronized)
             else:
                 y, mean, var = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon)
-            m = self.momentum
-            # The moving statistics are state, not part of the differentiated computation.
-            self.moving_mean.assign(self.moving_mean._value * m + np.asarray(mean) * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance._value * m + np.asarray(var) * (1.0 - m))
+            self._update_moving_statistics(np.asarray(mean), np.asarray(var))
             return y
         return norm_ops.batch_norm_infer(inputs, self.gamma, self.beta, self.moving_mean._value,
                                          self.moving_variance._value, epsilon=self.epsilon)
@@ -152,23 +149,28 @@ class BatchNormalization(Layer):
         else:
             weights = ops.broadcast_to(ops.expand_dims(ops.cast(mask, inputs.dtype), -1), inputs.shape)
             weighted = ops.multiply(weights, inputs)
-            total = ops.add(ops.sum(weights, axis=axes), config.epsilon())
+            total = ops.add(ops.sum(weights, axis=axes), fuzz_factor())   # Keras's backend epsilon
             mean = ops.divide(ops.sum(weighted, axis=axes), total)
             variance = ops.divide(ops.sum(ops.multiply(weights, ops.square(ops.subtract(weighted, mean))), axis=axes),
                                   total)
         gamma, beta = self.gamma, self.beta
+        batch_mean, batch_variance = np.asarray(mean), np.asarray(variance)
         if self.renorm:
-            r, d = self._renorm_corrections(np.asarray(mean), np.asarray(variance))
+            r, d = self._renorm_corrections(batch_mean, batch_variance)
             gamma = r if gamma is None else ops.multiply(r, gamma)
             beta = ops.multiply(d, self.gamma) if self.gamma is not None else d
             beta = beta if self.beta is None else ops.add(beta, self.beta)
-            self._update_renorm_statistics(np.asarray(mean), np.asarray(variance))
+            self._update_renorm_statistics(batch_mean, batch_variance)
         else:
-            m = self.momentum
-            self.moving_mean.assign(self.moving_mean._value * m + np.asarray(mean) * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance._value * m + np.asarray(variance) * (1.0 - m))
+            self._update_moving_statistics(batch_mean, batch_variance)
         return ops.batch_normalization(inputs, mean, variance, axis=-1, offset=beta, scale=gamma,
                                        epsilon=self.epsilon)
+
+    def _update_moving_statistics(self, mean, variance):
+        # The moving statistics are state, not part of the differentiated computation.
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean._value * m + mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance._value * m + variance * (1.0 - m))
 
     def _renorm_corrections(self, mean, variance):
         """r and d (constants for the gradients), clipped as renorm_clipping says."""
@@ -203,20 +205,10 @@ class BatchNormalization(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-            "center": self.center, "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": serialize_keras_object(self.beta_regularizer),
-            "gamma_regularizer": serialize_keras_object(self.gamma_regularizer),
-            "beta_constraint": serialize_keras_object(self.beta_constraint),
-            "gamma_constraint": serialize_keras_object(self.gamma_constraint),
-            "synchronized": self.synchronized,
-            "renorm": self.renorm, "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum,
-        })
+        config.update({"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                       "center": self.center, "scale": self.scale, "synchronized": self.synchronized,
+                       "renorm": self.renorm, "renorm_clipping": self.renorm_clipping,
+                       "renorm_momentum": self.renorm_momentum})
         return config
 
 

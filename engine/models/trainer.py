@@ -819,7 +819,7 @@ class Trainer:
                 raise ValueError("evaluate: pass targets y, or x as a generator or dataset that yields (x, y)")
             xs, ys, n = self._prepare(x, y)
             cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose,
-                                                steps=len(_batch_starts(n, batch_size, steps)), mode="evaluate")
+                                                steps=len(range(0, n, batch_size)[:steps]), mode="evaluate")
             cbs.on_test_begin()
             logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y, steps=steps)
         cbs.on_test_end(logs)

@@ -22,7 +22,7 @@ _LAZY = lazy_table(__name__, {
     'engine.utils.file_utils': "get_file",
     'engine.utils.image_utils': "array_to_img img_to_array load_img save_img",
     'engine.utils.progbar': "Progbar",
-    'engine.utils.io_utils': "disable_interactive_logging enable_interactive_logging is_interactive_logging_enabled",
+    'engine.config': "disable_interactive_logging enable_interactive_logging is_interactive_logging_enabled",
     'engine.utils.py_dataset': "PyDataset Sequence",
     'engine.utils.sequence_utils': "pad_sequences",
     'engine.utils.timeseries_dataset': "timeseries_dataset_from_array",

@@ -4,7 +4,8 @@ import time
 
 import numpy as np
 
-from engine.utils.io_utils import is_interactive_logging_enabled, print_msg
+from engine.config import is_interactive_logging_enabled
+from engine.utils.io_utils import print_msg
 
 
 def _format_value(v, signed=True):

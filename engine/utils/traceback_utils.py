@@ -7,26 +7,9 @@ import os
 import traceback
 import types
 
+from engine import config
+
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_enabled = True
-
-
-def enable_traceback_filtering():
-    """Take engine's internal frames out of the tracebacks of errors raised in fit / evaluate /
-    predict (the default)."""
-    global _enabled
-    _enabled = True
-
-
-def disable_traceback_filtering():
-    """Show full tracebacks, engine's internal frames included."""
-    global _enabled
-    _enabled = False
-
-
-def is_traceback_filtering_enabled():
-    """Whether engine's internal frames are taken out of tracebacks."""
-    return _enabled
 
 
 def _without_engine_frames(tb):
@@ -42,7 +25,7 @@ def filter_traceback(fn):
     filtering is enabled); the exception itself, its message and its cause are unchanged."""
     @functools.wraps(fn)
     def filtered(*args, **kwargs):
-        if not _enabled:
+        if not config.is_traceback_filtering_enabled():
             return fn(*args, **kwargs)
         try:
             return fn(*args, **kwargs)
