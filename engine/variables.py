@@ -11,6 +11,21 @@ from engine.backend import current_path
 from engine.tensor import ArrayHolder, Tensor
 
 
+# Keras's accepted values (None is kept as "none", as Keras keeps it); engine keeps them as attributes only, since its
+# data-parallel training reduces gradients itself rather than through variable aggregation.
+_AGGREGATIONS = ("none", "mean", "sum", "only_first_replica")
+_SYNCHRONIZATIONS = ("auto", "none", "on_read", "on_write")
+
+
+def _one_of(argument, value, allowed):
+    if value is None:
+        return "none"
+    if value not in allowed:
+        raise ValueError(f"Variable: {argument} must be None or one of {', '.join(map(repr, allowed))}; "
+                         f"got {argument}={value!r}")
+    return value
+
+
 class Variable(ArrayHolder):
     """A mutable, persistent array: a layer's weight or an optimizer's state.
 
@@ -34,6 +49,8 @@ class Variable(ArrayHolder):
             raise ValueError(f"Variable {name!r}: engine has no tensor layouts (model-parallel sharding); "
                              "pass layout=None (data-parallel training needs none)")
         self.autocast = bool(autocast)
+        self.aggregation = _one_of("aggregation", aggregation, _AGGREGATIONS)
+        self.synchronization = _one_of("synchronization", synchronization, _SYNCHRONIZATIONS)
         if dtype is None and isinstance(initializer, np.ndarray) and initializer.dtype.kind == "f":
             dtype = initializer.dtype  # a float array keeps its precision
         dtype = np.dtype(dtype or config.floatx())

@@ -194,3 +194,16 @@ def test_variable_takes_keras_arguments_in_keras_order():
     assert engine.Variable(1.0).autocast is True
     with pytest.raises(ValueError, match="layout"):
         engine.Variable(1.0, layout=object())
+
+
+def test_variable_keeps_and_checks_aggregation_and_synchronization():
+    # Keras 3's values and attributes: None is stored as "none", anything else is refused
+    v = engine.Variable(1.0, aggregation="mean", synchronization="on_read")
+    assert (v.aggregation, v.synchronization) == ("mean", "on_read")
+    default = engine.Variable(1.0)
+    assert (default.aggregation, default.synchronization) == ("none", "auto")
+    unset = engine.Variable(1.0, aggregation=None, synchronization=None)
+    assert (unset.aggregation, unset.synchronization) == ("none", "none")
+    for argument in ("aggregation", "synchronization"):
+        with pytest.raises(ValueError, match=f"{argument}='bogus'"):
+            engine.Variable(1.0, **{argument: "bogus"})

@@ -109,6 +109,15 @@ def test_plot_model_writes_dot(tmp_path):
     assert "head|" not in plain and '"Dense"' in plain
 
 
+def test_plot_model_labels_escape_record_syntax():
+    # a layer name with DOT record syntax in it stays one field; only shapes show None as ?
+    from engine.utils import model_to_dot
+    inp = engine.Input(shape=(3,))
+    model = engine.Model(inp, engine.layers.Dense(2, name="None|{x}<y>")(inp))
+    dot = model_to_dot(model, show_shapes=True, show_layer_names=True)
+    assert 'label="None/(x)(y)|Dense|Output shape: (?, 2)"' in dot
+
+
 def test_plot_model_details_and_nested_clusters(tmp_path):
     inner = engine.Sequential([Input(shape=(3,)), layers.Dense(2, activation="relu", name="in_dense"),
                                layers.Dense(2, name="in_out")], name="block")

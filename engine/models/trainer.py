@@ -750,7 +750,8 @@ class Trainer:
         if isinstance(val, data_adapters.BatchSource):
             return self._evaluate_source(val, steps, cbs)
         xs, ys, sw, x, y = val
-        return self._evaluate_arrays(xs, ys, sw, batch_size, cbs, x=x, y=y, steps=steps)
+        return self._evaluate_arrays(xs, ys, sw, batch_size, _batch_starts(len(xs[0]), batch_size, steps), cbs,
+                                     x=x, y=y)
 
     def _evaluate_source(self, source, steps=None, cbs=None):
         self.reset_metrics()
@@ -764,13 +765,14 @@ class Trainer:
         return logs or self._logs()
 
     # -- evaluate --------------------------------------------------------------------------------
-    def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None, x=None, y=None, steps=None):
+    def _evaluate_arrays(self, xs, ys, sw, batch_size, starts, cbs=None, x=None, y=None):
+        """The metrics over the batches of xs / ys starting at `starts` (see _batch_starts)."""
         n = len(xs[0])
         custom_step = self._overrides("test_step")
         self.reset_metrics()
         sw = None if sw is None else np.asarray(sw, dtype=np.float32)
         logs = {}
-        for step, start in enumerate(_batch_starts(n, batch_size, steps)):
+        for step, start in enumerate(starts):
             idx = slice(start, start + batch_size)
             shard = distributed.shard(idx, n)
             idx = idx if shard is None else shard.index
@@ -818,10 +820,11 @@ class Trainer:
                     any(o.loss is not None for o in self._compiled_outputs):
                 raise ValueError("evaluate: pass targets y, or x as a generator or dataset that yields (x, y)")
             xs, ys, n = self._prepare(x, y)
-            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose,
-                                                steps=len(range(0, n, batch_size)[:steps]), mode="evaluate")
+            starts = _batch_starts(n, batch_size, steps)    # once: it warns when the data runs out
+            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=len(starts),
+                                                mode="evaluate")
             cbs.on_test_begin()
-            logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, cbs, x=x, y=y, steps=steps)
+            logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, starts, cbs, x=x, y=y)
         cbs.on_test_end(logs)
         if return_dict:
             return logs

@@ -5,31 +5,34 @@ import shutil
 import subprocess
 
 
-def _label_text(value):
-    return str(value).replace('"', "'").replace("{", "(").replace("}", ")").replace("|", "/").replace("None", "?")
+def _escape(text):
+    """Text safe inside a DOT record label: its field separators and brackets replaced."""
+    return str(text).replace('"', "'").replace("{", "(").replace("}", ")").replace("|", "/") \
+        .replace("<", "(").replace(">", ")")
 
 
 def _layer_label(layer, show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable):
-    """The record label of one layer: its name and class, then the asked-for details."""
-    fields = [f"{layer.name}|{type(layer).__name__}" if show_layer_names else type(layer).__name__]
+    """The record label of one layer (fields separated by |): its name and class, then the asked-for
+    details. Shapes show unknown sizes as ?."""
+    fields = ([_escape(layer.name)] if show_layer_names else []) + [_escape(type(layer).__name__)]
     if show_layer_activations and getattr(layer, "activation", None) is not None:
         activation = layer.activation
-        fields.append("Activation: " + getattr(activation, "__name__", str(activation)))
+        fields.append("Activation: " + _escape(getattr(activation, "__name__", activation)))
     if show_shapes:
         try:
-            fields.append(f"Output shape: {_label_text(layer.output_shape)}")
+            fields.append("Output shape: " + _escape(layer.output_shape).replace("None", "?"))
         except AttributeError:
             pass
     if show_dtype:
         try:
             output = layer.output
-            dtype = [t.dtype for t in output] if isinstance(output, (list, tuple)) else output.dtype
+            dtype = [str(t.dtype) for t in output] if isinstance(output, (list, tuple)) else output.dtype
         except AttributeError:
             dtype = "?"
-        fields.append(f"Output dtype: {_label_text(dtype)}")
+        fields.append(f"Output dtype: {_escape(dtype)}")
     if show_trainable:
         fields.append(f"Trainable: {'Y' if layer.trainable else 'N'}")
-    return "|".join(_label_text(f) if i else f.replace('"', "'") for i, f in enumerate(fields))
+    return "|".join(fields)
 
 
 def _is_graph_model(layer):
@@ -83,9 +86,9 @@ def _graph_body(model, details, expand_nested, ids, indent):
             inner, inner_first, inner_last = _graph_body(layer, details, expand_nested, ids, indent + "  ")
             lines += [f'{indent}subgraph "cluster_{layer.name}" {{', f'{indent}  label="{layer.name}";']
             lines += inner + [f"{indent}}}"]
-            firsts = [inner_first[id(l)] for l in layer.layers[:1]]
-            lasts = [inner_last[id(l)] for l in layer.layers[-1:]]
-            first_of[id(layer)], last_of[id(layer)] = firsts[0], lasts[0]
+            # edges into / out of the cluster attach to its first / last layer
+            first_of[id(layer)] = inner_first[id(layer.layers[0])]
+            last_of[id(layer)] = inner_last[id(layer.layers[-1])]
         else:
             node = f"layer{next(ids)}"
             lines.append(f'{indent}{node} [label="{_layer_label(layer, *details)}"];')
