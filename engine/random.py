@@ -81,8 +81,10 @@ class SeedGenerator:
 
     def next(self, ordered=True):
         """The current seed pair (as an array), advancing the generator's counter."""
+        from engine.variables import note_state_write
         current = self.state.numpy()
         self.state._value[1] += np.uint32(1)
+        note_state_write()
         return current
 
     def get_config(self):

@@ -16,6 +16,24 @@ from engine.tensor import ArrayHolder, Tensor
 _AGGREGATIONS = ("none", "mean", "sum", "only_first_replica")
 _SYNCHRONIZATIONS = ("auto", "none", "on_read", "on_write")
 
+# Writes to variables' arrays and to optimizer state since the process started: through assign*,
+# and those made elsewhere that say so (`note_state_write`: an optimizer step, a loaded optimizer
+# state, a seed generator's draw). engine.distribution compares the count with its value when the
+# ranks' states were last made identical, so a fit after a fit does not re-send state nothing has
+# touched. Writes through a numpy view of a variable's array (np.asarray(v)[...] = x) are not seen.
+_state_writes = 0
+
+
+def note_state_write():
+    """Count one write to variable or optimizer-state arrays made outside Variable.assign*."""
+    global _state_writes
+    _state_writes += 1
+
+
+def state_writes():
+    """The number of writes to variable and optimizer-state arrays counted so far."""
+    return _state_writes
+
 
 def _one_of(argument, value, allowed):
     if value is None:
@@ -83,16 +101,19 @@ class Variable(ArrayHolder):
             raise ValueError(f"Variable {self.path!r}: cannot assign a value of shape {value.shape} "
                              f"to a variable of shape {self._value.shape}")
         np.copyto(self._value, value, casting="unsafe")
+        note_state_write()
         return self
 
     def assign_add(self, value):
         """Add `value` (broadcast to the variable's shape) in place; returns the variable."""
         self._value += self._checked(value, "assign_add")
+        note_state_write()
         return self
 
     def assign_sub(self, value):
         """Subtract `value` (broadcast to the variable's shape) in place; returns the variable."""
         self._value -= self._checked(value, "assign_sub")
+        note_state_write()
         return self
 
     def _checked(self, value, what):

@@ -4,14 +4,22 @@
 sum never depends on which rank computes it (used for metric states, batch-norm statistics and
 sample counts, all small). The large gradient reduction lives in engine/distribution/gradients.py.
 
-`wait` completes non-blocking requests without holding the core for long: MPI's own waits spin
-at full speed for as long as the other ranks take, and ranks on one machine share its cores
-with each other (and with whatever else runs there), so a rank that is ahead would burn the
-core a lagging rank, or another process, needs. It spins for the first `SPIN_SECONDS` (a rank
-that is in step with the others waits no longer), yields the core to anything runnable up to
-`YIELD_SECONDS`, then sleeps in slices of at most `SLEEP_SECONDS`, so a long wait costs at most
-that much extra latency. engine sets no MPI environment variables: the wait strategy lives
-here, whatever launched the job.
+`wait` completes non-blocking requests. MPI moves a transfer between ranks on one machine only
+inside MPI calls on both sides (a shared-memory collective goes in rounds, each needing both
+ranks), so a rank that sleeps while its peer is ready stalls the transfer for every round: on
+the three-output tour model (2 ranks x 1 thread on 2 cores) sleeping after 1 ms made a step's
+row gathers take 5 ms where polling took 1.6 ms. But a rank that polls holds its core, which a
+lagging rank, or its kernel threads, may need when the ranks' threads outnumber the machine's
+cores. So the policy depends on that (`set_wait_policy`, chosen when a DataParallel is made):
+- the cores suffice (ranks on this machine x kernel threads <= its cores): poll for up to
+  `DEDICATED_SPIN_SECONDS`, then yield the core between tests (with nothing else runnable a
+  yield returns at once) up to `DEDICATED_YIELD_SECONDS`; only a longer wait (rank 0 writing a
+  checkpoint) sleeps;
+- oversubscribed: spin for `SPIN_SECONDS` (a rank in step with the others waits no longer), yield
+  up to `YIELD_SECONDS`, then sleep in slices of at most `SLEEP_SECONDS`, so a long wait costs at
+  most that much extra latency.
+engine sets no MPI environment variables: the wait strategy lives here, whatever launched the
+job.
 """
 import os
 import time
@@ -24,20 +32,34 @@ from engine.distribution import _mpi
 SPIN_SECONDS = 50e-6
 YIELD_SECONDS = 1e-3
 SLEEP_SECONDS = 100e-6
+DEDICATED_SPIN_SECONDS = 10e-3
+DEDICATED_YIELD_SECONDS = 1.0
+
+_limits = (SPIN_SECONDS, YIELD_SECONDS)       # (spin until, yield until) of the policy in force
+
+
+def set_wait_policy(dedicated_cores):
+    """Choose how `wait` waits: `dedicated_cores` True when every rank's threads have cores of
+    their own (poll: see the module's docstring), False when they share them (spin briefly, then
+    sleep)."""
+    global _limits
+    _limits = (DEDICATED_SPIN_SECONDS, DEDICATED_YIELD_SECONDS) if dedicated_cores else \
+        (SPIN_SECONDS, YIELD_SECONDS)
 
 
 def wait(requests):
-    """Complete every MPI request in `requests` (a list), spinning, then yielding, then sleeping
-    (see the module's docstring)."""
+    """Complete every MPI request in `requests` (a list): spin, then yield, then sleep, for as
+    long as the policy in force says (see the module's docstring)."""
     test = _mpi.mpi().Request.Testall
     if test(requests):
         return
+    spin, yield_until = _limits
     start = time.perf_counter()
     while not test(requests):
         waited = time.perf_counter() - start
-        if waited < SPIN_SECONDS:
+        if waited < spin:
             continue
-        if waited < YIELD_SECONDS:
+        if waited < yield_until:
             os.sched_yield()
         else:
             time.sleep(SLEEP_SECONDS)

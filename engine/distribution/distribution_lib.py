@@ -218,15 +218,29 @@ class DataParallel:
 def _share_cores():
     """Ranks started on one machine split its cores between their kernel threads (each would
     otherwise start one thread per core, and they would fight over them); OMP_NUM_THREADS, when
-    set, is left to decide."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return
+    set, is left to decide. Then the ranks' wait policy follows from whether their threads fit
+    the machine's cores (engine/distribution/collectives.py)."""
     from engine import config
+    from engine.distribution import collectives
     node = _mpi.world().Split_type(_mpi.mpi().COMM_TYPE_SHARED)
     local = node.Get_size()
+    own = _usable_cores()
+    if local > 1 and "OMP_NUM_THREADS" not in os.environ:
+        config.set_num_threads(max(1, len(own) // local))
+    # the node's cores: the union of its ranks' affinity masks (a launcher that binds each rank to
+    # a core of its own gives every rank a mask of one)
+    seen = node.allgather((own, config.get_num_threads()))
     node.Free()
-    if local > 1:
-        config.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    cores = set().union(*(mask for mask, _ in seen))
+    collectives.set_wait_policy(sum(threads for _, threads in seen) <= len(cores))
+
+
+def _usable_cores():
+    """The cores this process may run on: its affinity mask where the OS has one."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return frozenset(range(os.cpu_count() or 1))
 
 
 def distribution():

@@ -4,7 +4,9 @@ Each is a no-op (or the single-process behaviour) unless a DataParallel distribu
 and the job has more than one rank, so the trainer calls them unconditionally:
 
     begin(model, training)          at the start of fit / evaluate / predict: weights, optimizer
-                                    state and the global random generator from rank 0
+                                    state (unless no rank has touched them since the ranks last
+                                    held the same) and the global random generator from rank 0
+    end(model)                      at the end of one: the ranks hold the same state again
     shard(idx, n)                   this rank's part of a global batch of array rows
     epoch(source, steps)            this rank's batches of a generator / PyDataset, with shards
     step(shard)                     the scope of one step (gradient scaling, dropout rows, BN)
@@ -14,6 +16,7 @@ and the job has more than one rank, so the trainer calls them unconditionally:
     global_metrics(model)           the scope in which metric results are the global ones
     gather_outputs(chunks, shards)  predict's outputs of every rank, in global order
     num_steps(n)                    global steps over a source of n batches
+    any_rank(flag)                  whether flag holds on some rank (a choice every rank makes alike)
     is_chief()                      whether this rank writes files and prints
 
 A global batch of B rows is split as evenly as possible (the first B % N ranks take one row more);
@@ -22,16 +25,20 @@ same collective calls. Gradients: each rank seeds its backward pass with (its ro
 sum over ranks is the gradient of the global batch's mean loss.
 """
 import contextlib
+import weakref
 
 import numpy as np
 
 from engine import random as engine_random
+from engine import variables as variables_module
 from engine.autodiff import _as_array
 from engine.distribution import collectives, distribution_lib
 from engine.distribution.gradients import GradientReducer
 
 _current = None          # the Shard of the step running now
 _reducer = None          # (key, GradientReducer) of the last variables reduced
+_synced = None           # (state writes, weak references to the arrays) when this rank's state was
+                         # last known to be every rank's: see _unchanged_since_synced
 
 
 class Shard:
@@ -68,6 +75,14 @@ def is_chief():
     every process otherwise."""
     d = active()
     return d is None or d.data_shard_id == 0
+
+
+def any_rank(flag):
+    """Whether `flag` is true on any rank (this rank's `flag` without distribution): for choices
+    every rank must make alike, such as whether a step makes its logs (a collective)."""
+    if active() is None:
+        return bool(flag)
+    return bool(collectives.allgather_array(np.array([bool(flag)], np.int8)).any())
 
 
 def wait_for_chief():
@@ -270,8 +285,8 @@ def gather_outputs(chunks, shards):
 
 def begin(model, training=False):
     """Start fit (training=True), evaluate or predict: check that the model can be trained
-    data-parallel, and give every rank rank 0's weights, optimizer state and global random
-    generator state."""
+    data-parallel, and give every rank rank 0's weights and optimizer state (unless the ranks
+    hold the same already: see share_training_state) and global random generator state."""
     d = active()
     if d is None:
         return
@@ -287,16 +302,53 @@ def begin(model, training=False):
                 raise ValueError(f"DataParallel: the loss of output \"{o.name}\" has reduction={reduction!r}; "
                                  "data-parallel training averages per-sample losses over the global batch, "
                                  "so only reduction='sum_over_batch_size' (the default) can be honoured")
-    share_training_state(model, build_optimizer=training)
+    share_training_state(model, build_optimizer=training, unless_synced=True)
     generator = engine_random.generator()
     generator.bit_generator.state = collectives.broadcast_object(generator.bit_generator.state)
 
 
-def share_training_state(model, value=None, build_optimizer=True):
+def end(model):
+    """Note, at the end of a fit / evaluate / predict that ran to completion, that every rank holds
+    the same weights and optimizer state (data-parallel steps keep them identical), so that the
+    next one need not send them again if nothing writes to them in between."""
+    if active() is not None:
+        optimizer = getattr(model, "optimizer", None)
+        _note_synced(_state_arrays(model, optimizer, optimizer is not None and optimizer.built))
+
+
+def _state_arrays(model, optimizer, with_optimizer):
+    """The variables of `model`, and of `optimizer` when `with_optimizer`, in a fixed order."""
+    variables = list(model.variables)
+    if with_optimizer:
+        variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
+    return variables
+
+
+def _note_synced(variables):
+    global _synced
+    _synced = (variables_module.state_writes(),
+               [weakref.ref(v._value if hasattr(v, "_value") else v) for v in variables])
+
+
+def _unchanged_since_synced(variables):
+    """Whether, on this rank, `variables` are the arrays the ranks last held identical and nothing
+    has written to any variable or optimizer state since (engine.variables.state_writes). Every
+    write a rank makes between two fits (set_weights, load_weights, assign, an optimizer step
+    outside fit, a fit without the distribution) is counted; a layer built since adds arrays."""
+    if _synced is None:
+        return False
+    writes, refs = _synced
+    return writes == variables_module.state_writes() and len(refs) == len(variables) and \
+        all(r() is (v._value if hasattr(v, "_value") else v) for r, v in zip(refs, variables))
+
+
+def share_training_state(model, value=None, build_optimizer=True, unless_synced=False):
     """Give every rank rank 0's weights and optimizer state, and return rank 0's `value`
     (BackupAndRestore's epoch). The optimizer's state is built first (zeros, as its first update
     would) when `build_optimizer` or when rank 0's is built, so every rank lists the same state.
-    Without distribution, returns `value`."""
+    With `unless_synced`, nothing is sent when every rank finds its state untouched since the
+    ranks last held the same (a fit after a fit); the ranks decide that together. Without
+    distribution, returns `value`."""
     d = active()
     if d is None:
         return value
@@ -305,10 +357,13 @@ def share_training_state(model, value=None, build_optimizer=True):
     build, value = collectives.broadcast_object((optimizer is not None and (build_optimizer or built), value))
     if build and not optimizer.built:
         optimizer.build(model.trainable_weights)
-    variables = list(model.variables)
-    if build:
-        variables += [v for v in optimizer.variables if not any(v is w for w in variables)]
+    variables = _state_arrays(model, optimizer, build)
+    if unless_synced:
+        everyone = collectives.allgather_array(np.array([_unchanged_since_synced(variables)], np.int8))
+        if everyone.all():
+            return value
     # (a Variable's assign copies into its array, so the broadcast writes there in place)
     collectives.broadcast_into([v._value if hasattr(v, "_value") else v for v in variables],
                                names=[getattr(v, "path", None) or f"optimizer array {i}" for i, v in enumerate(variables)])
+    _note_synced(variables)
     return value

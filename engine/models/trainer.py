@@ -626,6 +626,7 @@ class Trainer:
         # BackupAndRestore sets the epoch to resume at (as Keras's model._initial_epoch).
         initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         logs = {}
+        interrupted = False
         try:
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
@@ -663,6 +664,7 @@ class Trainer:
                 if self.stop_training:
                     break
         except KeyboardInterrupt:
+            interrupted = True
             print_msg("\nTraining interrupted: the model keeps the weights of the last completed step.")
         finally:
             self._loss_sources_cache = None
@@ -673,6 +675,8 @@ class Trainer:
         if finalize is not None:
             finalize(self.trainable_weights)
         cbs.on_train_end(logs)
+        if not interrupted:
+            distributed.end(self)      # data-parallel: the ranks hold the same state (see begin)
         history.model = self
         self.history = history
         return history
@@ -684,11 +688,11 @@ class Trainer:
         # contiguous batches, which keeps reads sequential.
         order = rng.permutation(n) if shuffle is True else None
         batch_order = rng.permutation(steps) if shuffle == "batch" else None
-        # One process (no data-parallel job) with the built-in step: when no callback reads a
-        # batch's logs, they are made once, after the epoch's last step, not after every step
-        # (the same values: the metrics do not change in between).
+        # The built-in step: when no callback reads a batch's logs, they are made once, after the
+        # epoch's last step, not after every step (the same values: the metrics do not change in
+        # between). Data-parallel, logs are a collective, so the ranks decide that together.
         local = not custom_step and distributed.active() is None
-        lazy_logs = local and not callbacks_module.reads_train_batch_logs(cbs)
+        lazy_logs = not custom_step and not distributed.any_rank(callbacks_module.reads_train_batch_logs(cbs))
         for step in range(steps):
             start = ((batch_order[step] if batch_order is not None else step) * batch_size) % n
             idx = slice(start, min(start + batch_size, n)) if order is None else order[start:start + batch_size]
@@ -715,7 +719,7 @@ class Trainer:
                     total, per_output, outs = self._train_step(bx, by, bsw, tvars)
                 distributed.update_metrics(
                     self, shard, lambda: self._update_metrics(total, per_output, by, outs, len(bx[0]), bsw))
-                logs = self._logs()
+                logs = _UNREAD_LOGS if lazy_logs else self._logs()
             cbs.on_train_batch_end(step, logs)
             if self.stop_training:
                 break
@@ -826,6 +830,7 @@ class Trainer:
             cbs.on_test_begin()
             logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, starts, cbs, x=x, y=y)
         cbs.on_test_end(logs)
+        distributed.end(self)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -901,6 +906,7 @@ class Trainer:
                 source.close()
         cbs.on_predict_end()
         chunks = distributed.gather_outputs(chunks, shards)
+        distributed.end(self)
         if not chunks:
             outs = [np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype) for t in self.outputs]
         else:

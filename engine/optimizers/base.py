@@ -17,7 +17,7 @@ from engine.backend import name_scope
 from engine.optimizers.schedules import LearningRateSchedule
 from engine.tensor import Tensor
 from engine.utils.naming import to_snake_case
-from engine.variables import Variable
+from engine.variables import Variable, note_state_write
 from engine.saving.registry import register_builtins
 
 # The per-variable state the base class keeps before the subclass's own (Keras's order).
@@ -300,6 +300,7 @@ class Optimizer:
             self._learning_rate.assign(values[1])
         for var, name, value in checked:
             self._slot(var, name)[...] = value
+        note_state_write()
         for var, value in zip(extras, values[head + len(layout):]):
             var.assign(value)
 
@@ -469,6 +470,7 @@ class Optimizer:
             if constraint is not None:
                 var.assign(constraint(w))
         self._iterations._value[...] += 1
+        note_state_write()
         return self._iterations
 
     def _update(self, pairs, lr):
@@ -516,6 +518,7 @@ class Optimizer:
                     self._update_variables([(grads[i], variables[i], arrays[i]) for i in left
                                             if grads[i] is not None], lr, step)
             self._iterations._value[...] += 1
+            note_state_write()
         return update
 
     def _fused_step(self, variables, arrays):
@@ -557,6 +560,7 @@ class Optimizer:
         for var in variables:
             w = var._value if isinstance(var, Variable) else var
             w[...] = self._slot(var, _EMA)
+        note_state_write()
 
     def swap_moving_averages(self):
         """With use_ema, exchange every variable's value with its moving average (in place; twice
@@ -573,6 +577,7 @@ class Optimizer:
             held = w.copy()
             w[...] = average
             average[...] = held
+        note_state_write()
 
     def copy_variables_to_moving_averages(self):
         """With use_ema, set every moving average to its variable's current value."""
@@ -580,6 +585,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: there are no moving averages without use_ema=True")
         for var in self._built_variables or []:
             self._slot(var, _EMA)[...] = var._value if isinstance(var, Variable) else var
+        note_state_write()
 
     def finalize_variable_values(self, var_list):
         """With use_ema, copy the moving averages into the variables (the training loop calls it at

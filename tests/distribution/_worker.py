@@ -267,6 +267,11 @@ if PARALLEL:
     checks["shards"] = COMM.allgather([(p.count, p.offset, p.total, p.rows) for p in parts])
     checks["shard indices"] = COMM.allgather([str(parts[0].index), parts[1].index.tolist(), str(parts[2].index)])
     checks["devices"] = distribution.list_devices()
+    # the wait policy DataParallel chose: polling when 2 ranks x 1 thread (OMP_NUM_THREADS=1)
+    # fit the cores both ranks may run on
+    from engine.distribution import collectives as _collectives
+    cores = set().union(*COMM.allgather(sorted(os.sched_getaffinity(0))))
+    checks["wait policy"] = [_collectives._limits[0] == _collectives.DEDICATED_SPIN_SECONDS, 2 <= len(cores)]
 
     # 6. only rank 0 writes files
     path = os.path.join(OUT, f"saved_by_rank{RANK}.keras")
@@ -298,6 +303,42 @@ if PARALLEL:
         model.set_weights([w + 1 for w in model.get_weights()])
     model.evaluate(xv, yv, verbose=0)
     checks["weights from rank 0"] = len(set(COMM.allgather(digest(model)))) == 1
+
+    # 7b. a fit after a fit (or an evaluate after it) sends no state: the ranks already hold the
+    #     same; a write one rank makes in between (assign, set_weights, an optimizer step outside
+    #     fit, a fit without the distribution) makes the next fit send rank 0's state again
+    sent = []
+    broadcast_into = collectives.broadcast_into
+
+    def counting_broadcast(arrays, *args, **kwargs):
+        sent.append(len(arrays))
+        return broadcast_into(arrays, *args, **kwargs)
+    collectives.broadcast_into = counting_broadcast
+
+    def sends(action):
+        before = len(sent)
+        action()
+        model.fit(xv, yv, batch_size=4, epochs=1, verbose=0)
+        return [len(sent) - before, len(set(COMM.allgather(digest(model)))) == 1]
+
+    def on_rank_1(write):
+        return lambda: write() if RANK == 1 else None
+
+    def local_fit():
+        dp = distribution.distribution()
+        distribution.set_distribution(None)
+        model.fit(xv, yv, batch_size=4, epochs=1, verbose=0)
+        distribution.set_distribution(dp)
+    kernel = model.get_layer("cls").kernel
+    resends = {"first fit": sends(lambda: None), "fit after fit": sends(lambda: None),
+               "evaluate after fit": sends(lambda: model.evaluate(xv, yv, verbose=0)),
+               "assign": sends(on_rank_1(lambda: kernel.assign(kernel.numpy() + 1))),
+               "set_weights": sends(on_rank_1(lambda: model.set_weights([w * 2 for w in model.get_weights()]))),
+               "optimizer step": sends(on_rank_1(lambda: model.optimizer.apply(
+                   [np.full(w.shape, 0.1, w.dtype) for w in model.trainable_weights], model.trainable_weights))),
+               "fit without the distribution": sends(on_rank_1(local_fit))}
+    collectives.broadcast_into = broadcast_into
+    checks["state resent"] = resends
 
     # 8. ranks reducing different tables by rows at the same point raise (on every rank) instead
     #    of pairing up the wrong collectives

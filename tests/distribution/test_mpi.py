@@ -140,6 +140,18 @@ def test_rank_zero_state_broadcast_in_place(results):
     assert checks["weights from rank 0"]
 
 
+def test_state_sent_again_only_after_a_write(results):
+    resent = results["parallel"][0]["checks"]["state resent"]
+    # the first fit of a new model sends its state (one broadcast of all its arrays); the next
+    # fit and an evaluate after a fit send none
+    assert resent.pop("first fit")[0] == 1
+    assert resent.pop("fit after fit") == [0, True]
+    assert resent.pop("evaluate after fit") == [0, True]
+    # a write on rank 1 alone between two fits: rank 0's state is sent again, the ranks agree
+    for write, (broadcasts, identical) in resent.items():
+        assert broadcasts == 1 and identical, (write, broadcasts, identical)
+
+
 def test_ranks_reducing_different_tables_as_rows_raise(results):
     checks = results["parallel"][0]["checks"]
     for key, seen in (("different tables", "[[0], [1]]"), ("different deferred tables", "[[0, 1], [1, 0]]")):
@@ -170,6 +182,8 @@ def test_sharding(results):
     assert checks["shard indices"] == [["slice(8, 11, None)", [5, 3], "slice(40, 41, None)"],
                                        ["slice(11, 13, None)", [9], "slice(40, 41, None)"]]
     assert checks["devices"] == ["cpu:0", "cpu:1"]
+    polls, threads_fit_cores = checks["wait policy"]
+    assert polls == threads_fit_cores
 
 
 def test_only_rank_zero_writes(results):

@@ -175,10 +175,9 @@ def test_planned_backward_reports_gradients_as_the_tape_does(monkeypatch):
         np.testing.assert_allclose(np.asarray(g), 0.25 * np.asarray(ref), rtol=1e-6, atol=1e-7)
 
 
-def test_wait_spins_then_yields_then_sleeps_in_short_slices(monkeypatch):
-    # collectives.wait must not spin on a core for the whole of a long wait (a lagging rank on
-    # the same machine may need that core), yet add little latency: spin, yield, then sleep in
-    # slices of at most SLEEP_SECONDS until the requests complete.
+def _fake_wait_clock(monkeypatch):
+    """A fake MPI whose Testall takes 5 us of a fake clock and completes once the clock passes
+    the request (a time), and the calls wait makes: "test", "yield", or a sleep's seconds."""
     import time
     from engine.distribution import _mpi, collectives
     clock = {"now": 0.0}
@@ -188,7 +187,7 @@ def test_wait_spins_then_yields_then_sleeps_in_short_slices(monkeypatch):
         @staticmethod
         def Testall(requests):
             calls.append("test")
-            clock["now"] += 5e-6                 # each test takes 5 us of the fake clock
+            clock["now"] += 5e-6
             return clock["now"] >= requests[0]
 
     class FakeMPI:
@@ -202,17 +201,52 @@ def test_wait_spins_then_yields_then_sleeps_in_short_slices(monkeypatch):
         calls.append(seconds)
         clock["now"] += seconds
     monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(collectives, "_limits", collectives._limits)     # restored afterwards
+    return clock, calls
+
+
+def _phases(calls):
+    """(seconds spun before the first yield, seconds of tests before the first sleep, sleeps)."""
+    first_yield = calls.index("yield")
+    first_sleep = next(i for i, c in enumerate(calls) if not isinstance(c, str))
+    assert first_yield < first_sleep
+    return (calls[:first_yield].count("test") * 5e-6, calls[:first_sleep].count("test") * 5e-6,
+            [c for c in calls if not isinstance(c, str)])
+
+
+def test_wait_on_shared_cores_spins_then_yields_then_sleeps_in_short_slices(monkeypatch):
+    # When the ranks' threads outnumber the cores, collectives.wait must not spin on a core for
+    # the whole of a long wait (a lagging rank may need that core), yet add little latency: spin,
+    # yield, then sleep in slices of at most SLEEP_SECONDS until the requests complete.
+    from engine.distribution import collectives
+    clock, calls = _fake_wait_clock(monkeypatch)
+    collectives.set_wait_policy(dedicated_cores=False)
     collectives.wait([0.0])                      # already complete: one test, nothing else
     assert calls == ["test"]
     calls.clear()
     collectives.wait([5e-3])                     # completes after 5 ms
     assert clock["now"] >= 5e-3
-    first_yield, first_sleep = calls.index("yield"), next(i for i, c in enumerate(calls) if not isinstance(c, str))
-    spun = calls[:first_yield].count("test") * 5e-6
+    spun, before_sleeping, sleeps = _phases(calls)
     assert collectives.SPIN_SECONDS <= spun <= collectives.SPIN_SECONDS + 10e-6
-    assert first_yield < first_sleep
-    sleeps = [c for c in calls if not isinstance(c, str)]
     assert sleeps and max(sleeps) <= collectives.SLEEP_SECONDS
     # sleeps only once past YIELD_SECONDS, and overshoots by less than one slice and a test
-    assert calls[:first_sleep].count("test") * 5e-6 >= collectives.YIELD_SECONDS - 10e-6
+    assert before_sleeping >= collectives.YIELD_SECONDS - 10e-6
     assert clock["now"] - 5e-3 <= collectives.SLEEP_SECONDS + 5e-6
+
+
+def test_wait_on_dedicated_cores_polls_and_sleeps_only_in_a_long_wait(monkeypatch):
+    # When every rank's threads have cores of their own, a rank that sleeps stalls the transfer
+    # its peer is ready for (shared-memory collectives move only inside MPI calls on both
+    # sides): wait polls, spinning then yielding, and sleeps only past DEDICATED_YIELD_SECONDS.
+    from engine.distribution import collectives
+    clock, calls = _fake_wait_clock(monkeypatch)
+    collectives.set_wait_policy(dedicated_cores=True)
+    collectives.wait([5e-3])                     # a step's wait: spun through, no yield, no sleep
+    assert set(calls) == {"test"} and clock["now"] >= 5e-3
+    calls.clear()
+    clock["now"] = 0.0
+    collectives.wait([collectives.DEDICATED_YIELD_SECONDS + 2e-3])     # rank 0 writing a file
+    spun, before_sleeping, sleeps = _phases(calls)
+    assert collectives.DEDICATED_SPIN_SECONDS <= spun <= collectives.DEDICATED_SPIN_SECONDS + 15e-6
+    assert before_sleeping >= collectives.DEDICATED_YIELD_SECONDS - 10e-6
+    assert sleeps and max(sleeps) <= collectives.SLEEP_SECONDS
