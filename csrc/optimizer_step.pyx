@@ -19,123 +19,34 @@ engine_runtime_import()        # the thread cap and SIMD level (csrc/runtime_api
 # results match Keras within rounding.
 # ---------------------------------------------------------------------------
 
-cdef enum Optimizer:
-    OPT_SGD
-    OPT_MOMENTUM
-    OPT_RMSPROP
-    OPT_ADAM
-    OPT_ADAGRAD
+cdef extern from "optimizer_spans.h" nogil:
+    # The update rules over a span of a variable, per instruction set (csrc/optimizer_spans.h).
+    enum:
+        OPT_SGD "ENGINE_OPT_SGD"
+        OPT_MOMENTUM "ENGINE_OPT_MOMENTUM"
+        OPT_RMSPROP "ENGINE_OPT_RMSPROP"
+        OPT_ADAM "ENGINE_OPT_ADAM"
+        OPT_ADAGRAD "ENGINE_OPT_ADAGRAD"
+    ctypedef struct OptStep "engine_opt_step":
+        int kind
+        void* g
+        void* s1          # momentum / velocity / m / accumulator
+        void* s2          # rmsprop momentum buffer / adam v
+        void* s3          # rmsprop avg_grad / adam vhat
+        double lr         # lr, or adam's alpha
+        double a          # momentum / rho / beta_1
+        double b          # rmsprop momentum / beta_2
+        double eps
+        bint flag         # nesterov / centered
+    void engine_opt_span_f32(const OptStep* st, float* w, Py_ssize_t lo, Py_ssize_t hi)
+    void engine_opt_span_f64(const OptStep* st, double* w, Py_ssize_t lo, Py_ssize_t hi)
 
 
-cdef struct OptStep:
-    int kind
-    void* g
-    void* s1          # momentum / velocity / m / accumulator
-    void* s2          # rmsprop momentum buffer / adam v
-    void* s3          # rmsprop avg_grad / adam vhat
-    double lr         # lr, or adam's alpha
-    double a          # momentum / rho / beta_1
-    double b          # rmsprop momentum / beta_2
-    double eps
-    bint flag         # nesterov / centered
-
-
-cdef void _sgd_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    cdef const floating* g = <const floating*>st.g
-    cdef floating lr = <floating>st.lr
-    cdef Py_ssize_t i
-    for i in range(lo, hi):
-        w[i] = w[i] - g[i] * lr
-
-
-cdef void _momentum_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    cdef const floating* g = <const floating*>st.g
-    cdef floating* m = <floating*>st.s1
-    cdef floating lr = <floating>st.lr, mu = <floating>st.a, mi
-    cdef Py_ssize_t i
-    if st.flag:
-        for i in range(lo, hi):
-            mi = -g[i] * lr + m[i] * mu
-            m[i] = mi
-            w[i] = w[i] + (-g[i] * lr + mi * mu)
+cdef inline void _opt_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    if floating is float:
+        engine_opt_span_f32(st, w, lo, hi)
     else:
-        for i in range(lo, hi):
-            mi = -g[i] * lr + m[i] * mu
-            m[i] = mi
-            w[i] = w[i] + mi
-
-
-cdef void _rmsprop_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    cdef const floating* g = <const floating*>st.g
-    cdef floating* vel = <floating*>st.s1
-    cdef floating* mom = <floating*>st.s2
-    cdef floating* avg = <floating*>st.s3
-    cdef floating lr = <floating>st.lr, rho = <floating>st.a, one_m_rho = <floating>(1.0 - st.a)
-    cdef floating mu = <floating>st.b, eps = <floating>st.eps
-    cdef floating gi, vi, ai, denom, inc
-    cdef Py_ssize_t i
-    for i in range(lo, hi):
-        gi = g[i]
-        vi = rho * vel[i] + one_m_rho * (gi * gi)
-        vel[i] = vi
-        if avg != NULL:
-            ai = rho * avg[i] + one_m_rho * gi
-            avg[i] = ai
-            denom = vi - ai * ai + eps
-        else:
-            denom = vi + eps
-        inc = lr * gi / _sqrt(denom)
-        if mom != NULL:
-            inc = mu * mom[i] + inc
-            mom[i] = inc
-        w[i] = w[i] - inc
-
-
-cdef void _adam_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    cdef const floating* g = <const floating*>st.g
-    cdef floating* m = <floating*>st.s1
-    cdef floating* v = <floating*>st.s2
-    cdef floating* vhat = <floating*>st.s3
-    cdef floating alpha = <floating>st.lr, eps = <floating>st.eps
-    cdef floating one_m_b1 = <floating>(1.0 - st.a), one_m_b2 = <floating>(1.0 - st.b)
-    cdef floating gi, mi, vi
-    cdef Py_ssize_t i
-    for i in range(lo, hi):
-        gi = g[i]
-        mi = m[i] + (gi - m[i]) * one_m_b1
-        vi = v[i] + (gi * gi - v[i]) * one_m_b2
-        m[i] = mi
-        v[i] = vi
-        if vhat != NULL:
-            if not (vhat[i] >= vi):
-                vhat[i] = vi
-            vi = vhat[i]
-        w[i] = w[i] - (mi * alpha) / (_sqrt(vi) + eps)
-
-
-cdef void _adagrad_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    cdef const floating* g = <const floating*>st.g
-    cdef floating* acc = <floating*>st.s1
-    cdef floating lr = <floating>st.lr, eps = <floating>st.eps, gi, ai
-    cdef Py_ssize_t i
-    for i in range(lo, hi):
-        gi = g[i]
-        ai = acc[i] + gi * gi
-        acc[i] = ai
-        w[i] = w[i] - (lr * gi) / _sqrt(ai + eps)
-
-
-cdef void _opt_span(const OptStep* st, floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    if st.kind == OPT_SGD:
-        _sgd_span(st, w, lo, hi)
-    elif st.kind == OPT_MOMENTUM:
-        _momentum_span(st, w, lo, hi)
-    elif st.kind == OPT_RMSPROP:
-        _rmsprop_span(st, w, lo, hi)
-    elif st.kind == OPT_ADAM:
-        _adam_span(st, w, lo, hi)
-    else:
-        _adagrad_span(st, w, lo, hi)
+        engine_opt_span_f64(st, w, lo, hi)
 
 
 cdef struct _OptJob:
@@ -162,40 +73,61 @@ cdef void _opt_run(const OptStep* st, floating* w, Py_ssize_t n, int nt) noexcep
         engine_run_spans(_opt_spans_d, &job, n, nt, SPAN_ALIGN)
 
 
-cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
-                       const int64_t* start, floating* scratch, Py_ssize_t scratch_stride,
-                       Py_ssize_t vocab, Py_ssize_t width, int nt) noexcept nogil:
-    """The step of st for a (vocab, width) table whose gradient is zero but on some rows: row v's
-    gradient is the sum of rows[order[start[v]:start[v+1]]], in that order (as segment_sum adds
-    them).  Each row runs the dense step's own span code on its summed or zero gradient, so the
-    bits are the dense step's; rows without gradient that the step provably leaves as they are
-    (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity."""
-    cdef Py_ssize_t v, i, j, off
+cdef enum:
+    RUN_ELEMENTS = 2048      # a run's summed gradient rows (per thread): 8 KB of float32, in L1
+
+
+cdef void _opt_rows_span(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
+                         const int64_t* start, floating* run, Py_ssize_t run_rows, Py_ssize_t lo,
+                         Py_ssize_t hi, Py_ssize_t vocab, Py_ssize_t width) noexcept nogil:
+    """The rows runner's work on table rows [lo, hi), one thread: each run of consecutive rows
+    the step must compute (up to run_rows) has its gradient rows summed into `run` back to back,
+    then one span call steps the whole run, so the span's per-call cost (its dispatch, the vector
+    loop's set-up and tail) is paid per run, not per row."""
+    cdef Py_ssize_t v = lo, j, k, first
     cdef floating rho = <floating>st.a
-    cdef floating* g
     cdef floating* vr
-    cdef const floating* r
-    cdef OptStep row
+    cdef OptStep step
     cdef bint plain_rmsprop = st.kind == OPT_RMSPROP and st.s2 == NULL and st.s3 == NULL
-    for v in prange(vocab, schedule="static", num_threads=nt):
-        off = v * width
-        prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
-        if start[v] == start[v + 1]:
-            if st.kind == OPT_SGD or st.kind == OPT_ADAGRAD:
-                continue
+    cdef bint skip_untouched = st.kind == OPT_SGD or st.kind == OPT_ADAGRAD
+    while v < hi:
+        if start[v] == start[v + 1] and (skip_untouched or plain_rmsprop):
+            prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
             if plain_rmsprop:
-                vr = <floating*>st.s1 + off
+                vr = <floating*>st.s1 + v * width
                 for j in range(width):
                     vr[j] = rho * vr[j]          # rho * v + (1 - rho) * 0: the same float
-                continue
-        g = scratch + engine_thread_num() * scratch_stride
-        sum_rows(g, rows, <const long long*>order, start[v], start[v + 1], width)
-        row = st[0]
-        row.g = g
-        row.s1 = NULL if st.s1 == NULL else <void*>(<floating*>st.s1 + off)
-        row.s2 = NULL if st.s2 == NULL else <void*>(<floating*>st.s2 + off)
-        row.s3 = NULL if st.s3 == NULL else <void*>(<floating*>st.s3 + off)
-        _opt_span(&row, w + off, 0, width)
+            v += 1
+            continue
+        first = v
+        k = 0
+        while v < hi and k < run_rows and (start[v] != start[v + 1] or not (skip_untouched or plain_rmsprop)):
+            prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
+            sum_rows(run + k * width, rows, <const long long*>order, start[v], start[v + 1], width)
+            k += 1
+            v += 1
+        step = st[0]
+        step.g = run
+        step.s1 = NULL if st.s1 == NULL else <void*>(<floating*>st.s1 + first * width)
+        step.s2 = NULL if st.s2 == NULL else <void*>(<floating*>st.s2 + first * width)
+        step.s3 = NULL if st.s3 == NULL else <void*>(<floating*>st.s3 + first * width)
+        _opt_span(&step, w + first * width, 0, k * width)
+
+
+cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
+                       const int64_t* start, floating* scratch, Py_ssize_t scratch_stride,
+                       Py_ssize_t run_rows, Py_ssize_t vocab, Py_ssize_t width, int nt) noexcept nogil:
+    """The step of st for a (vocab, width) table whose gradient is zero but on some rows: row v's
+    gradient is the sum of rows[order[start[v]:start[v+1]]], in that order (as segment_sum adds
+    them).  Rows run the dense step's own span code on their summed or zero gradient, so the
+    bits are the dense step's; rows without gradient that the step provably leaves as they are
+    (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity.
+    Each of the nt threads takes a contiguous part of the table, with its own run buffer
+    (scratch + t * scratch_stride, run_rows rows)."""
+    cdef Py_ssize_t t, per = (vocab + nt - 1) // nt
+    for t in prange(nt, schedule="static", num_threads=nt):
+        _opt_rows_span(st, w, rows, order, start, scratch + t * scratch_stride, run_rows, t * per,
+                       min(vocab, (t + 1) * per), vocab, width)
 
 
 cdef class _OptArgs:
@@ -280,10 +212,12 @@ cdef class _OptArgs:
         cdef Py_ssize_t vocab = cnp.PyArray_DIMS(self.w)[0], width = cnp.PyArray_DIMS(self.w)[1]
         cdef int nt = engine_team_size(vocab * width, PAR_MIN_CHEAP, vocab)
         cdef cnp.ndarray ra = self.rows[0], oa = self.rows[1], sa = self.rows[2]
-        # One summed-gradient row per thread, each on cache lines of its own: threads writing
-        # the same line (rows packed back to back) ran the step 2.3x slower than one thread.
+        # One run buffer of summed-gradient rows per thread, each on cache lines of its own:
+        # threads writing the same line (rows packed back to back) ran the step 2.3x slower than
+        # one thread.
         cdef Py_ssize_t line = 64 // cnp.PyArray_ITEMSIZE(self.w)
-        cdef Py_ssize_t stride = (width + line - 1) // line * line
+        cdef Py_ssize_t run_rows = max(1, RUN_ELEMENTS // max(width, 1))
+        cdef Py_ssize_t stride = (run_rows * width + line - 1) // line * line
         cdef cnp.ndarray scratch = np.empty(max(nt, 1) * stride + line, dtype=(<object>self.w).dtype)
         cdef size_t misalign = (<size_t>_data(scratch)) % 64
         cdef Py_ssize_t skew = <Py_ssize_t>((64 - misalign) % 64) // cnp.PyArray_ITEMSIZE(self.w)
@@ -294,10 +228,10 @@ cdef class _OptArgs:
         cdef const int64_t* stp = <const int64_t*>_data(sa)
         if _is_f32(self.w):
             with nogil:
-                _opt_rows_run(st, <float*>wp, <const float*>rp, op, stp, <float*>sp, stride, vocab, width, nt)
+                _opt_rows_run(st, <float*>wp, <const float*>rp, op, stp, <float*>sp, stride, run_rows, vocab, width, nt)
         else:
             with nogil:
-                _opt_rows_run(st, <double*>wp, <const double*>rp, op, stp, <double*>sp, stride, vocab, width, nt)
+                _opt_rows_run(st, <double*>wp, <const double*>rp, op, stp, <double*>sp, stride, run_rows, vocab, width, nt)
         return None
 
 

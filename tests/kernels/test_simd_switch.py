@@ -177,6 +177,74 @@ def test_bias_and_optimizer_step(isa_level):
     np.testing.assert_allclose(w, x - 1e-3 * m64 / (np.sqrt(v64) + 1e-7), rtol=1e-5, atol=1e-6)
 
 
+def _numpy_rule(rule, w, g, state, t):
+    """One step of `rule` in numpy, operation by operation in the variable's dtype (each ufunc
+    rounds once, as Keras's separate ops do): the bits every SIMD level must give."""
+    f = lambda v: t(v)
+    if rule == "sgd":
+        return w - g * f(0.01), state
+    if rule == "momentum":
+        m = -g * f(0.01) + state[0] * f(0.9)
+        return w + (-g * f(0.01) + m * f(0.9)), [m]
+    if rule.startswith("rmsprop"):
+        vel, mom, avg = state
+        vel = f(0.9) * vel + f(1 - 0.9) * (g * g)
+        if "centered" in rule:
+            avg = f(0.9) * avg + f(1 - 0.9) * g
+            inc = f(0.01) * g / np.sqrt(vel - avg * avg + f(1e-7))
+        else:
+            inc = f(0.01) * g / np.sqrt(vel + f(1e-7))
+        if "momentum" in rule:
+            mom = f(0.5) * mom + inc
+            inc = mom
+        return w - inc, [vel, mom, avg]
+    if rule in ("adam", "amsgrad"):
+        m, v, vhat = state
+        m = m + (g - m) * f(1 - 0.9)
+        v = v + (g * g - v) * f(1 - 0.999)
+        if rule == "amsgrad":
+            vhat = np.where(vhat >= v, vhat, v)
+        return w - (m * f(1e-3)) / (np.sqrt(vhat if rule == "amsgrad" else v) + f(1e-7)), [m, v, vhat]
+    acc = state[0] + g * g
+    return w - (f(0.01) * g) / np.sqrt(acc + f(1e-7)), [acc]
+
+
+_KERNEL_RULES = {
+    "sgd": lambda w, g, s: optimizer_step.sgd_update(w, g, 0.01),
+    "momentum": lambda w, g, s: optimizer_step.sgd_momentum_update(w, g, s[0], 0.01, 0.9, True),
+    "rmsprop": lambda w, g, s: optimizer_step.rmsprop_update(w, g, s[0], 0.01, 0.9, 1e-7, 0.0, None, False, None),
+    "rmsprop_momentum": lambda w, g, s: optimizer_step.rmsprop_update(w, g, s[0], 0.01, 0.9, 1e-7, 0.5, s[1],
+                                                                      False, None),
+    "rmsprop_momentum_centered": lambda w, g, s: optimizer_step.rmsprop_update(w, g, s[0], 0.01, 0.9, 1e-7, 0.5,
+                                                                               s[1], True, s[2]),
+    "adam": lambda w, g, s: optimizer_step.adam_update(w, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7),
+    "amsgrad": lambda w, g, s: optimizer_step.adam_update(w, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7, s[2]),
+    "adagrad": lambda w, g, s: optimizer_step.adagrad_update(w, g, s[0], 0.01, 1e-7),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule", sorted(_KERNEL_RULES))
+def test_optimizer_rules_give_numpys_bits_at_every_level(isa_level, rule, dtype):
+    # The update rules are compiled without FMA at every level (csrc/optimizer_spans.h): each
+    # level must give the bits of the rule's ops rounded one by one (a contracted a * b + c
+    # rounds once and differs in the last bit), over lengths that leave vector tails.
+    rng = np.random.default_rng(12)
+    t = np.dtype(dtype).type
+    for n in (1, 7, 33, 1000):
+        w = rng.standard_normal(n).astype(dtype)
+        state = [np.abs(rng.standard_normal(n)).astype(dtype) for _ in range(3)]
+        state[2] = (np.sqrt(state[0]) * 0.5).astype(dtype)     # avg^2 < velocity: a real square root
+        ref_w, ref_state = w.copy(), [a.copy() for a in state]
+        for step in range(3):
+            g = rng.standard_normal(n).astype(dtype)
+            _KERNEL_RULES[rule](w, g, state)
+            ref_w, ref_state = _numpy_rule(rule, ref_w, g, ref_state, t)
+            np.testing.assert_array_equal(w, ref_w, err_msg=f"{rule} n={n} step {step}")
+            for got, want in zip(state, ref_state):
+                np.testing.assert_array_equal(got, want, err_msg=f"{rule} state n={n} step {step}")
+
+
 @pytest.mark.parametrize("C", [3, 37])   # a channel run shorter than one vector, and several
 def test_max_pool(isa_level, C):
     x = np.random.default_rng(1).standard_normal((2, 9, 8, C))
