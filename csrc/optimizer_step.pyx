@@ -6,7 +6,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
-from row_sums cimport sum_rows, prefetch_rows_of
+from row_sums cimport sum_rows, prefetch_rows_of, engine_prefetch_span, ROWS_AHEAD
 from ew_common cimport *
 
 cnp.import_array()
@@ -77,21 +77,64 @@ cdef enum:
     RUN_ELEMENTS = 2048      # a run's summed gradient rows (per thread): 8 KB of float32, in L1
 
 
+cdef inline void _decay_row(floating* vr, floating rho, int times, Py_ssize_t width) noexcept nogil:
+    """vr = rho * vr, `times` times over, each product rounded: the bits of that many eager steps."""
+    cdef int t
+    cdef Py_ssize_t j
+    for t in range(times):
+        for j in range(width):
+            vr[j] = rho * vr[j]
+
+
+cdef inline Py_ssize_t _next_touched(const int64_t* start, Py_ssize_t v, Py_ssize_t hi) noexcept nogil:
+    """The first table row at or after v (below hi) with gradient rows, or hi."""
+    while v < hi and start[v] == start[v + 1]:
+        v += 1
+    return v
+
+
+cdef inline void _prefetch_touched(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
+                                   const int64_t* start, Py_ssize_t v, Py_ssize_t width) noexcept nogil:
+    """Ask for what the step of touched table row v reads: its gradient rows, its weights and
+    velocity rows."""
+    cdef long long i
+    for i in range(start[v], start[v + 1]):
+        engine_prefetch_span(rows + order[i] * width, width * sizeof(floating))
+    engine_prefetch_span(w + v * width, width * sizeof(floating))
+    engine_prefetch_span(<floating*>st.s1 + v * width, width * sizeof(floating))
+
+
 cdef void _opt_rows_span(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
-                         const int64_t* start, floating* run, Py_ssize_t run_rows, Py_ssize_t lo,
-                         Py_ssize_t hi, Py_ssize_t vocab, Py_ssize_t width) noexcept nogil:
+                         const int64_t* start, int* pending, floating* run, Py_ssize_t run_rows,
+                         Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t vocab, Py_ssize_t width) noexcept nogil:
     """The rows runner's work on table rows [lo, hi), one thread: each run of consecutive rows
     the step must compute (up to run_rows) has its gradient rows summed into `run` back to back,
     then one span call steps the whole run, so the span's per-call cost (its dispatch, the vector
-    loop's set-up and tail) is paid per run, not per row."""
+    loop's set-up and tail) is paid per run, not per row.  With `pending` (plain RMSprop only) an
+    untouched row's velocity decay is counted there instead of applied, and a touched row's
+    counted decays are applied just before its step."""
     cdef Py_ssize_t v = lo, j, k, first
     cdef floating rho = <floating>st.a
     cdef floating* vr
     cdef OptStep step
     cdef bint plain_rmsprop = st.kind == OPT_RMSPROP and st.s2 == NULL and st.s3 == NULL
     cdef bint skip_untouched = st.kind == OPT_SGD or st.kind == OPT_ADAGRAD
+    cdef Py_ssize_t ahead = lo, primed
+    if pending != NULL:
+        # The touched rows are far apart (their w and velocity rows no longer a stream the
+        # hardware prefetcher follows): keep ROWS_AHEAD touched rows' reads asked for ahead.
+        for primed in range(ROWS_AHEAD):
+            ahead = _next_touched(start, ahead, hi)
+            if ahead >= hi:
+                break
+            _prefetch_touched(st, w, rows, order, start, ahead, width)
+            ahead += 1
     while v < hi:
         if start[v] == start[v + 1] and (skip_untouched or plain_rmsprop):
+            if pending != NULL:
+                pending[v] += 1
+                v += 1
+                continue
             prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
             if plain_rmsprop:
                 vr = <floating*>st.s1 + v * width
@@ -102,7 +145,16 @@ cdef void _opt_rows_span(const OptStep* st, floating* w, const floating* rows, c
         first = v
         k = 0
         while v < hi and k < run_rows and (start[v] != start[v + 1] or not (skip_untouched or plain_rmsprop)):
-            prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
+            if pending != NULL:
+                ahead = _next_touched(start, ahead, hi)
+                if ahead < hi:
+                    _prefetch_touched(st, w, rows, order, start, ahead, width)
+                    ahead += 1
+                if pending[v]:
+                    _decay_row(<floating*>st.s1 + v * width, rho, pending[v], width)
+                    pending[v] = 0
+            else:
+                prefetch_rows_of(rows, <const long long*>order, <const long long*>start, v, vocab, width)
             sum_rows(run + k * width, rows, <const long long*>order, start[v], start[v + 1], width)
             k += 1
             v += 1
@@ -115,18 +167,18 @@ cdef void _opt_rows_span(const OptStep* st, floating* w, const floating* rows, c
 
 
 cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, const int64_t* order,
-                       const int64_t* start, floating* scratch, Py_ssize_t scratch_stride,
+                       const int64_t* start, int* pending, floating* scratch, Py_ssize_t scratch_stride,
                        Py_ssize_t run_rows, Py_ssize_t vocab, Py_ssize_t width, int nt) noexcept nogil:
     """The step of st for a (vocab, width) table whose gradient is zero but on some rows: row v's
     gradient is the sum of rows[order[start[v]:start[v+1]]], in that order (as segment_sum adds
     them).  Rows run the dense step's own span code on their summed or zero gradient, so the
     bits are the dense step's; rows without gradient that the step provably leaves as they are
-    (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity.
-    Each of the nt threads takes a contiguous part of the table, with its own run buffer
+    (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity (or,
+    given `pending`, counts the decay there: see rmsprop_update).  Each of the nt threads takes a contiguous part of the table, with its own run buffer
     (scratch + t * scratch_stride, run_rows rows)."""
     cdef Py_ssize_t t, per = (vocab + nt - 1) // nt
     for t in prange(nt, schedule="static", num_threads=nt):
-        _opt_rows_span(st, w, rows, order, start, scratch + t * scratch_stride, run_rows, t * per,
+        _opt_rows_span(st, w, rows, order, start, pending, scratch + t * scratch_stride, run_rows, t * per,
                        min(vocab, (t + 1) * per), vocab, width)
 
 
@@ -138,6 +190,7 @@ cdef class _OptArgs:
     cdef list state
     cdef list state_names
     cdef tuple rows            # (rows, order, start) when g is given by rows, else None
+    cdef cnp.ndarray pending   # int32 deferred-decay counts per table row (plain RMSprop by rows), or None
 
     def __init__(self, str fn, object w):
         self.fn = fn
@@ -146,6 +199,7 @@ cdef class _OptArgs:
         self.state = [self.w]
         self.state_names = ["w"]
         self.rows = None
+        self.pending = None
 
     cdef void* grad(self, object g) except? NULL:
         """g: an array like w, or a table's gradient by rows: a tuple (rows, order, start) where
@@ -226,12 +280,13 @@ cdef class _OptArgs:
         cdef char* sp = <char*>_data(scratch) + skew * cnp.PyArray_ITEMSIZE(self.w)
         cdef const int64_t* op = <const int64_t*>_data(oa)
         cdef const int64_t* stp = <const int64_t*>_data(sa)
+        cdef int* pp = NULL if self.pending is None else <int*>_data(self.pending)
         if _is_f32(self.w):
             with nogil:
-                _opt_rows_run(st, <float*>wp, <const float*>rp, op, stp, <float*>sp, stride, run_rows, vocab, width, nt)
+                _opt_rows_run(st, <float*>wp, <const float*>rp, op, stp, pp, <float*>sp, stride, run_rows, vocab, width, nt)
         else:
             with nogil:
-                _opt_rows_run(st, <double*>wp, <const double*>rp, op, stp, <double*>sp, stride, run_rows, vocab, width, nt)
+                _opt_rows_run(st, <double*>wp, <const double*>rp, op, stp, pp, <double*>sp, stride, run_rows, vocab, width, nt)
         return None
 
 
@@ -268,13 +323,25 @@ def sgd_momentum_update(w, g, m, double lr, double momentum, bint nesterov):
 
 
 def rmsprop_update(w, g, velocity, double lr, double rho, double epsilon, double momentum,
-                   mom, bint centered, avg_grad):
-    """Keras 3 RMSprop step; `mom` is used when momentum > 0, `avg_grad` when centered."""
+                   mom, bint centered, avg_grad, pending=None):
+    """Keras 3 RMSprop step; `mom` is used when momentum > 0, `avg_grad` when centered.
+
+    `pending` (plain RMSprop with a gradient by rows only): an int32 array of one count per table
+    row.  A row without gradient then has its velocity decay (rho * v, the whole of its step)
+    counted there instead of applied; a row with gradient first gets its counted decays, one
+    rounded product each, then its step.  apply_deferred_decay applies what is left.  The bits
+    are those of the eager steps; the memory an untouched row's velocity would have streamed
+    through each step is not touched."""
     cdef str fn = "rmsprop_update"
     cdef _OptArgs args = _OptArgs(fn, w)
     cdef OptStep st = _new_step(OPT_RMSPROP)
     st.g = args.grad(g)
     st.s1 = args.slot("velocity", velocity)
+    if pending is not None:
+        if args.rows is None or momentum > 0 or centered:
+            raise ValueError(f"{fn}: pending decays need plain RMSprop (momentum=0, centered=False) with a "
+                             "gradient by rows")
+        args.pending = _pending_counts(fn, pending, cnp.PyArray_DIMS(args.w)[0])
     if momentum > 0:
         if mom is None:
             raise ValueError(f"{fn}: momentum={momentum} > 0 needs a `mom` buffer, got None")
@@ -320,6 +387,49 @@ def adagrad_update(w, g, acc, double lr, double epsilon):
     args.run(&st)
     return w
 
+
+
+cdef cnp.ndarray _pending_counts(str fn, object pending, Py_ssize_t vocab):
+    if not (isinstance(pending, np.ndarray) and pending.dtype == np.int32 and pending.ndim == 1
+            and pending.flags.c_contiguous and pending.flags.writeable):
+        raise ValueError(f"{fn}: pending must be a writable contiguous 1-D int32 array")
+    if pending.shape[0] != vocab:
+        raise ValueError(f"{fn}: pending has {pending.shape[0]} counts for a table of {vocab} rows")
+    if pending.shape[0] and pending.min() < 0:
+        raise ValueError(f"{fn}: pending counts must be >= 0")
+    return pending
+
+
+cdef void _apply_pending(floating* vel, int* pending, floating rho, Py_ssize_t vocab, Py_ssize_t width,
+                         int nt) noexcept nogil:
+    cdef Py_ssize_t v
+    for v in prange(vocab, schedule="static", num_threads=nt):
+        if pending[v]:
+            _decay_row(vel + v * width, rho, pending[v], width)
+            pending[v] = 0
+
+
+def apply_deferred_decay(velocity, pending, double rho):
+    """Apply the velocity decays rmsprop_update(pending=...) counted: row v of the (vocab, width)
+    `velocity` is multiplied by rho pending[v] times (each product rounded, as the eager steps
+    round them); `pending` is zeroed.  Returns velocity."""
+    cdef str fn = "apply_deferred_decay"
+    cdef cnp.ndarray va = _float_array(fn, "velocity", velocity)
+    _check_writable(fn, "velocity", va)
+    if cnp.PyArray_NDIM(va) != 2:
+        raise ValueError(f"{fn}: velocity must be a 2-D table, got shape {velocity.shape}")
+    cdef Py_ssize_t vocab = cnp.PyArray_DIMS(va)[0], width = cnp.PyArray_DIMS(va)[1]
+    cdef cnp.ndarray pa = _pending_counts(fn, pending, vocab)
+    cdef int nt = engine_team_size(vocab * width, PAR_MIN_CHEAP, vocab)
+    cdef void* vp = _data(va)
+    cdef int* pp = <int*>_data(pa)
+    if _is_f32(va):
+        with nogil:
+            _apply_pending(<float*>vp, pp, <float>rho, vocab, width, nt)
+    else:
+        with nogil:
+            _apply_pending(<double*>vp, pp, <double>rho, vocab, width, nt)
+    return velocity
 
 
 # ---------------------------------------------------------------------------

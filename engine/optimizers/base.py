@@ -138,6 +138,10 @@ class Optimizer:
     # -- state ---------------------------------------------------------------------------------------
     def _slot(self, var, name, init=None):
         """The state array `name` of variable `var` (created on first use, as Keras creates it in build)."""
+        return self._slot_variable(var, name, init)._value
+
+    def _slot_variable(self, var, name, init=None):
+        """The state Variable `name` of variable `var` (created on first use)."""
         key = (id(var), name)
         slot = self._slots.get(key)
         if slot is None:
@@ -146,10 +150,15 @@ class Optimizer:
             if callable(value):
                 value = value(var)
             with name_scope(self.name, caller=self):
-                slot = Variable(np.broadcast_to(np.asarray(value, dtype=self._slot_dtype(var, name)), shape),
-                                dtype=self._slot_dtype(var, name), trainable=False, name=_slot_name(var, name))
+                slot = self._slot_class(name)(
+                    np.broadcast_to(np.asarray(value, dtype=self._slot_dtype(var, name)), shape),
+                    dtype=self._slot_dtype(var, name), trainable=False, name=_slot_name(var, name))
             self._slots[key] = slot
-        return slot._value
+        return slot
+
+    def _slot_class(self, name):
+        """The Variable class of slot `name` (RMSprop's velocity defers decays: deferred_decay.py)."""
+        return Variable
 
     def _slot_shape(self, var, name):
         """A slot's shape (the variable's, unless a subclass says otherwise); None: no such slot."""

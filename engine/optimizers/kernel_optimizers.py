@@ -4,6 +4,7 @@ import numpy as np
 
 from engine._kernels import optimizer_step as K
 from engine.optimizers.base import Optimizer, takes_rows
+from engine.optimizers.deferred_decay import DecayDeferringVariable
 from engine.saving.registry import register_builtins
 
 
@@ -27,10 +28,16 @@ class _FusedRule:
         fused = K.FusedUpdate(rule, list(arrays), *slots, flag=flag)
         dtype = arrays[0].dtype
         every = list(range(len(arrays)))
+        # slots that may hold deferred decays (deferred_decay.py), which a dense step must see applied
+        deferring = [(i, self._slot_variable(v, n)) for n in names if n is not None for i, v in enumerate(variables)
+                     if isinstance(self._slot_variable(v, n), DecayDeferringVariable)]
 
         def step_all(grads, lr, step):
             if self._fused_rule() != spec:     # momentum, centered, amsgrad... changed since
                 return every
+            for i, slot in deferring:
+                if slot._deferred and isinstance(grads[i], np.ndarray):
+                    slot.apply_deferred()
             return fused(grads, *self._fused_scalars(lr, step, dtype))
         return step_all
 
@@ -99,10 +106,18 @@ class RMSprop(_FusedRule, Optimizer):
 
     @takes_rows
     def update_step(self, g, var, w, lr, step):
+        if isinstance(g, tuple) and not self.momentum > 0 and not self.centered:
+            # a table's gradient by rows: the untouched rows' velocity decays are deferred
+            velocity, pending = self._slot_variable(var, "velocity").deferring(self.rho)
+            K.rmsprop_update(w, g, velocity, lr, self.rho, self.epsilon, 0.0, None, False, None, pending)
+            return
         mom = self._slot(var, "momentum") if self.momentum > 0 else None
         avg = self._slot(var, "average_gradient") if self.centered else None
         K.rmsprop_update(w, g, self._slot(var, "velocity"), lr, self.rho, self.epsilon,
                          self.momentum, mom, self.centered, avg)
+
+    def _slot_class(self, name):
+        return DecayDeferringVariable if name == "velocity" else super()._slot_class(name)
 
     def _fused_rule(self):
         return "rmsprop", ("velocity", "momentum" if self.momentum > 0 else None,

@@ -922,3 +922,61 @@ def test_gradient_by_rows_is_checked():
         E.adagrad_update(w, (rows[:, :2].copy(), order, start), v, 0.1, 1e-7)
     with pytest.raises(ValueError, match="2-D table"):
         E.sgd_update(w.reshape(-1), (rows, order, start), 0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("width", [5, 700])
+def test_rmsprop_by_rows_with_deferred_decays_gives_the_eager_bits(dtype, threads, width):
+    """Plain RMSprop by rows with `pending`: untouched rows' velocity decays are counted, applied
+    before a row's next step and by apply_deferred_decay; weights after every step, and the
+    velocity once the counts are applied, are the eager steps' bits (rows untouched for one to
+    many steps, rows never touched, every row touched)."""
+    from engine import config
+    from engine.ops.embedding import RowGradient
+    rng = np.random.default_rng(5)
+    vocab = 64
+    w0 = rng.standard_normal((vocab, width)).astype(dtype)
+    v0 = rng.random((vocab, width)).astype(dtype)
+    eager_w, eager_v = w0.copy(), v0.copy()
+    w, v, pending = w0.copy(), v0.copy(), np.zeros(vocab, np.int32)
+    old = config.get_num_threads()
+    config.set_num_threads(threads)
+    try:
+        for step in range(12):
+            hi = vocab if step == 5 else 40                    # rows 40.. only ever in step 5
+            ids = rng.integers(0, hi, size=(vocab if step == 5 else 9,))
+            if step == 5:
+                ids = np.arange(vocab)                           # every row touched once
+            rows = rng.standard_normal(ids.shape + (width,)).astype(dtype)
+            g = RowGradient(ids, rows, (vocab, width), dtype).kernel_rows()
+            E.rmsprop_update(eager_w, g, eager_v, 0.01, 0.9, 1e-7, 0.0, None, False, None)
+            E.rmsprop_update(w, g, v, 0.01, 0.9, 1e-7, 0.0, None, False, None, pending)
+            np.testing.assert_array_equal(w, eager_w, err_msg=f"weights after step {step}")
+            touched = np.unique(ids)
+            np.testing.assert_array_equal(v[touched], eager_v[touched], err_msg=f"touched rows, step {step}")
+            assert (pending[touched] == 0).all()
+        assert pending.max() > 5                                 # rows 40.. waited since step 5
+        assert E.apply_deferred_decay(v, pending, 0.9) is v
+    finally:
+        config.set_num_threads(old)
+    np.testing.assert_array_equal(v, eager_v)
+    assert not pending.any()
+
+
+def test_deferred_decay_arguments_are_checked():
+    w = np.zeros((4, 3), np.float32)
+    v = np.ones((4, 3), np.float32)
+    rows = (np.ones((1, 3), np.float32), np.zeros(1, np.int64), np.array([0, 1, 1, 1, 1]))
+    with pytest.raises(ValueError, match="plain RMSprop"):
+        E.rmsprop_update(w, np.ones_like(w), v, 0.1, 0.9, 1e-7, 0.0, None, False, None, np.zeros(4, np.int32))
+    with pytest.raises(ValueError, match="plain RMSprop"):
+        E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.5, np.zeros_like(w), False, None, np.zeros(4, np.int32))
+    for bad, match in ((np.zeros(4, np.int64), "int32"), (np.zeros(3, np.int32), "3 counts for a table of 4"),
+                       (np.full(4, -1, np.int32), ">= 0")):
+        with pytest.raises(ValueError, match=match):
+            E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.0, None, False, None, bad)
+        with pytest.raises(ValueError, match=match):
+            E.apply_deferred_decay(v, bad, 0.9)
+    with pytest.raises(ValueError, match="2-D"):
+        E.apply_deferred_decay(np.ones(4, np.float32), np.zeros(4, np.int32), 0.9)

@@ -128,3 +128,110 @@ def test_bit_exact_with_keras_where_installed(name):
         their_opt.apply_gradients([(keras.ops.convert_to_tensor(g), theirs)])
         our_opt.apply([g], [ours])
     np.testing.assert_array_equal(np.asarray(theirs.value), ours.numpy())
+
+
+def _table_steps(opt, table, steps, dense, between=None, read_velocity=True):
+    """Run RMSprop `steps` times on `table` with gradients by rows (RowGradient, as an Embedding
+    gives them) or, with `dense`, the same gradients as dense arrays; `between(k)` runs after
+    step k. Returns the weights and (with `read_velocity`, which applies the deferred decays) the
+    velocity after each step."""
+    from engine.ops.embedding import RowGradient
+    rng = np.random.default_rng(3)
+    seen = []
+    for k in range(steps):
+        ids = rng.integers(0, 12 if k % 4 else table.shape[0], size=7)   # rows 12.. wait for steps 0, 4, 8
+        g = RowGradient(ids, rng.standard_normal((7, table.shape[1])).astype(np.float32), table.shape, np.float32)
+        opt.apply([g.dense() if dense else g], [table])
+        if between is not None:
+            between(k)
+        seen.append((table.numpy(), opt.variables[2].numpy() if read_velocity else None))
+    return seen
+
+
+@pytest.mark.parametrize("read_between", [False, True])
+def test_rmsprop_deferred_decays_give_the_dense_steps_bits(read_between):
+    # RMSprop defers the velocity decay of a table's untouched rows (deferred_decay.py); what
+    # any reader sees (weights, the velocity through optimizer.variables, get_weights, saved
+    # state) must be the dense steps' bits, whether or not it reads between steps.
+    def fresh():
+        return optimizers.RMSprop(learning_rate=0.01), Variable(np.random.default_rng(1).standard_normal((40, 6))
+                                                                   .astype(np.float32))
+    (opt_d, table_d), (opt_r, table_r) = fresh(), fresh()
+    dense = _table_steps(opt_d, table_d, 10, True)
+    rows = _table_steps(opt_r, table_r, 10, False,
+                        (lambda k: [v.numpy() for v in opt_r.variables]) if read_between else None)
+    for k, ((wd, vd), (wr, vr)) in enumerate(zip(dense, rows)):
+        np.testing.assert_array_equal(wr, wd, err_msg=f"weights, step {k}")
+        np.testing.assert_array_equal(vr, vd, err_msg=f"velocity, step {k}")
+    for a, b in zip(opt_r.variables, opt_d.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_rmsprop_deferred_decays_follow_changes_of_rule():
+    # rho changed, momentum switched on, the state overwritten (set_weights) and a dense step
+    # between deferring steps: each sees the decays counted so far applied, at the rho they were
+    # counted with.
+    def run(dense):
+        opt = optimizers.RMSprop(learning_rate=0.01)
+        table = Variable(np.random.default_rng(2).standard_normal((40, 6)).astype(np.float32))
+        steps = lambda n: _table_steps(opt, table, n, dense, read_velocity=False)   # counts pile up
+        out = steps(3)
+        opt.rho = 0.5
+        out += steps(3)
+        opt.set_weights([v.numpy() * 1.5 if v.ndim == 2 else v.numpy() for v in opt.variables])
+        out += steps(2)
+        opt.apply([np.full(table.shape, 0.1, np.float32)], [table])          # a dense step
+        out += steps(2)
+        opt.momentum = 0.3
+        out += steps(2)
+        return out + [(table.numpy(), opt.variables[2].numpy())]
+    for k, ((wd, vd), (wr, vr)) in enumerate(zip(run(True), run(False))):
+        np.testing.assert_array_equal(wr, wd, err_msg=f"weights, step {k}")
+        np.testing.assert_array_equal(vr, vd, err_msg=f"velocity, step {k}")
+
+
+def test_embedding_model_trains_to_the_same_bits_with_deferred_decays():
+    # fit of an Embedding model (its table stepped by rows, decays deferred) against the same fit
+    # whose table gradient is made dense before the optimizer (gradient accumulation of 1 step
+    # densifies every gradient and is otherwise the plain step)
+    from engine import Input, Model, layers, utils
+
+    def build(**opt_args):
+        utils.set_random_seed(4)
+        inp = Input(shape=(5,), dtype="int32")
+        out = layers.Dense(3)(layers.Flatten()(layers.Embedding(300, 4)(inp)))
+        model = Model(inp, out)
+        model.compile(optimizers.RMSprop(learning_rate=0.01, **opt_args), "mse")
+        return model
+    rng = np.random.default_rng(6)
+    x, y = rng.integers(0, 300, (96, 5)).astype("int32"), rng.standard_normal((96, 3)).astype("float32")
+    rows_model, dense_model = build(), build(clipvalue=1e30)       # clipping densifies, changes nothing here
+    for m in (rows_model, dense_model):
+        m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(rows_model.get_weights() + [v.numpy() for v in rows_model.optimizer.variables],
+                    dense_model.get_weights() + [v.numpy() for v in dense_model.optimizer.variables]):
+        np.testing.assert_array_equal(a, b)
+    table_velocity = [v for v in rows_model.optimizer.variables if "embedding" in v.name][0]
+    assert table_velocity._pending is not None     # the table did defer (the fit took its rows)
+
+
+def test_rmsprop_planned_update_applies_deferred_decays_before_a_dense_step():
+    # the planned step's fused kernel holds the velocity's raw array: a table whose gradient comes
+    # by rows on one step and dense on the next must have its counted decays applied first
+    from engine.ops.embedding import RowGradient
+    rng = np.random.default_rng(8)
+
+    def run(planned):
+        opt = optimizers.RMSprop(learning_rate=0.01)
+        table = Variable(np.random.default_rng(9).standard_normal((30, 4)).astype(np.float32))
+        opt.build([table])
+        update = opt._planned_update([table]) if planned else (lambda grads: opt.apply(grads, [table]))
+        for k in range(6):
+            ids = np.random.default_rng(k).integers(0, 10, 5)
+            g = RowGradient(ids, np.random.default_rng(k + 10).standard_normal((5, 4)).astype(np.float32),
+                            table.shape, np.float32)
+            update([g if k % 3 else g.dense()])       # steps 0 and 3 dense, the others by rows
+        return table.numpy(), opt.variables[2].numpy()
+    (w_planned, v_planned), (w_apply, v_apply) = run(True), run(False)
+    np.testing.assert_array_equal(w_planned, w_apply)
+    np.testing.assert_array_equal(v_planned, v_apply)
