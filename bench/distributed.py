@@ -15,8 +15,9 @@ two; an MPI wait counts as the CPU it spins), and the phases of the fastest step
 another global batch (e.g. one process on half of it, to compare with each rank's step).
 
 Each measurement runs in its own process (`mpirun -n 2` for two ranks, OMP_NUM_THREADS for the
-threads), in alternating rounds; the table gives the median seconds per epoch (same global batch
-everywhere: 128 for QA, 64 for the three-output model). Target: 2 ranks x 1 thread within 10 % of
+threads), in alternating rounds, each process keeping the best of `--repeat` epochs; the table
+gives the median seconds per epoch (same global batch everywhere: 128 for QA, 64 for the
+three-output model), their ratio, and the median and range of each round's own ratio. Target: 2 ranks x 1 thread within 10 % of
 1 rank x 2 threads on both workloads.
 
 The cost model: a step of a global batch on N machines takes compute / N plus a ring all-reduce of
@@ -224,7 +225,7 @@ def median(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=2, help="epochs timed per process (best kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="epochs timed per process (best kept)")
     parser.add_argument("--samples", type=int, default=1000, help="samples per epoch (the tour's 1000)")
     parser.add_argument("--latency-us", type=float, default=10.0, help="network latency per message")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
@@ -259,12 +260,15 @@ def main():
                 out = run(["--worker", w, str(args.samples), str(args.repeat)], ranks, threads)
                 times[(w, label)].append(out["seconds"])
                 info.setdefault(w, {}).update({k: v for k, v in out.items() if v is not None})
-    print("\n| workload | " + " | ".join(c[0] for c in CONFIGS) + " | 2x1 / 1x2 |")
-    print("|---|" + "---|" * (len(CONFIGS) + 1))
+    print("\n| workload | " + " | ".join(c[0] for c in CONFIGS) + " | 2x1 / 1x2 | same, per round: median [range] |")
+    print("|---|" + "---|" * (len(CONFIGS) + 2))
     for w in workloads:
         med = [median(times[(w, c[0])]) for c in CONFIGS]
+        # each round's own ratio: its two configurations ran next to each other, so a slow minute
+        # of the host moves both
+        paired = [b / a for a, b in zip(times[(w, CONFIGS[0][0])], times[(w, CONFIGS[1][0])])]
         print(f"| {WORKLOADS[w][0]} epoch (s) | " + " | ".join(f"{m:.3f}" for m in med) +
-              f" | {med[1] / med[0]:.3f} |")
+              f" | {med[1] / med[0]:.3f} | {median(paired):.3f} [{min(paired):.3f}-{max(paired):.3f}] |")
 
     latency = args.latency_us * 1e-6
     print(f"\nCost model (ring all-reduce, latency {args.latency_us:g} us per message, no overlap): "

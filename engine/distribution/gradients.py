@@ -82,6 +82,7 @@ class GradientReducer:
     optimizer's until the next start()."""
 
     def __init__(self, variables, bucket_bytes=BUCKET_BYTES):
+        self.variables = list(variables)      # held: the caller keys reducers by the variables' ids
         self.layout = _Layout(variables, bucket_bytes)
         self.comm = _mpi.world()
         self.MPI = _mpi.mpi()

@@ -207,7 +207,9 @@ def compute_gradients(tape, target, variables):
     if shard is None:
         return tape._gradients_for_optimizer(target, variables)
     global _reducer
-    key = tuple((id(v), tuple(v.shape), str(v.dtype)) for v in variables)
+    # (the reducer holds the variables, so while it lives no other variable can take their ids;
+    # a variable's shape and dtype never change)
+    key = tuple(map(id, variables))
     if _reducer is None or _reducer[0] != key:
         _reducer = (key, GradientReducer(variables))
     reducer = _reducer[1].start()
