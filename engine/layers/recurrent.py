@@ -441,7 +441,8 @@ class SimpleRNN(_RNN):
     gates = 1
 
     def __init__(self, units, activation="tanh", **kwargs):
-        kwargs.pop("recurrent_activation", None)
+        if "recurrent_activation" in kwargs:        # the shared base takes it; a SimpleRNN has no gates
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) ['recurrent_activation']")
         super().__init__(units, activation=activation, **kwargs)
 
     def get_config(self):

@@ -273,3 +273,11 @@ def test_denormal_flushing_stays_inside_the_kernels():
     assert ((inside == 0) | (inside >= tiny)).all()          # flushed, not denormal
     assert np.float32(1e-38) * np.float32(1e-3) != 0        # and the mode is restored afterwards
 
+
+
+def test_simple_rnn_refuses_recurrent_activation():
+    # a SimpleRNN has no gates: the argument would be accepted and ignored (Keras refuses it too)
+    from engine import layers
+    with pytest.raises(TypeError, match=r"SimpleRNN: unexpected keyword argument\(s\) \['recurrent_activation'\]"):
+        layers.SimpleRNN(4, recurrent_activation="sigmoid")
+    assert "recurrent_activation" not in layers.SimpleRNN(4).get_config()
