@@ -94,6 +94,12 @@ class Variable(ArrayHolder):
         It shares the variable's memory: a later `assign` shows through it."""
         return Tensor(self._value, variable=self)
 
+    def storage(self):
+        """The array that holds this variable for its whole life (never replaced), as it is: a
+        value with work deferred (RMSprop's velocity, engine/optimizers/deferred_decay.py) is
+        not brought up to date. For identity checks; read values through `value` / `numpy()`."""
+        return self._value
+
     def assign(self, value):
         """Copy `value` (same shape) into the variable; returns the variable."""
         value = np.asarray(value)

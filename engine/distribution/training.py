@@ -326,10 +326,15 @@ def _state_arrays(model, optimizer, with_optimizer):
     return variables
 
 
+def _storage(v):
+    """The array behind a variable (or an optimizer's plain array), without materialising work a
+    variable defers: identity is all the synced check compares."""
+    return v.storage() if isinstance(v, variables_module.Variable) else v
+
+
 def _note_synced(variables):
     global _synced
-    _synced = (variables_module.state_writes(),
-               [weakref.ref(v._value if hasattr(v, "_value") else v) for v in variables])
+    _synced = (variables_module.state_writes(), [weakref.ref(_storage(v)) for v in variables])
 
 
 def _unchanged_since_synced(variables):
@@ -341,7 +346,7 @@ def _unchanged_since_synced(variables):
         return False
     writes, refs = _synced
     return writes == variables_module.state_writes() and len(refs) == len(variables) and \
-        all(r() is (v._value if hasattr(v, "_value") else v) for r, v in zip(refs, variables))
+        all(r() is _storage(v) for r, v in zip(refs, variables))
 
 
 def share_training_state(model, value=None, build_optimizer=True, unless_synced=False):

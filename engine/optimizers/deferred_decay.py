@@ -57,6 +57,9 @@ class DecayDeferringVariable(Variable):
     def size(self):
         return self.__dict__["_array"].size
 
+    def storage(self):
+        return self.__dict__["_array"]
+
     def deferring(self, rho):
         """The raw (rows, width) array and its int32 counts, for a rows step of decay `rho`: decays
         counted at another rho are applied first, so the counts always stand for one rho."""

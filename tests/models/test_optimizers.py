@@ -235,3 +235,19 @@ def test_rmsprop_planned_update_applies_deferred_decays_before_a_dense_step():
     (w_planned, v_planned), (w_apply, v_apply) = run(True), run(False)
     np.testing.assert_array_equal(w_planned, w_apply)
     np.testing.assert_array_equal(v_planned, v_apply)
+
+
+def test_velocity_storage_is_its_array_without_applying_deferred_decays():
+    # storage() is for identity checks (data-parallel training's "ranks already hold the same
+    # state"): the same array object, and the counted decays stay counted; a read applies them
+    from engine.ops.embedding import RowGradient
+    opt = optimizers.RMSprop(learning_rate=0.01)
+    table = Variable(np.ones((20, 3), np.float32))
+    g = RowGradient(np.array([1, 2]), np.ones((2, 3), np.float32), table.shape, np.float32)
+    opt.apply([g], [table])
+    velocity = opt.variables[2]
+    held = velocity.storage()
+    assert velocity._deferred and held is velocity.storage()
+    assert not held[5].any()               # row 5's decay is counted (the velocity starts at 0 anyway)
+    velocity.numpy()
+    assert not velocity._deferred and velocity.storage() is held and table.storage() is table._value
