@@ -29,8 +29,9 @@ class _FusedRule:
         dtype = arrays[0].dtype
         every = list(range(len(arrays)))
         # slots that may hold deferred decays (deferred_decay.py), which a dense step must see applied
-        deferring = [(i, self._slot_variable(v, n)) for n in names if n is not None for i, v in enumerate(variables)
-                     if isinstance(self._slot_variable(v, n), DecayDeferringVariable)]
+        deferring = [(i, slot) for n in names if n is not None for i, slot in
+                     enumerate(self._slot_variable(v, n) for v in variables)
+                     if isinstance(slot, DecayDeferringVariable)]
 
         def step_all(grads, lr, step):
             if self._fused_rule() != spec:     # momentum, centered, amsgrad... changed since
