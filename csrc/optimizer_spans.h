@@ -40,10 +40,18 @@ typedef struct {
     int flag;       /* nesterov / centered */
 } engine_opt_step;
 
-#if defined(__GNUC__) && !defined(__clang__)
+/* gcc: a function attribute (its default, -ffp-contract=fast, fuses across statements); clang:
+ * a pragma at the top of each body (its default, on, fuses within one expression, and
+ * `rho * v + (1 - rho) * g * g` is one). */
+#if defined(__clang__)
+#define ENGINE_OPT_NO_CONTRACT
+#define ENGINE_OPT_BODY_NO_CONTRACT _Pragma("clang fp contract(off)")
+#elif defined(__GNUC__)
 #define ENGINE_OPT_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#define ENGINE_OPT_BODY_NO_CONTRACT
 #else
-#define ENGINE_OPT_NO_CONTRACT      /* clang contracts only within one expression (-ffp-contract=on) */
+#define ENGINE_OPT_NO_CONTRACT
+#define ENGINE_OPT_BODY_NO_CONTRACT
 #endif
 #if ENGINE_X86_SIMD
 #define ENGINE_OPT_TARGET_AVX2 __attribute__((target("avx2"))) ENGINE_OPT_NO_CONTRACT
@@ -56,6 +64,7 @@ typedef struct {
 #define ENGINE_OPT_DEFINE_SPAN(T, TN, SQRT, SUFFIX, ATTR)                                          \
 ATTR static void engine_opt_span_##TN##_##SUFFIX(const engine_opt_step *st, T *w, ptrdiff_t lo,    \
                                                  ptrdiff_t hi) {                                   \
+    ENGINE_OPT_BODY_NO_CONTRACT                                                                    \
     const T *g = (const T *)st->g;                                                                 \
     ptrdiff_t i;                                                                                   \
     if (st->kind == ENGINE_OPT_SGD) {                                                              \
