@@ -135,7 +135,8 @@ def capped_epochs(epochs):
     """`epochs` under the `set_max_epochs` cap (warning when it cuts them, as Keras)."""
     if _MAX_EPOCHS and _MAX_EPOCHS < epochs:
         import warnings
-        warnings.warn(f"Limiting epochs to {_MAX_EPOCHS}", stacklevel=3)
+        from engine.utils.traceback_utils import stacklevel_outside_engine
+        warnings.warn(f"Limiting epochs to {_MAX_EPOCHS}", stacklevel=stacklevel_outside_engine())
         return _MAX_EPOCHS
     return epochs
 
@@ -144,7 +145,8 @@ def capped_steps(steps):
     """A steps argument (None: the whole data) under the `set_max_steps_per_epoch` cap."""
     if _MAX_STEPS_PER_EPOCH and (not steps or _MAX_STEPS_PER_EPOCH < steps):
         import warnings
-        warnings.warn(f"Limiting steps_per_epoch to {_MAX_STEPS_PER_EPOCH}", stacklevel=3)
+        from engine.utils.traceback_utils import stacklevel_outside_engine
+        warnings.warn(f"Limiting steps_per_epoch to {_MAX_STEPS_PER_EPOCH}", stacklevel=stacklevel_outside_engine())
         return _MAX_STEPS_PER_EPOCH
     return steps
 

@@ -4,6 +4,7 @@ the traceback shows the user's code and the message (which names the layer, argu
 `config.disable_traceback_filtering()` gives the full traceback back, for debugging engine."""
 import functools
 import os
+import sys
 import traceback
 import types
 
@@ -18,6 +19,16 @@ def _without_engine_frames(tb):
         if not frame.f_code.co_filename.startswith(_ENGINE_DIR):
             kept = types.TracebackType(kept, frame, frame.f_lasti, line)
     return kept     # (None when every frame was engine's: the traceback is the caller's alone)
+
+
+def stacklevel_outside_engine():
+    """The `stacklevel` for a warnings.warn made by the caller of this function that points at
+    the first frame outside engine (the user's line that called fit, say), however many engine
+    frames (wrappers, overridden methods calling super()) lie in between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def filter_traceback(fn):
