@@ -4,13 +4,13 @@ import json
 import os
 import shutil
 import time
-import warnings
 
 import numpy as np
 
 from engine.distribution.training import is_chief
 from engine.utils.io_utils import print_msg
 from engine.utils.progbar import Progbar
+from engine.utils.traceback_utils import warn_user
 
 
 class Callback:
@@ -242,8 +242,8 @@ class _MonitorCallback(Callback):
     def _monitored(self, logs, what):
         value = (logs or {}).get(self.monitor)
         if value is None:
-            warnings.warn(f"{what} is conditioned on metric `{self.monitor}`, which is not available. "
-                          f"Available metrics are: {','.join(logs or {})}", stacklevel=3)
+            warn_user(f"{what} is conditioned on metric `{self.monitor}`, which is not available. "
+                          f"Available metrics are: {','.join(logs or {})}")
         return value
 
 
@@ -387,7 +387,7 @@ class ModelCheckpoint(_MonitorCallback):
             return True
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
+            warn_user(f"Can save best model only with {self.monitor} available.")
             return True
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
@@ -692,7 +692,7 @@ class TensorBoard(Callback):
         try:
             config = self.model.to_json()
         except Exception as e:      # a model whose layers cannot be serialized: no graph, as Keras
-            warnings.warn(f"TensorBoard: the model's config could not be written ({e})", stacklevel=2)
+            warn_user(f"TensorBoard: the model's config could not be written ({e})")
             return
         self._writer("train").write([text_blob_value("keras", config, "graph_keras_model", b"1")], step=0)
 
@@ -843,7 +843,7 @@ class RemoteMonitor(Callback):
             with urllib.request.urlopen(request, timeout=10):
                 pass
         except (urllib.error.URLError, OSError, ValueError):
-            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}", stacklevel=2)
+            warn_user(f"Could not reach RemoteMonitor root server at {self.root}")
 
 
 class SwapEMAWeights(Callback):

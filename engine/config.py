@@ -134,9 +134,8 @@ def max_steps_per_epoch():
 def capped_epochs(epochs):
     """`epochs` under the `set_max_epochs` cap (warning when it cuts them, as Keras)."""
     if _MAX_EPOCHS and _MAX_EPOCHS < epochs:
-        import warnings
-        from engine.utils.traceback_utils import stacklevel_outside_engine
-        warnings.warn(f"Limiting epochs to {_MAX_EPOCHS}", stacklevel=stacklevel_outside_engine())
+        from engine.utils.traceback_utils import warn_user     # (it imports this module)
+        warn_user(f"Limiting epochs to {_MAX_EPOCHS}")
         return _MAX_EPOCHS
     return epochs
 
@@ -144,9 +143,8 @@ def capped_epochs(epochs):
 def capped_steps(steps):
     """A steps argument (None: the whole data) under the `set_max_steps_per_epoch` cap."""
     if _MAX_STEPS_PER_EPOCH and (not steps or _MAX_STEPS_PER_EPOCH < steps):
-        import warnings
-        from engine.utils.traceback_utils import stacklevel_outside_engine
-        warnings.warn(f"Limiting steps_per_epoch to {_MAX_STEPS_PER_EPOCH}", stacklevel=stacklevel_outside_engine())
+        from engine.utils.traceback_utils import warn_user     # (it imports this module)
+        warn_user(f"Limiting steps_per_epoch to {_MAX_STEPS_PER_EPOCH}")
         return _MAX_STEPS_PER_EPOCH
     return steps
 

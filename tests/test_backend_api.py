@@ -105,14 +105,15 @@ def test_max_epochs_and_max_steps_cap_fit_evaluate_and_predict(no_caps):
         def on_train_batch_end(self, batch, logs=None):
             seen.append(batch)
 
-    with pytest.warns(UserWarning, match="Limiting epochs to 2"):
+    with pytest.warns(UserWarning, match="Limiting epochs to 2|Limiting steps_per_epoch to 3"):
         history = model.fit(X, Y, batch_size=10, epochs=5, verbose=0, callbacks=[Count()])
     assert len(history.history["loss"]) == 2 and seen == [0, 1, 2, 0, 1, 2]
     with pytest.warns(UserWarning, match="Limiting steps_per_epoch to 3") as caught:
         assert model.predict(X, batch_size=10, verbose=0).shape == (30, 1)
     assert [w.filename for w in caught] == [__file__]      # the warning points at the caller's line
-    with pytest.warns(UserWarning, match="Limiting epochs to 2") as caught:
+    with pytest.warns(UserWarning, match="Limiting epochs to 2|Limiting steps_per_epoch to 3") as caught:
         model.fit(X, Y, batch_size=10, epochs=5, verbose=0)
+    assert sorted(str(w.message) for w in caught) == ["Limiting epochs to 2", "Limiting steps_per_epoch to 3"]
     assert {w.filename for w in caught} == {__file__}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

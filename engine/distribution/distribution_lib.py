@@ -7,9 +7,9 @@ TensorLayout and distribute_tensor (which shard variables over a mesh) are not p
 import contextlib
 import math
 import os
-import warnings
 
 from engine.distribution import _mpi
+from engine.utils.traceback_utils import warn_user
 
 DEFAULT_BATCH_DIM_NAME = "batch"
 
@@ -154,8 +154,8 @@ class DataParallel:
                 raise ValueError(f"DataParallel: device_mesh must be a DeviceMesh, got "
                                  f"{type(device_mesh).__name__}")
             if len(device_mesh.shape) != 1:
-                warnings.warn(f"DataParallel: expected a 1-D mesh, got shape {device_mesh.shape}; its first "
-                              "axis is used for data-parallel sharding.", stacklevel=2)
+                warn_user(f"DataParallel: expected a 1-D mesh, got shape {device_mesh.shape}; its first "
+                              "axis is used for data-parallel sharding.")
             mesh = device_mesh
         else:
             chosen = everything if devices is None else [str(d) for d in _flat(devices)]

@@ -3,7 +3,6 @@ import functools
 import inspect
 import re
 import threading
-import warnings
 
 import numpy as np
 
@@ -15,6 +14,7 @@ from engine.tensor import Tensor
 from engine.variables import Variable
 from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
 from engine.layers.input_spec import assert_input_compatibility
+from engine.utils.traceback_utils import warn_user
 
 _context = threading.local()
 
@@ -481,10 +481,10 @@ class Layer:
         try:
             self._output_spec_by_running(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 - any failure of a user's call is reported, as Keras does
-            warnings.warn(f"Layer {self.name!r} looks like it has unbuilt state (sublayers not built yet), but "
+            warn_user(f"Layer {self.name!r} looks like it has unbuilt state (sublayers not built yet), but "
                           f"running its call() on placeholder inputs to build them failed: {e!r}. Implement "
                           "build(input_shape) on the layer to create its sublayers' weights (e.g. by calling "
-                          "their build()), or call the model once on real data before training.", stacklevel=3)
+                          "their build()), or call the model once on real data before training.")
 
     def _convert(self, x):
         """What a layer's call receives: Tensors, with floats in the layer's dtype (a recorded

@@ -5,7 +5,6 @@ computed with engine.ops and Tensor operators so the tape differentiates it. The
 absolute error and the crossentropies run on fused per-sample kernels
 (engine.ops.nn.per_sample_loss), which produce the value and its gradient in one pass.
 """
-import warnings
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from engine.losses.loss import Loss, as_tensor, squeeze_or_expand_to_same_rank
 from engine.ops._util import to_array
 from engine.ops.nn import mean_loss, per_sample_loss
 from engine.saving.registry import register_builtins
+from engine.utils.traceback_utils import warn_user
 
 
 def _float_tensor(x):
@@ -237,8 +237,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     """
     y_true, y_pred = _pair(y_true, y_pred, same_rank=False)
     if y_pred.shape[-1] == 1:
-        warnings.warn("categorical_crossentropy: y_pred has one class; for two classes use "
-                      "binary_crossentropy", SyntaxWarning, stacklevel=2)
+        warn_user("categorical_crossentropy: y_pred has one class; for two classes use "
+                      "binary_crossentropy", SyntaxWarning)
     if label_smoothing:
         # Keras 3 counts the classes along the last axis whatever `axis` is; so does engine.
         y_true = _smooth_one_hot(y_true, label_smoothing, y_true.shape[-1])

@@ -1,11 +1,11 @@
 """Intersection-over-union metrics from a confusion matrix accumulated over batches."""
-import warnings
 
 import numpy as np
 
 from engine import config
 from engine.metrics.base import Metric, as_array
 from engine.saving.registry import register_builtins
+from engine.utils.traceback_utils import warn_user
 
 
 class _IoUBase(Metric):
@@ -36,8 +36,8 @@ class _IoUBase(Metric):
         else:
             sw = as_array(sample_weight)
             if sw.dtype.kind == "f" and np.dtype(self.dtype).kind in "iu":
-                warnings.warn("IoU: float sample weights are cast to the metric's integer dtype; pass integer "
-                              "weights or dtype='float32'", stacklevel=2)
+                warn_user("IoU: float sample weights are cast to the metric's integer dtype; pass integer "
+                              "weights or dtype='float32'")
             sw = np.broadcast_to(sw.astype(self.dtype).reshape(-1) if sw.ndim > 1 else sw.astype(self.dtype),
                                  y_true.shape)
         valid = (y_true >= 0) & (y_true < self.num_classes) & (y_pred >= 0) & (y_pred < self.num_classes)

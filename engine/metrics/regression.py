@@ -1,5 +1,4 @@
 """Regression metrics: error means, root mean squared error, cosine similarity, R^2."""
-import warnings
 
 import numpy as np
 
@@ -7,6 +6,7 @@ from engine import losses
 from engine.metrics.base import Metric, Mean, _FixedFunctionMetric, as_array, match_ranks
 from engine.ops import convert_to_tensor
 from engine.saving.registry import register_builtins
+from engine.utils.traceback_utils import warn_user
 
 
 def cosine_similarity(y_true, y_pred, axis=-1):
@@ -157,9 +157,9 @@ class R2Score(Metric):
         n = float(self.num_samples._value)
         if self.num_regressors:
             if self.num_regressors > n - 1:
-                warnings.warn("R2Score: more regressors than data points; giving the plain R^2", stacklevel=2)
+                warn_user("R2Score: more regressors than data points; giving the plain R^2")
             elif self.num_regressors == n - 1:
-                warnings.warn("R2Score: the adjusted R^2 would divide by zero; giving the plain R^2", stacklevel=2)
+                warn_user("R2Score: the adjusted R^2 would divide by zero; giving the plain R^2")
             else:
                 score = 1 - (1 - score) * (n - 1) / (n - self.num_regressors - 1)
         return self._tensor(score)

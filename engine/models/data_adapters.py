@@ -7,12 +7,12 @@ batches `x`, `(x, y)` or `(x, y, sample_weight)` as the user's code made them; t
 standardizes each one, and names the batch when one does not fit the model.
 """
 import itertools
-import warnings
 
 import numpy as np
 
 from engine.utils.data_utils import unpack_x_y_sample_weight
 from engine.utils.py_dataset import PyDataset
+from engine.utils.traceback_utils import warn_user
 
 
 def _module_of(x):
@@ -229,8 +229,8 @@ def check_batch_source_arguments(x, y, sample_weight, shuffle, what):
                          "the data must yield (x, y, sample_weight) itself")
     if shuffle and (is_tf_dataset(x) or is_torch_dataloader(x) or hasattr(x, "__next__")):
         if shuffle is True and what == "fit" and not hasattr(x, "__next__"):
-            warnings.warn(f"`shuffle=True` was passed, but is ignored for a {type(x).__name__}: "
-                          "shuffle the data in the loader itself.", stacklevel=3)
+            warn_user(f"`shuffle=True` was passed, but is ignored for a {type(x).__name__}: "
+                          "shuffle the data in the loader itself.")
 
 
 def split_batch(batch):

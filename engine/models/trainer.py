@@ -8,7 +8,6 @@ returns is what the progress bar, the callbacks and History see. When a model do
 override `train_step` / `test_step`, the loop runs the same step on its prepared arrays
 directly (`_train_step` / `_test_step`), which saves rebuilding each batch's structure.
 """
-import warnings
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from engine.models import plan as plan_module
 from engine.utils.data_utils import unpack_x_y_sample_weight, pack_x_y_sample_weight
 from engine.utils.io_utils import print_msg
 from engine import ops
+from engine.utils.traceback_utils import warn_user
 
 
 def _per_output(spec, names, what, default=None):
@@ -57,8 +57,8 @@ def _batch_starts(n, batch_size, steps=None):
     if steps is None:
         return starts
     if steps > len(starts):
-        warnings.warn(f"Your input ran out of data: {steps} steps asked for, {len(starts)} batches of "
-                      f"{batch_size} in {n} samples.", stacklevel=3)
+        warn_user(f"Your input ran out of data: {steps} steps asked for, {len(starts)} batches of "
+                      f"{batch_size} in {n} samples.")
     return starts[:steps]
 
 
@@ -465,7 +465,7 @@ class Trainer:
             self.optimizer.apply(grads, tvars)
         elif not self.__dict__.get("_warned_no_weights"):
             self._warned_no_weights = True
-            warnings.warn("The model does not have any trainable weights.")
+            warn_user("The model does not have any trainable weights.")
         return total, per_output, outs
 
     def _test_step(self, xs, ys, sample_weight=None):
@@ -644,9 +644,9 @@ class Trainer:
                         if self.stop_training:
                             break
                     if ran == 0:
-                        warnings.warn("Your input ran out of data; interrupting training. Make sure that "
+                        warn_user("Your input ran out of data; interrupting training. Make sure that "
                                       "your dataset or generator can generate at least "
-                                      "`steps_per_epoch * epochs` batches.", stacklevel=2)
+                                      "`steps_per_epoch * epochs` batches.")
                         self.stop_training = True
                         break
                 else:

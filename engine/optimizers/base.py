@@ -8,7 +8,6 @@ fused kernels (engine._kernels.optimizer_step), the others use float32 numpy as 
 """
 import inspect
 import re
-import warnings
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from engine.tensor import Tensor
 from engine.utils.naming import to_snake_case
 from engine.variables import Variable, note_state_write
 from engine.saving.registry import register_builtins
+from engine.utils.traceback_utils import warn_user
 
 # The per-variable state the base class keeps before the subclass's own (Keras's order).
 _EMA, _ACCUMULATOR = "average", "gradient_accumulator"
@@ -60,8 +60,8 @@ class Optimizer:
         if kwargs.pop("lr", None) is not None:
             raise ValueError("Optimizer: `lr` was renamed `learning_rate` in Keras 3; pass learning_rate=...")
         if kwargs.pop("decay", None) is not None:
-            warnings.warn("Optimizer: the `decay` argument is no longer supported (Keras 3) and is ignored; "
-                          "use a learning rate schedule", stacklevel=2)
+            warn_user("Optimizer: the `decay` argument is no longer supported (Keras 3) and is ignored; "
+                          "use a learning rate schedule")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -400,10 +400,10 @@ class Optimizer:
         the update would then be too small by the scale factor."""
         if not self.__dict__.pop("_loss_was_scaled", False) and not self.__dict__.get("_warned_unscaled"):
             self.__dict__["_warned_unscaled"] = True
-            warnings.warn(f"{type(self).__name__}: apply() divides the gradients by the loss scale, but "
+            warn_user(f"{type(self).__name__}: apply() divides the gradients by the loss scale, but "
                           "scale_loss() was not called on the loss they come from; compute the gradients of "
                           "optimizer.scale_loss(loss) (Keras's fit does this), or the steps are too small by "
-                          "that factor", stacklevel=3)
+                          "that factor")
 
     def _checked_pairs(self, grads, trainable_variables):
         if trainable_variables is None:
@@ -422,7 +422,7 @@ class Optimizer:
                              "tensor operators inside the GradientTape block.")
         if missing and tuple(missing) != getattr(self, "_warned_missing", None):
             self._warned_missing = tuple(missing)
-            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss. "
+            warn_user(f"Gradients do not exist for variables {missing} when minimizing the loss. "
                           "If using `model.compile()`, did you forget to provide a `loss` argument?")
         pairs = []
         for g, var in zip(grads, variables):

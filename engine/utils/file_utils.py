@@ -14,10 +14,10 @@ import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
 import zipfile
 
 from engine.utils.io_utils import print_msg
+from engine.utils.traceback_utils import warn_user
 
 _CHUNK = 1 << 16
 
@@ -111,8 +111,7 @@ def _safe_members(archive, base):
         if ok:
             yield member
         else:
-            warnings.warn(f"get_file: skipping archive member {name!r}, which would land outside {base}",
-                          stacklevel=3)
+            warn_user(f"get_file: skipping archive member {name!r}, which would land outside {base}")
 
 
 def _extract(path, folder, archive_format):
@@ -207,5 +206,5 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     if not unpack:
         return target
     if not _extract(target, extraction, "tar" if untar else archive_format):
-        warnings.warn(f"get_file: could not extract {target}: it is not a {archive_format} archive", stacklevel=2)
+        warn_user(f"get_file: could not extract {target}: it is not a {archive_format} archive")
     return extraction

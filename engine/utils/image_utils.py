@@ -3,12 +3,12 @@ smart_resize). Pillow is needed only by the functions that read or write files o
 import io
 import os
 import pathlib
-import warnings
 
 import numpy as np
 
 from engine import config
 from engine.layers.preprocessing._base import standardize_data_format
+from engine.utils.traceback_utils import warn_user
 
 _RESAMPLING = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 _MODES = {"grayscale": ("L", "I;16", "I"), "rgb": ("RGB",), "rgba": ("RGBA",)}
@@ -117,7 +117,7 @@ def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
         file_format = "jpeg"
     img = array_to_img(x, data_format=data_format, scale=scale)
     if img.mode == "RGBA" and file_format == "jpeg":
-        warnings.warn("The JPEG format does not support RGBA images, converting to RGB.", stacklevel=2)
+        warn_user("The JPEG format does not support RGBA images, converting to RGB.")
         img = img.convert("RGB")
     img.save(path, format=file_format, **kwargs)
 

@@ -7,6 +7,7 @@ import os
 import sys
 import traceback
 import types
+import warnings
 
 from engine import config
 
@@ -21,14 +22,14 @@ def _without_engine_frames(tb):
     return kept     # (None when every frame was engine's: the traceback is the caller's alone)
 
 
-def stacklevel_outside_engine():
-    """The `stacklevel` for a warnings.warn made by the caller of this function that points at
-    the first frame outside engine (the user's line that called fit, say), however many engine
-    frames (wrappers, overridden methods calling super()) lie in between."""
-    frame, level = sys._getframe(1), 1
+def warn_user(message, category=UserWarning):
+    """warnings.warn(message, category), pointed at the first frame outside engine (the user's
+    line that called fit, say), however many engine frames (the training loop, data adapters,
+    callbacks, wrappers, overridden methods calling super()) lie in between."""
+    frame, level = sys._getframe(1), 2          # stacklevel 2: this function's caller
     while frame is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
         frame, level = frame.f_back, level + 1
-    return level
+    warnings.warn(message, category, stacklevel=level)
 
 
 def filter_traceback(fn):
