@@ -243,7 +243,7 @@ class _MonitorCallback(Callback):
         value = (logs or {}).get(self.monitor)
         if value is None:
             warn_user(f"{what} is conditioned on metric `{self.monitor}`, which is not available. "
-                          f"Available metrics are: {','.join(logs or {})}")
+                      f"Available metrics are: {','.join(logs or {})}")
         return value
 
 

@@ -155,7 +155,7 @@ class DataParallel:
                                  f"{type(device_mesh).__name__}")
             if len(device_mesh.shape) != 1:
                 warn_user(f"DataParallel: expected a 1-D mesh, got shape {device_mesh.shape}; its first "
-                              "axis is used for data-parallel sharding.")
+                          "axis is used for data-parallel sharding.")
             mesh = device_mesh
         else:
             chosen = everything if devices is None else [str(d) for d in _flat(devices)]

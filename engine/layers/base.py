@@ -482,9 +482,9 @@ class Layer:
             self._output_spec_by_running(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 - any failure of a user's call is reported, as Keras does
             warn_user(f"Layer {self.name!r} looks like it has unbuilt state (sublayers not built yet), but "
-                          f"running its call() on placeholder inputs to build them failed: {e!r}. Implement "
-                          "build(input_shape) on the layer to create its sublayers' weights (e.g. by calling "
-                          "their build()), or call the model once on real data before training.")
+                      f"running its call() on placeholder inputs to build them failed: {e!r}. Implement "
+                      "build(input_shape) on the layer to create its sublayers' weights (e.g. by calling "
+                      "their build()), or call the model once on real data before training.")
 
     def _convert(self, x):
         """What a layer's call receives: Tensors, with floats in the layer's dtype (a recorded

@@ -238,7 +238,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     y_true, y_pred = _pair(y_true, y_pred, same_rank=False)
     if y_pred.shape[-1] == 1:
         warn_user("categorical_crossentropy: y_pred has one class; for two classes use "
-                      "binary_crossentropy", SyntaxWarning)
+                  "binary_crossentropy", SyntaxWarning)
     if label_smoothing:
         # Keras 3 counts the classes along the last axis whatever `axis` is; so does engine.
         y_true = _smooth_one_hot(y_true, label_smoothing, y_true.shape[-1])

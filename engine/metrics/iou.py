@@ -37,7 +37,7 @@ class _IoUBase(Metric):
             sw = as_array(sample_weight)
             if sw.dtype.kind == "f" and np.dtype(self.dtype).kind in "iu":
                 warn_user("IoU: float sample weights are cast to the metric's integer dtype; pass integer "
-                              "weights or dtype='float32'")
+                          "weights or dtype='float32'")
             sw = np.broadcast_to(sw.astype(self.dtype).reshape(-1) if sw.ndim > 1 else sw.astype(self.dtype),
                                  y_true.shape)
         valid = (y_true >= 0) & (y_true < self.num_classes) & (y_pred >= 0) & (y_pred < self.num_classes)

@@ -230,7 +230,7 @@ def check_batch_source_arguments(x, y, sample_weight, shuffle, what):
     if shuffle and (is_tf_dataset(x) or is_torch_dataloader(x) or hasattr(x, "__next__")):
         if shuffle is True and what == "fit" and not hasattr(x, "__next__"):
             warn_user(f"`shuffle=True` was passed, but is ignored for a {type(x).__name__}: "
-                          "shuffle the data in the loader itself.")
+                      "shuffle the data in the loader itself.")
 
 
 def split_batch(batch):

@@ -58,7 +58,7 @@ def _batch_starts(n, batch_size, steps=None):
         return starts
     if steps > len(starts):
         warn_user(f"Your input ran out of data: {steps} steps asked for, {len(starts)} batches of "
-                      f"{batch_size} in {n} samples.")
+                  f"{batch_size} in {n} samples.")
     return starts[:steps]
 
 
@@ -645,8 +645,8 @@ class Trainer:
                             break
                     if ran == 0:
                         warn_user("Your input ran out of data; interrupting training. Make sure that "
-                                      "your dataset or generator can generate at least "
-                                      "`steps_per_epoch * epochs` batches.")
+                                  "your dataset or generator can generate at least "
+                                  "`steps_per_epoch * epochs` batches.")
                         self.stop_training = True
                         break
                 else:

@@ -61,7 +61,7 @@ class Optimizer:
             raise ValueError("Optimizer: `lr` was renamed `learning_rate` in Keras 3; pass learning_rate=...")
         if kwargs.pop("decay", None) is not None:
             warn_user("Optimizer: the `decay` argument is no longer supported (Keras 3) and is ignored; "
-                          "use a learning rate schedule")
+                      "use a learning rate schedule")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -401,9 +401,9 @@ class Optimizer:
         if not self.__dict__.pop("_loss_was_scaled", False) and not self.__dict__.get("_warned_unscaled"):
             self.__dict__["_warned_unscaled"] = True
             warn_user(f"{type(self).__name__}: apply() divides the gradients by the loss scale, but "
-                          "scale_loss() was not called on the loss they come from; compute the gradients of "
-                          "optimizer.scale_loss(loss) (Keras's fit does this), or the steps are too small by "
-                          "that factor")
+                      "scale_loss() was not called on the loss they come from; compute the gradients of "
+                      "optimizer.scale_loss(loss) (Keras's fit does this), or the steps are too small by "
+                      "that factor")
 
     def _checked_pairs(self, grads, trainable_variables):
         if trainable_variables is None:
@@ -423,7 +423,7 @@ class Optimizer:
         if missing and tuple(missing) != getattr(self, "_warned_missing", None):
             self._warned_missing = tuple(missing)
             warn_user(f"Gradients do not exist for variables {missing} when minimizing the loss. "
-                          "If using `model.compile()`, did you forget to provide a `loss` argument?")
+                      "If using `model.compile()`, did you forget to provide a `loss` argument?")
         pairs = []
         for g, var in zip(grads, variables):
             if g is None:
