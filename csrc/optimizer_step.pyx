@@ -174,8 +174,9 @@ cdef void _opt_rows_run(const OptStep* st, floating* w, const floating* rows, co
     them).  Rows run the dense step's own span code on their summed or zero gradient, so the
     bits are the dense step's; rows without gradient that the step provably leaves as they are
     (SGD, Adagrad: w - 0, acc + 0) are skipped, and plain RMSprop only decays their velocity (or,
-    given `pending`, counts the decay there: see rmsprop_update).  Each of the nt threads takes a contiguous part of the table, with its own run buffer
-    (scratch + t * scratch_stride, run_rows rows)."""
+    given `pending`, counts the decay there: see rmsprop_update).  Each of the nt threads takes
+    a contiguous part of the table, with its own run buffer (scratch + t * scratch_stride,
+    run_rows rows)."""
     cdef Py_ssize_t t, per = (vocab + nt - 1) // nt
     for t in prange(nt, schedule="static", num_threads=nt):
         _opt_rows_span(st, w, rows, order, start, pending, scratch + t * scratch_stride, run_rows, t * per,
@@ -342,6 +343,11 @@ def rmsprop_update(w, g, velocity, double lr, double rho, double epsilon, double
             raise ValueError(f"{fn}: pending decays need plain RMSprop (momentum=0, centered=False) with a "
                              "gradient by rows")
         args.pending = _pending_counts(fn, pending, cnp.PyArray_DIMS(args.w)[0])
+        # the counts are written while w and velocity are, and the gradient's rows read
+        for k in range(len(args.state)):
+            _disjoint(fn, "pending", args.pending, args.state_names[k], args.state[k])
+        for name, a in zip(("rows", "order", "start"), args.rows):
+            _disjoint(fn, "pending", args.pending, name, a)
     if momentum > 0:
         if mom is None:
             raise ValueError(f"{fn}: momentum={momentum} > 0 needs a `mom` buffer, got None")
@@ -420,6 +426,7 @@ def apply_deferred_decay(velocity, pending, double rho):
         raise ValueError(f"{fn}: velocity must be a 2-D table, got shape {velocity.shape}")
     cdef Py_ssize_t vocab = cnp.PyArray_DIMS(va)[0], width = cnp.PyArray_DIMS(va)[1]
     cdef cnp.ndarray pa = _pending_counts(fn, pending, vocab)
+    _disjoint(fn, "pending", pa, "velocity", va)
     cdef int nt = engine_team_size(vocab * width, PAR_MIN_CHEAP, vocab)
     cdef void* vp = _data(va)
     cdef int* pp = <int*>_data(pa)

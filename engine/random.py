@@ -9,6 +9,8 @@ import random as _pyrandom
 
 import numpy as np
 
+from engine.variables import Variable, note_state_write
+
 _generator = np.random.default_rng()
 
 
@@ -67,7 +69,6 @@ class SeedGenerator:
     """
 
     def __init__(self, seed=None, name=None, **kwargs):
-        from engine.variables import Variable
         if kwargs.pop("backend", None) is not None or kwargs:
             raise ValueError(f"SeedGenerator: unexpected arguments {sorted(kwargs) or ['backend']}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
@@ -81,7 +82,6 @@ class SeedGenerator:
 
     def next(self, ordered=True):
         """The current seed pair (as an array), advancing the generator's counter."""
-        from engine.variables import note_state_write
         current = self.state.numpy()
         self.state._value[1] += np.uint32(1)
         note_state_write()

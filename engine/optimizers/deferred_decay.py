@@ -32,7 +32,7 @@ class DecayDeferringVariable(Variable):
     def _value(self):
         if self._deferred:
             self.apply_deferred()
-        return self.__dict__["_array"]
+        return self.storage()
 
     @_value.setter
     def _value(self, array):
@@ -41,32 +41,22 @@ class DecayDeferringVariable(Variable):
         if self._pending is not None:
             self._pending[...] = 0
 
-    @property
-    def shape(self):
-        return self.__dict__["_array"].shape
-
-    @property
-    def dtype(self):
-        return self.__dict__["_array"].dtype
-
-    @property
-    def ndim(self):
-        return self.__dict__["_array"].ndim
-
-    @property
-    def size(self):
-        return self.__dict__["_array"].size
-
     def storage(self):
         return self.__dict__["_array"]
+
+    # what describes the array, read without applying the counted decays
+    shape = property(lambda self: self.storage().shape)
+    dtype = property(lambda self: self.storage().dtype)
+    ndim = property(lambda self: self.storage().ndim)
+    size = property(lambda self: self.storage().size)
 
     def deferring(self, rho):
         """The raw (rows, width) array and its int32 counts, for a rows step of decay `rho`: decays
         counted at another rho are applied first, so the counts always stand for one rho."""
-        array = self.__dict__["_array"]
+        array = self.storage()
         if self._pending is None:
             self._pending = np.zeros(array.shape[0], np.int32)
-        elif self._deferred and self._rho != rho:
+        elif self._rho != rho:
             self.apply_deferred()
         self._rho = rho
         self._deferred = True
@@ -74,5 +64,6 @@ class DecayDeferringVariable(Variable):
 
     def apply_deferred(self):
         """Apply every counted decay (the array is then the eager steps' velocity)."""
-        K.apply_deferred_decay(self.__dict__["_array"], self._pending, self._rho)
-        self._deferred = False
+        if self._deferred:
+            K.apply_deferred_decay(self.storage(), self._pending, self._rho)
+            self._deferred = False

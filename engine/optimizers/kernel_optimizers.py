@@ -37,7 +37,7 @@ class _FusedRule:
             if self._fused_rule() != spec:     # momentum, centered, amsgrad... changed since
                 return every
             for i, slot in deferring:
-                if slot._deferred and isinstance(grads[i], np.ndarray):
+                if isinstance(grads[i], np.ndarray):
                     slot.apply_deferred()
             return fused(grads, *self._fused_scalars(lr, step, dtype))
         return step_all

@@ -980,3 +980,11 @@ def test_deferred_decay_arguments_are_checked():
             E.apply_deferred_decay(v, bad, 0.9)
     with pytest.raises(ValueError, match="2-D"):
         E.apply_deferred_decay(np.ones(4, np.float32), np.zeros(4, np.int32), 0.9)
+    # counts sharing memory with the velocity (or w) would be written into it
+    v_as_counts = v.reshape(-1).view(np.int32)[:4]
+    with pytest.raises(ValueError, match="pending .* and velocity .* must not share memory"):
+        E.apply_deferred_decay(v, v_as_counts, 0.9)
+    with pytest.raises(ValueError, match="pending .* and velocity .* must not share memory"):
+        E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.0, None, False, None, v_as_counts)
+    with pytest.raises(ValueError, match="pending .* and w .* must not share memory"):
+        E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.0, None, False, None, w.reshape(-1).view(np.int32)[:4])
