@@ -54,6 +54,20 @@ def draw_for_batch(draw, shape):
     return draw((total,) + tuple(shape[1:]))[offset:offset + rows]
 
 
+def batch_element_offset(shape):
+    """Where a random tensor of `shape` whose first axis is the batch starts inside the global
+    batch's tensor, as a flat element index: the counter of a counter-based draw (a dropout mask,
+    csrc/philox.h).  0 outside a data-parallel step; during one, this rank's first row times the
+    size of a row, so each rank computes its own rows of the mask one process would draw."""
+    shard = _batch_shard
+    if shard is None or not shape or shape[0] != shard[1]:
+        return 0
+    size = 1
+    for d in shape[1:]:
+        size *= int(d)
+    return shard[0] * size
+
+
 def make_generator(seed=None):
     """A generator for one consumer: its own stream when seeded, the global one otherwise."""
     return _generator if seed is None else np.random.default_rng(seed)

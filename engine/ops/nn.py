@@ -199,8 +199,14 @@ def bias_add(x, bias):
 
 
 # -- dropout -----------------------------------------------------------------------------
+# The mask is drawn by the element from a counter-based generator (Philox4x32-10, csrc/philox.h):
+# one 64-bit key per call from the caller's numpy generator; element i is kept when its word is
+# at least `threshold` (rate * 2^32).  Nothing is stored for the backward, which recomputes the
+# mask from the key, and a data-parallel rank computes only its rows of the global batch's mask
+# (engine.random.batch_element_offset).
 @differentiable
 def _dropout(x, keep=None, scale=1.0):
+    """x * scale where the uint8 mask `keep` (x's shape) is set, else 0."""
     xc = contiguous(x, float_dtype_of(x))
     y = K.dropout_apply(xc, keep, scale, np.empty_like(xc))
 
@@ -208,6 +214,23 @@ def _dropout(x, keep=None, scale=1.0):
         g = contiguous(g, xc.dtype)
         return (K.dropout_apply(g, keep, scale, np.empty_like(g)),)
     return y, vjp
+
+
+@differentiable
+def _dropout_hashed(x, key=0, offset=0, threshold=0, scale=1.0):
+    """x * scale where the counter-based word of (key, offset + i) is >= threshold, else 0."""
+    xc = contiguous(x, float_dtype_of(x))
+    y = K.dropout_hashed(xc, key, offset, threshold, scale, np.empty_like(xc))
+
+    def vjp(g, needs):
+        g = contiguous(g, xc.dtype)
+        return (K.dropout_hashed(g, key, offset, threshold, scale, np.empty_like(g)),)
+    return y, vjp
+
+
+def _drop_threshold(rate):
+    """The word below which an element is dropped: P(drop) = threshold / 2^32 = rate, rounded."""
+    return min(int(round(rate * 2.0 ** 32)), 2 ** 32 - 1)
 
 
 def dropout(x, rate, noise_shape=None, seed=None, rng=None):
@@ -218,11 +241,14 @@ def dropout(x, rate, noise_shape=None, seed=None, rng=None):
     rng = rng or np.random.default_rng(seed)
     shape = x_arr.shape if noise_shape is None else tuple(
         d if n is None else n for d, n in zip(x_arr.shape, noise_shape))
-    keep = engine_random.draw_for_batch(lambda s: rng.random(s, dtype=np.float32), shape) >= rate
-    if keep.shape != x_arr.shape:
-        keep = np.broadcast_to(keep, x_arr.shape)
-    keep = np.ascontiguousarray(keep).view(np.uint8)
-    return _dropout(x, keep=keep, scale=1.0 / (1.0 - rate))
+    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
+    threshold = _drop_threshold(rate)
+    offset = engine_random.batch_element_offset(shape)
+    scale = 1.0 / (1.0 - rate)
+    if shape == x_arr.shape:
+        return _dropout_hashed(x, key=key, offset=offset, threshold=threshold, scale=scale)
+    keep = K.keep_mask_hashed(key, offset, threshold, np.empty(shape, np.uint8))
+    return _dropout(x, keep=np.ascontiguousarray(np.broadcast_to(keep, x_arr.shape)), scale=scale)
 
 
 # -- losses: one value per sample, computed with their gradient by fused kernels ----------

@@ -85,6 +85,39 @@ def test_dropout_scales_kept_units_and_gradient_uses_the_same_mask():
     np.testing.assert_allclose(g, (y != 0) / 0.7)
 
 
+def test_dropout_finite_difference_gradient_with_a_fixed_key():
+    """The op is linear in x for a fixed mask: the gradient through the recomputed mask is the
+    finite difference of the forward with the same generator state."""
+    x = rng.standard_normal((6, 17))
+    check_gradients(lambda a: ops.dropout(a, 0.4, rng=np.random.default_rng(12)), [x])
+
+
+def test_dropout_noise_shape_broadcasts_one_mask():
+    x = np.ones((8, 5, 6))
+    y = np.asarray(ops.dropout(x, 0.5, noise_shape=(None, 1, 6), seed=2))
+    assert ((y == 0) | (y == 2.0)).all()
+    np.testing.assert_array_equal(y, np.broadcast_to(y[:, :1, :], y.shape))   # one draw per (sample, feature)
+    assert 0.2 < (y[:, 0, :] != 0).mean() < 0.8
+
+
+def test_dropout_rows_of_a_data_parallel_shard_are_the_global_masks_rows():
+    """A rank computing rows [3, 7) of a global batch of 10 (engine.random's shard) gets exactly
+    those rows of the mask one process draws for the whole batch from the same generator state."""
+    from engine import random as engine_random
+    x = rng.standard_normal((10, 4, 3))
+    whole = np.asarray(ops.dropout(x, 0.5, rng=np.random.default_rng(5)))
+    whole_noise = np.asarray(ops.dropout(x, 0.5, noise_shape=(None, 1, 3), rng=np.random.default_rng(5)))
+    previous = engine_random._batch_shard
+    engine_random._batch_shard = (3, 4, 10)
+    try:
+        part = np.asarray(ops.dropout(x[3:7], 0.5, rng=np.random.default_rng(5)))
+        part_noise = np.asarray(ops.dropout(x[3:7], 0.5, noise_shape=(None, 1, 3), rng=np.random.default_rng(5)))
+    finally:
+        engine_random._batch_shard = previous
+    np.testing.assert_array_equal(part, whole[3:7])
+    np.testing.assert_array_equal(part_noise, whole_noise[3:7])
+
+
 # -- losses: independent formulas ---------------------------------------------------------------
 def _ref_cce(t, p, eps=1e-7):
     q = p / p.sum(-1, keepdims=True)
