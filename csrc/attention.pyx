@@ -63,6 +63,10 @@ cdef extern from "attention_rows.h" nogil:
     int engine_attn_nn_f32(Py_ssize_t M, Py_ssize_t D, Py_ssize_t K, float alpha, const float *A, Py_ssize_t sam,
                            Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *C, Py_ssize_t ldc)
 
+cdef extern from "fpmode.h" nogil:
+    unsigned int engine_ftz_enter()
+    void engine_ftz_leave(unsigned int mode)
+
 cdef enum:
     _BQ = 64          # query rows per tile
     _BK = 128         # keys per tile: a float32 tile of scores is 32 KiB, in L2 with its operands
@@ -70,6 +74,13 @@ cdef enum:
     # _fill's SP) are not a power of two apart.  Rows 512 B or 2 KiB apart map onto a few of L1's
     # sets, and a product walking down them evicted its own operand rows at every step.
     _LDT = _BK + 16
+    # The row loops (maximum, exponentials) run over a tile row rounded up to this many columns
+    # (the widest vector, 16 floats), the columns past the keys set to -inf by _score_tile: with
+    # a partial last vector (a tile of 72 keys leaves 8) the compiler's scalar epilogue called
+    # the exponential once per value, a third of the forward's time.  exp(-inf) is 0 (with
+    # denormals flushed, see _run_forward), so the padding adds nothing to a row's sum, and the
+    # products read the tile only up to the keys.
+    _ROW_PAD = 16
 
 # Below this much work (multiply-adds) one thread is faster than a team.
 cdef Py_ssize_t _PARALLEL_MIN = 1 << 16
@@ -224,6 +235,13 @@ cdef inline void _score_tile(const _Args *a, const uint8_t *plane, const floatin
             for c in range(nk):
                 if j0 + c > i0 + r:
                     tile[r * _LDT + c] = neg
+        for c in range(nk, _padded(nk)):
+            tile[r * _LDT + c] = -INFINITY
+
+
+cdef inline Py_ssize_t _padded(Py_ssize_t nk) noexcept nogil:
+    """A tile row's keys rounded up to _ROW_PAD (at most _BK, within the row stride _LDT)."""
+    return (nk + _ROW_PAD - 1) // _ROW_PAD * _ROW_PAD
 
 
 cdef inline bint _masked(const _Args *a, const uint8_t *plane, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
@@ -284,9 +302,9 @@ cdef void _forward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating 
             _score_tile(a, plane, qp, D, k, ldq, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
                 trow = tile + r * _LDT
-                mx = _row_max(trow, nk, rmax[i0 + r])
+                mx = _row_max(trow, _padded(nk), rmax[i0 + r])
                 corr = _exp(rmax[i0 + r] - mx)
-                rinv[i0 + r] = rinv[i0 + r] * corr + _exp_sum(trow, mx, nk)
+                rinv[i0 + r] = rinv[i0 + r] * corr + _exp_sum(trow, mx, _padded(nk))
                 rmax[i0 + r] = mx
                 if corr != 1:
                     orow = out + (i0 + r) * ldv
@@ -350,7 +368,7 @@ cdef void _backward_pair(const _Args *a, Py_ssize_t bh, floating *tile, floating
                 break
             _score_tile(a, plane, qp, D, kp, D, kt, tile, i0, nq, j0, nk)
             for r in range(nq):
-                _probs(tile + r * _LDT, rmax[i0 + r], rinv[i0 + r], nk)
+                _probs(tile + r * _LDT, rmax[i0 + r], rinv[i0 + r], _padded(nk))
             # dV_j += P^T dO_i ;  dP = dO_i V_j^T
             _nn[floating](1, nk, Dv, nq, 1, tile, _LDT, dop + i0 * Dv, Dv, dv + j0 * ldv, ldv)
             _nt[floating](nq, nk, Dv, dop + i0 * Dv, Dv, v + j0 * ldv, ldv, vt, j0, a.SP,
@@ -374,12 +392,17 @@ cdef void _run_forward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double,
     """scratch: nt * per_thread bytes, one tile of scores and the transposed keys per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
+    cdef unsigned int mode
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
+        # Denormals flushed (fpmode.h): a masked or padded score's exponential underflows, and
+        # on x86 each multiply making a denormal would take a microcode assist.
+        mode = engine_ftz_enter()
         if is_double:
             _forward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _LDT)
         else:
             _forward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _LDT)
+        engine_ftz_leave(mode)
 
 
 cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double, char *scratch,
@@ -388,8 +411,10 @@ cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double
     (_backward_pair) and a row of T values per thread."""
     cdef Py_ssize_t bh
     cdef char *mine
+    cdef unsigned int mode
     for bh in prange(pairs, num_threads=nt, schedule="dynamic"):
         mine = scratch + engine_thread_num() * per_thread
+        mode = engine_ftz_enter()       # as in _run_forward
         if is_double:
             _backward_pair[double](a, bh, <double *>mine, <double *>mine + _BQ * _LDT,
                                    <double *>mine + 2 * _BQ * _LDT,
@@ -398,6 +423,7 @@ cdef void _run_backward(const _Args *a, Py_ssize_t pairs, int nt, bint is_double
             _backward_pair[float](a, bh, <float *>mine, <float *>mine + _BQ * _LDT,
                                   <float *>mine + 2 * _BQ * _LDT,
                                   <float *>mine + _backward_scratch(a) - a.T)
+        engine_ftz_leave(mode)
 
 
 def _expect(str fn, str name, a, dtype, shape, bint writable=False):
