@@ -23,8 +23,8 @@ per kind, and dropped when the model is compiled again or its graph changes. A t
 whose trace recorded nothing computed from the batch size (Plan.batch_generic: no constants, no
 batch-sized attributes) also serves the same step on batches of another size, so an epoch's
 last, smaller batch replays the full batches' plan instead of being traced again.
-`ENGINE_PLAN=0` in the environment, `model.plan_enabled = False` or
-`compile(run_eagerly=True)` runs every step unplanned.
+`ENGINE_PLAN=0` in the environment, `model.plan_enabled = False`, `compile(run_eagerly=True)` or
+`compile(jit_compile=False)` runs every step unplanned.
 """
 import os
 import threading
@@ -46,9 +46,10 @@ _UNPLANNABLE = object()  # cached for a signature whose step cannot be planned
 
 def enabled(model):
     """Whether the model's steps may be planned (the global switch, the model's own, and
-    compile's run_eagerly)."""
+    compile's run_eagerly and jit_compile)."""
     d = model.__dict__
-    return ENABLED and d.get("plan_enabled", True) and not d.get("run_eagerly", False)
+    return ENABLED and d.get("plan_enabled", True) and not d.get("run_eagerly", False) and \
+        d.get("jit_compile", True)
 
 
 def clear(model):

@@ -228,8 +228,13 @@ class Trainer:
                 name is reported as "weighted_<name>".
             run_eagerly: True runs every step op by op, without the model's execution plan
                 (engine/models/plan.py), as Keras runs it without compiling.
-            steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras's signature
-                (engine runs one step at a time).
+            jit_compile: True, False or "auto" (the default): whether steps run through the
+                model's execution plan, engine's counterpart of Keras's XLA compilation. "auto"
+                is True unless `run_eagerly`; False runs every step op by op, as Keras's JAX
+                backend runs an un-jitted step. True with `run_eagerly` warns and is False, as
+                in Keras. The resolved value is `model.jit_compile`.
+            steps_per_execution, auto_scale_loss: accepted for Keras's signature (engine runs
+                one step at a time).
         """
         self.optimizer = optimizers.get(optimizer)
         names = self.output_names
@@ -253,8 +258,14 @@ class Trainer:
         self.compiled = True
         self.loss = loss
         self._loss_weights_spec, self._metrics_spec = loss_weights, metrics
+        self._weighted_metrics_spec = weighted_metrics
         self._train_vars = None
         self.run_eagerly = bool(run_eagerly)
+        if jit_compile not in ("auto", True, False):
+            raise ValueError(f"compile: jit_compile must be True, False or \"auto\", got {jit_compile!r}")
+        if jit_compile and jit_compile != "auto" and self.run_eagerly:
+            warn_user("If `run_eagerly` is True, then `jit_compile` cannot also be True. Disabling `jit_compile`.")
+        self.jit_compile = not self.run_eagerly if jit_compile == "auto" else bool(jit_compile) and not self.run_eagerly
         plan_module.clear(self)   # plans hold the loss and optimizer of the previous compile
 
     def _require_compiled(self, what):

@@ -115,8 +115,10 @@ def _compile_config(model):
         return None
     return {"optimizer": serialize_keras_object(model.optimizer), "loss": to_jsonable(model.loss),
             "loss_weights": to_jsonable(getattr(model, "_loss_weights_spec", None)),
-            "metrics": to_jsonable(getattr(model, "_metrics_spec", None)), "weighted_metrics": None,
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+            "metrics": to_jsonable(getattr(model, "_metrics_spec", None)),
+            "weighted_metrics": to_jsonable(getattr(model, "_weighted_metrics_spec", None)),
+            "run_eagerly": bool(getattr(model, "run_eagerly", False)), "steps_per_execution": 1,
+            "jit_compile": bool(getattr(model, "jit_compile", True))}
 
 
 def _build_config(model):
@@ -301,7 +303,12 @@ def _compile_from_config(model, compile_config, custom_objects):
     model.compile(optimizer=optimizer,
                   loss=_deserialize_compile_value(compile_config.get("loss"), custom_objects),
                   loss_weights=compile_config.get("loss_weights"),
-                  metrics=_deserialize_compile_value(compile_config.get("metrics"), custom_objects))
+                  metrics=_deserialize_compile_value(compile_config.get("metrics"), custom_objects),
+                  weighted_metrics=_deserialize_compile_value(compile_config.get("weighted_metrics"),
+                                                              custom_objects),
+                  run_eagerly=bool(compile_config.get("run_eagerly", False)),
+                  jit_compile=compile_config.get("jit_compile", "auto") if
+                  compile_config.get("jit_compile", "auto") in ("auto", True, False) else "auto")
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

@@ -330,6 +330,33 @@ def test_run_eagerly_runs_unplanned():
     assert not _train_plans(model) and model.run_eagerly
 
 
+def test_jit_compile_chooses_planned_steps_as_keras_chooses_xla():
+    rng = np.random.default_rng(14)
+    x, y = rng.random((32, 64), dtype=np.float32), rng.random((32, 10), dtype=np.float32)
+    results = {}
+    for jit in ("auto", True, False):
+        model = _seed_model()
+        model.set_weights([np.full(w.shape, 0.01 * (i + 1), np.float32) for i, w in enumerate(model.get_weights())])
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy", jit_compile=jit)
+        assert model.jit_compile is (jit is not False)
+        history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        assert bool(_train_plans(model)) is (jit is not False)
+        results[jit] = (history.history["loss"], model.get_weights())
+    # the planned and the op-by-op steps give the same bits
+    for jit in (True, False):
+        assert results[jit][0] == results["auto"][0]
+        for a, b in zip(results[jit][1], results["auto"][1]):
+            np.testing.assert_array_equal(a, b)
+    model = _seed_model()
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+    assert model.jit_compile is False
+    with pytest.warns(UserWarning, match="jit_compile"):
+        model.compile(optimizer="sgd", loss="mse", run_eagerly=True, jit_compile=True)
+    assert model.jit_compile is False
+    with pytest.raises(ValueError, match="jit_compile"):
+        model.compile(optimizer="sgd", loss="mse", jit_compile="xla")
+
+
 def test_plan_summary_prints_the_whole_step():
     rng = np.random.default_rng(11)
     model = _seed_model()

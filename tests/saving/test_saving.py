@@ -33,6 +33,24 @@ def test_a_keras_3_file_loads_with_the_same_predictions():
     assert isinstance(model.optimizer, engine.optimizers.RMSprop)
     assert int(model.optimizer.iterations.numpy()) == 2  # two epochs of one batch each
     assert [type(l).__name__ for l in model.layers].count("LSTM") == 1
+    assert model.jit_compile is True and model.run_eagerly is False     # Keras wrote jit_compile: true
+
+
+def test_compile_settings_round_trip(tmp_path):
+    inputs = Input(shape=(4,))
+    model = Model(inputs, layers.Dense(2, activation="softmax")(inputs))
+    for kwargs in ({"jit_compile": False}, {"run_eagerly": True}, {}):
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"],
+                      weighted_metrics=["mae"], **kwargs)
+        path = str(tmp_path / "compiled.keras")
+        model.save(path)
+        with zipfile.ZipFile(path) as z:
+            saved = json.loads(z.read("config.json"))["compile_config"]
+        assert saved["jit_compile"] is model.jit_compile and saved["run_eagerly"] is model.run_eagerly
+        assert saved["weighted_metrics"] == ["mae"]
+        loaded = load_model(path)
+        assert (loaded.jit_compile, loaded.run_eagerly) == (model.jit_compile, model.run_eagerly)
+        assert loaded._weighted_metrics_spec == ["mae"]
 
 
 def many_layer_model():
