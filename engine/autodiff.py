@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from engine import _malloc
+from engine import tensor as tensor_module
 from engine.tensor import Tensor
 from engine.variables import Variable
 
@@ -27,6 +28,18 @@ _tracers = []
 # Non-empty while a planned training step replays its forward: ops then save what their backward
 # needs, exactly as under the tape the plan stands in for.
 _replaying = []
+
+
+def _note_value_read(what):
+    """A tensor's value left for Python or numpy (engine.tensor calls this): inside a step plan's
+    trace, outside any op, the layer doing it is one the plan must call as usual."""
+    if _tracers:
+        tracer = _tracers[-1]
+        if tracer.thread == threading.get_ident() and tracer.depth == 0:
+            tracer.untraceable(f"a tensor's value was {what}")
+
+
+tensor_module._on_value_read = _note_value_read
 
 
 def is_recording():

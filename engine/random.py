@@ -12,10 +12,26 @@ import numpy as np
 from engine.variables import Variable, note_state_write
 
 _generator = np.random.default_rng()
+# Draws counted (every sampling entry point below, and ops.nn.dropout): a step plan being traced
+# (engine/models/plan.py) compares the count around a layer's call, and a layer that drew random
+# numbers is one it must call again on every replay rather than bake its numbers in.
+_draws = 0
+
+
+def note_draw():
+    """Count one draw of random numbers (see `_draws`)."""
+    global _draws
+    _draws += 1
+
+
+def draws():
+    """How many draws have been counted in this process."""
+    return _draws
 
 
 def generator():
     """The global numpy Generator (what unseeded layers and initializers draw from)."""
+    note_draw()
     return _generator
 
 
@@ -47,6 +63,7 @@ def draw_for_batch(draw, shape):
     generators stay in step, and the masks are exactly the ones one process would draw for the
     global batch (which is what makes data-parallel training give the single-process numbers).
     """
+    note_draw()
     shard = _batch_shard
     if shard is None or not shape or shape[0] != shard[1]:
         return draw(shape)
@@ -117,6 +134,7 @@ def numpy_generator(seed):
         seed: None (engine's global generator), an integer (a fresh stream from that seed, the
             same numbers on every call) or a SeedGenerator (a new seed pair drawn from it).
     """
+    note_draw()
     if seed is None:
         return _generator
     if isinstance(seed, SeedGenerator):

@@ -17,6 +17,17 @@ array and ops always return a fresh array object.
 import numpy as np
 
 
+# Set by engine.autodiff: called with what is happening whenever a value leaves the tensor world
+# for Python or numpy (so that a step plan being traced knows the layer computing it must run as
+# usual on every replay: what Python does with the value is invisible to the trace).
+_on_value_read = None
+
+
+def _value_read(what):
+    if _on_value_read is not None:
+        _on_value_read(what)
+
+
 class ArrayHolder:
     """What Tensor and Variable share: a numpy array in `_value`, seen through numpy's array
     protocol and the array attributes."""
@@ -24,6 +35,7 @@ class ArrayHolder:
     __slots__ = ()
 
     def __array__(self, dtype=None, copy=None):
+        _value_read("converted to a numpy array")
         value = self._value
         if dtype is not None and value.dtype != dtype:
             return value.astype(dtype)
@@ -33,6 +45,7 @@ class ArrayHolder:
 
     def numpy(self):
         """A numpy copy of the value."""
+        _value_read("read with .numpy()")
         return self._value.copy()
 
     @property
@@ -52,12 +65,15 @@ class ArrayHolder:
         return self._value.size
 
     def __float__(self):
+        _value_read("converted to a Python float")
         return float(self._value)
 
     def __int__(self):
+        _value_read("converted to a Python int")
         return int(self._value)
 
     def __bool__(self):
+        _value_read("used as a Python bool (an `if` on a tensor)")
         return bool(self._value)
 
 
@@ -86,9 +102,12 @@ class Tensor(ArrayHolder):
     # -- the array protocol (ArrayHolder's), and more -------------------------------------
     def item(self):
         """The value of a one-element tensor as a Python number."""
+        _value_read("read with .item()")
         return self._value.item()
 
     def tolist(self):
+        """The value as nested Python lists."""
+        _value_read("read with .tolist()")
         return self._value.tolist()
 
     # -- Python protocols -----------------------------------------------------------------
@@ -100,9 +119,11 @@ class Tensor(ArrayHolder):
     def __index__(self):
         if self._value.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors can be used as an index, got dtype {self._value.dtype}")
+        _value_read("used as a Python index")
         return int(self._value)
 
     def __complex__(self):
+        _value_read("converted to a Python complex")
         return complex(self._value)
 
     def __format__(self, spec):

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from engine import config, initializers
+from engine import autodiff, config, initializers
 from engine.backend import current_path, name_scope, unique_name  # noqa: F401 (unique_name: layers, models and Input name themselves with it)
 from engine import dtype_policies
 from engine.dtypes import standardize_dtype
@@ -518,7 +518,16 @@ class Layer:
         `mask=`; each is passed to `call` only if `call` accepts it. An explicit `training`
         holds for the layers called inside this one; otherwise the enclosing call's value is
         used (or `call`'s own default outside any). Without an explicit mask, the mask the
-        input tensors carry is used; the output carries `compute_mask`'s."""
+        input tensors carry is used; the output carries `compute_mask`'s. While a step plan is
+        being traced (engine/models/plan.py), the call is one of the trace's frames."""
+        if autodiff._tracers:
+            tracer = autodiff._tracers[-1]
+            if tracer.traces_calls():
+                return tracer.call_layer(self, args, kwargs, mask)
+        return self._run_eager(args, kwargs, mask)
+
+    def _run_eager(self, args, kwargs, mask=None):
+        """_call_eager's work (the trace's frames run it themselves)."""
         training = None
         if kwargs and ("training" in kwargs or "mask" in kwargs):
             kwargs = dict(kwargs)        # never change the caller's (or a graph node's) dict

@@ -7,7 +7,7 @@ output and the shapes involved, because that is what the user has to fix.
 import numpy as np
 
 from engine import ops
-from engine.tensor import Tensor
+from engine.tensor import ArrayHolder, Tensor
 from engine.variables import Variable
 
 
@@ -19,6 +19,8 @@ def _to_numeric_array(value, what, strings=False):
     """`value` as a numpy array of numbers (or of strings, for a string input), else a ValueError."""
     if hasattr(value, "value") and not isinstance(value, np.ndarray):
         value = value.value
+    if isinstance(value, ArrayHolder):
+        value = value._value     # the tensor's own array: its values are not read here
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as e:

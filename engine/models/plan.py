@@ -32,12 +32,13 @@ import threading
 import numpy as np
 
 from engine import autodiff
+from engine import random as engine_random
 from engine.autodiff import GradientTape, SparseGradient, _dense
 from engine.distribution import training as distributed
 from engine.layers.base import _context, training_scope
 from engine.layers.keras_tensor import flatten
 from engine.tensor import Tensor
-from engine.variables import Variable
+from engine.variables import Variable, state_writes
 
 ENABLED = os.environ.get("ENGINE_PLAN", "1") != "0"
 _CACHE_SIZE = 4          # plans kept per kind (train / forward): the full and the last batch
@@ -162,9 +163,103 @@ def _value(x):
 
 
 # -- the tracer -------------------------------------------------------------------------------------
+# The ops a user's layer may have recorded when its call is traced into the plan: those whose
+# public function reads nothing of its tensors' values in Python (what it computes from them
+# happens inside the recorded op, so a replay recomputes it).  Any other op (a gather with its
+# index checks, `where` on a condition made in numpy, a random draw, a non-differentiable op)
+# makes the user's layer one opaque step, called as usual on every replay.  Engine's audited
+# layers (`_plan_traceable`) are traced whatever ops they use: each was checked by hand.
+_USER_REPLAYABLE = frozenset(f"engine.ops.{name}" for name in (
+    "math._add", "math._subtract", "math._multiply", "math._divide", "math._power", "math._maximum",
+    "math._minimum", "math._unary.<locals>.op", "math._sum", "math._mean", "math._extreme.<locals>.op",
+    "math._matmul", "math._reshape", "math._transpose", "math._expand_dims", "math._squeeze",
+    "math._concatenate", "math._stack", "math._cast", "math._getitem", "math._pad",
+    "nn._dense", "nn._bias_add", "nn._activation", "layernorm._layer_norm", "contraction._einsum"))
+
+
+def _user_replayable(fn, attrs):
+    """Whether an op recorded directly by a user's layer replays as traced: an audited op whose
+    attributes hold no array (an array attribute, a gather's index, is a value baked in)."""
+    if f"{fn.__module__}.{fn.__qualname__}" not in _USER_REPLAYABLE:
+        return False
+    return not any(isinstance(v, np.ndarray) or (isinstance(v, tuple) and any(isinstance(e, np.ndarray) for e in v))
+                   for v in attrs.values())
+
+
+def _frame_kind(layer):
+    """How a traced step sees one layer call: "audited" (engine's layers checked by hand: their ops
+    are recorded), "user" (a class of the user's: its ops are recorded while they are replayable,
+    see _USER_REPLAYABLE) or "opaque" (engine's other layers -- random, stateful, checking values --
+    and any layer with an activity regularizer or a user's activation function: one step, called
+    as usual on every replay)."""
+    if layer.activity_regularizer is not None:
+        return "opaque"
+    act = layer.__dict__.get("activation")
+    if act is not None and not getattr(act, "__module__", "").startswith("engine."):
+        return "opaque"
+    cls = type(layer)
+    if cls.__dict__.get("_plan_traceable", False):
+        return "audited"
+    return "opaque" if cls.__module__.startswith("engine.") else "user"
+
+
+class _Frame:
+    """A layer call the trace looks into (audited or user): where its ops start in the pending
+    list, and what the state counters were when it began."""
+
+    __slots__ = ("layer", "kind", "start", "reason", "writes", "draws", "absorbed", "args", "kwargs",
+                 "mask", "training")
+
+    def __init__(self, tracer, layer, kind, args, kwargs, mask, training):
+        self.layer, self.kind = layer, kind
+        self.start = len(tracer.pending)
+        self.reason = None
+        self.writes, self.draws, self.absorbed = state_writes(), engine_random.draws(), tracer.absorbed
+        self.args, self.kwargs, self.mask, self.training = args, kwargs, mask, training
+
+
+def _leaves(structure):
+    """The tensors, variables and arrays in a call's (args, kwargs), in a fixed order."""
+    out = []
+
+    def walk(x):
+        if isinstance(x, (Tensor, Variable, np.ndarray)):
+            out.append(x)
+        elif isinstance(x, (list, tuple)):
+            for e in x:
+                walk(e)
+        elif isinstance(x, dict):
+            for k in x:
+                walk(x[k])
+    walk(structure)
+    return out
+
+
+def _substitute(structure, values):
+    """`structure` with its leaves (as _leaves orders them) replaced by `values`, in order."""
+    it = iter(values)
+
+    def walk(x):
+        if isinstance(x, (Tensor, Variable, np.ndarray)):
+            return next(it)
+        if isinstance(x, (list, tuple)):
+            return type(x)(walk(e) for e in x)
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        return x
+    return walk(structure)
+
+
 class Tracer:
     """Collects a step's ops while it runs normally once, segment by segment (the model's nodes,
-    then the loss), and turns them into a Plan."""
+    then the loss), and turns them into a Plan.
+
+    Inside a segment every layer call is a frame (Layer._call_eager hands it to call_layer): the
+    ops of audited and user layers are recorded, nested layer by layer; a layer the plan cannot
+    see into -- engine's random or stateful layers, or a user's layer that did something a replay
+    would not repeat (read a tensor's value in Python, drew random numbers, assigned a variable,
+    recorded an op outside _USER_REPLAYABLE, used a value the trace cannot account for) -- becomes
+    one opaque step: on replay it is called as usual (under a local tape when training)."""
 
     def __init__(self, model, batch_size):
         self.model = model
@@ -177,8 +272,12 @@ class Tracer:
         self.kinds = []                 # slot -> "input", "target", "weight", "var", "const", "value"
         self.steps = []
         self.segment = None
-        self.pending = []
-        self.reason = None
+        self.pending = []               # (fn, attrs, arrays, out) of the open segment
+        self.produced = {}              # id(array) -> its pending entry, for the open segment's outputs
+        self.frames = []                # the layer calls being looked into, innermost last
+        self.suppress = 0               # > 0 inside an opaque call: its ops are its own
+        self.absorbed = 0               # state writes and draws made inside opaque calls
+        self.reason = None              # why the open frameless segment (the loss) is untraceable
         self.forward_done = False
         self.failed = None              # why the step cannot be planned (tracing then stops)
         self.plan = None
@@ -195,18 +294,137 @@ class Tracer:
             self.failed = why
         self.segment = None
         self.pending = []
+        self.produced = {}
 
     # called by autodiff and ops/_util while a segment is open
     def log(self, fn, attrs, arrays, out):
-        if self.segment is not None:
-            self.pending.append((fn, attrs, arrays, out))
+        if self.segment is None or self.suppress:
+            return
+        frame = self.frames[-1] if self.frames else None
+        if frame is not None and frame.kind == "user" and frame.reason is None and not _user_replayable(fn, attrs):
+            frame.reason = f"its op {getattr(fn, '__name__', 'op').lstrip('_')!r} is not one a plan replays in a user's layer"
+        for a in arrays:
+            if isinstance(a, np.ndarray) and not self._resolvable(a):
+                self.untraceable("a value of the step does not come from the traced ops")
+                break
+        self._append(fn, attrs, arrays, out)
 
     def untraceable(self, why):
-        if self.segment is not None and self.reason is None:
+        if self.segment is None or self.suppress:
+            return
+        if self.frames:
+            frame = self.frames[-1]
+            if frame.reason is None:
+                frame.reason = why
+        elif self.reason is None:
             self.reason = why
 
     def owns(self, model):
         return model is self.model and not self.forward_done
+
+    def _append(self, fn, attrs, arrays, out):
+        index = len(self.pending)
+        self.pending.append((fn, attrs, arrays, out))
+        for j, o in enumerate(out if isinstance(out, tuple) else (out,)):
+            self.produced[id(o)] = (index, j, o)
+
+    def _rollback(self, start):
+        """Forget the pending entries from `start` on (a frame that becomes one opaque step)."""
+        for fn, attrs, arrays, out in self.pending[start:]:
+            for o in out if isinstance(out, tuple) else (out,):
+                self.produced.pop(id(o), None)
+        del self.pending[start:]
+
+    def _resolvable(self, a):
+        """Whether a replay can supply array `a`: a slot, an output of the open segment, or a
+        constant (an array of the batch's size is almost surely computed from the data with
+        numpy -- a cast, a broadcast -- and baking it in would replay the first batch)."""
+        return id(a) in self.produced or id(a) in self.slots or not (a.ndim and self.batch in a.shape)
+
+    # layer calls (Layer._call_eager hands them over while tracing)
+    def traces_calls(self):
+        """Whether a layer call now is part of the step: this thread, a segment open, outside any
+        op and any opaque call."""
+        return self.segment is not None and not self.suppress and not self.depth and \
+            self.failed is None and threading.get_ident() == self.thread
+
+    def call_layer(self, layer, args, kwargs, mask):
+        """Run `layer`'s call (layer._run_eager) as a frame of the trace; returns its outputs."""
+        kind = _frame_kind(layer)
+        training = kwargs.get("training") if kwargs and kwargs.get("training") is not None else \
+            getattr(_context, "training", None)
+        if kind == "opaque":
+            writes, draws = state_writes(), engine_random.draws()
+            self.suppress += 1
+            try:
+                outputs = layer._run_eager(args, kwargs, mask)
+            finally:
+                self.suppress -= 1
+            self.absorbed += state_writes() - writes + engine_random.draws() - draws
+            self._record_call(layer, args, kwargs, mask, training, outputs)
+            return outputs
+        frame = _Frame(self, layer, kind, args, kwargs, mask, training)
+        self.frames.append(frame)
+        try:
+            outputs = layer._run_eager(args, kwargs, mask)
+        finally:
+            self.frames.pop()
+        if self.failed is not None:
+            return outputs
+        inside_opaque = self.absorbed - frame.absorbed
+        own = state_writes() - frame.writes + engine_random.draws() - frame.draws - inside_opaque
+        if own and frame.reason is None:
+            frame.reason = "it assigns variables or draws random numbers"
+        if frame.reason is None:
+            for o in flatten(outputs):
+                if not isinstance(o, Tensor) or (id(o._value) not in self.produced and id(o._value) not in self.slots):
+                    frame.reason = "an output does not come from the traced ops"
+                    break
+        if frame.reason is not None:
+            self._rollback(frame.start)
+            self.absorbed = frame.absorbed + inside_opaque + own   # all of it is the opaque call's now
+            self._record_call(layer, args, kwargs, mask, training, outputs, why=frame.reason)
+        elif any(isinstance(o, Tensor) and o._keras_mask is not None for o in flatten(outputs)):
+            self.fail(f"layer {layer.name!r} outputs a mask")
+        return outputs
+
+    def _record_call(self, layer, args, kwargs, mask, training, outputs, why=None):
+        """The call as one opaque pending entry: its inputs the call's tensors and arrays, then the
+        model's trainable variables it may differentiate; its outputs the flat output tensors."""
+        if mask is not None or any(isinstance(t, Tensor) and t._keras_mask is not None
+                                   for t in _leaves((args, kwargs)) + list(flatten(outputs))):
+            self.fail(f"layer {layer.name!r} takes or outputs a mask")
+            return
+        leaves = _leaves((args, kwargs))
+        arrays = [_value(x) for x in leaves]
+        if not all(self._resolvable(a) for a in arrays):
+            # cannot be replayed on its own: the enclosing frame, if any, is then opaque instead
+            if self.frames:
+                self.untraceable(f"layer {layer.name!r} is called on values the trace cannot account for")
+            else:
+                self.fail(f"layer {layer.name!r} is called on values the trace cannot account for")
+            return
+        flat_out = list(flatten(outputs))
+        if not all(isinstance(o, Tensor) for o in flat_out):
+            self.fail(f"layer {layer.name!r} returns something other than tensors")
+            return
+        variables = [v for v in layer.trainable_weights if id(v) in self.weight_ids]
+        for v in variables:
+            if id(v._value) not in self.slots:       # made by this very call (a layer built lazily)
+                self.retry = True
+                self.fail(f"variable {v.path!r} was created during the traced step")
+                return
+
+        def run(in_arrays):
+            call_args, call_kwargs = _substitute((args, kwargs), [Tensor(a) for a in in_arrays])
+            call_kwargs = dict(call_kwargs)
+            if training is not None:
+                call_kwargs["training"] = training     # what the enclosing calls had made it
+            return flatten(layer._run_eager(call_args, call_kwargs, None))
+        label = f"{layer.name} ({type(layer).__name__})"
+        call = _OpaqueCall(run, len(arrays), variables, label + (f": {why}" if why else ""))
+        self._append(call, {}, tuple(arrays + [v._value for v in variables]),
+                     tuple(o._value for o in flat_out))
 
     # slots
     def _new_slot(self, array, kind, const=False):
@@ -234,77 +452,52 @@ class Tracer:
             return
         self.segment = segment
         self.pending = []
+        self.produced = {}
         self.reason = None
 
-    def _commit_traced(self):
-        """The pending ops as steps, or None (nothing registered) when one of them reads a value
-        the trace cannot account for."""
-        local = {}
-        made = []
-        new_consts = []
-
-        def resolve(a):
-            if isinstance(a, np.ndarray):
-                slot = local.get(id(a))
-                if slot is None:
-                    slot = self.slots.get(id(a))
-                if slot is not None:
-                    return slot
-                # A constant of the batch's size is almost surely computed from the data with
-                # numpy (a cast, a broadcast): baking it in would replay the first batch.
-                if a.ndim and self.batch in a.shape:
-                    return None
-            new_consts.append(a)
-            return ("const", len(new_consts) - 1)
-
+    def _commit(self, label):
+        """The open segment's pending entries as steps (their inputs were checked as they came)."""
+        const_slots = {}
+        step_slots = []
         for fn, attrs, arrays, out in self.pending:
             ins = []
             for a in arrays:
-                r = resolve(a)
-                if r is None:
-                    return None
-                ins.append(r)
+                if not isinstance(a, np.ndarray):        # None (an absent bias), a Python number
+                    ins.append(self._new_slot(a, "const", const=True))
+                    continue
+                made = self.produced.get(id(a))
+                if made is not None and made[0] < len(step_slots):
+                    ins.append(step_slots[made[0]][made[1]])
+                elif id(a) in self.slots:
+                    ins.append(self.slots[id(a)])
+                else:
+                    if a.ndim and self.batch in a.shape:
+                        raise _NotPlannable("a value of the step does not come from the traced ops")
+                    if id(a) not in const_slots:
+                        const_slots[id(a)] = self._new_slot(a, "const", const=True)
+                    ins.append(const_slots[id(a)])
             multi = isinstance(out, tuple)
-            outs = out if multi else (out,)
-            out_refs = []
-            for o in outs:
-                local[id(o)] = ("out", len(made), len(out_refs))
-                out_refs.append(o)
-            made.append((fn, attrs, ins, out_refs, multi))
-        return made, new_consts, local
+            outs = tuple(self._new_slot(o, "value") for o in (out if multi else (out,)))
+            step_slots.append(outs)
+            if isinstance(fn, _OpaqueCall):
+                self.steps.append(_Step(fn, {}, tuple(ins), outs, True, f"{fn.what} (opaque, through the tape)",
+                                        opaque=fn))
+            else:
+                name = getattr(fn, "__name__", "op").lstrip("_")
+                self.steps.append(_Step(fn, attrs, tuple(ins), outs, multi, f"{label}: {name}"))
+        self.pending, self.produced, self.segment = [], {}, None
 
     def end_segment(self, label, traceable, inputs, outputs, opaque_run, variables):
-        """Close a segment: its ops become steps if it is traceable and they resolve, else the
-        whole segment becomes one opaque step. Returns nothing; outputs get slots."""
+        """Close a frameless segment (the loss): its ops become steps if it is traceable and they
+        resolve, else the whole segment becomes one opaque step."""
         out_arrays = [_value(o) for o in outputs]
-        committed = None
-        if traceable and self.reason is None:
-            committed = self._commit_traced()
-            if committed is not None:
-                local = committed[2]
-                if not all(id(a) in local or id(a) in self.slots for a in out_arrays):
-                    committed = None
-        self.pending, self.segment = [], None
-        if committed is not None:
-            made, consts, _ = committed
-            const_slots = [self._new_slot(c, "const", const=True) for c in consts]
-            step_slots = []
-            for fn, attrs, ins, out_refs, multi in made:
-                outs = tuple(self._new_slot(o, "value") for o in out_refs)
-                step_slots.append(outs)
-                ins = tuple(const_slots[r[1]] if isinstance(r, tuple) and r[0] == "const" else
-                            (step_slots[r[1]][r[2]] if isinstance(r, tuple) else r) for r in ins)
-                name = getattr(fn, "__name__", "op").lstrip("_")
-                self.steps.append(_Step(fn, attrs, ins, outs, multi, f"{label}: {name}"))
+        if traceable and self.reason is None and all(id(a) in self.produced or id(a) in self.slots
+                                                     for a in out_arrays):
+            self._commit(label)
             return
+        self.pending, self.produced, self.segment = [], {}, None
         in_slots = [self.slot_of(a) for a in inputs]
-        var_slots = []
-        for v in variables:
-            slot = self.slots.get(id(v._value))
-            if slot is None:     # made by this very call (a layer built lazily): trace again later
-                self.retry = True
-                raise _NotPlannable(f"variable {v.path!r} was created during the traced step")
-            var_slots.append(slot)
+        var_slots = [self.slot_of(v) for v in variables]
         call = _OpaqueCall(opaque_run, len(in_slots), variables, label)
         outs = tuple(self._new_slot(a, "value") for a in out_arrays)
         self.steps.append(_Step(call, {}, tuple(in_slots + var_slots), outs, True,
@@ -318,29 +511,21 @@ class Tracer:
         if self.failed is not None:
             return
         try:
-            self._end_node(node, args_values, outputs)
+            self._end_node(node, outputs)
         except _NotPlannable as e:
             self.fail(str(e))
 
-    def _end_node(self, node, args_values, outputs):
+    def _end_node(self, node, outputs):
         layer = node.layer
         flat_out = flatten(outputs)
         if any(isinstance(t, Tensor) and t._keras_mask is not None for t in flat_out):
             raise _NotPlannable(f"layer {layer.name!r} outputs a mask")
-        sublayers = layer._flatten_layers()
-        if any(sub._losses for sub in sublayers):
+        if any(sub._losses for sub in layer._flatten_layers()):
             raise _NotPlannable(f"layer {layer.name!r} adds losses")
-        positions = {}
-        for i, t in enumerate(node.input_tensors):
-            positions.setdefault(id(t), i)
-
-        def run(arrays):
-            tensors = [Tensor(a) for a in arrays]
-            args, kwargs = node.substitute(lambda t: tensors[positions[id(t)]])
-            return flatten(layer._call_eager(args, kwargs))
-        variables = [v for v in layer.trainable_weights if id(v) in self.weight_ids]
-        self.end_segment(f"{layer.name} ({type(layer).__name__})", _is_traceable_layer(layer, sublayers),
-                         args_values, flat_out, run, variables)
+        if not all(isinstance(t, Tensor) and (id(t._value) in self.produced or id(t._value) in self.slots)
+                   for t in flat_out):
+            raise _NotPlannable(f"an output of layer {layer.name!r} does not come from the traced ops")
+        self._commit(f"{layer.name} ({type(layer).__name__})")
 
     def finish(self, kind, output_slots, tvars=(), total=None, per_output=()):
         if any(id(v._value) not in self.slots for v in self.model.weights):   # built by the step?

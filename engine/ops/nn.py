@@ -241,6 +241,7 @@ def dropout(x, rate, noise_shape=None, seed=None, rng=None):
     rng = rng or np.random.default_rng(seed)
     shape = x_arr.shape if noise_shape is None else tuple(
         d if n is None else n for d, n in zip(x_arr.shape, noise_shape))
+    engine_random.note_draw()
     key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
     threshold = _drop_threshold(rate)
     offset = engine_random.batch_element_offset(shape)
