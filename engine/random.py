@@ -12,9 +12,11 @@ import numpy as np
 from engine.variables import Variable, note_state_write
 
 _generator = np.random.default_rng()
-# Draws counted (every sampling entry point below, and ops.nn.dropout): a step plan being traced
-# (engine/models/plan.py) compares the count around a layer's call, and a layer that drew random
-# numbers is one it must call again on every replay rather than bake its numbers in.
+# Draws made in Python, whose numbers a step plan would bake in (the sampling functions below,
+# draw_for_batch, ops.nn.dropout without a generator; a draw inside a recorded op, as dropout's
+# key, is made again by every replay and is not counted): a plan being traced
+# (engine/models/plan.py) compares the count around a layer's call, and a layer that drew is one
+# it calls as usual on every replay.
 _draws = 0
 
 
@@ -31,7 +33,6 @@ def draws():
 
 def generator():
     """The global numpy Generator (what unseeded layers and initializers draw from)."""
-    note_draw()
     return _generator
 
 

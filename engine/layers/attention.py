@@ -58,6 +58,8 @@ class _HeadProjection(Layer):
         self.activation = activation
         self.built = True
 
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
+
     def call(self, inputs):
         n_in = len(self.in_dims)
         lead = tuple(inputs.shape[:inputs.ndim - n_in])
@@ -99,6 +101,11 @@ class MultiHeadAttention(Layer):
         attention_mask (boolean, broadcastable to (B, T, S)), return_attention_scores,
         training, use_causal_mask.  Masks carried by query, value and key are applied.
     """
+
+    # Audited for step plans (models/plan.py): differentiable ops on the projections and the
+    # attention kernel; a mask's values are read in numpy (which the trace notices: the call is
+    # then one opaque step), and its dropout draws its mask inside the op.
+    _plan_traceable = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, sliding_window=None, flash_attention=None,
@@ -338,7 +345,7 @@ class MultiHeadAttention(Layer):
                 k_seq, v_seq = ops.repeat(k_seq, repeats, axis=2), ops.repeat(v_seq, repeats, axis=2)
             # Keras's explicit path: its Softmax zeroes masked probabilities.
             probs = attention_ops.attention_probabilities(q_seq, k_seq, scale, mask, masked_value="zero")
-            weights = ops.dropout(probs, self.dropout, rng=self._rng or engine_random.generator()) \
+            weights = ops.dropout(probs, self.dropout, rng=self._rng) \
                 if dropping else probs
             out_seq = ops.transpose(ops.matmul(weights, ops.transpose(v_seq, (0, 2, 1, 3))), (0, 2, 1, 3))
             if return_attention_scores:
@@ -535,7 +542,7 @@ class Attention(Layer):
         weights = ops.softmax(scores, axis=-1)
         used = weights
         if training and self.dropout > 0:
-            used = ops.dropout(weights, self.dropout, rng=self._rng or engine_random.generator())
+            used = ops.dropout(weights, self.dropout, rng=self._rng)
         out = ops.matmul(used, v)
         if q_mask is not None:
             out = ops.where(np.asarray(q_mask, dtype=bool)[..., None], out, np.zeros((), out.dtype))

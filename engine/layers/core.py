@@ -151,6 +151,8 @@ class Dropout(Layer):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    _plan_traceable = True   # audited for step plans: its one op draws its mask itself
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
@@ -165,7 +167,7 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             return inputs
         return ops.dropout(inputs, self.rate, noise_shape=self.noise_shape,
-                           rng=self._rng or engine_random.generator())
+                           rng=self._rng)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -164,6 +164,8 @@ class EinsumDense(LoRAMixin, Layer):
         self.built = True
         self._build_lora()
 
+    _plan_traceable = True   # audited for step plans (models/plan.py): differentiable ops only
+
     def call(self, inputs):
         if inputs.ndim != self._input_rank:
             raise ValueError(f"Layer \"{self.name}\" (EinsumDense) was built for inputs of rank {self._input_rank}, "

@@ -67,7 +67,7 @@ class _SpatialDropout(Dropout):
         shape = list(inputs.shape)
         keep_axes = (0, len(shape) - 1) if self.data_format == "channels_last" else (0, 1)
         noise = tuple(d if i in keep_axes else 1 for i, d in enumerate(shape))
-        return ops.dropout(inputs, self.rate, noise_shape=noise, rng=self._rng or engine_random.generator())
+        return ops.dropout(inputs, self.rate, noise_shape=noise, rng=self._rng)
 
     def get_config(self):
         # Keras's spatial dropouts take only these (not trainable / noise_shape).

@@ -165,7 +165,7 @@ def _value(x):
 # -- the tracer -------------------------------------------------------------------------------------
 # The ops a user's layer may have recorded when its call is traced into the plan: those whose
 # public function reads nothing of its tensors' values in Python (what it computes from them
-# happens inside the recorded op, so a replay recomputes it).  Any other op (a gather with its
+# happens inside the recorded op, so a replay recomputes it; dropout draws its key inside the op).  Any other op (a gather with its
 # index checks, `where` on a condition made in numpy, a random draw, a non-differentiable op)
 # makes the user's layer one opaque step, called as usual on every replay.  Engine's audited
 # layers (`_plan_traceable`) are traced whatever ops they use: each was checked by hand.
@@ -174,16 +174,21 @@ _USER_REPLAYABLE = frozenset(f"engine.ops.{name}" for name in (
     "math._minimum", "math._unary.<locals>.op", "math._sum", "math._mean", "math._extreme.<locals>.op",
     "math._matmul", "math._reshape", "math._transpose", "math._expand_dims", "math._squeeze",
     "math._concatenate", "math._stack", "math._cast", "math._getitem", "math._pad",
-    "nn._dense", "nn._bias_add", "nn._activation", "layernorm._layer_norm", "contraction._einsum"))
+    "nn._dense", "nn._bias_add", "nn._activation", "nn._dropout_random", "layernorm._layer_norm",
+    "contraction._einsum"))
 
 
-def _user_replayable(fn, attrs):
-    """Whether an op recorded directly by a user's layer replays as traced: an audited op whose
-    attributes hold no array (an array attribute, a gather's index, is a value baked in)."""
-    if f"{fn.__module__}.{fn.__qualname__}" not in _USER_REPLAYABLE:
-        return False
-    return not any(isinstance(v, np.ndarray) or (isinstance(v, tuple) and any(isinstance(e, np.ndarray) for e in v))
-                   for v in attrs.values())
+def _user_replayable(fn):
+    """Whether an op recorded directly by a user's layer replays as traced (see _USER_REPLAYABLE)."""
+    return f"{fn.__module__}.{fn.__qualname__}" in _USER_REPLAYABLE
+
+
+def _holds_array(value):
+    """Whether an op attribute holds an array: a value computed in Python (a gather's index, an
+    attention mask's planes) that a replay would bake in.  Any layer recording one is opaque."""
+    if isinstance(value, np.ndarray):
+        return True
+    return isinstance(value, (tuple, list)) and any(_holds_array(e) for e in value)
 
 
 def _frame_kind(layer):
@@ -301,8 +306,11 @@ class Tracer:
         if self.segment is None or self.suppress:
             return
         frame = self.frames[-1] if self.frames else None
-        if frame is not None and frame.kind == "user" and frame.reason is None and not _user_replayable(fn, attrs):
+        if frame is not None and frame.kind == "user" and frame.reason is None and not _user_replayable(fn):
             frame.reason = f"its op {getattr(fn, '__name__', 'op').lstrip('_')!r} is not one a plan replays in a user's layer"
+        if any(_holds_array(v) for v in attrs.values()):
+            self.untraceable(f"its op {getattr(fn, '__name__', 'op').lstrip('_')!r} takes an array attribute, a value "
+                             "computed in Python")
         for a in arrays:
             if isinstance(a, np.ndarray) and not self._resolvable(a):
                 self.untraceable("a value of the step does not come from the traced ops")
@@ -363,6 +371,12 @@ class Tracer:
             self.absorbed += state_writes() - writes + engine_random.draws() - draws
             self._record_call(layer, args, kwargs, mask, training, outputs)
             return outputs
+        if kind == "user":
+            # The user's code sees Tensors (as Keras gives it), never the raw arrays a graph passes
+            # along: what it reads of them in numpy then reaches the trace (engine.tensor's hook).
+            leaves = _leaves((args, kwargs))
+            if any(type(a) is np.ndarray for a in leaves):
+                args, kwargs = _substitute((args, kwargs), [Tensor(a) if type(a) is np.ndarray else a for a in leaves])
         frame = _Frame(self, layer, kind, args, kwargs, mask, training)
         self.frames.append(frame)
         try:
@@ -614,7 +628,7 @@ class Plan:
                 return False
 
         def plain(v):
-            if v is None or isinstance(v, (bool, str)):
+            if v is None or isinstance(v, (bool, str, np.random.Generator)):   # (a dropout's generator)
                 return True
             if isinstance(v, int):
                 return v == 0 or v % b != 0

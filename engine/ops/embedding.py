@@ -4,6 +4,7 @@ import numpy as np
 
 from engine.autodiff import SparseGradient, differentiable
 from engine.ops._util import contiguous
+from engine.tensor import ArrayHolder
 from engine._kernels import embedding as E
 
 
@@ -16,7 +17,7 @@ def ids_array(ids):
     Returns:
         The array; ValueError for ids that are not numbers.
     """
-    ids = np.asarray(ids)
+    ids = np.asarray(ids._value if isinstance(ids, ArrayHolder) else ids)   # (no value is read here)
     if ids.dtype.kind == "f":
         ids = ids.astype(np.int64)
     elif ids.dtype.kind not in "iu":
@@ -80,15 +81,23 @@ class RowGradient(SparseGradient):
 
 
 @differentiable
-def _lookup(table, ids):
+def _lookup(table, ids, layer=None):
     out = np.empty(ids.shape + (table.shape[1],), dtype=table.dtype)
-    E.gather(table, ids, out)
+    try:
+        E.gather(table, ids, out)       # the kernel checks every id against the table's rows
+    except ValueError as e:
+        if layer is None:
+            raise
+        # inside the op, so that a replayed step plan checks the ids of every batch too
+        raise ValueError(f"Layer \"{layer}\" (Embedding): {str(e).split(': ', 1)[-1]}; input_dim is "
+                         f"{table.shape[0]} (input shape {ids.shape})") from None
 
     def vjp(g, needs):
         return RowGradient(ids, contiguous(g, table.dtype), table.shape, table.dtype), None
     return out, vjp
 
 
-def embedding_lookup(table, ids):
-    """table[ids] for a (V, D) table and integer ids of any shape; every id must be in [0, V)."""
-    return _lookup(table, ids_array(ids))
+def embedding_lookup(table, ids, layer=None):
+    """table[ids] for a (V, D) table and integer ids of any shape; every id must be in [0, V)
+    (a ValueError otherwise, naming `layer` when given)."""
+    return _lookup(table, ids_array(ids), layer=layer)

@@ -200,32 +200,36 @@ def bias_add(x, bias):
 
 # -- dropout -----------------------------------------------------------------------------
 # The mask is drawn by the element from a counter-based generator (Philox4x32-10, csrc/philox.h):
-# one 64-bit key per call from the caller's numpy generator; element i is kept when its word is
-# at least `threshold` (rate * 2^32).  Nothing is stored for the backward, which recomputes the
-# mask from the key, and a data-parallel rank computes only its rows of the global batch's mask
-# (engine.random.batch_element_offset).
+# one 64-bit key per call, drawn inside the op from the caller's numpy generator, so a replayed
+# step plan draws a new mask on every step, in the order the eager step draws them; element i is
+# kept when its word is at least `threshold` (rate * 2^32).  Nothing is stored for the backward,
+# which recomputes the mask from the key, and a data-parallel rank computes only its rows of the
+# global batch's mask (engine.random.batch_element_offset).
 @differentiable
-def _dropout(x, keep=None, scale=1.0):
-    """x * scale where the uint8 mask `keep` (x's shape) is set, else 0."""
+def _dropout_random(x, rng=None, threshold=0, scale=1.0, noise_shape=None):
+    """x * scale where the mask keeps it, else 0; the mask is drawn here from `rng` (None:
+    engine's global generator), at noise_shape (None entries: x's size) broadcast to x's shape."""
     xc = contiguous(x, float_dtype_of(x))
+    shape = xc.shape if noise_shape is None else tuple(
+        d if n is None else int(n) for d, n in zip(xc.shape, noise_shape))
+    # rng None: engine's global generator as it is now (set_random_seed replaces it)
+    key = int((rng if rng is not None else engine_random.generator()).integers(0, 2 ** 64, dtype=np.uint64))
+    offset = engine_random.batch_element_offset(shape)
+    if shape == xc.shape:
+        y = K.dropout_hashed(xc, key, offset, threshold, scale, np.empty_like(xc))
+
+        def vjp(g, needs):
+            g = contiguous(g, xc.dtype)
+            return (K.dropout_hashed(g, key, offset, threshold, scale, np.empty_like(g)),)
+        return y, vjp
+    keep = K.keep_mask_hashed(key, offset, threshold, np.empty(shape, np.uint8))
+    keep = np.ascontiguousarray(np.broadcast_to(keep, xc.shape))
     y = K.dropout_apply(xc, keep, scale, np.empty_like(xc))
 
-    def vjp(g, needs):
+    def vjp_broadcast(g, needs):
         g = contiguous(g, xc.dtype)
         return (K.dropout_apply(g, keep, scale, np.empty_like(g)),)
-    return y, vjp
-
-
-@differentiable
-def _dropout_hashed(x, key=0, offset=0, threshold=0, scale=1.0):
-    """x * scale where the counter-based word of (key, offset + i) is >= threshold, else 0."""
-    xc = contiguous(x, float_dtype_of(x))
-    y = K.dropout_hashed(xc, key, offset, threshold, scale, np.empty_like(xc))
-
-    def vjp(g, needs):
-        g = contiguous(g, xc.dtype)
-        return (K.dropout_hashed(g, key, offset, threshold, scale, np.empty_like(g)),)
-    return y, vjp
+    return y, vjp_broadcast
 
 
 def _drop_threshold(rate):
@@ -234,22 +238,29 @@ def _drop_threshold(rate):
 
 
 def dropout(x, rate, noise_shape=None, seed=None, rng=None):
-    """Zero each element with probability `rate` and scale the rest by 1 / (1 - rate)."""
+    """Zero each element with probability `rate` and scale the rest by 1 / (1 - rate).
+
+    Args:
+        x: the tensor.
+        rate: the probability of dropping an element, in [0, 1).
+        noise_shape: the mask's shape, broadcast to x's (None entries: x's size there).
+        seed: an integer: a fresh generator from that seed on every call (the same mask);
+            None: engine's global generator.
+        rng: a numpy Generator to draw from (a seeded layer's own); it takes precedence over seed.
+    """
     x_arr = to_array(x)
     if not 0 <= rate < 1:
         raise ValueError(f"dropout: rate must be in [0, 1), got {rate}")
-    rng = rng or np.random.default_rng(seed)
-    shape = x_arr.shape if noise_shape is None else tuple(
-        d if n is None else n for d, n in zip(x_arr.shape, noise_shape))
-    engine_random.note_draw()
-    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
-    threshold = _drop_threshold(rate)
-    offset = engine_random.batch_element_offset(shape)
-    scale = 1.0 / (1.0 - rate)
-    if shape == x_arr.shape:
-        return _dropout_hashed(x, key=key, offset=offset, threshold=threshold, scale=scale)
-    keep = K.keep_mask_hashed(key, offset, threshold, np.empty(shape, np.uint8))
-    return _dropout(x, keep=np.ascontiguousarray(np.broadcast_to(keep, x_arr.shape)), scale=scale)
+    if noise_shape is not None:
+        noise_shape = tuple(None if n is None else int(n) for n in noise_shape)
+        if len(noise_shape) != x_arr.ndim or any(n is not None and n not in (1, d) for n, d in zip(noise_shape, x_arr.shape)):
+            raise ValueError(f"dropout: noise_shape {noise_shape} does not broadcast to the input's shape {x_arr.shape}")
+    if rng is None and seed is not None:
+        # A generator made for this call: a step plan could not replay it (engine.random.draws).
+        engine_random.note_draw()
+        rng = np.random.default_rng(seed)
+    return _dropout_random(x, rng=rng, threshold=_drop_threshold(rate), scale=1.0 / (1.0 - rate),
+                           noise_shape=noise_shape)
 
 
 # -- losses: one value per sample, computed with their gradient by fused kernels ----------

@@ -153,7 +153,7 @@ def test_conv1d_global_pooling_and_merges_with_two_inputs_and_outputs():
     assert models[0].evaluate([xa, xb], [y1, y2], verbose=0) == models[1].evaluate([xa, xb], [y1, y2], verbose=0)
 
 
-def test_embedding_lstm_and_shared_layers_run_opaque_inside_the_plan():
+def test_embedding_is_traced_and_lstm_and_shared_layers_run_opaque_inside_the_plan():
     def build():
         q = Input(shape=(7,), dtype="int32")
         d = Input(shape=(7,), dtype="int32")
@@ -168,7 +168,7 @@ def test_embedding_lstm_and_shared_layers_run_opaque_inside_the_plan():
     models = _twins(build, dict(optimizer="adam", loss="binary_crossentropy", metrics=["acc"]))
     _assert_same(models, _fit_both(models, [q, d], y, batch_size=16))
     labels = _opaque_labels(_train_plans(models[0])[0])
-    assert any("Embedding" in s for s in labels) and any("LSTM" in s for s in labels)
+    assert not any("Embedding" in s for s in labels) and any("LSTM" in s for s in labels)
     _assert_same_predictions(models, [q[:3], d[:3]])
 
 
@@ -185,7 +185,9 @@ def test_dropout_and_batch_normalization_inside_a_plan():
     models = _twins(build, dict(optimizer="adam", loss="mse"))
     _assert_same(models, _fit_both(models, x, y, batch_size=16, epochs=3))
     labels = _opaque_labels(_train_plans(models[0])[0])
-    assert any("BatchNormalization" in s for s in labels) and any("Dropout" in s for s in labels)
+    # BatchNormalization assigns its moving statistics: called as usual; Dropout draws its mask
+    # inside its op, which the plan replays
+    assert any("BatchNormalization" in s for s in labels) and not any("Dropout" in s for s in labels)
     # the moving statistics were updated by every step, planned or not
     bn_a = [l for l in models[0].layers if isinstance(l, layers.BatchNormalization)][0]
     assert not np.allclose(bn_a.moving_mean.numpy(), 0)
@@ -489,8 +491,7 @@ def test_attention_and_layer_normalization_inside_a_plan():
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)]
     models = _twins(build, dict(optimizer="adam", loss="categorical_crossentropy"))
     _assert_same(models, _fit_both(models, x, y, batch_size=8))
-    labels = _opaque_labels(_train_plans(models[0])[0])
-    assert len(labels) == 1 and "MultiHeadAttention" in labels[0]
+    assert not _opaque_labels(_train_plans(models[0])[0])     # MultiHeadAttention is audited
     _assert_same_predictions(models, x[:5])
 
 
