@@ -9,14 +9,19 @@ and the recorded vjps run in reverse with the gradients accumulated per slot. Th
 functions in the same order, and gradients summed in the tape's order, give the unplanned
 step's numbers bit for bit.
 
-What a trace may record is what does not depend on values: the layers whose calls were
-audited (a class attribute `_plan_traceable = True` on the exact class; subclasses do not
-inherit it) and the built-in losses. Any other layer -- a user's, one that draws random
-numbers (Dropout), assigns variables (BatchNormalization), converts values with numpy
-(Embedding's id checks) or runs a non-differentiable op -- is one opaque step of the plan: on
-replay it is called as usual, under a local GradientTape when training, and its vjp is that
-tape's gradient for its inputs and variables. A model whose step adds losses (add_loss,
-regularizers) or carries masks is not planned at all.
+What a trace may record is what does not depend on values. Each layer call is a frame of the
+trace (Tracer.call_layer), nested as the calls nest: the layers whose calls were audited (a
+class attribute `_plan_traceable = True` on the exact class; subclasses do not inherit it) and
+the user's layers are recorded op by op, the user's while they record replayable ops only
+(_USER_REPLAYABLE), and the built-in losses too. A layer of engine's that was not audited
+(BatchNormalization assigns variables, LSTM converts values with numpy), and any frame that reads
+a tensor's value in Python, draws random numbers outside an op, assigns a variable, records an
+op with an array attribute or a non-differentiable op, or uses a value the trace cannot account
+for, is one opaque step of the plan: on replay it is called as usual, under a local GradientTape
+when training, and its vjp is that tape's gradient for its inputs and variables. As under
+Keras's jit, other Python in a traced call (a print, a counter) runs once, while the trace is
+made. A model whose step adds losses (add_loss, regularizers) or carries masks is not planned
+at all.
 
 Plans are cached on the model per (kind, signature, trainable variables, optimizer), a few
 per kind, and dropped when the model is compiled again or its graph changes. A training plan
