@@ -196,3 +196,79 @@ def bias_grad(g, out_b):
         free(partial)
     return out_b
 
+
+# ---------------------------------------------------------------------------
+# Sums over a middle axis (means over spatial or time axes: global average pooling)
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    _MIDDLE_CHUNK = 256      # columns summed at a time: their double accumulators stay in L1
+
+
+cdef void _sum_middle_span(const floating* x, floating* out, Py_ssize_t o0, Py_ssize_t o1, Py_ssize_t mid,
+                           Py_ssize_t inner) noexcept nogil:
+    """out[o, j] = sum over m of x[o, m, j] for outer rows o0..o1, in double."""
+    cdef double acc[_MIDDLE_CHUNK]
+    cdef Py_ssize_t o, m, j, j0, w
+    cdef const floating* row
+    for o in range(o0, o1):
+        j0 = 0
+        while j0 < inner:
+            w = min(<Py_ssize_t>_MIDDLE_CHUNK, inner - j0)
+            for j in range(w):
+                acc[j] = 0
+            for m in range(mid):
+                row = x + (o * mid + m) * inner + j0
+                for j in range(w):
+                    acc[j] += row[j]
+            for j in range(w):
+                out[o * inner + j0 + j] = <floating>acc[j]
+            j0 = j0 + w
+
+
+cdef struct _MiddleJob:
+    const void* x
+    void* out
+    Py_ssize_t mid
+    Py_ssize_t inner
+
+
+cdef void _sum_middle_spans_f(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _MiddleJob* j = <const _MiddleJob*>job
+    _sum_middle_span(<const float*>j.x, <float*>j.out, lo, hi, j.mid, j.inner)
+
+
+cdef void _sum_middle_spans_d(const void* job, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const _MiddleJob* j = <const _MiddleJob*>job
+    _sum_middle_span(<const double*>j.x, <double*>j.out, lo, hi, j.mid, j.inner)
+
+
+def sum_middle(x, out):
+    """out[o, j] = sum over m of x[o, m, j], accumulated in double: x a C-contiguous 3-D float
+    array (outer, mid, inner), out (outer, inner) of its dtype.  numpy sums a middle axis with
+    strided adds (90 us for 32 x 200 x 32 here); this reads x once, in order."""
+    cdef str fn = "sum_middle"
+    cdef cnp.ndarray xa = _float_array(fn, "x", x)
+    cdef cnp.ndarray oa = _float_array(fn, "out", out)
+    if cnp.PyArray_NDIM(xa) != 3 or cnp.PyArray_NDIM(oa) != 2:
+        raise ValueError(f"{fn}: x must be 3-D (outer, mid, inner) and out 2-D (outer, inner); got shapes "
+                         f"{(<object>xa).shape} and {(<object>oa).shape}")
+    cdef Py_ssize_t outer = cnp.PyArray_DIMS(xa)[0], mid = cnp.PyArray_DIMS(xa)[1], inner = cnp.PyArray_DIMS(xa)[2]
+    if cnp.PyArray_DIMS(oa)[0] != outer or cnp.PyArray_DIMS(oa)[1] != inner:
+        raise ValueError(f"{fn}: out must have shape {(outer, inner)} for x of shape {(<object>xa).shape}, got "
+                         f"{(<object>oa).shape}")
+    _check_same_dtype(fn, "out", oa, "x", xa)
+    _check_writable(fn, "out", oa)
+    _disjoint(fn, "x", xa, "out", oa)
+    if outer == 0 or inner == 0:
+        return out
+    cdef _MiddleJob job
+    job.x, job.out, job.mid, job.inner = _data(xa), _data(oa), mid, inner
+    cdef int nt = engine_team_size(outer * mid * inner, PAR_MIN_CHEAP, outer)
+    cdef bint single = _is_f32(xa)
+    with nogil:
+        if single:
+            engine_run_spans(_sum_middle_spans_f, &job, outer, nt, 1)
+        else:
+            engine_run_spans(_sum_middle_spans_d, &job, outer, nt, 1)
+    return out

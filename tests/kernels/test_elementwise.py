@@ -286,6 +286,36 @@ def test_bias_grad_float32_accumulates_in_double():
     assert abs(float(ob[0]) - 1_000_000 * float(np.float32(0.1))) < 1.0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 0, 4), (32, 200, 32), (5, 7, 256), (2, 3, 300), (9, 1, 3)])
+def test_sum_middle_against_float64(shape, dtype):
+    x = rand(shape, dtype, seed=21)
+    out = np.full((shape[0], shape[2]), np.nan, dtype)
+    assert E.sum_middle(x, out) is out
+    np.testing.assert_allclose(out, x.astype(np.float64).sum(axis=1), rtol=1e-6 if dtype == np.float32 else 1e-13,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    if dtype == np.float32:       # accumulated in double: a long run of 0.1s keeps its digits
+        long = np.full((2, 200_000, 3), 0.1, np.float32)
+        total = E.sum_middle(long, np.empty((2, 3), np.float32))
+        assert abs(float(total[0, 0]) - 200_000 * float(np.float32(0.1))) < 0.05
+
+
+def test_sum_middle_checks():
+    x = np.ones((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="3-D"):
+        E.sum_middle(np.ones((2, 3), np.float32), np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(2, 4\)"):
+        E.sum_middle(x, np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match="dtype|float64"):
+        E.sum_middle(x, np.empty((2, 4), np.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        E.sum_middle(np.ones((2, 4, 3), np.float32).transpose(0, 2, 1), np.empty((2, 3), np.float32))
+    ro = np.empty((2, 4), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only|writ"):
+        E.sum_middle(x, ro)
+
+
 def test_bias_grad_finite_differences():
     x = rand((4, 3), np.float64, seed=13)
     b = rand((3,), np.float64, seed=14)

@@ -52,6 +52,19 @@ def test_reductions(reducer, axis, keepdims):
     check_gradients(lambda a: reducer(a, axis=axis, keepdims=keepdims), [r(2, 3, 4)])
 
 
+@pytest.mark.parametrize("reducer", [ops.sum, ops.mean])
+@pytest.mark.parametrize("axis,keepdims", [(1, False), ((1, 2), True), ((0, 1), False)])
+def test_middle_axis_reductions_take_the_kernel_and_match_float64(reducer, axis, keepdims):
+    """Axes ending before the last one go through bias.sum_middle (global average pooling's
+    path): the values against numpy in float64, the gradient by finite differences."""
+    x = r(3, 5, 4, 6)
+    ref = (np.sum if reducer is ops.sum else np.mean)(x, axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(reducer(x, axis=axis, keepdims=keepdims), ref, rtol=1e-12, atol=1e-12)
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(reducer(x32, axis=axis, keepdims=keepdims), ref, rtol=1e-5, atol=1e-6)
+    check_gradients(lambda a: reducer(a, axis=axis, keepdims=keepdims), [r(2, 3, 4, 2)])
+
+
 def test_max_splits_ties_evenly():
     x = np.array([[1.0, 3.0, 3.0]])
     from engine import GradientTape
