@@ -191,7 +191,7 @@ class Functional(Model):
             else:
                 tracer.begin_node(node)
                 outputs = node.layer._call_eager(args, kwargs)
-                tracer.end_node(node, [values[id(t)] for t in node.input_tensors], outputs)
+                tracer.end_node(node, outputs)
             out_tensors = node.output_tensors
             if len(out_tensors) == 1 and not isinstance(outputs, (list, tuple, dict)):
                 values[id(out_tensors[0])] = outputs

@@ -80,20 +80,6 @@ def _store(cache, key, plan):
     cache[key] = plan
 
 
-def _is_traceable_layer(layer, sublayers=None):
-    """The layer and everything inside it (`sublayers`, its _flatten_layers() when already at
-    hand) were audited, with built-in activations only."""
-    for sub in (sublayers if sublayers is not None else layer._flatten_layers()):
-        if not type(sub).__dict__.get("_plan_traceable", False):
-            return False
-        if sub.activity_regularizer is not None:
-            return False
-        act = sub.__dict__.get("activation")
-        if act is not None and not getattr(act, "__module__", "").startswith("engine."):
-            return False
-    return True
-
-
 def _is_traceable_loss(model):
     for o in model._compiled_outputs:
         if o.loss is None:
@@ -215,17 +201,16 @@ def _frame_kind(layer):
 
 class _Frame:
     """A layer call the trace looks into (audited or user): where its ops start in the pending
-    list, and what the state counters were when it began."""
+    list, why it cannot be replayed (None while it can), and what the state counters were when
+    it began."""
 
-    __slots__ = ("layer", "kind", "start", "reason", "writes", "draws", "absorbed", "args", "kwargs",
-                 "mask", "training")
+    __slots__ = ("kind", "start", "reason", "writes", "draws", "absorbed")
 
-    def __init__(self, tracer, layer, kind, args, kwargs, mask, training):
-        self.layer, self.kind = layer, kind
+    def __init__(self, tracer, kind):
+        self.kind = kind
         self.start = len(tracer.pending)
         self.reason = None
         self.writes, self.draws, self.absorbed = state_writes(), engine_random.draws(), tracer.absorbed
-        self.args, self.kwargs, self.mask, self.training = args, kwargs, mask, training
 
 
 def _leaves(structure):
@@ -382,7 +367,7 @@ class Tracer:
             leaves = _leaves((args, kwargs))
             if any(type(a) is np.ndarray for a in leaves):
                 args, kwargs = _substitute((args, kwargs), [Tensor(a) if type(a) is np.ndarray else a for a in leaves])
-        frame = _Frame(self, layer, kind, args, kwargs, mask, training)
+        frame = _Frame(self, kind)
         self.frames.append(frame)
         try:
             outputs = layer._run_eager(args, kwargs, mask)
@@ -526,7 +511,7 @@ class Tracer:
     def begin_node(self, node):
         self.begin(node)
 
-    def end_node(self, node, args_values, outputs):
+    def end_node(self, node, outputs):
         if self.failed is not None:
             return
         try:
