@@ -233,3 +233,56 @@ def test_numpy_reads_of_a_graph_input_make_the_layer_opaque():
     _assert_same(models, _fit_both(models, [xa, xb], y, batch_size=16))
     labels = _opaque_labels(_train_plans(models[0])[0])
     assert len(labels) == 1 and "ReadsItsSecondInput" in labels[0]
+
+
+class Splits(layers.Layer):
+    """Two outputs, and an opaque user layer inside (it reads a value in Python)."""
+
+    def build(self, input_shape):
+        self.inner = Branching()
+
+    def call(self, x):
+        half = x.shape[-1] // 2
+        return self.inner(x)[:, :half] * 2.0, ops.tanh(x[:, half:])
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], input_shape[-1] // 2)] * 2
+
+
+class Scorer(Model):
+    """A subclassed model used as a layer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(4, activation="relu")
+
+    def call(self, x):
+        return self.dense(x) + 1.0
+
+
+def test_nested_shared_multi_output_layers_and_a_subclassed_model_inside_a_plan():
+    def build():
+        a, b = Input(shape=(6,)), Input(shape=(6,))
+        splits, scorer = Splits(), Scorer()
+        left, right = splits(a)
+        left2, right2 = splits(b)                 # shared: each call is its own frame
+        merged = layers.Concatenate()([scorer(left), scorer(left2), right, right2])
+        return Model([a, b], layers.Dense(3)(merged))
+    rng = np.random.default_rng(11)
+    xa, xb = rng.standard_normal((48, 6)).astype(np.float32), rng.standard_normal((48, 6)).astype(np.float32)
+    xa[16:32] -= 3.0                               # the inner branch flips between batches
+    y = rng.standard_normal((48, 3)).astype(np.float32)
+    models = _twins(build, dict(optimizer="adam", loss="mse"))
+    _assert_same(models, _fit_both(models, [xa, xb], y, batch_size=16, shuffle=False))
+    labels = _opaque_labels(_train_plans(models[0])[0])
+    # only the value-reading inner layer, once per call of the shared outer one
+    assert len(labels) == 2 and all("Branching" in s for s in labels), labels
+
+
+def test_a_user_layer_inside_a_sequential_model_is_traced():
+    from engine.models import Sequential
+
+    def build():
+        return Sequential([Input(shape=(6,)), layers.Dense(6), Gated(), layers.Dense(3)])
+    models, labels = _labels_after_fit(build)
+    assert not labels
