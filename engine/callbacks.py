@@ -82,9 +82,18 @@ class CallbackList(Callback):
         **params: passed to every callback's `set_params` (`epochs`, `steps`, `verbose`).
     """
 
-    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, steps_per_execution=1,
+                 **params):
         super().__init__()
         self.callbacks = list(callbacks or [])
+        # compile(steps_per_execution=n): Keras runs n steps per call of its compiled step, and calls
+        # the batch hooks around each call: begin(first step), end(first step + n - 1, the last
+        # step's logs). The loops still call every step's hooks; groups of n are formed here.
+        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, (int, np.integer)) or \
+                steps_per_execution < 1:
+            raise ValueError(f"steps_per_execution must be a positive integer, got {steps_per_execution!r}")
+        self.steps_per_execution = int(steps_per_execution)
+        self._open_groups = {}       # mode -> (first step of the open group, the last step's logs)
         self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
         if self._history is None and add_history:
             self._history = History()
@@ -123,7 +132,69 @@ class CallbackList(Callback):
 
     for _name in [n for n in dir(Callback) if n.startswith("on_") and not n.startswith("on_batch_")]:
         locals()[_name] = _fan_out(_name)
+    # the fan-outs the hooks below wrap (a comprehension cannot see this class body's names)
+    _fan = {}
+    for _name in ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
+                  "on_predict_batch_begin", "on_predict_batch_end", "on_epoch_end", "on_test_end", "on_predict_end"):
+        _fan[_name] = _fan_out(_name)
     del _name, _fan_out
+
+    def _batch_begin(self, mode, batch, logs):
+        n = self.steps_per_execution
+        if n > 1:
+            if batch % n:
+                return
+            self._open_groups[mode] = (batch, None)
+        self._fan[f"on_{mode}_batch_begin"](self, batch, logs)
+
+    def _batch_end(self, mode, batch, logs):
+        n = self.steps_per_execution
+        if n > 1:
+            group = self._open_groups.get(mode)
+            if group is None:
+                return
+            if (batch + 1 - group[0]) % n:
+                self._open_groups[mode] = (group[0], logs)
+                return
+            del self._open_groups[mode]
+        self._fan[f"on_{mode}_batch_end"](self, batch, logs)
+
+    def _close_group(self, mode):
+        """The end hook of a last group that ran fewer than steps_per_execution steps, with the
+        index Keras gives it (its first step + n - 1) and its last step's logs."""
+        group = self._open_groups.pop(mode, None)
+        if group is not None:
+            self._fan[f"on_{mode}_batch_end"](self, group[0] + self.steps_per_execution - 1, group[1])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_begin("train", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batch_end("train", batch, logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._batch_begin("test", batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._batch_end("test", batch, logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._batch_begin("predict", batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._batch_end("predict", batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._close_group("train")
+        self._fan["on_epoch_end"](self, epoch, logs)
+
+    def on_test_end(self, logs=None):
+        self._close_group("test")
+        self._fan["on_test_end"](self, logs)
+
+    def on_predict_end(self, logs=None):
+        self._close_group("predict")
+        self._fan["on_predict_end"](self, logs)
 
 
 class History(Callback):

@@ -453,3 +453,67 @@ def test_stop_training_mid_epoch_keeps_the_stopping_batch_logs():
     history = model.fit(X, Y, batch_size=4, epochs=4, verbose=0, callbacks=[StopAt()])
     assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
     assert history.history["loss"][0] == pytest.approx(model.get_metrics_result()["loss"])
+
+
+def test_steps_per_execution_groups_the_batch_hooks_as_keras():
+    """Keras 3 (run here with JAX) calls, for 10 batches and steps_per_execution=4, train hooks
+    begin 0/4/8 and end 3/7/11; validation on 5 batches begin 0/4, end 3/7; the logs at a
+    group's end are its last batch's. The training itself is the one of steps_per_execution=1."""
+    import numpy as np
+    from engine import Input, layers, callbacks, Model, random as engine_random
+
+    class Recorder(callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.calls.append(("tb", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls.append(("te", batch, round(float(logs["loss"]), 6)))
+
+        def on_test_batch_begin(self, batch, logs=None):
+            self.calls.append(("vb", batch))
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.calls.append(("ve", batch))
+
+        def on_predict_batch_begin(self, batch, logs=None):
+            self.calls.append(("pb", batch))
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.calls.append(("pe", batch))
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 3), dtype=np.float32), rng.random((40, 1), dtype=np.float32)
+    runs = {}
+    for n in (1, 4):
+        engine_random.set_seed(3)
+        inputs = Input(shape=(3,))
+        model = Model(inputs, layers.Dense(1)(inputs))
+        model.compile(optimizer="sgd", loss="mse", steps_per_execution=n)
+        rec = Recorder()
+        history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[rec],
+                            validation_data=(x[:20], y[:20]))
+        runs[n] = (rec.calls, history.history, model.get_weights(), model)
+    grouped, single = runs[4][0], runs[1][0]
+    assert [c[:2] for c in grouped if c[0][0] == "t"] == [("tb", 0), ("te", 3), ("tb", 4), ("te", 7), ("tb", 8),
+                                                         ("te", 11)]
+    assert [c for c in grouped if c[0][0] == "v"] == [("vb", 0), ("ve", 3), ("vb", 4), ("ve", 7)]
+    single_end_loss = {c[1]: c[2] for c in single if c[0] == "te"}
+    assert [c[2] for c in grouped if c[0] == "te"] == [single_end_loss[3], single_end_loss[7], single_end_loss[9]]
+    assert runs[4][1] == runs[1][1]
+    for a, b in zip(runs[4][2], runs[1][2]):
+        np.testing.assert_array_equal(a, b)
+    model = runs[4][3]
+    rec = Recorder()
+    model.predict(x[:20], batch_size=4, verbose=0, callbacks=[rec])
+    assert rec.calls == [("pb", 0), ("pe", 3), ("pb", 4), ("pe", 7)]
+    rec = Recorder()
+    model.evaluate(x[:36], y[:36], batch_size=4, verbose=0, callbacks=[rec])
+    assert rec.calls == [("vb", 0), ("ve", 3), ("vb", 4), ("ve", 7), ("vb", 8), ("ve", 11)]
+    import pytest
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="steps_per_execution"):
+            model.compile(optimizer="sgd", loss="mse", steps_per_execution=bad)

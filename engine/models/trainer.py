@@ -228,13 +228,20 @@ class Trainer:
                 name is reported as "weighted_<name>".
             run_eagerly: True runs every step op by op, without the model's execution plan
                 (engine/models/plan.py), as Keras runs it without compiling.
+            steps_per_execution: the number of batches Keras runs per call of its compiled
+                step, and so how often the batch hooks of callbacks run: on_*_batch_begin before
+                the first batch of each group of that many, on_*_batch_end after its last, with
+                the group's first index + steps_per_execution - 1 and the last batch's logs (as
+                Keras; engine still steps batch by batch, and the metrics are the same).
             jit_compile: True, False or "auto" (the default): whether steps run through the
                 model's execution plan, engine's counterpart of Keras's XLA compilation. "auto"
                 is True unless `run_eagerly`; False runs every step op by op, as Keras's JAX
                 backend runs an un-jitted step. True with `run_eagerly` warns and is False, as
                 in Keras. The resolved value is `model.jit_compile`.
-            steps_per_execution, auto_scale_loss: accepted for Keras's signature (engine runs
-                one step at a time).
+            auto_scale_loss: Keras wraps the optimizer in a LossScaleOptimizer when the model's
+                policy is "mixed_float16"; engine's layers refuse 16-bit compute policies (their
+                kernels compute in float32 and float64), so there is never a loss to scale
+                automatically. A LossScaleOptimizer passed as the optimizer works as in Keras.
         """
         self.optimizer = optimizers.get(optimizer)
         names = self.output_names
@@ -261,12 +268,19 @@ class Trainer:
         self._weighted_metrics_spec = weighted_metrics
         self._train_vars = None
         self.run_eagerly = bool(run_eagerly)
+        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, (int, np.integer)) or \
+                steps_per_execution < 1:
+            raise ValueError(f"compile: steps_per_execution must be a positive integer, got {steps_per_execution!r}")
+        self.steps_per_execution = int(steps_per_execution)
         if jit_compile not in ("auto", True, False):
             raise ValueError(f"compile: jit_compile must be True, False or \"auto\", got {jit_compile!r}")
         if jit_compile and jit_compile != "auto" and self.run_eagerly:
             warn_user("If `run_eagerly` is True, then `jit_compile` cannot also be True. Disabling `jit_compile`.")
         self.jit_compile = not self.run_eagerly if jit_compile == "auto" else bool(jit_compile) and not self.run_eagerly
         plan_module.clear(self)   # plans hold the loss and optimizer of the previous compile
+
+    def _steps_per_execution(self):
+        return self.__dict__.get("steps_per_execution", 1)
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -622,7 +636,7 @@ class Trainer:
         if verbose and not any(isinstance(c, callbacks_module.ProgbarLogger) for c in cb_list):
             cb_list.insert(0, callbacks_module.ProgbarLogger())
         cb_list.append(history)
-        cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, epochs=epochs, steps=steps,
+        cbs = callbacks_module.CallbackList(cb_list, model=self, steps_per_execution=self._steps_per_execution(), verbose=verbose, epochs=epochs, steps=steps,
                                             mode="fit")
         self.stop_training = False
         rng = engine_random.generator()
@@ -822,7 +836,7 @@ class Trainer:
         distributed.begin(self)
         if data_adapters.is_batch_source(x):
             source = self._source(x, y, sample_weight, False, "evaluate")
-            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose,
+            cbs = callbacks_module.CallbackList(cb_list, model=self, steps_per_execution=self._steps_per_execution(), verbose=verbose,
                                                 steps=steps or distributed.num_steps(source.num_batches),
                                                 mode="evaluate")
             cbs.on_test_begin()
@@ -836,7 +850,7 @@ class Trainer:
                 raise ValueError("evaluate: pass targets y, or x as a generator or dataset that yields (x, y)")
             xs, ys, n = self._prepare(x, y)
             starts = _batch_starts(n, batch_size, steps)    # once: it warns when the data runs out
-            cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=len(starts),
+            cbs = callbacks_module.CallbackList(cb_list, model=self, steps_per_execution=self._steps_per_execution(), verbose=verbose, steps=len(starts),
                                                 mode="evaluate")
             cbs.on_test_begin()
             logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size, starts, cbs, x=x, y=y)
@@ -890,7 +904,7 @@ class Trainer:
                     shard = distributed.shard(slice(start, start + batch_size), n)
                     shards.append(shard)
                     yield self._take(xs, slice(start, start + batch_size) if shard is None else shard.index)
-        cbs = callbacks_module.CallbackList(cb_list, model=self, verbose=verbose, steps=steps_n, mode="predict")
+        cbs = callbacks_module.CallbackList(cb_list, model=self, steps_per_execution=self._steps_per_execution(), verbose=verbose, steps=steps_n, mode="predict")
         cbs.on_predict_begin()
         chunks = []
         structure = None

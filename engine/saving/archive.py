@@ -117,7 +117,8 @@ def _compile_config(model):
             "loss_weights": to_jsonable(getattr(model, "_loss_weights_spec", None)),
             "metrics": to_jsonable(getattr(model, "_metrics_spec", None)),
             "weighted_metrics": to_jsonable(getattr(model, "_weighted_metrics_spec", None)),
-            "run_eagerly": bool(getattr(model, "run_eagerly", False)), "steps_per_execution": 1,
+            "run_eagerly": bool(getattr(model, "run_eagerly", False)),
+            "steps_per_execution": int(getattr(model, "steps_per_execution", 1)),
             "jit_compile": bool(getattr(model, "jit_compile", True))}
 
 
@@ -307,6 +308,7 @@ def _compile_from_config(model, compile_config, custom_objects):
                   weighted_metrics=_deserialize_compile_value(compile_config.get("weighted_metrics"),
                                                               custom_objects),
                   run_eagerly=bool(compile_config.get("run_eagerly", False)),
+                  steps_per_execution=int(compile_config.get("steps_per_execution") or 1),
                   jit_compile=compile_config.get("jit_compile", "auto") if
                   compile_config.get("jit_compile", "auto") in ("auto", True, False) else "auto")
 

@@ -39,7 +39,7 @@ def test_a_keras_3_file_loads_with_the_same_predictions():
 def test_compile_settings_round_trip(tmp_path):
     inputs = Input(shape=(4,))
     model = Model(inputs, layers.Dense(2, activation="softmax")(inputs))
-    for kwargs in ({"jit_compile": False}, {"run_eagerly": True}, {}):
+    for kwargs in ({"jit_compile": False}, {"run_eagerly": True}, {"steps_per_execution": 3}, {}):
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"],
                       weighted_metrics=["mae"], **kwargs)
         path = str(tmp_path / "compiled.keras")
@@ -50,6 +50,7 @@ def test_compile_settings_round_trip(tmp_path):
         assert saved["weighted_metrics"] == ["mae"]
         loaded = load_model(path)
         assert (loaded.jit_compile, loaded.run_eagerly) == (model.jit_compile, model.run_eagerly)
+        assert saved["steps_per_execution"] == loaded.steps_per_execution == model.steps_per_execution
         assert loaded._weighted_metrics_spec == ["mae"]
 
 
