@@ -174,7 +174,7 @@ class _RNN(Layer):
             return [s if np.asarray(s).dtype == dtype else ops.cast(s, dtype) for s in states]
         if self.stateful and self.states is not None and self.states[0].shape[0] == batch:
             return list(self.states)
-        return [np.zeros((batch, self.units), dtype=dtype) for _ in range(self.state_count)]
+        return [None] * self.state_count      # zeros, made inside the op (ops/recurrent.py's _state)
 
     def _dropout_masks(self, inputs, training):
         rng = self._rng or engine_random.generator()
@@ -303,6 +303,10 @@ class LSTM(_RNN):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    # Audited for step plans (models/plan.py): one recurrent op, zero initial states made inside
+    # it; dropout masks (drawn in Python), input masks and stateful states make the call opaque.
+    _plan_traceable = True
+
     cell_name = "lstm_cell"     # the name of the cell Keras's LSTM holds its weights in
     gates = 4
     state_count = 2
@@ -375,6 +379,10 @@ class GRU(_RNN):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
 
+    # Audited for step plans (models/plan.py): one recurrent op, zero initial states made inside
+    # it; dropout masks (drawn in Python), input masks and stateful states make the call opaque.
+    _plan_traceable = True
+
     cell_name = "gru_cell"     # the name of the cell Keras's GRU holds its weights in
     gates = 3
 
@@ -436,6 +444,10 @@ class SimpleRNN(_RNN):
             the same result; as in Keras, True needs a known number of timesteps.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
     """
+
+    # Audited for step plans (models/plan.py): one recurrent op, zero initial states made inside
+    # it; dropout masks (drawn in Python), input masks and stateful states make the call opaque.
+    _plan_traceable = True
 
     cell_name = "simple_rnn_cell"     # the name of the cell Keras's SimpleRNN holds its weights in
     gates = 1

@@ -190,8 +190,8 @@ def _frame_kind(layer):
     as usual on every replay)."""
     if layer.activity_regularizer is not None:
         return "opaque"
-    act = layer.__dict__.get("activation")
-    if act is not None and not getattr(act, "__module__", "").startswith("engine."):
+    act = layer.__dict__.get("activation")     # a function, or the name a recurrent kernel takes
+    if callable(act) and not getattr(act, "__module__", "").startswith("engine."):
         return "opaque"
     cls = type(layer)
     if cls.__dict__.get("_plan_traceable", False):

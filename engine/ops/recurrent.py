@@ -1,6 +1,8 @@
 """Whole-sequence recurrent ops: one kernel call runs every time step forward, one runs
 backpropagation through time (engine._kernels.recurrent)."""
 
+import numpy as np
+
 from engine.autodiff import differentiable
 from engine.ops._util import contiguous
 from engine._kernels import recurrent as R
@@ -20,8 +22,20 @@ def _meet_kernel(kernel, *arrays):
     return tuple(None if a is None else contiguous(a, dtype) for a in arrays)
 
 
+def _state(h, x, recurrent_kernel):
+    """An initial state as the kernels take it: None is zeros, made here (inside the op, so that a
+    step plan replaying the op makes them for every batch; a batch-sized array made outside it
+    would be a value the plan cannot account for)."""
+    if h is not None:
+        return h
+    return np.zeros((x.shape[0], recurrent_kernel.shape[0]), dtype=recurrent_kernel.dtype)
+
+
 def _as_input(g, x):
-    """A gradient in the dtype of the input it belongs to (the kernel computed it in its own)."""
+    """A gradient in the dtype of the input it belongs to (the kernel computed it in its own);
+    None for an input that was None (a zero initial state)."""
+    if x is None:
+        return None
     return g if g is None or g.dtype == x.dtype else g.astype(x.dtype)
 
 
@@ -34,7 +48,7 @@ def _wanted(needs):
 @differentiable
 def _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, go_backwards=False,
           activation="tanh", recurrent_activation="sigmoid"):
-    xk, h0k, c0k = _meet_kernel(kernel, x, h0, c0)
+    xk, h0k, c0k = _meet_kernel(kernel, x, _state(h0, x, recurrent_kernel), _state(c0, x, recurrent_kernel))
     h_seq, h_last, c_last, cache = R.lstm_forward(xk, kernel, recurrent_kernel, bias, h0k, c0k, mask, rec_mask,
                                                   go_backwards, activation, recurrent_activation)
 
@@ -50,7 +64,7 @@ def _lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, rec_mask=None, g
 @differentiable
 def _gru(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
          activation="tanh", recurrent_activation="sigmoid", reset_after=True):
-    xk, h0k = _meet_kernel(kernel, x, h0)
+    xk, h0k = _meet_kernel(kernel, x, _state(h0, x, recurrent_kernel))
     h_seq, h_last, cache = R.gru_forward(xk, kernel, recurrent_kernel, bias, h0k, mask, rec_mask, go_backwards,
                                          activation, recurrent_activation, reset_after)
 
@@ -65,7 +79,7 @@ def _gru(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_bac
 @differentiable
 def _simple_rnn(x, kernel, recurrent_kernel, bias, h0, mask=None, rec_mask=None, go_backwards=False,
                 activation="tanh"):
-    xk, h0k = _meet_kernel(kernel, x, h0)
+    xk, h0k = _meet_kernel(kernel, x, _state(h0, x, recurrent_kernel))
     h_seq, h_last, cache = R.simple_rnn_forward(xk, kernel, recurrent_kernel, bias, h0k, mask, rec_mask,
                                                 go_backwards, activation)
 

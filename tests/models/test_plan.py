@@ -153,7 +153,7 @@ def test_conv1d_global_pooling_and_merges_with_two_inputs_and_outputs():
     assert models[0].evaluate([xa, xb], [y1, y2], verbose=0) == models[1].evaluate([xa, xb], [y1, y2], verbose=0)
 
 
-def test_embedding_is_traced_and_lstm_and_shared_layers_run_opaque_inside_the_plan():
+def test_embedding_lstm_and_shared_layers_are_traced_into_the_plan():
     def build():
         q = Input(shape=(7,), dtype="int32")
         d = Input(shape=(7,), dtype="int32")
@@ -167,8 +167,7 @@ def test_embedding_is_traced_and_lstm_and_shared_layers_run_opaque_inside_the_pl
     y = (rng.random((40, 1)) > 0.5).astype(np.float32)
     models = _twins(build, dict(optimizer="adam", loss="binary_crossentropy", metrics=["acc"]))
     _assert_same(models, _fit_both(models, [q, d], y, batch_size=16))
-    labels = _opaque_labels(_train_plans(models[0])[0])
-    assert not any("Embedding" in s for s in labels) and any("LSTM" in s for s in labels)
+    assert not _opaque_labels(_train_plans(models[0])[0])
     _assert_same_predictions(models, [q[:3], d[:3]])
 
 

@@ -286,3 +286,28 @@ def test_a_user_layer_inside_a_sequential_model_is_traced():
         return Sequential([Input(shape=(6,)), layers.Dense(6), Gated(), layers.Dense(3)])
     models, labels = _labels_after_fit(build)
     assert not labels
+
+
+def test_recurrent_layers_are_traced_unless_they_draw_dropout_masks_or_carry_state():
+    """LSTM / GRU / SimpleRNN make their zero initial states inside the op, so a plan replays
+    them; dropout masks (drawn in Python) and an encoder's states passed in make the call opaque."""
+    def build(kind):
+        def make():
+            seq = Input(shape=(7, 4))
+            if kind == "plain":
+                x = layers.LSTM(5)(seq) + layers.GRU(5)(seq) + layers.SimpleRNN(5)(seq)
+            elif kind == "dropout":
+                x = layers.LSTM(5, dropout=0.3, recurrent_dropout=0.2)(seq)
+            else:
+                _, h, c = layers.LSTM(5, return_state=True)(seq)
+                x = layers.LSTM(5)(seq, initial_state=[h, c])
+            return Model(seq, layers.Dense(3)(x))
+        return make
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((48, 7, 4)).astype(np.float32)
+    y = rng.standard_normal((48, 3)).astype(np.float32)
+    for kind, opaque in (("plain", 0), ("dropout", 1), ("states", 1)):
+        models = _twins(build(kind), dict(optimizer="adam", loss="mse"))
+        _assert_same(models, _fit_both(models, x, y, batch_size=16))
+        labels = _opaque_labels(_train_plans(models[0])[0])
+        assert len(labels) == opaque and all("LSTM" in s for s in labels), (kind, labels)
