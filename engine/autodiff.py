@@ -19,7 +19,7 @@ import numpy as np
 from engine import _malloc
 from engine import tensor as tensor_module
 from engine.tensor import Tensor
-from engine.variables import Variable
+from engine.variables import Variable, state_writes
 
 _active_tapes = []
 # Step planners (engine/models/plan.py) tracing a model's step: every op call is reported to the
@@ -393,11 +393,15 @@ def differentiable(fn):
             out, vjp = fn(*arrays, **attrs)
         else:
             # Only the outermost op is a step of the plan (ops an op calls run inside its replay).
+            # Variables the op writes (batch normalization's moving statistics) are written again
+            # by every replay: they do not make the layer calling it opaque (tracer.absorbed).
             tracer.depth += 1
+            writes = state_writes()
             try:
                 out, vjp = fn(*arrays, **attrs)
             finally:
                 tracer.depth -= 1
+                tracer.absorbed += state_writes() - writes
         if isinstance(out, tuple):
             out = tuple([o if isinstance(o, np.ndarray) else np.asarray(o) for o in out])
         elif not isinstance(out, np.ndarray):

@@ -54,6 +54,11 @@ class BatchNormalization(Layer):
             training, only the unmasked positions count in the batch statistics (as Keras).
     """
 
+    # Audited for step plans (models/plan.py): training normalises and updates the moving
+    # statistics in one op (replayed on every step); inference reads the moving variables as
+    # inputs. Masks, renorm and data-parallel statistics assign in Python: those calls are opaque.
+    _plan_traceable = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
@@ -132,9 +137,12 @@ class BatchNormalization(Layer):
             if current_shard() is not None:    # a data-parallel step: statistics across ranks
                 from engine.distribution.batch_norm import batch_norm_train
                 y, mean, var = batch_norm_train(inputs, self.gamma, self.beta, self.epsilon, self.synchronized)
-            else:
-                y, mean, var = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon)
-            self._update_moving_statistics(np.asarray(mean), np.asarray(var))
+                self._update_moving_statistics(np.asarray(mean), np.asarray(var))
+                return y
+            # One op normalises and updates the moving statistics (so a step plan replays both).
+            y, _, _ = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, epsilon=self.epsilon,
+                                                moving_mean=self.moving_mean._value,
+                                                moving_variance=self.moving_variance._value, momentum=self.momentum)
             return y
         return norm_ops.batch_norm_infer(inputs, self.gamma, self.beta, self.moving_mean._value,
                                          self.moving_variance._value, epsilon=self.epsilon)

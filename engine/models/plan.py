@@ -879,9 +879,11 @@ def _batch(arrays):
 
 
 def train_key(model, xs, ys, sample_weight, tvars):
+    # Whether a data-parallel step runs is part of the key: layers trace differently inside one
+    # (BatchNormalization's statistics across ranks are an opaque call there, an op outside).
     return (_signature(xs), _signature(ys) if ys is not None else None,
             None if sample_weight is None else (sample_weight.shape, sample_weight.dtype),
-            tuple(map(id, tvars)), id(model.optimizer))
+            tuple(map(id, tvars)), id(model.optimizer), distributed.active() is not None)
 
 
 def _trainable_plannable(model, tvars):
@@ -920,7 +922,7 @@ def _other_batch_size(cache, key):
     """A batch-generic plan (Plan.batch_generic) of the same step on batches of another size, now
     also cached for `key`'s size; else None. An epoch's last, smaller batch so replays the full
     batches' plan instead of tracing the step again (a second unplanned step in the first epoch)."""
-    xs, ys, sw, tvars, opt = key
+    xs, ys, sw, tvars, opt, parallel = key
     batch = _key_batch(key)
     if batch is None:
         return None
@@ -944,9 +946,9 @@ def _rebatched(key, batch):
     """The train key of the same arrays with `batch` rows."""
     def sig(group):
         return tuple(((batch,) + shape[1:], dtype) for shape, dtype in group)
-    xs, ys, sw, tvars, opt = key
+    xs, ys, sw, tvars, opt, parallel = key
     return (sig(xs), None if ys is None else sig(ys),
-            None if sw is None else ((batch,) + sw[0][1:], sw[1]), tvars, opt)
+            None if sw is None else ((batch,) + sw[0][1:], sw[1]), tvars, opt, parallel)
 
 
 def begin_loss(tracer, model, outs, ys, sample_weight):

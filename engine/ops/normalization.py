@@ -7,12 +7,13 @@ inputs so large batches do not lose precision.
 import numpy as np
 
 from engine.autodiff import differentiable
+from engine.variables import note_state_write
 from engine.ops._util import contiguous
 from engine._kernels import bias as K
 
 
 @differentiable
-def _batch_norm_train(x, gamma, beta, epsilon=1e-3):
+def _batch_norm_train(x, gamma, beta, moving_mean=None, moving_variance=None, epsilon=1e-3, momentum=None):
     channels = x.shape[-1]
     x2 = x.reshape(-1, channels)
     mean = x2.mean(axis=0, dtype=np.float64)
@@ -23,6 +24,13 @@ def _batch_norm_train(x, gamma, beta, epsilon=1e-3):
     if beta is not None:
         y += beta
     y = y.reshape(x.shape)
+    batch_mean, batch_var = mean.astype(x.dtype), var.astype(x.dtype)
+    if momentum is not None:
+        # The moving statistics are updated here, inside the op, so that a step plan replaying it
+        # updates them on every step (as Keras's layer assigns them after its batch statistics).
+        np.copyto(moving_mean, moving_mean * momentum + batch_mean * (1.0 - momentum), casting="unsafe")
+        np.copyto(moving_variance, moving_variance * momentum + batch_var * (1.0 - momentum), casting="unsafe")
+        note_state_write()
 
     def vjp(grads, needs):
         # The batch statistics feed only the moving averages, which are not differentiated.
@@ -37,17 +45,23 @@ def _batch_norm_train(x, gamma, beta, epsilon=1e-3):
             s1 = dxhat.sum(axis=0, dtype=np.float64).astype(x.dtype)
             s2 = (dxhat * xhat).sum(axis=0, dtype=np.float64).astype(x.dtype)
             dx = ((inv / n) * (n * dxhat - s1 - xhat * s2)).reshape(x.shape)
-        return dx, dgamma, dbeta
-    return (y, mean.astype(x.dtype), var.astype(x.dtype)), vjp
+        return dx, dgamma, dbeta, None, None
+    return (y, batch_mean, batch_var), vjp
 
 
-def batch_norm_train(x, gamma, beta, epsilon=1e-3):
-    """Normalise with the batch's own statistics: returns (y, batch mean, biased batch variance)."""
-    return _batch_norm_train(x, gamma, beta, epsilon=epsilon)
+def batch_norm_train(x, gamma, beta, epsilon=1e-3, moving_mean=None, moving_variance=None, momentum=None):
+    """Normalise with the batch's own statistics: returns (y, batch mean, biased batch variance).
+
+    With `momentum`, the arrays moving_mean and moving_variance (a layer's variables, written in
+    place) become moving * momentum + batch * (1 - momentum), inside the op."""
+    if momentum is not None and (not isinstance(moving_mean, np.ndarray) or not isinstance(moving_variance, np.ndarray)):
+        raise ValueError("batch_norm_train: momentum needs the moving_mean and moving_variance arrays")
+    return _batch_norm_train(x, gamma, beta, moving_mean, moving_variance, epsilon=epsilon,
+                             momentum=None if momentum is None else float(momentum))
 
 
 @differentiable
-def _batch_norm_infer(x, gamma, beta, mean=None, variance=None, epsilon=1e-3):
+def _batch_norm_infer(x, gamma, beta, mean, variance, epsilon=1e-3):
     scale = (1.0 / np.sqrt(variance + epsilon)).astype(x.dtype)
     if gamma is not None:
         scale = scale * gamma
@@ -65,10 +79,11 @@ def _batch_norm_infer(x, gamma, beta, mean=None, variance=None, epsilon=1e-3):
         xhat = ((x.reshape(-1, x.shape[-1]) - mean) / np.sqrt(variance + epsilon)).astype(x.dtype)
         dgamma = (g2 * xhat).sum(axis=0) if needs[1] else None
         dbeta = g2.sum(axis=0) if needs[2] else None
-        return dx, dgamma, dbeta
+        return dx, dgamma, dbeta, None, None
     return y, vjp
 
 
 def batch_norm_infer(x, gamma, beta, mean, variance, epsilon=1e-3):
-    """Normalise with fixed (moving) statistics."""
-    return _batch_norm_infer(x, gamma, beta, mean=np.asarray(mean), variance=np.asarray(variance), epsilon=epsilon)
+    """Normalise with fixed (moving) statistics (the statistics are inputs of the op, not
+    differentiated: a step plan reads the moving variables' arrays as they are at each step)."""
+    return _batch_norm_infer(x, gamma, beta, mean, variance, epsilon=epsilon)

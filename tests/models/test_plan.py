@@ -183,10 +183,9 @@ def test_dropout_and_batch_normalization_inside_a_plan():
     y = rng.standard_normal((64, 1)).astype(np.float32)
     models = _twins(build, dict(optimizer="adam", loss="mse"))
     _assert_same(models, _fit_both(models, x, y, batch_size=16, epochs=3))
-    labels = _opaque_labels(_train_plans(models[0])[0])
-    # BatchNormalization assigns its moving statistics: called as usual; Dropout draws its mask
-    # inside its op, which the plan replays
-    assert any("BatchNormalization" in s for s in labels) and not any("Dropout" in s for s in labels)
+    # BatchNormalization updates its moving statistics inside its op and Dropout draws its mask
+    # inside its op: the plan replays both (get_weights above holds the moving statistics too)
+    assert not _opaque_labels(_train_plans(models[0])[0])
     # the moving statistics were updated by every step, planned or not
     bn_a = [l for l in models[0].layers if isinstance(l, layers.BatchNormalization)][0]
     assert not np.allclose(bn_a.moving_mean.numpy(), 0)

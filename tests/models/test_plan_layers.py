@@ -311,3 +311,23 @@ def test_recurrent_layers_are_traced_unless_they_draw_dropout_masks_or_carry_sta
         _assert_same(models, _fit_both(models, x, y, batch_size=16))
         labels = _opaque_labels(_train_plans(models[0])[0])
         assert len(labels) == opaque and all("LSTM" in s for s in labels), (kind, labels)
+
+
+def test_batch_normalization_is_traced_and_renorm_stays_opaque():
+    """Training BatchNormalization updates its moving statistics inside its op, which the plan
+    replays (the statistics after three epochs are the unplanned ones, in get_weights); renorm
+    assigns in Python and stays an opaque call."""
+    def build(renorm):
+        def make():
+            inputs = Input(shape=(6,))
+            x = layers.BatchNormalization(renorm=renorm, momentum=0.9)(layers.Dense(8)(inputs))
+            return Model(inputs, layers.Dense(3)(x))
+        return make
+    x, y = _data(5)
+    for renorm in (False, True):
+        models = _twins(build(renorm), dict(optimizer="adam", loss="mse"))
+        _assert_same(models, _fit_both(models, x, y, batch_size=16, epochs=3))
+        labels = _opaque_labels(_train_plans(models[0])[0])
+        assert (len(labels) == 1 and "BatchNormalization" in labels[0]) if renorm else not labels, labels
+        bn = [l for l in models[0].layers if isinstance(l, layers.BatchNormalization)][0]
+        assert not np.allclose(bn.moving_mean.numpy(), 0)
