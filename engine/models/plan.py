@@ -14,7 +14,7 @@ trace (Tracer.call_layer), nested as the calls nest: the layers whose calls were
 class attribute `_plan_traceable = True` on the exact class; subclasses do not inherit it) and
 the user's layers are recorded op by op, the user's while they record replayable ops only
 (_USER_REPLAYABLE), and the built-in losses too. A layer of engine's that was not audited
-(BatchNormalization assigns variables, LSTM converts values with numpy), and any frame that reads
+(Bidirectional, TimeDistributed, the transposed convolutions...), and any frame that reads
 a tensor's value in Python, draws random numbers outside an op, assigns a variable, records an
 op with an array attribute or a non-differentiable op, or uses a value the trace cannot account
 for, is one opaque step of the plan: on replay it is called as usual, under a local GradientTape
