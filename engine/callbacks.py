@@ -166,23 +166,16 @@ class CallbackList(Callback):
         if group is not None:
             self._fan[f"on_{mode}_batch_end"](self, group[0] + self.steps_per_execution - 1, group[1])
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self._batch_begin("train", batch, logs)
+    def _grouped(mode, end):
+        def hook(self, batch, logs=None):
+            (self._batch_end if end else self._batch_begin)(mode, batch, logs)
+        hook.__name__ = f"on_{mode}_batch_{'end' if end else 'begin'}"
+        return hook
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._batch_end("train", batch, logs)
-
-    def on_test_batch_begin(self, batch, logs=None):
-        self._batch_begin("test", batch, logs)
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._batch_end("test", batch, logs)
-
-    def on_predict_batch_begin(self, batch, logs=None):
-        self._batch_begin("predict", batch, logs)
-
-    def on_predict_batch_end(self, batch, logs=None):
-        self._batch_end("predict", batch, logs)
+    for _mode in ("train", "test", "predict"):
+        locals()[f"on_{_mode}_batch_begin"] = _grouped(_mode, False)
+        locals()[f"on_{_mode}_batch_end"] = _grouped(_mode, True)
+    del _mode, _grouped
 
     def on_epoch_end(self, epoch, logs=None):
         self._close_group("train")

@@ -176,9 +176,8 @@ class BatchNormalization(Layer):
 
     def _update_moving_statistics(self, mean, variance):
         # The moving statistics are state, not part of the differentiated computation.
-        m = self.momentum
-        self.moving_mean.assign(self.moving_mean._value * m + mean * (1.0 - m))
-        self.moving_variance.assign(self.moving_variance._value * m + variance * (1.0 - m))
+        norm_ops.update_moving_statistics(self.moving_mean._value, self.moving_variance._value, mean, variance,
+                                          self.momentum)
 
     def _renorm_corrections(self, mean, variance):
         """r and d (constants for the gradients), clipped as renorm_clipping says."""

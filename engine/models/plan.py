@@ -41,7 +41,7 @@ from engine import random as engine_random
 from engine.autodiff import GradientTape, SparseGradient, _dense
 from engine.distribution import training as distributed
 from engine.layers.base import _context, training_scope
-from engine.layers.keras_tensor import flatten
+from engine.layers.keras_tensor import flatten, pack_like
 from engine.tensor import Tensor
 from engine.variables import Variable, state_writes
 
@@ -213,36 +213,18 @@ class _Frame:
         self.writes, self.draws, self.absorbed = state_writes(), engine_random.draws(), tracer.absorbed
 
 
-def _leaves(structure):
-    """The tensors, variables and arrays in a call's (args, kwargs), in a fixed order."""
-    out = []
+_VALUE_TYPES = (Tensor, Variable, np.ndarray)
 
-    def walk(x):
-        if isinstance(x, (Tensor, Variable, np.ndarray)):
-            out.append(x)
-        elif isinstance(x, (list, tuple)):
-            for e in x:
-                walk(e)
-        elif isinstance(x, dict):
-            for k in x:
-                walk(x[k])
-    walk(structure)
-    return out
+
+def _leaves(structure):
+    """The tensors, variables and arrays in a call's (args, kwargs), in flatten's order."""
+    return [x for x in flatten(structure) if isinstance(x, _VALUE_TYPES)]
 
 
 def _substitute(structure, values):
     """`structure` with its leaves (as _leaves orders them) replaced by `values`, in order."""
     it = iter(values)
-
-    def walk(x):
-        if isinstance(x, (Tensor, Variable, np.ndarray)):
-            return next(it)
-        if isinstance(x, (list, tuple)):
-            return type(x)(walk(e) for e in x)
-        if isinstance(x, dict):
-            return {k: walk(v) for k, v in x.items()}
-        return x
-    return walk(structure)
+    return pack_like(structure, iter([next(it) if isinstance(x, _VALUE_TYPES) else x for x in flatten(structure)]))
 
 
 class Tracer:

@@ -410,8 +410,12 @@ def _float_sum(x, axis, keepdims):
 @differentiable
 def _sum(x, axis=None, keepdims=False):
     # Integers sum in their own dtype (numpy would widen int32 to int64; Keras keeps int32).
-    out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype) if x.dtype.kind in "iu" else
-                     _float_sum(x, axis, keepdims) if x.dtype.kind == "f" else np.sum(x, axis=axis, keepdims=keepdims))
+    if x.dtype.kind in "iu":
+        out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+    elif x.dtype.kind == "f":
+        out = np.asarray(_float_sum(x, axis, keepdims))
+    else:
+        out = np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
 
     def vjp(g, needs):
         return (np.asarray(_expand_reduced(g, x.shape, axis, keepdims), order="C"),)
@@ -420,10 +424,9 @@ def _sum(x, axis=None, keepdims=False):
 
 @differentiable
 def _mean(x, axis=None, keepdims=False):
-    if x.dtype.kind == "f" and axis is not None:
-        total = _float_sum(x, axis, keepdims)
-        count = x.size // total.size if total.size else 1
-        out = np.asarray(total / x.dtype.type(count)) if total.size else np.asarray(np.mean(x, axis=axis, keepdims=keepdims))
+    total = np.asarray(_float_sum(x, axis, keepdims)) if x.dtype.kind == "f" and axis is not None else None
+    if total is not None and total.size and x.size:
+        out = np.asarray(total / x.dtype.type(x.size // total.size))   # numpy's mean: the sum over the count
     else:
         out = np.asarray(np.mean(x, axis=axis, keepdims=keepdims))
     count = x.size // out.size if out.size else 1

@@ -12,6 +12,14 @@ from engine.ops._util import contiguous
 from engine._kernels import bias as K
 
 
+def update_moving_statistics(moving_mean, moving_variance, mean, variance, momentum):
+    """Keras's moving statistics, in place: moving = moving * momentum + batch * (1 - momentum)
+    (the arrays of a BatchNormalization's variables; the write is counted as a variable's)."""
+    np.copyto(moving_mean, moving_mean * momentum + mean * (1.0 - momentum), casting="unsafe")
+    np.copyto(moving_variance, moving_variance * momentum + variance * (1.0 - momentum), casting="unsafe")
+    note_state_write()
+
+
 @differentiable
 def _batch_norm_train(x, gamma, beta, moving_mean=None, moving_variance=None, epsilon=1e-3, momentum=None):
     channels = x.shape[-1]
@@ -28,9 +36,7 @@ def _batch_norm_train(x, gamma, beta, moving_mean=None, moving_variance=None, ep
     if momentum is not None:
         # The moving statistics are updated here, inside the op, so that a step plan replaying it
         # updates them on every step (as Keras's layer assigns them after its batch statistics).
-        np.copyto(moving_mean, moving_mean * momentum + batch_mean * (1.0 - momentum), casting="unsafe")
-        np.copyto(moving_variance, moving_variance * momentum + batch_var * (1.0 - momentum), casting="unsafe")
-        note_state_write()
+        update_moving_statistics(moving_mean, moving_variance, batch_mean, batch_var, momentum)
 
     def vjp(grads, needs):
         # The batch statistics feed only the moving averages, which are not differentiated.
