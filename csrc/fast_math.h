@@ -83,6 +83,55 @@ static inline float engine_expf(float x) {
     return engine_select_f32(is_nan, x, e);
 }
 
+/* log(x) for float32, straight-line so that loops calling it vectorise (libm's logf is a call
+ * per element, the whole cost of a cross-entropy on soft targets).
+ *
+ * Method: x = m 2^e with m in [sqrt(1/2), sqrt(2)); with f = m - 1,
+ * log x = e ln2 + f - f^2/2 + f^3 q(f), q of degree 8 (the classic single-precision fit;
+ * max error about 1 ulp).  ln2 is split in two so e * ENGINE_EXPF_LN2_HI is exact.
+ * Subnormals are scaled by 2^23 first; 0 gives -inf, negatives and NaN give NaN, +inf stays. */
+#define ENGINE_LOGF_Q8 7.0376836292e-2f
+#define ENGINE_LOGF_Q7 -1.1514610310e-1f
+#define ENGINE_LOGF_Q6 1.1676998740e-1f
+#define ENGINE_LOGF_Q5 -1.2420140846e-1f
+#define ENGINE_LOGF_Q4 1.4249322787e-1f
+#define ENGINE_LOGF_Q3 -1.6668057665e-1f
+#define ENGINE_LOGF_Q2 2.0000714765e-1f
+#define ENGINE_LOGF_Q1 -2.4999993993e-1f
+#define ENGINE_LOGF_Q0 3.3333331174e-1f
+
+static inline float engine_logf(float x) {
+    int tiny = x < 1.17549435e-38f;                 /* subnormal, zero, negative (or NaN: no) */
+    float xs = engine_select_f32(tiny, x * 8388608.0f, x);
+    uint32_t bits;
+    memcpy(&bits, &xs, sizeof bits);
+    int32_t e = (int32_t)(bits >> 23) - 127 - (tiny ? 23 : 0);
+    uint32_t mbits = (bits & 0x007fffffu) | 0x3f800000u;   /* m in [1, 2) */
+    float m;
+    memcpy(&m, &mbits, sizeof m);
+    int big = m > 1.41421356f;
+    m = engine_select_f32(big, 0.5f * m, m);
+    e += big;
+    float f = m - 1.0f;
+    float z = f * f;
+    float q = ENGINE_LOGF_Q8;
+    q = q * f + ENGINE_LOGF_Q7;
+    q = q * f + ENGINE_LOGF_Q6;
+    q = q * f + ENGINE_LOGF_Q5;
+    q = q * f + ENGINE_LOGF_Q4;
+    q = q * f + ENGINE_LOGF_Q3;
+    q = q * f + ENGINE_LOGF_Q2;
+    q = q * f + ENGINE_LOGF_Q1;
+    q = q * f + ENGINE_LOGF_Q0;
+    float fe = (float)e;
+    float y = (f * z * q + fe * ENGINE_EXPF_LN2_LO) - 0.5f * z;
+    y = (f + y) + fe * ENGINE_EXPF_LN2_HI;
+    /* the edges: +inf and NaN pass through, 0 is -inf, negatives are NaN */
+    y = engine_select_f32(x == INFINITY || x != x, x, y);
+    y = engine_select_f32(x == 0.0f, -INFINITY, y);
+    return engine_select_f32(x < 0.0f, NAN, y);
+}
+
 static inline float engine_sigmoidf(float v) {
     /* exp(-|v|) never overflows; for v < 0, sigmoid(v) = e * sigmoid(|v|). */
     float e = engine_expf(-fabsf(v));
@@ -145,6 +194,9 @@ ATTR static void engine_ew_sigmoid_mul_##SUFFIX(const float *x, const float *g, 
                                                 float *out, ptrdiff_t n) {             \
     for (ptrdiff_t i = 0; i < n; i++) out[i] = g[i] * engine_sigmoidf(x[i]);            \
 }                                                                                      \
+ATTR static void engine_ew_log_##SUFFIX(const float *x, float *y, ptrdiff_t n) {       \
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = engine_logf(x[i]);                         \
+}                                                                                      \
 ATTR static void engine_ew_silu_grad_##SUFFIX(const float *x, const float *g,           \
                                               float *out, ptrdiff_t n) {               \
     for (ptrdiff_t i = 0; i < n; i++) {                                                \
@@ -159,10 +211,11 @@ typedef struct {
     void (*silu)(const float *x, float *y, ptrdiff_t n);
     void (*sigmoid_mul)(const float *x, const float *g, float *out, ptrdiff_t n);
     void (*silu_grad)(const float *x, const float *g, float *out, ptrdiff_t n);
+    void (*log)(const float *x, float *y, ptrdiff_t n);
 } engine_ew_isa_table;
 
 #define ENGINE_EW_TABLE(SUFFIX) {engine_ew_exp_shift_##SUFFIX, engine_ew_sigmoid_##SUFFIX,     \
-    engine_ew_silu_##SUFFIX, engine_ew_sigmoid_mul_##SUFFIX, engine_ew_silu_grad_##SUFFIX}
+    engine_ew_silu_##SUFFIX, engine_ew_sigmoid_mul_##SUFFIX, engine_ew_silu_grad_##SUFFIX, engine_ew_log_##SUFFIX}
 
 ENGINE_EW_DEFINE_SPANS(base, )
 static const engine_ew_isa_table engine_ew_table_portable = ENGINE_EW_TABLE(base);
@@ -189,6 +242,9 @@ static inline void engine_ew_f32_sigmoid_mul(const float *x, const float *g, flo
 }
 static inline void engine_ew_f32_silu_grad(const float *x, const float *g, float *out, ptrdiff_t n) {
     engine_ew_isa()->silu_grad(x, g, out, n);
+}
+static inline void engine_ew_f32_log(const float *x, float *y, ptrdiff_t n) {
+    engine_ew_isa()->log(x, y, n);
 }
 
 #endif

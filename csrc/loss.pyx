@@ -90,31 +90,119 @@ cdef double _bce_logits_row(const floating* t, const floating* z, floating* g,
     return acc / c
 
 
-cdef double _cce_row(const floating* t, const floating* p, floating* g, Py_ssize_t c,
-                     double lo, double hi) noexcept nogil:
-    # q = p / sum(p) is clipped before the log; where q is clipped dL/dq is 0.
-    # Through the normalisation: dL/dp_i = (dL/dq_i - sum_j dL/dq_j q_j) / s.
-    # A class with target 0 adds exactly nothing to the loss or to dot and its gradient is
-    # -dot / s, so those classes skip the log and the divisions (one-hot targets: all but one
-    # class; 128 x 500 went from ~515 to ~80 us).  That holds while s is finite,
-    # i.e. every p finite; otherwise every class takes the full formula, so NaN and inf
-    # propagate as before.
-    cdef double s = _sum(p, c), acc = 0, dot = 0, q, dq, rest
+cdef enum:
+    # _cce_rows takes its logarithms in batches of up to LOG_BATCH values, gathered from up to
+    # ROW_BLOCK rows (stack buffers).
+    LOG_BATCH = 512
+    ROW_BLOCK = 64
+
+
+cdef void _cce_rows(const floating* t, const floating* p, floating* g, floating* loss,
+                    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c, double lo, double hi) noexcept nogil:
+    # Per row, q = p / s (s = sum p) is clipped before the log; where q is clipped dL/dq is 0.
+    # Through the normalisation: dL/dp_j = (dL/dq_j - sum_i dL/dq_i q_i) / s, and with
+    # dL/dq_j = -t_j / q_j that is -t_j / p_j - dot / s, where dot = sum over the unclipped
+    # classes of -t.  A class with target 0 adds exactly nothing to the loss or to dot and its
+    # gradient is -dot / s, so those classes skip the log (one-hot targets: all but one class).
+    # That holds while s is finite, i.e. every p finite; otherwise _cce_row_nonfinite takes the
+    # full formula for every class, so NaN and inf propagate.
+    # The values that take the log are gathered across a block of rows and logged in one call:
+    # float32 through fast_math.h's vectorised engine_logf (libm's scalar log, one row at a
+    # time, was most of the cost of soft targets), float64 through libm's log.  Each row's sum
+    # runs in class order, as one row at a time would.
+    cdef floating lq[LOG_BATCH]
+    cdef floating tk[LOG_BATCH]
+    cdef int owner[LOG_BATCH]
+    cdef double inv_s[ROW_BLOCK]
+    cdef double dot[ROW_BLOCK]
+    cdef double acc[ROW_BLOCK]
+    cdef bint done[ROW_BLOCK]
+    cdef Py_ssize_t rb, re, r, j, k = 0, i, off
+    cdef double s, q, rest, inv, d
+    cdef const floating* tr
+    cdef const floating* pr
+    cdef floating* gr
+    rb = r0
+    while rb < r1:
+        re = rb + ROW_BLOCK if r1 - rb > ROW_BLOCK else r1
+        for i in range(re - rb):
+            acc[i] = 0
+        for r in range(rb, re):
+            off = r * c
+            tr = t + off
+            pr = p + off
+            i = r - rb
+            s = _sum(pr, c)
+            done[i] = not (s - s == 0)
+            if done[i]:
+                loss[r] = <floating>_cce_row_nonfinite(tr, pr, NULL if g == NULL else g + off, c, s, lo, hi)
+                continue
+            inv = 1.0 / s
+            d = 0
+            for j in range(c):
+                if tr[j] == 0:
+                    continue
+                q = pr[j] * inv
+                if lo <= q <= hi:
+                    d += -tr[j]
+                lq[k] = <floating>_clip(q, lo, hi)
+                tk[k] = tr[j]
+                owner[k] = <int>i
+                k += 1
+                if k == LOG_BATCH:
+                    _log_batch(lq, tk, owner, k, acc)
+                    k = 0
+            inv_s[i] = inv
+            dot[i] = d
+        _log_batch(lq, tk, owner, k, acc)
+        k = 0
+        for r in range(rb, re):
+            i = r - rb
+            if done[i]:
+                continue
+            loss[r] = <floating>(-acc[i])
+            if g == NULL:
+                continue
+            off = r * c
+            tr = t + off
+            pr = p + off
+            gr = g + off
+            inv = inv_s[i]
+            rest = -dot[i] * inv
+            for j in range(c):
+                if tr[j] == 0:
+                    gr[j] = <floating>rest
+                    continue
+                q = pr[j] * inv
+                gr[j] = <floating>(rest - tr[j] / <double>pr[j] if lo <= q <= hi else rest)
+        rb = re
+
+
+cdef inline void _log_batch(floating* lq, const floating* tk, const int* owner, Py_ssize_t k,
+                            double* acc) noexcept nogil:
+    """acc[owner[i]] += tk[i] * log(lq[i]) for i < k, in order (lq is overwritten)."""
+    cdef Py_ssize_t i
+    if floating is float:
+        engine_ew_f32_log(lq, lq, k)
+    else:
+        for i in range(k):
+            lq[i] = log(lq[i])
+    for i in range(k):
+        acc[owner[i]] += tk[i] * <double>lq[i]
+
+
+cdef double _cce_row_nonfinite(const floating* t, const floating* p, floating* g, Py_ssize_t c,
+                               double s, double lo, double hi) noexcept nogil:
+    """_cce_row's formula with no shortcut, for rows whose sum s is inf or NaN."""
+    cdef double acc = 0, dot = 0, q, dq
     cdef Py_ssize_t j
-    cdef bint finite = s - s == 0
     for j in range(c):
-        if t[j] == 0 and finite:
-            continue
         q = p[j] / s
         acc += t[j] * log(_clip(q, lo, hi))
         if lo <= q <= hi:
             dot += -t[j]
     if g != NULL:
-        rest = -dot / s
         for j in range(c):
-            if t[j] == 0 and finite:
-                g[j] = <floating>rest
-                continue
             q = p[j] / s
             dq = -t[j] / q if lo <= q <= hi else 0.0
             g[j] = <floating>((dq - dot) / s)
@@ -190,6 +278,9 @@ cdef void _loss_span(int kind, const floating* t, const void* labels, bint lab64
     cdef double v
     cdef floating* gr = NULL
     cdef const floating* tr = NULL
+    if kind == LOSS_CCE:       # rows in blocks (see _cce_rows)
+        _cce_rows(t, p, g, loss, r0, r1, c, lo, hi)
+        return
     for r in range(r0, r1):
         off = r * c
         if g != NULL:
@@ -204,8 +295,6 @@ cdef void _loss_span(int kind, const floating* t, const void* labels, bint lab64
             v = _bce_row(tr, p + off, gr, c, lo, hi)
         elif kind == LOSS_BCE_LOGITS:
             v = _bce_logits_row(tr, p + off, gr, c)
-        elif kind == LOSS_CCE:
-            v = _cce_row(tr, p + off, gr, c, lo, hi)
         elif kind == LOSS_CCE_LOGITS:
             v = _cce_logits_row(tr, p + off, gr, c)
         elif kind == LOSS_SPARSE_CCE:

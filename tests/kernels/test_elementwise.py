@@ -396,7 +396,9 @@ DENSE_LOSSES = {
     "categorical_crossentropy": (ref_cce, "cat", "positive"),
     "categorical_crossentropy_logits": (ref_cce_logits, "cat", "real"),
 }
-LOSS_SHAPES = [(0, 3), (1, 1), (1,), (4, 5), (2, 3, 6), (5000, 10)]
+# (5000, 10) and (3, 700): categorical rows take their logs in batches across rows and
+# within a row (loss.pyx's _cce_rows), flushed mid-row in the second.
+LOSS_SHAPES = [(0, 3), (1, 1), (1,), (4, 5), (2, 3, 6), (5000, 10), (3, 700)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -1018,3 +1020,21 @@ def test_deferred_decay_arguments_are_checked():
         E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.0, None, False, None, v_as_counts)
     with pytest.raises(ValueError, match="pending .* and w .* must not share memory"):
         E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.0, None, False, None, w.reshape(-1).view(np.int32)[:4])
+
+
+@pytest.mark.parametrize("level", ["portable", "auto"])
+def test_cce_float32_logs_on_every_simd_path(level):
+    # The float32 logarithms (fast_math.h's engine_logf, per ISA) against float64 numpy, over
+    # probabilities from the clip floor to one, soft and one-hot targets, one row wider than a
+    # log batch.
+    import engine
+    r = rng(31)
+    p = np.concatenate([r.uniform(0, 1, (50, 600)), np.full((1, 600), 1e-9), np.eye(600)[:3]]).astype(np.float32)
+    t = np.concatenate([r.uniform(0, 1, (50, 600)), np.eye(600)[:4]]).astype(np.float32)
+    engine.config.set_simd_path(level)
+    try:
+        loss = np.empty(len(p), np.float32)
+        E.categorical_crossentropy(t, p, loss, None)
+    finally:
+        engine.config.set_simd_path("auto")
+    np.testing.assert_allclose(loss, ref_cce(t.astype(np.float64), p.astype(np.float64)), rtol=2e-6, atol=1e-6)
