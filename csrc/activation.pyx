@@ -4,6 +4,7 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.math cimport log as c_log      # `log` is this module's def below
 from ew_common cimport *
 
 cnp.import_array()
@@ -62,6 +63,7 @@ cdef enum Activation:
     ACT_SILU
     ACT_LEAKY_RELU
     ACT_EXP
+    ACT_LOG
 
 
 cdef void _act_forward_span(int act, const floating* x, floating* y, Py_ssize_t n,
@@ -118,6 +120,12 @@ cdef void _act_forward_span(int act, const floating* x, floating* y, Py_ssize_t 
         else:
             for i in range(n):
                 y[i] = _exp(x[i])
+    elif act == ACT_LOG:
+        if floating is float:
+            engine_ew_f32_log(x, y, n)
+        else:
+            for i in range(n):
+                y[i] = c_log(x[i])
 
 
 cdef void _act_backward_span(int act, const floating* a, const floating* g, floating* out,
@@ -208,10 +216,10 @@ cdef void _act_run(int act, bint backward, const floating* a, const floating* g,
 
 
 cdef inline bint _has_simd_f32_loop(int act, bint backward):
-    """True where the float32 loop is a vectorised exp (fast_math.h), as cheap as a copy."""
+    """True where the float32 loop is a vectorised exp or log (fast_math.h), as cheap as a copy."""
     if backward:
         return act == ACT_SOFTPLUS or act == ACT_SILU
-    return act == ACT_SIGMOID or act == ACT_SILU or act == ACT_EXP
+    return act == ACT_SIGMOID or act == ACT_SILU or act == ACT_EXP or act == ACT_LOG
 
 
 cdef object _activation(str fn, int act, object x, object out, double param, Py_ssize_t par_min):
@@ -282,6 +290,12 @@ def sigmoid_grad(y, g, out):
 def exp(x, out):
     """out = exp(x) (float32 uses the module's vectorised exp, float64 libm)."""
     return _activation("exp", ACT_EXP, x, out, 0.0, PAR_MIN_TRANSCENDENTAL)
+
+
+def log(x, out):
+    """out = log(x) (float32 uses fast_math.h's vectorised engine_logf, the log the loss kernels
+    take; float64 libm)."""
+    return _activation("log", ACT_LOG, x, out, 0.0, PAR_MIN_TRANSCENDENTAL)
 
 
 def tanh(x, out):

@@ -27,7 +27,6 @@ cdef extern from "fast_math.h" nogil:
     void engine_ew_f32_sigmoid_mul(const float *x, const float *g, float *out, Py_ssize_t n)
     void engine_ew_f32_silu_grad(const float *x, const float *g, float *out, Py_ssize_t n)
     void engine_ew_f32_log(const float *x, float *y, Py_ssize_t n)
-    float engine_logf(float x)
     # derivatives (macros: one definition for every float type)
     float _sigmoid_slope_y_f "ENGINE_SIGMOID_SLOPE_Y"(float y)
     double _sigmoid_slope_y_d "ENGINE_SIGMOID_SLOPE_Y"(double y)

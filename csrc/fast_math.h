@@ -101,7 +101,7 @@ static inline float engine_expf(float x) {
 #define ENGINE_LOGF_Q0 3.3333331174e-1f
 
 static inline float engine_logf(float x) {
-    int tiny = x < 1.17549435e-38f;                 /* subnormal, zero, negative (or NaN: no) */
+    int tiny = x < 1.17549435e-38f;                 /* subnormal, zero or negative (NaN is not) */
     float xs = engine_select_f32(tiny, x * 8388608.0f, x);
     uint32_t bits;
     memcpy(&bits, &xs, sizeof bits);

@@ -193,7 +193,7 @@ cdef inline void _log_batch(floating* lq, const floating* tk, const int* owner, 
 
 cdef double _cce_row_nonfinite(const floating* t, const floating* p, floating* g, Py_ssize_t c,
                                double s, double lo, double hi) noexcept nogil:
-    """_cce_row's formula with no shortcut, for rows whose sum s is inf or NaN."""
+    """_cce_rows' formula with no shortcut, for a row whose sum s is inf or NaN."""
     cdef double acc = 0, dot = 0, q, dq
     cdef Py_ssize_t j
     for j in range(c):

@@ -1022,19 +1022,28 @@ def test_deferred_decay_arguments_are_checked():
         E.rmsprop_update(w, rows, v, 0.1, 0.9, 1e-7, 0.0, None, False, None, w.reshape(-1).view(np.int32)[:4])
 
 
-@pytest.mark.parametrize("level", ["portable", "auto"])
-def test_cce_float32_logs_on_every_simd_path(level):
+def test_cce_float32_logs_on_every_simd_path(isa_level):
     # The float32 logarithms (fast_math.h's engine_logf, per ISA) against float64 numpy, over
     # probabilities from the clip floor to one, soft and one-hot targets, one row wider than a
     # log batch.
-    import engine
     r = rng(31)
     p = np.concatenate([r.uniform(0, 1, (50, 600)), np.full((1, 600), 1e-9), np.eye(600)[:3]]).astype(np.float32)
     t = np.concatenate([r.uniform(0, 1, (50, 600)), np.eye(600)[:4]]).astype(np.float32)
-    engine.config.set_simd_path(level)
-    try:
-        loss = np.empty(len(p), np.float32)
-        E.categorical_crossentropy(t, p, loss, None)
-    finally:
-        engine.config.set_simd_path("auto")
+    loss = np.empty(len(p), np.float32)
+    E.categorical_crossentropy(t, p, loss, None)
     np.testing.assert_allclose(loss, ref_cce(t.astype(np.float64), p.astype(np.float64)), rtol=2e-6, atol=1e-6)
+
+
+def test_float32_log_on_every_simd_path(isa_level):
+    # engine_logf over the whole float32 range (subnormals to the largest float, both sides of
+    # the sqrt(2) split) within 2 ulp of float64 numpy, and its edges as numpy's.
+    r = rng(32)
+    x = np.concatenate([np.exp(r.uniform(-103, 88.7, 4000)), r.uniform(0.5, 2.0, 4000),
+                        [1.0, 2.0, 0.5, np.sqrt(2), 1e-45, 1e-40, 1.17549435e-38, 3.4e38]]).astype(np.float32)
+    y = E.log(x, np.empty_like(x))
+    ref = np.log(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(y - ref) / ulp) <= 2.0
+    edges = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan], np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(E.log(edges, np.empty_like(edges)), np.log(edges))
